@@ -1,0 +1,1 @@
+"""nurture: keyboard-first lead nurturing."""

@@ -1,0 +1,1 @@
+"""Benchmarks: `nurture bench …` scenarios, each timed against a reference measured in the same run."""

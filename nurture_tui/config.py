@@ -1,0 +1,173 @@
+"""Settings: a TOML file + NURTURE_* environment variables (nested with `__`) + command-line overrides.
+
+Precedence (highest first): explicit overrides (`--db`), environment, the TOML file, defaults.
+The TOML file is `--config FILE`, else `$NURTURE_CONFIG`, else `<platformdirs config dir>/config.toml`.
+Each subsystem owns one section class below; add fields there, with defaults that work out of the box.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, Field, SecretStr
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "nurture"
+
+
+def default_config_path() -> Path:
+    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
+
+
+def default_data_dir() -> Path:
+    return Path(platformdirs.user_data_dir(APP_NAME))
+
+
+def default_db_url() -> str:
+    return f"sqlite:///{default_data_dir() / 'workspace.db'}"
+
+
+class UserSettings(BaseModel):
+    """Who is at the keyboard. `name` falls back to $USER."""
+
+    name: str = Field(default_factory=lambda: os.environ.get("USER") or "operator")
+    role: Literal["admin", "operator", "rep"] = "admin"
+
+
+class EngineSettings(BaseModel):
+    tick_seconds: float = 1.0
+    batch_size: int = 500
+    entry_sweep_seconds: float = 60.0
+    activity_retention_days: int = 730
+    lease_seconds: float = 15.0
+
+
+class ScoringSettings(BaseModel):
+    half_life_days: float = 30.0
+    mql_score: float = 100.0
+    mql_grade: str = "B-"
+    mql_sla_hours: float = 24.0
+    recycle_sequence: str | None = None
+
+
+class MailSettings(BaseModel):
+    smtp_url: str = "smtp://127.0.0.1:8025"
+    from_email: str = "marketing@example.com"
+    from_name: str = "Nurture Demo"
+    reply_to: str | None = None
+    postal_address: str = "Example Inc., 1 Main Street, Springfield, USA"
+    base_url: str = "http://127.0.0.1:8080"
+    secret_key: SecretStr = SecretStr("change-me-nurture-dev-secret")
+    events_api_token: SecretStr = SecretStr("change-me-events-token")
+    rate_per_second: float = 50.0
+    rate_per_hour: int = 100_000
+    max_connections: int = 4
+
+
+class SalesforceSettings(BaseModel):
+    enabled: bool = False
+    auth: Literal["jwt", "password", "soap", "client_credentials"] = "jwt"
+    domain: str = "login"
+    instance_url: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    security_token: SecretStr | None = None
+    consumer_key: str | None = None
+    consumer_secret: SecretStr | None = None
+    private_key_file: Path | None = None
+    api_version: str = "59.0"
+    sync_interval_seconds: float = 120.0
+    api_budget_share: float = 0.5
+    field_map: dict[str, str] = Field(
+        default_factory=lambda: {
+            "score": "Nurture_Score__c",
+            "grade": "Nurture_Grade__c",
+            "stage": "Nurture_Stage__c",
+            "mql_status": "Nurture_MQL_Status__c",
+            "last_engagement": "Nurture_Last_Engagement__c",
+        }
+    )
+
+
+class TuiSettings(BaseModel):
+    theme: str = "textual-dark"
+    keymap: dict[str, str] = Field(default_factory=dict)
+    read_only: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="NURTURE_", env_nested_delimiter="__", extra="ignore", validate_default=True
+    )
+
+    db_url: str = Field(default_factory=default_db_url)
+    data_dir: Path = Field(default_factory=default_data_dir)
+    config_file: Path | None = None
+    user: UserSettings = Field(default_factory=UserSettings)
+    engine: EngineSettings = Field(default_factory=EngineSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
+    mail: MailSettings = Field(default_factory=MailSettings)
+    salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
+    tui: TuiSettings = Field(default_factory=TuiSettings)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _CONFIG_PATH_FOR_LOAD
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None and path.exists():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_CONFIG_PATH_FOR_LOAD: Path | None = None
+
+
+def resolve_config_path(config_file: Path | str | None = None) -> Path:
+    if config_file:
+        return Path(config_file)
+    env = os.environ.get("NURTURE_CONFIG")
+    return Path(env) if env else default_config_path()
+
+
+def load_settings(
+    config_file: Path | str | None = None, db_url: str | None = None, **overrides: Any
+) -> Settings:
+    """Load settings; an explicit `config_file` that does not exist is an error, the default one is optional."""
+    from .errors import NurtureError
+
+    global _CONFIG_PATH_FOR_LOAD
+    path = resolve_config_path(config_file)
+    if config_file and not path.exists():
+        raise NurtureError(f"{path}: config file not found")
+    _CONFIG_PATH_FOR_LOAD = path
+    init: dict[str, Any] = {k: v for k, v in overrides.items() if v is not None}
+    if db_url:
+        init["db_url"] = db_url
+    try:
+        settings = Settings(**init)
+    except Exception as exc:  # pydantic ValidationError or TOML decode error
+        raise NurtureError(f"{path}: invalid configuration: {_first_line(exc)}") from exc
+    finally:
+        _CONFIG_PATH_FOR_LOAD = None
+    settings.config_file = path
+    return settings
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return " ".join(t.strip() for t in text[:3]) if text else type(exc).__name__

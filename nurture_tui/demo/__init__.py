@@ -1,0 +1,1 @@
+"""Demo: deterministic synthetic data and the engagement simulator for `nurture demo`."""

@@ -1,0 +1,1 @@
+"""Engine: entry, due-step claim/execute/advance, time rules, event wake, scheduler wiring, lease."""

@@ -1,0 +1,1 @@
+"""Leads: CSV import/export and lead services."""

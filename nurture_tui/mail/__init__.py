@@ -1,0 +1,1 @@
+"""Mail: sandboxed Jinja2 templates, the outbox, the SMTP dispatcher and tracking tokens."""

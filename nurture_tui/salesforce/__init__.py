@@ -1,0 +1,1 @@
+"""Salesforce: client factory, field mapping, pull/push sync and the loopback emulator."""

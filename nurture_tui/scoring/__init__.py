@@ -1,0 +1,1 @@
+"""Scoring: behaviour score rules with decay, fit grades, MQL thresholds, assignment and hand-off."""

@@ -1,0 +1,71 @@
+"""The workspace score scale: exponential decay without rewriting the lead table.
+
+A point earned at time `t` is worth `2 ** (-(now - t) / half_life)` points at `now`. Every lead's
+decayed score shrinks by the *same* factor as time passes, so we store each lead's score on a fixed
+scale anchored at the workspace epoch:
+
+    stored = Σ points_i / f(t_i)          f(t) = 2 ** (-(t - epoch) / half_life)
+    live   = stored * f(now)
+
+Adding points is one `UPDATE lead SET score = score + points / f(at)`; ordering by the stored column
+is ordering by live score (the leaderboard uses the plain `lead(score)` index); a rule `score >= X`
+compiles to `lead.score >= X / f(now)`. Nothing is rewritten hourly. `half_life_days = 0` disables
+decay (f = 1). The epoch is kept in `meta` so every process agrees; `rebase()` moves it forward (one
+table rewrite, only needed after decades of half-lives, when floats would lose range).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, update
+
+from ..store import meta
+from ..store.tables import lead
+
+EPOCH_KEY = "score_epoch"
+
+
+@dataclass(frozen=True)
+class ScoreScale:
+    epoch: datetime
+    half_life_days: float
+
+    def factor(self, at: datetime) -> float:
+        """Decay factor f(at) relative to the epoch (1.0 at the epoch, 0.5 one half-life later)."""
+        if self.half_life_days <= 0:
+            return 1.0
+        days = (at - self.epoch).total_seconds() / 86400.0
+        return float(2.0 ** (-days / self.half_life_days))
+
+    def live(self, stored: float, now: datetime) -> float:
+        """The decayed score a person sees now."""
+        return stored * self.factor(now)
+
+    def to_stored(self, points: float, at: datetime) -> float:
+        """What `points` earned at `at` add to the stored column."""
+        return points / self.factor(at)
+
+    def stored_threshold(self, live_threshold: float, now: datetime) -> float:
+        """The stored-column value equivalent to a live score of `live_threshold` now."""
+        return live_threshold / self.factor(now)
+
+
+def load_scale(conn: Connection, half_life_days: float, now: datetime) -> ScoreScale:
+    """Read the workspace epoch, creating it (= now) on first use."""
+    raw = meta.get(conn, EPOCH_KEY)
+    if raw is None:
+        meta.put(conn, EPOCH_KEY, now.isoformat())
+        epoch = now
+    else:
+        epoch = datetime.fromisoformat(raw)
+    return ScoreScale(epoch=epoch, half_life_days=half_life_days)
+
+
+def rebase(conn: Connection, scale: ScoreScale, new_epoch: datetime) -> ScoreScale:
+    """Move the epoch to `new_epoch`, rescaling every stored score so live scores are unchanged."""
+    ratio = scale.factor(new_epoch)
+    conn.execute(update(lead).values(score=lead.c.score * ratio))
+    meta.put(conn, EPOCH_KEY, new_epoch.isoformat())
+    return ScoreScale(epoch=new_epoch, half_life_days=scale.half_life_days)

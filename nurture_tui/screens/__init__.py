@@ -1,0 +1,1 @@
+"""One module (+ .tcss) per Textual screen."""

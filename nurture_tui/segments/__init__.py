@@ -1,0 +1,1 @@
+"""Segments: rule AST, parser, compiler to SQLAlchemy Core, counts and membership."""

@@ -1,0 +1,1 @@
+"""Sequences: definition model, YAML codec, validation, versions and the simulator."""

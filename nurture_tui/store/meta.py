@@ -1,0 +1,20 @@
+"""Workspace key/value metadata stored with the data (table `meta`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from .tables import meta as _META
+
+
+def get(conn: Connection, key: str, default: Any = None) -> Any:
+    row = conn.execute(select(_META.c.value).where(_META.c.key == key)).first()
+    return default if row is None else row[0]
+
+
+def put(conn: Connection, key: str, value: Any) -> None:
+    updated = conn.execute(_META.update().where(_META.c.key == key).values(value=value)).rowcount
+    if not updated:
+        conn.execute(_META.insert().values(key=key, value=value))

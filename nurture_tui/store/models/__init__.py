@@ -1,0 +1,31 @@
+"""Every table of the domain model (DESIGN §3). Importing this module registers them all on
+`SQLModel.metadata`, which Alembic and the Core hot paths use."""
+
+from sqlmodel import SQLModel
+
+from ._base import apply_core_defaults
+from .activity import ACTIVITY_KINDS, Activity, Campaign, CampaignMember, Opportunity
+from .mail import Outbox, Subscription, Suppression, Template, TemplateVersion
+from .ops import Audit, Lease, Meta
+from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
+from .salesforce import SfOutbox, SyncError, SyncState
+from .scoring import GradeProfile, Mql, ScoreEvent, ScoreRule
+from .segments import Segment, SegmentMember
+from .sequences import ENROLLMENT_STATUSES, Enrollment, Sequence, SequenceVersion
+
+metadata = SQLModel.metadata
+ALL_MODELS: list[type[SQLModel]] = [
+    Account, Activity, Audit, Campaign, CampaignMember, Enrollment, GradeProfile, Lead, LeadTag, Lease,
+    Meta, Mql, Opportunity, Outbox, RepGroup, ScoreEvent, ScoreRule, Segment, SegmentMember, Sequence,
+    SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
+    User,
+]
+apply_core_defaults(ALL_MODELS)
+
+__all__ = [
+    "ACTIVITY_KINDS", "ALL_MODELS", "ENROLLMENT_STATUSES", "GRADES", "PERSONAS", "STAGES",
+    "Account", "Activity", "Audit", "Campaign", "CampaignMember", "Enrollment", "GradeProfile",
+    "Lead", "LeadTag", "Lease", "Meta", "Mql", "Opportunity", "Outbox", "RepGroup", "ScoreEvent",
+    "ScoreRule", "Segment", "SegmentMember", "Sequence", "SequenceVersion", "SfOutbox", "Subscription",
+    "Suppression", "SyncError", "SyncState", "Template", "TemplateVersion", "User", "metadata",
+]

@@ -1,0 +1,87 @@
+"""Templates, the outbox of rendered messages, subscriptions by category, and suppressions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from ..types import BigId
+from ._base import dt_field, id_field, json_field
+
+
+class Template(SQLModel, table=True):
+    __tablename__ = "template"
+
+    id: int | None = id_field()
+    name: str = Field(unique=True, max_length=120)
+    subject: str = Field(default="", max_length=500)
+    html: str = ""
+    text: str | None = None
+    stage: str | None = Field(default=None, max_length=20)
+    category: str = Field(default="marketing", max_length=60)  # subscription category
+    version: int = 1  # bumped on every saved change; template_version keeps each one
+    created_at: datetime | None = dt_field()
+    updated_at: datetime | None = dt_field()
+
+
+class TemplateVersion(SQLModel, table=True):
+    __tablename__ = "template_version"
+    __table_args__ = (UniqueConstraint("template_id", "number"),)
+
+    id: int | None = id_field()
+    template_id: int = Field(foreign_key="template.id", sa_type=BigId, index=True)
+    number: int
+    subject: str = ""
+    html: str = ""
+    text: str | None = None
+    created_at: datetime | None = dt_field()
+
+
+class Outbox(SQLModel, table=True):
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next", "status", "next_try_at"),)
+
+    id: int | None = id_field()
+    idempotency_key: str = Field(unique=True, max_length=200)  # enrollment:node:attempt
+    lead_id: int = Field(foreign_key="lead.id", sa_type=BigId, index=True, ondelete="CASCADE")
+    enrollment_id: int | None = Field(default=None, sa_type=BigId)
+    sequence_id: int | None = Field(default=None, sa_type=BigId)
+    node_id: str | None = Field(default=None, max_length=80)
+    template_id: int | None = Field(default=None, sa_type=BigId)
+    template_version: int | None = None
+    category: str = Field(default="marketing", max_length=60)
+    to_email: str = Field(max_length=254)
+    subject: str = ""
+    html: str = ""
+    text: str = ""
+    headers: dict[str, Any] = json_field()
+    status: str = Field(default="queued", max_length=12)  # queued/sending/sent/failed/bounced/suppressed
+    attempts: int = 0
+    next_try_at: datetime | None = dt_field()
+    last_error: str | None = None
+    message_id: str | None = Field(default=None, max_length=255)
+    created_at: datetime | None = dt_field()
+    sent_at: datetime | None = dt_field()
+
+
+class Subscription(SQLModel, table=True):
+    __tablename__ = "subscription"
+
+    lead_id: int = Field(foreign_key="lead.id", primary_key=True, sa_type=BigId, ondelete="CASCADE")
+    category: str = Field(primary_key=True, max_length=60)
+    opted_in: bool = True
+    changed_at: datetime | None = dt_field()
+
+
+class Suppression(SQLModel, table=True):
+    __tablename__ = "suppression"
+
+    id: int | None = id_field()
+    email: str = Field(max_length=254, index=True)
+    lead_id: int | None = Field(default=None, sa_type=BigId, index=True)
+    reason: str = Field(max_length=20)  # bounce / complaint / manual / unsubscribe
+    detail: str = ""
+    created_at: datetime | None = dt_field()

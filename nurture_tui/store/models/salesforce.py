@@ -1,0 +1,56 @@
+"""Salesforce sync bookkeeping: pending pushes, watermarks, and per-record errors."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Index
+from sqlmodel import Field, SQLModel
+
+from ..types import BigId
+from ._base import dt_field, id_field, json_field
+
+
+class SfOutbox(SQLModel, table=True):
+    __tablename__ = "sf_outbox"
+    __table_args__ = (Index("ix_sf_outbox_status_id", "status", "id"),)
+
+    id: int | None = id_field()
+    sobject: str = Field(max_length=40)  # Lead / Contact / Task / CampaignMember
+    op: str = Field(max_length=10)  # update / create / upsert
+    lead_id: int | None = Field(default=None, sa_type=BigId, index=True)
+    record_id: str | None = Field(default=None, max_length=18)
+    payload: dict[str, Any] = json_field()
+    status: str = Field(default="pending", max_length=10)  # pending / sent / error
+    attempts: int = 0
+    last_error: str | None = None
+    created_at: datetime | None = dt_field()
+    sent_at: datetime | None = dt_field()
+
+
+class SyncState(SQLModel, table=True):
+    __tablename__ = "sync_state"
+
+    sobject: str = Field(primary_key=True, max_length=40)
+    watermark: datetime | None = dt_field()
+    last_run_at: datetime | None = dt_field()
+    last_full_at: datetime | None = dt_field()
+    status: str = Field(default="idle", max_length=20)
+    detail: dict[str, Any] = json_field()
+
+
+class SyncError(SQLModel, table=True):
+    __tablename__ = "sync_error"
+
+    id: int | None = id_field()
+    sobject: str = Field(max_length=40)
+    direction: str = Field(max_length=4)  # pull / push
+    record_id: str | None = Field(default=None, max_length=18)
+    sf_outbox_id: int | None = Field(default=None, sa_type=BigId)
+    code: str | None = Field(default=None, max_length=80)
+    message: str = ""
+    payload: dict[str, Any] = json_field()
+    attempts: int = 1
+    created_at: datetime | None = dt_field()
+    resolved_at: datetime | None = dt_field()

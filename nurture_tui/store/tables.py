@@ -1,0 +1,46 @@
+"""Core `Table` objects for every model, for SQLAlchemy Core hot paths:
+`from nurture_tui.store.tables import lead, activity`."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from sqlalchemy import Table
+from sqlmodel import SQLModel
+
+from . import models as m
+
+
+def _t(model: type[SQLModel]) -> Table:
+    return cast(Table, model.__table__)  # type: ignore[attr-defined]
+
+
+account = _t(m.Account)
+activity = _t(m.Activity)
+audit = _t(m.Audit)
+campaign = _t(m.Campaign)
+campaign_member = _t(m.CampaignMember)
+enrollment = _t(m.Enrollment)
+grade_profile = _t(m.GradeProfile)
+lead = _t(m.Lead)
+lead_tag = _t(m.LeadTag)
+lease = _t(m.Lease)
+meta = _t(m.Meta)
+mql = _t(m.Mql)
+opportunity = _t(m.Opportunity)
+outbox = _t(m.Outbox)
+rep_group = _t(m.RepGroup)
+score_event = _t(m.ScoreEvent)
+score_rule = _t(m.ScoreRule)
+segment = _t(m.Segment)
+segment_member = _t(m.SegmentMember)
+sequence = _t(m.Sequence)
+sequence_version = _t(m.SequenceVersion)
+sf_outbox = _t(m.SfOutbox)
+subscription = _t(m.Subscription)
+suppression = _t(m.Suppression)
+sync_error = _t(m.SyncError)
+sync_state = _t(m.SyncState)
+template = _t(m.Template)
+template_version = _t(m.TemplateVersion)
+user = _t(m.User)

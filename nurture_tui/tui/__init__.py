@@ -1,0 +1,1 @@
+"""The Textual app shell: App, styles, widgets, keymap, command palette providers."""

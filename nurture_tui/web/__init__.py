@@ -1,0 +1,1 @@
+"""Web: the Starlette tracking app (open pixel, click redirect, unsubscribe, events API)."""
