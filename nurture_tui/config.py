@@ -70,6 +70,17 @@ class MailSettings(BaseModel):
     rate_per_second: float = 50.0
     rate_per_hour: int = 100_000
     max_connections: int = 4
+    # Subscription categories a lead can leave one by one; "transactional" mail carries no unsubscribe.
+    categories: list[str] = Field(default_factory=lambda: ["marketing", "newsletter", "events", "product"])
+    unsubscribe_mailto: str | None = None  # default: unsubscribe@<from_email domain>
+    track_opens: bool = True
+    track_clicks: bool = True
+    token_ttl_days: int = 365
+    bot_open_seconds: float = 3.0  # opens/clicks this soon after delivery are flagged as scanner prefetch
+    dispatch_batch: int = 200
+    retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
+    max_attempts: int = 8
+    send_lease_seconds: float = 600.0  # a 'sending' row older than this is re-queued (crash recovery)
 
 
 class SalesforceSettings(BaseModel):
