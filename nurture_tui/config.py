@@ -56,6 +56,21 @@ class ScoringSettings(BaseModel):
     mql_grade: str = "B-"
     mql_sla_hours: float = 24.0
     recycle_sequence: str | None = None
+    # Lead status values written on MQL / accept / reject (pushed to Salesforce as the Lead Status).
+    mql_lead_status: str = "MQL"
+    accepted_lead_status: str = "Sales Accepted"
+    recycled_lead_status: str = "Recycled"
+    recycle_score_factor: float = 0.0  # on reject: live score × factor (0 = start the next cycle at zero)
+    # Assignment strategies tried in order: owner, account_owner, territory, group, queue (see docs/scoring.md).
+    assign_order: list[str] = Field(
+        default_factory=lambda: ["owner", "account_owner", "territory", "group", "queue"]
+    )
+    assign_group: str | None = None  # rep group for `group` (round-robin)
+    assign_queue: str = "MQL queue"
+    notify_rep_email: bool = False  # also email the summary to the rep through the outbox
+    account_aggregate: Literal["top_n_sum", "max"] = "top_n_sum"
+    account_top_n: int = 3
+    mqa_score: float = 250.0  # account score (live) that makes an account an MQA
 
 
 class MailSettings(BaseModel):
