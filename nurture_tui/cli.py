@@ -73,8 +73,10 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     i = 0
     while i < len(argv):
         arg = argv[i]
-        if arg in _GLOBAL_OPTS and i + 1 < len(argv):
-            front += [arg, argv[i + 1]]
+        if arg in _GLOBAL_OPTS:
+            if i + 1 >= len(argv) or argv[i + 1].startswith("-"):
+                raise NurtureError(f"{arg} needs a value")
+            front += argv[i : i + 2]
             i += 2
             continue
         if any(arg.startswith(opt + "=") for opt in _GLOBAL_OPTS):
@@ -88,11 +90,26 @@ def hoist_global_options(argv: list[str]) -> list[str]:
     return front + rest
 
 
+def _usage_error_line(exc: Exception) -> str | None:
+    """One line for a command-line usage error (click's or Typer's vendored copy), else None."""
+    fmt = getattr(exc, "format_message", None)
+    if fmt is None or not callable(getattr(exc, "show", None)):
+        return None
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see `{ctx.command_path} --help`)" if ctx is not None else ""
+    return f"{fmt()}{where}"
+
+
 def main(argv: list[str] | None = None) -> None:
-    args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    """Run the CLI. Exit codes: 0 success, 2 bad input (one line on stderr, never a traceback), 130 aborted."""
+    try:
+        args = hoist_global_options(list(sys.argv[1:] if argv is None else argv))
+    except NurtureError as err:
+        typer.echo(f"error: {err}", err=True)
+        raise SystemExit(err.exit_code) from None
     _register()
     try:
-        app(args=args, prog_name="nurture", standalone_mode=False)
+        rv = app(args=args, prog_name="nurture", standalone_mode=False)
     except NurtureError as err:
         typer.echo(f"error: {err}", err=True)
         raise SystemExit(err.exit_code) from None
@@ -101,10 +118,12 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(130) from None
     except typer.Exit as ex:
         raise SystemExit(ex.exit_code) from None
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(2) from None
-        raise
+    except Exception as exc:
+        line = _usage_error_line(exc)
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
+        raise SystemExit(2) from None
+    # Without standalone mode an explicit `typer.Exit(n)` (and `--help`) comes back as the return value.
+    if isinstance(rv, int) and not isinstance(rv, bool):
+        raise SystemExit(rv)
