@@ -63,6 +63,8 @@ class Outbox(SQLModel, table=True):
     next_try_at: datetime | None = dt_field()
     last_error: str | None = None
     message_id: str | None = Field(default=None, max_length=255)
+    # Local part of the Message-ID; tracking tokens carry it, so the web app finds the row by it.
+    message_ref: str | None = Field(default=None, max_length=40, unique=True)
     created_at: datetime | None = dt_field()
     sent_at: datetime | None = dt_field()
 

@@ -1,0 +1,223 @@
+"""SendRequest → outbox rows: rendered subject/HTML/text, tracked links, open pixel, compliance footer and
+headers. The engine inserts the rows inside its own step transaction (`insert(outbox)`), so a step and
+its message commit together.
+
+Per batch: one query each for leads, accounts, owners, sequences and template heads (plus recent
+activity when a template uses `recent.*`); each template is compiled once per version (TemplateCache).
+A send whose template is missing or fails to render becomes a `failed` row with the reason in
+`last_error`, so one bad template never blocks the rest of the batch; a lead that no longer exists gets
+no row.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html as _html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.utils import formataddr
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Connection
+
+from ..config import MailSettings, Settings
+from . import context as ctxmod
+from .htmltext import html_to_text
+from .suppression import TRANSACTIONAL
+from .templates import CompiledTemplate, TemplateCache, default_cache, one_line
+from .tokens import TokenSigner
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    lead_id: int
+    template_name: str
+    category: str | None = None  # None = the template's category
+    enrollment_id: int | None = None
+    sequence_id: int | None = None
+    node_id: str | None = None
+    idempotency_key: str = ""  # unique per message: "enrollment:node:attempt"
+
+
+_HREF = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(https?://[^\"']+)\2", re.I)
+_TEXT_URL = re.compile(r"https?://[^\s<>\"')\]]+")
+_BODY_END = re.compile(r"</body\s*>", re.I)
+
+
+def message_ref(idempotency_key: str, secret: str) -> str:
+    """A stable, unguessable id for a message: the Message-ID local part and the tracking-token ref."""
+    return hashlib.blake2b(idempotency_key.encode(), key=secret.encode()[:64], digest_size=10).hexdigest()
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1].strip() or "localhost"
+
+
+def _valid_recipient(email: str | None) -> bool:
+    return bool(email) and "@" in str(email) and one_line(str(email)) == email and " " not in str(email)
+
+
+class Composer:
+    """Everything about a message that depends only on the settings, computed once per batch."""
+
+    def __init__(self, mail: MailSettings, now: datetime) -> None:
+        self.mail = mail
+        self.secret = mail.secret_key.get_secret_value()
+        self.signer = TokenSigner(self.secret)
+        self.base = mail.base_url.rstrip("/")
+        self.expires = now + timedelta(days=mail.token_ttl_days)
+        self.now = now
+        self.domain = _domain(mail.from_email)
+        self.from_header = formataddr((one_line(mail.from_name), one_line(mail.from_email)))
+        self.reply_to = one_line(mail.reply_to) if mail.reply_to else None
+        self.mailto = one_line(mail.unsubscribe_mailto or f"unsubscribe@{self.domain}")
+        self.sender = {"name": mail.from_name, "email": mail.from_email, "postal_address": mail.postal_address}
+        self.postal_html = _html.escape(mail.postal_address)
+
+    def click_url(self, lead_id: int, ref: str, url: str) -> str:
+        return f"{self.base}/c/{self.signer.sign('click', lead_id, ref, self.expires, url)}"
+
+    def track_html(self, body: str, lead_id: int, ref: str) -> str:
+        seen: dict[str, str] = {}
+
+        def repl(m: re.Match[str]) -> str:
+            url = _html.unescape(m.group(3))
+            if url.startswith(self.base):
+                return m.group(0)
+            tracked = seen.get(url)
+            if tracked is None:
+                tracked = seen[url] = self.click_url(lead_id, ref, url)
+            return f"{m.group(1)}{m.group(2)}{tracked}{m.group(2)}"
+
+        return _HREF.sub(repl, body)
+
+    def track_text(self, body: str, lead_id: int, ref: str) -> str:
+        def repl(m: re.Match[str]) -> str:
+            url = m.group(0)
+            return url if url.startswith(self.base) else self.click_url(lead_id, ref, url)
+
+        return _TEXT_URL.sub(repl, body)
+
+    def compliance_html(self, body: str, unsub: str, prefs: str, pixel: str | None) -> str:
+        footer = (
+            '<hr><p style="font-size:12px;color:#666666">'
+            f'<a href="{unsub}">Unsubscribe</a> · <a href="{prefs}">Manage email preferences</a><br>'
+            f"{self.postal_html}</p>"
+        )
+        if pixel:
+            footer += f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">'
+        return _insert_before_body_end(body, footer)
+
+    def compliance_text(self, body: str, unsub: str, prefs: str) -> str:
+        return (f"{body.rstrip()}\n\n--\nUnsubscribe: {unsub}\nManage email preferences: {prefs}\n"
+                f"{self.mail.postal_address}\n")
+
+
+def _insert_before_body_end(body: str, extra: str) -> str:
+    ends = [m.start() for m in _BODY_END.finditer(body)]
+    if not ends:
+        return body + extra
+    return body[: ends[-1]] + extra + body[ends[-1]:]
+
+
+def compose_outbox_rows(
+    conn: Connection, sends: Sequence[SendRequest], settings: Settings | MailSettings, now: datetime,
+    cache: TemplateCache | None = None,
+) -> list[dict[str, Any]]:
+    """Render `sends` into outbox row dicts (in order; sends for vanished leads are left out)."""
+    if not sends:
+        return []
+    mail = settings.mail if isinstance(settings, Settings) else settings
+    cache = cache or default_cache()
+    comp = Composer(mail, now)
+    templates = cache.get_many(conn, {s.template_name for s in sends})
+    leads = ctxmod.load_leads(conn, [s.lead_id for s in sends])
+    roots: set[str] = set()
+    for t in templates.values():
+        roots |= t.roots
+    accounts = ctxmod.load_accounts(conn, [ld["account_id"] for ld in leads.values()]) if "account" in roots else {}
+    owners = ctxmod.load_owners(conn, [ld["owner_id"] for ld in leads.values()]) if "owner" in roots else {}
+    seqs = ctxmod.load_sequences(conn, [s.sequence_id for s in sends]) if "sequence" in roots else {}
+    recent = ctxmod.load_recent(conn, list(leads)) if "recent" in roots else {}
+    empty_account, empty_owner = ctxmod.empty_account(), ctxmod.empty_owner()
+    no_seq: dict[str, Any] = {"id": None, "name": None}
+
+    rows: list[dict[str, Any]] = []
+    for send in sends:
+        ld = leads.get(send.lead_id)
+        if ld is None:
+            continue
+        tpl = templates.get(send.template_name)
+        ref = message_ref(send.idempotency_key or f"lead:{send.lead_id}:{send.template_name}:{now.isoformat()}",
+                          comp.secret)
+        row: dict[str, Any] = {
+            "idempotency_key": send.idempotency_key or ref, "lead_id": send.lead_id,
+            "enrollment_id": send.enrollment_id, "sequence_id": send.sequence_id, "node_id": send.node_id,
+            "template_id": tpl.id if tpl else None, "template_version": tpl.version if tpl else None,
+            "category": send.category or (tpl.category if tpl else "marketing"),
+            "to_email": ld["email"], "subject": "", "html": "", "text": "", "headers": {},
+            "status": "queued", "attempts": 0, "next_try_at": now, "last_error": None,
+            "message_id": f"<{ref}@{comp.domain}>", "message_ref": ref, "created_at": now, "sent_at": None,
+        }
+        rows.append(row)
+        if tpl is None:
+            row.update(status="failed", last_error=f"template {send.template_name!r} not found")
+            continue
+        if not _valid_recipient(ld["email"]):
+            row.update(status="failed", to_email=one_line(str(ld["email"]))[:254],
+                       last_error=f"invalid recipient address {ld['email']!r}")
+            continue
+        ctx = {
+            "lead": ld,
+            "account": accounts.get(ld["account_id"], empty_account) if ld["account_id"] else empty_account,
+            "owner": owners.get(ld["owner_id"], empty_owner) if ld["owner_id"] else empty_owner,
+            "sequence": seqs.get(send.sequence_id, no_seq) if send.sequence_id else no_seq,
+            "step": {"id": send.node_id},
+            "recent": recent.get(send.lead_id) or {},
+            "sender": comp.sender,
+        }
+        try:
+            _render_into(row, tpl, ctx, comp, send.lead_id, ref)
+        except Exception as exc:  # a template that fails for this lead's data: record it, keep going
+            row.update(status="failed", subject="", html="", text="",
+                       last_error=f"template {tpl.name}: render error: {one_line(str(exc))[:500]}")
+    return rows
+
+
+def _render_into(row: dict[str, Any], tpl: CompiledTemplate, ctx: dict[str, Any], comp: Composer,
+                 lead_id: int, ref: str) -> None:
+    marketing = row["category"] != TRANSACTIONAL
+    unsub_token = comp.signer.sign("unsubscribe", lead_id, ref, comp.expires)
+    unsub = f"{comp.base}/u/{unsub_token}"
+    prefs = f"{unsub}#preferences"
+    ctx["unsubscribe_url"] = unsub
+    ctx["preferences_url"] = prefs
+
+    subject = one_line(tpl.subject.render(ctx))
+    body = tpl.html.render(ctx)
+    if comp.mail.track_clicks:
+        body = comp.track_html(body, lead_id, ref)
+    if tpl.text is not None:
+        text = tpl.text.render(ctx)
+        if comp.mail.track_clicks:
+            text = comp.track_text(text, lead_id, ref)
+    else:
+        text = html_to_text(body)
+    pixel = None
+    if comp.mail.track_opens:
+        pixel = f"{comp.base}/o/{comp.signer.sign('open', lead_id, ref, comp.expires)}.gif"
+    headers: dict[str, str] = {"From": comp.from_header, "To": row["to_email"], "Message-ID": row["message_id"]}
+    if comp.reply_to:
+        headers["Reply-To"] = comp.reply_to
+    if marketing:
+        body = comp.compliance_html(body, unsub, prefs, pixel)
+        text = comp.compliance_text(text, unsub, prefs)
+        subject_q = quote(f"unsubscribe {unsub_token}")
+        headers["List-Unsubscribe"] = f"<mailto:{comp.mailto}?subject={subject_q}>, <{unsub}>"
+        headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    elif pixel:
+        body = _insert_before_body_end(body, f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">')
+    row.update(subject=subject, html=body, text=text, headers=headers)

@@ -1,0 +1,123 @@
+"""compose_outbox_rows: rendering, tracking, compliance headers, CR/LF safety, failures per row."""
+
+from __future__ import annotations
+
+import re
+from email import message_from_bytes
+from email.policy import SMTP, default
+
+import pytest
+from mail_support import add_lead, add_people, save_template
+from sqlalchemy import insert, select
+
+from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
+from nurture_tui.mail.htmltext import html_to_text
+from nurture_tui.mail.message import build_message
+from nurture_tui.mail.tokens import TokenSigner
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import outbox
+
+
+def _compose(ws, sends, now):
+    with ws.engine.connect() as conn:
+        return compose_outbox_rows(conn, sends, ws.settings, now)
+
+
+def test_rows_are_rendered_tracked_and_compliant(workspace, clock) -> None:
+    now = clock.now()
+    ids = add_people(workspace, now)
+    save_template(workspace, now)
+    rows = _compose(workspace, [SendRequest(ids["bob"], "welcome", None, 7, None, "s1", "7:s1:0"),
+                                SendRequest(ids["bare"], "welcome", "newsletter", 8, None, "s1", "8:s1:0")], now)
+    assert len(rows) == 2
+    bob, bare = rows
+    assert bob["status"] == "queued" and bob["subject"] == "Hello Bob" and bare["subject"] == "Hello there"
+    assert "Ann Owner at Acme &amp; Co" in bob["html"] and "your company" in bare["html"]
+    assert bare["category"] == "newsletter" and bob["category"] == "marketing"
+    base = workspace.settings.mail.base_url
+    # the body link is replaced by a signed click URL whose token carries the original target
+    hrefs = re.findall(r'href="([^"]+)"', bob["html"])
+    click = [h for h in hrefs if h.startswith(base + "/c/")]
+    assert len(click) == 1 and "example.com" not in bob["html"].split("<hr>")[0]
+    data = TokenSigner(workspace.settings.mail.secret_key.get_secret_value()).verify(click[0].rsplit("/", 1)[1], now)
+    assert data.url == "https://example.com/guide?a=1&b=2" and data.lead_id == ids["bob"]
+    assert data.message_ref == bob["message_ref"]
+    # open pixel, footer with postal address, unsubscribe link, text derived from the html
+    assert f'{base}/o/' in bob["html"] and workspace.settings.mail.postal_address in bob["html"]
+    assert "Unsubscribe" in bob["html"] and f"{base}/u/" in bob["text"]
+    assert "Hi Bob," in bob["text"] and "the guide (" + base + "/c/" in bob["text"]
+    h = bob["headers"]
+    assert h["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert re.fullmatch(r"<mailto:unsubscribe@example\.com\?subject=unsubscribe%20[^>]+>, <" + re.escape(base)
+                        + r"/u/[^>]+>", h["List-Unsubscribe"])
+    assert h["Message-ID"] == bob["message_id"] == f"<{bob['message_ref']}@example.com>"
+    assert bob["idempotency_key"] == "7:s1:0" and bob["next_try_at"] == now
+    # rows insert as they are
+    with write_tx(workspace.engine) as conn:
+        conn.execute(insert(outbox), rows)
+        assert len(conn.execute(select(outbox.c.id)).all()) == 2
+
+
+def test_same_key_same_message_ref_and_transactional_has_no_unsubscribe(workspace, clock) -> None:
+    now = clock.now()
+    ids = add_people(workspace, now)
+    save_template(workspace, now, "receipt", subject="Receipt", html="<p>Thanks</p>", category="transactional")
+    a = _compose(workspace, [SendRequest(ids["bob"], "receipt", idempotency_key="k1")], now)[0]
+    b = _compose(workspace, [SendRequest(ids["bob"], "receipt", idempotency_key="k1")], now)[0]
+    assert a["message_ref"] == b["message_ref"]
+    assert "List-Unsubscribe" not in a["headers"] and "Unsubscribe" not in a["html"]
+
+
+def test_header_injection_through_merge_values_is_impossible(workspace, clock) -> None:
+    now = clock.now()
+    evil = add_lead(workspace, "eve@evil.test", now, first_name="Eve\r\nBcc: victim@else.test\r\nX-Evil: 1")
+    save_template(workspace, now, subject="Hi {{ lead.first_name }}\n{{ lead.first_name }}")
+    row = _compose(workspace, [SendRequest(evil, "welcome", idempotency_key="e1")], now)[0]
+    assert "\r" not in row["subject"] and "\n" not in row["subject"]
+    msg = build_message(row, now)
+    parsed = message_from_bytes(msg.as_bytes(policy=SMTP), policy=default)
+    assert parsed["Bcc"] is None and parsed["X-Evil"] is None
+    once = "Eve Bcc: victim@else.test X-Evil: 1"
+    assert str(parsed["Subject"]).strip() == f"Hi {once} {once}"
+
+
+def test_bad_recipient_missing_template_and_render_errors_become_failed_rows(workspace, clock) -> None:
+    now = clock.now()
+    ids = add_people(workspace, now)
+    crlf = add_lead(workspace, "a@b.test\r\nbcc: c@d.test", now)
+    save_template(workspace, now, "div", subject="x", html="{{ 1 // (lead.employees or 0) }}")
+    rows = _compose(workspace, [
+        SendRequest(ids["bob"], "nope", idempotency_key="1"),
+        SendRequest(crlf, "div", idempotency_key="2"),
+        SendRequest(ids["bob"], "div", idempotency_key="3"),
+        SendRequest(999_999, "div", idempotency_key="4"),  # vanished lead: no row
+    ], now)
+    assert [r["status"] for r in rows] == ["failed"] * 3
+    assert "template 'nope' not found" in rows[0]["last_error"]
+    assert "invalid recipient" in rows[1]["last_error"] and "\n" not in rows[1]["to_email"]
+    assert "render error" in rows[2]["last_error"]
+
+
+def test_recent_activity_context(workspace, clock) -> None:
+    from nurture_tui.store.tables import activity
+
+    now = clock.now()
+    ids = add_people(workspace, now)
+    with write_tx(workspace.engine) as conn:
+        conn.execute(insert(activity), [
+            {"lead_id": ids["bob"], "kind": "click", "at": now.replace(hour=h), "url": f"https://x.test/{u}", "bot": b}
+            for h, u, b in ((1, "old", False), (2, "new", False), (3, "bot", True))
+        ])
+    save_template(workspace, now, "r", subject="{{ recent.last_click_url | default('none') }}", html="x")
+    rows = _compose(workspace, [SendRequest(ids["bob"], "r", idempotency_key="1"),
+                                SendRequest(ids["bare"], "r", idempotency_key="2")], now)
+    assert [r["subject"] for r in rows] == ["https://x.test/new", "none"]
+
+
+@pytest.mark.parametrize(("html", "text"), [
+    ("<p>Hello&nbsp;<b>you</b></p><p>Two<br>lines</p>", "Hello\xa0you\n\nTwo\nlines\n"),
+    ('<ul><li>a</li><li><a href="https://x.test/?q=1&amp;r=2">x</a></li></ul>', "- a\n- x (https://x.test/?q=1&r=2)\n"),
+    ("<html><head><style>p{}</style></head><body>Hi</body></html>", "Hi\n"),
+])
+def test_html_to_text(html: str, text: str) -> None:
+    assert html_to_text(html) == text
