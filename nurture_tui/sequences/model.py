@@ -16,6 +16,7 @@ and waiting enrollments migrated by id.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -217,6 +218,7 @@ class SendWindow(_Model):
     timezone_source: Literal["lead", "account", "sequence"] = "lead"
     default_timezone: str = "UTC"
     holidays: bool = True
+    country: str | None = None  # holiday calendar when neither the lead nor its account has a country
     outside: Literal["next_window", "skip"] = "next_window"
 
 
@@ -294,6 +296,26 @@ class CompiledSequence:
         return node.next
 
 
+def step_path(base: str, index: int, step_id: str | None) -> str:
+    """How a step is named in messages: top-level steps by id (`steps.intro`), nested ones by position
+    (`steps.fast_track.yes[1]`, `steps.ab.split.arms[0].steps[2]`)."""
+    if base == "steps" and step_id:
+        return f"steps.{step_id}"
+    return f"{base}[{index}]"
+
+
+def choose_arm(sequence_name: str, node: Node, lead_id: int) -> str:
+    """The split arm a lead takes: deterministic per (sequence, node, lead), proportional to the weights."""
+    digest = hashlib.sha256(f"{sequence_name}:{node.id}:{lead_id}".encode()).digest()
+    bucket = int.from_bytes(digest[:8], "big") % 100
+    total = 0
+    for name, weight, _first in node.arms:
+        total += weight
+        if bucket < total:
+            return name
+    return node.arms[-1][0]
+
+
 def compile_definition(defn: SequenceDef) -> CompiledSequence:
     """Flatten the step tree. Duplicate ids raise ValueError (validation reports them with paths)."""
     nodes: dict[str, Node] = {}
@@ -302,7 +324,7 @@ def compile_definition(defn: SequenceDef) -> CompiledSequence:
         """Register `steps`; return the first id of the list (or `after` if empty)."""
         ids = [s.id for s in steps]
         for i, step in enumerate(steps):
-            path = f"{base}.{step.id}" if base == "steps" else f"{base}[{i}]"
+            path = step_path(base, i, step.id)
             if step.id in nodes:
                 raise ValueError(f"{path}: duplicate step id {step.id!r}")
             follow = ids[i + 1] if i + 1 < len(ids) else after
