@@ -5,6 +5,7 @@ from sqlmodel import SQLModel
 
 from ._base import apply_core_defaults
 from .activity import ACTIVITY_KINDS, Activity, Campaign, CampaignMember, Opportunity
+from .engine import NodeCounter, WebhookOutbox
 from .mail import Outbox, Subscription, Suppression, Template, TemplateVersion
 from .ops import Audit, Lease, Meta
 from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
@@ -19,6 +20,7 @@ ALL_MODELS: list[type[SQLModel]] = [
     Meta, Mql, Opportunity, Outbox, RepGroup, ScoreEvent, ScoreRule, Segment, SegmentMember, Sequence,
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
+    NodeCounter, WebhookOutbox,
 ]
 apply_core_defaults(ALL_MODELS)
 
@@ -28,4 +30,5 @@ __all__ = [
     "Lead", "LeadTag", "Lease", "Meta", "Mql", "Opportunity", "Outbox", "RepGroup", "ScoreEvent",
     "ScoreRule", "Segment", "SegmentMember", "Sequence", "SequenceVersion", "SfOutbox", "Subscription",
     "Suppression", "SyncError", "SyncState", "Template", "TemplateVersion", "User", "metadata",
+    "NodeCounter", "WebhookOutbox",
 ]

@@ -11,6 +11,8 @@ from sqlmodel import Field, SQLModel
 from ..types import BigId, JsonType
 from ._base import dt_field, id_field, json_field
 
+#: active = due to run its node at due_at; waiting = parked at a wait/wait_for/deferred send until due_at
+#: (or an event); done/exited/goal = finished (due_at is NULL, so the due index holds live rows only).
 ENROLLMENT_STATUSES = ("active", "waiting", "done", "exited", "goal")
 
 
@@ -44,7 +46,8 @@ class SequenceVersion(SQLModel, table=True):
 class Enrollment(SQLModel, table=True):
     __tablename__ = "enrollment"
     __table_args__ = (
-        Index("ix_enrollment_status_due", "status", "due_at"),
+        # The durable schedule: only live enrollments have a due_at, so this index is the claim queue.
+        Index("ix_enrollment_due", "due_at"),
         Index("ix_enrollment_lead_sequence", "lead_id", "sequence_id"),
         Index("ix_enrollment_version_node", "version_id", "node_id"),
     )
@@ -62,5 +65,6 @@ class Enrollment(SQLModel, table=True):
     exited_at: datetime | None = dt_field()
     exit_reason: str | None = Field(default=None, max_length=200)
     dedupe_key: str | None = Field(default=None, max_length=200, unique=True)
+    steps: int = 0  # nodes executed so far: part of every effect's idempotency key (loops via goto)
     path: list[Any] = json_field(list)
 

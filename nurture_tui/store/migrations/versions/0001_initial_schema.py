@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:04:19.268620
+Create Date: 2026-11-23 07:15:28.367980
 """
 from collections.abc import Sequence
 
@@ -69,6 +69,18 @@ def upgrade() -> None:
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('value', nurture_tui.store.types.JsonType, nullable=True),
     sa.PrimaryKeyConstraint('key')
+    )
+    op.create_table('node_counter',
+    sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
+    sa.Column('entered', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('left', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('yes', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('no', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('exited', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('goal', sa.Integer(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('version_id', 'node_id', 'shard')
     )
     op.create_table('rep_group',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -202,6 +214,26 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_username'), ['username'], unique=True)
+
+    op.create_table('webhook_outbox',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('idempotency_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('enrollment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+    sa.Column('body', nurture_tui.store.types.JsonType, nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=10), server_default='pending', nullable=False),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('next_try_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('sent_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('idempotency_key')
+    )
+    with op.batch_alter_table('webhook_outbox', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_outbox_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index('ix_webhook_outbox_status_next', ['status', 'next_try_at'], unique=False)
 
     op.create_table('account',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -357,6 +389,7 @@ def upgrade() -> None:
     sa.Column('exited_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('exit_reason', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('steps', sa.Integer(), server_default='0', nullable=False),
     sa.Column('path', nurture_tui.store.types.JsonType, nullable=False),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['sequence_id'], ['sequence.id'], ),
@@ -365,8 +398,8 @@ def upgrade() -> None:
     sa.UniqueConstraint('dedupe_key')
     )
     with op.batch_alter_table('enrollment', schema=None) as batch_op:
+        batch_op.create_index('ix_enrollment_due', ['due_at'], unique=False)
         batch_op.create_index('ix_enrollment_lead_sequence', ['lead_id', 'sequence_id'], unique=False)
-        batch_op.create_index('ix_enrollment_status_due', ['status', 'due_at'], unique=False)
         batch_op.create_index('ix_enrollment_version_node', ['version_id', 'node_id'], unique=False)
 
     op.create_table('lead_tag',
@@ -390,6 +423,7 @@ def upgrade() -> None:
     sa.Column('grade', sqlmodel.sql.sqltypes.AutoString(length=2), nullable=True),
     sa.Column('why', nurture_tui.store.types.JsonType, nullable=False),
     sa.Column('reject_reason', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('summary', sqlmodel.sql.sqltypes.AutoString(), server_default='', nullable=False),
     sa.Column('snoozed_until', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('decided_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
@@ -447,11 +481,13 @@ def upgrade() -> None:
     sa.Column('next_try_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
+    sa.Column('message_ref', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('sent_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id'),
-    sa.UniqueConstraint('idempotency_key')
+    sa.UniqueConstraint('idempotency_key'),
+    sa.UniqueConstraint('message_ref')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_outbox_lead_id'), ['lead_id'], unique=False)
@@ -461,6 +497,7 @@ def upgrade() -> None:
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('at', nurture_tui.store.types.UTCDateTime(), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=10), server_default='adjust', nullable=False),
     sa.Column('points', sa.Float(), server_default='0.0', nullable=False),
     sa.Column('rule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('activity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
@@ -526,8 +563,8 @@ def downgrade() -> None:
     op.drop_table('lead_tag')
     with op.batch_alter_table('enrollment', schema=None) as batch_op:
         batch_op.drop_index('ix_enrollment_version_node')
-        batch_op.drop_index('ix_enrollment_status_due')
         batch_op.drop_index('ix_enrollment_lead_sequence')
+        batch_op.drop_index('ix_enrollment_due')
 
     op.drop_table('enrollment')
     with op.batch_alter_table('campaign_member', schema=None) as batch_op:
@@ -562,6 +599,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_account_name'))
 
     op.drop_table('account')
+    with op.batch_alter_table('webhook_outbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_webhook_outbox_status_next')
+        batch_op.drop_index(batch_op.f('ix_webhook_outbox_lead_id'))
+
+    op.drop_table('webhook_outbox')
     with op.batch_alter_table('user', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_username'))
 
@@ -583,6 +625,7 @@ def downgrade() -> None:
     op.drop_table('segment')
     op.drop_table('score_rule')
     op.drop_table('rep_group')
+    op.drop_table('node_counter')
     op.drop_table('meta')
     op.drop_table('lease')
     op.drop_table('grade_profile')

@@ -1,0 +1,160 @@
+"""Claim → execute → advance, one batch per transaction (DESIGN §5).
+
+`run_batch` claims up to `limit` due enrollments, checks goal/exit rules, walks each one through as many
+instantaneous nodes as it can (send, branch, split, action …) until it parks at a wait, a wait_for or a
+deferred send, or leaves the sequence, then writes every effect — outbox rows, activity rows, score
+changes, sf_outbox rows, webhook rows, node counters and the enrollment's new node/due_at — in the same
+transaction. Nodes are executed a node at a time across the batch, so per-node lookups run once.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Connection, Engine, bindparam, insert, update
+from sqlalchemy.dialects.postgresql import JSONB
+
+from ..store.engine import write_tx
+from ..store.tables import activity, enrollment, outbox
+from . import deps
+from .claim import claim, paused_sequence_ids
+from .context import Item, StepContext
+from .executors import EXECUTORS
+from .lifecycle import Live, goal_or_exit
+from .plans import load_plan
+
+MAX_ROUNDS = 64  # instantaneous nodes one enrollment may pass in one batch (loops need a wait)
+_JSON_OR_NULL = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
+
+
+@dataclass
+class BatchResult:
+    claimed: int = 0
+    steps: int = 0
+    sends: int = 0
+    seconds: float = 0.0
+
+
+def run_batch(engine: Engine, now: datetime, settings: Any, limit: int) -> BatchResult:
+    started = time.perf_counter()
+    with write_tx(engine) as conn:
+        result = process_due(conn, now, settings, limit)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def run_due(
+    engine: Engine, now_fn: Callable[[], datetime], settings: Any, *, limit: int | None = None,
+    max_batches: int | None = None, should_stop: Callable[[], bool] | None = None,
+    on_batch: Callable[[BatchResult], None] | None = None,
+) -> int:
+    """Run batches until nothing is due (or `max_batches`/`should_stop`); returns steps executed."""
+    size = limit or settings.engine.batch_size
+    total = 0
+    batches = 0
+    while max_batches is None or batches < max_batches:
+        if should_stop is not None and should_stop():
+            break
+        res = run_batch(engine, now_fn(), settings, size)
+        batches += 1
+        total += res.steps
+        if on_batch is not None and res.claimed:
+            on_batch(res)
+        if res.claimed < size:
+            break
+    return total
+
+
+def process_due(conn: Connection, now: datetime, settings: Any, limit: int) -> BatchResult:
+    rows = claim(conn, now, limit, paused_sequence_ids(conn))
+    if not rows:
+        return BatchResult()
+    ctx = StepContext(conn, now, settings)
+    items = [Item(r, load_plan(conn, r.version_id)) for r in rows]
+    for it in items:
+        if it.arrived and it.steps == 0 and it.node_id is not None:
+            ctx.counters.bump(it.version_id, it.node_id, "entered")  # a new enrollment reaches its start
+    _check_rules(ctx, items)
+    pending = [it for it in items if not it.finished]
+    for _ in range(MAX_ROUNDS):
+        if not pending:
+            break
+        groups: dict[tuple[int, str], list[Item]] = defaultdict(list)
+        for it in pending:
+            groups[(it.version_id, it.node_id or "")].append(it)
+        for (_v, node_id), group in groups.items():
+            plan = group[0].plan
+            node = plan.nodes.get(node_id)
+            if node is None:  # a version without this node (should not happen: versions are immutable)
+                for it in group:
+                    ctx.end(it, "exited", f"unknown node {node_id!r}")
+                continue
+            EXECUTORS[node.kind](ctx, plan, node, group)
+        pending = [it for it in pending if not it.finished and it.arrived and it.status == "active"]
+    _flush(ctx, items)
+    return BatchResult(claimed=len(rows), steps=ctx.steps, sends=len(ctx.sends))
+
+
+def _check_rules(ctx: StepContext, items: list[Item]) -> None:
+    ruled = [it for it in items if it.plan.has_rules]
+    if not ruled:
+        return
+    lives = [Live(it.id, it.lead_id, it.sequence_id, it.version_id, it.node_id, it.steps) for it in ruled]
+    verdicts = goal_or_exit(ctx.conn, lives, ctx.now)
+    for it in ruled:
+        if it.id in verdicts:
+            status, reason = verdicts[it.id]
+            ctx.end(it, status, reason)
+
+
+def _flush(ctx: StepContext, items: list[Item]) -> None:
+    conn = ctx.conn
+    sent_acts: list[dict[str, Any]] = []
+    if ctx.sends:
+        requests = [
+            deps.send_request(lead_id=s.item.lead_id, template_name=s.template, category=s.category,
+                              enrollment_id=s.item.id, sequence_id=s.item.sequence_id, node_id=s.node,
+                              idempotency_key=s.key)
+            for s in ctx.sends
+        ]
+        rows = deps.compose_outbox_rows(conn, requests, ctx.settings, ctx.now)
+        by_key = {s.key: s for s in ctx.sends}
+        if rows:
+            ids = conn.execute(insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True), rows).scalars()
+            for oid, row in zip(ids, rows, strict=True):
+                s = by_key[row["idempotency_key"]]
+                sent_acts.append({
+                    "lead_id": row["lead_id"], "kind": "sent", "at": ctx.now, "sequence_id": s.item.sequence_id,
+                    "version_id": s.item.version_id, "node_id": s.node,
+                    "template_id": row.get("template_id"), "outbox_id": oid, "url": None, "bot": False, "meta": {},
+                })
+    if sent_acts:
+        ins = insert(activity).returning(activity.c.id, sort_by_parameter_order=True)
+        aids = conn.execute(ins, sent_acts).scalars()
+        scored = [{**a, "id": aid} for aid, a in zip(aids, sent_acts, strict=True)]
+        deps.apply_activities(conn, scored, ctx.now, ctx.settings)
+    if ctx.activities:
+        conn.execute(insert(activity), ctx.activities)
+    params = [
+        {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
+         "p_entered": it.node_entered_at, "p_steps": it.steps,
+         "p_exited": ctx.now if it.finished else None, "p_reason": it.reason}
+        for it in items if it.changed
+    ]
+    if params:
+        conn.execute(_ADVANCE, params)
+    ctx.counters.flush(conn)
+
+
+_ADVANCE = (
+    update(enrollment)
+    .where(enrollment.c.id == bindparam("eid"))
+    .values(node_id=bindparam("p_node"), status=bindparam("p_status"), due_at=bindparam("p_due"),
+            wait_for=bindparam("p_wf", type_=_JSON_OR_NULL), node_entered_at=bindparam("p_entered"),
+            steps=bindparam("p_steps"), exited_at=bindparam("p_exited"), exit_reason=bindparam("p_reason"))
+)

@@ -1,0 +1,124 @@
+"""A published sequence version prepared for execution: compiled node map plus parsed rules.
+
+Versions are immutable once published, so a plan is built once per process and database and reused
+by every batch (keyed by the database URL so tests on many workspaces never mix plans).
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ..errors import NurtureError
+from ..sequences.model import CompiledSequence, Node, SequenceDef, compile_definition
+from ..store.tables import sequence, sequence_version
+from . import deps
+
+
+@dataclass
+class Plan:
+    version_id: int
+    sequence_id: int
+    sequence_name: str
+    compiled: CompiledSequence
+    goal: Any | None  # parsed segment rule
+    exits: list[Any]
+    branch_rules: dict[str, Any] = field(default_factory=dict)  # node id -> parsed rule
+
+    @property
+    def definition(self) -> SequenceDef:
+        return self.compiled.definition
+
+    @property
+    def nodes(self) -> dict[str, Node]:
+        return self.compiled.nodes
+
+    @property
+    def has_rules(self) -> bool:
+        return self.goal is not None or bool(self.exits)
+
+
+_plans: dict[tuple[str, int], Plan] = {}
+_lock = threading.Lock()
+
+
+def _db_key(conn: Connection) -> str:
+    return conn.engine.url.render_as_string(hide_password=True)
+
+
+def load_plan(conn: Connection, version_id: int) -> Plan:
+    key = (_db_key(conn), version_id)
+    plan = _plans.get(key)
+    if plan is not None:
+        return plan
+    row = conn.execute(
+        select(sequence_version.c.definition, sequence_version.c.sequence_id, sequence.c.name)
+        .join(sequence, sequence.c.id == sequence_version.c.sequence_id)
+        .where(sequence_version.c.id == version_id)
+    ).first()
+    if row is None:
+        raise NurtureError(f"sequence version {version_id} not found")
+    defn = SequenceDef.model_validate(row.definition)
+    where = f"sequence {row.name!r}"
+    plan = Plan(
+        version_id=version_id,
+        sequence_id=row.sequence_id,
+        sequence_name=row.name,
+        compiled=compile_definition(defn),
+        goal=deps.parse_rule(defn.goal, f"{where}.goal") if defn.goal else None,
+        exits=[deps.parse_rule(r, f"{where}.exit_when[{i}]") for i, r in enumerate(defn.exit_when)],
+    )
+    with _lock:
+        _plans[key] = plan
+    return plan
+
+
+def branch_rule(conn: Connection, plan: Plan, node: Node) -> Any:
+    """The parsed rule of a branch node (a saved segment is resolved by name once per plan)."""
+    rule = plan.branch_rules.get(node.id)
+    if rule is None:
+        spec = node.step.branch
+        assert spec is not None
+        if spec.rule is not None:
+            rule = deps.parse_rule(spec.rule, f"{node.path}.branch.rule")
+        else:
+            seg = deps.get_segment(conn, spec.segment or "")
+            if seg is None:
+                raise NurtureError(f"{node.path}.branch.segment: no segment named {spec.segment!r}")
+            rule = deps.parse_rule(_segment_rule(seg), f"segment {spec.segment!r}")
+        plan.branch_rules[node.id] = rule
+    return rule
+
+
+def entry_rule(conn: Connection, plan: Plan) -> Any | None:
+    """The parsed entry rule of a segment-entry sequence (inline rule or saved segment), or None."""
+    entry = plan.definition.entry
+    if entry.type != "segment":
+        return None
+    if "__entry__" not in plan.branch_rules:
+        where = f"sequence {plan.sequence_name!r}.entry"
+        if entry.rule is not None:
+            rule = deps.parse_rule(entry.rule, f"{where}.rule")
+        else:
+            seg = deps.get_segment(conn, entry.segment or "")
+            if seg is None:
+                raise NurtureError(f"{where}.segment: no segment named {entry.segment!r}")
+            rule = deps.parse_rule(_segment_rule(seg), f"segment {entry.segment!r}")
+        plan.branch_rules["__entry__"] = rule
+    return plan.branch_rules["__entry__"]
+
+
+def _segment_rule(seg: Any) -> Any:
+    for attr in ("rule", "rule_json", "definition"):
+        value = seg.get(attr) if isinstance(seg, dict) else getattr(seg, attr, None)
+        if value is not None:
+            return value
+    return seg
+
+
+def clear_cache() -> None:
+    with _lock:
+        _plans.clear()
