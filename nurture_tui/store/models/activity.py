@@ -22,7 +22,9 @@ class Activity(SQLModel, table=True):
     __tablename__ = "activity"
     __table_args__ = (
         Index("ix_activity_lead_at", "lead_id", "at"),
-        Index("ix_activity_kind_at", "kind", "at"),
+        # Covers behavioural segment conditions (kind + window → lead ids, bots excluded) without a
+        # table lookup per activity row (segments/compiler.py).
+        Index("ix_activity_kind_at", "kind", "at", "lead_id", "bot"),
         Index("ix_activity_lead_kind_at", "lead_id", "kind", "at"),
     )
 

@@ -21,6 +21,7 @@ class Segment(SQLModel, table=True):
     materialized: bool = False
     cached_count: int | None = None
     counted_at: datetime | None = dt_field()
+    materialized_at: datetime | None = dt_field()  # last full refresh of segment_member
     created_by: str | None = Field(default=None, max_length=120)
     created_at: datetime | None = dt_field()
     updated_at: datetime | None = dt_field()

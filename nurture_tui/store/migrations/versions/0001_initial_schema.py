@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:15:28.367980
+Create Date: 2026-11-23 07:15:39.182816
 """
 from collections.abc import Sequence
 
@@ -112,6 +112,7 @@ def upgrade() -> None:
     sa.Column('materialized', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('cached_count', sa.Integer(), nullable=True),
     sa.Column('counted_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('materialized_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('created_by', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('updated_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
@@ -353,7 +354,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('activity', schema=None) as batch_op:
-        batch_op.create_index('ix_activity_kind_at', ['kind', 'at'], unique=False)
+        batch_op.create_index('ix_activity_kind_at', ['kind', 'at', 'lead_id', 'bot'], unique=False)
         batch_op.create_index('ix_activity_lead_at', ['lead_id', 'at'], unique=False)
         batch_op.create_index('ix_activity_lead_kind_at', ['lead_id', 'kind', 'at'], unique=False)
 
