@@ -36,7 +36,9 @@ class GradeProfile(SQLModel, table=True):
 
 
 class ScoreEvent(SQLModel, table=True):
-    """Per-lead score history: one row per change, with the live points and why."""
+    """Score changes that do not come from rules over activities (those are derived from `activity`
+    and the rule set, so a rescore never rewrites history): `adjust` (+points at `at`, from an action or
+    an operator) and `reset` (the live score was *set* to `points` at `at`; a new scoring cycle starts)."""
 
     __tablename__ = "score_event"
     __table_args__ = (Index("ix_score_event_lead_at", "lead_id", "at"),)
@@ -44,6 +46,7 @@ class ScoreEvent(SQLModel, table=True):
     id: int | None = id_field()
     lead_id: int = Field(foreign_key="lead.id", sa_type=BigId, ondelete="CASCADE")
     at: datetime = dt_field(nullable=False)
+    kind: str = Field(default="adjust", max_length=10)  # adjust / reset
     points: float = 0.0
     rule_id: int | None = Field(default=None, sa_type=BigId)
     activity_id: int | None = Field(default=None, sa_type=BigId)
@@ -65,6 +68,7 @@ class Mql(SQLModel, table=True):
     grade: str | None = Field(default=None, max_length=2)
     why: dict[str, Any] = json_field()
     reject_reason: str | None = None
+    summary: str = ""  # the engagement summary handed to the rep (also the Salesforce Task body)
     snoozed_until: datetime | None = dt_field()
     created_at: datetime | None = dt_field()
     decided_at: datetime | None = dt_field()
