@@ -127,6 +127,8 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         if rows:
             ids = conn.execute(insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True), rows).scalars()
             for oid, row in zip(ids, rows, strict=True):
+                if row["status"] != "queued":
+                    continue  # recorded as failed (unknown template, bad address): nothing was sent
                 s = by_key[row["idempotency_key"]]
                 sent_acts.append({
                     "lead_id": row["lead_id"], "kind": "sent", "at": ctx.now, "sequence_id": s.item.sequence_id,

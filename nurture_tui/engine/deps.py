@@ -60,10 +60,6 @@ def members(conn: Connection, rule: Any, now: datetime) -> Any:
     return required("segments.compiler", "members")(conn, rule, now)
 
 
-def get_segment(conn: Connection, name: str) -> Any:
-    return required("segments.service", "get_segment")(conn, name)
-
-
 def refresh_segments_for_leads(conn: Connection, lead_ids: list[int], now: datetime) -> None:
     fn = optional("segments.service", "refresh_for_leads")
     if fn is not None and lead_ids:

@@ -69,12 +69,7 @@ def enroll_lead(
 def enroll_segment(conn: Connection, segment_name: str, sequence_name: str, now: datetime) -> int:
     """Enrol every current member of a saved segment; returns how many were enrolled."""
     row = _sequence_row(conn, sequence_name)
-    seg = deps.get_segment(conn, segment_name)
-    if seg is None:
-        raise NotFoundError(f"segment {segment_name!r}: no such segment")
-    from .plans import _segment_rule
-
-    rule = deps.parse_rule(_segment_rule(seg), f"segment {segment_name!r}")
+    rule = deps.parse_rule({"in_segment": segment_name}, "segment")
     plan = load_plan(conn, row.current_version_id)
     total = 0
     for chunk in _chunks(deps.members(conn, rule, now)):

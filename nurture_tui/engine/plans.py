@@ -84,11 +84,8 @@ def branch_rule(conn: Connection, plan: Plan, node: Node) -> Any:
         assert spec is not None
         if spec.rule is not None:
             rule = deps.parse_rule(spec.rule, f"{node.path}.branch.rule")
-        else:
-            seg = deps.get_segment(conn, spec.segment or "")
-            if seg is None:
-                raise NurtureError(f"{node.path}.branch.segment: no segment named {spec.segment!r}")
-            rule = deps.parse_rule(_segment_rule(seg), f"segment {spec.segment!r}")
+        else:  # a saved segment, resolved by name when the rule is compiled
+            rule = deps.parse_rule({"in_segment": spec.segment}, f"{node.path}.branch.segment")
         plan.branch_rules[node.id] = rule
     return rule
 
@@ -103,20 +100,9 @@ def entry_rule(conn: Connection, plan: Plan) -> Any | None:
         if entry.rule is not None:
             rule = deps.parse_rule(entry.rule, f"{where}.rule")
         else:
-            seg = deps.get_segment(conn, entry.segment or "")
-            if seg is None:
-                raise NurtureError(f"{where}.segment: no segment named {entry.segment!r}")
-            rule = deps.parse_rule(_segment_rule(seg), f"segment {entry.segment!r}")
+            rule = deps.parse_rule({"in_segment": entry.segment}, f"{where}.segment")
         plan.branch_rules["__entry__"] = rule
     return plan.branch_rules["__entry__"]
-
-
-def _segment_rule(seg: Any) -> Any:
-    for attr in ("rule", "rule_json", "definition"):
-        value = seg.get(attr) if isinstance(seg, dict) else getattr(seg, attr, None)
-        if value is not None:
-            return value
-    return seg
 
 
 def clear_cache() -> None:
