@@ -1,0 +1,443 @@
+"""REST API routes under `/services/data/vXX.X/`: query/queryAll with paging, sObject CRUD and upsert,
+describe, updated/deleted, limits, sObject Collections and `/composite`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from .schema import describe_global_entry, describe_object
+from .soql import SoqlError, format_datetime, parse_datetime
+from .store import Org, OrgError, QueryResult
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # below /services/data/vXX.X/, no leading slash
+    version: str
+    params: dict[str, str]
+    headers: dict[str, str]  # lower-case names
+    body: bytes
+    user_id: str
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.body or b"null")
+        except ValueError as exc:
+            raise OrgError("JSON_PARSER_ERROR", f"Unexpected character in JSON body: {exc}") from exc
+
+
+@dataclass
+class Response:
+    status: int
+    body: Any = None  # JSON-able, or bytes/str with content_type
+    content_type: str = "application/json;charset=UTF-8"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+@dataclass
+class Cursor:
+    result: QueryResult
+    version: str
+    projector: Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Projector:
+    """Builds the JSON shape of a query row: `attributes`, plain fields, nested parent objects."""
+
+    def __init__(self, org: Org, result: QueryResult, version: str) -> None:
+        self.org = org
+        self.version = version
+        self.sobject = result.sobject
+        self.plan = self._plan(result.sobject, [c.split(".") for c in result.columns])
+
+    def _plan(self, sobject: str, paths: list[list[str]]) -> list[tuple[str, Any]]:
+        o = self.org.schema[sobject]
+        plan: list[tuple[str, Any]] = []
+        groups: OrderedDict[str, list[list[str]]] = OrderedDict()
+        for p in paths:
+            if len(p) == 1:
+                plan.append((p[0], None))
+            else:
+                groups.setdefault(p[0], []).append(p[1:])
+        for rel, subpaths in groups.items():
+            f = o.relationships[rel.lower()]
+            target = f.reference_to[0] if f.reference_to else "User"
+            target = sobject if target == "Self" else target
+            plan.append((rel, (f.name, target, self._plan(target, subpaths))))
+        return plan
+
+    def _build(self, rec: dict[str, Any], sobject: str, plan: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": {"type": sobject,
+                                              "url": f"/services/data/v{self.version}/sobjects/{sobject}/{rec['Id']}"}}
+        for key, sub in plan:
+            if sub is None:
+                out[key] = rec.get(key)
+                continue
+            fk, _target, subplan = sub
+            parent_id = rec.get(fk)
+            parent = self.org.find(parent_id) if parent_id else None
+            ptype = self.org.type_of(parent_id) if parent_id else None
+            out[key] = self._build(parent, ptype or _target, subplan) if parent else None
+        return out
+
+    def __call__(self, rec: dict[str, Any]) -> dict[str, Any]:
+        return self._build(rec, self.sobject, self.plan)
+
+
+class RestApi:
+    def __init__(self, org: Org, *, batch_size: int = 2000, daily_limit: Callable[[], tuple[int, int]]) -> None:
+        self.org = org
+        self.batch_size = batch_size
+        self.daily_limit = daily_limit
+        self._cursors: OrderedDict[str, Cursor] = OrderedDict()
+        self._cursor_seq = itertools.count(1)
+        self._lock = threading.Lock()
+
+    # --------------------------------------------------------------------------------------- dispatcher
+    def handle(self, req: Request) -> Response:
+        parts = [unquote(p) for p in req.path.strip("/").split("/")] if req.path.strip("/") else []
+        try:
+            return self._route(req, parts)
+        except OrgError as err:
+            return Response(err.status, err.rest_body())
+        except SoqlError as err:
+            return Response(400, [{"message": err.message, "errorCode": err.code}])
+
+    def _route(self, req: Request, parts: list[str]) -> Response:
+        m = req.method
+        head = parts[0] if parts else ""
+        if head in ("query", "queryAll") and m == "GET":
+            if len(parts) == 1:
+                return self._query(req, include_deleted=head == "queryAll")
+            return self._query_more(req, parts[1])
+        if head == "sobjects":
+            return self._sobjects(req, parts[1:])
+        if head == "limits" and m == "GET":
+            used, limit = self.daily_limit()
+            return Response(200, {"DailyApiRequests": {"Max": limit, "Remaining": max(0, limit - used)},
+                                  "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+                                  "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                                  "DailyBulkV2QueryFileStorageMB": {"Max": 1048576, "Remaining": 1048576},
+                                  "DataStorageMB": {"Max": 1024, "Remaining": 1000}})
+        if head == "composite":
+            if len(parts) >= 2 and parts[1] == "sobjects":
+                return self._collections(req, parts[2:])
+            if len(parts) == 1 and m == "POST":
+                return self._composite(req)
+        if not parts and m == "GET":
+            base = f"/services/data/v{req.version}"
+            return Response(200, {"sobjects": f"{base}/sobjects", "query": f"{base}/query",
+                                  "queryAll": f"{base}/queryAll", "limits": f"{base}/limits",
+                                  "composite": f"{base}/composite", "jobs": f"{base}/jobs"})
+        raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
+
+    # ------------------------------------------------------------------------------------------- query
+    def _batch(self, req: Request) -> int:
+        opts = req.headers.get("sforce-query-options", "")
+        for part in opts.split(","):
+            k, _, v = part.strip().partition("=")
+            if k.strip().lower() == "batchsize" and v.strip().isdigit():
+                return max(200, min(2000, int(v)))
+        return self.batch_size
+
+    def _query(self, req: Request, include_deleted: bool) -> Response:
+        soql = req.params.get("q")
+        if not soql:
+            raise OrgError("MALFORMED_QUERY", "A query string must be provided (q=)")
+        result = self.org.query(soql, include_deleted)
+        if result.count_only:
+            return Response(200, {"totalSize": result.total, "done": True, "records": []})
+        if result.aggregate is not None:
+            return Response(200, {"totalSize": 1, "done": True, "records": [
+                {"attributes": {"type": "AggregateResult"}, "expr0": int(result.aggregate)}]})
+        cursor = Cursor(result, req.version, Projector(self.org, result, req.version))
+        with self._lock:
+            cid = f"01g{next(self._cursor_seq):015d}"
+            self._cursors[cid] = cursor
+            while len(self._cursors) > 200:
+                self._cursors.popitem(last=False)
+        return self._page(cid, cursor, 0, self._batch(req))
+
+    def _query_more(self, req: Request, locator: str) -> Response:
+        cid, _, pos = locator.rpartition("-")
+        with self._lock:
+            cursor = self._cursors.get(cid)
+        if cursor is None or not pos.isdigit():
+            raise OrgError("INVALID_QUERY_LOCATOR", "invalid query locator")
+        return self._page(cid, cursor, int(pos), self._batch(req))
+
+    def _page(self, cid: str, cursor: Cursor, pos: int, batch: int) -> Response:
+        rows = cursor.result.records
+        with self.org.lock:
+            page = [cursor.projector(r) for r in rows[pos:pos + batch]]
+        end = pos + len(page)
+        body: dict[str, Any] = {"totalSize": cursor.result.total, "done": end >= len(rows), "records": page}
+        if end < len(rows):
+            body["nextRecordsUrl"] = f"/services/data/v{cursor.version}/query/{cid}-{end}"
+        else:
+            with self._lock:
+                self._cursors.pop(cid, None)
+        return Response(200, body)
+
+    # ----------------------------------------------------------------------------------------- sobjects
+    def _sobjects(self, req: Request, parts: list[str]) -> Response:
+        m = req.method
+        if not parts:
+            if m != "GET":
+                raise OrgError("METHOD_NOT_ALLOWED", f"HTTP Method '{m}' not allowed. Allowed are GET", status=405)
+            return Response(200, {"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": [
+                describe_global_entry(o, req.version) for o in self.org.schema.values()]})
+        o = self.org.obj(parts[0])
+        if len(parts) == 1:
+            if m == "POST":
+                rid = self.org.create(o.name, self._record_body(req), req.user_id)
+                return Response(201, {"id": rid, "success": True, "errors": []})
+            if m == "GET":
+                return Response(200, {"objectDescribe": describe_global_entry(o, req.version), "recentItems": []})
+            raise OrgError("METHOD_NOT_ALLOWED", f"HTTP Method '{m}' not allowed. Allowed are GET,POST", status=405)
+        sub = parts[1]
+        if len(parts) == 2 and sub == "describe" and m == "GET":
+            return Response(200, describe_object(o, req.version))
+        if len(parts) == 2 and sub in ("updated", "deleted") and m == "GET":
+            return self._changes(req, o.name, sub)
+        if len(parts) == 2:
+            if m == "GET":
+                fields = [f for f in req.params.get("fields", "").split(",") if f] or None
+                return Response(200, self.org.get(o.name, sub, req.version, fields))
+            if m == "PATCH":
+                self.org.update(o.name, sub, self._record_body(req), req.user_id)
+                return Response(204)
+            if m == "DELETE":
+                self.org.delete(o.name, sub, req.user_id)
+                return Response(204)
+        if len(parts) == 3:
+            ext_field, value = sub, parts[2]
+            if m == "GET":
+                ids = self.org.get_by_external(o.name, ext_field, value)
+                if not ids:
+                    raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
+                if len(ids) > 1:
+                    return Response(300, [f"/services/data/v{req.version}/sobjects/{o.name}/{i}" for i in ids])
+                return Response(200, self.org.get(o.name, ids[0], req.version))
+            if m in ("PATCH", "POST"):
+                rid, created = self.org.upsert(o.name, ext_field, value, self._record_body(req), req.user_id)
+                return Response(201 if created else 200, {"id": rid, "success": True, "errors": [],
+                                                          "created": created})
+            if m == "DELETE":
+                ids = self.org.get_by_external(o.name, ext_field, value)
+                if not ids:
+                    raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
+                self.org.delete(o.name, ids[0], req.user_id)
+                return Response(204)
+        raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
+
+    def _record_body(self, req: Request) -> dict[str, Any]:
+        data = req.json()
+        if not isinstance(data, dict):
+            raise OrgError("JSON_PARSER_ERROR", "Expected a JSON object for the sObject body")
+        return data
+
+    def _changes(self, req: Request, sobject: str, which: str) -> Response:
+        try:
+            start = parse_datetime(req.params["start"]).replace(second=0, microsecond=0)
+            end = parse_datetime(req.params["end"]).replace(second=0, microsecond=0)
+        except (KeyError, ValueError) as exc:
+            raise OrgError("MALFORMED_QUERY", "start and end must be ISO 8601 datetimes") from exc
+        now = self.org.clock()
+        days = 15 if which == "deleted" else 30
+        if (now - start).days > days or end < start:
+            raise OrgError("INVALID_REPLICATION_DATE", f"start date must be within the last {days} days "
+                           "and before end")
+        s, e = format_datetime(start), format_datetime(end)
+        if which == "updated":
+            return Response(200, {"ids": self.org.updated_ids(sobject, s, e), "latestDateCovered": e})
+        return Response(200, {"deletedRecords": self.org.deleted_records(sobject, s, e),
+                              "earliestDateAvailable": format_datetime(now.replace(microsecond=0) -
+                                                                       _days(days)),
+                              "latestDateCovered": e})
+
+    # --------------------------------------------------------------------------------------- composite
+    def _collections(self, req: Request, parts: list[str]) -> Response:
+        m = req.method
+        if m == "DELETE":
+            ids = [i for i in req.params.get("ids", "").split(",") if i]
+            all_or_none = req.params.get("allOrNone", "false").lower() == "true"
+            self._limit(ids)
+            return Response(200, self._each(ids, lambda rid: self._delete_one(rid, req.user_id), all_or_none))
+        if m == "GET" and len(parts) == 1:
+            o = self.org.obj(parts[0])
+            ids = [i for i in req.params.get("ids", "").split(",") if i]
+            fields = [f for f in req.params.get("fields", "").split(",") if f] or None
+            out: list[Any] = []
+            for rid in ids:
+                try:
+                    out.append(self.org.get(o.name, rid, req.version, fields))
+                except OrgError:
+                    out.append(None)
+            return Response(200, out)
+        body = req.json()
+        if not isinstance(body, dict) or not isinstance(body.get("records"), list):
+            raise OrgError("JSON_PARSER_ERROR", "Expected {\"allOrNone\": bool, \"records\": [...]}")
+        records: list[dict[str, Any]] = body["records"]
+        all_or_none = bool(body.get("allOrNone", False))
+        self._limit(records)
+        if m == "PATCH" and len(parts) == 2:
+            o = self.org.obj(parts[0])
+            ext = parts[1]
+
+            def upsert_one(r: dict[str, Any]) -> dict[str, Any]:
+                value = next((v for k, v in r.items() if k.lower() == ext.lower()), None)
+                if value in (None, ""):
+                    raise OrgError("MISSING_ARGUMENT", f"{ext} not specified", [ext])
+                rid, created = self.org.upsert(o.name, ext, str(value), r, req.user_id)
+                return {"id": rid, "success": True, "errors": [], "created": created}
+
+            return Response(200, self._each(records, upsert_one, all_or_none))
+        if m == "POST" and not parts:
+            def create_one(r: dict[str, Any]) -> dict[str, Any]:
+                return {"id": self.org.create(self._type_of(r), r, req.user_id), "success": True, "errors": []}
+
+            return Response(200, self._each(records, create_one, all_or_none))
+        if m == "PATCH" and not parts:
+            def update_one(r: dict[str, Any]) -> dict[str, Any]:
+                rid = r.get("id") or r.get("Id")
+                if not rid:
+                    raise OrgError("MISSING_ARGUMENT", "Id not specified in an update call", ["Id"])
+                data = {k: v for k, v in r.items() if k not in ("id", "Id")}
+                self.org.update(self._type_of(r), str(rid), data, req.user_id)
+                return {"id": rid, "success": True, "errors": []}
+
+            return Response(200, self._each(records, update_one, all_or_none))
+        raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
+
+    @staticmethod
+    def _limit(items: list[Any]) -> None:
+        if len(items) > 200:
+            raise OrgError("EXCEEDED_ID_LIMIT", "record limit reached. cannot submit more than 200 records into "
+                           "this call")
+
+    @staticmethod
+    def _type_of(r: dict[str, Any]) -> str:
+        t = (r.get("attributes") or {}).get("type")
+        if not t:
+            raise OrgError("INVALID_TYPE", "No SObject Type defined in attributes")
+        return str(t)
+
+    def _delete_one(self, rid: str, user: str) -> dict[str, Any]:
+        t = self.org.type_of(rid)
+        if t is None:
+            raise OrgError("MALFORMED_ID", f"malformed id {rid}", ["Id"])
+        self.org.delete(t, rid, user)
+        return {"id": rid, "success": True, "errors": []}
+
+    def _each(self, items: list[Any], fn: Callable[[Any], dict[str, Any]], all_or_none: bool) -> list[Any]:
+        """One result per record, in order; with allOrNone, one failure rolls back all of them."""
+        with self.org.lock:
+            snapshot = self._snapshot() if all_or_none else None
+            results: list[dict[str, Any]] = []
+            failed = False
+            for item in items:
+                try:
+                    results.append(fn(item))
+                except OrgError as err:
+                    failed = True
+                    out: dict[str, Any] = {"success": False, "errors": [err.record_error()]}
+                    rid = item.get("id") or item.get("Id") if isinstance(item, dict) else item
+                    if rid:
+                        out["id"] = rid
+                    results.append(out)
+            if all_or_none and failed and snapshot is not None:
+                self._restore(snapshot)
+                rolled = {"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back "
+                          "because not all records were valid and the request was using AllOrNone header",
+                          "fields": []}
+                results = [r if not r["success"] else {"id": r["id"], "success": False, "errors": [rolled]}
+                           for r in results]
+            return results
+
+    def _snapshot(self) -> Any:
+        org = self.org
+        return ({k: {i: dict(r) for i, r in v.items()} for k, v in org.records.items()},
+                {k: dict(v) for k, v in org._ext.items()}, dict(org._members))
+
+    def _restore(self, snap: Any) -> None:
+        org = self.org
+        records, ext, members = snap
+        for k, v in records.items():
+            org.records[k] = v
+        for k, v in ext.items():
+            org._ext[k] = v
+        org._members = members
+
+    def _composite(self, req: Request) -> Response:
+        body = req.json()
+        subs = body.get("compositeRequest") if isinstance(body, dict) else None
+        if not isinstance(subs, list) or len(subs) > 25:
+            raise OrgError("JSON_PARSER_ERROR", "compositeRequest must be a list of at most 25 subrequests")
+        refs: dict[str, Any] = {}
+        out: list[dict[str, Any]] = []
+        prefix = f"/services/data/v{req.version}/"
+        failed = False
+        for sub in subs:
+            url = _substitute(str(sub.get("url", "")), refs)
+            path, _, qs = url.partition("?")
+            if not path.startswith(prefix):
+                raise OrgError("INVALID_URL", f"subrequest URL must start with {prefix}")
+            params = dict(p.partition("=")[::2] for p in qs.split("&") if p)
+            sub_body = _substitute_obj(sub.get("body"), refs)
+            if failed and body.get("allOrNone"):
+                out.append({"body": [{"errorCode": "PROCESSING_HALTED", "message": "The transaction was rolled "
+                            "back since another operation in the same transaction failed."}],
+                            "httpHeaders": {}, "httpStatusCode": 400, "referenceId": sub.get("referenceId")})
+                continue
+            sreq = Request(str(sub.get("method", "GET")).upper(), path[len(prefix):], req.version,
+                           {k: unquote(v.replace("+", " ")) for k, v in params.items()}, req.headers,
+                           _dumps(sub_body) if sub_body is not None else b"", req.user_id)
+            resp = self.handle(sreq)
+            failed = failed or resp.status >= 400
+            refs[str(sub.get("referenceId"))] = resp.body
+            out.append({"body": resp.body, "httpHeaders": {}, "httpStatusCode": resp.status,
+                        "referenceId": sub.get("referenceId")})
+        return Response(200, {"compositeResponse": out})
+
+
+def _days(n: int) -> Any:
+    from datetime import timedelta
+
+    return timedelta(days=n)
+
+
+def _substitute(text: str, refs: dict[str, Any]) -> str:
+    import re
+
+    def repl(m: Any) -> str:
+        ref, _, key = m.group(1).partition(".")
+        val = refs.get(ref)
+        return str(val.get(key)) if isinstance(val, dict) else m.group(0)
+
+    return re.sub(r"@\{([^}]+)\}", repl, text)
+
+
+def _substitute_obj(obj: Any, refs: dict[str, Any]) -> Any:
+    if isinstance(obj, str):
+        return _substitute(obj, refs)
+    if isinstance(obj, dict):
+        return {k: _substitute_obj(v, refs) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_substitute_obj(v, refs) for v in obj]
+    return obj
+
+
+dumps = _dumps
