@@ -112,6 +112,13 @@ class SalesforceSettings(BaseModel):
     api_version: str = "59.0"
     sync_interval_seconds: float = 120.0
     api_budget_share: float = 0.5
+    login_url: str | None = None  # e.g. the emulator's https://127.0.0.1:PORT; None = https://{domain}.salesforce.com
+    ca_file: Path | None = None  # trust this CA (the emulator's) instead of the environment's bundle
+    overlap_seconds: float = 300.0  # re-read this much before the watermark; duplicates are dropped
+    bulk_threshold: int = 2000  # pulls/pushes above this many rows use Bulk API 2.0
+    owner_authority: Literal["salesforce", "nurture"] = "salesforce"  # who wins a conflicting owner change
+    record_key_field: str = "Nurture_Key__c"  # external id on Task/CampaignMember for idempotent pushes
+    max_attempts: int = 5  # per-record retries for transient errors before it waits for `nurture sync --retry`
     field_map: dict[str, str] = Field(
         default_factory=lambda: {
             "score": "Nurture_Score__c",
