@@ -65,6 +65,15 @@ def check(conn: Connection, lead_ids: list[int], now: datetime, settings: Settin
     return hits
 
 
+def check_all(conn: Connection, now: datetime, settings: Settings | ScoringSettings) -> list[int]:
+    """Qualify every lead that meets the threshold and has no open cycle (after a rescore or regrade)."""
+    q = select(lead.c.id).where(lead.c.mql_at.is_(None), threshold_clause(conn, now, settings)).order_by(lead.c.id)
+    hits = [int(r[0]) for r in conn.execute(q)]
+    for lead_id in hits:
+        qualify(conn, lead_id, now, settings)
+    return hits
+
+
 def qualify(conn: Connection, lead_id: int, now: datetime, settings: Settings | ScoringSettings,
             *, reason: str | None = None, user_name: str = SYSTEM_USER) -> int:
     """Open an MQL cycle for a lead: queue entry (assigned), lead status + mql_at, `mql` activity,

@@ -31,7 +31,9 @@ class GradeProfile(SQLModel, table=True):
 
     id: int | None = id_field()
     name: str = Field(unique=True, max_length=120)
+    applies_to: dict[str, Any] = json_field()  # `when`: field → values selecting the leads it grades
     criteria: list[Any] = json_field(list)
+    position: int = 0  # first matching profile (by position) grades a lead
     active: bool = True
 
 
