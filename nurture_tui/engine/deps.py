@@ -61,7 +61,7 @@ def members(conn: Connection, rule: Any, now: datetime) -> Any:
 
 
 def refresh_segments_for_leads(conn: Connection, lead_ids: list[int], now: datetime) -> None:
-    fn = optional("segments.service", "refresh_for_leads")
+    fn = optional("segments.materialize", "refresh_for_leads")
     if fn is not None and lead_ids:
         fn(conn, lead_ids, now)
 
