@@ -16,8 +16,8 @@ and waiting enrollments migrated by id.
 
 from __future__ import annotations
 
-import hashlib
 import re
+import zlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Literal
@@ -304,10 +304,11 @@ def step_path(base: str, index: int, step_id: str | None) -> str:
     return f"{base}[{index}]"
 
 
-def choose_arm(sequence_name: str, node: Node, lead_id: int) -> str:
-    """The split arm a lead takes: deterministic per (sequence, node, lead), proportional to the weights."""
-    digest = hashlib.sha256(f"{sequence_name}:{node.id}:{lead_id}".encode()).digest()
-    bucket = int.from_bytes(digest[:8], "big") % 100
+def choose_arm(node: Node, lead_id: int) -> str:
+    """The split arm a lead takes: deterministic per (lead, node) — crc32 bucket 0–99 against the
+    cumulative weights — so the same lead always takes the same arm (the engine and the simulator
+    both draw this way)."""
+    bucket = zlib.crc32(f"{lead_id}:{node.id}".encode()) % 100
     total = 0
     for name, weight, _first in node.arms:
         total += weight

@@ -103,7 +103,7 @@ def store_catalog(conn: Connection | None, extra_templates: set[str] | None = No
     names = set(conn.execute(select(template.c.name)).scalars()) | (extra_templates or set())
 
     def segment_exists(name: str) -> bool:
-        return conn.execute(select(segment.c.id).where(segment.c.name == name)).first() is not None
+        return conn.execute(select(segment.c.id).where(func.lower(segment.c.name) == name.lower())).first() is not None
 
     return Catalog(templates=names, segment_exists=segment_exists, parse_rule=default_rule_parser())
 

@@ -1,0 +1,267 @@
+"""`nurture sequences …`: validate/apply/export YAML files, publish versions, pause/resume, simulate."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+from .common import echo_json, state
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+NAME = "sequences"
+app = typer.Typer(help="Nurture sequences: YAML files, versions, simulation.", no_args_is_help=True)
+
+
+@contextmanager
+def _problems_exit() -> Iterator[None]:
+    """Print every problem of a ProblemsError on its own line and exit 2."""
+    from ..sequences.problems import ProblemsError
+
+    try:
+        yield
+    except ProblemsError as err:
+        for line in err.lines:
+            typer.echo(line, err=True)
+        raise typer.Exit(2) from None
+
+
+def _ws(ctx: typer.Context) -> Workspace:
+    return state(ctx).workspace()
+
+
+@app.command("list")
+def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", help="JSON lines.")) -> None:
+    """Sequences with status, current version, draft changes and enrollments by status."""
+    from ..sequences import service
+
+    with _ws(ctx) as ws, ws.engine.connect() as conn:
+        rows = service.list_sequences(conn)
+    if as_json:
+        for r in rows:
+            echo_json({"name": r.name, "status": r.status, "version": r.version,
+                       "draft_changed": r.draft_changed, "enrolled": r.enrolled})
+        return
+    typer.echo(f"{'name':<28} {'status':<8} {'version':>7}  {'draft':<9} enrolled")
+    for r in rows:
+        enrolled = ", ".join(f"{k} {v}" for k, v in sorted(r.enrolled.items())) or "-"
+        draft = "changed" if r.draft_changed else "="
+        version = f"v{r.version}" if r.version else "-"
+        typer.echo(f"{r.name:<28} {r.status:<8} {version:>7}  {draft:<9} {enrolled}")
+
+
+@app.command("validate")
+def validate_cmd(
+    ctx: typer.Context,
+    files: list[Path] = typer.Argument(..., help="Sequence YAML files."),
+    no_db: bool = typer.Option(False, "--no-db", help="Do not open the workspace: skip the checks of stored "
+                               "templates and saved segments."),
+) -> None:
+    """Check files; prints one line per problem and exits 2 if there are any."""
+    from ..sequences import service
+
+    problems: list[str] = []
+    if no_db:
+        for f in files:
+            problems += service.check_file(None, f).lines()
+    else:
+        with _ws(ctx) as ws, ws.engine.connect() as conn:
+            for f in files:
+                problems += service.check_file(conn, f).lines()
+    for line in problems:
+        typer.echo(line)
+    if problems:
+        raise typer.Exit(2)
+    typer.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''} valid")
+
+
+@app.command("apply")
+def apply_cmd(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="Sequence YAML files.")) -> None:
+    """Create or update the drafts (and templates) from files. All or nothing."""
+    from ..sequences import service
+    from ..store.engine import write_tx
+
+    with _ws(ctx) as ws, _problems_exit(), write_tx(ws.engine) as conn:
+        results = [service.apply_file(conn, f, user=ws.user, now=ws.clock.now()) for f in files]
+    for r in results:
+        what = "created" if r.created else ("updated" if r.changed else "unchanged")
+        extra = f" (templates saved: {', '.join(r.templates)})" if r.templates else ""
+        typer.echo(f"{r.name}: draft {what}{extra}")
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(..., help="Sequence name."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Write to this file (default: stdout)."),
+    version: int | None = typer.Option(None, "--version", help="A published version number (default: draft)."),
+) -> None:
+    """Write a sequence back as YAML (re-applying it changes nothing)."""
+    from ..sequences import service
+
+    with _ws(ctx) as ws, _problems_exit(), ws.engine.connect() as conn:
+        text = service.export(conn, name, version=version)
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
+        typer.echo(f"{name}: written to {output}")
+
+
+@app.command("publish")
+def publish_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    migrate: bool = typer.Option(False, "--migrate", help="Move waiting enrollments to the new version where "
+                                 "their step id still exists."),
+) -> None:
+    """Freeze the draft as a new immutable version."""
+    from ..sequences import service
+    from ..store.engine import write_tx
+
+    with _ws(ctx) as ws, _problems_exit(), write_tx(ws.engine) as conn:
+        res = service.publish_report(conn, name, user=ws.user, now=ws.clock.now(), migrate=migrate)
+    if res.created:
+        typer.echo(f"{name}: published v{res.number} ({res.diff.summary()})")
+    else:
+        typer.echo(f"{name}: draft unchanged since v{res.number}; nothing published")
+    if res.migration is not None:
+        m = res.migration
+        why = ", ".join(f"{k} {v}" for k, v in m.stayed_by_reason.items())
+        typer.echo(f"migration: {m.moved} moved to v{res.number}, {m.stayed} stayed" + (f" ({why})" if why else ""))
+
+
+@app.command("pause")
+def pause_cmd(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Stop executing steps; enrollments keep their place."""
+    _status(ctx, name, pause=True)
+
+
+@app.command("resume")
+def resume_cmd(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Resume a paused sequence."""
+    _status(ctx, name, pause=False)
+
+
+def _status(ctx: typer.Context, name: str, *, pause: bool) -> None:
+    from ..sequences import service
+    from ..store.engine import write_tx
+
+    with _ws(ctx) as ws, write_tx(ws.engine) as conn:
+        fn = service.pause if pause else service.resume
+        before = fn(conn, name, user=ws.user, now=ws.clock.now())
+    after = "paused" if pause else "active"
+    typer.echo(f"{name}: {after}" + (" (already)" if before == after else f" (was {before})"))
+
+
+@app.command("versions")
+def versions_cmd(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Published versions of a sequence."""
+    from ..sequences import service
+
+    with _ws(ctx) as ws, ws.engine.connect() as conn:
+        rows = service.versions(conn, name)
+    for v in rows:
+        mark = "*" if v.current else " "
+        when = v.published_at.strftime("%Y-%m-%d %H:%M UTC") if v.published_at else "-"
+        typer.echo(f"{mark} v{v.number:<4} {when}  {v.published_by or '-':<16} {v.checksum[:12]}")
+
+
+@app.command("diff")
+def diff_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    old: int | None = typer.Option(None, "--from", help="Version number (default: the current version)."),
+    new: int | None = typer.Option(None, "--to", help="Version number (default: the draft)."),
+) -> None:
+    """Added / removed / changed step ids between two versions (or the draft)."""
+    from ..sequences import service
+
+    with _ws(ctx) as ws, _problems_exit(), ws.engine.connect() as conn:
+        d = service.diff(conn, name, old, new)
+    if d.empty:
+        typer.echo("no changes")
+    for key, ids in d.as_dict().items():
+        if ids:
+            typer.echo(f"{key}: {', '.join(ids)}")
+
+
+@app.command("migrate")
+def migrate_cmd(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
+    """Move waiting enrollments of older versions to the current version (where the step id exists)."""
+    from ..sequences import service
+    from ..store.engine import write_tx
+
+    with _ws(ctx) as ws, write_tx(ws.engine) as conn:
+        m = service.migrate_enrollments(conn, name, user=ws.user, now=ws.clock.now())
+    why = ", ".join(f"{k} {v}" for k, v in m.stayed_by_reason.items())
+    typer.echo(f"{name}: {m.moved} moved, {m.stayed} stayed" + (f" ({why})" if why else ""))
+
+
+@app.command("simulate")
+def simulate_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    lead_email: str | None = typer.Option(None, "--lead", help="Simulate this lead (by email)."),
+    outcomes: str | None = typer.Option(None, "--outcomes", help="Decisions in order (yes,no,ARM,auto) or by "
+                                        "step (engaged=yes)."),
+    start: str | None = typer.Option(None, "--start", help="Start time, ISO 8601 (no offset = the lead's local "
+                                     "time, else UTC); default now."),
+    draft: bool = typer.Option(False, "--draft", help="Simulate the draft instead of the published version."),
+    sample_segment: str | None = typer.Option(None, "--sample-segment", help="Predict reach per step for a "
+                                              "sample of this segment."),
+    n: int = typer.Option(1000, "--n", help="Sample size for --sample-segment."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Dry-run a sequence for one lead (timeline) or a segment sample (reach per step). Writes nothing."""
+    from ..errors import ValidationError
+    from ..sequences import simulate
+
+    if (lead_email is None) == (sample_segment is None):
+        raise ValidationError("simulate", "give exactly one of --lead EMAIL or --sample-segment NAME")
+    with _ws(ctx) as ws, _problems_exit(), ws.engine.connect() as conn:
+        try:
+            if lead_email is not None:
+                at = _parse_start(conn, start, lead_email, ws.clock.now())
+                sim: Any = simulate.simulate_lead(conn, name, lead_email, settings=ws.settings, start=at,
+                                                  outcomes=outcomes, draft=draft)
+            else:
+                assert sample_segment is not None
+                sim = simulate.simulate_segment(conn, name, sample_segment, settings=ws.settings,
+                                                now=ws.clock.now(), n=n, draft=draft)
+        finally:
+            conn.rollback()  # a simulation never writes; make sure nothing could be committed
+    if as_json:
+        from dataclasses import asdict
+
+        echo_json(asdict(sim))
+        return
+    for line in sim.lines():
+        typer.echo(line)
+
+
+def _parse_start(conn: Any, text: str | None, email: str, now: datetime) -> datetime:
+    """ISO start time; without an offset it is read in the lead's own time zone."""
+    if text is None:
+        return now
+    from sqlalchemy import select
+
+    from ..errors import ValidationError
+    from ..sequences import timing
+    from ..store.tables import lead
+
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError("--start", f"not an ISO date/time: {text!r} (e.g. 2026-03-02T09:00)") from None
+    if when.tzinfo is None:
+        row = conn.execute(select(lead.c.timezone).where(lead.c.email == email.strip().lower())).first()
+        tz = timing.zone(row[0] if row else None)
+        when = when.replace(tzinfo=tz or UTC)
+    return when
