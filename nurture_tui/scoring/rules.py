@@ -282,7 +282,9 @@ def compile_rule(conn: Connection, row: Mapping[Any, Any]) -> CompiledRule:
     filters = row["filters"] or {}
     points = float(row["points"])
     cap: float | None = float(row["cap_points"]) if row["cap_points"] is not None else None
-    window_s: float | None = float(row["cap_window_days"]) * 86400.0 if row["cap_window_days"] else None
+    # Whole seconds: the SQL bucket arithmetic (rescore) works on whole seconds too.
+    window_s: float | None = float(max(1, round(float(row["cap_window_days"]) * 86400.0))) \
+        if row["cap_window_days"] else None
     if row["once"]:
         cap, window_s = abs(points), None
     return CompiledRule(

@@ -1,0 +1,227 @@
+"""Rescore history after a rule change: every lead's score recomputed from the activity log, the
+current rule set, its adjustments and its last reset — in SQL, one lead-id range per transaction.
+
+Per range: each active rule becomes one `SELECT` over `activity` (its Core filter, activities after the
+lead's last reset); capped and one-time rules number their matches per (lead, cap bucket) with
+`row_number()` and grant `min(|points|, cap − (n−1)·|points|)`, exactly what the incremental path does.
+Each grant is weighted by the decay scale (`2^((at − epoch)/half-life)`), the grants plus adjustments plus
+the reset base are summed per lead into a temporary table, and `lead.score` is updated only where it
+changed. Ranges keep each write transaction short, so scoring of new activity, sends and the TUI carry on
+while a rescore runs; `progress(done, total)` reports after every range.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    Table,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+
+from ..clock import Clock
+from ..config import ScoringSettings, Settings
+from ..store import meta
+from ..store.engine import write_tx
+from ..store.tables import activity, lead, score_event
+from .decay import ScoreScale
+from .rules import CompiledRule, RuleSet, load_rules
+from .service import scale, scoring_settings
+
+Progress = Callable[[int, int], None]
+RANGE = 100_000
+_TMP = "nurture_rescore"
+_LN2 = math.log(2.0)
+
+
+@dataclass
+class RescoreResult:
+    leads: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    qualified: list[int] = field(default_factory=list)
+
+
+def _unix_seconds(col: Any, dialect: str) -> Any:
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", col), Integer)  # whole seconds, like the Python bucket arithmetic
+    return func.extract("epoch", col)
+
+
+def weight(col: Any, sc: ScoreScale, dialect: str) -> Any:
+    """1 / f(col) in SQL: what one live point earned at `col` adds to the stored column."""
+    if sc.half_life_days <= 0:
+        return literal(1.0)
+    epoch_unix = (sc.epoch - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+    if dialect == "sqlite":
+        days = func.julianday(col) - (epoch_unix / 86400.0 + 2440587.5)
+    else:
+        days = (func.extract("epoch", col) - epoch_unix) / 86400.0
+    return func.exp(days * (_LN2 / sc.half_life_days))
+
+
+def _bucket(rule: CompiledRule, dialect: str) -> Any:
+    if rule.window_s is None:
+        return literal(0)
+    return func.floor(_unix_seconds(activity.c.at, dialect) / float(rule.window_s))
+
+
+def _resets(lo: int, hi: int) -> Any:
+    latest = (select(func.max(score_event.c.id)).where(score_event.c.kind == "reset",
+                                                       score_event.c.lead_id.between(lo, hi))
+              .group_by(score_event.c.lead_id))
+    return (select(score_event.c.lead_id, score_event.c.at.label("reset_at"), score_event.c.points)
+            .where(score_event.c.id.in_(latest)).subquery("resets"))
+
+
+def _rule_grants(rule: CompiledRule, lo: int, hi: int, resets: Any, sc: ScoreScale, dialect: str) -> Any:
+    after_reset = or_(resets.c.reset_at.is_(None), activity.c.at > resets.c.reset_at)
+    src = activity.outerjoin(resets, resets.c.lead_id == activity.c.lead_id)
+    where = and_(rule.sql_filter(), activity.c.lead_id.between(lo, hi), after_reset)
+    w = weight(activity.c.at, sc, dialect)
+    if rule.cap is None:
+        return select(activity.c.lead_id, (literal(rule.points) * w).label("amt")).select_from(src).where(where)
+    rn = func.row_number().over(partition_by=[activity.c.lead_id, _bucket(rule, dialect)],
+                                order_by=[activity.c.at, activity.c.id])
+    ranked = (select(activity.c.lead_id, rn.label("rn"), w.label("w")).select_from(src).where(where)
+              .subquery(f"r{rule.id}"))
+    step = abs(rule.points)
+    left = literal(rule.cap) - (ranked.c.rn - 1) * step
+    g = case((left >= step, step), (left <= 0, 0.0), else_=left)
+    sign = 1.0 if rule.points >= 0 else -1.0
+    return select(ranked.c.lead_id, (g * sign * ranked.c.w).label("amt"))
+
+
+def totals_select(rules: RuleSet, lo: int, hi: int, sc: ScoreScale, dialect: str) -> Any:
+    """(lead_id, stored total) for every lead in [lo, hi] with any score source."""
+    resets = _resets(lo, hi)
+    parts: list[Any] = [_rule_grants(r, lo, hi, resets, sc, dialect) for r in rules.rules]
+    adj_src = score_event.outerjoin(resets, resets.c.lead_id == score_event.c.lead_id)
+    parts.append(select(score_event.c.lead_id, (score_event.c.points * weight(score_event.c.at, sc, dialect))
+                        .label("amt")).select_from(adj_src)
+                 .where(score_event.c.kind == "adjust", score_event.c.lead_id.between(lo, hi),
+                        or_(resets.c.reset_at.is_(None), score_event.c.at > resets.c.reset_at)))
+    parts.append(select(resets.c.lead_id, (resets.c.points * weight(resets.c.reset_at, sc, dialect)).label("amt")))
+    u = union_all(*parts).subquery("grants")
+    return select(u.c.lead_id, cast(func.sum(u.c.amt), Float).label("total")).group_by(u.c.lead_id)
+
+
+_tmp = Table(_TMP, MetaData(), Column("lead_id", BigInteger, primary_key=True), Column("total", Float),
+             prefixes=["TEMPORARY"])
+
+
+def rescore_range(conn: Connection, rules: RuleSet, lo: int, hi: int, sc: ScoreScale) -> int:
+    """Recompute [lo, hi]; returns how many leads' stored score changed."""
+    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {_TMP} (lead_id BIGINT PRIMARY KEY, total FLOAT)"))
+    conn.execute(delete(_tmp))
+    conn.execute(insert(_tmp).from_select(["lead_id", "total"], totals_select(rules, lo, hi, sc, conn.dialect.name)))
+    differs = func.abs(lead.c.score - _tmp.c.total) > 1e-9 * (1 + func.abs(_tmp.c.total))
+    changed = conn.execute(update(lead).where(lead.c.id == _tmp.c.lead_id, differs)
+                           .values(score=_tmp.c.total)).rowcount
+    scored = select(_tmp.c.lead_id).where(_tmp.c.lead_id == lead.c.id).exists()
+    changed += conn.execute(update(lead).where(lead.c.id.between(lo, hi), lead.c.score != 0, ~scored)
+                            .values(score=0.0)).rowcount
+    return int(changed)
+
+
+def rescore_all(engine: Engine, settings: Settings | ScoringSettings, clock: Clock,
+                progress: Progress | None = None, *, range_size: int = RANGE) -> RescoreResult:
+    """Rescore every lead (one transaction per id range), then refresh account scores and qualify leads
+    that now meet the MQL threshold."""
+    import time
+
+    s = scoring_settings(settings)
+    started = time.perf_counter()
+    with write_tx(engine) as conn:
+        rules = load_rules(conn)
+        sc = scale(conn, clock.now(), s)
+        lo_id, hi_id, total = conn.execute(select(func.min(lead.c.id), func.max(lead.c.id), func.count())).one()
+    result = RescoreResult(leads=int(total or 0))
+    if progress:
+        progress(0, result.leads)
+    if total:
+        done = 0
+        for lo in range(int(lo_id), int(hi_id) + 1, range_size):
+            hi = lo + range_size - 1
+            with write_tx(engine) as conn:
+                result.changed += rescore_range(conn, rules, lo, hi, sc)
+                done += conn.execute(select(func.count()).where(lead.c.id.between(lo, hi))).scalar_one()
+            if progress:
+                progress(done, result.leads)
+    with write_tx(engine) as conn:
+        from . import accounts, mql
+
+        now = clock.now()
+        accounts.refresh(conn, None, now, s)
+        result.qualified = mql.check_all(conn, now, s)
+        meta.put(conn, "score_rescored_at", now.isoformat())
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+class RescoreJob:
+    """A rescore running in a background thread (the CLI waits on it; the TUI polls `progress`)."""
+
+    def __init__(self, engine: Engine, settings: Settings | ScoringSettings, clock: Clock,
+                 on_progress: Progress | None = None) -> None:
+        self.progress: tuple[int, int] = (0, 0)
+        self.result: RescoreResult | None = None
+        self.error: BaseException | None = None
+        self._on_progress = on_progress
+        self._thread = threading.Thread(target=self._run, args=(engine, settings, clock), name="nurture-rescore",
+                                        daemon=True)
+
+    def start(self) -> RescoreJob:
+        self._thread.start()
+        return self
+
+    def _report(self, done: int, total: int) -> None:
+        self.progress = (done, total)
+        if self._on_progress:
+            self._on_progress(done, total)
+
+    def _run(self, engine: Engine, settings: Settings | ScoringSettings, clock: Clock) -> None:
+        try:
+            self.result = rescore_all(engine, settings, clock, self._report)
+        except BaseException as exc:  # surfaced to the caller through wait()
+            self.error = exc
+
+    @property
+    def done(self) -> bool:
+        return not self._thread.is_alive() and (self.result is not None or self.error is not None)
+
+    def wait(self, timeout: float | None = None) -> RescoreResult:
+        self._thread.join(timeout)
+        if self.error is not None:
+            raise self.error
+        if self.result is None:
+            raise TimeoutError("rescore still running")
+        return self.result
+
+
+def start_background(engine: Engine, settings: Settings | ScoringSettings, clock: Clock,
+                     on_progress: Progress | None = None) -> RescoreJob:
+    return RescoreJob(engine, settings, clock, on_progress).start()
