@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from foundation_cli import run_cli, run_subprocess
 from sqlalchemy import inspect
 
-from nurture_tui.cli import hoist_global_options, main
+from nurture_tui.cli import hoist_global_options
 from nurture_tui.store.engine import make_engine
 from nurture_tui.store.migrate import current_revision, head_revision
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    """Run `nurture ARGS` in-process; returns (exit code, stdout, stderr)."""
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def run_subprocess(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, NURTURE_CONFIG=str(tmp_path / "none.toml"), NURTURE_DATA_DIR=str(tmp_path / "data"))
-    return subprocess.run([sys.executable, "-m", "nurture_tui", *args], capture_output=True, text=True,
-                          env=env, cwd=tmp_path, timeout=60)
 
 
 def test_init_creates_then_reports_up_to_date(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,103 @@
+"""`nurture leads import FILE.csv [--map COL=FIELD …] [--dry-run]` and `nurture leads export FILE.csv`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import typer
+
+from .common import state
+
+NAME = "leads"
+app = typer.Typer(help="Import and export leads as CSV.", no_args_is_help=True)
+
+
+class StderrProgress:
+    """A one-line progress indicator on stderr, redrawn at most 10 times a second; silent when stderr
+    is not a terminal (scripts, CI). Plain text: the core and the CLI never load rich."""
+
+    def __init__(self, label: str) -> None:
+        self.label = label
+        self.enabled = sys.stderr.isatty()
+        self._last = 0.0
+        self._drawn = False
+
+    def show(self, text: str, *, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()  # clock-ok: redraw throttling, not domain time
+        if not force and now - self._last < 0.1:
+            return
+        self._last = now
+        sys.stderr.write(f"\r\x1b[2K{self.label}: {text}")
+        sys.stderr.flush()
+        self._drawn = True
+
+    def done(self) -> None:
+        if self._drawn:
+            sys.stderr.write("\r\x1b[2K")
+            sys.stderr.flush()
+
+    def bytes_callback(self) -> Callable[[int, int, int], None]:
+        def callback(done: int, total: int, rows: int) -> None:
+            pct = 100.0 * done / total if total else 100.0
+            self.show(f"{pct:5.1f}%  {rows:,} rows", force=done >= total)
+
+        return callback
+
+
+@app.command("import")
+def import_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV file (UTF-8, with or without BOM; , ; tab or | delimited)."),
+    map_: list[str] = typer.Option([], "--map", help="COLUMN=FIELD (repeatable); FIELD may be custom.KEY, "
+                                   "or - to skip the column."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count; write nothing to the database."),
+    encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the file."),
+) -> None:
+    """Import leads from a CSV file: upsert by email; bad rows go to FILE.errors.csv."""
+    from ..errors import NurtureError
+    from ..leads.importer import import_csv, parse_map_options
+
+    mapping = parse_map_options(map_)
+    bar = StderrProgress(f"importing {file.name}")
+    with state(ctx).workspace() as ws:
+        try:
+            result = import_csv(ws, file, mapping=mapping, dry_run=dry_run, encoding=encoding,
+                                progress=bar.bytes_callback())
+        finally:
+            bar.done()
+    if result.ignored_columns:
+        typer.echo(f"note: ignored columns {', '.join(result.ignored_columns)} "
+                   "(use --map COLUMN=FIELD or --map COLUMN=custom.KEY to keep them)", err=True)
+    typer.echo(result.summary())
+    if result.rows and not (result.imported or result.updated):
+        raise NurtureError(f"{file}: no row could be imported; see {result.errors_file}")
+
+
+@app.command("export")
+def export_cmd(
+    ctx: typer.Context,
+    file: Path = typer.Argument(..., help="CSV file to write (UTF-8)."),
+    segment: str | None = typer.Option(None, "--segment", help="Only the leads in this saved segment."),
+) -> None:
+    """Export leads to CSV (re-importable: `nurture leads import` of the file reproduces them)."""
+    from ..leads.exporter import export_csv
+
+    bar = StderrProgress(f"exporting {file.name}")
+    with state(ctx).workspace() as ws, ws.engine.connect() as conn:
+        where = None
+        if segment is not None:
+            from ..segments import compiler, service
+
+            rule = service.get_segment(conn, segment).rule
+            where = compiler.where_clause(conn, rule, ws.clock.now(),
+                                          half_life_days=ws.settings.scoring.half_life_days)
+        try:
+            count = export_csv(conn, file, where=where, progress=lambda n: bar.show(f"{n:,} rows"))
+        finally:
+            bar.done()
+    typer.echo(f"{file}: exported {count} leads" + (f" in segment {segment!r}" if segment else ""))

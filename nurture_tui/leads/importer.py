@@ -1,0 +1,407 @@
+"""CSV lead import: map headers, validate every row, upsert by email in chunks.
+
+Per row: every mapped cell is converted and checked (email syntax, numbers, lengths from the column
+definitions, enum values, time zones, owners); a row with any bad cell is rejected whole and written to
+FILE.errors.csv with its line number and reason; good rows are upserted by email (trimmed, lower-cased).
+
+Upsert semantics (what an operator expects from Pardot/HubSpot-style imports):
+- a new email creates a lead; an existing one is updated;
+- an empty cell never blanks a stored value (`COALESCE(new, old)`);
+- `opted_out` / `bounced` can be set by a file but never cleared by one (compliance);
+- `custom.*` columns are merged key by key into the lead's custom JSON.
+
+Writes are one transaction per chunk with a single dialect upsert statement (`INSERT … ON CONFLICT
+(email) DO UPDATE`), executed through the raw DBAPI cursor on SQLite (the hot path) and through Core on
+PostgreSQL. If the database still refuses a chunk (say, a Salesforce id already used by another lead),
+the chunk is retried row by row under savepoints so only the offending rows are rejected.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy.exc import DBAPIError
+
+from ..errors import ValidationError
+from ..store import audit
+from ..store.engine import write_tx
+from ..store.tables import account, lead, user
+from ..store.types import to_db
+from . import fields as F
+from .csvfile import CsvSource, ErrorsFile, Record, RecordReader, errors_path, inspect_csv
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+#: progress(bytes_read, total_bytes, rows_seen)
+Progress = Callable[[int, int, int], None]
+
+CHUNK_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    path: Path
+    rows: int
+    imported: int
+    updated: int
+    rejected: int
+    dry_run: bool
+    errors_file: Path | None
+    ignored_columns: tuple[str, ...] = ()
+
+    def summary(self) -> str:
+        verb = "dry run, nothing written: would import" if self.dry_run else "imported"
+        text = f"{self.path.name}: {verb} {self.imported}, updated {self.updated}, rejected {self.rejected}"
+        if self.errors_file is not None:
+            text += f" (reasons in {self.errors_file})"
+        return text
+
+
+def parse_map_options(items: Iterable[str]) -> dict[str, str]:
+    """`--map "E-mail Addr=email"` options → {column: target}."""
+    mapping: dict[str, str] = {}
+    for item in items:
+        col, sep, target = item.partition("=")
+        if not sep or not col.strip():
+            raise ValidationError(f"--map {item}", "expected COLUMN=FIELD (FIELD may be custom.KEY, or - to skip)")
+        mapping[col.strip()] = target.strip()
+    return mapping
+
+
+@dataclass
+class ColumnPlan:
+    """Which CSV column feeds which field."""
+
+    fields: list[tuple[int, str]]  # (cell index, field name or custom.KEY)
+    ignored: list[str] = field(default_factory=list)
+
+
+def plan_columns(path: Path, header: list[str], mapping: dict[str, str] | None = None) -> ColumnPlan:
+    mapping = mapping or {}
+    by_lower = {k.lower(): (k, v) for k, v in mapping.items()}
+    header_lower = {h.lower() for h in header}
+    for key, (orig, target) in by_lower.items():
+        if key not in header_lower:
+            raise ValidationError(f"--map {orig}={target}",
+                                  f"no column {orig!r} in {path.name} (columns: {', '.join(header)})")
+    plan = ColumnPlan(fields=[])
+    owner_of: dict[str, str] = {}
+    for idx, name in enumerate(header):
+        if name in F.ERROR_COLUMNS:
+            continue
+        if name.lower() in by_lower:
+            orig, target = by_lower[name.lower()]
+            found = F.resolve_target(target, f"--map {orig}={target}")
+            if found is None:
+                continue
+        else:
+            found = F.field_for_header(name)
+            if found is None:
+                plan.ignored.append(name or f"column {idx + 1}")
+                continue
+        if found in owner_of:
+            raise ValidationError(str(path), f"columns {owner_of[found]!r} and {name!r} both map to {found}; "
+                                  f"skip one with --map {name!r}=-")
+        owner_of[found] = name
+        plan.fields.append((idx, found))
+    if "email" not in owner_of:
+        raise ValidationError(str(path), f"no email column (columns: {', '.join(header) or 'none'}); "
+                              "name it Email or use --map COLUMN=email")
+    return plan
+
+
+class _Upsert:
+    """The chunk writer: one dialect upsert statement over a fixed column list, in table order."""
+
+    def __init__(self, conn: Connection, columns: list[str], merge_custom: bool) -> None:
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        dialect = conn.dialect.name
+        insert: Any = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}[dialect]
+        stmt = insert(lead).values({c: bindparam(c, type_=lead.c[c].type) for c in columns})
+        exc = stmt.excluded
+        set_: dict[str, Any] = {}
+        for col in columns:
+            if col in ("email", "created_at"):
+                continue
+            if col == "updated_at":
+                set_[col] = exc[col]
+            elif col in ("opted_out", "bounced"):
+                set_[col] = or_(lead.c[col], exc[col])
+            elif col == "custom":
+                if merge_custom:
+                    set_[col] = (func.json_patch(lead.c.custom, exc.custom) if dialect == "sqlite"
+                                 else lead.c.custom.op("||")(exc.custom))
+            else:
+                set_[col] = func.coalesce(exc[col], lead.c[col])
+        self.stmt = stmt.on_conflict_do_update(index_elements=[lead.c.email], set_=set_)
+        self.raw = dialect == "sqlite"
+        compiled = self.stmt.compile(dialect=conn.dialect)
+        self.sql = str(compiled)
+        order = list(compiled.positiontup or []) if self.raw else list(columns)
+        if self.raw and order != columns:
+            raise AssertionError(f"upsert binds {order}, expected {columns}")
+        self.columns = columns
+        #: What a refused write raises: DBAPI errors raw, SQLAlchemy-wrapped ones through Core.
+        self.errors: tuple[type[Exception], ...] = (DBAPIError, conn.dialect.loaded_dbapi.Error)
+
+    def write(self, conn: Connection, rows: list[list[Any]]) -> None:
+        if self.raw:
+            cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cur.executemany(self.sql, rows)
+            finally:
+                cur.close()
+        else:
+            cols = self.columns
+            conn.execute(self.stmt, [dict(zip(cols, row, strict=True)) for row in rows])
+
+
+class _Importer:
+    def __init__(self, ws: Workspace, src: CsvSource, plan: ColumnPlan, dry_run: bool,
+                 progress: Progress | None) -> None:
+        self.ws = ws
+        self.src = src
+        self.plan = plan
+        self.dry_run = dry_run
+        self.progress = progress
+        self.now = ws.clock.now()
+        self.raw = ws.engine.dialect.name == "sqlite"
+        self.errors = ErrorsFile(errors_path(src.path), src.header, src.delimiter)
+        self.imported = self.updated = self.rows = 0
+        self.seen: set[str] = set()
+        self.sf_ids: dict[str, tuple[str, int]] = {}  # sf_id → (email, line) within this file
+        self._load_lookups()
+        self._build_layout()
+
+    # -- set-up ------------------------------------------------------------------------------------------
+
+    def _load_lookups(self) -> None:
+        with self.ws.engine.connect() as conn:
+            self.users: dict[str, int] = {}
+            for uid, username, email in conn.execute(select(user.c.id, user.c.username, user.c.email)):
+                self.users[username.lower()] = uid
+                if email:
+                    self.users.setdefault(email.lower(), uid)
+            self.accounts: dict[str, int] = {}
+            if any(f == "company" for _, f in self.plan.fields):
+                for aid, name in conn.execute(select(account.c.id, account.c.name)):
+                    self.accounts.setdefault(name.strip().lower(), aid)
+
+    def _build_layout(self) -> None:
+        mapped = {F.column_for(f) for _, f in self.plan.fields if not f.startswith(F.CUSTOM_PREFIX)}
+        wanted = mapped | {"email", "custom", "created_at", "updated_at"}
+        # Bind every column that has a Python-side default too, so no default is left for Core to fill
+        # in (the raw path would not) and the bound list is exactly `columns`.
+        wanted |= {c.name for c in lead.columns if c.default is not None and not c.primary_key}
+        if self.accounts:
+            wanted.add("account_id")
+        self.columns = [c.name for c in lead.columns if c.name in wanted]
+        pos = {c: i for i, c in enumerate(self.columns)}
+        template: list[Any] = []
+        for name in self.columns:
+            default = lead.c[name].default
+            arg = getattr(default, "arg", None)
+            template.append(None if arg is None or callable(arg) else arg)
+        now_value: Any = to_db(self.now) if self.raw else self.now
+        template[pos["created_at"]] = now_value
+        template[pos["updated_at"]] = now_value
+        template[pos["custom"]] = "{}" if self.raw else {}
+        self.template = template
+        self.pos = pos
+        self.converters = [(idx, pos[F.column_for(f)], F.converter_for(f, self.users), f)
+                           for idx, f in self.plan.fields if not f.startswith(F.CUSTOM_PREFIX)]
+        self.custom = [(idx, f[len(F.CUSTOM_PREFIX):], F.converter_for(f, self.users), f)
+                       for idx, f in self.plan.fields if f.startswith(F.CUSTOM_PREFIX)]
+        self.width = len(self.src.header)
+
+    # -- per row -----------------------------------------------------------------------------------------
+
+    def convert(self, rec: Record) -> list[Any] | None:
+        """The row to write, or None after recording why it was rejected."""
+        if rec.error is not None:
+            self.errors.add(rec.line, rec.error, rec.cells)
+            return None
+        cells = rec.cells
+        if len(cells) != self.width:
+            if len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
+                self.errors.add(rec.line, f"{len(cells)} fields, but the header has {self.width}", cells)
+                return None
+            cells = (cells + [""] * self.width)[: self.width]
+        row = self.template.copy()
+        name = ""
+        try:
+            for idx, target, conv, name in self.converters:  # noqa: B007 - `name` is read in the except
+                row[target] = conv(cells[idx])
+            if self.custom:
+                extra = {}
+                for idx, key, conv, name in self.custom:  # noqa: B007 - as above
+                    value = conv(cells[idx])
+                    if value is not None:
+                        extra[key] = value
+                if extra:
+                    row[self.pos["custom"]] = json.dumps(extra, ensure_ascii=False) if self.raw else extra
+        except F.CellError as exc:
+            self.errors.add(rec.line, f"{name}: {exc}", rec.cells)
+            return None
+        if self.accounts:
+            company = row[self.pos["company"]]
+            if company is not None:
+                row[self.pos["account_id"]] = self.accounts.get(company.lower())
+        if "sf_id" in self.pos and not self._check_sf_id(rec, row):
+            return None
+        return row
+
+    def _check_sf_id(self, rec: Record, row: list[Any]) -> bool:
+        sf_id, email = row[self.pos["sf_id"]], row[self.pos["email"]]
+        if sf_id is None:
+            return True
+        owner = self.sf_ids.setdefault(sf_id, (email, rec.line))
+        if owner[0] != email:
+            self.errors.add(rec.line, f"sf_id: {sf_id} is already used by {owner[0]} (line {owner[1]})", rec.cells)
+            return False
+        return True
+
+    # -- per chunk ---------------------------------------------------------------------------------------
+
+    def flush(self, conn: Connection, upsert: _Upsert, rows: list[list[Any]], recs: list[Record]) -> None:
+        email_pos = self.pos["email"]
+        rows, recs = self._reject_sf_conflicts(conn, rows, recs)
+        emails = [r[email_pos] for r in rows]
+        existing = self._existing(conn, emails)
+        if not self.dry_run and rows:
+            try:
+                with conn.begin_nested():
+                    upsert.write(conn, rows)
+            except upsert.errors:
+                rows, recs = self._write_one_by_one(conn, upsert, rows, recs)
+        for row in rows:
+            email = row[email_pos]
+            if email in existing or email in self.seen:
+                self.updated += 1
+            else:
+                self.imported += 1
+                self.seen.add(email)
+
+    def _existing(self, conn: Connection, emails: list[str]) -> set[str]:
+        found: set[str] = set()
+        unique = list(set(emails) - self.seen)
+        for i in range(0, len(unique), 5000):
+            part = unique[i : i + 5000]
+            found.update(conn.execute(select(lead.c.email).where(lead.c.email.in_(part))).scalars())
+        return found
+
+    def _reject_sf_conflicts(self, conn: Connection, rows: list[list[Any]],
+                             recs: list[Record]) -> tuple[list[list[Any]], list[Record]]:
+        """A Salesforce id that already belongs to a lead with another email cannot be imported."""
+        if "sf_id" not in self.pos:
+            return rows, recs
+        sf_pos, email_pos = self.pos["sf_id"], self.pos["email"]
+        ids = [r[sf_pos] for r in rows if r[sf_pos] is not None]
+        owners: dict[str, str] = {}
+        for i in range(0, len(ids), 5000):
+            part = ids[i : i + 5000]
+            stmt = select(lead.c.sf_id, lead.c.email).where(lead.c.sf_id.in_(part))
+            owners.update((sf_id, email) for sf_id, email in conn.execute(stmt))
+        if not owners:
+            return rows, recs
+        kept_rows, kept_recs = [], []
+        for row, rec in zip(rows, recs, strict=True):
+            other = owners.get(row[sf_pos])
+            if other is not None and other != row[email_pos]:
+                self.errors.add(rec.line, f"sf_id: {row[sf_pos]} already belongs to {other}", rec.cells)
+                continue
+            kept_rows.append(row)
+            kept_recs.append(rec)
+        return kept_rows, kept_recs
+
+    def _write_one_by_one(self, conn: Connection, upsert: _Upsert, rows: list[list[Any]],
+                          recs: list[Record]) -> tuple[list[list[Any]], list[Record]]:
+        kept_rows, kept_recs = [], []
+        for row, rec in zip(rows, recs, strict=True):
+            try:
+                with conn.begin_nested():
+                    upsert.write(conn, [row])
+            except upsert.errors as exc:
+                orig = exc.orig if isinstance(exc, DBAPIError) else exc
+                reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+                self.errors.add(rec.line, f"database refused the row: {reason}", rec.cells)
+                continue
+            kept_rows.append(row)
+            kept_recs.append(rec)
+        return kept_rows, kept_recs
+
+    # -- the run -----------------------------------------------------------------------------------------
+
+    def run(self) -> ImportResult:
+        try:
+            with RecordReader(self.src) as reader:
+                rows: list[list[Any]] = []
+                recs: list[Record] = []
+                for rec in reader:
+                    self.rows += 1
+                    row = self.convert(rec)
+                    if row is None:
+                        continue
+                    rows.append(row)
+                    recs.append(rec)
+                    if len(rows) >= CHUNK_ROWS:
+                        self._commit(rows, recs)
+                        rows, recs = [], []
+                        if self.progress:
+                            self.progress(reader.position(), self.src.size, self.rows)
+                self._commit(rows, recs)
+                if self.progress:
+                    self.progress(self.src.size, self.src.size, self.rows)
+        finally:
+            self.errors.close()
+        result = ImportResult(
+            path=self.src.path, rows=self.rows, imported=self.imported, updated=self.updated,
+            rejected=self.errors.count, dry_run=self.dry_run,
+            errors_file=self.errors.path if self.errors.count else None,
+            ignored_columns=tuple(self.plan.ignored),
+        )
+        if not self.dry_run:
+            with write_tx(self.ws.engine) as conn:
+                audit.record(conn, at=self.now, user=self.ws.user, action="leads.import", entity="lead",
+                             after={"file": str(self.src.path), "imported": result.imported,
+                                    "updated": result.updated, "rejected": result.rejected})
+        return result
+
+    def _commit(self, rows: list[list[Any]], recs: list[Record]) -> None:
+        if not rows:
+            return
+        if self.dry_run:
+            with self.ws.engine.connect() as conn:
+                self.flush(conn, self._upsert(conn), rows, recs)
+            return
+        with write_tx(self.ws.engine) as conn:
+            self.flush(conn, self._upsert(conn), rows, recs)
+
+    def _upsert(self, conn: Connection) -> _Upsert:
+        if not hasattr(self, "_stmt"):
+            self._stmt = _Upsert(conn, self.columns, merge_custom=bool(self.custom))
+        return self._stmt
+
+
+def import_csv(
+    ws: Workspace,
+    path: Path | str,
+    *,
+    mapping: dict[str, str] | None = None,
+    dry_run: bool = False,
+    encoding: str = "utf-8",
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import leads from a CSV file. Raises ValidationError when the file itself is unusable (missing,
+    not CSV text, no email column, bad --map); bad rows are rejected into FILE.errors.csv instead."""
+    src = inspect_csv(Path(path), encoding)
+    plan = plan_columns(src.path, src.header, mapping)
+    return _Importer(ws, src, plan, dry_run, progress).run()
+
