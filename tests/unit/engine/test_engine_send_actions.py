@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from engine_helpers import make_leads, publish, run, state, tx
 from sqlalchemy import func, insert, select
 
 from nurture_tui.clock import VirtualClock
@@ -25,8 +26,6 @@ from nurture_tui.store.tables import (
     webhook_outbox,
 )
 from nurture_tui.workspace import Workspace
-
-from .helpers import make_leads, publish, run, state, tx
 
 
 def _template(conn: Any, now: Any, name: str = "welcome") -> None:

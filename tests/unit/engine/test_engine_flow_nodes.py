@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from engine_helpers import make_leads, publish, run, state, tx
 from sqlalchemy import func, select
 
 from nurture_tui.clock import VirtualClock
@@ -14,8 +15,6 @@ from nurture_tui.engine.node_stats import node_counts
 from nurture_tui.engine.plans import load_plan
 from nurture_tui.store.tables import activity
 from nurture_tui.workspace import Workspace
-
-from .helpers import make_leads, publish, run, state, tx
 
 WAIT_FOR = {
     "name": "wf",
