@@ -1,0 +1,118 @@
+"""Sync & audit: Salesforce sync health (watermarks per object, push outbox, open errors) and the audit
+log of every change, newest first (`n` pages to older entries)."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Label, Static
+
+from ..reports.console import AuditRow, SyncOverview, audit_log, sync_overview
+from ..tui.keymap import bind
+from .base import NurtureScreen
+
+PAGE = 200
+
+
+def _when(dt: Any) -> str:
+    return dt.strftime("%Y-%m-%d %H:%M:%S") if dt else "—"
+
+
+class SyncAuditScreen(NurtureScreen):
+    CSS_PATH = "sync_audit.tcss"
+    TITLE = "Sync & audit"
+    AREA = "sync"
+    HELP = ("Salesforce sync state per object, pending pushes and open errors; below, the audit log of every "
+            "change with who made it. `n` loads older audit entries, `R` refreshes.")
+    POLL_GROUP = "sync.load"
+    POLL_SECONDS = 3.0
+    RESULTS: ClassVar[dict[str, str]] = {"sync.load": "show", "sync.older": "append_audit"}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        bind("n", "older", "Older audit", "sync.older"),
+        bind("tab", "focus_next", "Switch pane", "sync.switch_pane", show=False),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.oldest_id: int | None = None
+        self.newest_id: int | None = None
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="sync"):
+            with Vertical(id="objects-box"):
+                yield Static("", id="health")
+                yield DataTable(id="objects", cursor_type="row")
+            yield DataTable(id="errors", cursor_type="row")
+        yield Label("Audit log", classes="section-title")
+        yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#objects", DataTable).add_columns("Object", "Status", "Watermark", "Last run")
+        self.query_one("#errors", DataTable).add_columns("When", "Object", "Error")
+        audit = self.query_one("#audit", DataTable)
+        for key, title, width in (("at", "When", 19), ("user", "User", 14), ("action", "Action", 22),
+                                  ("entity", "Entity", 10), ("id", "Id", 14)):
+            audit.add_column(title, key=key, width=width)
+        audit.focus()
+        self.load()
+
+    def load(self) -> None:
+        self._load()
+
+    @work(thread=True, exclusive=True, group="sync.load", exit_on_error=False, description="Sync & audit")
+    def _load(self) -> tuple[SyncOverview, list[AuditRow]]:
+        with self.ctx.ws.engine.connect() as conn:
+            return sync_overview(conn), audit_log(conn, limit=PAGE)
+
+    def show(self, result: tuple[SyncOverview, list[AuditRow]]) -> None:
+        ov, rows = result
+        h = ov.health
+        outbox = ", ".join(f"{n:,} {s}" for s, n in sorted(ov.outbox.items())) or "empty"
+        self.query_one("#health", Static).update(
+            f"Salesforce: {h.label} · last run {_when(h.last_run_at)}\npush outbox: {outbox}")
+        objects = self.query_one("#objects", DataTable)
+        objects.clear()
+        for o in ov.objects:
+            objects.add_row(o.sobject, o.status, _when(o.watermark), _when(o.last_run_at))
+        errors = self.query_one("#errors", DataTable)
+        errors.clear()
+        for at, sobject, message in ov.errors:
+            errors.add_row(_when(at), sobject, message[:80])
+        self._merge_new_audit(rows)
+
+    def _merge_new_audit(self, rows: list[AuditRow]) -> None:
+        """Add entries newer than what is shown at the top (keyed by id; the cursor stays put)."""
+        table = self.query_one("#audit", DataTable)
+        fresh = [r for r in rows if self.newest_id is None or r.id > self.newest_id]
+        if not fresh:
+            return
+        first_fill = self.newest_id is None
+        self.newest_id = max(r.id for r in fresh)
+        for r in reversed(fresh) if not first_fill else fresh:
+            table.add_row(_when(r.at), r.user, r.action, r.entity, r.entity_id, key=str(r.id))
+        if first_fill:
+            self.oldest_id = min(r.id for r in fresh)
+        else:
+            table.sort("at", reverse=True)
+
+    def action_older(self) -> None:
+        if self.oldest_id is not None:
+            self._older(self.oldest_id)
+
+    @work(thread=True, exclusive=True, group="sync.older", exit_on_error=False, description="Audit log")
+    def _older(self, before_id: int) -> list[AuditRow]:
+        with self.ctx.ws.engine.connect() as conn:
+            return audit_log(conn, limit=PAGE, before_id=before_id)
+
+    def append_audit(self, rows: list[AuditRow]) -> None:
+        if not rows:
+            self.notify("no older audit entries")
+            return
+        table = self.query_one("#audit", DataTable)
+        for r in rows:
+            table.add_row(_when(r.at), r.user, r.action, r.entity, r.entity_id, key=str(r.id))
+        self.oldest_id = min(r.id for r in rows)

@@ -1,0 +1,107 @@
+"""Command-palette providers: go to any screen, run any action of the current screen (generated from its
+live bindings), and open a lead by email or name."""
+
+from __future__ import annotations
+
+import asyncio
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import or_, select
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from .keymap import MODES
+
+if TYPE_CHECKING:
+    from .app import NurtureApp
+
+
+class NavigationProvider(Provider):
+    """`go: Leads` and friends."""
+
+    def _commands(self) -> list[tuple[str, str, Any]]:
+        app: NurtureApp = self.app  # type: ignore[assignment]
+        return [(f"go: {title}", f"Switch to {title} (key {key})", partial(app.switch_mode, name))
+                for name, title, key in MODES]
+
+    async def discover(self) -> Hits:
+        for text, help_text, callback in self._commands():
+            yield DiscoveryHit(text, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, callback in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+
+
+class ActionProvider(Provider):
+    """Every enabled binding of the screen under the palette, as `<screen>: <action>`."""
+
+    def _commands(self) -> list[tuple[str, str, Any]]:
+        screen = self.screen
+        title = getattr(screen, "TITLE", "") or "app"
+        out = []
+        seen = set()
+        for active in screen.active_bindings.values():
+            b = active.binding
+            if not active.enabled or not b.description or (id(active.node), b.action) in seen:
+                continue
+            seen.add((id(active.node), b.action))
+            if b.action.startswith("app.switch_mode") or b.action in ("command_palette", "quit"):
+                continue
+            scope = "app" if active.node is self.app else title.lower()
+            key = self.app.get_key_display(b)
+            out.append((f"{scope}: {b.description.lower()}", f"key {key}",
+                        partial(self.app.run_action, b.action, active.node)))
+        return out
+
+    async def discover(self) -> Hits:
+        for text, help_text, callback in self._commands():
+            yield DiscoveryHit(text, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for text, help_text, callback in self._commands():
+            score = matcher.match(text)
+            if score > 0:
+                yield Hit(score, matcher.highlight(text), callback, help=help_text)
+
+
+class LeadProvider(Provider):
+    """`lead: jane@acme.com — Jane Doe`: type three characters of an email, name or company."""
+
+    def _find(self, text: str) -> list[tuple[int, str, str]]:
+        from ..store.tables import lead
+
+        app: NurtureApp = self.app  # type: ignore[assignment]
+        pattern = f"{text.lower()}%"
+        stmt = (select(lead.c.id, lead.c.email, lead.c.first_name, lead.c.last_name, lead.c.company)
+                .where(or_(lead.c.email.like(pattern), lead.c.last_name.ilike(pattern), lead.c.company.ilike(pattern)))
+                .limit(20))
+        if app.ctx.owner_scope is not None:
+            stmt = stmt.where(lead.c.owner_id == app.ctx.owner_scope)
+        with app.ctx.ws.engine.connect() as conn:
+            return [(r.id, r.email, " ".join(p for p in (r.first_name, r.last_name, r.company) if p))
+                    for r in conn.execute(stmt)]
+
+    def _open(self, lead_id: int) -> None:
+        from ..screens.lead_detail import LeadDetailScreen
+
+        self.app.push_screen(LeadDetailScreen(lead_id))
+
+    async def search(self, query: str) -> Hits:
+        query = query.strip()
+        if len(query) < 3:
+            return
+        matcher = self.matcher(query)
+        try:
+            found = await asyncio.to_thread(self._find, query)
+        except Exception as exc:  # a provider error must not break the palette
+            self.app.log.error(f"lead search failed: {exc}")
+            return
+        for lead_id, email, who in found:
+            text = f"lead: {email}" + (f" — {who}" if who else "")
+            yield Hit(max(matcher.match(text), 0.1), matcher.highlight(text), partial(self._open, lead_id),
+                      help="Open lead detail")

@@ -1,0 +1,71 @@
+"""Key bindings: every binding has a stable dotted id (`<scope>.<action>`), users remap them in config
+
+    [tui.keymap]
+    "leads.tag" = "t"
+    "app.mode.mql" = "m,7"
+
+and `docs/keymap.md` is generated from the live BINDINGS (scripts/gen_keymap.py; a test keeps it in sync).
+Theme choice is persisted in `<data dir>/tui-state.json` so it survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.binding import Binding
+
+#: The modes, in number-key order: (mode name, title, key).
+MODES: tuple[tuple[str, str, str], ...] = (
+    ("dashboard", "Dashboard", "1"),
+    ("leads", "Leads", "2"),
+    ("segments", "Segments", "3"),
+    ("sequences", "Sequences", "4"),
+    ("templates", "Templates", "5"),
+    ("leaderboard", "Leaderboard", "6"),
+    ("mql", "MQL queue", "7"),
+    ("reports", "Reports", "8"),
+    ("sync", "Sync & audit", "9"),
+)
+
+
+def bind(keys: str, action: str, description: str, id: str, *, show: bool = True, priority: bool = False,
+         tooltip: str = "", key_display: str | None = None) -> Binding:
+    """A binding with a stable id (what the user keymap and docs/keymap.md refer to)."""
+    return Binding(keys, action, description, show=show, priority=priority, id=id, tooltip=tooltip or description,
+                   key_display=key_display)
+
+
+def mode_bindings() -> list[Binding]:
+    return [bind(key, f"app.switch_mode('{name}')", title, f"app.mode.{name}", show=False)
+            for name, title, key in MODES]
+
+
+def validate_keymap(keymap: dict[str, str], known_ids: Iterable[str]) -> list[str]:
+    """Problems in a user keymap (unknown binding ids), one line each, naming the id."""
+    known = set(known_ids)
+    return [f"tui.keymap: unknown binding id {bid!r}" for bid in keymap if bid not in known]
+
+
+def _state_file(data_dir: Path) -> Path:
+    return data_dir / "tui-state.json"
+
+
+def load_ui_state(data_dir: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(_state_file(data_dir).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def save_ui_state(data_dir: Path, **values: Any) -> None:
+    state = load_ui_state(data_dir)
+    state.update(values)
+    path = _state_file(data_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)

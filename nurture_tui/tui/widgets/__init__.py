@@ -1,0 +1,1 @@
+"""Reusable widgets: the header, KPI tiles, the virtual lead list, charts."""
