@@ -564,6 +564,8 @@ def load_version(conn: Connection, version_id: int) -> CompiledSequence:
     digest = conn.execute(select(sequence_version.c.checksum).where(sequence_version.c.id == version_id)).scalar()
     if digest is None:
         raise NotFoundError(f"sequence version {version_id} not found")
+    if not digest:  # a row written without a checksum (not through publish): key by database and id
+        digest = f"{conn.engine.url.render_as_string(hide_password=True)}#{version_id}"
     with _cache_lock:
         hit = _cache.get(digest)
         if hit is not None:
