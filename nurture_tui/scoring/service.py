@@ -266,3 +266,14 @@ def recompute_stored(changes: Sequence[ScoreChange], sc: ScoreScale) -> float:
         else:
             total += sc.to_stored(ch.points, ch.at)
     return total
+
+
+def resolve_lead(conn: Connection, ref: str | int) -> int:
+    """A lead by id or e-mail address (CLI arguments)."""
+    text = str(ref).strip()
+    q = select(lead.c.id).where(lead.c.id == int(text)) if text.isdigit() else \
+        select(lead.c.id).where(lead.c.email == text.lower())
+    found = conn.execute(q).scalar()
+    if found is None:
+        raise NotFoundError(f"lead {text}: no such lead")
+    return int(found)

@@ -50,8 +50,6 @@ class ScoreEvent(SQLModel, table=True):
     at: datetime = dt_field(nullable=False)
     kind: str = Field(default="adjust", max_length=10)  # adjust / reset
     points: float = 0.0
-    rule_id: int | None = Field(default=None, sa_type=BigId)
-    activity_id: int | None = Field(default=None, sa_type=BigId)
     reason: str = Field(default="", max_length=200)
 
 

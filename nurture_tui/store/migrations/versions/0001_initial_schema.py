@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:15:39.182816
+Create Date: 2026-11-23 07:20:37.072885
 """
 from collections.abc import Sequence
 
@@ -53,7 +53,9 @@ def upgrade() -> None:
     op.create_table('grade_profile',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
+    sa.Column('applies_to', nurture_tui.store.types.JsonType, nullable=False),
     sa.Column('criteria', nurture_tui.store.types.JsonType, nullable=False),
+    sa.Column('position', sa.Integer(), server_default='0', nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
@@ -500,8 +502,6 @@ def upgrade() -> None:
     sa.Column('at', nurture_tui.store.types.UTCDateTime(), nullable=False),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=10), server_default='adjust', nullable=False),
     sa.Column('points', sa.Float(), server_default='0.0', nullable=False),
-    sa.Column('rule_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
-    sa.Column('activity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=200), server_default='', nullable=False),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id')
