@@ -1,0 +1,245 @@
+"""Outbox → SMTP relay: claim due rows, re-check suppression, send through a pooled, rate-limited
+transport, and record each outcome.
+
+Outcomes:
+- 2xx → `sent` (sent_at set; the 'sent' activity was written by the engine when it queued the row).
+- 4xx or connection trouble → back to `queued` with exponential backoff
+  (`retry_base_seconds * 2**(attempts-1)`, capped at 6 h); after `max_attempts` → `failed`.
+- 5xx for the recipient or message → `bounced`: a `bounce` suppression, `lead.bounced`, and a `bounce`
+  activity through `engine.events.record_events`.
+- 5xx for our envelope sender → `failed` (our configuration, not the lead's address).
+- suppressed by the time of sending (unsubscribed, bounced elsewhere) → `suppressed`, nothing sent.
+
+Idempotency and the one at-least-once window: a claim moves rows to `sending` with a lease
+(`next_try_at = now + send_lease_seconds`) in its own committed transaction, and each outcome is
+committed within at most `_FLUSH_EVERY` messages of the SMTP server's reply. A message whose `sent`
+status is committed is never sent again (restarts only claim `queued` rows and `sending` rows whose
+lease expired). The window: if the process dies after the relay accepted a message (250 to DATA) but
+before that outcome was committed, the row's lease expires and it is sent once more. The Message-ID is
+derived from the idempotency key, so the duplicate carries the same Message-ID (receivers and relays that
+de-duplicate on it drop it).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from email.policy import SMTP
+from email.utils import formataddr
+from typing import Any
+
+from sqlalchemy import and_, bindparam, or_, select, update
+
+from ..store.engine import write_tx
+from ..store.tables import outbox
+from ..workspace import Workspace
+from .message import build_message
+from .ratelimit import RateLimiter
+from .smtp import SendOutcome, SmtpPool, parse_smtp_url
+from .suppression import suppress, suppressed_ids
+from .templates import one_line
+
+_FLUSH_EVERY = 25
+_MAX_BACKOFF = timedelta(hours=6)
+_CLAIM_COLUMNS = ("id", "lead_id", "category", "to_email", "subject", "html", "text", "headers", "attempts",
+                  "message_id", "sequence_id", "node_id", "template_id", "enrollment_id")
+
+
+@dataclass
+class DispatchResult:
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    bounced: int = 0
+    failed: int = 0
+    suppressed: int = 0
+
+    def add(self, other: DispatchResult) -> None:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+
+
+def backoff(attempts: int, base_seconds: float) -> timedelta:
+    """Delay before retry number `attempts` (1-based): base, 2×base, 4×base … capped at 6 h."""
+    return min(timedelta(seconds=base_seconds * 2 ** max(0, attempts - 1)), _MAX_BACKOFF)
+
+
+class Dispatcher:
+    """One per workspace and process: owns the SMTP pool, the rate limiter and the sending threads."""
+
+    def __init__(self, ws: Workspace, *, max_connections: int | None = None, rate_per_second: float | None = None,
+                 rate_per_hour: float | None = None, burst: float | None = None) -> None:
+        self.ws = ws
+        self.mail = ws.settings.mail
+        self.connections = max(1, max_connections or self.mail.max_connections)
+        self.pool = SmtpPool(parse_smtp_url(self.mail.smtp_url), self.connections)
+        self.limiter = RateLimiter(rate_per_second or self.mail.rate_per_second,
+                                   rate_per_hour or self.mail.rate_per_hour, burst=burst)
+        self.executor = ThreadPoolExecutor(self.connections, thread_name_prefix="smtp")
+        self.stopping = threading.Event()
+        self.envelope_from = one_line(self.mail.from_email)
+        self.default_from = formataddr((one_line(self.mail.from_name), self.envelope_from))
+        self._lock = threading.Lock()  # one dispatch pass at a time per dispatcher
+
+    # -- public ----------------------------------------------------------------------------------
+
+    def dispatch_due(self, limit: int | None = None) -> DispatchResult:
+        """Send up to `limit` due messages (default: one `dispatch_batch`); returns the tallies."""
+        limit = limit or self.mail.dispatch_batch
+        total = DispatchResult()
+        with self._lock:
+            while total.claimed < limit and not self.stopping.is_set():
+                rows, suppressed = self._claim(min(self.mail.dispatch_batch, limit - total.claimed))
+                if not rows and not suppressed:
+                    break
+                total.claimed += len(rows) + suppressed
+                total.suppressed += suppressed
+                if rows:
+                    total.add(self._deliver(rows))
+        return total
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.executor.shutdown(wait=True)
+        self.pool.close()
+
+    # -- claim -----------------------------------------------------------------------------------
+
+    def _claim(self, n: int) -> tuple[list[dict[str, Any]], int]:
+        now = self.ws.clock.now()
+        o = outbox.c
+        due = or_(
+            and_(o.status == "queued", or_(o.next_try_at.is_(None), o.next_try_at <= now)),
+            and_(o.status == "sending", o.next_try_at <= now),  # lease expired: the previous run died
+        )
+        pick = (select(o.id).where(due).order_by(o.next_try_at, o.id).limit(n)
+                .with_for_update(skip_locked=True))
+        lease = now + timedelta(seconds=self.mail.send_lease_seconds)
+        with write_tx(self.ws.engine) as conn:
+            claimed = [dict(r) for r in conn.execute(
+                update(outbox).where(o.id.in_(pick))
+                .values(status="sending", attempts=o.attempts + 1, next_try_at=lease)
+                .returning(*[o[c] for c in _CLAIM_COLUMNS])
+            ).mappings()]
+            blocked: set[int] = set()
+            for category in {r["category"] for r in claimed}:
+                lead_ids = [r["lead_id"] for r in claimed if r["category"] == category]
+                hit = suppressed_ids(conn, lead_ids, category)
+                blocked |= {r["id"] for r in claimed if r["category"] == category and r["lead_id"] in hit}
+            if blocked:
+                conn.execute(update(outbox).where(o.id.in_(sorted(blocked))).values(
+                    status="suppressed", next_try_at=None, last_error="suppressed at send time"))
+        return [r for r in claimed if r["id"] not in blocked], len(blocked)
+
+    # -- send ------------------------------------------------------------------------------------
+
+    def _send_one(self, row: Mapping[str, Any]) -> tuple[SendOutcome, datetime]:
+        if not self.limiter.acquire(self.stopping):
+            return SendOutcome("temp", None, "dispatcher stopped before sending"), self.ws.clock.now()
+        try:
+            msg = build_message(row, self.ws.clock.now(), default_from=self.default_from)
+            data = msg.as_bytes(policy=SMTP)
+        except (ValueError, TypeError) as exc:  # e.g. a header value the email package refuses
+            return SendOutcome("fail", None, f"cannot build message: {exc}"), self.ws.clock.now()
+        outcome = self.pool.send(self.envelope_from, row["to_email"], data)
+        return outcome, self.ws.clock.now()
+
+    def _deliver(self, rows: Sequence[dict[str, Any]]) -> DispatchResult:
+        result = DispatchResult()
+        pending: list[tuple[dict[str, Any], SendOutcome, datetime]] = []
+        futures = {self.executor.submit(self._send_one, row): row for row in rows}
+        for fut in as_completed(futures):
+            outcome, at = fut.result()
+            pending.append((futures[fut], outcome, at))
+            if len(pending) >= _FLUSH_EVERY:
+                result.add(self._record(pending))
+                pending = []
+        if pending:
+            result.add(self._record(pending))
+        return result
+
+    # -- record ----------------------------------------------------------------------------------
+
+    def _record(self, results: list[tuple[dict[str, Any], SendOutcome, datetime]]) -> DispatchResult:
+        now = self.ws.clock.now()
+        res = DispatchResult()
+        updates: list[dict[str, Any]] = []
+        bounces: list[tuple[dict[str, Any], SendOutcome]] = []
+        for row, outcome, at in results:
+            err = None if outcome.status == "sent" else _error(outcome)
+            if outcome.status == "sent":
+                res.sent += 1
+                updates.append({"oid": row["id"], "st": "sent", "nt": None, "err": None, "sat": at})
+            elif outcome.status == "temp" and row["attempts"] < self.mail.max_attempts:
+                res.retried += 1
+                retry_at = now + backoff(row["attempts"], self.mail.retry_base_seconds)
+                updates.append({"oid": row["id"], "st": "queued", "nt": retry_at, "err": err, "sat": None})
+            elif outcome.status == "bounce":
+                res.bounced += 1
+                bounces.append((row, outcome))
+                updates.append({"oid": row["id"], "st": "bounced", "nt": None, "err": err, "sat": None})
+            else:
+                res.failed += 1
+                updates.append({"oid": row["id"], "st": "failed", "nt": None, "err": err, "sat": None})
+        with write_tx(self.ws.engine) as conn:
+            conn.execute(
+                update(outbox).where(outbox.c.id == bindparam("oid"), outbox.c.status == "sending")
+                .values(status=bindparam("st"), next_try_at=bindparam("nt"), last_error=bindparam("err"),
+                        sent_at=bindparam("sat")),
+                updates,
+            )
+            if bounces:
+                self._record_bounces(conn, bounces, now)
+        return res
+
+    def _record_bounces(self, conn: Any, bounces: list[tuple[dict[str, Any], SendOutcome]], now: datetime) -> None:
+        from ..engine.events import record_events
+
+        for row, outcome in bounces:
+            suppress(conn, email=row["to_email"], lead_id=row["lead_id"], reason="bounce", detail=_error(outcome),
+                     now=now)
+        record_events(conn, [
+            {"lead_id": row["lead_id"], "kind": "bounce", "at": now, "sequence_id": row["sequence_id"],
+             "node_id": row["node_id"], "template_id": row["template_id"], "outbox_id": row["id"],
+             "meta": {"code": outcome.code, "detail": outcome.detail[:500]}}
+            for row, outcome in bounces
+        ], now, self.ws.settings)
+
+
+def _error(outcome: SendOutcome) -> str:
+    code = f"{outcome.code} " if outcome.code else ""
+    return one_line(f"{code}{outcome.detail}")[:1000]
+
+
+# -- one dispatcher per workspace (the scheduler hook calls dispatch_due(ws, limit) every few seconds) --
+
+_DISPATCHERS: dict[int, Dispatcher] = {}
+_REGISTRY_LOCK = threading.Lock()
+
+
+def get_dispatcher(ws: Workspace) -> Dispatcher:
+    with _REGISTRY_LOCK:
+        d = _DISPATCHERS.get(id(ws))
+        if d is None or d.ws is not ws:
+            d = _DISPATCHERS[id(ws)] = Dispatcher(ws)
+        return d
+
+
+def _forget(key: int) -> None:
+    with _REGISTRY_LOCK:
+        d = _DISPATCHERS.pop(key, None)
+    if d is not None:
+        d.close()
+
+
+def close_dispatcher(ws: Workspace) -> None:
+    """Stop the workspace's dispatcher (threads, SMTP connections); the next dispatch_due makes a new one."""
+    _forget(id(ws))
+
+
+def dispatch_due(ws: Workspace, limit: int | None = None) -> DispatchResult:
+    """The scheduler hook: send due outbox rows for this workspace."""
+    return get_dispatcher(ws).dispatch_due(limit)

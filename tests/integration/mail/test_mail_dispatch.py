@@ -1,0 +1,143 @@
+"""The dispatcher against a real aiosmtpd server on loopback: multipart + compliance headers, 4xx retry,
+5xx bounce → suppression, suppression at send time, and no re-send after a restart."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from mail_support import add_people, save_template
+from sqlalchemy import insert, select
+
+from nurture_tui.mail import subscriptions
+from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
+from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
+from nurture_tui.mail.sink import SmtpSink
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import activity, lead, outbox, suppression
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as s:
+        yield s
+
+
+@pytest.fixture
+def ws(workspace, sink):
+    workspace.settings.mail.smtp_url = sink.url
+    workspace.settings.mail.rate_per_second = 1000
+    yield workspace
+    close_dispatcher(workspace)
+
+
+def _queue(ws, names, now, template="welcome"):
+    ids = add_people(ws, now)
+    save_template(ws, now, template)
+    sends = [SendRequest(ids[n], template, None, None, None, "s1", f"{n}:s1:0") for n in names]
+    with write_tx(ws.engine) as conn:
+        conn.execute(insert(outbox), compose_outbox_rows(conn, sends, ws.settings, now))
+    return ids
+
+
+def _status(ws):
+    with ws.engine.connect() as conn:
+        return {r.to_email: r for r in conn.execute(select(outbox))}
+
+
+def test_delivers_multipart_with_compliance_headers(ws, sink, clock) -> None:
+    _queue(ws, ["bob", "bare"], clock.now())
+    res = dispatch_due(ws)
+    assert (res.claimed, res.sent) == (2, 2)
+    assert sink.wait_for(2)
+    got = {m.rcpt_tos[0]: m for m in sink.messages}
+    assert set(got) == {"bob@acme.test", "bare@nowhere.test"}
+    msg = got["bob@acme.test"].message()
+    assert got["bob@acme.test"].mail_from == "marketing@example.com"
+    assert msg.get_content_type() == "multipart/alternative"
+    assert [p.get_content_type() for p in msg.iter_parts()] == ["text/plain", "text/html"]
+    assert msg["Subject"] == "Hello Bob" and msg["From"] == "Nurture Demo <marketing@example.com>"
+    assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    lu = str(msg["List-Unsubscribe"])
+    assert lu.startswith("<mailto:unsubscribe@example.com?subject=") and "http://127.0.0.1:8080/u/" in lu
+    rows = _status(ws)
+    assert msg["Message-ID"] == rows["bob@acme.test"].message_id
+    assert msg["Date"]
+    html = msg.get_body(("html",)).get_content()
+    assert "Example Inc., 1 Main Street" in html and "/o/" in html
+    assert all(r.status == "sent" and r.sent_at == clock.now() for r in rows.values())
+    # a restart never re-sends a committed message
+    close_dispatcher(ws)
+    assert dispatch_due(ws).claimed == 0
+    clock.advance(timedelta(days=1))
+    assert dispatch_due(ws).claimed == 0 and sink.count == 2
+
+
+def test_4xx_is_retried_with_backoff_then_sent(ws, sink, clock) -> None:
+    sink.fail("bob@acme.test", 451, times=1)
+    _queue(ws, ["bob"], clock.now())
+    res = dispatch_due(ws)
+    assert (res.retried, res.sent) == (1, 0)
+    row = _status(ws)["bob@acme.test"]
+    assert row.status == "queued" and row.attempts == 1 and "451" in row.last_error
+    assert row.next_try_at == clock.now() + timedelta(seconds=60)
+    assert dispatch_due(ws).claimed == 0  # not due yet
+    clock.advance(timedelta(seconds=61))
+    assert dispatch_due(ws).sent == 1
+    row = _status(ws)["bob@acme.test"]
+    assert row.status == "sent" and row.attempts == 2
+    assert sink.wait_for(1) and sink.count == 1
+
+
+def test_5xx_bounces_and_suppresses(ws, sink, clock) -> None:
+    sink.fail("bob@acme.test", 550)
+    ids = _queue(ws, ["bob", "bare"], clock.now())
+    res = dispatch_due(ws)
+    assert (res.bounced, res.sent) == (1, 1)
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(lead.c.bounced).where(lead.c.id == ids["bob"])).scalar() is True
+        sup = conn.execute(select(suppression)).one()
+        assert (sup.email, sup.reason) == ("bob@acme.test", "bounce") and "550" in sup.detail
+        kinds = conn.execute(select(activity.c.kind, activity.c.meta).where(activity.c.lead_id == ids["bob"])).all()
+    assert [k for k, _ in kinds] == ["bounce"] and kinds[0][1]["code"] == 550
+    assert _status(ws)["bob@acme.test"].status == "bounced"
+    # the next message to a bounced lead is suppressed before it reaches SMTP
+    save_template(ws, clock.now(), "second")
+    with write_tx(ws.engine) as conn:
+        conn.execute(insert(outbox), compose_outbox_rows(
+            conn, [SendRequest(ids["bob"], "second", idempotency_key="bob:s2:0")], ws.settings, clock.now()))
+    res = dispatch_due(ws)
+    assert (res.suppressed, res.sent) == (1, 0) and sink.count == 1
+
+
+def test_unsubscribe_between_queue_and_send_stops_the_message(ws, sink, clock) -> None:
+    ids = _queue(ws, ["bob", "bare"], clock.now())
+    with write_tx(ws.engine) as conn:
+        subscriptions.set_category(conn, ids["bob"], "marketing", False, clock.now())
+    res = dispatch_due(ws)
+    assert (res.suppressed, res.sent) == (1, 1)
+    assert _status(ws)["bob@acme.test"].status == "suppressed"
+    assert sink.wait_for(1) and [m.rcpt_tos for m in sink.messages] == [["bare@nowhere.test"]]
+
+
+def test_crashed_send_lease_is_the_only_resend_window(ws, sink, clock) -> None:
+    _queue(ws, ["bob"], clock.now())
+    # a previous process claimed the row and died before recording the outcome
+    with write_tx(ws.engine) as conn:
+        conn.execute(outbox.update().values(status="sending", attempts=1,
+                                            next_try_at=clock.now() + timedelta(seconds=600)))
+    assert dispatch_due(ws).claimed == 0  # lease still held: not sent twice while it may be in flight
+    clock.advance(timedelta(seconds=601))
+    assert dispatch_due(ws).sent == 1 and _status(ws)["bob@acme.test"].attempts == 2
+
+
+def test_unreachable_relay_is_a_temporary_failure(workspace, clock) -> None:
+    workspace.settings.mail.smtp_url = "smtp://127.0.0.1:9?timeout=2"
+    try:
+        _queue(workspace, ["bob"], clock.now())
+        res = dispatch_due(workspace)
+        assert res.retried == 1
+        assert _status(workspace)["bob@acme.test"].status == "queued"
+    finally:
+        close_dispatcher(workspace)
