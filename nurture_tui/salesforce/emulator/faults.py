@@ -43,6 +43,8 @@ class Fault:
     record_ids: set[str] | None = None
     code: str | None = None
     message: str | None = None
+    skip: int = 0  # let this many matching requests/records through first
+    after: bool = False  # request faults: process the request, then answer with the error (a lost response)
     hits: int = 0
     _rx: re.Pattern[str] | None = field(default=None, repr=False)
 
@@ -55,10 +57,15 @@ class Fault:
     def active(self) -> bool:
         return self.times != 0
 
-    def consume(self) -> None:
+    def consume(self) -> bool:
+        """Count a match; False while still skipping."""
+        if self.skip > 0:
+            self.skip -= 1
+            return False
         self.hits += 1
         if self.times > 0:
             self.times -= 1
+        return True
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,7 @@ class RequestFault:
     code: str
     message: str
     revoke_session: bool
+    after: bool = False
 
     def body(self) -> list[dict[str, Any]]:
         return [{"message": self.message, "errorCode": self.code}]
@@ -98,9 +106,11 @@ class Faults:
                     continue
                 if f._rx and not f._rx.search(path):
                     continue
-                f.consume()
+                if not f.consume():
+                    continue
                 status, code, message = _REQUEST_FAULTS[f.kind]
-                return RequestFault(status, f.code or code, f.message or message, f.kind == "expired_session")
+                return RequestFault(status, f.code or code, f.message or message, f.kind == "expired_session",
+                                    f.after)
         return None
 
     def check_record(self, sobject: str, record_id: str | None, data: dict[str, Any]) -> None:
@@ -115,7 +125,8 @@ class Faults:
                     continue
                 if f.record_ids is not None and record_id not in f.record_ids:
                     continue
-                f.consume()
+                if not f.consume():
+                    continue
                 code = f.code or "FIELD_CUSTOM_VALIDATION_EXCEPTION"
                 raise OrgError(code, f.message or f"injected {code} for {record_id or 'new record'}")
 
@@ -123,6 +134,7 @@ class Faults:
         with self._lock:
             for f in self.items:
                 if f.kind == "bulk_job_fail" and f.active and (not f.sobject or f.sobject.lower() == sobject.lower()):
-                    f.consume()
+                    if not f.consume():
+                        continue
                     return f.message or "InvalidBatch : Failed to process query: injected bulk job failure"
         return None

@@ -164,7 +164,7 @@ def describe_field(f: FieldDef) -> dict[str, Any]:
         "aggregatable": True, "autoNumber": False, "byteLength": f.length * 3, "calculated": False,
         "calculatedFormula": None, "cascadeDelete": False, "caseSensitive": False, "compoundFieldName": None,
         "controllerName": None, "createable": f.createable, "custom": f.custom,
-        "defaultValue": f.default if not isinstance(f.default, bool) else f.default,
+        "defaultValue": f.default,
         "defaultValueFormula": None, "defaultedOnCreate": f.default is not None, "dependentPicklist": False,
         "deprecatedAndHidden": False, "digits": 9 if f.type == "int" else 0, "externalId": f.external_id,
         "filterable": True, "groupable": f.type not in ("double", "currency", "textarea"), "htmlFormatted": False,

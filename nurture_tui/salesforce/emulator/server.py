@@ -78,8 +78,9 @@ class Emulator:
         self.rest = RestApi(self.org, batch_size=batch_size, daily_limit=lambda: (self.api_used, self.daily_api_limit))
         self.bulk = BulkApi(self.org, self.faults, polls_before_done=bulk_polls_before_done)
         self.username, self.password, self.security_token = username, password, security_token
-        self.integration_user_id = self.org.create("User", {"Username": username, "FirstName": "Nurture",
-                                                            "LastName": "Integration", "Email": "integration@example.com"})
+        self.integration_user_id = self.org.create("User", {
+            "Username": username, "FirstName": "Nurture", "LastName": "Integration",
+            "Email": "integration@example.com"})
         self.org.system_user = self.integration_user_id
         self.add_login(username, password, security_token, self.integration_user_id)
         self.auth.run_as = self.integration_user_id
@@ -173,7 +174,7 @@ class Emulator:
         version, rest_path = m.group(1), m.group(2) or ""
         token = headers.get("authorization", "").removeprefix("Bearer ").removeprefix("OAuth ").strip()
         fault = self.faults.for_request(method, path)
-        if fault is not None:
+        if fault is not None and not fault.after:
             with self.stats.lock:
                 self.stats.faults += 1
             if fault.revoke_session:
@@ -193,6 +194,10 @@ class Emulator:
         else:
             resp = self.rest.handle(req)
         resp.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.daily_api_limit}"
+        if fault is not None:  # processed, but the client never sees the answer
+            with self.stats.lock:
+                self.stats.faults += 1
+            return Response(fault.status, fault.body())
         return resp
 
     def _admin(self, method: str, action: str, body: bytes) -> Response:

@@ -376,6 +376,8 @@ def _coerce(lit: Lit, ftype: str, now: datetime) -> Any:
     if ftype in ("datetime", "date") and lit.kind == "str":
         raise SoqlError("INVALID_FIELD", f"value of filter criterion for field must be of type {ftype} and should "
                         "not be enclosed in quotes")
+    if ftype in ("datetime", "date"):
+        return v  # wire-format strings compare as they are ('T' must not be lower-cased)
     return _fold(v)
 
 
@@ -415,7 +417,8 @@ def _cmp(get: Getter, ftype: str, op: str, lit: Lit, now: datetime) -> Pred:
         return lambda r: g(r) == want
     if op == "!=":
         return lambda r: g(r) != want
-    table = {"<": lambda a: a < want, "<=": lambda a: a <= want, ">": lambda a: a > want, ">=": lambda a: a >= want}
+    table: dict[str, Callable[[Any], bool]] = {
+        "<": lambda a: a < want, "<=": lambda a: a <= want, ">": lambda a: a > want, ">=": lambda a: a >= want}
     test = table[op]
     return lambda r: (v := g(r)) is not None and test(v)
 
@@ -452,9 +455,10 @@ def compile_where(node: Any, resolve: Callable[[str], tuple[Getter, str]], now: 
     if kind == "in":
         wanted = {_coerce(lit, ftype, now) for lit in node[2]}
         negated = node[3]
+        fold = _fold if ftype not in ("datetime", "date") else (lambda v: v)
         if negated:
-            return lambda r: _fold(get(r)) not in wanted
-        return lambda r: _fold(get(r)) in wanted
+            return lambda r: fold(get(r)) not in wanted
+        return lambda r: fold(get(r)) in wanted
     if kind == "like":
         rx = _like_regex(node[2])
         return lambda r: isinstance(v := get(r), str) and rx.fullmatch(v) is not None

@@ -168,7 +168,8 @@ class Org:
                            [f.name]) from exc
         return value
 
-    def _fields_in(self, o: ObjectDef, data: dict[str, Any], creating: bool) -> dict[str, Any]:
+    def _fields_in(self, o: ObjectDef, data: dict[str, Any], creating: bool,
+                   current: dict[str, Any] | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {}
         bad: list[str] = []
         for key, value in data.items():
@@ -182,6 +183,8 @@ class Org:
                     raise OrgError("INVALID_FIELD", "The Id field should not be specified in the sobject data.")
                 continue
             if not (f.createable if creating else f.updateable):
+                if current is not None and f.createable and current.get(f.name) == value:
+                    continue  # an unchanged create-only value in an upsert that matched: accepted
                 bad.append(f.name)
                 continue
             out[f.name] = self._value(o, f, value)
@@ -298,7 +301,7 @@ class Org:
                 self.record_hook(o.name, rec["Id"], data)
             if o.name == "Lead" and rec.get("IsConverted"):
                 raise OrgError("CANNOT_UPDATE_CONVERTED_LEAD", "cannot reference converted lead")
-            vals = self._fields_in(o, data, creating=False)
+            vals = self._fields_in(o, data, creating=False, current=rec)
             for f in o.fields.values():
                 if f.required and f.name in vals and vals[f.name] in (None, ""):
                     raise OrgError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{f.name}]", [f.name])
@@ -361,7 +364,7 @@ class Org:
             self._apply(o, rec, {"IsDeleted": True, "MasterRecordId": master} if master else {"IsDeleted": True},
                         user)
             if o.name == "CampaignMember":
-                self._members.pop((rec["CampaignId"], rec.get("ContactId") or rec.get("LeadId")), None)
+                self._members.pop((str(rec["CampaignId"]), str(rec.get("ContactId") or rec.get("LeadId"))), None)
             for (oname, fname), idx in self._ext.items():
                 if oname == o.name and rec.get(fname):
                     idx.pop(str(rec[fname]).lower(), None)

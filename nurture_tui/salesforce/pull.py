@@ -1,0 +1,535 @@
+"""Pull: Salesforce → local store, per object by SystemModstamp watermark.
+
+Each object is read with `SystemModstamp >= watermark − overlap ORDER BY SystemModstamp, Id` (REST pages, or
+Bulk 2.0 when more than `bulk_threshold` rows match). Every page is applied and the watermark advanced in one
+transaction, so an interrupted pull resumes where it stopped; the overlap re-reads a few minutes and rows
+whose SystemModstamp equals the stored `sf_modstamp` are skipped (dedupe). Deletes and merges come from a
+`queryAll … IsDeleted = true` pass with its own watermark. A lead converted in Salesforce moves the local
+lead (and its nurture state) onto the new Contact. Campaign responses and new opportunities are recorded as
+engagement through `engine.events.record_events`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+
+from ..store import audit
+from ..store.engine import write_tx
+from ..store.tables import account, activity, campaign, campaign_member, lead, opportunity, sf_outbox, sync_state
+from ..store.tables import user as user_t
+from ..workspace import Workspace
+from . import mapping as m
+from .api import SfApi
+
+CHUNK = 900  # ids per IN (…) lookup
+
+
+@dataclass
+class ObjectReport:
+    fetched: int = 0
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    deleted: int = 0
+    merged: int = 0
+    converted: int = 0
+    skipped: int = 0
+    errors: int = 0
+    via: str = "rest"
+
+
+@dataclass
+class PullReport:
+    objects: dict[str, ObjectReport] = field(default_factory=dict)
+    events: int = 0
+
+    @property
+    def rows(self) -> int:
+        return sum(o.fetched for o in self.objects.values())
+
+
+ErrorSink = Callable[[Connection, str, str, str | None, str, str, dict[str, Any]], None]
+
+
+def _chunks(items: list[Any], n: int = CHUNK) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+def _by_sf_id(conn: Connection, table: Table, cols: list[Any], sf_ids: Iterable[str]) -> dict[str, Any]:
+    ids = [i for i in set(sf_ids) if i]
+    out: dict[str, Any] = {}
+    for chunk in _chunks(ids):
+        for row in conn.execute(select(*cols).where(table.c.sf_id.in_(chunk))):
+            out[row.sf_id] = row
+    return out
+
+
+def _update_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Executemany UPDATE … WHERE id = :id for rows that share one key set (grouped here)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(sorted(r)), []).append(r)
+    for keys, items in groups.items():
+        cols = [k for k in keys if k != "id"]
+        stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in cols})
+        conn.execute(stmt, [{f"b_{k}": r[k] for k in keys} for r in items])
+
+
+def _record_events(conn: Connection, events: list[dict[str, Any]], now: datetime, settings: Any) -> int:
+    if not events:
+        return 0
+    try:
+        from ..engine.events import record_events
+    except ImportError:  # engine area not installed: keep the engagement log at least
+        conn.execute(insert(activity), [{**e, "meta": e.get("meta") or {}, "bot": False} for e in events])
+        return len(events)
+    record_events(conn, events, now, settings)
+    return len(events)
+
+
+class Puller:
+    def __init__(self, ws: Workspace, api: SfApi, *, full: bool, on_error: ErrorSink) -> None:
+        self.ws = ws
+        self.api = api
+        self.full = full
+        self.cfg = ws.settings.salesforce
+        self.on_error = on_error
+        self.report = PullReport()
+        self.now = ws.clock.now()
+        self._users: dict[str, int] | None = None
+
+    # --------------------------------------------------------------------------------------- driver
+    def run(self, objects: list[str] | None = None) -> PullReport:
+        objects = objects or m.PULL_ORDER
+        for obj in objects:
+            self.pull_object(obj)
+        for obj in objects:
+            if obj in m.DELETABLE:
+                self.pull_deletes(obj)
+        return self.report
+
+    def _state(self, key: str) -> datetime | None:
+        with self.ws.engine.connect() as conn:
+            row = conn.execute(select(sync_state.c.watermark).where(sync_state.c.sobject == key)).first()
+        return row.watermark if row else None
+
+    def _save_state(self, conn: Connection, key: str, watermark: datetime | None, *, done: bool = False) -> None:
+        values: dict[str, Any] = {"last_run_at": self.now, "status": "idle" if done else "running"}
+        if watermark is not None:
+            values["watermark"] = watermark
+        if done and self.full:
+            values["last_full_at"] = self.now
+        n = conn.execute(update(sync_state).where(sync_state.c.sobject == key).values(**values)).rowcount
+        if not n:
+            conn.execute(insert(sync_state).values(sobject=key, detail={}, **values))
+
+    def _pages(self, obj: str, soql: str, count_soql: str, include_deleted: bool,
+               rep: ObjectReport) -> Iterator[list[dict[str, Any]]]:
+        from simple_salesforce.exceptions import SalesforceOperationError
+
+        n = self.api.count(count_soql, include_deleted)
+        if n == 0:
+            return
+        if n > self.cfg.bulk_threshold:
+            rep.via = "bulk"
+            try:
+                yield from self.api.bulk_query_pages(obj, soql, include_deleted)
+                return
+            except SalesforceOperationError as exc:  # a failed bulk job: say so, then read it over REST
+                with write_tx(self.ws.engine) as conn:
+                    self.on_error(conn, obj, "pull", None, "BULK_JOB_FAILED", str(exc)[:2000], {"soql": soql})
+                rep.errors += 1
+                rep.via = "rest"
+        yield from self.api.query_pages(soql, include_deleted)
+
+    def _window(self, key: str) -> tuple[str, datetime | None]:
+        watermark = None if self.full else self._state(key)
+        if watermark is None:
+            return "", None
+        since = watermark - timedelta(seconds=self.cfg.overlap_seconds)
+        return f"SystemModstamp >= {m.soql_datetime(since)}", watermark
+
+    def pull_object(self, obj: str) -> ObjectReport:
+        rep = self.report.objects.setdefault(obj, ObjectReport())
+        cond, watermark = self._window(obj)
+        where = f" WHERE {cond}" if cond else ""
+        soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj}{where} ORDER BY SystemModstamp, Id"
+        apply = getattr(self, f"_apply_{obj.lower()}")
+        for page in self._pages(obj, soql, f"SELECT COUNT() FROM {obj}{where}", False, rep):
+            rep.fetched += len(page)
+            stamps = [s for s in (m.sf_datetime(r.get("SystemModstamp")) for r in page) if s]
+            with write_tx(self.ws.engine) as conn:
+                apply(conn, page, rep)
+                top = max(stamps) if stamps else None
+                watermark = max(watermark, top) if watermark and top else (top or watermark)
+                self._save_state(conn, obj, watermark)
+        with write_tx(self.ws.engine) as conn:
+            self._save_state(conn, obj, watermark, done=True)
+        if obj == "User":
+            self._users = None
+        return rep
+
+    # ---------------------------------------------------------------------------------------- lookups
+    def users(self, conn: Connection) -> dict[str, int]:
+        if self._users is None:
+            self._users = {r.sf_id: r.id for r in conn.execute(
+                select(user_t.c.id, user_t.c.sf_id).where(user_t.c.sf_id.is_not(None)))}
+        return self._users
+
+    def _error(self, conn: Connection, obj: str, rec: dict[str, Any], code: str, message: str,
+               rep: ObjectReport) -> None:
+        rep.errors += 1
+        payload = {k: v for k, v in rec.items() if k != "attributes"}
+        self.on_error(conn, obj, "pull", str(rec.get("Id")), code, message, payload)
+
+    # ---------------------------------------------------------------------------------------- appliers
+    def _apply_user(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        existing = _by_sf_id(conn, user_t, [user_t.c.id, user_t.c.sf_id], (r["Id"] for r in rows))
+        names = [str(r.get("Username") or "") for r in rows if r["Id"] not in existing]
+        by_name: dict[str, Any] = {}
+        for chunk in _chunks(names):
+            for row in conn.execute(select(user_t.c.id, user_t.c.username, user_t.c.sf_id)
+                                    .where(user_t.c.username.in_(chunk))):
+                by_name[row.username] = row
+        inserts, updates = [], []
+        for r in rows:
+            vals = {"username": str(r.get("Username") or r["Id"])[:120], "name": (m.text(r.get("Name")) or "")[:200],
+                    "email": m.text(r.get("Email")), "active": m.boolean(r.get("IsActive")), "sf_id": r["Id"]}
+            local = existing.get(r["Id"])
+            if local is None:
+                match = by_name.get(vals["username"])
+                if match is not None and match.sf_id not in (None, r["Id"]):
+                    self._error(conn, "User", r, "DUPLICATE_USERNAME", f"local user {match.id} already has "
+                                f"username {vals['username']} for Salesforce user {match.sf_id}", rep)
+                    continue
+                local = match
+            if local is None:
+                inserts.append({**vals, "role": "rep", "created_at": self.now})
+                by_name[vals["username"]] = None
+            else:
+                updates.append({"id": local.id, **vals})
+        if inserts:
+            conn.execute(insert(user_t), inserts)
+        _update_many(conn, user_t, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+
+    def _apply_account(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        users = self.users(conn)
+        existing = _by_sf_id(conn, account, [account.c.id, account.c.sf_id, account.c.sf_modstamp],
+                             (r["Id"] for r in rows))
+        inserts, updates = [], []
+        for r in rows:
+            stamp = m.sf_datetime(r.get("SystemModstamp"))
+            local = existing.get(r["Id"])
+            if local is not None and local.sf_modstamp == stamp:
+                rep.unchanged += 1
+                continue
+            site = m.text(r.get("Website"))
+            vals = {"name": (m.text(r.get("Name")) or "")[:255], "industry": m.text(r.get("Industry")),
+                    "employees": m.integer(r.get("NumberOfEmployees")), "country": m.text(r.get("BillingCountry")),
+                    "domain": site.split("://")[-1].split("/")[0][:255] if site else None,
+                    "owner_id": users.get(str(r.get("OwnerId"))), "sf_modstamp": stamp, "updated_at": self.now}
+            if local is None:
+                inserts.append({**vals, "sf_id": r["Id"], "created_at": self.now, "custom": {}})
+            else:
+                updates.append({"id": local.id, **vals})
+        if inserts:
+            conn.execute(insert(account), inserts)
+        _update_many(conn, account, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+
+    def _apply_campaign(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        existing = _by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.sf_modstamp],
+                             (r["Id"] for r in rows))
+        inserts, updates = [], []
+        for r in rows:
+            stamp = m.sf_datetime(r.get("SystemModstamp"))
+            local = existing.get(r["Id"])
+            if local is not None and local.sf_modstamp == stamp:
+                rep.unchanged += 1
+                continue
+            vals = {"name": (m.text(r.get("Name")) or r["Id"])[:255], "type": m.text(r.get("Type")),
+                    "status": m.text(r.get("Status")), "is_active": m.boolean(r.get("IsActive")), "sf_modstamp": stamp}
+            if local is None:
+                inserts.append({**vals, "sf_id": r["Id"]})
+            else:
+                updates.append({"id": local.id, **vals})
+        if inserts:
+            conn.execute(insert(campaign), inserts)
+        _update_many(conn, campaign, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+
+    def _apply_lead(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        self._apply_people(conn, "Lead", rows, rep)
+
+    def _apply_contact(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        self._apply_people(conn, "Contact", rows, rep)
+
+    def _apply_people(self, conn: Connection, sobject: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        users = self.users(conn)
+        c = lead.c
+        existing = _by_sf_id(conn, lead, [c.id, c.sf_id, c.sf_type, c.email, c.sf_modstamp, c.owner_id, c.opted_out,
+                                          c.custom], (r["Id"] for r in rows))
+        emails: dict[str, Any] = {}
+        wanted = list({(m.text(r.get("Email")) or "").strip().lower() for r in rows} - {""})
+        for chunk in _chunks(wanted):
+            for row in conn.execute(select(c.id, c.sf_id, c.email).where(c.email.in_(chunk))):
+                emails[row.email] = row
+        accounts: dict[str, int] = {}
+        if sobject == "Contact":
+            accounts = {k: v.id for k, v in _by_sf_id(conn, account, [account.c.id, account.c.sf_id],
+                                                      (str(r.get("AccountId") or "") for r in rows)).items()}
+        held_owner = self._pending_owner_changes(conn, [e.id for e in existing.values()])
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for r in rows:
+            stamp = m.sf_datetime(r.get("SystemModstamp"))
+            local = existing.get(r["Id"])
+            if sobject == "Lead" and m.boolean(r.get("IsConverted")):
+                self._converted(conn, r, local, stamp, rep)
+                continue
+            if local is not None and local.sf_modstamp == stamp:
+                rep.unchanged += 1
+                continue
+            vals = m.lead_values(sobject, r)
+            email = vals.get("email")
+            if not email:
+                rep.skipped += 1  # nothing to nurture without an address
+                continue
+            holder = emails.get(email)
+            target = local
+            if target is None and holder is not None and holder.sf_id is None:
+                target = holder  # a local-only lead (import, form) now known to Salesforce
+            if holder is not None and (target is None or holder.id != target.id):
+                self._error(conn, sobject, r, "DUPLICATE_EMAIL", f"{email} already belongs to local lead {holder.id} "
+                            f"(Salesforce {holder.sf_id}); merge the duplicates in Salesforce", rep)
+                continue
+            vals.update(sf_id=r["Id"], sf_type=sobject, sf_modstamp=stamp, updated_at=self.now)
+            if sobject == "Lead":
+                vals["bounced"] = bool(m.text(r.get("EmailBouncedDate")))
+            else:
+                vals["account_id"] = accounts.get(str(r.get("AccountId") or ""))
+            opted = m.boolean(r.get("HasOptedOutOfEmail"))
+            sf_owner = users.get(str(r.get("OwnerId") or ""))
+            if target is None:
+                inserts.append({**vals, "opted_out": opted, "owner_id": sf_owner, "custom": {}, "score": 0.0,
+                                "created_at": m.sf_datetime(r.get("CreatedDate")) or self.now})
+                emails[email] = _Row(id=-1, sf_id=r["Id"], email=email)
+                continue
+            vals["opted_out"] = opted or bool(getattr(target, "opted_out", False))
+            local_owner = getattr(target, "owner_id", None)
+            if self.cfg.owner_authority == "salesforce":
+                vals["owner_id"] = local_owner if target.id in held_owner else sf_owner
+            else:
+                vals["owner_id"] = local_owner if local_owner is not None else sf_owner
+            updates.append({"id": target.id, **vals})
+            emails[email] = _Row(id=target.id, sf_id=r["Id"], email=email)
+        if inserts:
+            conn.execute(insert(lead), inserts)
+        _update_many(conn, lead, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+
+    def _pending_owner_changes(self, conn: Connection, lead_ids: list[int]) -> set[int]:
+        out: set[int] = set()
+        o = sf_outbox.c
+        for chunk in _chunks(lead_ids):
+            for row in conn.execute(select(o.lead_id, o.payload).where(
+                    o.status == "pending", o.sobject == "Lead", o.lead_id.in_(chunk))):
+                if isinstance(row.payload, dict) and "owner" in row.payload:
+                    out.add(row.lead_id)
+        return out
+
+    def _converted(self, conn: Connection, r: dict[str, Any], local: Any, stamp: datetime | None,
+                   rep: ObjectReport) -> None:
+        """Lead converted in Salesforce: the local lead (score, enrollments, history) becomes the Contact."""
+        contact_id = m.text(r.get("ConvertedContactId"))
+        if local is None or local.sf_type == "Contact" or not contact_id:
+            rep.unchanged += 1
+            return
+        other = conn.execute(select(lead.c.id).where(lead.c.sf_id == contact_id)).first()
+        if other is not None and other.id != local.id:
+            self.merge_local(conn, keep=local.id, gone=other.id, reason=f"converted lead {r['Id']}")
+        custom = dict(local.custom or {})
+        custom.update(sf_lead_id=r["Id"], sf_converted_at=stamp.isoformat() if stamp else None)
+        conn.execute(update(lead).where(lead.c.id == local.id).values(
+            sf_id=contact_id, sf_type="Contact", status=m.text(r.get("Status")), sf_modstamp=stamp, custom=custom,
+            updated_at=self.now))
+        audit.record(conn, at=self.now, user="salesforce-sync", action="salesforce.convert", entity="lead",
+                     entity_id=local.id, before={"sf_id": r["Id"], "sf_type": "Lead"},
+                     after={"sf_id": contact_id, "sf_type": "Contact"})
+        rep.converted += 1
+
+    def merge_local(self, conn: Connection, *, keep: int, gone: int, reason: str) -> None:
+        """Fold local lead `gone` into `keep`: history, memberships, opportunities and pending pushes move."""
+        for table in (activity, campaign_member, opportunity):
+            conn.execute(update(table).where(table.c.lead_id == gone).values(lead_id=keep))
+        conn.execute(update(sf_outbox).where(sf_outbox.c.lead_id == gone, sf_outbox.c.status == "pending")
+                     .values(lead_id=keep))
+        rows = {r.id: r for r in conn.execute(select(lead.c.id, lead.c.score, lead.c.custom, lead.c.sf_id)
+                                              .where(lead.c.id.in_([keep, gone])))}
+        if gone in rows and keep in rows:
+            conn.execute(update(lead).where(lead.c.id == keep).values(
+                score=max(rows[keep].score or 0.0, rows[gone].score or 0.0)))
+            custom = dict(rows[gone].custom or {})
+            custom.update(merged_into=keep, sf_merged_id=rows[gone].sf_id, merge_reason=reason)
+            conn.execute(update(lead).where(lead.c.id == gone).values(sf_id=None, status="Merged", custom=custom,
+                                                                       updated_at=self.now))
+        audit.record(conn, at=self.now, user="salesforce-sync", action="salesforce.merge", entity="lead",
+                     entity_id=keep, before={"merged": gone}, after={"reason": reason})
+
+    def _people_ids(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+        ids = [str(r.get(k)) for r in rows for k in ("LeadId", "ContactId") if r.get(k)]
+        return {k: v.id for k, v in _by_sf_id(conn, lead, [lead.c.id, lead.c.sf_id], ids).items()}
+
+    def _apply_campaignmember(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        cm = campaign_member.c
+        existing = _by_sf_id(conn, campaign_member, [cm.id, cm.sf_id, cm.sf_modstamp, cm.responded],
+                             (r["Id"] for r in rows))
+        camps = {k: v for k, v in _by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.name],
+                                            (str(r.get("CampaignId")) for r in rows)).items()}
+        people = self._people_ids(conn, rows)
+        inserts, updates, events = [], [], []
+        for r in rows:
+            stamp = m.sf_datetime(r.get("SystemModstamp"))
+            local = existing.get(r["Id"])
+            if local is not None and local.sf_modstamp == stamp:
+                rep.unchanged += 1
+                continue
+            camp = camps.get(str(r.get("CampaignId")))
+            who = people.get(str(r.get("ContactId") or "")) or people.get(str(r.get("LeadId") or ""))
+            if camp is None or who is None:
+                rep.skipped += 1  # campaign or person not mirrored (e.g. no email)
+                continue
+            responded = m.boolean(r.get("HasResponded"))
+            vals = {"campaign_id": camp.id, "lead_id": who, "status": (m.text(r.get("Status")) or "Sent")[:40],
+                    "responded": responded, "sf_modstamp": stamp}
+            if local is None:
+                created = m.sf_datetime(r.get("CreatedDate")) or self.now
+                inserts.append({**vals, "sf_id": r["Id"], "created_at": created})
+            else:
+                updates.append({"id": local.id, **vals})
+            if responded and (local is None or not local.responded):
+                events.append({"lead_id": who, "kind": "campaign_response", "at": stamp or self.now,
+                               "meta": {"campaign": camp.name, "campaign_sf_id": camp.sf_id, "status": vals["status"],
+                                        "source": "salesforce"}})
+        if inserts:
+            conn.execute(insert(campaign_member), inserts)
+        _update_many(conn, campaign_member, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+        self.report.events += _record_events(conn, events, self.now, self.ws.settings)
+
+    def _apply_opportunity(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        o = opportunity.c
+        existing = _by_sf_id(conn, opportunity, [o.id, o.sf_id, o.sf_modstamp, o.is_won], (r["Id"] for r in rows))
+        accounts = {k: v.id for k, v in _by_sf_id(conn, account, [account.c.id, account.c.sf_id],
+                                                  (str(r.get("AccountId") or "") for r in rows)).items()}
+        people = self._people_ids(conn, rows)
+        inserts, updates, events = [], [], []
+        for r in rows:
+            stamp = m.sf_datetime(r.get("SystemModstamp"))
+            local = existing.get(r["Id"])
+            if local is not None and local.sf_modstamp == stamp:
+                rep.unchanged += 1
+                continue
+            who = people.get(str(r.get("ContactId") or ""))
+            vals = {"account_id": accounts.get(str(r.get("AccountId") or "")), "lead_id": who,
+                    "name": (m.text(r.get("Name")) or "")[:255], "stage": m.text(r.get("StageName")),
+                    "amount": m.number(r.get("Amount")), "is_closed": m.boolean(r.get("IsClosed")),
+                    "is_won": m.boolean(r.get("IsWon")), "close_date": m.sf_date(r.get("CloseDate")),
+                    "sf_modstamp": stamp}
+            if local is None:
+                created = m.sf_datetime(r.get("CreatedDate")) or self.now
+                inserts.append({**vals, "sf_id": r["Id"], "created_at": created})
+                if who is not None:
+                    events.append({"lead_id": who, "kind": "opportunity", "at": stamp or self.now,
+                                   "meta": {"sf_id": r["Id"], "stage": vals["stage"], "amount": vals["amount"],
+                                            "source": "salesforce"}})
+            else:
+                updates.append({"id": local.id, **vals})
+        if inserts:
+            conn.execute(insert(opportunity), inserts)
+        _update_many(conn, opportunity, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+        self.report.events += _record_events(conn, events, self.now, self.ws.settings)
+
+    # ----------------------------------------------------------------------------------- deletes/merges
+    def pull_deletes(self, obj: str) -> None:
+        rep = self.report.objects.setdefault(obj, ObjectReport())
+        key = f"{obj}.deleted"
+        cond, watermark = self._window(key)
+        where = " WHERE IsDeleted = true" + (f" AND {cond}" if cond else "")
+        fields = "Id, SystemModstamp" + (", MasterRecordId" if obj in m.MERGEABLE else "")
+        soql = f"SELECT {fields} FROM {obj}{where} ORDER BY SystemModstamp, Id"
+        for page in self._pages(obj, soql, f"SELECT COUNT() FROM {obj}{where}", True, rep):
+            stamps = [s for s in (m.sf_datetime(r.get("SystemModstamp")) for r in page) if s]
+            with write_tx(self.ws.engine) as conn:
+                self._apply_deletes(conn, obj, page, rep)
+                top = max(stamps) if stamps else None
+                watermark = max(watermark, top) if watermark and top else (top or watermark)
+                self._save_state(conn, key, watermark)
+        with write_tx(self.ws.engine) as conn:
+            self._save_state(conn, key, watermark, done=True)
+
+    def _apply_deletes(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        if obj == "CampaignMember":
+            ids = [r["Id"] for r in rows]
+            for chunk in _chunks(ids):
+                rep.deleted += conn.execute(delete(campaign_member).where(campaign_member.c.sf_id.in_(chunk))).rowcount
+            return
+        if obj == "Opportunity":
+            ids = [r["Id"] for r in rows]
+            for chunk in _chunks(ids):
+                rep.deleted += conn.execute(delete(opportunity).where(opportunity.c.sf_id.in_(chunk))).rowcount
+            return
+        table = account if obj == "Account" else lead
+        masters = [str(r.get("MasterRecordId")) for r in rows if r.get("MasterRecordId")]
+        locals_ = _by_sf_id(conn, table, [table.c.id, table.c.sf_id, table.c.custom],
+                            [r["Id"] for r in rows] + masters)
+        for r in rows:
+            gone = locals_.get(r["Id"])
+            if gone is None:
+                continue
+            master_id = m.text(r.get("MasterRecordId"))
+            keep = locals_.get(master_id) if master_id else None
+            if master_id and keep is None:
+                # The survivor is not mirrored yet: the loser's row (and its nurture state) becomes it.
+                custom = {**(gone.custom or {}), "sf_merged_from": r["Id"]}
+                conn.execute(update(table).where(table.c.id == gone.id).values(sf_id=master_id, custom=custom,
+                                                                              sf_modstamp=None))
+                rep.merged += 1
+            elif keep is not None and keep.id != gone.id:
+                if obj == "Account":
+                    for t in (lead, opportunity):
+                        conn.execute(update(t).where(t.c.account_id == gone.id).values(account_id=keep.id))
+                    conn.execute(update(account).where(account.c.id == gone.id).values(
+                        sf_id=None, custom={**(gone.custom or {}), "merged_into": keep.id}))
+                else:
+                    self.merge_local(conn, keep=keep.id, gone=gone.id, reason=f"merged in Salesforce into {master_id}")
+                rep.merged += 1
+            else:
+                custom = {**(gone.custom or {}), "sf_deleted": True,
+                          "sf_deleted_at": r.get("SystemModstamp")}
+                values: dict[str, Any] = {"custom": custom}
+                if obj != "Account":
+                    values["status"] = "Deleted"
+                conn.execute(update(table).where(table.c.id == gone.id).values(**values))
+                rep.deleted += 1
+
+
+@dataclass
+class _Row:
+    id: int
+    sf_id: str | None
+    email: str

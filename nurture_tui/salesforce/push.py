@@ -1,0 +1,352 @@
+"""Push: `sf_outbox` → Salesforce, in as few API calls as the data allows.
+
+- Field updates are coalesced per lead (later values win) and sent to the lead's *current* Salesforce record
+  (a lead converted in Salesforce is pushed to its Contact). Owner changes travel as OwnerId.
+- Tasks and CampaignMembers are upserted on an external-id field (`salesforce.record_key_field`), so a retry
+  after a lost response never creates a duplicate.
+- Up to `bulk_threshold` records per object go through sObject Collections (200 per call); more go through
+  one Bulk API 2.0 ingest job per object (a handful of calls for any number of rows).
+- Each call's outcome is committed with the outbox rows it settles: sent rows are marked sent, failed ones
+  keep the Salesforce code and message in `sync_error`. Transient per-record codes stay pending until
+  `max_attempts`; nothing is dropped. An exhausted API budget stops the push and leaves the rest pending.
+"""
+
+from __future__ import annotations
+
+import csv
+import tempfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, insert, or_, select, update
+
+from ..errors import ValidationError
+from ..store.engine import write_tx
+from ..store.tables import campaign, campaign_member, lead, sf_outbox, sync_error
+from ..store.tables import user as user_t
+from ..workspace import Workspace
+from . import mapping as m
+from .api import SfApi
+
+COLLECTION_SIZE = 200
+#: Per-record codes worth retrying on a later sync (lock contention, a conversion the next pull will map,
+#: a member created meanwhile in Salesforce, momentary limits).
+TRANSIENT_CODES = frozenset({"UNABLE_TO_LOCK_ROW", "CANNOT_UPDATE_CONVERTED_LEAD", "DUPLICATE_VALUE",
+                             "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "BULK_JOB_FAILED", "UNPROCESSED"})
+#: Calls one Bulk 2.0 ingest job needs (create, upload, close, poll, info, failed results, spare).
+BULK_CALLS = 8
+
+ErrorSink = Callable[[Connection, str, str, str | None, str, str, dict[str, Any]], None]
+
+
+@dataclass
+class Item:
+    sobject: str
+    record: dict[str, Any]
+    outbox_ids: list[int]
+    lead_id: int
+    ext: str | None = None  # external-id field for upserts; None = update by Id
+    member: tuple[int, int] | None = None  # (local campaign id, lead id) for CampaignMember items
+
+    @property
+    def key(self) -> str:
+        return str(self.record[self.ext] if self.ext else self.record["Id"])
+
+
+@dataclass
+class PushReport:
+    pending: int = 0
+    records: int = 0
+    sent: int = 0
+    failed: int = 0
+    retry_later: int = 0
+    deferred: int = 0
+    collection_calls: int = 0
+    bulk_jobs: int = 0
+    budget_stopped: bool = False
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i:i + n]
+
+
+class Pusher:
+    def __init__(self, ws: Workspace, api: SfApi, *, on_error: ErrorSink) -> None:
+        self.ws = ws
+        self.api = api
+        self.cfg = ws.settings.salesforce
+        self.on_error = on_error
+        self.now = ws.clock.now()
+        self.report = PushReport()
+
+    # ------------------------------------------------------------------------------------------ build
+    def _load(self) -> tuple[list[Item], list[tuple[list[int], str, str]]]:
+        """Pending rows → items to send, plus rows that fail before any call (code, message)."""
+        o = sf_outbox.c
+        with self.ws.engine.connect() as conn:
+            rows = conn.execute(select(o.id, o.sobject, o.op, o.lead_id, o.payload, o.attempts)
+                                .where(o.status == "pending").order_by(o.id)).all()
+            lead_ids = sorted({r.lead_id for r in rows if r.lead_id is not None})
+            leads: dict[int, Any] = {}
+            for chunk in _chunks(lead_ids, 900):
+                for lr in conn.execute(select(lead.c.id, lead.c.sf_id, lead.c.sf_type, lead.c.owner_id, lead.c.custom)
+                                       .where(lead.c.id.in_(chunk))):
+                    leads[lr.id] = lr
+            users = {u.id: u.sf_id for u in conn.execute(select(user_t.c.id, user_t.c.sf_id))}
+            camps = list(conn.execute(select(campaign.c.id, campaign.c.sf_id, campaign.c.name)).all())
+            members = {(cm.campaign_id, cm.lead_id): cm.sf_id for cm in conn.execute(
+                select(campaign_member.c.campaign_id, campaign_member.c.lead_id, campaign_member.c.sf_id)
+                .where(campaign_member.c.sf_id.is_not(None)))}
+        self.report.pending = len(rows)
+        fails: list[tuple[list[int], str, str]] = []
+        updates: dict[int, Item] = {}
+        items: list[Item] = []
+        member_items: dict[tuple[int, int], Item] = {}
+        key_field = self.cfg.record_key_field
+        for r in rows:
+            ld = leads.get(r.lead_id) if r.lead_id is not None else None
+            if ld is None:
+                fails.append(([r.id], "LEAD_NOT_FOUND", f"local lead {r.lead_id} does not exist"))
+                continue
+            if (ld.custom or {}).get("sf_deleted"):
+                fails.append(([r.id], "ENTITY_IS_DELETED", f"{ld.sf_type} {ld.sf_id} was deleted in Salesforce"))
+                continue
+            if not ld.sf_id:
+                self.report.deferred += 1  # not in Salesforce yet: waits for the record to exist
+                continue
+            payload = dict(r.payload or {})
+            try:
+                if r.sobject == "Lead":
+                    fields = m.push_fields(payload, self.cfg.field_map, f"sf_outbox[{r.id}]")
+                    if "owner" in payload:
+                        fields["OwnerId"] = self._owner(payload["owner"], users, r.id)
+                    item = updates.get(ld.id)
+                    if item is None or item.sobject != ld.sf_type:
+                        item = Item(ld.sf_type or "Lead", {"Id": ld.sf_id}, [], ld.id)
+                        updates[ld.id] = item
+                    item.record.update(fields)
+                    item.outbox_ids.append(r.id)
+                elif r.sobject == "Task":
+                    owner = payload.get("owner") if payload.get("owner") is not None else ld.owner_id
+                    rec = {key_field: f"nurture-task-{r.id}", "WhoId": ld.sf_id, "Subject": payload.get("Subject"),
+                           "Description": payload.get("Description"), "Status": "Not Started",
+                           "Priority": "Normal", "ActivityDate": payload.get("ActivityDate")}
+                    if owner is not None:
+                        rec["OwnerId"] = self._owner(owner, users, r.id)
+                    items.append(Item("Task", rec, [r.id], ld.id, ext=key_field))
+                elif r.sobject == "CampaignMember":
+                    camp = self._campaign(payload.get("campaign"), camps, r.id)
+                    status = str(payload.get("Status") or "Sent")
+                    known = members.get((camp.id, ld.id))
+                    if known:
+                        item = Item("CampaignMember", {"Id": known, "Status": status}, [r.id], ld.id)
+                    else:
+                        who = "ContactId" if ld.sf_type == "Contact" else "LeadId"
+                        item = Item("CampaignMember", {key_field: f"nurture-cm-{camp.sf_id}-{ld.sf_id}",
+                                                       "CampaignId": camp.sf_id, who: ld.sf_id, "Status": status},
+                                    [r.id], ld.id, ext=key_field)
+                    item.member = (camp.id, ld.id)
+                    prev = member_items.get(item.member)
+                    if prev is not None:  # coalesce: the latest status wins, every row settles with it
+                        item.outbox_ids = prev.outbox_ids + item.outbox_ids
+                    member_items[item.member] = item
+                else:
+                    fails.append(([r.id], "UNSUPPORTED", f"unknown outbox kind {r.sobject}/{r.op}"))
+            except ValidationError as exc:
+                fails.append(([r.id], "INVALID_OUTBOX_ROW", str(exc)))
+        return [*updates.values(), *items, *member_items.values()], fails
+
+    @staticmethod
+    def _owner(owner: Any, users: dict[int, str | None], row_id: int) -> str:
+        sf = users.get(int(owner)) if str(owner).isdigit() else None
+        if not sf:
+            raise ValidationError(f"sf_outbox[{row_id}].owner", f"user {owner} has no Salesforce user id")
+        return sf
+
+    @staticmethod
+    def _campaign(ref: Any, camps: list[Any], row_id: int) -> Any:
+        for c in camps:
+            if ref in (c.id, c.sf_id, c.name) or str(ref) in (str(c.id), c.sf_id, c.name):
+                if not c.sf_id:
+                    break
+                return c
+        raise ValidationError(f"sf_outbox[{row_id}].campaign", f"no Salesforce campaign {ref!r}")
+
+    # ------------------------------------------------------------------------------------------- send
+    def run(self) -> PushReport:
+        items, fails = self._load()
+        if fails:
+            with write_tx(self.ws.engine) as conn:
+                for ids, code, message in fails:
+                    self._fail(conn, None, ids, code, message, final=True)
+        self.report.records = len(items)
+        groups: dict[tuple[str, str | None], list[Item]] = {}
+        for it in items:
+            groups.setdefault((it.sobject, it.ext), []).append(it)
+        # Updates by Id of Leads and Contacts share Collections calls (mixed types are allowed).
+        collections: dict[str | None, list[Item]] = {}
+        for (sobject, ext), group in groups.items():
+            if len(group) > self.cfg.bulk_threshold:
+                if not self._bulk(sobject, ext, group):
+                    return self.report
+            else:
+                collections.setdefault(ext if ext else None, []).extend(group)
+        for ext, group in collections.items():
+            if ext is None:
+                for chunk in _chunks(group, COLLECTION_SIZE):
+                    if not self._collection_call(chunk, None):
+                        return self.report
+            else:
+                by_type: dict[str, list[Item]] = {}
+                for it in group:
+                    by_type.setdefault(it.sobject, []).append(it)
+                for group2 in by_type.values():
+                    for chunk in _chunks(group2, COLLECTION_SIZE):
+                        if not self._collection_call(chunk, ext):
+                            return self.report
+        return self.report
+
+    def _budget_ok(self, calls: int) -> bool:
+        b = self.api.budget
+        if b.max_calls and b.used + calls > b.allowed:
+            self.report.budget_stopped = True
+            return False
+        return True
+
+    def _collection_call(self, chunk: list[Item], ext: str | None) -> bool:
+        if not self._budget_ok(1):
+            return False
+        records = [{"attributes": {"type": it.sobject}, **({"id": it.record["Id"]} if not ext else {}),
+                    **{k: v for k, v in it.record.items() if k != "Id" or ext}} for it in chunk]
+        path = f"composite/sobjects/{chunk[0].sobject}/{ext}" if ext else "composite/sobjects"
+        results = self.api.collections("PATCH", records, path)
+        self.report.collection_calls += 1
+        ok: list[tuple[Item, str | None]] = []
+        bad: list[tuple[Item, str, str]] = []
+        for it, res in zip(chunk, results, strict=False):
+            if res.get("success"):
+                ok.append((it, res.get("id")))
+            else:
+                err = (res.get("errors") or [{}])[0]
+                bad.append((it, str(err.get("statusCode") or "UNKNOWN"), str(err.get("message") or "")))
+        for it in chunk[len(results):]:
+            bad.append((it, "UNPROCESSED", "no result returned for this record"))
+        self._settle(ok, bad)
+        return True
+
+    def _bulk(self, sobject: str, ext: str | None, group: list[Item]) -> bool:
+        from simple_salesforce.exceptions import SalesforceOperationError
+
+        if not self._budget_ok(BULK_CALLS):
+            return False
+        columns = [ext or "Id", *sorted({k for it in group for k in it.record} - {ext or "Id"})]
+        with tempfile.TemporaryDirectory(prefix="nurture-bulk-") as tmp:
+            path = Path(tmp) / f"{sobject}.csv"
+            with path.open("w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh, lineterminator="\n")
+                w.writerow(columns)
+                for it in group:
+                    w.writerow([_csv_value(it.record, c) for c in columns])
+            try:
+                jobs = self.api.bulk_ingest(sobject, "upsert" if ext else "update", path, ext)
+            except SalesforceOperationError as exc:
+                self._settle([], [(it, "BULK_JOB_FAILED", str(exc)[:500]) for it in group], job_error=str(exc))
+                self.report.bulk_jobs += 1
+                return True
+        self.report.bulk_jobs += len(jobs)
+        by_key = {it.key: it for it in group}
+        failed: dict[str, tuple[str, str]] = {}
+        unprocessed: set[str] = set()
+        created: dict[str, str] = {}
+        for job in jobs:
+            if int(job.get("numberRecordsFailed") or 0):
+                for row in self.api.bulk_results(sobject, job["job_id"], "failed"):
+                    code, _, message = (row.get("sf__Error") or "UNKNOWN").partition(":")
+                    failed[row.get(ext or "Id") or ""] = (code, message.rstrip(" -:"))
+            if int(job.get("numberRecordsProcessed") or 0) < int(job.get("numberRecordsTotal") or 0):
+                for row in self.api.bulk_results(sobject, job["job_id"], "unprocessed"):
+                    unprocessed.add(row.get(ext or "Id") or "")
+            if sobject == "CampaignMember" and ext:
+                for row in self.api.bulk_results(sobject, job["job_id"], "ok"):
+                    created[row.get(ext) or ""] = row.get("sf__Id") or ""
+        ok = [(it, created.get(k) or it.record.get("Id")) for k, it in by_key.items()
+              if k not in failed and k not in unprocessed]
+        bad = [(by_key[k], c, msg) for k, (c, msg) in failed.items() if k in by_key]
+        bad += [(by_key[k], "UNPROCESSED", "not processed by the bulk job") for k in unprocessed if k in by_key]
+        self._settle(ok, bad)
+        return True
+
+    # ----------------------------------------------------------------------------------------- settle
+    def _settle(self, ok: list[tuple[Item, str | None]], bad: list[tuple[Item, str, str]],
+                job_error: str | None = None) -> None:
+        with write_tx(self.ws.engine) as conn:
+            ids = [i for it, _ in ok for i in it.outbox_ids]
+            for chunk in _chunks(ids, 900):
+                conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
+                    status="sent", sent_at=self.now, attempts=sf_outbox.c.attempts + 1, last_error=None))
+                conn.execute(update(sync_error).where(sync_error.c.sf_outbox_id.in_(chunk),
+                                                      sync_error.c.resolved_at.is_(None)).values(resolved_at=self.now))
+            self.report.sent += len(ok)
+            for it, sf_id in ok:
+                if it.member is not None and sf_id:
+                    self._member_row(conn, it, sf_id)
+            if job_error is not None:
+                # One row for the whole job; its records stay pending and are retried next time.
+                self.on_error(conn, bad[0][0].sobject if bad else "", "push", None, "BULK_JOB_FAILED",
+                              job_error[:2000], {"records": len(bad)})
+                for chunk in _chunks([i for it, _c, _m in bad for i in it.outbox_ids], 900):
+                    conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
+                        attempts=sf_outbox.c.attempts + 1, last_error=f"BULK_JOB_FAILED: {job_error[:300]}"))
+                self.report.retry_later += len(bad)
+                return
+            for it, code, message in bad:
+                self._fail(conn, it, it.outbox_ids, code, message, final=code not in TRANSIENT_CODES)
+
+    def _member_row(self, conn: Connection, it: Item, sf_id: str) -> None:
+        assert it.member is not None
+        camp_id, lead_id = it.member
+        status = str(it.record.get("Status") or "Sent")
+        cm = campaign_member.c
+        n = conn.execute(update(campaign_member).where(
+            or_(cm.sf_id == sf_id, (cm.campaign_id == camp_id) & (cm.lead_id == lead_id)))
+            .values(status=status, sf_id=sf_id)).rowcount
+        if not n:
+            conn.execute(insert(campaign_member).values(campaign_id=camp_id, lead_id=lead_id, status=status,
+                                                        sf_id=sf_id, created_at=self.now))
+
+    def _fail(self, conn: Connection, it: Item | None, ids: list[int], code: str, message: str, *,
+              final: bool) -> None:
+        o = sf_outbox.c
+        for oid in ids:
+            attempts = (conn.execute(select(o.attempts).where(o.id == oid)).scalar() or 0) + 1
+            give_up = final or attempts >= self.cfg.max_attempts
+            conn.execute(update(sf_outbox).where(o.id == oid).values(
+                attempts=attempts, status="error" if give_up else "pending", last_error=f"{code}: {message}"[:2000]))
+            existing = conn.execute(select(sync_error.c.id).where(
+                sync_error.c.sf_outbox_id == oid, sync_error.c.resolved_at.is_(None))).first()
+            if existing:
+                conn.execute(update(sync_error).where(sync_error.c.id == existing.id).values(
+                    code=code, message=message, attempts=attempts, created_at=self.now))
+            else:
+                self.on_error(conn, it.sobject if it else "Lead", "push", it.record.get("Id") if it else None, code,
+                              message,
+                              {"record": it.record if it else None, "sf_outbox_id": oid, "attempts": attempts})
+            if give_up:
+                self.report.failed += 1
+            else:
+                self.report.retry_later += 1
+
+
+def _csv_value(record: dict[str, Any], column: str) -> str:
+    """Bulk CSV cell: missing = empty (leave unchanged), None = #N/A (set null)."""
+    if column not in record:
+        return ""
+    v = record[column]
+    if v is None:
+        return "#N/A"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)

@@ -1,0 +1,127 @@
+"""`run_sync`: one incremental (or full) two-way sync with an org, and the scheduler hook.
+
+Order: log in, read `limits/` (budget), pull (parents before children, then deletes and merges), push.
+Pull first, so a push goes to the record as it is now (e.g. the Contact a lead was converted into).
+Resumable by construction: pulls commit page by page with their watermark, pushes settle outbox rows call by
+call, and everything sent is idempotent (updates by Id, upserts on external ids), so re-running after an
+interruption neither loses nor duplicates anything. Failures end up in `sync_error`, never in a log only.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from ..errors import NurtureError
+from ..store.engine import write_tx
+from ..store.tables import sf_outbox, sync_error
+from ..workspace import Workspace
+from .api import SfApi
+from .pull import ObjectReport, Puller
+from .push import Pusher, PushReport
+from .retry import RetryPolicy
+
+_RUNNING = threading.Lock()
+
+
+@dataclass
+class SyncReport:
+    pulled: dict[str, ObjectReport] = field(default_factory=dict)
+    pushed: PushReport | None = None
+    events: int = 0
+    api_calls: int = 0
+    logins: int = 0
+    retries: int = 0
+    relogins: int = 0
+    budget_used: int = 0
+    budget_allowed: int = 0
+    error: str | None = None
+    open_errors: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["ok"] = self.ok
+        return out
+
+
+def _error_sink(now: Any) -> Any:
+    def record(conn: Connection, sobject: str, direction: str, record_id: str | None, code: str, message: str,
+               payload: dict[str, Any]) -> None:
+        conn.execute(insert(sync_error).values(
+            sobject=sobject[:40], direction=direction, record_id=(record_id or None) and record_id[:18],
+            sf_outbox_id=payload.get("sf_outbox_id"), code=code[:80], message=message,
+            payload={k: v for k, v in payload.items() if k != "sf_outbox_id"},
+            attempts=int(payload.get("attempts") or 1), created_at=now))
+
+    return record
+
+
+def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool = False,
+             policy: RetryPolicy | None = None, objects: list[str] | None = None,
+             api: SfApi | None = None) -> SyncReport:
+    """Run one sync; returns a report (a failure mid-way is in `report.error`, with progress kept)."""
+    if not _RUNNING.acquire(blocking=False):
+        raise NurtureError("a Salesforce sync is already running in this process")
+    report = SyncReport()
+    try:
+        api = api or SfApi(ws.settings.salesforce, policy=policy)
+        sink = _error_sink(ws.clock.now())
+        try:
+            api.limits()
+            if pull:
+                puller = Puller(ws, api, full=full, on_error=sink)
+                try:
+                    puller.run(objects)
+                finally:
+                    report.pulled = puller.report.objects
+                    report.events = puller.report.events
+            if push:
+                pusher = Pusher(ws, api, on_error=sink)
+                try:
+                    pusher.run()
+                finally:
+                    report.pushed = pusher.report
+        except NurtureError:
+            raise
+        except Exception as exc:  # network, limits, a failed job: progress so far is committed
+            report.error = f"{type(exc).__name__}: {str(exc)[:500]}"
+            with write_tx(ws.engine) as conn:
+                sink(conn, "*", "pull" if pull and not report.pushed else "push", None, "SYNC_FAILED",
+                     report.error, {})
+        report.api_calls = api.calls.api_calls
+        report.logins = api.calls.logins
+        report.retries = api.stats.retries
+        report.relogins = api.stats.relogins
+        report.budget_used = api.budget.used
+        report.budget_allowed = api.budget.allowed
+        with ws.engine.connect() as conn:
+            report.open_errors = len(conn.execute(select(sync_error.c.id).where(
+                sync_error.c.resolved_at.is_(None))).all())
+        return report
+    finally:
+        _RUNNING.release()
+
+
+def retry_errors(ws: Workspace) -> int:
+    """Put every failed outbox row back in the queue (attempts reset); their errors stay until resolved."""
+    with write_tx(ws.engine) as conn:
+        n = conn.execute(update(sf_outbox).where(sf_outbox.c.status == "error").values(
+            status="pending", attempts=0)).rowcount
+        conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None),
+                                              sync_error.c.sf_outbox_id.is_(None)).values(
+            resolved_at=ws.clock.now()))
+    return int(n or 0)
+
+
+def scheduler_hook(ws: Workspace) -> SyncReport | None:
+    """The engine scheduler's fixed "sync" job (every `salesforce.sync_interval_seconds`)."""
+    if not ws.settings.salesforce.enabled:
+        return None
+    return run_sync(ws)
