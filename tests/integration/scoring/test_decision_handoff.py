@@ -1,0 +1,102 @@
+"""Done-when of the scoring issue: a demo lead that clicks through the decision-stage sequence crosses the
+MQL threshold, lands in its rep's queue with the engagement summary, and the hand-off is queued for
+Salesforce (the sf_outbox rows are asserted; the sync area pushes them to the emulator).
+
+Real parts end to end: the sample `sequences/decision-stage.yaml` applied and published, the engine
+running due steps on a VirtualClock, clicks recorded through `engine.events.record_events`."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import insert, select
+
+from nurture_tui.clock import VirtualClock
+from nurture_tui.engine.advance import run_due
+from nurture_tui.engine.enroll import enroll_lead
+from nurture_tui.engine.events import record_events
+from nurture_tui.scoring import grading, mql, service
+from nurture_tui.sequences import service as sequences
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import enrollment, lead, sequence, sf_outbox, user
+from nurture_tui.workspace import Workspace
+
+DECISION = Path(__file__).resolve().parents[3] / "sequences" / "decision-stage.yaml"
+PROFILE = {"name": "buyers", "criteria": [
+    {"field": "title", "op": "contains", "value": ["vp", "director", "head"], "steps": 3},
+    {"field": "industry", "op": "in", "value": ["Software"], "steps": 2},
+]}
+
+
+def _enrollment(ws: Workspace, lead_id: int):
+    with ws.engine.connect() as conn:
+        return conn.execute(select(enrollment).where(enrollment.c.lead_id == lead_id)).one()
+
+
+def _run_until(ws: Workspace, clock: VirtualClock, lead_id: int, node: str, max_hours: int = 24 * 14) -> None:
+    """Advance the clock hour by hour, running due steps, until the enrollment waits at `node`."""
+    for _ in range(max_hours):
+        run_due(ws.engine, ws.clock.now, ws.settings)
+        row = _enrollment(ws, lead_id)
+        if row.node_id == node and row.status == "waiting":
+            return
+        assert row.status in ("active", "waiting"), f"finished before {node}: {row.status}"
+        clock.advance(timedelta(hours=1))
+    raise AssertionError(f"never reached {node}")
+
+
+def _click(ws: Workspace, lead_id: int, seq_id: int, node: str, url: str, title: str) -> None:
+    with write_tx(ws.engine) as conn:
+        record_events(conn, [{"lead_id": lead_id, "kind": "click", "sequence_id": seq_id, "node_id": node,
+                              "url": url, "meta": {"title": title}}], ws.clock.now(), ws.settings)
+
+
+def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, clock: VirtualClock) -> None:
+    ws = workspace
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        rep = int(conn.execute(insert(user).values(username="rita", name="Rita Rep", email="rita@corp.example"))
+                  .inserted_primary_key[0])
+        lid = int(conn.execute(insert(lead).values(
+            email="dana@fabrikam.example", first_name="Dana", last_name="Buyer", title="VP Operations",
+            company="Fabrikam", industry="Software", country="United States", timezone="America/New_York",
+            stage="decision", owner_id=rep, created_at=now, updated_at=now)).inserted_primary_key[0])
+        grading.save_profiles(conn, [grading.parse_profile(PROFILE, "profile")])
+        grading.regrade(conn, [lid], now, ws.settings)
+        service.adjust_score(conn, lid, 45, "webinar attended", now, ws.settings)  # earlier engagement
+        sequences.apply_file(conn, DECISION, user="admin", now=now)
+        sequences.publish(conn, "decision-stage", user="admin", now=now)
+        seq_id = conn.execute(select(sequence.c.id).where(sequence.c.name == "decision-stage")).scalar_one()
+        assert enroll_lead(conn, lid, "decision-stage", now) is not None
+
+    _run_until(ws, clock, lid, "read-case")
+    _click(ws, lid, seq_id, "case-study", "https://northwind.example/customers/fabrikam", "Read the case study")
+    _run_until(ws, clock, lid, "used-roi")
+    _click(ws, lid, seq_id, "roi", "https://northwind.example/roi", "Open the ROI calculator")
+    for _ in range(48):
+        run_due(ws.engine, ws.clock.now, ws.settings)
+        if _enrollment(ws, lid).status not in ("active", "waiting"):
+            break
+        clock.advance(timedelta(hours=1))
+
+    with ws.engine.connect() as conn:
+        assert _enrollment(ws, lid).status in ("done", "exited")
+        entries = mql.list_queue(conn, ws.clock.now(), ws.settings, rep="rita")
+        assert [e.lead_id for e in entries] == [lid], "the lead is in its rep's queue"
+        e = entries[0]
+        assert e.score >= 100 and e.grade == "B-" and e.why["rule"] == "score ≥ 100 AND grade ≥ B-"
+        assert e.why["assigned"] == "owner"
+        for expected in ("decision-stage", "Read the case study — https://northwind.example/customers/fabrikam",
+                         "Open the ROI calculator — https://northwind.example/roi", "EMAILS OPENED",
+                         "webinar attended", "sequence decision-stage: mql-points", "WHY IT QUALIFIED"):
+            assert expected in e.summary, expected
+        tasks = conn.execute(select(sf_outbox.c.payload).where(sf_outbox.c.lead_id == lid,
+                                                               sf_outbox.c.sobject == "Task")).scalars().all()
+        handoff = [t for t in tasks if t["Subject"].startswith("MQL: Dana Buyer (Fabrikam)")]
+        assert len(handoff) == 1 and handoff[0]["Description"] == e.summary and handoff[0]["owner"] == rep
+        fields = conn.execute(select(sf_outbox.c.payload).where(sf_outbox.c.lead_id == lid,
+                                                                sf_outbox.c.sobject == "Lead")).scalars().all()
+        assert {"mql_status": "MQL", "score": round(e.score), "grade": "B-", "owner": rep} in fields
+        status = conn.execute(select(lead.c.status, lead.c.mql_at).where(lead.c.id == lid)).one()
+        assert status.status == "MQL" and status.mql_at is not None
