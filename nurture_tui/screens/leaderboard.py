@@ -76,8 +76,8 @@ class LeaderboardScreen(NurtureScreen):
             cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
         keys = [c[0] for c in COLUMNS]
         with self.app.batch_update():
-            for key in [k for k in table.rows if k.value not in wanted]:
-                table.remove_row(key)
+            for gone in [k for k in table.rows if k.value not in wanted]:
+                table.remove_row(gone)
             for key, r in wanted.items():
                 values = cells(r)
                 if key in table.rows:

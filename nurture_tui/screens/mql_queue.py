@@ -93,8 +93,8 @@ class MqlQueueScreen(NurtureScreen):
         wanted = {str(e.id): e for e in entries}
         self.entries = wanted
         with self.app.batch_update():
-            for key in [k for k in table.rows if k.value not in wanted]:
-                table.remove_row(key)
+            for gone in [k for k in table.rows if k.value not in wanted]:
+                table.remove_row(gone)
             for key, e in wanted.items():
                 age = Text(f"{e.age_hours:.0f}h", style="bold red" if e.overdue else "")
                 values = (age, e.name or e.email, e.company or "", f"{e.score:.0f}", e.grade or "", e.rep or "",
