@@ -43,6 +43,8 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.sql.elements import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from ..config import ScoringSettings
 from ..errors import ValidationError
@@ -97,6 +99,14 @@ class _Ctx:
     @property
     def sqlite(self) -> bool:
         return self.conn.dialect.name == "sqlite"
+
+    def col(self, column: Any) -> Any:
+        """`column`, or in probe form on SQLite `+column`: the unary plus keeps the planner from choosing an
+        attribute index over the few-ids lookup (`lead.id IN (…)`, `activity.lead_id = lead.id`) that
+        probe queries must be driven by. Without ANALYZE statistics SQLite otherwise guesses wrong."""
+        if self.probe and self.sqlite:
+            return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+        return column
 
     def score_factor(self) -> float:
         """f(now) of the workspace score scale; 1.0 before any score was put on the scale."""
@@ -303,15 +313,15 @@ def _positive(spec: F.FieldSpec, op: str, value: Any, ctx: _Ctx) -> ColumnElemen
     if kind == F.SCORE:
         factor = ctx.score_factor()
         scaled = [v / factor for v in value] if isinstance(value, list) else value / factor
-        return _predicate(F.NUMBER, op, scaled, lead.c.score, ctx)
+        return _predicate(F.NUMBER, op, scaled, ctx.col(lead.c.score), ctx)
     if kind == F.GRADE:
         ranks = [GRADES.index(v) for v in value] if isinstance(value, list) else \
             None if value is None else GRADES.index(value)
-        return _predicate(F.NUMBER, op, ranks, lead.c.grade_rank, ctx)
+        return _predicate(F.NUMBER, op, ranks, ctx.col(lead.c.grade_rank), ctx)
     if kind == F.STAGE and op in ("lt", "le", "gt", "ge", "between"):
-        return lead.c.stage.in_(_ordered_subset(STAGES, op, value))
+        return ctx.col(lead.c.stage).in_(_ordered_subset(STAGES, op, value))
     if kind in (F.STAGE, F.PERSONA):
-        col = lead.c[spec.column]
+        col = ctx.col(lead.c[spec.column])
         if op == "eq":
             return col == value
         if op == "in":
@@ -319,10 +329,10 @@ def _positive(spec: F.FieldSpec, op: str, value: Any, ctx: _Ctx) -> ColumnElemen
         return and_(col.is_not(None), col != "")
     if kind == F.OWNER:
         if op == "not_empty":
-            return lead.c.owner_id.is_not(None)
+            return ctx.col(lead.c.owner_id).is_not(None)
         names = value if isinstance(value, list) else [value]
         users = select(user.c.id).where(_lower(user.c.username).in_([_lower(literal(n)) for n in names]))
-        return lead.c.owner_id.in_(users)
+        return ctx.col(lead.c.owner_id).in_(users)
     if kind == F.TAGS:
         if op == "not_empty":
             return _has(lead_tag.c.lead_id, ctx)
@@ -330,7 +340,7 @@ def _positive(spec: F.FieldSpec, op: str, value: Any, ctx: _Ctx) -> ColumnElemen
         return _has(lead_tag.c.lead_id, ctx, _lower(lead_tag.c.tag).in_([_lower(literal(t)) for t in tags]))
     if kind == F.CUSTOM:
         return _custom(spec.column, op, value, ctx)
-    return _predicate(kind, op, value, lead.c[spec.column], ctx)
+    return _predicate(kind, op, value, ctx.col(lead.c[spec.column]), ctx)
 
 
 def _ordered_subset(order: tuple[str, ...], op: str, value: Any) -> list[str]:
@@ -444,7 +454,7 @@ def _custom(key: str, op: str, value: Any, ctx: _Ctx) -> ColumnElement[bool]:
 def _activity(node: ActivityCondition, ctx: _Ctx) -> ColumnElement[bool]:
     a = activity
     conds: list[ColumnElement[bool]] = [
-        a.c.kind == node.kinds[0] if len(node.kinds) == 1 else a.c.kind.in_(node.kinds),
+        ctx.col(a.c.kind) == node.kinds[0] if len(node.kinds) == 1 else ctx.col(a.c.kind).in_(node.kinds),
         a.c.bot == false(),
     ]
     if node.template is not None:

@@ -602,7 +602,7 @@ def _render_activity(node: ActivityCondition) -> str:
     parts: list[str] = []
     if node.template is not None:
         parts.append(f"email {_val(node.template)}")
-    elif all(k in _EMAIL_KINDS - {"reply", "unsubscribe"} for k in kinds):
+    elif node.url is None and all(k in _EMAIL_KINDS - {"reply", "unsubscribe"} for k in kinds):
         parts.append("any email")
     if node.url is not None:
         parts.append(f"url {_val(node.url)}")

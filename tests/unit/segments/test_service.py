@@ -1,0 +1,102 @@
+"""Saved segments: CRUD with audit, cached counts, reference checks, hot (materialised) segments."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Connection, insert, select, update
+
+from nurture_tui.errors import NotFoundError, ValidationError
+from nurture_tui.segments import service
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import activity, audit, lead, segment_member
+from nurture_tui.workspace import Workspace
+
+OPENERS = {"activity": "open", "within": "14d"}
+
+
+def _members(conn: Connection, seg_id: int) -> set[int]:
+    return {r[0] for r in conn.execute(select(segment_member.c.lead_id).where(segment_member.c.segment_id == seg_id))}
+
+
+def test_crud_with_audit_and_cached_count(workspace: Workspace) -> None:
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        conn.execute(insert(lead), [{"email": f"l{i}@x.io", "employees": i * 100} for i in range(5)])
+        info = service.save_segment(conn, "Big", {"field": "employees", "ge": 200}, user="ann", now=now,
+                                    description="200+ staff")
+        assert (info.cached_count, info.counted_at, info.rendering) == (3, now, "employees ≥ 200")
+        later = now + timedelta(hours=1)
+        again = service.save_segment(conn, "big", {"field": "employees", "ge": 400}, user="bob", now=later)
+        assert (again.id, again.name, again.description, again.cached_count) == (info.id, "Big", "200+ staff", 1)
+        assert [s.name for s in service.list_segments(conn)] == ["Big"]
+        service.delete_segment(conn, "BIG", user="cy", now=later)
+        assert service.find_segment(conn, "Big") is None
+        trail = conn.execute(select(audit.c.user, audit.c.action, audit.c.before, audit.c.after)
+                             .where(audit.c.entity == "segment").order_by(audit.c.id)).all()
+    assert [(t.user, t.action) for t in trail] == [("ann", "segment.create"), ("bob", "segment.update"),
+                                                  ("cy", "segment.delete")]
+    assert trail[1].before["rule"] == {"field": "employees", "op": "ge", "value": 200}
+    assert trail[1].after["rule"] == {"field": "employees", "op": "ge", "value": 400}
+    assert trail[2].after is None
+
+
+def test_reference_errors_and_nothing_half_written(workspace: Workspace) -> None:
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        service.save_segment(conn, "A", {"field": "score", "ge": 1}, user="u", now=now)
+        service.save_segment(conn, "B", {"any": [{"in_segment": "A"}]}, user="u", now=now)
+    with write_tx(workspace.engine) as conn:
+        with pytest.raises(ValidationError, match=r"^rule\.in_segment: segment 'A' cannot contain itself$"):
+            service.save_segment(conn, "A", {"in_segment": "a"}, user="u", now=now)
+        with pytest.raises(ValidationError, match=r"rule\.all\[1\]\.in_segment: segment references form a cycle "
+                                                  r"\(B → A → B\)"):
+            service.save_segment(conn, "A", {"all": [{"field": "score", "ge": 1}, {"in_segment": "B"}]},
+                                 user="u", now=now)
+        with pytest.raises(ValidationError, match=r"rule\.in_segment: no saved segment named 'C'"):
+            service.save_segment(conn, "D", {"in_segment": "C"}, user="u", now=now)
+        with pytest.raises(ValidationError, match="still used by segment"):
+            service.delete_segment(conn, "A", user="u", now=now)
+        with pytest.raises(ValidationError, match="name: a segment name is"):
+            service.save_segment(conn, "  ", {"all": []}, user="u", now=now)
+        with pytest.raises(NotFoundError, match="segment 'Z': no such segment"):
+            service.get_segment(conn, "Z")
+    with workspace.engine.connect() as conn:
+        assert service.get_segment(conn, "A").rendering == "score ≥ 1"
+        assert service.find_segment(conn, "D") is None
+
+
+def test_hot_segment_incremental_and_full_refresh(workspace: Workspace) -> None:
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        a, b, c = (conn.execute(insert(lead).values(email=e, stage="decision").returning(lead.c.id)).scalar_one()
+                   for e in ("a@x.io", "b@x.io", "c@x.io"))
+        conn.execute(insert(activity), [{"lead_id": a, "kind": "open", "at": now - timedelta(days=1), "meta": {}}])
+        hot = service.save_segment(conn, "Openers", OPENERS, user="u", now=now, materialize=True)
+        nested = service.save_segment(conn, "Decision openers",
+                                      {"all": [{"in_segment": "Openers"}, {"field": "stage", "eq": "decision"}]},
+                                      user="u", now=now, materialize=True)
+        assert _members(conn, hot.id) == {a} and _members(conn, nested.id) == {a}
+        assert hot.materialized_at == now and hot.cached_count == 1
+
+        # b opens an email; c leaves the decision stage: only those leads are re-evaluated.
+        conn.execute(insert(activity), [{"lead_id": b, "kind": "open", "at": now, "meta": {}}])
+        conn.execute(update(lead).where(lead.c.id == a).values(stage="awareness"))
+        results = {r.segment: r for r in service.refresh_for_leads(conn, [a, b, c], now)}
+        assert (results["Openers"].added, results["Openers"].removed) == (1, 0)
+        assert (results["Decision openers"].added, results["Decision openers"].removed) == (1, 1)
+        assert _members(conn, hot.id) == {a, b} and _members(conn, nested.id) == {b}
+        assert service.get_segment(conn, "Openers").cached_count == 2
+
+        # Time alone moves a's open out of the 14-day window: the periodic full refresh catches it.
+        later = now + timedelta(days=13, hours=12)
+        full = {r.segment: r for r in service.refresh_materialized(conn, later)}
+        assert list(full) == ["Openers", "Decision openers"]  # dependencies first
+        assert (full["Openers"].removed, full["Openers"].count) == (1, 1)
+        assert _members(conn, hot.id) == {b}
+
+        # Turning materialisation off drops the membership rows; counts still work from the rule.
+        off = service.save_segment(conn, "Decision openers", {"all": [{"in_segment": "Openers"}]}, user="u",
+                                   now=later, materialize=False)
+        assert not off.materialized and _members(conn, nested.id) == set() and off.cached_count == 1
