@@ -1,0 +1,112 @@
+"""The tracking web app (Starlette): served by `nurture daemon --http HOST:PORT` or `web.server.WebServer`.
+
+    GET  /o/{token}.gif     open pixel (always a 1×1 GIF for a valid token; 400 for a bad one)
+    GET  /c/{token}         click: records it, then 302 to the URL inside the signed token (never elsewhere)
+    GET  /u/{token}         unsubscribe page: leave this category, or choose categories / opt out of all
+    POST /u/{token}         the page's forms, and RFC 8058 one-click (`List-Unsubscribe=One-Click`)
+    POST /api/events        page views and form submissions; `Authorization: Bearer <events_api_token>`
+    GET  /healthz
+
+A tampered, expired or wrong-kind token gets 400 and nothing is recorded. Database work runs in the
+thread pool (the store is synchronous); each request is one transaction.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from ..errors import NotFoundError, ValidationError
+from ..workspace import Workspace
+from . import events_api, pages, tracking
+
+PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+         b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+_NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Referrer-Policy": "no-referrer"}
+_MAX_BODY = 1_000_000
+
+
+def _hit(request: Request) -> tracking.Hit:
+    return tracking.Hit(request.headers.get("user-agent"), request.client.host if request.client else None,
+                        request.method)
+
+
+def _bad(exc: Exception, *, html: bool = False) -> Response:
+    if html:
+        return HTMLResponse(pages.error_page(str(exc)), status_code=400, headers=_NO_STORE)
+    return PlainTextResponse(f"invalid link: {exc}", status_code=400, headers=_NO_STORE)
+
+
+async def _body(request: Request) -> bytes:
+    body = await request.body()
+    if len(body) > _MAX_BODY:
+        raise ValidationError("body", f"larger than {_MAX_BODY} bytes")
+    return body
+
+
+def create_app(ws: Workspace) -> Starlette:
+    api_token = ws.settings.mail.events_api_token.get_secret_value().encode()
+
+    async def open_pixel(request: Request) -> Response:
+        token = request.path_params["token"].removesuffix(".gif")
+        try:
+            await run_in_threadpool(tracking.record_hit, ws, token, "open", _hit(request))
+        except (ValidationError, NotFoundError) as exc:
+            return _bad(exc)
+        return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
+
+    async def click(request: Request) -> Response:
+        try:
+            rec = await run_in_threadpool(tracking.record_hit, ws, request.path_params["token"], "click", _hit(request))
+        except (ValidationError, NotFoundError) as exc:
+            return _bad(exc, html=True)
+        return RedirectResponse(rec.url, status_code=302, headers=_NO_STORE)
+
+    async def unsubscribe(request: Request) -> Response:
+        token = request.path_params["token"]
+        try:
+            if request.method == "GET":
+                view = await run_in_threadpool(tracking.unsubscribe_view, ws, token)
+                return HTMLResponse(pages.unsubscribe_page(view, request.url.path), headers=_NO_STORE)
+            form = parse_qs((await _body(request)).decode("utf-8", "replace"), keep_blank_values=True)
+            _, changed = await run_in_threadpool(tracking.apply_unsubscribe, ws, token, form, _hit(request))
+        except (ValidationError, NotFoundError) as exc:
+            return _bad(exc, html=True)
+        return HTMLResponse(pages.done_page(changed), headers=_NO_STORE)
+
+    async def events(request: Request) -> Response:
+        auth = request.headers.get("authorization", "")
+        scheme, _, given = auth.partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.strip().encode(), api_token):
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
+                                headers={"WWW-Authenticate": 'Bearer realm="nurture-events"'})
+        try:
+            payload: Any = json.loads(await _body(request))
+        except (ValueError, UnicodeDecodeError):
+            return JSONResponse({"error": "body: not valid JSON"}, status_code=400)
+        except ValidationError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=413)
+        try:
+            ids = await run_in_threadpool(events_api.ingest, ws, payload)
+        except ValidationError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=422)
+        return JSONResponse({"recorded": len(ids), "activity_ids": ids}, status_code=202)
+
+    async def health(request: Request) -> Response:
+        return PlainTextResponse("ok")
+
+    return Starlette(routes=[
+        Route("/o/{token}", open_pixel, methods=["GET"]),
+        Route("/c/{token}", click, methods=["GET"]),
+        Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
+        Route("/api/events", events, methods=["POST"]),
+        Route("/healthz", health, methods=["GET"]),
+    ])

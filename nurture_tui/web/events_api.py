@@ -1,0 +1,93 @@
+"""`POST /api/events`: page views, form submissions and other engagement from websites and tools.
+
+Body: `{"events": [{"email": "ann@x.com", "kind": "page_view", "url": "https://…/pricing"}, …]}` (or a bare
+list). Each event names its lead by `email` or `lead_id`; `kind` is one of `API_KINDS`; optional `url`,
+`form` (form name), `at` (ISO 8601 with offset, default now) and `meta` (object). The whole batch is
+validated first; one bad event rejects the batch with an error naming it (`events[2].email: …`).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..engine.events import record_events
+from ..errors import ValidationError
+from ..store.engine import write_tx
+from ..store.tables import lead
+from ..workspace import Workspace
+
+API_KINDS = ("page_view", "form", "reply", "meeting", "campaign_response")
+MAX_EVENTS = 1000
+_FUTURE_SLACK = timedelta(minutes=5)
+
+
+def _parse_at(value: Any, where: str, now: datetime) -> datetime:
+    if value is None:
+        return now
+    try:
+        at = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise ValidationError(where, f"not an ISO 8601 timestamp: {value!r}") from None
+    if at.tzinfo is None:
+        raise ValidationError(where, "timestamp needs a UTC offset (e.g. 2026-03-02T09:00:00Z)")
+    if at > now + _FUTURE_SLACK:
+        raise ValidationError(where, "timestamp is in the future")
+    return at
+
+
+def parse_events(payload: Any, now: datetime) -> list[dict[str, Any]]:
+    """Validate the request body into event dicts (still keyed by email where given)."""
+    items = payload.get("events") if isinstance(payload, dict) else payload
+    if not isinstance(items, list) or not items:
+        raise ValidationError("body", 'expected {"events": [...]} with at least one event')
+    if len(items) > MAX_EVENTS:
+        raise ValidationError("events", f"at most {MAX_EVENTS} events per request")
+    out = []
+    for i, item in enumerate(items):
+        where = f"events[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationError(where, "must be an object")
+        kind = item.get("kind")
+        if kind not in API_KINDS:
+            raise ValidationError(f"{where}.kind", f"must be one of {', '.join(API_KINDS)} (got {kind!r})")
+        email, lead_id = item.get("email"), item.get("lead_id")
+        if (email is None) == (lead_id is None):
+            raise ValidationError(where, "give exactly one of email, lead_id")
+        if lead_id is not None and (not isinstance(lead_id, int) or isinstance(lead_id, bool)):
+            raise ValidationError(f"{where}.lead_id", "must be an integer")
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            raise ValidationError(f"{where}.email", "not an email address")
+        url = item.get("url")
+        if url is not None and (not isinstance(url, str) or len(url) > 2048):
+            raise ValidationError(f"{where}.url", "must be a string of at most 2048 characters")
+        meta = item.get("meta") or {}
+        if not isinstance(meta, dict):
+            raise ValidationError(f"{where}.meta", "must be an object")
+        if item.get("form") is not None:
+            meta = {**meta, "form": str(item["form"])[:200]}
+        out.append({"email": email.strip().lower() if email else None, "lead_id": lead_id, "kind": kind,
+                    "url": url, "at": _parse_at(item.get("at"), f"{where}.at", now), "meta": {**meta, "source": "api"}})
+    return out
+
+
+def ingest(ws: Workspace, payload: Any) -> list[int]:
+    """Validate and record; returns the activity ids. Nothing is written unless every event is valid."""
+    now = ws.clock.now()
+    events = parse_events(payload, now)
+    with write_tx(ws.engine) as conn:
+        emails = sorted({e["email"] for e in events if e["email"]})
+        by_email = dict(conn.execute(select(func.lower(lead.c.email), lead.c.id)
+                                     .where(func.lower(lead.c.email).in_(emails))).all()) if emails else {}
+        ids = sorted({e["lead_id"] for e in events if e["lead_id"] is not None})
+        known = set(conn.execute(select(lead.c.id).where(lead.c.id.in_(ids))).scalars()) if ids else set()
+        for i, e in enumerate(events):
+            if e["email"]:
+                if e["email"] not in by_email:
+                    raise ValidationError(f"events[{i}].email", f"no lead with email {e['email']!r}")
+                e["lead_id"] = by_email[e["email"]]
+            elif e["lead_id"] not in known:
+                raise ValidationError(f"events[{i}].lead_id", f"no lead with id {e['lead_id']}")
+        return record_events(conn, [{k: v for k, v in e.items() if k != "email"} for e in events], now, ws.settings)
