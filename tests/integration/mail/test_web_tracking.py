@@ -82,7 +82,8 @@ def test_click_redirects_only_to_the_signed_target(workspace, web, clock) -> Non
     r = client.get(link, follow_redirects=False)
     assert r.status_code == 302 and r.headers["location"] == "https://example.com/guide?a=1&b=2"
     (act,) = _activities(workspace)
-    assert (act.kind, act.url, act.bot, act.lead_id) == ("click", "https://example.com/guide?a=1&b=2", False, ids["bob"])
+    target = "https://example.com/guide?a=1&b=2"
+    assert (act.kind, act.url, act.bot, act.lead_id) == ("click", target, False, ids["bob"])
 
 
 def test_tampered_forged_and_expired_tokens_get_400_and_record_nothing(workspace, web, clock) -> None:
@@ -90,8 +91,8 @@ def test_tampered_forged_and_expired_tokens_get_400_and_record_nothing(workspace
     ids, row = _sent(workspace, clock)
     link = _link(row["html"], "c")
     payload, sig = link.rsplit("/", 1)[1].split(".")
-    forged = TokenSigner("not-the-secret").sign("click", ids["bob"], row["message_ref"], clock.now() + timedelta(days=1),
-                                                "https://evil.test/")
+    later = clock.now() + timedelta(days=1)
+    forged = TokenSigner("not-the-secret").sign("click", ids["bob"], row["message_ref"], later, "https://evil.test/")
     flipped = payload[:-1] + ("A" if payload[-1] != "A" else "B")
     bad = [f"/c/{flipped}.{sig}", f"/c/{forged}", "/c/garbage", f"/o/{payload}.{sig}.gif",
            f"/u/{payload}.{sig}", _link(row["html"], "o").replace(server.url, "").replace("/o/", "/c/")]
