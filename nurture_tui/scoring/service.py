@@ -184,6 +184,17 @@ def live_score(conn: Connection, lead_id: int, now: datetime, settings: Settings
     return scale(conn, now, settings).live(_require_lead(conn, lead_id), now)
 
 
+def live_scores(conn: Connection, lead_ids: Sequence[int], now: datetime,
+                settings: Settings | ScoringSettings) -> dict[int, float]:
+    """Decayed scores of many leads now (for pushes, exports and reports)."""
+    sc = scale(conn, now, settings)
+    out: dict[int, float] = {}
+    for part in chunks(sorted(set(lead_ids))):
+        rows = conn.execute(select(lead.c.id, lead.c.score).where(lead.c.id.in_(part)))
+        out.update({int(i): sc.live(float(v), now) for i, v in rows})
+    return out
+
+
 def adjust_score(conn: Connection, lead_id: int, points: float, reason: str, now: datetime,
                  settings: Settings | ScoringSettings) -> list[int]:
     """Add `points` (negative allowed) now, kept in the lead's score history; returns MQL-changed ids."""
