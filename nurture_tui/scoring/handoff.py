@@ -48,7 +48,7 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
                                      ld.stage and f"stage {ld.stage}") if x),
         "",
         f"WHY IT QUALIFIED (cycle {m.cycle}, {_fmt_time(m.created_at)} UTC)",
-        f"  rule: {why.get('rule', '?')}; score {m.score:g}, grade {m.grade or '-'}; "
+        f"  rule: {why.get('rule', '?')}; score {m.score:.0f}, grade {m.grade or '-'}; "
         f"assigned by {why.get('assigned', '?')}",
         f"  score now {live:.0f}",
     ]
