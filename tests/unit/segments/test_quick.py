@@ -8,6 +8,8 @@ from nurture_tui.errors import ValidationError
 from nurture_tui.segments.quick import parse_quick
 from nurture_tui.segments.rules import parse_rule, render
 
+FREE_TEXT = ("first_name", "last_name", "email", "company")
+
 
 def test_issue_example() -> None:
     rule = parse_quick("industry=Software score>=50 stage:decision opened<14d")
@@ -18,8 +20,8 @@ def test_issue_example() -> None:
 
 
 @pytest.mark.parametrize(("text", "data"), [
-    ("acme", {"any": [{"field": f, "contains": "acme"} for f in ("first_name", "last_name", "email", "company")]}),
-    ('"big co"', {"any": [{"field": f, "contains": "big co"} for f in ("first_name", "last_name", "email", "company")]}),
+    ("acme", {"any": [{"field": f, "contains": "acme"} for f in FREE_TEXT]}),
+    ('"big co"', {"any": [{"field": f, "contains": "big co"} for f in FREE_TEXT]}),
     ("country=US,DE", {"field": "country", "in": ["US", "DE"]}),
     ("country!=US", {"field": "country", "ne": "US"}),
     ("country!=US,DE", {"field": "country", "not_in": ["US", "DE"]}),
