@@ -1,0 +1,167 @@
+"""`nurture bench segments`: segment counts on the seeded demo data set, each against a hand-written
+reference query of the same meaning, timed in the same run (median of `--runs`, after one warm-up).
+
+Scenarios (SQLite workspace built by `demo.generate.build_demo`, cached under benchmarks/work/ keyed by
+size, seed and generator version, so reruns skip the build):
+- attribute: stage = decision AND country = "united states" AND live score between 5 and 40;
+- behaviour: opened an email within 14 days AND clicked at least twice (ever);
+- mixed: stage in [consideration, decision] AND industry = software AND score ≥ 5 AND opened within 30d;
+- hot: the behaviour rule saved as a materialised segment, counted through `in_segment`.
+"Ours" is the full path a caller pays: `compiler.count()` (parse, segment lookup, compile, execute) over
+SQLAlchemy. References run as plain SQL text on a raw sqlite3 connection to the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import typer
+
+NAME = "segments"
+WORK = Path("benchmarks/work")
+T_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+HOT_NAME = "bench hot openers-clickers"
+
+ATTRIBUTE = {"all": [{"field": "stage", "op": "eq", "value": "decision"},
+                     {"field": "country", "op": "eq", "value": "united states"},
+                     {"field": "score", "op": "between", "value": [5, 40]}]}
+BEHAVIOUR = {"all": [{"activity": "open", "within": "14d"}, {"activity": "click", "at_least": 2}]}
+MIXED = {"all": [{"field": "stage", "op": "in", "value": ["consideration", "decision"]},
+                 {"field": "industry", "op": "eq", "value": "software"},
+                 {"field": "score", "op": "ge", "value": 5},
+                 {"activity": "open", "within": "30d"}]}
+
+REF_ATTRIBUTE = ("SELECT count(*) FROM lead WHERE stage = 'decision' AND lower(country) = 'united states' "
+                 "AND score BETWEEN :lo AND :hi")
+REF_BEHAVIOUR = ("SELECT count(*) FROM lead l WHERE EXISTS (SELECT 1 FROM activity a WHERE a.lead_id = l.id "
+                 "AND a.kind = 'open' AND a.at >= :since14 AND a.bot = 0) "
+                 "AND l.id IN (SELECT lead_id FROM activity WHERE kind = 'click' AND bot = 0 "
+                 "GROUP BY lead_id HAVING count(*) >= 2)")
+REF_MIXED = ("SELECT count(*) FROM lead l WHERE l.stage IN ('consideration', 'decision') "
+             "AND lower(l.industry) = 'software' AND l.score >= :min5 AND EXISTS (SELECT 1 FROM activity a "
+             "WHERE a.lead_id = l.id AND a.kind = 'open' AND a.at >= :since30 AND a.bot = 0)")
+REF_HOT = "SELECT count(*) FROM segment_member WHERE segment_id = :segment_id"
+
+
+def _template_db(leads: int, activities: int, seed: int, echo: Any) -> Path:
+    """The cached demo workspace for these parameters (built once)."""
+    from ..clock import VirtualClock
+    from ..config import load_settings
+    from ..demo.generate import GENERATOR_VERSION, build_demo
+    from ..workspace import Workspace
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    path = WORK / f"segments-{leads}-{activities}-s{seed}-g{GENERATOR_VERSION}.db"
+    if path.exists():
+        return path
+    tmp = path.with_suffix(".building")
+    for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
+        p.unlink(missing_ok=True)
+    started = time.perf_counter()
+    last = [0.0]
+
+    def progress(phase: str, done: int, total: int) -> None:
+        if time.perf_counter() - last[0] > 5:
+            last[0] = time.perf_counter()
+            echo(f"  building demo data: {phase} {done:,}/{total:,}")
+
+    ws = Workspace.open(load_settings(None, f"sqlite:///{tmp}"), clock=VirtualClock(T_NOW), create=True)
+    with ws:
+        build_demo(ws, leads=leads, seed=seed, activities=activities, progress=progress)
+    con = sqlite3.connect(tmp)
+    con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    con.close()
+    tmp.rename(path)
+    echo(f"built {path} in {time.perf_counter() - started:.1f}s")
+    return path
+
+
+def _ensure_hot_segment(url: str, half_life: float) -> int:
+    from ..segments import service
+    from ..store.engine import make_engine, write_tx
+
+    engine = make_engine(url)
+    try:
+        with write_tx(engine) as conn:
+            info = service.find_segment(conn, HOT_NAME)
+            if info is None or not info.materialized:
+                info = service.save_segment(conn, HOT_NAME, BEHAVIOUR, user="bench", now=T_NOW, materialize=True,
+                                            half_life_days=half_life,
+                                            description="nurture bench segments: materialised behaviour rule")
+            return info.id
+    finally:
+        engine.dispose()
+
+
+def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[str, Any]:
+    from ..bench.common import median_ms
+    from ..config import load_settings
+    from ..scoring.decay import EPOCH_KEY, ScoreScale
+    from ..segments import compiler
+    from ..store import meta
+    from ..store.engine import make_engine
+    from ..store.types import to_db
+
+    path = _template_db(leads, activities, seed, echo)
+    url = f"sqlite:///{path}"
+    half_life = load_settings(None, url).scoring.half_life_days
+    segment_id = _ensure_hot_segment(url, half_life)
+    engine = make_engine(url)
+    raw = sqlite3.connect(path)
+    raw.execute("PRAGMA cache_size=-65536")
+    raw.execute("PRAGMA mmap_size=268435456")
+    try:
+        with engine.connect() as conn:
+            epoch = meta.get(conn, EPOCH_KEY)
+            factor = 1.0 if epoch is None else \
+                ScoreScale(datetime.fromisoformat(epoch), half_life).factor(T_NOW)
+            params = {"lo": 5 / factor, "hi": 40 / factor, "min5": 5 / factor, "segment_id": segment_id,
+                      "since14": to_db(T_NOW - timedelta(days=14)), "since30": to_db(T_NOW - timedelta(days=30))}
+            scenarios = {
+                "attribute": (ATTRIBUTE, REF_ATTRIBUTE),
+                "behaviour": (BEHAVIOUR, REF_BEHAVIOUR),
+                "mixed": (MIXED, REF_MIXED),
+                "hot": ({"in_segment": HOT_NAME}, REF_HOT),
+            }
+            result: dict[str, Any] = {"scenario": "segments"}
+            reference: dict[str, float] = {}
+            ratio: dict[str, float] = {}
+            counts: dict[str, int] = {}
+            for name, (rule, sql) in scenarios.items():
+                ours = compiler.count(conn, rule, T_NOW, half_life_days=half_life)
+                ref = raw.execute(sql, params).fetchone()[0]
+                if ours != ref:
+                    raise RuntimeError(f"{name}: compiled count {ours} != reference count {ref}")
+                counts[name] = ours
+                result[f"{name}_ms"] = median_ms(
+                    lambda rule=rule: compiler.count(conn, rule, T_NOW, half_life_days=half_life), runs=runs)
+                reference[name] = median_ms(lambda sql=sql: raw.execute(sql, params).fetchone(), runs=runs)
+                ratio[name] = round(result[f"{name}_ms"] / reference[name], 2) if reference[name] else 0.0
+                echo(f"  {name}: {counts[name]:,} leads, ours {result[f'{name}_ms']} ms, reference "
+                     f"{reference[name]} ms")
+            result["reference_ms"] = reference
+            result["ratio"] = ratio
+            result["counts"] = counts
+            result["leads"], result["activities"], result["seed"] = leads, activities, seed
+    finally:
+        raw.close()
+        engine.dispose()
+    return result
+
+
+def command(
+    leads: int = typer.Option(1_000_000, "--leads", help="Leads in the demo data set."),
+    activities: int = typer.Option(5_000_000, "--activities", help="Activity rows in the demo data set."),
+    seed: int = typer.Option(42, "--seed"),
+    runs: int = typer.Option(5, "--runs", help="Timed runs per query (median reported)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    """Segment counts (attribute, behaviour, mixed, hot) vs hand-written SQL on the demo data set."""
+    from .common import record
+
+    echo = (lambda msg: typer.echo(msg, err=True)) if as_json else typer.echo
+    record(run(leads, activities, seed, runs, echo), as_json=as_json)
