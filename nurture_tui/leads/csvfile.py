@@ -107,7 +107,7 @@ def inspect_csv(path: Path, encoding: str = "utf-8") -> CsvSource:
                      size=path.stat().st_size)
 
 
-@dataclass
+@dataclass(slots=True)
 class Record:
     line: int  # physical line the record starts on (1-based)
     cells: list[str]

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, func, or_, select
+from sqlalchemy import Connection, String, any_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from ..errors import ValidationError
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, int], None]
 
 CHUNK_ROWS = 10_000
+_MISS = object()
 
 
 @dataclass(frozen=True)
@@ -189,6 +191,9 @@ class _Importer:
                 self.users[username.lower()] = uid
                 if email:
                     self.users.setdefault(email.lower(), uid)
+            from ..scoring.grading import load_profiles
+
+            self.grading = bool(load_profiles(conn))
             self.accounts: dict[str, int] = {}
             if any(f == "company" for _, f in self.plan.fields):
                 for aid, name in conn.execute(select(account.c.id, account.c.name)):
@@ -215,10 +220,20 @@ class _Importer:
         template[pos["custom"]] = "{}" if self.raw else {}
         self.template = template
         self.pos = pos
-        self.converters = [(idx, pos[F.column_for(f)], F.converter_for(f, self.users), f)
-                           for idx, f in self.plan.fields if not f.startswith(F.CUSTOM_PREFIX)]
-        self.custom = [(idx, f[len(F.CUSTOM_PREFIX):], F.converter_for(f, self.users), f)
-                       for idx, f in self.plan.fields if f.startswith(F.CUSTOM_PREFIX)]
+        # Three kinds of cell, cheapest first: the email; plain text (strip + length check, inline);
+        # coded values (numbers, enums, zones, owners), memoised because they repeat across rows.
+        self.texts: list[tuple[int, int, int, str]] = []
+        self.coded: list[tuple[int, int, dict[str, Any], F.Converter, str]] = []
+        self.custom: list[tuple[int, str, str]] = []
+        for idx, f in self.plan.fields:
+            if f == "email":
+                self.email_idx, self.email_pos = idx, pos["email"]
+            elif f.startswith(F.CUSTOM_PREFIX):
+                self.custom.append((idx, f[len(F.CUSTOM_PREFIX):], f))
+            elif F.BY_NAME[f].kind == "text":
+                self.texts.append((idx, pos[f], F.max_length(f) or 1 << 30, f))
+            else:
+                self.coded.append((idx, pos[F.column_for(f)], {}, F.converter_for(f, self.users), f))
         self.width = len(self.src.header)
 
     # -- per row -----------------------------------------------------------------------------------------
@@ -235,15 +250,28 @@ class _Importer:
                 return None
             cells = (cells + [""] * self.width)[: self.width]
         row = self.template.copy()
-        name = ""
+        name = "email"
         try:
-            for idx, target, conv, name in self.converters:  # noqa: B007 - `name` is read in the except
-                row[target] = conv(cells[idx])
+            row[self.email_pos] = F.normalise_email(cells[self.email_idx])
+            for idx, pos, limit, name in self.texts:  # noqa: B007 - `name` is read in the except
+                value = cells[idx].strip()
+                if value:
+                    if len(value) > limit:
+                        raise F.CellError(f"longer than {limit} characters")
+                    row[pos] = value
+            for idx, pos, cache, conv, name in self.coded:  # noqa: B007 - as above
+                raw = cells[idx]
+                value = cache.get(raw, _MISS)
+                if value is _MISS:
+                    value = conv(raw)
+                    if len(cache) < 4096:
+                        cache[raw] = value
+                row[pos] = value
             if self.custom:
                 extra = {}
-                for idx, key, conv, name in self.custom:  # noqa: B007 - as above
-                    value = conv(cells[idx])
-                    if value is not None:
+                for idx, key, name in self.custom:  # noqa: B007 - as above
+                    value = cells[idx].strip()
+                    if value:
                         extra[key] = value
                 if extra:
                     row[self.pos["custom"]] = json.dumps(extra, ensure_ascii=False) if self.raw else extra
@@ -281,6 +309,8 @@ class _Importer:
                     upsert.write(conn, rows)
             except upsert.errors:
                 rows, recs = self._write_one_by_one(conn, upsert, rows, recs)
+            if self.grading and rows:
+                self._regrade(conn, [r[email_pos] for r in rows])
         for row in rows:
             email = row[email_pos]
             if email in existing or email in self.seen:
@@ -289,13 +319,26 @@ class _Importer:
                 self.imported += 1
                 self.seen.add(email)
 
+    def _regrade(self, conn: Connection, emails: list[str]) -> None:
+        """Fit grades follow the fields just written (the grade profiles' contract with every writer)."""
+        from ..scoring import grading
+
+        ids: list[int] = []
+        for i in range(0, len(emails), 5000):
+            ids.extend(conn.execute(select(lead.c.id).where(lead.c.email.in_(emails[i : i + 5000]))).scalars())
+        grading.regrade(conn, ids, self.now, self.ws.settings)
+
     def _existing(self, conn: Connection, emails: list[str]) -> set[str]:
-        found: set[str] = set()
+        """Which of these emails are already stored: one bound parameter however many emails (a JSON
+        array on SQLite, an array on PostgreSQL), so the lookup costs the index probes and nothing else."""
         unique = list(set(emails) - self.seen)
-        for i in range(0, len(unique), 5000):
-            part = unique[i : i + 5000]
-            found.update(conn.execute(select(lead.c.email).where(lead.c.email.in_(part))).scalars())
-        return found
+        if not unique:
+            return set()
+        if conn.dialect.name == "sqlite":
+            sql = "SELECT email FROM lead WHERE email IN (SELECT value FROM json_each(?))"
+            return {r[0] for r in conn.exec_driver_sql(sql, (json.dumps(unique),))}
+        stmt = select(lead.c.email).where(lead.c.email == any_(bindparam("emails", type_=ARRAY(String))))
+        return set(conn.execute(stmt, {"emails": unique}).scalars())
 
     def _reject_sf_conflicts(self, conn: Connection, rows: list[list[Any]],
                              recs: list[Record]) -> tuple[list[list[Any]], list[Record]]:

@@ -279,3 +279,14 @@ def test_database_refusal_rejects_only_that_row(sqlite_workspace: Workspace, tmp
     assert (result.imported, result.rejected) == (2, 1)
     assert "database refused the row: boom is not welcome" in result.errors_file.read_text()  # type: ignore[union-attr]
     assert set(leads_by_email(ws)) == {"fine1@ex.com", "fine2@ex.com"}
+
+
+def test_import_regrades_with_active_profiles(workspace: Workspace, tmp_path: Path) -> None:
+    from nurture_tui.scoring import grading
+
+    with write_tx(workspace.engine) as conn:
+        grading.save_profiles(conn, [grading.parse_profile(
+            {"name": "all", "criteria": [{"field": "title", "op": "contains", "value": ["vp"], "steps": 3}]}, "p")])
+    import_csv(workspace, write(tmp_path / "g.csv", "email,title\nvp@ex.com,VP Sales\nin@ex.com,Intern\n"))
+    rows = leads_by_email(workspace)
+    assert rows["vp@ex.com"].grade == "C" and rows["in@ex.com"].grade == "D"

@@ -1,0 +1,464 @@
+"""The demo workspace: a deterministic (seeded) synthetic company's marketing database.
+
+`build_demo(ws, leads=N, seed=S)` fills an empty workspace with
+- users: an admin, a marketing-ops operator and a dozen sales reps in AMER/EMEA/APAC rep groups
+  (territory rules by country, round-robin inside);
+- accounts (about one per eight leads; ~3 % are ABM named accounts, bigger, with an owner);
+- leads with personas, persona-consistent titles, industries, countries with IANA time zones, lead
+  sources, funnel stages, Salesforce lead statuses, owners, a few opt-outs and bounces;
+- campaigns with members, and opportunities for a fraction of accounts (more for named accounts);
+- 90 days of engagement history: email sends followed, at persona- and stage-dependent rates, by opens
+  (a few flagged as scanner bots), clicks, page views and form fills; unsubscribes and bounces for the
+  leads that opted out or bounced. `activities=` sets the total number of activity rows exactly.
+Then the real scoring code computes scores from that history and grades from the demo grade profiles.
+
+Everything is drawn column-wise from one `random.Random(seed)`: the same seed gives the same workspace.
+Rows are bulk-loaded (see `bulk.py`), so a million leads take well under a minute.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import json
+import random
+import re
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select, text, update
+
+from ..errors import NurtureError
+from ..store import meta
+from ..store.engine import write_tx
+from ..store.tables import (
+    account,
+    activity,
+    campaign,
+    campaign_member,
+    lead,
+    opportunity,
+    rep_group,
+    user,
+)
+from . import data as D
+from .bulk import BulkWriter
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+#: Bump when the generator's output changes, so `nurture demo` rebuilds instead of reusing.
+GENERATOR_VERSION = 1
+META_KEY = "demo"
+HISTORY_DAYS = 90
+CHUNK = 20_000
+
+#: progress(phase, done, total)
+DemoProgress = Callable[[str, int, int], None]
+
+#: How engaged each persona is: (relative touch frequency, open rate, click rate given an open).
+PERSONA_BEHAVIOUR = {
+    "economic_buyer": (0.6, 0.18, 0.10),
+    "technical_evaluator": (1.0, 0.32, 0.22),
+    "practitioner": (1.4, 0.40, 0.30),
+}
+STAGE_ACTIVITY = {"awareness": 1.0, "consideration": 1.6, "decision": 2.4, "customer": 0.8}
+
+#: The demo's fit model (installed as grade profiles; scoring grades every lead from it).
+DEMO_GRADE_PROFILES: list[dict[str, Any]] = [
+    {
+        "name": "demo fit",
+        "criteria": [
+            {"field": "persona", "op": "in", "value": ["economic_buyer"], "steps": 4},
+            {"field": "persona", "op": "in", "value": ["technical_evaluator"], "steps": 3},
+            {"field": "industry", "op": "in", "value": ["software", "financial services", "healthcare",
+                                                       "telecommunications"], "steps": 2},
+            {"field": "employees", "op": "between", "value": [200, 100000], "steps": 2},
+            {"field": "country", "op": "in", "value": ["united states", "united kingdom", "germany", "canada"],
+             "steps": 1},
+            {"field": "title", "op": "contains", "value": ["intern", "student"], "steps": -3},
+        ],
+    }
+]
+
+
+@dataclass(frozen=True)
+class DemoSummary:
+    leads: int
+    accounts: int
+    named_accounts: int
+    users: int
+    rep_groups: int
+    campaigns: int
+    campaign_members: int
+    opportunities: int
+    activities: int
+    mqls: int
+    seed: int
+    seconds: float
+    reused: bool = False
+
+    def lines(self) -> list[str]:
+        head = "reused the demo workspace" if self.reused else f"built the demo workspace in {self.seconds:.1f} s"
+        return [
+            f"{head} (seed {self.seed}):",
+            f"  {self.leads:,} leads in {self.accounts:,} accounts ({self.named_accounts:,} named accounts)",
+            f"  {self.activities:,} activities over the last {HISTORY_DAYS} days, {self.mqls:,} MQLs",
+            f"  {self.users:,} users in {self.rep_groups} rep groups, {self.campaigns} campaigns "
+            f"({self.campaign_members:,} members), {self.opportunities:,} opportunities",
+        ]
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def default_activities(leads: int) -> int:
+    return leads * 3
+
+
+def stored_demo(ws: Workspace) -> DemoSummary | None:
+    """The summary a previous `build_demo` stored in this workspace, if it is a demo workspace."""
+    with ws.engine.connect() as conn:
+        raw = meta.get(conn, META_KEY)
+    if not isinstance(raw, dict) or raw.get("generator") != GENERATOR_VERSION:
+        return None
+    fields = {k: raw[k] for k in DemoSummary.__dataclass_fields__ if k in raw}
+    try:
+        return DemoSummary(**fields)
+    except TypeError:
+        return None
+
+
+def _slug(text_: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text_.lower().replace("ü", "u").replace("ë", "e").replace("ø", "o"))
+
+
+class _Gen:
+    def __init__(self, ws: Workspace, n_leads: int, seed: int, n_activities: int,
+                 progress: DemoProgress | None) -> None:
+        self.ws = ws
+        self.n = n_leads
+        self.seed = seed
+        self.n_activities = n_activities
+        self.rnd = random.Random(seed)
+        self.progress = progress or (lambda phase, done, total: None)
+        self.now = ws.clock.now()
+        self.now_ts = self.now.timestamp()
+        self.n_accounts = max(3, n_leads // 8)
+
+    # -- users and rep groups ----------------------------------------------------------------------------
+
+    def users(self, w: BulkWriter) -> None:
+        rows: list[tuple[Any, ...]] = [
+            (1, self.ws.user, "Demo Admin", "admin@example.com", "admin", self.now_ts),
+            (2, "marketing-ops", "Morgan Ops", "ops@example.com", "operator", self.now_ts),
+        ]
+        self.reps_by_region: dict[str, list[int]] = {r: [] for r in D.REGIONS}
+        regions = list(D.REGIONS)
+        for i, name in enumerate(D.REP_NAMES):
+            uid = 3 + i
+            first, last = name.split(" ", 1)
+            username = f"{first}.{last}".lower()
+            rows.append((uid, username, name, f"{username}@example.com", "rep", self.now_ts))
+            self.reps_by_region[regions[i % len(regions)]].append(uid)
+        w.insert(user, ("id", "username", "name", "email", "role", "created_at"), rows, {"created_at": "dt"})
+        groups = [(i + 1, f"{region} Reps", members, 0, {"country": list(D.REGIONS[region])})
+                  for i, (region, members) in enumerate(self.reps_by_region.items())]
+        w.insert(rep_group, ("id", "name", "member_ids", "rr_cursor", "rules"), groups,
+                 {"member_ids": "json", "rules": "json"})
+        self.n_users = len(rows)
+        self.region_of = {country: region for region, countries in D.REGIONS.items() for country in countries}
+
+    # -- accounts ----------------------------------------------------------------------------------------
+
+    def accounts(self, w: BulkWriter) -> None:
+        rnd, n = self.rnd, self.n_accounts
+        self.acc_loc = rnd.choices(range(len(D.LOCATIONS)), weights=[loc[3] for loc in D.LOCATIONS], k=n)
+        self.acc_industry = rnd.choices(range(len(D.INDUSTRIES)), weights=D.INDUSTRY_WEIGHTS, k=n)
+        self.acc_named = [rnd.random() < 0.03 for _ in range(n)]
+        self.acc_employees = [int(rnd.lognormvariate(5.0, 1.6)) + 5 for _ in range(n)]
+        self.acc_name: list[str] = []
+        self.acc_domain: list[str] = []
+        self.acc_owner: list[int | None] = []
+        np_, nr, nk, na = len(D.COMPANY_PREFIXES), len(D.COMPANY_ROOTS), len(D.COMPANY_KINDS), len(D.COMPANY_AREAS)
+        order = list(range(np_ * nr * nk))
+        rnd.shuffle(order)
+        rows = []
+        rr = dict.fromkeys(D.REGIONS, 0)
+        for i in range(n):
+            combo, wrap = order[i % len(order)], i // len(order)
+            p, rest = divmod(combo, nr * nk)
+            r, k = divmod(rest, nk)
+            area = D.COMPANY_AREAS[wrap % na]
+            base = f"{D.COMPANY_PREFIXES[p]}{D.COMPANY_ROOTS[r]} {D.COMPANY_KINDS[k]}"
+            if area:
+                base += f" {area}"
+            if wrap >= na:
+                base += f" {wrap // na + 1}"
+            country, _city, tz, _, legal = D.LOCATIONS[self.acc_loc[i]]
+            name = f"{base} {legal}"
+            domain = f"{_slug(base)}.{'com' if country == 'United States' else 'io'}"
+            if self.acc_named[i]:
+                self.acc_employees[i] = max(self.acc_employees[i], 1000) * 3
+            region = self.region_of[country]
+            reps = self.reps_by_region[region]
+            owner = None
+            if self.acc_named[i] or rnd.random() < 0.5:
+                owner = reps[rr[region] % len(reps)]
+                rr[region] += 1
+            self.acc_name.append(name)
+            self.acc_domain.append(domain)
+            self.acc_owner.append(owner)
+            created = self.now_ts - rnd.uniform(120, 900) * 86400
+            rows.append((i + 1, name, domain, D.INDUSTRIES[self.acc_industry[i]], self.acc_employees[i], country,
+                         tz, owner, self.acc_named[i], created, created))
+        cols = ("id", "name", "domain", "industry", "employees", "country", "timezone", "owner_id",
+                "named_account", "created_at", "updated_at")
+        for part in _chunks(rows, CHUNK):
+            w.insert(account, cols, part, {"created_at": "dt", "updated_at": "dt"})
+        self.n_named = sum(self.acc_named)
+
+    # -- leads -------------------------------------------------------------------------------------------
+
+    def leads(self, w: BulkWriter) -> None:
+        rnd, n, na = self.rnd, self.n, self.n_accounts
+        firsts = rnd.choices(D.FIRST_NAMES, k=n)
+        lasts = rnd.choices(D.LAST_NAMES, k=n)
+        self.persona = rnd.choices(range(3), weights=D.PERSONA_WEIGHTS, k=n)
+        self.stage = rnd.choices(range(len(D.STAGES)), weights=D.STAGE_WEIGHTS, k=n)
+        sources = rnd.choices(D.LEAD_SOURCES, weights=D.LEAD_SOURCE_WEIGHTS, k=n)
+        title_pick = [rnd.random() for _ in range(n)]
+        moved = [rnd.random() < 0.12 for _ in range(n)]  # works away from the account's home office
+        locs = rnd.choices(range(len(D.LOCATIONS)), weights=[loc[3] for loc in D.LOCATIONS], k=n)
+        created = [self.now_ts - rnd.uniform(0, 720) * 86400 for _ in range(n)]
+        flags = [rnd.random() for _ in range(n)]
+        titles = [D.TITLES[p] for p in D.PERSONAS]
+        cols = ("id", "email", "first_name", "last_name", "title", "company", "phone", "account_id", "industry",
+                "employees", "country", "city", "timezone", "lead_source", "status", "owner_id", "persona",
+                "stage", "opted_out", "bounced", "custom", "created_at", "updated_at")
+        self.opted_out: list[int] = []
+        self.bounced: list[int] = []
+        rows: list[tuple[Any, ...]] = []
+        done = 0
+        for i in range(n):
+            acc = i % na
+            nth = i // na
+            first, last = firsts[i], lasts[i]
+            local = _slug(first) + "." + _slug(last)
+            email = f"{local}@{self.acc_domain[acc]}" if nth == 0 else f"{local}{nth}@{self.acc_domain[acc]}"
+            p = self.persona[i]
+            ptitles = titles[p]
+            title = ptitles[int(title_pick[i] * len(ptitles))]
+            loc = D.LOCATIONS[locs[i] if moved[i] else self.acc_loc[acc]]
+            stage = D.STAGES[self.stage[i]]
+            owner = self.acc_owner[acc] if self.stage[i] >= 1 else None
+            flag = flags[i]
+            opted_out = flag < 0.015
+            bounced = 0.015 <= flag < 0.023
+            if opted_out:
+                self.opted_out.append(i + 1)
+            elif bounced:
+                self.bounced.append(i + 1)
+            phone = f"+1 555 {(i * 7919) % 10_000_000:07d}" if flag > 0.6 else None
+            rows.append((
+                i + 1, email, first, last, title, self.acc_name[acc], phone, acc + 1,
+                D.INDUSTRIES[self.acc_industry[acc]], self.acc_employees[acc], loc[0], loc[1], loc[2], sources[i],
+                D.STATUS_BY_STAGE[stage], owner, D.PERSONAS[p], stage, opted_out, bounced, "{}" if w.raw else {},
+                created[i], created[i],
+            ))
+            if len(rows) >= CHUNK:
+                done += w.insert(lead, cols, rows, {"created_at": "dt", "updated_at": "dt"})
+                rows = []
+                self.progress("leads", done, n)
+        done += w.insert(lead, cols, rows, {"created_at": "dt", "updated_at": "dt"})
+        self.progress("leads", done, n)
+
+    # -- campaigns and opportunities ---------------------------------------------------------------------
+
+    def campaigns(self, w: BulkWriter) -> None:
+        rnd, n = self.rnd, self.n
+        w.insert(campaign, ("id", "name", "type", "status", "is_active"),
+                 [(i + 1, name, kind, "Completed" if i < 6 else "In Progress", i >= 6)
+                  for i, (name, kind) in enumerate(D.CAMPAIGNS)])
+        k = max(1, n // 8)
+        members = rnd.sample(range(1, n + 1), k) if n else []
+        camp = rnd.choices(range(1, len(D.CAMPAIGNS) + 1), k=k)
+        status = rnd.choices(D.CAMPAIGN_STATUSES, weights=(50, 20, 15, 15), k=k)
+        rows = [(lid, cid, st, st in ("Attended", "Responded"), self.now_ts - rnd.uniform(1, 90) * 86400)
+                for lid, cid, st in zip(members, camp, status, strict=True)]
+        for part in _chunks(rows, CHUNK):
+            w.insert(campaign_member, ("lead_id", "campaign_id", "status", "responded", "created_at"), part,
+                     {"created_at": "dt"})
+        self.n_members = len(rows)
+
+    def opportunities(self, w: BulkWriter) -> None:
+        rnd = self.rnd
+        rows: list[tuple[Any, ...]] = []
+        for acc in range(self.n_accounts):
+            if rnd.random() >= (0.3 if self.acc_named[acc] else 0.04) or acc >= self.n:
+                continue
+            stage = rnd.choice(D.OPPORTUNITY_STAGES)
+            created = self.now_ts - rnd.uniform(5, 180) * 86400
+            closed = stage.startswith("Closed")
+            close = created + rnd.uniform(20, 120) * 86400
+            amount = round(rnd.lognormvariate(10.3, 0.8), -2)
+            rows.append((len(rows) + 1, acc + 1, acc + 1, f"{self.acc_name[acc]} — New Business", stage, amount,
+                         closed, stage == "Closed Won", close, created))
+        cols = ("id", "account_id", "lead_id", "name", "stage", "amount", "is_closed", "is_won", "close_date",
+                "created_at")
+        for part in _chunks(rows, CHUNK):
+            w.insert(opportunity, cols, part, {"close_date": "dt", "created_at": "dt"})
+        self.n_opps = len(rows)
+
+    # -- engagement history ------------------------------------------------------------------------------
+
+    def activities(self, w: BulkWriter) -> None:
+        """Email touches and web visits until exactly `n_activities` rows exist."""
+        rnd, target = self.rnd, self.n_activities
+        cols = ("lead_id", "kind", "at", "url", "bot", "meta")
+        empty: Any = "{}" if w.raw else {}
+        as_meta: Callable[[dict[str, Any]], Any] = json.dumps if w.raw else dict
+        rows: list[tuple[Any, ...]] = []
+        made = 0
+
+        def emit(row: tuple[Any, ...]) -> bool:
+            nonlocal made, rows
+            rows.append(row)
+            made += 1
+            if len(rows) >= CHUNK:
+                w.insert(activity, cols, rows, {"at": "dt"})
+                rows = []
+                self.progress("activities", made, target)
+            return made >= target
+
+        start = self.now_ts - HISTORY_DAYS * 86400
+        span = HISTORY_DAYS * 86400 - 3600
+        # Opt-outs and bounces first: every opted-out/bounced lead has the event that explains it.
+        for kind, ids in (("unsubscribe", self.opted_out), ("bounce", self.bounced)):
+            for lid in ids:
+                if made >= target or emit((lid, kind, start + rnd.random() * span, None, False, empty)):
+                    break
+        behaviour = [PERSONA_BEHAVIOUR[p] for p in D.PERSONAS]
+        weights = [behaviour[p][0] * STAGE_ACTIVITY[D.STAGES[s]] for p, s in zip(self.persona, self.stage,
+                                                                                   strict=True)]
+        cum = list(itertools.accumulate(weights))
+        total = cum[-1] if cum else 0.0
+        urls = list(itertools.accumulate(D.URL_WEIGHTS))
+        forms = list(itertools.accumulate(D.FORM_WEIGHTS))
+        suppressed = set(self.opted_out) | set(self.bounced)
+        bisect_ = bisect.bisect
+        random_ = rnd.random
+        expo = rnd.expovariate
+        while made < target and total:
+            lid = bisect_(cum, random_() * total) + 1
+            _, p_open, p_click = behaviour[self.persona[lid - 1]]
+            at = start + random_() * span
+            if random_() < 0.25 or lid in suppressed:
+                # a web visit: a few page views, sometimes a form
+                for _ in range(1 + int(expo(1.2))):
+                    url = D.URLS[bisect_(urls, random_() * urls[-1])]
+                    if emit((lid, "page_view", at, url, False, empty)):
+                        break
+                    at += 20 + expo(1 / 90)
+                else:
+                    if random_() < 0.08:
+                        form = D.FORMS[bisect_(forms, random_() * forms[-1])]
+                        emit((lid, "form", at, None, False, as_meta({"form": form})))
+                continue
+            if emit((lid, "sent", at, None, False, empty)):
+                break
+            # a link scanner opens within seconds: recorded, but flagged as a bot
+            if random_() < 0.03 and emit((lid, "open", at + 2 + random_() * 5, None, True, empty)):
+                break
+            if random_() >= p_open:
+                continue
+            at += 60 + expo(1 / 7200)
+            if emit((lid, "open", at, None, False, empty)):
+                break
+            if random_() >= p_click:
+                continue
+            at += 10 + expo(1 / 300)
+            url = D.URLS[bisect_(urls, random_() * urls[-1])]
+            if emit((lid, "click", at, url, False, empty)) or emit((lid, "page_view", at + 2, url, False, empty)):
+                break
+        w.insert(activity, cols, rows, {"at": "dt"})
+        self.progress("activities", made, target)
+        self.made_activities = made
+
+    # -- the run -----------------------------------------------------------------------------------------
+
+    def run(self) -> DemoSummary:
+        started = time.perf_counter()  # clock-ok: measures the build, not domain time
+        with write_tx(self.ws.engine) as conn:
+            if conn.execute(select(func.count()).select_from(lead)).scalar_one():
+                raise NurtureError(f"{self.ws.describe()}: the demo needs an empty workspace (it has leads)")
+            w = BulkWriter(conn)
+            self.users(w)
+            self.accounts(w)
+        for step in (self.leads, self.campaigns, self.opportunities):
+            with write_tx(self.ws.engine) as conn:
+                step(BulkWriter(conn))
+        self._activities_in_chunks()
+        with write_tx(self.ws.engine) as conn:
+            w = BulkWriter(conn)
+            w.fix_sequences([user, rep_group, account, lead, campaign, opportunity])
+            self.progress("last activity", 0, 1)
+            conn.execute(update(lead).values(last_activity_at=select(func.max(activity.c.at))
+                                             .where(activity.c.lead_id == lead.c.id).scalar_subquery()))
+        mqls = self._score_and_grade()
+        summary = DemoSummary(
+            leads=self.n, accounts=self.n_accounts, named_accounts=self.n_named, users=self.n_users,
+            rep_groups=len(D.REGIONS), campaigns=len(D.CAMPAIGNS), campaign_members=self.n_members,
+            opportunities=self.n_opps, activities=self.made_activities, mqls=mqls, seed=self.seed,
+            seconds=round(time.perf_counter() - started, 2),  # clock-ok
+        )
+        with write_tx(self.ws.engine) as conn:
+            meta.put(conn, META_KEY, {**summary.params(), "generator": GENERATOR_VERSION})
+            if conn.dialect.name == "sqlite":
+                conn.execute(text("ANALYZE"))
+        return summary
+
+    def _activities_in_chunks(self) -> None:
+        # One transaction for the whole history keeps SQLite's WAL from checkpointing mid-load; the
+        # writer flushes every CHUNK rows, so memory stays flat.
+        with write_tx(self.ws.engine) as conn:
+            self.activities(BulkWriter(conn))
+
+    def _score_and_grade(self) -> int:
+        """Scores from the activity history and grades from the demo fit profile, by the scoring code."""
+        from ..scoring import grading, rescore, rules
+
+        settings = self.ws.settings
+        with write_tx(self.ws.engine) as conn:
+            rules.ensure_default_rules(conn)
+            grading.save_profiles(conn, [grading.parse_profile(p, "demo profile") for p in DEMO_GRADE_PROFILES])
+            self.progress("grades", 0, 1)
+            grading.regrade(conn, None, self.now, settings, check_mql=False)
+        result = rescore.rescore_all(self.ws.engine, settings, self.ws.clock,
+                                     lambda done, total: self.progress("scores", done, total))
+        return len(result.qualified)
+
+
+def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(rows), size):
+        yield rows[i : i + size]
+
+
+def build_demo(
+    ws: Workspace,
+    *,
+    leads: int = 10_000,
+    seed: int = 42,
+    activities: int | None = None,
+    progress: DemoProgress | None = None,
+) -> DemoSummary:
+    """Fill an empty workspace with the demo data set (see the module doc)."""
+    if leads < 1:
+        raise NurtureError("--leads must be at least 1")
+    n_acts = default_activities(leads) if activities is None else activities
+    if n_acts < 0:
+        raise NurtureError("--activities must not be negative")
+    return _Gen(ws, leads, seed, n_acts, progress).run()
+
