@@ -50,6 +50,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
     def __init__(self, query_text: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.query_text = query_text
+        self.drill_down = bool(query_text)  # opened from another screen (Segments): esc goes back
 
     def compose_body(self) -> ComposeResult:
         yield Input(self.query_text, placeholder="filter: words, or a rule like stage:decision score>=50",
@@ -82,7 +83,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
-        if not box.value and len(self.app.screen_stack) > 1:  # a drill-down (e.g. from Segments): go back
+        if self.drill_down or (not box.value and len(self.app.screen_stack) > 1):  # opened from another screen
             self.app.pop_screen()
             return
         box.value = ""

@@ -123,6 +123,9 @@ class SequencesScreen(NurtureScreen):
             self.selected = name
             self.load()
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_show_tree()
+
     def action_show_tree(self) -> None:
         self.query_one("#tree", Tree).focus()
 
