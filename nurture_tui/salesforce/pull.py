@@ -190,7 +190,9 @@ class Puller:
 
     # ---------------------------------------------------------------------------------------- appliers
     def _apply_user(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        existing = _by_sf_id(conn, user_t, [user_t.c.id, user_t.c.sf_id], (r["Id"] for r in rows))
+        u = user_t.c
+        existing = _by_sf_id(conn, user_t, [u.id, u.sf_id, u.username, u.name, u.email, u.active],
+                             (r["Id"] for r in rows))
         names = [str(r.get("Username") or "") for r in rows if r["Id"] not in existing]
         by_name: dict[str, Any] = {}
         for chunk in _chunks(names):
@@ -212,6 +214,8 @@ class Puller:
             if local is None:
                 inserts.append({**vals, "role": "rep", "created_at": self.now})
                 by_name[vals["username"]] = None
+            elif all(getattr(local, k, None) == v for k, v in vals.items()):
+                rep.unchanged += 1  # users carry no modstamp locally: compare values instead
             else:
                 updates.append({"id": local.id, **vals})
         if inserts:

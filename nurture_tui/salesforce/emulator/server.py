@@ -129,7 +129,7 @@ class Emulator:
         server.socket = ctx.wrap_socket(server.socket, server_side=True)
         self._server = server
         self._thread = threading.Thread(target=server.serve_forever, name="sf-emulator", daemon=True,
-                                        kwargs={"poll_interval": 0.2})
+                                        kwargs={"poll_interval": 0.05})
         self._thread.start()
         return self
 
