@@ -42,7 +42,10 @@ def _yaml12_scalars(cls: Any) -> None:
     cls.yaml_implicit_resolvers = resolvers
 
 
-class _Loader(yaml.SafeLoader):
+_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available (~5x faster)
+
+
+class _Loader(_BaseLoader):  # type: ignore[misc]
     pass
 
 

@@ -149,6 +149,24 @@ CASES = [
                 - {name: a, weight: 50}
                 - {name: a, weight: 50}
         """, "t.yaml: steps.ab.split.arms[1]: duplicate arm name 'a' (line 7)"),
+    ("split more than 10 arms", """
+        name: x
+        steps:
+          - id: ab
+            split:
+              arms:
+                - {name: a0, weight: 10}
+                - {name: a1, weight: 10}
+                - {name: a2, weight: 10}
+                - {name: a3, weight: 10}
+                - {name: a4, weight: 10}
+                - {name: a5, weight: 10}
+                - {name: a6, weight: 10}
+                - {name: a7, weight: 10}
+                - {name: a8, weight: 10}
+                - {name: a9, weight: 5}
+                - {name: a10, weight: 5}
+        """, "t.yaml: steps.ab.split: a split has at most 10 arms (found 11) (line 5)"),
     ("split one arm", """
         name: x
         steps:
