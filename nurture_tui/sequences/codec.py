@@ -45,7 +45,7 @@ def _yaml12_scalars(cls: Any) -> None:
 _BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available (~5x faster)
 
 
-class _Loader(_BaseLoader):  # type: ignore[misc]
+class _Loader(_BaseLoader):
     pass
 
 
@@ -180,8 +180,16 @@ def parse_data(data: dict[str, Any], where: Parsed | None = None) -> tuple[Seque
     try:
         return SequenceDef.model_validate(data), []
     except PydanticValidationError as exc:
-        ctx = where or Parsed(filename="", data=data)
-        return None, [_pydantic_problem(ctx, err) for err in exc.errors(include_url=False)]
+        return None, pydantic_problems(exc, where or Parsed(filename="", data=data))
+
+
+def pydantic_problems(exc: PydanticValidationError, ctx: Parsed, prefix: Loc = ()) -> list[Problem]:
+    """Each pydantic error as a Problem at its path (locs are relative to `prefix` inside ctx.data)."""
+    out = []
+    for err in exc.errors(include_url=False):
+        located: dict[str, Any] = {**err, "loc": (*prefix, *err["loc"])}
+        out.append(_pydantic_problem(ctx, located))
+    return out
 
 
 def _pydantic_problem(ctx: Parsed, err: Any) -> Problem:

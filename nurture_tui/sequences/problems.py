@@ -23,9 +23,10 @@ class Problem:
     where: str  # display path, e.g. steps.fast_track.yes[1].wait ("" for the whole file)
     message: str
     line: int | None = None
+    file: str | None = None  # set when the problem is in another file (a templates/ file)
 
     def format(self, filename: str | None = None) -> str:
-        parts = [p for p in (filename, self.where) if p]
+        parts = [p for p in (self.file or filename, self.where) if p]
         head = ": ".join(parts)
         tail = f" (line {self.line})" if self.line else ""
         return f"{head}: {self.message}{tail}" if head else f"{self.message}{tail}"

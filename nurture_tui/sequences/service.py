@@ -11,17 +11,18 @@ import hashlib
 import json
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy import Connection, and_, func, insert, select, update
 
 from ..errors import NotFoundError, NurtureError, ValidationError
 from ..store import audit
 from ..store.tables import enrollment, segment, sequence, sequence_version, template
-from .codec import Parsed, dump_definition, line_at, load_yaml, parse_data, parse_text
+from .codec import Parsed, dump_definition, line_at, load_yaml, parse_data, parse_text, pydantic_problems
 from .model import CompiledSequence, SequenceDef, Step, TemplateSpec, compile_definition
 from .problems import Loc, Problem, ProblemsError
 from .validate import Catalog, default_rule_parser, validate_definition
@@ -40,6 +41,7 @@ class FileCheck:
     filename: str
     parsed: Parsed
     templates: dict[str, TemplateSpec] = field(default_factory=dict)  # referenced + inline, by name
+    template_files: dict[str, str] = field(default_factory=dict)  # name -> templates/ file it came from
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -59,41 +61,34 @@ class FileCheck:
             raise ProblemsError(self.filename, self.problems)
 
 
-def read_templates_dir(directory: Path) -> tuple[dict[str, TemplateSpec], list[str]]:
+def read_templates_dir(directory: Path) -> tuple[dict[str, tuple[TemplateSpec, str]], list[Problem]]:
     """Templates from `directory/*.yaml`: each file holds one template mapping or `templates: [...]`.
-    Returns (templates by name, problem lines)."""
-    out: dict[str, TemplateSpec] = {}
-    errors: list[str] = []
+    Returns ({name: (template, file label)}, problems — each naming its own file)."""
+    out: dict[str, tuple[TemplateSpec, str]] = {}
+    errors: list[Problem] = []
     if not directory.is_dir():
         return out, errors
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         label = f"{directory.name}/{path.name}"
         data, root, problems = load_yaml(path.read_text(encoding="utf-8"), label)
-        errors += [p.format(label) for p in problems]
+        errors += [replace(p, file=label) for p in problems]
         if problems:
             continue
         items = data.get("templates") if isinstance(data, dict) and "templates" in data else [data]
         if not isinstance(items, list):
-            errors.append(f"{label}: templates must be a list")
+            errors.append(Problem("templates", "must be a list", line_at(root, ("templates",)), label))
             continue
+        listed = isinstance(data, dict) and "templates" in data
         for i, item in enumerate(items):
             try:
                 spec = TemplateSpec.model_validate(item)
-            except Exception as exc:  # pydantic error
-                loc: Loc = ("templates", i) if isinstance(data, dict) and "templates" in data else ()
-                errors.append(f"{label}: {_first_error(exc)} (line {line_at(root, loc)})")
+            except PydanticValidationError as exc:
+                prefix: Loc = ("templates", i) if listed else ()
+                ctx = Parsed(filename=label, data=data, root=root)
+                errors += [replace(p, file=label) for p in pydantic_problems(exc, ctx, prefix)]
                 continue
-            out[spec.name] = spec
+            out[spec.name] = (spec, label)
     return out, errors
-
-
-def _first_error(exc: Exception) -> str:
-    errs = getattr(exc, "errors", None)
-    if callable(errs):
-        first = errs(include_url=False)[0]
-        where = ".".join(str(p) for p in first["loc"])
-        return f"{where}: {first['msg']}" if where else str(first["msg"])
-    return str(exc)
 
 
 def store_catalog(conn: Connection | None, extra_templates: set[str] | None = None) -> Catalog:
@@ -117,22 +112,22 @@ def check_text(
     if parsed.definition is None:
         return fc
     defn = parsed.definition
-    library: dict[str, TemplateSpec] = {}
+    library: dict[str, tuple[TemplateSpec, str]] = {}
     if templates_dir is not None:
         library, errors = read_templates_dir(templates_dir)
-        fc.problems += [Problem("", e) for e in errors]
+        fc.problems += errors
     inline = {t.name: t for t in defn.templates}
     referenced = _referenced_templates(defn)
     fc.templates = dict(inline)
     for name in referenced:
         if name not in fc.templates and name in library:
-            fc.templates[name] = library[name]
+            fc.templates[name], fc.template_files[name] = library[name]
     catalog = store_catalog(conn, set(fc.templates))
     if conn is None:
         catalog.templates = set(fc.templates) | set(library)
     fc.problems += validate_definition(defn, catalog, data=parsed.data,
                                        locate=lambda loc: line_at(parsed.root, loc))
-    fc.problems += _template_problems(parsed, defn, fc.templates)
+    fc.problems += _template_problems(parsed, defn, fc)
     return fc
 
 
@@ -155,13 +150,13 @@ def _referenced_templates(defn: SequenceDef) -> list[str]:
     return names
 
 
-def _template_problems(parsed: Parsed, defn: SequenceDef, templates: dict[str, TemplateSpec]) -> list[Problem]:
+def _template_problems(parsed: Parsed, defn: SequenceDef, fc: FileCheck) -> list[Problem]:
     """Template syntax and merge fields, checked by the mail package the way saving would."""
     from ..mail.templates import validate as validate_template
 
     inline_index = {t.name: i for i, t in enumerate(defn.templates)}
     out: list[Problem] = []
-    for name, spec in templates.items():
+    for name, spec in fc.templates.items():
         try:
             validate_template(name=spec.name, subject=spec.subject, html=spec.html, text=spec.text,
                               category=spec.category, stage=spec.stage)
@@ -169,7 +164,7 @@ def _template_problems(parsed: Parsed, defn: SequenceDef, templates: dict[str, T
             if name in inline_index:
                 out.append(parsed.problem(("templates", inline_index[name]), str(exc)))
             else:
-                out.append(Problem(f"{TEMPLATES_DIRNAME}/{name}", str(exc)))
+                out.append(Problem("", str(exc), file=fc.template_files.get(name)))
     return out
 
 

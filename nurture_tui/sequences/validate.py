@@ -18,6 +18,7 @@ Rules (docs/sequences.md lists them with their messages):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -171,8 +172,13 @@ def validate_definition(
     return chk.problems
 
 
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,119}$")
+
+
 def _check_settings(chk: _Checker) -> None:
     d = chk.defn
+    if not _NAME_RE.match(d.name):
+        chk.add(("name",), f"invalid name {d.name!r} (letters, digits, space, _ . -; at most 120 characters)")
     if d.stage is not None and d.stage not in STAGE_VALUES:
         chk.add(("stage",), f"unknown stage {d.stage!r} (one of {', '.join(STAGE_VALUES)})")
     e = d.entry

@@ -303,6 +303,11 @@ CASES = [
         steps:
           - {id: hello, send: {template: t1}}
         """, "t.yaml: stage: unknown stage 'limbo' (one of awareness, consideration, decision, customer) (line 2)"),
+    ("bad name", """
+        name: '-x/y'
+        steps:
+          - {id: hello, send: {template: t1}}
+        """, "t.yaml: name: invalid name '-x/y' (letters, digits, space, _ . -; at most 120 characters) (line 1)"),
     ("no steps", """
         name: x
         steps: []
@@ -394,3 +399,24 @@ def test_stored_templates_count_as_known(workspace: Workspace) -> None:
         upsert_template(conn, name="stored-one", subject="S", html="<p>x</p>", user="t", now=workspace.clock.now())
     with workspace.engine.connect() as conn:
         assert check_text(conn, body, "t.yaml").lines() == []
+
+
+def test_templates_directory_is_used_and_its_problems_reported(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from nurture_tui.sequences.service import check_file
+
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "lib.yaml").write_text(
+        "templates:\n  - {name: lib-a, subject: A, html: '<p>a</p>'}\n  - {name: lib-b, subjekt: B, html: x}\n")
+    (tmp_path / "templates" / "one.yaml").write_text("name: lib-c\nsubject: C\nhtml: '<p>c</p>'\n")
+    (tmp_path / "templates" / "two.yaml").write_text("name: lib-d\nsubject: D\nhtml: '<p>{{ lead.shoe }}</p>'\n")
+    seq = tmp_path / "s.yaml"
+    seq.write_text("name: s\nsteps:\n  - {id: a, send: {template: lib-a}}\n  - {id: c, send: {template: lib-c}}\n")
+    fc = check_file(None, seq)
+    assert sorted(fc.templates) == ["lib-a", "lib-c"]  # only what the sequence refers to
+    assert fc.lines() == [
+        "templates/lib.yaml: templates.lib-b: missing required key 'subject' (line 3)",
+        "templates/lib.yaml: templates.lib-b: unknown key 'subjekt' (line 3)",
+    ]
+    seq.write_text("name: s\nsteps:\n  - {id: d, send: {template: lib-d}}\n")
+    [*_, last] = check_file(None, seq).lines()
+    assert last.startswith("templates/two.yaml: template lib-d: html line 1") and "lead.shoe" in last
