@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -212,7 +212,7 @@ def simulate_cmd(
     outcomes: str | None = typer.Option(None, "--outcomes", help="Decisions in order (yes,no,ARM,auto) or by "
                                         "step (engaged=yes)."),
     start: str | None = typer.Option(None, "--start", help="Start time, ISO 8601 (no offset = the lead's local "
-                                     "time, else UTC); default now."),
+                                     "time); default now."),
     draft: bool = typer.Option(False, "--draft", help="Simulate the draft instead of the published version."),
     sample_segment: str | None = typer.Option(None, "--sample-segment", help="Predict reach per step for a "
                                               "sample of this segment."),
@@ -228,7 +228,7 @@ def simulate_cmd(
     with _ws(ctx) as ws, _problems_exit(), ws.engine.connect() as conn:
         try:
             if lead_email is not None:
-                at = _parse_start(conn, start, lead_email, ws.clock.now())
+                at = _parse_start(start, ws.clock.now())
                 sim: Any = simulate.simulate_lead(conn, name, lead_email, settings=ws.settings, start=at,
                                                   outcomes=outcomes, draft=draft)
             else:
@@ -246,22 +246,13 @@ def simulate_cmd(
         typer.echo(line)
 
 
-def _parse_start(conn: Any, text: str | None, email: str, now: datetime) -> datetime:
-    """ISO start time; without an offset it is read in the lead's own time zone."""
+def _parse_start(text: str | None, now: datetime) -> datetime:
+    """ISO start time; without an offset the simulator reads it in the lead's time zone."""
     if text is None:
         return now
-    from sqlalchemy import select
-
     from ..errors import ValidationError
-    from ..sequences import timing
-    from ..store.tables import lead
 
     try:
-        when = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         raise ValidationError("--start", f"not an ISO date/time: {text!r} (e.g. 2026-03-02T09:00)") from None
-    if when.tzinfo is None:
-        row = conn.execute(select(lead.c.timezone).where(lead.c.email == email.strip().lower())).first()
-        tz = timing.zone(row[0] if row else None)
-        when = when.replace(tzinfo=tz or UTC)
-    return when

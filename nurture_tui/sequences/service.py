@@ -198,6 +198,12 @@ def apply_text(conn: Connection, text: str, filename: str, *, user: str, now: da
     return apply_checked(conn, fc, user=user, now=now, source_file=None)
 
 
+def save_draft(conn: Connection, defn: SequenceDef, *, user: str, now: datetime) -> ApplyResult:
+    """Save an edited definition as the draft (the TUI tree editor): the same checks as a file."""
+    fc = check_text(conn, dump_definition(defn), f"sequence {defn.name}")
+    return apply_checked(conn, fc, user=user, now=now, source_file=None)
+
+
 def apply_checked(conn: Connection, fc: FileCheck, *, user: str, now: datetime,
                   source_file: str | None) -> ApplyResult:
     fc.raise_for_problems()

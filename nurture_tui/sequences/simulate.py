@@ -138,6 +138,7 @@ def simulate_lead(
     conn: Connection, name: str, email: str, *, settings: Settings, start: datetime,
     outcomes: str | Iterable[str] | None = None, draft: bool = False,
 ) -> LeadSimulation:
+    """Run one lead through the sequence from `start` (naive = the lead's local time)."""
     from ..segments.compiler import matches
 
     compiled, version, sequence_id = _compiled(conn, name, draft)
@@ -153,6 +154,8 @@ def simulate_lead(
     tz = timing.lead_timezone(lead_row, acct, window)
     country = timing.lead_country(lead_row, acct, window)
     code = timing.country_code(country) if (window and window.holidays) else None
+    if start.tzinfo is None:  # a wall-clock start is read in the lead's time zone
+        start = start.replace(tzinfo=tz)
     sim = LeadSimulation(name, version, lead_row["email"], str(tz), code)
     clock = VirtualClock(start)
     given = Outcomes(outcomes)
@@ -342,7 +345,7 @@ class NodeReach:
     kind: str
     label: str
     reach: float  # expected number of sampled leads reaching the node
-    share: float  # reach / sample size
+    share: float  # reach / sample size (leads leaving at entry included in the denominator)
     basis: str = ""  # how the node's outcome was predicted
 
 
@@ -355,13 +358,15 @@ class SegmentSimulation:
     members: int
     nodes: list[NodeReach] = field(default_factory=list)
     finished: float = 0.0  # expected leads reaching the end (or an exit)
+    left_at_entry: int = 0  # sampled leads that already meet the goal or an exit rule
 
     def lines(self) -> list[str]:
         out = [f"{self.sequence} ({self.version}) — sample of {self.sample} of {self.members} leads in "
                f"segment {self.segment!r}",
+               f"{self.left_at_entry} already meet the goal or an exit rule and leave at once",
                f"{'node':<24} {'kind':<9} {'reach':>9} {'share':>7}  basis"]
         for n in self.nodes:
-            out.append(f"{n.node_id:<24} {n.kind:<9} {n.reach:>9.1f} {n.share:>6.1%}  {n.basis}")
+            out.append(f"{n.node_id:<24} {n.kind:<9} {n.reach:>9.1f} {n.share:>6.1%}  {n.basis}".rstrip())
         return out
 
 
@@ -399,6 +404,13 @@ def simulate_segment(
     total = count(conn, rule, now, half_life_days=half_life)
     ids = _spread(list(members(conn, rule, now, half_life_days=half_life)), n)
     sim = SegmentSimulation(name, version, segment_name, len(ids), total)
+    # leads who already meet the goal or an exit rule leave at once (as the engine's checks would)
+    leaving: set[int] = set()
+    defn = compiled.definition
+    for rule_data in ([defn.goal] if defn.goal is not None else []) + list(defn.exit_when):
+        leaving |= matching_ids(conn, rule_data, ids, now, half_life_days=half_life)
+    sim.left_at_entry = len(leaving)
+    ids = [i for i in ids if i not in leaving]
     if not ids:
         return sim
     reach: dict[str, float] = defaultdict(float)

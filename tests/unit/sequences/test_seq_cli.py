@@ -152,6 +152,6 @@ def test_simulate_segment_sample_from_the_cli(db: str, capsys: pytest.CaptureFix
     code, out, err = cli(capsys, "sequences", "simulate", "abm-named-accounts", "--draft", "--sample-segment",
                          "named-accounts", "--n", "100", "--db", db)
     assert code == 0, err
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[2:]}
+    rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
     assert rows["exec-brief"][2] == "1.0" and rows["practitioner-playbook"][2] == "3.0"
     assert "assumed" in rows["account-engaged"][-1]  # nothing sent yet: typical rates, said so

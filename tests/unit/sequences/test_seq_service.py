@@ -257,3 +257,17 @@ def test_load_version_is_cached_and_immutable(workspace: Workspace) -> None:
         assert a.successor("opened", "yes") == "pause" and a.successor("opened", "no") == "nudge"
         with pytest.raises(NotFoundError):
             service.load_version(conn, 999_999)
+
+
+def test_save_draft_from_an_edited_definition(workspace: Workspace) -> None:
+    apply(workspace, BASE)
+    with write_tx(workspace.engine) as conn:
+        defn = service.draft_definition(conn, "demo-seq")
+        defn.steps[2].wait.duration = "5d"  # type: ignore[union-attr]
+        res = service.save_draft(conn, defn, user="editor", now=workspace.clock.now())
+        assert res.changed and not res.created
+        assert service.draft_definition(conn, "demo-seq").steps[2].wait.duration == "5d"  # type: ignore[union-attr]
+        defn.steps[2].wait.duration = "0s"  # type: ignore[union-attr]
+        with pytest.raises(ProblemsError) as exc:
+            service.save_draft(conn, defn, user="editor", now=workspace.clock.now())
+    assert exc.value.lines[0].startswith("sequence demo-seq: steps.pause.wait: duration must be > 0")

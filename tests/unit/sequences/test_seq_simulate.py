@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import SAMPLES, add_account, add_lead, row_counts
-from sqlalchemy import insert
+from sqlalchemy import insert, update
 
 from nurture_tui.errors import NotFoundError, ValidationError
 from nurture_tui.sequences import service, simulate
 from nurture_tui.sequences.model import choose_arm
 from nurture_tui.store.engine import write_tx
-from nurture_tui.store.tables import activity, outbox
+from nurture_tui.store.tables import activity, lead, outbox
 from nurture_tui.workspace import Workspace
 
 NY = ZoneInfo("America/New_York")
@@ -204,6 +204,25 @@ def test_segment_sample_predicts_reach_from_real_data(workspace: Workspace) -> N
     assert reach["abm-tag"].reach == pytest.approx(40)
     assert sim.finished == pytest.approx(40)
     assert sim.lines()[0].startswith("abm-named-accounts (v1) — sample of 40 of 40 leads")
+
+
+def test_segment_sample_drops_leads_meeting_goal_or_exit_rules(workspace: Workspace) -> None:
+    ids = _seed_abm(workspace)
+    with write_tx(workspace.engine) as conn:
+        conn.execute(update(lead).where(lead.c.id == ids[1]).values(opted_out=True))  # exit_when: opted out
+        conn.execute(insert(activity).values(lead_id=ids[2], kind="meeting", at=workspace.clock.now()))  # goal
+    with workspace.engine.connect() as conn:
+        sim = simulate.simulate_segment(conn, "abm-named-accounts", "named-accounts", settings=workspace.settings,
+                                        now=workspace.clock.now())
+    assert sim.left_at_entry == 2
+    assert {n.node_id: n.reach for n in sim.nodes}["abm-campaign"] == 38
+    assert sim.lines()[1] == "2 already meet the goal or an exit rule and leave at once"
+
+
+def test_naive_start_is_the_leads_local_time(workspace: Workspace) -> None:
+    setup_welcome(workspace)
+    sim = run(workspace, start=datetime(2026, 3, 4, 10, 0))  # no offset: 10:00 in New York
+    assert sim.events[0].local == "Wed 2026-03-04 10:00 EST"
 
 
 def test_segment_sample_is_spread_and_bounded(workspace: Workspace) -> None:
