@@ -19,15 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr
 from typing import Any
-from urllib.parse import quote
 
 from sqlalchemy import Connection
 
 from ..config import MailSettings, Settings
 from . import context as ctxmod
-from .htmltext import html_to_text
 from .suppression import TRANSACTIONAL
-from .templates import CompiledTemplate, TemplateCache, default_cache, one_line
+from .templates import CompiledTemplate, TemplateCache, base_context, default_cache, one_line, render
 from .tokens import TokenSigner
 
 
@@ -144,6 +142,7 @@ def compose_outbox_rows(
     recent = ctxmod.load_recent(conn, list(leads)) if "recent" in roots else {}
     empty_account, empty_owner = ctxmod.empty_account(), ctxmod.empty_owner()
     no_seq: dict[str, Any] = {"id": None, "name": None}
+    base = base_context()
 
     rows: list[dict[str, Any]] = []
     for send in sends:
@@ -170,7 +169,8 @@ def compose_outbox_rows(
             row.update(status="failed", to_email=one_line(str(ld["email"]))[:254],
                        last_error=f"invalid recipient address {ld['email']!r}")
             continue
-        ctx = {
+        ctx = base.copy()
+        ctx.update({
             "lead": ld,
             "account": accounts.get(ld["account_id"], empty_account) if ld["account_id"] else empty_account,
             "owner": owners.get(ld["owner_id"], empty_owner) if ld["owner_id"] else empty_owner,
@@ -178,7 +178,7 @@ def compose_outbox_rows(
             "step": {"id": send.node_id},
             "recent": recent.get(send.lead_id) or {},
             "sender": comp.sender,
-        }
+        })
         try:
             _render_into(row, tpl, ctx, comp, send.lead_id, ref)
         except Exception as exc:  # a template that fails for this lead's data: record it, keep going
@@ -196,16 +196,13 @@ def _render_into(row: dict[str, Any], tpl: CompiledTemplate, ctx: dict[str, Any]
     ctx["unsubscribe_url"] = unsub
     ctx["preferences_url"] = prefs
 
-    subject = one_line(tpl.subject.render(ctx))
-    body = tpl.html.render(ctx)
+    subject = one_line(render(tpl.subject, ctx))
+    body = render(tpl.html, ctx)
     if comp.mail.track_clicks:
         body = comp.track_html(body, lead_id, ref)
-    if tpl.text is not None:
-        text = tpl.text.render(ctx)
-        if comp.mail.track_clicks:
-            text = comp.track_text(text, lead_id, ref)
-    else:
-        text = html_to_text(body)
+    text = render(tpl.text, ctx)
+    if comp.mail.track_clicks:
+        text = comp.track_text(text, lead_id, ref)
     pixel = None
     if comp.mail.track_opens:
         pixel = f"{comp.base}/o/{comp.signer.sign('open', lead_id, ref, comp.expires)}.gif"
@@ -215,8 +212,8 @@ def _render_into(row: dict[str, Any], tpl: CompiledTemplate, ctx: dict[str, Any]
     if marketing:
         body = comp.compliance_html(body, unsub, prefs, pixel)
         text = comp.compliance_text(text, unsub, prefs)
-        subject_q = quote(f"unsubscribe {unsub_token}")
-        headers["List-Unsubscribe"] = f"<mailto:{comp.mailto}?subject={subject_q}>, <{unsub}>"
+        # tokens are base64url + ".", so only the space needs encoding in the mailto subject
+        headers["List-Unsubscribe"] = f"<mailto:{comp.mailto}?subject=unsubscribe%20{unsub_token}>, <{unsub}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     elif pixel:
         body = _insert_before_body_end(body, f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">')

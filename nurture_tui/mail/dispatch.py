@@ -23,11 +23,10 @@ de-duplicate on it drop it).
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from email.policy import SMTP
 from email.utils import formataddr
 from typing import Any
 
@@ -87,18 +86,28 @@ class Dispatcher:
     # -- public ----------------------------------------------------------------------------------
 
     def dispatch_due(self, limit: int | None = None) -> DispatchResult:
-        """Send up to `limit` due messages (default: one `dispatch_batch`); returns the tallies."""
+        """Send up to `limit` due messages (default: one `dispatch_batch`); returns the tallies.
+
+        The next batch is claimed while the current one is on the wire, so the sending threads (and the
+        rate limiter) never wait for the database between batches."""
         limit = limit or self.mail.dispatch_batch
         total = DispatchResult()
-        with self._lock:
+
+        def claim_next() -> list[dict[str, Any]]:
             while total.claimed < limit and not self.stopping.is_set():
                 rows, suppressed = self._claim(min(self.mail.dispatch_batch, limit - total.claimed))
-                if not rows and not suppressed:
-                    break
                 total.claimed += len(rows) + suppressed
                 total.suppressed += suppressed
-                if rows:
-                    total.add(self._deliver(rows))
+                if rows or not suppressed:
+                    return rows
+            return []
+
+        with self._lock:
+            batch = claim_next()
+            while batch:
+                futures = {self.executor.submit(self._send_one, row): row for row in batch}
+                batch = claim_next()
+                total.add(self._collect(futures))
         return total
 
     def close(self) -> None:
@@ -140,17 +149,16 @@ class Dispatcher:
         if not self.limiter.acquire(self.stopping):
             return SendOutcome("temp", None, "dispatcher stopped before sending"), self.ws.clock.now()
         try:
-            msg = build_message(row, self.ws.clock.now(), default_from=self.default_from)
-            data = msg.as_bytes(policy=SMTP)
+            data = build_message(row, self.ws.clock.now(), default_from=self.default_from)
         except (ValueError, TypeError) as exc:  # e.g. a header value the email package refuses
             return SendOutcome("fail", None, f"cannot build message: {exc}"), self.ws.clock.now()
         outcome = self.pool.send(self.envelope_from, row["to_email"], data)
         return outcome, self.ws.clock.now()
 
-    def _deliver(self, rows: Sequence[dict[str, Any]]) -> DispatchResult:
+    def _collect(self, futures: dict[Future[tuple[SendOutcome, datetime]], dict[str, Any]]) -> DispatchResult:
+        """Record outcomes as they arrive, committing every `_FLUSH_EVERY` messages."""
         result = DispatchResult()
         pending: list[tuple[dict[str, Any], SendOutcome, datetime]] = []
-        futures = {self.executor.submit(self._send_one, row): row for row in rows}
         for fut in as_completed(futures):
             outcome, at = fut.result()
             pending.append((futures[fut], outcome, at))

@@ -17,6 +17,7 @@ _LI = re.compile(r"<li\b[^>]*>", re.I)
 _TAG = re.compile(r"<[^>]+>")
 _SPACES = re.compile(r"[ \t\r\f\v]+")
 _BLANKS = re.compile(r"\n\s*\n\s*\n+")
+_EDGES = re.compile(r" ?\n ?")  # after _SPACES, at most one space sits on either side of a newline
 _TAGS_IN = re.compile(r"<[^>]+>")
 
 
@@ -31,8 +32,10 @@ def _link(m: re.Match[str]) -> str:
 
 
 def html_to_text(body: str) -> str:
-    text = _COMMENT.sub("", body)
-    text = _DROP.sub("", text)
+    text = _COMMENT.sub("", body) if "<!--" in body else body
+    lowered = text.lower()
+    if any(f"<{tag}" in lowered for tag in ("head", "style", "script", "title")):
+        text = _DROP.sub("", text)
     text = text.replace("\n", " ")
     text = _LINK.sub(_link, text)
     text = _BR.sub("\n", text)
@@ -40,5 +43,25 @@ def html_to_text(body: str) -> str:
     text = _LI.sub("\n- ", text)
     text = _TAG.sub("", text)
     text = _html.unescape(text)
-    text = "\n".join(_SPACES.sub(" ", line).strip() for line in text.split("\n"))
+    text = _EDGES.sub("\n", _SPACES.sub(" ", text))
     return _BLANKS.sub("\n\n", text).strip() + "\n"
+
+
+_JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.S)
+_PLACEHOLDER = re.compile(r"\x00(\d+)\x00")
+
+
+def html_template_to_text(source: str) -> str:
+    """Derive a plain-text *template* from an HTML template's source, once per template version.
+
+    Jinja tags are set aside as placeholders while the HTML is converted, then put back, so rendering
+    the result gives the text of the rendered HTML (merge values unescaped, links as "label (url)")
+    without converting every message's HTML."""
+    tags: list[str] = []
+
+    def hide(m: re.Match[str]) -> str:
+        tags.append(m.group(0))
+        return f"\x00{len(tags) - 1}\x00"
+
+    text = html_to_text(_JINJA.sub(hide, source))
+    return _PLACEHOLDER.sub(lambda m: tags[int(m.group(1))], text)

@@ -3,7 +3,8 @@
 - `SandboxedEnvironment` + `StrictUndefined`: a template cannot reach Python internals
   (`{{ ''.__class__.__mro__ }}` is refused when saved, and would raise `SecurityError` if rendered),
   and a misspelt merge field is an error, not an empty string.
-- The HTML part is autoescaped; the subject and text parts are not (they are not HTML). Subjects are
+- The HTML part is autoescaped; the subject and text parts are not (they are not HTML). A template
+  without a text part gets one derived from its HTML source once per version (`html_template_to_text`). Subjects are
   folded onto one line after rendering, so a merge value can never add a header (see `one_line`).
 - `None` renders as an empty string, and `default`/`d`/`fallback` also replace None and "":
   `{{ lead.first_name | default("there") }}`.
@@ -31,6 +32,7 @@ from ..errors import NotFoundError, ValidationError
 from ..store import audit
 from ..store.tables import template, template_version
 from .context import SCHEMA
+from .htmltext import html_template_to_text
 
 PARTS = ("subject", "html", "text")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
@@ -82,6 +84,19 @@ TEXT_ENV = _make_env(autoescape=False)
 
 def _env(part: str) -> SandboxedEnvironment:
     return HTML_ENV if part == "html" else TEXT_ENV
+
+
+def base_context() -> dict[str, Any]:
+    """The environment globals (range, dict, cycler …) as a plain dict, to start a render context from."""
+    return dict(HTML_ENV.globals)
+
+
+def render(tpl: JinjaTemplate, ctx: dict[str, Any]) -> str:
+    """`tpl.render(ctx)` without copying the context: `ctx` must start from `base_context()`.
+
+    Jinja's own `render` rebuilds a dict from a ChainMap of globals on every call, a noticeable share of
+    the compose hot path. The context dict is not modified (template assignments live in the Context)."""
+    return "".join(tpl.root_render_func(tpl.new_context(ctx, shared=True)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -144,8 +159,9 @@ class CompiledTemplate:
     stage: str | None
     subject: JinjaTemplate
     html: JinjaTemplate
-    text: JinjaTemplate | None
+    text: JinjaTemplate  # the text part, or one derived from the HTML source (text_derived)
     roots: frozenset[str]  # context roots the template uses (lets compose skip loading the rest)
+    text_derived: bool = False
 
 
 def compile_template(
@@ -154,8 +170,12 @@ def compile_template(
 ) -> CompiledTemplate:
     subj_t, r1 = validate_part(subject, "subject", name)
     html_t, r2 = validate_part(html, "html", name)
-    text_t, r3 = validate_part(text, "text", name) if text else (None, frozenset[str]())
-    return CompiledTemplate(id, name, version, category, stage, subj_t, html_t, text_t, r1 | r2 | r3)
+    if text:
+        text_t, r3 = validate_part(text, "text", name)
+    else:
+        text_t, r3 = validate_part(html_template_to_text(html), "html (as text)", name)
+    return CompiledTemplate(id, name, version, category, stage, subj_t, html_t, text_t, r1 | r2 | r3,
+                            text_derived=not text)
 
 
 def validate(*, name: str, subject: str, html: str, text: str | None = None, category: str = "marketing",

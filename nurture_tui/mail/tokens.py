@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import hmac
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,8 +30,11 @@ class TokenData:
     url: str  # click target ("" for other kinds)
 
 
+_URLSAFE = bytes.maketrans(b"+/", b"-_")
+
+
 def _b64(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+    return binascii.b2a_base64(raw, newline=False).translate(_URLSAFE).rstrip(b"=").decode("ascii")
 
 
 def _unb64(text: str) -> bytes:
@@ -48,7 +50,7 @@ class TokenSigner:
         self._key = secret.encode("utf-8")
 
     def _sig(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()[:_SIG_BYTES]
+        return hmac.digest(self._key, payload, "sha256")[:_SIG_BYTES]  # one-shot C implementation
 
     def sign(self, kind: str, lead_id: int, message_ref: str, expires: datetime, url: str = "") -> str:
         code = kind[0]

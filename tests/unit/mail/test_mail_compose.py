@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes
-from email.policy import SMTP, default
+from email.policy import default
 
 import pytest
 from mail_support import add_lead, add_people, save_template
@@ -74,11 +74,12 @@ def test_header_injection_through_merge_values_is_impossible(workspace, clock) -
     save_template(workspace, now, subject="Hi {{ lead.first_name }}\n{{ lead.first_name }}")
     row = _compose(workspace, [SendRequest(evil, "welcome", idempotency_key="e1")], now)[0]
     assert "\r" not in row["subject"] and "\n" not in row["subject"]
-    msg = build_message(row, now)
-    parsed = message_from_bytes(msg.as_bytes(policy=SMTP), policy=default)
+    parsed = message_from_bytes(build_message(row, now), policy=default)
     assert parsed["Bcc"] is None and parsed["X-Evil"] is None
     once = "Eve Bcc: victim@else.test X-Evil: 1"
-    assert str(parsed["Subject"]).strip() == f"Hi {once} {once}"
+    assert str(parsed["Subject"]) == f"Hi {once} {once}"
+    with pytest.raises(ValueError, match="line break"):
+        build_message({**row, "headers": {**row["headers"], "From": "a@b.test\r\nBcc: x@y.test"}}, now)
 
 
 def test_bad_recipient_missing_template_and_render_errors_become_failed_rows(workspace, clock) -> None:
@@ -121,3 +122,32 @@ def test_recent_activity_context(workspace, clock) -> None:
 ])
 def test_html_to_text(html: str, text: str) -> None:
     assert html_to_text(html) == text
+
+
+def test_message_bytes_parse_back(workspace, clock) -> None:
+    now = clock.now()
+    lid = add_lead(workspace, "zoe@x.test", now, first_name="Zoë", company="Ünïcode & Co")
+    save_template(workspace, now, subject="Grüße {{ lead.first_name }} " + "long " * 60,
+                  html="<p>{{ lead.company }}</p>\n<p>.leading dot and = sign " + "x" * 200 + "</p>")
+    row = _compose(workspace, [SendRequest(lid, "welcome", idempotency_key="z")], now)[0]
+    raw = build_message(row, now)
+    assert raw.isascii() and all(len(line) <= 998 for line in raw.split(b"\r\n"))
+    msg = message_from_bytes(raw, policy=default)
+    assert str(msg["Subject"]) == row["subject"] and row["subject"].startswith("Grüße Zoë long")
+    assert msg.get_content_type() == "multipart/alternative"
+    html = msg.get_body(("html",)).get_content()
+    text = msg.get_body(("plain",)).get_content()
+    assert html.replace("\r\n", "\n") == row["html"] and text.replace("\r\n", "\n") == row["text"]
+    plain_only = message_from_bytes(build_message({**row, "html": ""}, now), policy=default)
+    assert plain_only.get_content_type() == "text/plain"
+
+
+def test_text_template_derived_from_html_source() -> None:
+    from nurture_tui.mail.htmltext import html_template_to_text
+
+    src = ('<p>Hi {{ lead.first_name | default("there") }},</p>{% if lead.stage == "decision" %}'
+           '<p><a href="https://x.test/demo?a=1&amp;b=2">Book a demo</a></p>{% endif %}'
+           '<ul>{% for i in [1, 2] %}<li>{{ i }} &lt;{{ "<b>" }}&gt;</li>{% endfor %}</ul>')
+    assert html_template_to_text(src) == (
+        'Hi {{ lead.first_name | default("there") }},\n\n{% if lead.stage == "decision" %}Book a demo '
+        '(https://x.test/demo?a=1&b=2)\n\n{% endif %}{% for i in [1, 2] %}\n- {{ i }} <{{ "<b>" }}>{% endfor %}\n')
