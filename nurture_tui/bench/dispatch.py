@@ -8,8 +8,12 @@
 2. Deliver: `mail.dispatch.Dispatcher` (claim → suppression re-check → MIME → pooled SMTP → record) to an
    aiosmtpd sink on 127.0.0.1 with `--connections` (≤ 10) connections, rate limit off.
    Reference, same run: one `smtplib` connection sending the same number of pre-built messages in a loop.
-3. Rate limit: `--rate-messages` more messages through a dispatcher limited to `--rate` msgs/s (burst 1,
-   so M messages should take (M-1)/rate s); `rate_limit_error_pct` = |achieved - rate| / rate × 100.
+3. Rate limit: `--rate-messages` more messages through a dispatcher limited to `--rate` msgs/s with the
+   default burst (one second's worth, B = rate): the bucket starts full, so M messages should take
+   (M - B) / rate s; achieved = (M - B) / elapsed and `rate_limit_error_pct` = |achieved - rate| / rate × 100.
+
+Rates are wall-clock. The machine is often shared, so the render figures are also given per CPU second
+of this process (`*_cpu_per_s`), which is what the code costs regardless of neighbours.
 """
 
 from __future__ import annotations
@@ -31,7 +35,8 @@ BENCH_HTML = """<html><body>
 <ul>{% for play in ["score behaviour and fit", "hand off with context", "recycle, don't drop"] %}
 <li>{{ loop.index }}. {{ play }}</li>{% endfor %}</ul>
 {% if lead.stage == "decision" %}<p>Ready to talk? <a href="https://example.com/demo">Book a demo</a>.</p>
-{% else %}<p><a href="https://example.com/guide?utm_source=nurture&amp;utm_medium=email">Read the guide</a>.</p>{% endif %}
+{% else %}<p><a href="https://example.com/guide?utm_source=nurture&amp;utm_medium=email">Read the guide</a>.</p>
+{% endif %}
 <p>See <a href="https://example.com/pricing">pricing</a>.</p>
 <p>{{ owner.name | default(sender.name) }}<br>{{ owner.signature }}</p>
 </body></html>"""
@@ -58,8 +63,9 @@ def _seed(ws: Any, n: int) -> list[int]:
 
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
-        owners = [conn.execute(insert(user).values(username=f"rep{i}", name=f"Rep {i} Owner", signature="Sales team",
-                                                   created_at=now)).inserted_primary_key[0] for i in range(10)]
+        conn.execute(insert(user), [{"username": f"rep{i}", "name": f"Rep {i} Owner", "signature": "Sales team",
+                                     "created_at": now} for i in range(10)])
+        owners = list(conn.execute(select(user.c.id)).scalars())
         conn.execute(insert(account), [{"name": f"Account {i}", "created_at": now} for i in range(100)])
         accounts = list(conn.execute(select(account.c.id)).scalars())
         conn.execute(insert(lead), [{
@@ -71,8 +77,8 @@ def _seed(ws: Any, n: int) -> list[int]:
         return list(conn.execute(select(lead.c.id).order_by(lead.c.id)).scalars())
 
 
-def _render(ws: Any, lead_ids: list[int], tag: str) -> tuple[float, int]:
-    """Compose (timed) and insert (not timed) one outbox row per lead; returns (render seconds, rows)."""
+def _render(ws: Any, lead_ids: list[int], tag: str) -> tuple[float, float, int]:
+    """Compose (timed) and insert (not timed) one outbox row per lead; returns (wall s, CPU s, rows)."""
     from sqlalchemy import insert
 
     from ..mail.compose import SendRequest, compose_outbox_rows
@@ -80,21 +86,22 @@ def _render(ws: Any, lead_ids: list[int], tag: str) -> tuple[float, int]:
     from ..store.tables import outbox
 
     now = ws.clock.now()
-    spent, total = 0.0, 0
+    spent, cpu, total = 0.0, 0.0, 0
     for i in range(0, len(lead_ids), 500):
         sends = [SendRequest(lid, "bench", None, None, None, "s1", f"{tag}:{lid}") for lid in lead_ids[i:i + 500]]
         with write_tx(ws.engine) as conn:
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             rows = compose_outbox_rows(conn, sends, ws.settings, now)
             spent += time.perf_counter() - t0
+            cpu += time.process_time() - c0
             if any(r["status"] != "queued" for r in rows):
                 raise RuntimeError(f"bench render failed: {rows[0]['last_error']}")
             conn.execute(insert(outbox), rows)
             total += len(rows)
-    return spent, total
+    return spent, cpu, total
 
 
-def _reference_render(n: int) -> float:
+def _reference_render(n: int) -> tuple[float, float]:
     from jinja2 import Environment
 
     env = Environment(autoescape=True)
@@ -102,11 +109,11 @@ def _reference_render(n: int) -> float:
     ctx = {"lead": {"first_name": "Ann", "industry": "Software", "company": "Co", "stage": "consideration"},
            "account": {"name": "Account 1"}, "owner": {"name": "Rep", "signature": "Sales"},
            "sender": {"name": "Demo"}}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     for _ in range(n):
         subject.render(ctx)
         html.render(ctx)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def _reference_smtp(url_port: int, n: int) -> float:
@@ -132,7 +139,7 @@ def command(
     messages: int = typer.Option(20_000, "--messages", min=100, help="Messages to render and deliver."),
     connections: int = typer.Option(8, "--connections", min=1, max=10, help="SMTP connections (≤ 10)."),
     rate: float = typer.Option(200.0, "--rate", min=1.0, help="Rate limit to check (msgs/s)."),
-    rate_messages: int = typer.Option(1000, "--rate-messages", min=10, help="Messages sent under --rate."),
+    rate_messages: int = typer.Option(1400, "--rate-messages", min=10, help="Messages sent under --rate."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Render and deliver N messages to a loopback aiosmtpd sink; check a configured rate limit."""
@@ -144,8 +151,8 @@ def command(
         ws = _workspace(Path(tmp) / "bench.db", sink.url)
         try:
             ids = _seed(ws, messages + rate_messages)
-            render_s, rendered = _render(ws, ids[:messages], "main")
-            ref_render_s = _reference_render(messages)
+            render_s, render_cpu, rendered = _render(ws, ids[:messages], "main")
+            ref_render_s, ref_render_cpu = _reference_render(messages)
 
             fast = Dispatcher(ws, max_connections=connections, rate_per_second=1e9, rate_per_hour=1e12)
             try:
@@ -161,7 +168,8 @@ def command(
             ref_smtp_s = _reference_smtp(sink.port, messages)
 
             _render(ws, ids[messages:], "rate")
-            limited = Dispatcher(ws, max_connections=connections, rate_per_second=rate, rate_per_hour=1e12, burst=1)
+            limited = Dispatcher(ws, max_connections=connections, rate_per_second=rate, rate_per_hour=1e12)
+            burst = limited.limiter.second.capacity
             try:
                 t0 = time.perf_counter()
                 res_rate = limited.dispatch_due(rate_messages)
@@ -172,18 +180,21 @@ def command(
                 raise RuntimeError(f"rate-limited delivery incomplete: {res_rate}")
         finally:
             ws.close()
-    achieved = (rate_messages - 1) / rate_s
+    achieved = (rate_messages - burst) / rate_s
     result = {
         "scenario": NAME,
         "messages": messages,
         "render_per_s": round(rendered / render_s),
+        "render_cpu_per_s": round(rendered / render_cpu),
         "delivered_per_s": round(messages / deliver_s, 1),
         "rate_limit_error_pct": round(abs(achieved - rate) / rate * 100, 2),
         "rate_limit_configured_per_s": rate,
         "rate_limit_achieved_per_s": round(achieved, 1),
         "smtp_connections_opened": opened,
         "reference_render_per_s": round(messages / ref_render_s),
-        "render_vs_reference": round((rendered / render_s) / (messages / ref_render_s), 3),
+        "reference_render_cpu_per_s": round(messages / ref_render_cpu),
+        "render_vs_reference": round(render_s and ref_render_s / render_s * rendered / messages, 3),
+        "render_cpu_vs_reference": round(ref_render_cpu / render_cpu * rendered / messages, 3),
         "reference_smtplib_per_s": round(messages / ref_smtp_s, 1),
         "delivery_vs_reference": round((messages / deliver_s) / (messages / ref_smtp_s), 3),
     }
