@@ -16,6 +16,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,10 @@ REF_MIXED = ("SELECT count(*) FROM lead l WHERE l.stage IN ('consideration', 'de
              "AND lower(l.industry) = 'software' AND l.score >= :min5 AND EXISTS (SELECT 1 FROM activity a "
              "WHERE a.lead_id = l.id AND a.kind = 'open' AND a.at >= :since30 AND a.bot = 0)")
 REF_HOT = "SELECT count(*) FROM segment_member WHERE segment_id = :segment_id"
+
+
+def _fetch_one(raw: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Any:
+    return raw.execute(sql, params).fetchone()
 
 
 def _template_db(leads: int, activities: int, seed: int, echo: Any) -> Path:
@@ -121,7 +126,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
                 ScoreScale(datetime.fromisoformat(epoch), half_life).factor(T_NOW)
             params = {"lo": 5 / factor, "hi": 40 / factor, "min5": 5 / factor, "segment_id": segment_id,
                       "since14": to_db(T_NOW - timedelta(days=14)), "since30": to_db(T_NOW - timedelta(days=30))}
-            scenarios = {
+            scenarios: dict[str, tuple[dict[str, Any], str]] = {
                 "attribute": (ATTRIBUTE, REF_ATTRIBUTE),
                 "behaviour": (BEHAVIOUR, REF_BEHAVIOUR),
                 "mixed": (MIXED, REF_MIXED),
@@ -137,9 +142,9 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
                 if ours != ref:
                     raise RuntimeError(f"{name}: compiled count {ours} != reference count {ref}")
                 counts[name] = ours
-                result[f"{name}_ms"] = median_ms(
-                    lambda rule=rule: compiler.count(conn, rule, T_NOW, half_life_days=half_life), runs=runs)
-                reference[name] = median_ms(lambda sql=sql: raw.execute(sql, params).fetchone(), runs=runs)
+                result[f"{name}_ms"] = median_ms(partial(compiler.count, conn, rule, T_NOW, half_life_days=half_life),
+                                                 runs=runs)
+                reference[name] = median_ms(partial(_fetch_one, raw, sql, params), runs=runs)
                 ratio[name] = round(result[f"{name}_ms"] / reference[name], 2) if reference[name] else 0.0
                 echo(f"  {name}: {counts[name]:,} leads, ours {result[f'{name}_ms']} ms, reference "
                      f"{reference[name]} ms")

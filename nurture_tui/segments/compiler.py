@@ -100,6 +100,14 @@ class _Ctx:
     def sqlite(self) -> bool:
         return self.conn.dialect.name == "sqlite"
 
+    def group_key(self, column: Any) -> Any:
+        """A GROUP BY key that SQLite cannot satisfy by walking an index in key order: otherwise it scans
+        all of `activity` by lead_id to avoid a sort, instead of reading only the matching kind/window
+        range from the covering index (14× slower measured on the demo data)."""
+        if self.sqlite:
+            return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+        return column
+
     def col(self, column: Any) -> Any:
         """`column`, or in probe form on SQLite `+column`: the unary plus keeps the planner from choosing an
         attribute index over the few-ids lookup (`lead.id IN (…)`, `activity.lead_id = lead.id`) that
@@ -478,7 +486,8 @@ def _activity(node: ActivityCondition, ctx: _Ctx) -> ColumnElement[bool]:
         cutoff = parse_instant(node.last_value or "", ctx.now)
         if ctx.probe:
             return and_(_has(a.c.lead_id, ctx, *conds), ~_has(a.c.lead_id, ctx, *conds, a.c.at >= cutoff))
-        grouped = select(a.c.lead_id).where(*conds).group_by(a.c.lead_id).having(func.max(a.c.at) < cutoff)
+        key = ctx.group_key(a.c.lead_id)
+        grouped = select(key).where(*conds).group_by(key).having(func.max(a.c.at) < cutoff)
         return lead.c.id.in_(grouped)
 
     n = node.count
@@ -490,7 +499,8 @@ def _activity(node: ActivityCondition, ctx: _Ctx) -> ColumnElement[bool]:
         return ~_at_least(1, conds, ctx)
     if ctx.probe:
         return _activity_count(conds) == n
-    return lead.c.id.in_(select(a.c.lead_id).where(*conds).group_by(a.c.lead_id).having(func.count() == n))
+    key = ctx.group_key(a.c.lead_id)
+    return lead.c.id.in_(select(key).where(*conds).group_by(key).having(func.count() == n))
 
 
 def _activity_count(conds: list[ColumnElement[bool]]) -> ColumnElement[int]:
@@ -503,8 +513,8 @@ def _at_least(n: int, conds: list[ColumnElement[bool]], ctx: _Ctx) -> ColumnElem
         return _has(activity.c.lead_id, ctx, *conds)
     if ctx.probe:
         return _activity_count(conds) >= n
-    return lead.c.id.in_(select(activity.c.lead_id).where(*conds).group_by(activity.c.lead_id)
-                         .having(func.count() >= n))
+    key = ctx.group_key(activity.c.lead_id)
+    return lead.c.id.in_(select(key).where(*conds).group_by(key).having(func.count() >= n))
 
 
 def url_like(pattern: str) -> str:

@@ -159,7 +159,7 @@ _SETTINGS = dict(deadline=None, derandomize=True, suppress_health_check=[HealthC
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-@settings(max_examples=250, **_SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=120, **_SETTINGS)  # type: ignore[arg-type]
 @given(data=rules)
 def test_compiler_matches_naive_evaluator_sqlite(loaded: tuple[Workspace, naive.Snapshot], data: Any) -> None:
     _check(*loaded, data)
@@ -167,14 +167,14 @@ def test_compiler_matches_naive_evaluator_sqlite(loaded: tuple[Workspace, naive.
 
 @pytest.mark.pg
 @pytest.mark.parametrize("db_url", ["pg"], indirect=True)
-@settings(max_examples=60, **_SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=40, **_SETTINGS)  # type: ignore[arg-type]
 @given(data=rules)
 def test_compiler_matches_naive_evaluator_pg(loaded: tuple[Workspace, naive.Snapshot], data: Any) -> None:
     _check(*loaded, data)
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-@settings(max_examples=80, **_SETTINGS)  # type: ignore[arg-type]
+@settings(max_examples=60, **_SETTINGS)  # type: ignore[arg-type]
 @given(leaf=leaves)
 def test_every_leaf_kind_matches_someone_sometimes(loaded: tuple[Workspace, naive.Snapshot], leaf: Any) -> None:
     """Leaves alone (no group masking): the strongest per-condition check."""
