@@ -264,8 +264,12 @@ def _safe_def(data: dict[str, Any] | None) -> SequenceDef | None:
         return None
 
 
-def get_row(conn: Connection, name: str) -> dict[str, Any]:
-    row = conn.execute(select(sequence).where(sequence.c.name == name)).mappings().first()
+def get_row(conn: Connection, name: str, *, lock: bool = False) -> dict[str, Any]:
+    """The sequence row; `lock=True` holds it (FOR UPDATE on PostgreSQL) so concurrent publishes queue."""
+    stmt = select(sequence).where(sequence.c.name == name)
+    if lock and conn.dialect.name != "sqlite":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).mappings().first()
     if row is None:
         raise NotFoundError(f"sequence {name!r} not found (see `nurture sequences list`)")
     return dict(row)
@@ -376,7 +380,7 @@ def publish(conn: Connection, name: str, *, user: str, now: datetime, migrate: b
 
 
 def publish_report(conn: Connection, name: str, *, user: str, now: datetime, migrate: bool = False) -> PublishResult:
-    row = get_row(conn, name)
+    row = get_row(conn, name, lock=True)
     defn = draft_definition(conn, name)
     problems = validate_definition(defn, store_catalog(conn))
     if problems:
