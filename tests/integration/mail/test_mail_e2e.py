@@ -1,0 +1,93 @@
+"""End to end: a lead enrolled in a sample-like sequence gets real SMTP mail; clicking the tracked link in
+the received message (through uvicorn) moves it down the 'clicked' branch; a one-click unsubscribe from the
+List-Unsubscribe header stops the next send."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import httpx
+from mail_support import save_template
+from sqlalchemy import select
+
+from nurture_tui.engine.advance import run_due
+from nurture_tui.engine.enroll import enroll_lead
+from nurture_tui.engine.seeding import make_leads, publish_definition
+from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
+from nurture_tui.mail.sink import SmtpSink
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import activity, enrollment, lead_tag, outbox
+from nurture_tui.web.server import WebServer
+
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36"
+
+SEQUENCE = {"name": "welcome-e2e", "steps": [
+    {"id": "intro", "send": {"template": "welcome"}},
+    {"id": "clicked", "wait_for": {"events": [{"kind": "click", "node": "intro"}], "window": "3d"},
+     "yes": [{"id": "tag-hot", "action": {"type": "add_tag", "tag": "clicked-intro"}},
+             {"id": "follow-up", "send": {"template": "follow-up"}}],
+     "no": [{"id": "nudge", "send": {"template": "nudge"}}]},
+    {"id": "pause", "wait": {"duration": "1d"}},
+    {"id": "last", "send": {"template": "last-call"}},
+]}
+
+
+def test_send_click_branch_unsubscribe(workspace, clock) -> None:
+    ws = workspace
+    with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, \
+            httpx.Client(headers={"user-agent": BROWSER}, timeout=10) as http:
+        ws.settings.mail.smtp_url = sink.url
+        ws.settings.mail.base_url = web.url
+        now = clock.now()
+        for name in ("welcome", "follow-up", "nudge", "last-call"):
+            save_template(ws, now, name, subject=f"{name}: {{{{ lead.first_name }}}}")
+        with write_tx(ws.engine) as conn:
+            publish_definition(conn, SEQUENCE, now)
+            (lid,) = make_leads(conn, 1, now)
+            eid = enroll_lead(conn, lid, "welcome-e2e", now)
+
+        def step() -> None:
+            run_due(ws.engine, ws.clock.now, ws.settings)
+            dispatch_due(ws)
+
+        try:
+            step()
+            assert sink.wait_for(1)
+            first = sink.messages[0].message()
+            assert str(first["Subject"]).startswith("welcome: Lead") and first["List-Unsubscribe-Post"]
+            html = first.get_body(("html",)).get_content()
+            click = re.search(r'href="(http://127\.0\.0\.1:\d+/c/[^"]+)"', html).group(1)
+
+            clock.advance(timedelta(minutes=10))  # a person reads it later (not a prefetch)
+            r = http.get(click, follow_redirects=False)
+            assert r.status_code == 302 and r.headers["location"] == "https://example.com/guide?a=1&b=2"
+            step()  # the click woke the wait_for: the lead goes down 'yes' at once
+            assert sink.wait_for(2)
+            assert str(sink.messages[1].message()["Subject"]).startswith("follow-up: ")
+            with ws.engine.connect() as conn:
+                assert conn.execute(select(lead_tag.c.tag).where(lead_tag.c.lead_id == lid)).scalars().all() \
+                    == ["clicked-intro"]
+                assert conn.execute(select(enrollment.c.node_id).where(enrollment.c.id == eid)).scalar() == "pause"
+
+            # one-click unsubscribe (RFC 8058) from the header of the mail the lead received
+            lu = str(sink.messages[1].message()["List-Unsubscribe"])
+            https_url = re.search(r"<(http://[^>]+)>", lu).group(1)
+            r = http.post(https_url, content="List-Unsubscribe=One-Click",
+                          headers={"content-type": "application/x-www-form-urlencoded"})
+            assert r.status_code == 200
+
+            clock.advance(timedelta(days=1, minutes=1))
+            step()  # 'last' is due now, but the lead left the marketing category
+            assert sink.count == 2
+            with ws.engine.connect() as conn:
+                sent = conn.execute(select(outbox.c.node_id).where(outbox.c.status == "sent")
+                                    .order_by(outbox.c.id)).scalars().all()
+                kinds = conn.execute(select(activity.c.kind).where(activity.c.lead_id == lid)
+                                     .order_by(activity.c.id)).scalars().all()
+                status = conn.execute(select(enrollment.c.status).where(enrollment.c.id == eid)).scalar()
+            assert sent == ["intro", "follow-up"]  # nothing for 'last'
+            assert status == "done"  # suppressed send skipped, sequence finished (Pardot semantics)
+            assert kinds.index("click") < kinds.index("unsubscribe")
+        finally:
+            close_dispatcher(ws)
