@@ -16,17 +16,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Engine, bindparam, insert, update
+from sqlalchemy import JSON, Connection, Engine, bindparam, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..store.engine import write_tx
 from ..store.tables import activity, enrollment, outbox
 from . import deps
+from .bulk import insert_rows, insert_with_ids, sqlite_executemany
 from .claim import claim, paused_sequence_ids
 from .context import Item, StepContext
 from .executors import EXECUTORS
 from .lifecycle import Live, goal_or_exit
-from .plans import load_plan
+from .plans import Plan, load_plan
 
 MAX_ROUNDS = 64  # instantaneous nodes one enrollment may pass in one batch (loops need a wait)
 _JSON_OR_NULL = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
@@ -75,7 +76,13 @@ def process_due(conn: Connection, now: datetime, settings: Any, limit: int) -> B
     if not rows:
         return BatchResult()
     ctx = StepContext(conn, now, settings)
-    items = [Item(r, load_plan(conn, r.version_id)) for r in rows]
+    plans: dict[int, Plan] = {}
+    items = []
+    for r in rows:
+        plan = plans.get(r.version_id)
+        if plan is None:
+            plan = plans[r.version_id] = load_plan(conn, r.version_id)
+        items.append(Item(r, plan))
     for it in items:
         if it.arrived and it.steps == 0 and it.node_id is not None:
             ctx.counters.bump(it.version_id, it.node_id, "entered")  # a new enrollment reaches its start
@@ -116,8 +123,9 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
     conn = ctx.conn
     sent_acts: list[dict[str, Any]] = []
     if ctx.sends:
+        make = deps.required("mail.compose", "SendRequest")
         requests = [
-            deps.send_request(lead_id=s.item.lead_id, template_name=s.template, category=s.category,
+            make(lead_id=s.item.lead_id, template_name=s.template, category=s.category,
                               enrollment_id=s.item.id, sequence_id=s.item.sequence_id, node_id=s.node,
                               idempotency_key=s.key)
             for s in ctx.sends
@@ -125,7 +133,7 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         rows = deps.compose_outbox_rows(conn, requests, ctx.settings, ctx.now)
         by_key = {s.key: s for s in ctx.sends}
         if rows:
-            ids = conn.execute(insert(outbox).returning(outbox.c.id, sort_by_parameter_order=True), rows).scalars()
+            ids = insert_with_ids(conn, outbox, rows)
             for oid, row in zip(ids, rows, strict=True):
                 if row["status"] != "queued":
                     continue  # recorded as failed (unknown template, bad address): nothing was sent
@@ -136,19 +144,19 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
                     "template_id": row.get("template_id"), "outbox_id": oid, "url": None, "bot": False, "meta": {},
                 })
     if sent_acts:
-        ins = insert(activity).returning(activity.c.id, sort_by_parameter_order=True)
-        aids = conn.execute(ins, sent_acts).scalars()
-        scored = [{**a, "id": aid} for aid, a in zip(aids, sent_acts, strict=True)]
-        deps.apply_activities(conn, scored, ctx.now, ctx.settings)
+        insert_with_ids(conn, activity, sent_acts)  # sets each dict's "id", which scoring records
+        deps.apply_activities(conn, sent_acts, ctx.now, ctx.settings)
     if ctx.activities:
-        conn.execute(insert(activity), ctx.activities)
+        insert_rows(conn, activity, ctx.activities)
     params = [
         {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
          "p_entered": it.node_entered_at, "p_steps": it.steps,
          "p_exited": ctx.now if it.finished else None, "p_reason": it.reason}
         for it in items if it.changed
     ]
-    if params:
+    if params and conn.dialect.name == "sqlite":
+        sqlite_executemany(conn, _ADVANCE_SQLITE, _ADVANCE_KEYS, params)
+    elif params:
         conn.execute(_ADVANCE, params)
     ctx.counters.flush(conn)
 
@@ -159,4 +167,9 @@ _ADVANCE = (
     .values(node_id=bindparam("p_node"), status=bindparam("p_status"), due_at=bindparam("p_due"),
             wait_for=bindparam("p_wf", type_=_JSON_OR_NULL), node_entered_at=bindparam("p_entered"),
             steps=bindparam("p_steps"), exited_at=bindparam("p_exited"), exit_reason=bindparam("p_reason"))
+)
+_ADVANCE_KEYS = ("p_node", "p_status", "p_due", "p_wf", "p_entered", "p_steps", "p_exited", "p_reason", "eid")
+_ADVANCE_SQLITE = (
+    "UPDATE enrollment SET node_id = ?, status = ?, due_at = ?, wait_for = ?, node_entered_at = ?, steps = ?, "
+    "exited_at = ?, exit_reason = ? WHERE id = ?"
 )

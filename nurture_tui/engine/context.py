@@ -114,9 +114,8 @@ class StepContext:
         it.arrived = True
 
     def park(self, it: Item, due_at: datetime | None, wait_for: dict[str, Any] | None = None) -> None:
-        """Hold `it` at its node until `due_at` (None = until an event wakes it)."""
-        if it.arrived:
-            self.steps += 1
+        """Hold `it` at its node until `due_at` (None = until an event wakes it). Parking is part of
+        the advance that brought it here, not a step of its own."""
         it.changed = True
         it.status = "waiting"
         it.due_at = due_at

@@ -62,6 +62,9 @@ class NurtureScheduler:
 
         if self._sched is not None:
             return
+        # A tick that runs longer than its interval makes APScheduler log "skipped: maximum number of
+        # running instances reached" every second; that is max_instances=1 doing its job, not news.
+        logging.getLogger("apscheduler.scheduler").setLevel(logging.ERROR)
         self._stopping.clear()
         sched = BackgroundScheduler(
             jobstores={"default": MemoryJobStore()},

@@ -112,7 +112,7 @@ def test_restart_catch_up_100k_in_order(sqlite_workspace: Workspace) -> None:
             with ws.engine.connect() as conn:
                 return conn.execute(select(func.count()).select_from(enrollment)
                                     .where(enrollment.c.node_id == "s1")).scalar_one() == 0
-        _until(drained, 120, step=0.5)
+        _until(drained, 400, step=0.5)
     finally:
         sched.stop()
     with ws.engine.connect() as conn:

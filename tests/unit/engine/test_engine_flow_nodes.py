@@ -38,7 +38,7 @@ def _setup(ws: Workspace, definition: dict, n: int = 1) -> tuple[int, list[int],
 
 def test_wait_for_up_to_wakes_on_matching_click(workspace: Workspace, clock: VirtualClock) -> None:
     vid, (lead,), (eid,) = _setup(workspace, WAIT_FOR)
-    assert run(workspace) == 1
+    assert run(workspace) == 0  # parking at the first node is not a step
     st = state(workspace, eid)
     assert (st.node_id, st.status) == ("w1", "waiting")
     assert st.due_at == clock.now() + timedelta(days=3)

@@ -52,7 +52,7 @@ def test_send_renders_outbox_activity_and_advances(workspace: Workspace, clock: 
         vid = publish(conn, SEND_WAIT, now)
         leads = make_leads(conn, 3, now)
         eids = [enroll_lead(conn, lid, "drip", now) for lid in leads]
-    assert run(workspace) == 6  # each: send + enter wait
+    assert run(workspace) == 3  # one send step each (parking at the wait is part of it)
     with workspace.engine.connect() as conn:
         rows = conn.execute(select(outbox.c.subject, outbox.c.idempotency_key, outbox.c.status)
                             .order_by(outbox.c.id)).all()

@@ -1,0 +1,301 @@
+"""`nurture bench engine`: due steps per second through claim → execute → advance.
+
+Seeds `--steps` enrollments due now on a send→wait sequence (template with merge fields, a condition and
+a loop), then in the same run measures:
+(a) our engine (`engine.advance.run_batch`, batches of `--batch`): sustained steps/s and p99 batch latency;
+    every step renders the template through the mail composer (tracked links, unsubscribe headers) and
+    writes outbox + activity + score + advance + node counters in one transaction;
+(b) a reference pipeline in plain `sqlite3` + Jinja2 (template compiled once) doing the same writes per
+    step (claim, render subject+html, outbox row, activity row, score update, enrollment advance), no
+    framework;
+(c) the naive design: one APScheduler 3 job per lead (date trigger, SQLAlchemy job store on SQLite,
+    default job settings), each job doing the reference's step for its lead, on `--naive-leads` leads:
+    runs actually executed per second and runs dropped as misfired;
+(d) our engine on PostgreSQL (`--pg-steps`, when `--pg-url`/NURTURE_TEST_PG_URL is reachable).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+NAME = "engine"
+T_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+# -- (a) our engine ----------------------------------------------------------------------------------
+
+def _workspace(url: str, data_dir: Path) -> Any:
+    from ..clock import VirtualClock
+    from ..config import load_settings
+    from ..store.engine import make_engine
+    from ..store.models import metadata
+    from ..workspace import Workspace
+
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    return Workspace(load_settings(None, url, data_dir=data_dir), engine, VirtualClock(T_NOW))
+
+
+def run_ours(ws: Any, steps: int, batch: int) -> dict[str, float]:
+    from ..engine.advance import run_batch
+    from ..engine.seeding import seed_due
+
+    seed_due(ws.engine, steps, T_NOW)
+    lat: list[float] = []
+    done = 0
+    start = time.perf_counter()
+    while True:
+        res = run_batch(ws.engine, ws.clock.now(), ws.settings, batch)
+        if not res.claimed:
+            break
+        done += res.steps
+        lat.append(res.seconds)
+    elapsed = time.perf_counter() - start
+    from .common import percentile
+
+    return {"steps": done, "steps_per_s": done / elapsed if elapsed else 0.0,
+            "p99_batch_ms": percentile(lat, 99) * 1000}
+
+
+# -- (b) reference: plain sqlite3 ---------------------------------------------------------------------
+
+class Reference:
+    """The same step in plain sqlite3 + Jinja2, on the same schema and data."""
+
+    def __init__(self, path: Path) -> None:
+        from jinja2.sandbox import SandboxedEnvironment
+
+        from ..engine.seeding import WELCOME_HTML, WELCOME_SUBJECT
+
+        env = SandboxedEnvironment(autoescape=True)
+        self.subject = env.from_string(WELCOME_SUBJECT)
+        self.html = env.from_string(WELCOME_HTML)
+        self.path = path
+        self.local = threading.local()
+
+    def con(self) -> sqlite3.Connection:
+        con = getattr(self.local, "con", None)
+        if con is None:
+            con = sqlite3.connect(self.path, isolation_level=None, timeout=30, check_same_thread=False)
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")
+            con.execute("PRAGMA busy_timeout=30000")
+            self.local.con = con
+        return con
+
+    def step(self, rows: list[tuple[int, int]], now: datetime) -> int:
+        """rows = (enrollment id, lead id) already claimed; write every effect in one transaction."""
+        from ..store.types import to_db
+
+        con = self.con()
+        ts = to_db(now)
+        due = to_db(now + timedelta(days=3))
+        marks = ",".join("?" * len(rows))
+        leads = {r[0]: r for r in con.execute(
+            f"SELECT id, email, first_name, company, title FROM lead WHERE id IN ({marks})",
+            [r[1] for r in rows])}
+        sender = {"name": "Nurture"}
+        outbox, acts = [], []
+        for eid, lid in rows:
+            _id, email, first, company, title = leads[lid]
+            ctx = {"lead": {"first_name": first, "company": company, "title": title}, "sender": sender}
+            subject = self.subject.render(ctx)
+            html = self.html.render(ctx)
+            outbox.append((f"e{eid}:s1:0", lid, eid, 1, "s1", email, subject, html, "", "{}", "queued", 0, ts, ts))
+            acts.append((lid, "sent", ts, 1, 1, "s1", 0, "{}"))
+        con.executemany(
+            "INSERT INTO outbox (idempotency_key, lead_id, enrollment_id, sequence_id, node_id, to_email, subject, "
+            "html, text, headers, status, attempts, next_try_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            outbox)
+        con.executemany("INSERT INTO activity (lead_id, kind, at, sequence_id, version_id, node_id, bot, meta) "
+                        "VALUES (?,?,?,?,?,?,?,?)", acts)
+        con.executemany("UPDATE lead SET score = score + 1.0 WHERE id = ?", [(r[1],) for r in rows])
+        con.executemany("UPDATE enrollment SET node_id = 'w1', status = 'waiting', due_at = ?, steps = steps + 1, "
+                        "node_entered_at = ? WHERE id = ?", [(due, ts, r[0]) for r in rows])
+        return len(rows)
+
+    def run(self, batch: int, now: datetime) -> dict[str, float]:
+        from ..store.types import to_db
+        from .common import percentile
+
+        con = self.con()
+        lat: list[float] = []
+        done = 0
+        start = time.perf_counter()
+        while True:
+            t0 = time.perf_counter()
+            con.execute("BEGIN IMMEDIATE")
+            rows = con.execute(
+                "UPDATE enrollment SET due_at = NULL WHERE id IN (SELECT id FROM enrollment WHERE due_at <= ? "
+                "ORDER BY due_at LIMIT ?) RETURNING id, lead_id", (to_db(now), batch)).fetchall()
+            if not rows:
+                con.execute("COMMIT")
+                break
+            done += self.step(rows, now)
+            con.execute("COMMIT")
+            lat.append(time.perf_counter() - t0)
+        elapsed = time.perf_counter() - start
+        return {"steps_per_s": done / elapsed if elapsed else 0.0, "p99_batch_ms": percentile(lat, 99) * 1000}
+
+
+# -- (c) naive: one APScheduler job per lead -----------------------------------------------------------
+
+_NAIVE: dict[str, Any] = {}
+
+
+def naive_job(enrollment_id: int, lead_id: int) -> None:
+    """One lead's step, in its own transaction (module-level so the job store can pickle a reference)."""
+    ref: Reference = _NAIVE["ref"]
+    con = ref.con()
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        ref.step([(enrollment_id, lead_id)], T_NOW)
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+def run_naive(path: Path, jobs_db: Path, leads: int) -> dict[str, float]:
+    from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, EVENT_JOB_MISSED
+    from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    _NAIVE["ref"] = Reference(path)
+    con = sqlite3.connect(path)
+    pairs = con.execute("SELECT id, lead_id FROM enrollment WHERE due_at IS NOT NULL ORDER BY id LIMIT ?",
+                        (leads,)).fetchall()
+    con.close()
+    counts = {"executed": 0, "missed": 0, "error": 0}
+    last = [0.0]
+    lock = threading.Lock()
+
+    def listener(event: Any) -> None:
+        with lock:
+            if event.code == EVENT_JOB_EXECUTED:
+                counts["executed"] += 1
+                last[0] = time.perf_counter()
+            elif event.code == EVENT_JOB_MISSED:
+                counts["missed"] += 1
+            else:
+                counts["error"] += 1
+
+    sched = BackgroundScheduler(jobstores={"default": SQLAlchemyJobStore(url=f"sqlite:///{jobs_db}")},
+                                timezone=UTC)
+    sched.add_listener(listener, EVENT_JOB_EXECUTED | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+    sched.start(paused=True)
+    # Measure the add rate, then give every job the same run date just after the last add: "all due now".
+    probe = time.perf_counter()
+    sample = pairs[:100]
+    far = datetime.now(UTC) + timedelta(days=1)  # clock-ok: APScheduler runs on real time
+    for eid, lid in sample:
+        sched.add_job(naive_job, "date", run_date=far, args=(eid, lid), id=f"p{eid}")
+    per_add = (time.perf_counter() - probe) / max(len(sample), 1)
+    for eid, _ in sample:
+        sched.remove_job(f"p{eid}")
+    fire = datetime.now(UTC) + timedelta(seconds=per_add * len(pairs) * 1.3 + 2)  # clock-ok
+    for eid, lid in pairs:
+        sched.add_job(naive_job, "date", run_date=fire, args=(eid, lid), id=f"e{eid}")
+    sched.resume()
+    fire_perf = time.perf_counter() + max((fire - datetime.now(UTC)).total_seconds(), 0)  # clock-ok
+    deadline = time.perf_counter() + 300
+    while time.perf_counter() < deadline:
+        with lock:
+            if counts["executed"] + counts["missed"] + counts["error"] >= len(pairs):
+                break
+        time.sleep(0.1)
+    sched.shutdown(wait=True)
+    elapsed = max(last[0] - fire_perf, 1e-9) if counts["executed"] else 0.0
+    return {"per_s": counts["executed"] / elapsed if elapsed else 0.0, "executed": counts["executed"],
+            "dropped": counts["missed"], "errors": counts["error"]}
+
+
+# -- (d) PostgreSQL -----------------------------------------------------------------------------------
+
+def run_pg(pg_url: str, steps: int, batch: int, data_dir: Path) -> float | None:
+    from sqlalchemy import text
+
+    from ..store.engine import make_engine
+
+    try:
+        admin = make_engine(pg_url)
+        with admin.begin() as conn:
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+    except Exception:
+        return None
+    sep = "&" if "?" in pg_url else "?"
+    url = f"{pg_url}{sep}options=-csearch_path%3D{schema}"
+    try:
+        ws = _workspace(url, data_dir)
+        try:
+            return run_ours(ws, steps, batch)["steps_per_s"]
+        finally:
+            ws.close()
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        admin.dispose()
+
+
+def command(
+    steps: Annotated[int, typer.Option("--steps", help="Enrollments due now.")] = 200_000,
+    batch: Annotated[int, typer.Option("--batch", help="Enrollments per claim batch.")] = 500,
+    naive_leads: Annotated[int, typer.Option("--naive-leads", help="Leads for the one-job-per-lead run.")] = 10_000,
+    pg_steps: Annotated[int, typer.Option("--pg-steps", help="Steps for the PostgreSQL run (0 = skip).")] = 20_000,
+    pg_url: Annotated[str | None, typer.Option("--pg-url", help="PostgreSQL URL for (d).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Engine throughput vs a plain-sqlite3 reference and the one-APScheduler-job-per-lead design."""
+    from .common import record
+
+    work = Path(tempfile.mkdtemp(prefix="nurture-bench-engine-"))
+    try:
+        ours_db = work / "ours.db"
+        ws = _workspace(f"sqlite:///{ours_db}", work)
+        ours = run_ours(ws, steps, batch)
+        ws.close()
+
+        ref_db = work / "ref.db"
+        ref_ws = _workspace(f"sqlite:///{ref_db}", work)
+        from ..engine.seeding import seed_due
+
+        seed_due(ref_ws.engine, steps, T_NOW)
+        ref_ws.close()
+        naive_db = work / "naive.db"
+        shutil.copy(ref_db, naive_db)  # same seeded state for the naive run
+        ref = Reference(ref_db).run(batch, T_NOW)
+
+        naive = run_naive(naive_db, work / "jobs.db", naive_leads)
+        pg = None
+        url = pg_url or os.environ.get("NURTURE_TEST_PG_URL")
+        if pg_steps and url:
+            pg = run_pg(url, pg_steps, batch, work)
+        result = {
+            "scenario": "engine",
+            "steps": steps,
+            "batch": batch,
+            "steps_per_s": round(ours["steps_per_s"]),
+            "p99_batch_ms": round(ours["p99_batch_ms"], 1),
+            "reference_steps_per_s": round(ref["steps_per_s"]),
+            "ratio": round(ours["steps_per_s"] / ref["steps_per_s"], 3) if ref["steps_per_s"] else None,
+            "naive_apscheduler_per_s": round(naive["per_s"], 1),
+            "naive_dropped": naive["dropped"],
+            "naive_executed": naive["executed"],
+            "vs_naive": round(ours["steps_per_s"] / naive["per_s"], 1) if naive["per_s"] else None,
+            "postgres_steps_per_s": round(pg) if pg else None,
+        }
+        record(result, as_json=as_json, echo=typer.echo)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
