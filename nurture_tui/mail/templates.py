@@ -103,15 +103,21 @@ def render(tpl: JinjaTemplate, ctx: dict[str, Any]) -> str:
 # Validation
 
 
+#: `str.format` reaches attributes through the format string ("{0.__class__}"); the sandbox checks that
+#: at render time, but we refuse it at save time: use the `format` filter (%-style) instead.
+_REFUSED_ATTRS = frozenset({"format", "format_map", "mro"})
+
+
 def _unsafe(attr: str) -> bool:
-    return attr.startswith("_")
+    return attr.startswith("_") or attr in _REFUSED_ATTRS
 
 
 def _check_ast(tree: nodes.Template, where: str) -> set[str]:
     """Refuse private attribute access and unknown merge fields; return the context roots used."""
     undeclared = meta.find_undeclared_variables(tree)
     for name in tree.find_all(nodes.Name):
-        if name.ctx == "load" and name.name in undeclared and name.name not in SCHEMA:
+        if name.ctx == "load" and name.name in undeclared and name.name not in SCHEMA \
+                and name.name not in HTML_ENV.globals:  # range, dict, cycler, joiner, namespace, lipsum
             raise ValidationError(f"{where} line {name.lineno}", f"unknown merge field {name.name!r} "
                                   f"(available: {', '.join(sorted(SCHEMA))})")
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
@@ -122,7 +128,9 @@ def _check_ast(tree: nodes.Template, where: str) -> set[str]:
             attr = node.arg.value
         elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
             arg = node.args[0]
-            attr = arg.value if isinstance(arg, nodes.Const) else "_dynamic"
+            if not isinstance(arg, nodes.Const):
+                raise ValidationError(f"{where} line {node.lineno}", "attr filter needs a literal attribute name")
+            attr = arg.value
         if isinstance(attr, str) and _unsafe(attr):
             raise ValidationError(f"{where} line {node.lineno}", f"access to {attr!r} is not allowed")
         if isinstance(node, (nodes.Getattr, nodes.Getitem)) and isinstance(attr, str):

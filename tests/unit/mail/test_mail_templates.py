@@ -20,6 +20,12 @@ ESCAPES = [
     "{{ sender.name.__class__.__base__.__subclasses__() }}",
     "{% set x = ''.__class__ %}{{ x }}",
     "{{ cycler.__init__.__globals__ }}",
+    "{{ lipsum.__globals__['os'] }}",
+    "{{ self.__init__ }}",
+    "{{ '{0.__class__}'.format(lead) }}",
+    "{{ '{0.__class__}'.format_map(lead) }}",
+    "{% for c in ().__class__.__base__.__subclasses__() %}{{ c }}{% endfor %}",
+    "{{ (lead|attr(unsubscribe_url)) }}",
 ]
 
 
@@ -37,7 +43,15 @@ def test_sandbox_also_refuses_at_render_time() -> None:
         tpl.render(x="")
     tpl = templates.HTML_ENV.from_string("{{ (x|attr(y)) }}")
     with pytest.raises(SecurityError):
-        tpl.render(x="", y="__class__").lower()
+        tpl.render(x="", y="__class__")
+    tpl = templates.HTML_ENV.from_string("{{ '{0.__class__}'.format(x) }}")
+    with pytest.raises(SecurityError):
+        tpl.render(x="")
+
+
+def test_globals_like_range_are_allowed() -> None:
+    c = templates.validate(name="g", subject="s", html="{% for i in range(2) %}{{ i }}{% endfor %}")
+    assert c.html.render() == "01"
 
 
 def test_unknown_merge_field_names_the_line() -> None:
