@@ -148,10 +148,13 @@ def where_clause(
     """
     if now.tzinfo is None:
         raise ValueError("where_clause needs a timezone-aware `now`")
-    ctx = _Ctx(conn=conn, now=now.astimezone(UTC), probe=probe,
-               half_life_days=ScoringSettings().half_life_days if half_life_days is None else half_life_days,
+    ctx = _Ctx(conn=conn, now=now.astimezone(UTC), probe=probe, half_life_days=_half_life(half_life_days),
                use_materialized=use_materialized)
     return _compile(_root(rule), ctx, "rule")
+
+
+def _half_life(value: float | None) -> float:
+    return ScoringSettings().half_life_days if value is None else float(value)
 
 
 def count_statement(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) -> Select[int]:
@@ -231,7 +234,7 @@ def sample(conn: Connection, rule: RuleLike, now: datetime, n: int = 20, order: 
     if order not in orderings:
         raise ValidationError("order", f"expected one of {', '.join(SAMPLE_ORDERS)}, got {order!r}")
     ctx_factor = _Ctx(conn=conn, now=now, probe=False, use_materialized=True,
-                      half_life_days=kw.get("half_life_days") or ScoringSettings().half_life_days).score_factor()
+                      half_life_days=_half_life(kw.get("half_life_days"))).score_factor()
     cols = [lead.c.id, lead.c.email, lead.c.first_name, lead.c.last_name, lead.c.company, lead.c.stage,
             lead.c.score, lead.c.grade]
     stmt = select(*cols).where(where_clause(conn, rule, now, **kw)).order_by(*orderings[order]).limit(max(0, n))

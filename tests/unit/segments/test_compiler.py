@@ -38,6 +38,8 @@ def test_score_is_compared_on_the_live_decayed_scale(workspace: Workspace) -> No
         assert compiler.count(conn, {"field": "score", "ge": 45}, later, half_life_days=30) == 0
         (top,) = compiler.sample(conn, {"all": []}, now, n=1, order="score", half_life_days=30)
         assert top.id == a and top.score == 50.0
+        (top,) = compiler.sample(conn, {"all": []}, now, n=1, order="score", half_life_days=0)
+        assert top.score == 100.0
 
 
 def test_bot_activity_never_counts(workspace: Workspace) -> None:
