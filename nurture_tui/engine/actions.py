@@ -22,6 +22,10 @@ LEAD_FIELDS = frozenset({"title", "company", "industry", "country", "state", "ci
                          "persona", "stage", "lead_source", "timezone"})
 STAGES = ("awareness", "consideration", "decision", "customer")
 
+#: Action types that change what segment rules see about the lead (so entry is re-checked after the batch).
+CHANGES_LEAD = frozenset({"update_field", "set_stage", "adjust_score", "add_to_campaign", "assign_owner",
+                          "add_tag", "remove_tag"})
+
 Action = Callable[[StepContext, Plan, Node, ActionSpec, Item], None]
 
 

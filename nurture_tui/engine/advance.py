@@ -159,6 +159,12 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
     elif params:
         conn.execute(_ADVANCE, params)
     ctx.counters.flush(conn)
+    if ctx.touched_leads:  # actions changed these leads: segments and entry see it at once
+        from .enroll import recheck_segment_entry
+
+        touched = sorted(ctx.touched_leads)
+        deps.refresh_segments_for_leads(conn, touched, ctx.now)
+        recheck_segment_entry(conn, touched, ctx.now, ctx.settings)
 
 
 _ADVANCE = (

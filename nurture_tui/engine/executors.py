@@ -170,6 +170,8 @@ def action(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     spec = node.step.action
     assert spec is not None
     for it in items:
+        if spec.type in actions.CHANGES_LEAD:
+            ctx.touched_leads.add(it.lead_id)
         try:
             actions.run(ctx, plan, node, spec, it)
         except NurtureError as exc:  # a bad setting (unknown user, …) stops this lead, not the batch

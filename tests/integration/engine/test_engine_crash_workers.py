@@ -138,3 +138,52 @@ def test_daemon_runs_and_stops_cleanly_on_sigterm(sqlite_workspace: Workspace) -
     assert {"ts", "level", "logger", "msg"} <= set(logs[0])
     assert logs[-1]["steps"] == 300
     assert _count(ws, lease) == 0  # released on SIGTERM
+
+
+def test_daemon_http_event_wakes_lead_within_two_seconds(sqlite_workspace: Workspace) -> None:
+    """The whole path: `nurture daemon --http` serves the events API; a form post moves a waiting lead."""
+    import socket
+    import urllib.request
+    from datetime import UTC, datetime
+
+    from nurture_tui.engine.enroll import enroll_lead
+    from nurture_tui.engine.seeding import make_leads, publish_definition
+    from nurture_tui.store.engine import write_tx
+
+    ws = sqlite_workspace
+    now = datetime.now(UTC)  # clock-ok: the daemon runs on the system clock
+    with write_tx(ws.engine) as conn:
+        publish_definition(conn, {"name": "demo-req", "steps": [
+            {"id": "w1", "wait_for": {"events": [{"kind": "form"}], "window": "7d"},
+             "yes": [{"id": "y", "wait": {"duration": "1d"}}], "no": [{"id": "n", "exit": {}}]}]}, now)
+        (lid,) = make_leads(conn, 1, now)
+        eid = enroll_lead(conn, lid, "demo-req", now)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = _daemon(ws.settings.db_url, "--http", f"127.0.0.1:{port}")
+
+    def node() -> str | None:
+        with ws.engine.connect() as conn:
+            return conn.execute(select(enrollment.c.node_id).where(enrollment.c.id == eid)).scalar_one()
+
+    def healthy() -> bool:
+        try:
+            return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1).status == 200
+        except OSError:
+            return False
+
+    try:
+        _wait_for(healthy, 30, proc)
+        _wait_for(lambda: node() == "w1" and _count(ws, enrollment, enrollment.c.status == "waiting") == 1, 10, proc)
+        token = ws.settings.mail.events_api_token.get_secret_value()
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/events", method="POST",
+            data=json.dumps({"events": [{"kind": "form", "lead_id": lid}]}).encode(),
+            headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+        assert urllib.request.urlopen(req, timeout=5).status in (200, 201, 202)
+        posted = time.monotonic()
+        _wait_for(lambda: node() == "y", 2.0, proc)
+        assert time.monotonic() - posted <= 2.0
+    finally:
+        _stop(proc)
