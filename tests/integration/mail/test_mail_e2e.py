@@ -91,3 +91,42 @@ def test_send_click_branch_unsubscribe(workspace, clock) -> None:
             assert kinds.index("click") < kinds.index("unsubscribe")
         finally:
             close_dispatcher(ws)
+
+
+def test_scanner_prefetch_click_does_not_trigger_the_branch(workspace, clock) -> None:
+    ws = workspace
+    with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, httpx.Client(timeout=10) as http:
+        ws.settings.mail.smtp_url = sink.url
+        ws.settings.mail.base_url = web.url
+        now = clock.now()
+        for name in ("welcome", "follow-up", "nudge", "last-call"):
+            save_template(ws, now, name)
+        with write_tx(ws.engine) as conn:
+            publish_definition(conn, SEQUENCE, now)
+            (lid,) = make_leads(conn, 1, now)
+            eid = enroll_lead(conn, lid, "welcome-e2e", now)
+        try:
+            run_due(ws.engine, ws.clock.now, ws.settings)
+            dispatch_due(ws)
+            assert sink.wait_for(1)
+            html = sink.messages[0].message().get_body(("html",)).get_content()
+            click = re.search(r'href="(http://127\.0\.0\.1:\d+/c/[^"]+)"', html).group(1)
+            # a security gateway follows the link one second after delivery, then a scanner UA later
+            clock.advance(timedelta(seconds=1))
+            assert http.get(click, headers={"user-agent": BROWSER}, follow_redirects=False).status_code == 302
+            clock.advance(timedelta(minutes=5))
+            assert http.get(click, headers={"user-agent": "Mimecast URL Protect"},
+                            follow_redirects=False).status_code == 302
+            run_due(ws.engine, ws.clock.now, ws.settings)
+            with ws.engine.connect() as conn:
+                e = conn.execute(select(enrollment.c.node_id, enrollment.c.status).where(enrollment.c.id == eid)).one()
+                bots = conn.execute(select(activity.c.bot).where(activity.c.kind == "click")).scalars().all()
+            assert (e.node_id, e.status) == ("clicked", "waiting") and bots == [True, True]
+            # the person clicks: now it moves
+            clock.advance(timedelta(minutes=5))
+            http.get(click, headers={"user-agent": BROWSER}, follow_redirects=False)
+            run_due(ws.engine, ws.clock.now, ws.settings)
+            with ws.engine.connect() as conn:
+                assert conn.execute(select(enrollment.c.node_id).where(enrollment.c.id == eid)).scalar() == "pause"
+        finally:
+            close_dispatcher(ws)
