@@ -77,47 +77,47 @@ def _build_minimal(path: Path, leads: int, seed: int) -> None:
     con.close()
 
 
+def _demo_builder() -> Any:
+    try:
+        from ..demo import generate
+    except ImportError:
+        return None
+    return getattr(generate, "build_demo", None)
+
+
 def _template_db(leads: int, seed: int, echo: Any) -> Path:
     WORK.mkdir(parents=True, exist_ok=True)
-    path = WORK / f"scoring-{leads}-{seed}.db"
+    build_demo = _demo_builder()
+    path = WORK / f"scoring-{leads}-{seed}-{'demo' if build_demo else 'minimal'}.db"
     if path.exists():
         return path
     tmp = path.with_suffix(".building")
     for p in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
         p.unlink(missing_ok=True)
     started = time.perf_counter()
-    built = False
-    try:
-        from ..demo import generate  # type: ignore[attr-defined]
-
-        if hasattr(generate, "build_demo"):
-            from ..clock import VirtualClock
-            from ..config import load_settings
-            from ..workspace import Workspace
-
-            ws = Workspace.open(load_settings(None, f"sqlite:///{tmp}"), clock=VirtualClock(T_NOW), create=True)
-            with ws:
-                generate.build_demo(ws, leads=leads, seed=seed)
-            built = True
-    except ImportError:
-        pass
-    if not built:
-        _build_minimal(tmp, leads, seed)
-    # Initial scores from the default rules, so the burst starts from a consistent workspace.
     from ..clock import VirtualClock
     from ..config import load_settings
-    from ..scoring.rescore import rescore_all
-    from ..store.engine import make_engine
 
-    engine = make_engine(f"sqlite:///{tmp}")
-    rescore_all(engine, load_settings(None, f"sqlite:///{tmp}"), VirtualClock(T_NOW))
-    engine.dispose()
+    if build_demo is not None:
+        from ..workspace import Workspace
+
+        ws = Workspace.open(load_settings(None, f"sqlite:///{tmp}"), clock=VirtualClock(T_NOW), create=True)
+        with ws:
+            build_demo(ws, leads=leads, seed=seed)  # scores and grades through the scoring code
+    else:
+        _build_minimal(tmp, leads, seed)
+        # Initial scores from the default rules, so the burst starts from a consistent workspace.
+        from ..scoring.rescore import rescore_all
+        from ..store.engine import make_engine
+
+        engine = make_engine(f"sqlite:///{tmp}")
+        rescore_all(engine, load_settings(None, f"sqlite:///{tmp}"), VirtualClock(T_NOW))
+        engine.dispose()
     con = sqlite3.connect(tmp)
     con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     con.close()
     tmp.rename(path)
-    echo(f"built {path} ({'demo generator' if built else 'minimal generator'}) in "
-         f"{time.perf_counter() - started:.1f}s")
+    echo(f"built {path} in {time.perf_counter() - started:.1f}s")
     return path
 
 

@@ -1,13 +1,16 @@
 """Rescore history after a rule change: every lead's score recomputed from the activity log, the
 current rule set, its adjustments and its last reset — in SQL, one lead-id range per transaction.
 
-Per range: each active rule becomes one `SELECT` over `activity` (its Core filter, activities after the
-lead's last reset); capped and one-time rules number their matches per (lead, cap bucket) with
-`row_number()` and grant `min(|points|, cap − (n−1)·|points|)`, exactly what the incremental path does.
-Each grant is weighted by the decay scale (`2^((at − epoch)/half-life)`), the grants plus adjustments plus
-the reset base are summed per lead into a temporary table, and `lead.score` is updated only where it
-changed. Ranges keep each write transaction short, so scoring of new activity, sends and the TUI carry on
-while a rescore runs; `progress(done, total)` reports after every range.
+Phase 1 (one read transaction, no write lock): each active rule becomes one `SELECT` over `activity` (its
+Core filter, activities after the lead's last reset; each kind is scanned once through its index);
+capped and one-time rules number their matches per (lead, cap bucket) with `row_number()` and grant
+`min(|points|, cap − (n−1)·|points|)`, exactly what the incremental path does. Each grant is weighted by
+the decay scale (`2^((at − epoch)/half-life)`); grants, adjustments and the reset base are summed per lead
+into a temporary table beside the stored score of the same snapshot.
+
+Phase 2 (one short write transaction per lead-id range, `progress(done, total)` after each): `score =
+total + (score − old)` where the total differs, so whatever was scored while phase 1 ran is kept. Scoring
+of new activity, sends and the TUI carry on during a rescore.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -89,18 +93,23 @@ def _bucket(rule: CompiledRule, dialect: str) -> Any:
     return func.floor(_unix_seconds(activity.c.at, dialect) / float(rule.window_s))
 
 
-def _resets(lo: int, hi: int) -> Any:
+def _in_range(col: Any, lo: int | None, hi: int | None) -> Any:
+    return true() if lo is None or hi is None else col.between(lo, hi)
+
+
+def _resets(lo: int | None, hi: int | None) -> Any:
     latest = (select(func.max(score_event.c.id)).where(score_event.c.kind == "reset",
-                                                       score_event.c.lead_id.between(lo, hi))
+                                                       _in_range(score_event.c.lead_id, lo, hi))
               .group_by(score_event.c.lead_id))
     return (select(score_event.c.lead_id, score_event.c.at.label("reset_at"), score_event.c.points)
             .where(score_event.c.id.in_(latest)).subquery("resets"))
 
 
-def _rule_grants(rule: CompiledRule, lo: int, hi: int, resets: Any, sc: ScoreScale, dialect: str) -> Any:
+def _rule_grants(rule: CompiledRule, lo: int | None, hi: int | None, resets: Any, sc: ScoreScale,
+                 dialect: str) -> Any:
     after_reset = or_(resets.c.reset_at.is_(None), activity.c.at > resets.c.reset_at)
     src = activity.outerjoin(resets, resets.c.lead_id == activity.c.lead_id)
-    where = and_(rule.sql_filter(), activity.c.lead_id.between(lo, hi), after_reset)
+    where = and_(rule.sql_filter(), _in_range(activity.c.lead_id, lo, hi), after_reset)
     w = weight(activity.c.at, sc, dialect)
     if rule.cap is None:
         return select(activity.c.lead_id, (literal(rule.points) * w).label("amt")).select_from(src).where(where)
@@ -115,62 +124,85 @@ def _rule_grants(rule: CompiledRule, lo: int, hi: int, resets: Any, sc: ScoreSca
     return select(ranked.c.lead_id, (g * sign * ranked.c.w).label("amt"))
 
 
-def totals_select(rules: RuleSet, lo: int, hi: int, sc: ScoreScale, dialect: str) -> Any:
-    """(lead_id, stored total) for every lead in [lo, hi] with any score source."""
+def totals_select(rules: RuleSet, lo: int | None, hi: int | None, sc: ScoreScale, dialect: str) -> Any:
+    """(lead_id, stored total) for every lead (in [lo, hi] if given) with any score source."""
     resets = _resets(lo, hi)
     parts: list[Any] = [_rule_grants(r, lo, hi, resets, sc, dialect) for r in rules.rules]
     adj_src = score_event.outerjoin(resets, resets.c.lead_id == score_event.c.lead_id)
     parts.append(select(score_event.c.lead_id, (score_event.c.points * weight(score_event.c.at, sc, dialect))
                         .label("amt")).select_from(adj_src)
-                 .where(score_event.c.kind == "adjust", score_event.c.lead_id.between(lo, hi),
+                 .where(score_event.c.kind == "adjust", _in_range(score_event.c.lead_id, lo, hi),
                         or_(resets.c.reset_at.is_(None), score_event.c.at > resets.c.reset_at)))
     parts.append(select(resets.c.lead_id, (resets.c.points * weight(resets.c.reset_at, sc, dialect)).label("amt")))
     u = union_all(*parts).subquery("grants")
     return select(u.c.lead_id, cast(func.sum(u.c.amt), Float).label("total")).group_by(u.c.lead_id)
 
 
-_tmp = Table(_TMP, MetaData(), Column("lead_id", BigInteger, primary_key=True), Column("total", Float),
-             prefixes=["TEMPORARY"])
+_tmp = Table(_TMP, MetaData(), Column("lead_id", BigInteger, primary_key=True), Column("old", Float),
+             Column("total", Float), prefixes=["TEMPORARY"])
+_CREATE_TMP = f"CREATE TEMP TABLE IF NOT EXISTS {_TMP} (lead_id BIGINT PRIMARY KEY, old FLOAT, total FLOAT)"
 
 
-def rescore_range(conn: Connection, rules: RuleSet, lo: int, hi: int, sc: ScoreScale) -> int:
-    """Recompute [lo, hi]; returns how many leads' stored score changed."""
-    conn.execute(text(f"CREATE TEMP TABLE IF NOT EXISTS {_TMP} (lead_id BIGINT PRIMARY KEY, total FLOAT)"))
+def compute_totals(conn: Connection, rules: RuleSet, sc: ScoreScale) -> int:
+    """Phase 1, in a read transaction: every lead's recomputed stored score beside the stored score it
+    had in the same snapshot, in a temporary table of this connection's session. Returns the highest
+    score_event id of the snapshot (resets after it are left alone by phase 2)."""
+    conn.execute(text(_CREATE_TMP))
     conn.execute(delete(_tmp))
-    conn.execute(insert(_tmp).from_select(["lead_id", "total"], totals_select(rules, lo, hi, sc, conn.dialect.name)))
-    differs = func.abs(lead.c.score - _tmp.c.total) > 1e-9 * (1 + func.abs(_tmp.c.total))
-    changed = conn.execute(update(lead).where(lead.c.id == _tmp.c.lead_id, differs)
-                           .values(score=_tmp.c.total)).rowcount
-    scored = select(_tmp.c.lead_id).where(_tmp.c.lead_id == lead.c.id).exists()
-    changed += conn.execute(update(lead).where(lead.c.id.between(lo, hi), lead.c.score != 0, ~scored)
-                            .values(score=0.0)).rowcount
-    return int(changed)
+    g = totals_select(rules, None, None, sc, conn.dialect.name).subquery("g")
+    src = select(lead.c.id, lead.c.score, func.coalesce(g.c.total, 0.0)).select_from(
+        lead.outerjoin(g, g.c.lead_id == lead.c.id))
+    conn.execute(insert(_tmp).from_select(["lead_id", "old", "total"], src))
+    return int(conn.execute(select(func.coalesce(func.max(score_event.c.id), 0))).scalar_one())
+
+
+def apply_range(conn: Connection, lo: int, hi: int, last_event_id: int) -> int:
+    """Phase 2, one short write transaction per id range: `score = total + (score − old)`, so points
+    scored since the snapshot (new activity, adjustments) are kept on top of the recomputed total.
+    A lead reset since the snapshot keeps its score (a reset sets an absolute value)."""
+    reset_since = (select(score_event.c.id).where(score_event.c.lead_id == lead.c.id, score_event.c.kind == "reset",
+                                                  score_event.c.id > last_event_id).exists())
+    changed = func.abs(_tmp.c.total - _tmp.c.old) > 1e-9 * (1 + func.abs(_tmp.c.total))
+    stmt = (update(lead).where(lead.c.id == _tmp.c.lead_id, _tmp.c.lead_id.between(lo, hi), changed, ~reset_since)
+            .values(score=_tmp.c.total + (lead.c.score - _tmp.c.old)))
+    return int(conn.execute(stmt).rowcount)
 
 
 def rescore_all(engine: Engine, settings: Settings | ScoringSettings, clock: Clock,
                 progress: Progress | None = None, *, range_size: int = RANGE) -> RescoreResult:
-    """Rescore every lead (one transaction per id range), then refresh account scores and qualify leads
-    that now meet the MQL threshold."""
+    """Rescore every lead: one read pass computes all totals (writers keep going meanwhile), then the
+    new scores are applied in short write transactions per id range with progress; finally account
+    scores are refreshed and leads now over the MQL threshold qualify."""
     import time
 
     s = scoring_settings(settings)
     started = time.perf_counter()
     with write_tx(engine) as conn:
-        rules = load_rules(conn)
+        rules = load_rules(conn)  # seeds the defaults and the score epoch on first use
         sc = scale(conn, clock.now(), s)
-        lo_id, hi_id, total = conn.execute(select(func.min(lead.c.id), func.max(lead.c.id), func.count())).one()
-    result = RescoreResult(leads=int(total or 0))
-    if progress:
-        progress(0, result.leads)
-    if total:
+    sqlite = engine.dialect.name == "sqlite"
+    result = RescoreResult()
+    with engine.connect() as conn:
+        with conn.begin():
+            last_event_id = compute_totals(conn, rules, sc)
+            lo_id, hi_id, total = conn.execute(
+                select(func.min(_tmp.c.lead_id), func.max(_tmp.c.lead_id), func.count())).one()
+        result.leads = int(total or 0)
+        if progress:
+            progress(0, result.leads)
         done = 0
-        for lo in range(int(lo_id), int(hi_id) + 1, range_size):
+        for lo in range(int(lo_id or 0), int(hi_id or 0) + 1, range_size) if total else ():
             hi = lo + range_size - 1
-            with write_tx(engine) as conn:
-                result.changed += rescore_range(conn, rules, lo, hi, sc)
-                done += conn.execute(select(func.count()).where(lead.c.id.between(lo, hi))).scalar_one()
+            if sqlite:
+                conn.execution_options(sqlite_begin="IMMEDIATE")
+            with conn.begin():
+                result.changed += apply_range(conn, lo, hi, last_event_id)
+                done += conn.execute(select(func.count()).where(_tmp.c.lead_id.between(lo, hi))).scalar_one()
             if progress:
                 progress(done, result.leads)
+        conn.execution_options(sqlite_begin="")
+        with conn.begin():
+            conn.execute(text(f"DROP TABLE IF EXISTS {_TMP}"))
     with write_tx(engine) as conn:
         from . import accounts, mql
 

@@ -92,3 +92,27 @@ def test_rescore_qualifies_leads_now_over_the_threshold(workspace):
         R.save_rules(conn, [R.parse_rule({"name": "email click", "kind": "click", "points": 12})], replace=False)
     result = rescore.rescore_all(ws.engine, ws.settings, ws.clock)
     assert result.qualified == [lid]
+
+
+def test_points_scored_during_a_rescore_are_kept(workspace):
+    """Phase 1 snapshots; scoring that happens before phase 2 applies is carried over, resets win."""
+    ws = workspace
+    ws.settings.scoring.mql_score = 10_000
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        a, b = add_lead(conn, "a@x.io"), add_lead(conn, "b@x.io")
+        record(conn, ws.settings, now, {"lead_id": a, "kind": "click"}, {"lead_id": b, "kind": "click"})
+        R.save_rules(conn, [R.parse_rule({"name": "email click", "kind": "click", "points": 10})], replace=False)
+        rules = R.load_rules(conn)
+        sc = service.scale(conn, now, ws.settings)
+    with ws.engine.connect() as reader:
+        with reader.begin():
+            last = rescore.compute_totals(reader, rules, sc)
+        with write_tx(ws.engine) as conn:  # meanwhile: new engagement and a recycle
+            record(conn, ws.settings, now, {"lead_id": a, "kind": "form"})
+            service.reset_score(conn, b, 1, "recycled", now, ws.settings)
+        with reader.begin():
+            assert rescore.apply_range(reader, a, b, last) == 1
+    with ws.engine.connect() as conn:
+        assert service.live_score(conn, a, now, ws.settings) == pytest.approx(10 + 15)
+        assert service.live_score(conn, b, now, ws.settings) == pytest.approx(1)
