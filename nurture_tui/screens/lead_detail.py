@@ -54,9 +54,13 @@ class LeadDetailScreen(NurtureScreen):
         yield DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#enrollments", DataTable).add_columns("Sequence", "Ver", "Node", "Status", "Next due",
-                                                              "Entered")
-        self.query_one("#timeline", DataTable).add_columns("When", "Kind", "Detail")
+        enrollments = self.query_one("#enrollments", DataTable)
+        for title, width in (("Sequence", 24), ("Ver", 4), ("Node", 18), ("Status", 8), ("Next due", 16),
+                             ("Entered", 16)):
+            enrollments.add_column(title, width=width)
+        timeline = self.query_one("#timeline", DataTable)
+        for title, width in (("When", 16), ("Kind", 12), ("Detail", 80)):
+            timeline.add_column(title, width=width)
         self.query_one("#timeline", DataTable).focus()
         self.load()
 

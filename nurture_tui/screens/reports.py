@@ -29,8 +29,12 @@ class ReportsScreen(NurtureScreen):
                         "They arrive with the reports area (`nurture report …`).")
 
     def on_mount(self) -> None:
-        self.query_one("#funnel", DataTable).add_columns("Stage", "Leads", "Share")
-        self.query_one("#daily", DataTable).add_columns("Day", "Sent", "Opened", "Clicked", "Open %", "Click %")
+        funnel_table = self.query_one("#funnel", DataTable)
+        for title, width in (("Stage", 14), ("Leads", 10), ("Share", 7)):
+            funnel_table.add_column(title, width=width)
+        daily = self.query_one("#daily", DataTable)
+        for title, width in (("Day", 6), ("Sent", 8), ("Opened", 8), ("Clicked", 8), ("Open %", 7), ("Click %", 7)):
+            daily.add_column(title, width=width)
         self.query_one("#funnel", DataTable).focus()
         self.load()
 

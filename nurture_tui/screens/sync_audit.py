@@ -51,8 +51,12 @@ class SyncAuditScreen(NurtureScreen):
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        self.query_one("#objects", DataTable).add_columns("Object", "Status", "Watermark", "Last run")
-        self.query_one("#errors", DataTable).add_columns("When", "Object", "Error")
+        objects = self.query_one("#objects", DataTable)
+        for title, width in (("Object", 16), ("Status", 8), ("Watermark", 19), ("Last run", 19)):
+            objects.add_column(title, width=width)
+        errors = self.query_one("#errors", DataTable)
+        for title, width in (("When", 19), ("Object", 12), ("Error", 60)):
+            errors.add_column(title, width=width)
         audit = self.query_one("#audit", DataTable)
         for key, title, width in (("at", "When", 19), ("user", "User", 14), ("action", "Action", 22),
                                   ("entity", "Entity", 10), ("id", "Id", 14)):

@@ -24,10 +24,15 @@ class Chart(PlotextPlot):
         if data == self._data:
             return
         self._data = data
-        plt = self.plt
-        plt.clear_figure()
-        self.draw(plt, data)
         self.refresh()
+
+    def render(self) -> Any:
+        # Redraw from the data on every render: plotext keeps tick state from the previous build at
+        # another size, which made the output depend on the resize history.
+        if self._data is not None:
+            self.plt.clear_figure()
+            self.draw(self.plt, self._data)
+        return super().render()
 
     def draw(self, plt: Any, data: Any) -> None:
         raise NotImplementedError
@@ -38,15 +43,18 @@ class EngagementChart(Chart):
         x = list(range(len(data.labels)))
         for kind, label in (("sent", "sent"), ("open", "opened"), ("click", "clicked")):
             plt.plot(x, data.values[kind], label=label, marker="braille")
-        plt.xticks(x[::2], data.labels[::2])
+        plt.xticks(x[::3], data.labels[::3])
+        plt.xlim(0, len(x) - 1)
         plt.ylim(0, max(1, *data.values["sent"]))
 
 
 class MqlChart(Chart):
     def draw(self, plt: Any, data: Series) -> None:
-        x = list(range(len(data.labels)))
-        plt.bar(x, data.values["mql"], marker="sd", width=0.6)
-        plt.xticks(x[::2], data.labels[::2])
+        x = list(range(1, len(data.labels) + 1))
+        plt.bar(x, data.values["mql"], marker="sd", width=0.5)
+        # Two explicit ticks: when labels collide plotext drops some in an order that varies per process.
+        plt.xticks([x[0], x[-1]], [data.labels[0], data.labels[-1]])
+        plt.xlim(0.5, len(x) + 0.5)
         plt.ylim(0, max(1, *data.values["mql"]))
 
 
