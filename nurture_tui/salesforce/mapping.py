@@ -21,6 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ..errors import ValidationError
+from .fastwrite import wire_to_datetime
 
 #: Pulled Salesforce fields per object (Salesforce-owned, plus the system fields the sync needs).
 PULL_FIELDS: dict[str, list[str]] = {
@@ -85,13 +86,7 @@ def sf_datetime(v: Any) -> datetime | None:
     """`2024-01-15T10:30:00.000+0000` / `…Z` / `…+00:00` → aware UTC datetime."""
     if v is None or v == "":
         return None
-    s = str(v)
-    if s.endswith("Z"):
-        s = s[:-1] + "+00:00"
-    elif len(s) > 5 and s[-5] in "+-" and s[-3] != ":":
-        s = s[:-2] + ":" + s[-2:]
-    dt = datetime.fromisoformat(s)
-    return (dt if dt.tzinfo else dt.replace(tzinfo=UTC)).astimezone(UTC)
+    return wire_to_datetime(str(v))
 
 
 def sf_date(v: Any) -> datetime | None:
@@ -106,20 +101,25 @@ def soql_datetime(dt: datetime) -> str:
     return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_PLANS = {obj: [(col, field, _TEXT_LIMITS.get(col, 0)) for col, field in cols.items()]
+          for obj, cols in LEAD_COLUMNS.items()}
+
+
 def lead_values(sobject: str, rec: dict[str, Any]) -> dict[str, Any]:
     """Salesforce-owned local lead columns from a Lead/Contact record (email lower-cased and trimmed)."""
     out: dict[str, Any] = {}
-    for col, field in LEAD_COLUMNS[sobject].items():
-        v = rec.get(field)
-        if col == "employees":
-            out[col] = integer(v)
-            continue
-        s = text(v)
-        if s is not None and col in _TEXT_LIMITS:
-            s = s.strip()[:_TEXT_LIMITS[col]]
-        out[col] = s
-    if out.get("email"):
-        out["email"] = out["email"].lower()
+    get = rec.get
+    for col, field, limit in _PLANS[sobject]:
+        v = get(field)
+        if v is None or v == "":
+            out[col] = None
+        elif col == "employees":
+            out[col] = int(float(v))
+        else:
+            out[col] = str(v).strip()[:limit] if limit else str(v)
+    email = out.get("email")
+    if email:
+        out["email"] = email.lower()
     return out
 
 

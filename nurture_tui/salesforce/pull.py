@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, insert, select, update
 
 from ..store import audit
 from ..store.engine import write_tx
@@ -25,6 +25,7 @@ from ..store.tables import user as user_t
 from ..workspace import Workspace
 from . import mapping as m
 from .api import SfApi
+from .fastwrite import insert_many, update_many
 
 CHUNK = 900  # ids per IN (…) lookup
 
@@ -70,15 +71,10 @@ def _by_sf_id(conn: Connection, table: Table, cols: list[Any], sf_ids: Iterable[
     return out
 
 
-def _update_many(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Executemany UPDATE … WHERE id = :id for rows that share one key set (grouped here)."""
-    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for r in rows:
-        groups.setdefault(tuple(sorted(r)), []).append(r)
-    for keys, items in groups.items():
-        cols = [k for k in keys if k != "id"]
-        stmt = update(table).where(table.c.id == bindparam("b_id")).values({k: bindparam(f"b_{k}") for k in cols})
-        conn.execute(stmt, [{f"b_{k}": r[k] for k in keys} for r in items])
+def _top_stamp(page: list[dict[str, Any]]) -> datetime | None:
+    """The page's newest SystemModstamp (one wire format per response, so the string maximum is the latest)."""
+    stamps = [str(s) for s in (r.get("SystemModstamp") for r in page) if s]
+    return m.sf_datetime(max(stamps)) if stamps else None
 
 
 def _record_events(conn: Connection, events: list[dict[str, Any]], now: datetime, settings: Any) -> int:
@@ -163,10 +159,9 @@ class Puller:
         apply = getattr(self, f"_apply_{obj.lower()}")
         for page in self._pages(obj, soql, f"SELECT COUNT() FROM {obj}{where}", False, rep):
             rep.fetched += len(page)
-            stamps = [s for s in (m.sf_datetime(r.get("SystemModstamp")) for r in page) if s]
             with write_tx(self.ws.engine) as conn:
                 apply(conn, page, rep)
-                top = max(stamps) if stamps else None
+                top = _top_stamp(page)
                 watermark = max(watermark, top) if watermark and top else (top or watermark)
                 self._save_state(conn, obj, watermark)
         with write_tx(self.ws.engine) as conn:
@@ -219,8 +214,8 @@ class Puller:
             else:
                 updates.append({"id": local.id, **vals})
         if inserts:
-            conn.execute(insert(user_t), inserts)
-        _update_many(conn, user_t, updates)
+            insert_many(conn, user_t, inserts)
+        update_many(conn, user_t, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
 
@@ -245,8 +240,8 @@ class Puller:
             else:
                 updates.append({"id": local.id, **vals})
         if inserts:
-            conn.execute(insert(account), inserts)
-        _update_many(conn, account, updates)
+            insert_many(conn, account, inserts)
+        update_many(conn, account, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
 
@@ -267,8 +262,8 @@ class Puller:
             else:
                 updates.append({"id": local.id, **vals})
         if inserts:
-            conn.execute(insert(campaign), inserts)
-        _update_many(conn, campaign, updates)
+            insert_many(conn, campaign, inserts)
+        update_many(conn, campaign, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
 
@@ -296,12 +291,12 @@ class Puller:
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for r in rows:
-            stamp = m.sf_datetime(r.get("SystemModstamp"))
+            stamp_text = m.text(r.get("SystemModstamp"))  # kept as text: fastwrite converts it cheaply
             local = existing.get(r["Id"])
             if sobject == "Lead" and m.boolean(r.get("IsConverted")):
-                self._converted(conn, r, local, stamp, rep)
+                self._converted(conn, r, local, m.sf_datetime(stamp_text), rep)
                 continue
-            if local is not None and local.sf_modstamp == stamp:
+            if local is not None and local.sf_modstamp == m.sf_datetime(stamp_text):
                 rep.unchanged += 1
                 continue
             vals = m.lead_values(sobject, r)
@@ -317,7 +312,7 @@ class Puller:
                 self._error(conn, sobject, r, "DUPLICATE_EMAIL", f"{email} already belongs to local lead {holder.id} "
                             f"(Salesforce {holder.sf_id}); merge the duplicates in Salesforce", rep)
                 continue
-            vals.update(sf_id=r["Id"], sf_type=sobject, sf_modstamp=stamp, updated_at=self.now)
+            vals.update(sf_id=r["Id"], sf_type=sobject, sf_modstamp=stamp_text, updated_at=self.now)
             if sobject == "Lead":
                 vals["bounced"] = bool(m.text(r.get("EmailBouncedDate")))
             else:
@@ -326,7 +321,7 @@ class Puller:
             sf_owner = users.get(str(r.get("OwnerId") or ""))
             if target is None:
                 inserts.append({**vals, "opted_out": opted, "owner_id": sf_owner, "custom": {}, "score": 0.0,
-                                "created_at": m.sf_datetime(r.get("CreatedDate")) or self.now})
+                                "created_at": m.text(r.get("CreatedDate")) or self.now})
                 emails[email] = _Row(id=-1, sf_id=r["Id"], email=email)
                 continue
             vals["opted_out"] = opted or bool(getattr(target, "opted_out", False))
@@ -338,8 +333,8 @@ class Puller:
             updates.append({"id": target.id, **vals})
             emails[email] = _Row(id=target.id, sf_id=r["Id"], email=email)
         if inserts:
-            conn.execute(insert(lead), inserts)
-        _update_many(conn, lead, updates)
+            insert_many(conn, lead, inserts)
+        update_many(conn, lead, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
 
@@ -427,8 +422,8 @@ class Puller:
                                "meta": {"campaign": camp.name, "campaign_sf_id": camp.sf_id, "status": vals["status"],
                                         "source": "salesforce"}})
         if inserts:
-            conn.execute(insert(campaign_member), inserts)
-        _update_many(conn, campaign_member, updates)
+            insert_many(conn, campaign_member, inserts)
+        update_many(conn, campaign_member, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
         self.report.events += _record_events(conn, events, self.now, self.ws.settings)
@@ -462,8 +457,8 @@ class Puller:
             else:
                 updates.append({"id": local.id, **vals})
         if inserts:
-            conn.execute(insert(opportunity), inserts)
-        _update_many(conn, opportunity, updates)
+            insert_many(conn, opportunity, inserts)
+        update_many(conn, opportunity, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
         self.report.events += _record_events(conn, events, self.now, self.ws.settings)
@@ -477,10 +472,9 @@ class Puller:
         fields = "Id, SystemModstamp" + (", MasterRecordId" if obj in m.MERGEABLE else "")
         soql = f"SELECT {fields} FROM {obj}{where} ORDER BY SystemModstamp, Id"
         for page in self._pages(obj, soql, f"SELECT COUNT() FROM {obj}{where}", True, rep):
-            stamps = [s for s in (m.sf_datetime(r.get("SystemModstamp")) for r in page) if s]
             with write_tx(self.ws.engine) as conn:
                 self._apply_deletes(conn, obj, page, rep)
-                top = max(stamps) if stamps else None
+                top = _top_stamp(page)
                 watermark = max(watermark, top) if watermark and top else (top or watermark)
                 self._save_state(conn, key, watermark)
         with write_tx(self.ws.engine) as conn:

@@ -33,7 +33,8 @@ class SeedSummary:
     opportunities: int
 
 
-def seed_org(org: Org, *, leads: int = 500, seed: int = 7, contacts: int | None = None) -> SeedSummary:
+def seed_org(org: Org, *, leads: int = 500, seed: int = 7, contacts: int | None = None,
+             members: int | None = None) -> SeedSummary:
     """Fill `org` with a reproducible demo dataset; modstamps are spread over the last 30 days."""
     rnd = random.Random(seed)
     now = org.clock()
@@ -70,21 +71,21 @@ def seed_org(org: Org, *, leads: int = 500, seed: int = 7, contacts: int | None 
     campaigns = org.insert_trusted("Campaign", [
         {"Name": name, "Type": typ, "Status": "In Progress", "IsActive": True, "SystemModstamp": stamp()}
         for name, typ in CAMPAIGNS])
-    members = []
+    member_rows = []
     seen: set[tuple[str, str]] = set()
-    for _ in range(min(len(lead_ids), leads // 3)):
+    for _ in range(min(len(lead_ids), leads // 3 if members is None else members)):
         key = (rnd.choice(campaigns), rnd.choice(lead_ids))
         if key in seen:
             continue
         seen.add(key)
-        members.append({"CampaignId": key[0], "LeadId": key[1], "Status": rnd.choice(("Sent", "Sent", "Responded")),
-                        "SystemModstamp": stamp()})
-    org.insert_trusted("CampaignMember", members)
+        member_rows.append({"CampaignId": key[0], "LeadId": key[1],
+                            "Status": rnd.choice(("Sent", "Sent", "Responded")), "SystemModstamp": stamp()})
+    org.insert_trusted("CampaignMember", member_rows)
     opps = org.insert_trusted("Opportunity", [
         {"Name": f"Deal {i}", "AccountId": rnd.choice(accounts),
          "ContactId": rnd.choice(contact_ids) if contact_ids else None, "StageName": rnd.choice(STAGES),
          "Amount": float(rnd.choice((5000, 12000, 40000, 90000))), "CloseDate": (now + timedelta(days=30)).date()
          .isoformat(), "CampaignId": rnd.choice(campaigns), "OwnerId": rnd.choice(users), "SystemModstamp": stamp()}
         for i in range(max(1, n_accounts // 3))])
-    return SeedSummary(len(users), len(accounts), len(lead_ids), len(contact_ids), len(campaigns), len(members),
+    return SeedSummary(len(users), len(accounts), len(lead_ids), len(contact_ids), len(campaigns), len(member_rows),
                        len(opps))
