@@ -65,7 +65,24 @@ def run_ours(ws: Any, steps: int, batch: int) -> dict[str, float]:
     from .common import percentile
 
     return {"steps": done, "steps_per_s": done / elapsed if elapsed else 0.0,
-            "p99_batch_ms": percentile(lat, 99) * 1000}
+            "p99_batch_ms": percentile(lat, 99) * 1000, **_counter_reads(ws)}
+
+
+def _counter_reads(ws: Any) -> dict[str, float]:
+    """Per-node counts for the TUI: our counters table vs an indexed GROUP BY over the enrollments."""
+    from sqlalchemy import func, select
+
+    from ..engine.node_stats import node_counts
+    from ..store.tables import enrollment
+    from .common import median_ms
+
+    e = enrollment.c
+    with ws.engine.connect() as conn:
+        counters = median_ms(lambda: node_counts(conn, [1]))
+        group_by = median_ms(lambda: conn.execute(
+            select(e.node_id, e.status, func.count()).where(e.version_id == 1).group_by(e.node_id, e.status)
+        ).all())
+    return {"counters_read_ms": counters, "group_by_read_ms": group_by}
 
 
 # -- (b) reference: plain sqlite3 ---------------------------------------------------------------------
@@ -228,6 +245,7 @@ def run_naive(path: Path, jobs_db: Path, leads: int) -> dict[str, float]:
 # -- (d) PostgreSQL -----------------------------------------------------------------------------------
 
 def run_pg(pg_url: str, steps: int, batch: int, data_dir: Path) -> float | None:
+    """Our engine on a fresh PostgreSQL schema (dropped afterwards); None when unreachable."""
     from sqlalchemy import text
 
     from ..store.engine import make_engine
@@ -300,6 +318,8 @@ def command(
             "naive_add_slack_s": naive["slack_s"],
             "vs_naive": round(ours["steps_per_s"] / naive["per_s"], 1) if naive["per_s"] else None,
             "postgres_steps_per_s": round(pg) if pg else None,
+            "node_counters_read_ms": ours["counters_read_ms"],
+            "node_group_by_read_ms": ours["group_by_read_ms"],
         }
         record(result, as_json=as_json, echo=typer.echo)
     finally:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from engine_helpers import make_leads, publish, run, state, tx
@@ -227,3 +227,85 @@ def test_entry_sweep_and_event_entry(workspace: Workspace, clock: VirtualClock) 
         per = dict(conn.execute(select(sequence.c.name, func.count()).join(
             enrollment, enrollment.c.sequence_id == sequence.c.id).group_by(sequence.c.name)).all())
     assert per == {"seg": 4, "ev": 1}
+
+
+def test_window_skip_policy_and_holidays(workspace: Workspace, clock: VirtualClock) -> None:
+    now = clock.now()  # Monday 2026-03-02 09:00 UTC
+    skip = {**SEND_WAIT, "name": "skipper",
+            "send_window": {"start": "10:00", "end": "12:00", "outside": "skip", "holidays": False}}
+    holiday = {**SEND_WAIT, "name": "hol", "send_window": {"start": "00:00", "end": "23:59", "holidays": True}}
+    with tx(workspace) as conn:
+        _template(conn, now)
+        publish(conn, skip, now)
+        publish(conn, holiday, now)
+        (l1,) = make_leads(conn, 1, now)  # UTC: 09:00 is outside 10-12 → skipped, not deferred
+        (l2,) = make_leads(conn, 1, now, country="US")
+        e1 = enroll_lead(conn, l1, "skipper", now)
+    run(workspace)
+    st = state(workspace, e1)
+    assert st.node_id == "w1" and _count(workspace, outbox, outbox.c.lead_id == l1) == 0
+    clock.set(datetime(2026, 12, 25, 12, 0, tzinfo=UTC))  # Christmas (a Friday): closed in the US
+    with tx(workspace) as conn:
+        e2 = enroll_lead(conn, l2, "hol", clock.now())
+    run(workspace)
+    st2 = state(workspace, e2)
+    assert (st2.node_id, st2.status) == ("s1", "waiting")
+    assert st2.due_at.date().isoformat() == "2026-12-28"  # next open weekday after the holiday weekend
+
+
+def test_branch_on_saved_segment_and_wait_for_click_on_send_step(workspace: Workspace, clock: VirtualClock) -> None:
+    from nurture_tui.segments.service import save_segment
+
+    definition = {"name": "combo", "steps": [
+        {"id": "mail", "send": {"template": "welcome"}},
+        {"id": "clicked", "wait_for": {"events": [{"kind": "click", "node": "mail"}], "window": "2d"},
+         "yes": [{"id": "is-de", "branch": {"segment": "Germans"},
+                  "yes": [{"id": "de", "exit": {"reason": "de"}}], "no": [{"id": "nde", "exit": {"reason": "other"}}]}],
+         "no": [{"id": "cold", "exit": {"reason": "cold"}}]},
+    ]}
+    now = clock.now()
+    with tx(workspace) as conn:
+        _template(conn, now)
+        save_segment(conn, "Germans", {"field": "country", "op": "eq", "value": "DE"}, user="t", now=now)
+        vid = publish(conn, definition, now)
+        l_de, l_other = make_leads(conn, 2, now, country="DE")
+        conn.execute(lead.update().where(lead.c.id == l_other).values(country="FR"))
+        e_de = enroll_lead(conn, l_de, "combo", now)
+        e_other = enroll_lead(conn, l_other, "combo", now)
+    run(workspace)
+    with tx(workspace) as conn:
+        rows = conn.execute(select(outbox.c.id, outbox.c.lead_id, outbox.c.template_id)).all()
+        for oid, lid, tid in rows:  # both click the email that step "mail" sent; a click elsewhere doesn't count
+            record_events(conn, [{"lead_id": lid, "kind": "click", "url": "https://example.com/x", "outbox_id": oid,
+                                  "template_id": tid, "sequence_id": None, "node_id": "mail"}],
+                          clock.now(), workspace.settings)
+    assert state(workspace, e_de).status == "waiting"  # sequence_id missing: not this sequence's send
+    with tx(workspace) as conn:
+        seq_id = state(workspace, e_de).sequence_id
+        for oid, lid, tid in rows:
+            record_events(conn, [{"lead_id": lid, "kind": "click", "url": "https://example.com/x", "outbox_id": oid,
+                                  "template_id": tid, "sequence_id": seq_id, "node_id": "mail"}],
+                          clock.now(), workspace.settings)
+    run(workspace)
+    assert state(workspace, e_de).exit_reason == "de"
+    assert state(workspace, e_other).exit_reason == "other"
+    with workspace.engine.connect() as conn:
+        counts = node_counts(conn, [vid])
+    assert (counts["clicked"].yes, counts["is-de"].yes, counts["is-de"].no) == (2, 1, 1)
+
+
+def test_paused_sequence_holds_its_leads(workspace: Workspace, clock: VirtualClock) -> None:
+    from nurture_tui.store.tables import sequence
+
+    now = clock.now()
+    with tx(workspace) as conn:
+        _template(conn, now)
+        publish(conn, SEND_WAIT, now)
+        (lid,) = make_leads(conn, 1, now)
+        eid = enroll_lead(conn, lid, "drip", now)
+        conn.execute(sequence.update().values(status="paused"))
+    assert run(workspace) == 0
+    assert state(workspace, eid).node_id == "s1"
+    with tx(workspace) as conn:
+        conn.execute(sequence.update().values(status="active"))
+    assert run(workspace) == 1
