@@ -26,10 +26,22 @@ class SqliteTimestamps:
 
     def __init__(self) -> None:
         self._days: dict[int, str] = {}
+        self._clock: list[str] = []
+
+    def _whole_seconds(self, ts: int) -> str:
+        if not self._clock:
+            self._clock = [f"{h:02d}:{m:02d}:{s:02d}.000000" for h in range(24) for m in range(60) for s in range(60)]
+        d, secs = divmod(ts, 86400)
+        prefix = self._days.get(d)
+        if prefix is None:
+            prefix = self._days[d] = to_db(_EPOCH + timedelta(days=d))[:11]
+        return prefix + self._clock[secs]
 
     def __call__(self, ts: float | None) -> str | None:
         if ts is None:
             return None
+        if type(ts) is int:  # the common case for generated history: a table lookup, no arithmetic
+            return self._whole_seconds(ts)
         day, rest = divmod(ts, 86400.0)
         d = int(day)
         prefix = self._days.get(d)

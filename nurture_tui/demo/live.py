@@ -1,0 +1,269 @@
+"""The live demo: the real engine running on a fast virtual clock, sending real mail to a local sink,
+with simulated recipients reacting to what they receive.
+
+`DemoRuntime(ws, speed)`:
+- swaps the workspace clock for a `VirtualClock` running `speed`× (default: a demo day per real minute);
+- starts an aiosmtpd sink on a free loopback port and points the mail settings at it;
+- prepares the workspace once (`prepare`): every sample sequence in `sequences/` applied and published,
+  default scoring rules installed; segment-entry sequences then enrol matching leads through the
+  scheduler's own entry sweep;
+- runs the engine's scheduler (tick, dispatch hook, entry, …) plus one more fixed job, the engagement
+  simulator: it reads newly *sent* outbox rows and plans each recipient's reaction by persona (economic
+  buyers open least, practitioners click most; a few scanner "opens" flagged as bots; rare unsubscribes),
+  then records the events whose virtual time has come through `engine.events.record_events`, exactly
+  like the tracking web app would.
+
+The TUI starts the runtime after its first paint (`nurture demo`); tests and `--no-tui` use it headless.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import random
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func, select
+
+from ..clock import Clock, VirtualClock
+from ..store import meta
+from ..store.engine import write_tx
+from ..store.tables import lead, outbox
+from . import data as D
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
+
+log = logging.getLogger("nurture.demo")
+
+#: A demo day per real minute.
+DEFAULT_SPEED = 1440.0
+SIMULATOR_HOOK = "demo-engagement"
+SIMULATOR_SECONDS = 1.0
+PREPARED_KEY = "demo_prepared"
+
+#: Per persona: (open rate, click rate given an open, unsubscribe rate per send).
+REACTIONS = {
+    "economic_buyer": (0.22, 0.12, 0.004),
+    "technical_evaluator": (0.36, 0.26, 0.003),
+    "practitioner": (0.46, 0.34, 0.002),
+}
+DEFAULT_REACTION = (0.30, 0.20, 0.003)
+BOT_OPEN_RATE = 0.03
+
+
+def sequences_dir() -> Path:
+    """The sample sequences shipped with nurture (`<repo>/sequences/`)."""
+    return Path(__file__).resolve().parents[2] / "sequences"
+
+
+@dataclass
+class PrepareResult:
+    sequences: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)  # file → why it was not applied
+
+
+def prepare(ws: Workspace, *, directory: Path | None = None) -> PrepareResult:
+    """Apply and publish every sample sequence and install the default scoring rules (idempotent: a
+    sequence whose published version already matches its file is left alone)."""
+    from ..errors import NurtureError
+    from ..scoring import rules
+    from ..sequences import service
+
+    result = PrepareResult()
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        rules.ensure_default_rules(conn)
+    for path in sorted((directory or sequences_dir()).glob("*.yaml")):
+        try:
+            with write_tx(ws.engine) as conn:
+                applied = service.apply_file(conn, path, user=ws.user, now=now)
+                name = applied.name
+                service.publish(conn, name, user=ws.user, now=now)
+            result.sequences.append(name)
+        except NurtureError as exc:  # a broken sample must not keep the demo from starting
+            result.skipped[path.name] = str(exc).splitlines()[0]
+            log.warning("demo: skipped %s: %s", path.name, exc)
+    with write_tx(ws.engine) as conn:
+        meta.put(conn, PREPARED_KEY, {"sequences": result.sequences, "at": now.isoformat()})
+    return result
+
+
+class EngagementSimulator:
+    """Simulated recipients. `run(ws)` is a scheduler hook: plan reactions to newly sent mail, then record
+    every planned event whose (virtual) time has come. Deterministic for a given seed and send order."""
+
+    def __init__(self, ws: Workspace, *, seed: int = 42) -> None:
+        self.ws = ws
+        self.rnd = random.Random(seed)
+        self._pending: list[tuple[datetime, int, dict[str, Any]]] = []
+        self._seq = itertools.count()
+        self._seen: set[int] = set()
+        self._lock = threading.Lock()
+        with ws.engine.connect() as conn:
+            self._floor = int(conn.execute(select(func.coalesce(func.max(outbox.c.id), 0))).scalar_one())
+        self.recorded = 0
+        self.planned = 0
+
+    def run(self, _ws: Any = None) -> int:
+        """Returns how many events were recorded."""
+        with self._lock:
+            now = self.ws.clock.now()
+            with write_tx(self.ws.engine) as conn:
+                self._plan(conn)
+                due: list[dict[str, Any]] = []
+                while self._pending and self._pending[0][0] <= now:
+                    due.append(heapq.heappop(self._pending)[2])
+                if due:
+                    self._record(conn, due, now)
+            self.recorded += len(due)
+            return len(due)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    def _plan(self, conn: Any) -> None:
+        unfinished = conn.execute(select(func.min(outbox.c.id))
+                                  .where(outbox.c.status.in_(("queued", "sending")))).scalar()
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.lead_id, outbox.c.template_id, outbox.c.sequence_id, outbox.c.node_id,
+                   outbox.c.category, outbox.c.sent_at, lead.c.persona)
+            .join(lead, lead.c.id == outbox.c.lead_id)
+            .where(outbox.c.status == "sent", outbox.c.id > self._floor)
+            .order_by(outbox.c.id).limit(5000)
+        ).all()
+        top = self._floor
+        for row in rows:
+            top = max(top, row.id)
+            if row.id in self._seen:
+                continue
+            self._seen.add(row.id)
+            for event in self.reactions(row):
+                heapq.heappush(self._pending, (event["at"], next(self._seq), event))
+                self.planned += 1
+        # Every outbox row below the oldest unfinished one is final: nothing below it can still turn "sent".
+        settled = top if unfinished is None else min(top, int(unfinished) - 1)
+        if settled > self._floor:
+            self._floor = settled
+            self._seen = {i for i in self._seen if i > settled}
+
+    def reactions(self, row: Any) -> list[dict[str, Any]]:
+        """What one recipient does with one email, as events with their (future) times."""
+        rnd = self.rnd
+        p_open, p_click, p_unsub = REACTIONS.get(row.persona or "", DEFAULT_REACTION)
+        sent_at = row.sent_at or self.ws.clock.now()
+        base = {"lead_id": int(row.lead_id), "template_id": row.template_id, "sequence_id": row.sequence_id,
+                "node_id": row.node_id, "outbox_id": int(row.id)}
+        out: list[dict[str, Any]] = []
+        if rnd.random() < BOT_OPEN_RATE:  # a mail scanner fetches the pixel within seconds
+            out.append({**base, "kind": "open", "at": sent_at + timedelta(seconds=2 + rnd.random() * 8),
+                        "bot": True, "meta": {"ua": "link-scanner"}})
+        if rnd.random() >= p_open:
+            return out
+        at = sent_at + timedelta(seconds=60 + rnd.expovariate(1 / 10800))
+        out.append({**base, "kind": "open", "at": at})
+        if rnd.random() < p_unsub:
+            out.append({**base, "kind": "unsubscribe", "at": at + timedelta(seconds=30),
+                        "meta": {"category": row.category}})
+            return out
+        if rnd.random() >= p_click:
+            return out
+        at += timedelta(seconds=10 + rnd.expovariate(1 / 600))
+        url = rnd.choices(D.URLS, weights=D.URL_WEIGHTS)[0]
+        out.append({**base, "kind": "click", "at": at, "url": url})
+        out.append({"lead_id": base["lead_id"], "kind": "page_view", "at": at + timedelta(seconds=2), "url": url})
+        if rnd.random() < 0.25:
+            out.append({"lead_id": base["lead_id"], "kind": "page_view", "at": at + timedelta(seconds=90),
+                        "url": "https://www.example.com/pricing"})
+        if rnd.random() < 0.05:
+            form = rnd.choices(D.FORMS, weights=D.FORM_WEIGHTS)[0]
+            out.append({"lead_id": base["lead_id"], "kind": "form", "at": at + timedelta(seconds=240),
+                        "meta": {"form": form}})
+        return out
+
+    def _record(self, conn: Any, events: list[dict[str, Any]], now: datetime) -> None:
+        from ..engine.events import record_events
+        from ..mail import subscriptions
+
+        for event in events:
+            if event["kind"] == "unsubscribe":
+                category = (event.get("meta") or {}).get("category") or "marketing"
+                subscriptions.set_category(conn, event["lead_id"], category, False, now)
+        record_events(conn, events, now, self.ws.settings)
+
+
+class DemoRuntime:
+    """Scheduler + engagement simulator + SMTP sink on a fast virtual clock (see the module doc)."""
+
+    def __init__(self, ws: Workspace, speed: float = DEFAULT_SPEED, *, seed: int = 42,
+                 start_at: datetime | None = None) -> None:
+        self.ws = ws
+        self.speed = speed
+        self.seed = seed
+        self.clock = VirtualClock(start_at or ws.clock.now(), speed=0.0)
+        self._previous_clock: Clock = ws.clock
+        self.sink: Any = None
+        self.scheduler: Any = None
+        self.simulator: EngagementSimulator | None = None
+        self.prepared: PrepareResult | None = None
+        self._started = False
+
+    def start(self) -> None:
+        """Prepare the workspace (first run only), start the sink, the scheduler and the simulator, then
+        let the virtual clock run."""
+        from ..engine import hooks
+        from ..engine.scheduler import NurtureScheduler
+        from ..mail.sink import SmtpSink
+
+        if self._started:
+            return
+        self.ws.clock = self.clock
+        with self.ws.engine.connect() as conn:
+            done = meta.get(conn, PREPARED_KEY)
+        if not done:
+            self.prepared = prepare(self.ws)
+        self.sink = SmtpSink().start()
+        self.ws.settings.mail.smtp_url = self.sink.url
+        self.simulator = EngagementSimulator(self.ws, seed=self.seed)
+        hooks.register(SIMULATOR_HOOK, self.simulator.run, SIMULATOR_SECONDS)
+        self.scheduler = NurtureScheduler(self.ws)
+        self.clock.set_speed(self.speed)
+        self.scheduler.start()
+        self._started = True
+
+    def stop(self) -> None:
+        from ..engine import hooks
+        from ..mail.dispatch import close_dispatcher
+
+        if not self._started:
+            return
+        self._started = False
+        try:
+            if self.scheduler is not None:
+                self.scheduler.stop()
+        finally:
+            hooks.unregister(SIMULATOR_HOOK)
+            close_dispatcher(self.ws)
+            self.clock.set_speed(0.0)
+            if self.sink is not None:
+                self.sink.stop()
+            self.ws.clock = self._previous_clock
+
+    def state(self) -> dict[str, Any]:
+        """For the TUI header: the scheduler's state plus the demo's own figures."""
+        base = self.scheduler.state() if self.scheduler is not None else {"role": "stopped"}
+        return {**base, "demo_speed": self.speed, "mail_received": self.sink.count if self.sink else 0,
+                "events_recorded": self.simulator.recorded if self.simulator else 0}
+
+    def __enter__(self) -> DemoRuntime:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
