@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -43,6 +43,7 @@ class SfApi:
         self.session = session or make_session(cfg)
         self.session.hooks["response"].append(self._on_response)
         self.sf: Salesforce = self._login()
+        self.last_total = 0  # totalSize of the last query started
 
     # ---------------------------------------------------------------------------------------- plumbing
     def _on_response(self, resp: Any, *args: Any, **kwargs: Any) -> None:
@@ -80,12 +81,13 @@ class SfApi:
         return int(res["totalSize"])
 
     def query_pages(self, soql: str, include_deleted: bool = False,
-                    batch_size: int | None = None) -> Iterator[list[dict[str, Any]]]:
+                    batch_size: int | None = None) -> Generator[list[dict[str, Any]], None, None]:
         """REST query/queryAll, one list of records per page (nextRecordsUrl followed)."""
         kw: dict[str, Any] = {}
         if batch_size:
             kw["headers"] = {"Sforce-Query-Options": f"batchSize={batch_size}"}
         res = self.call(lambda: self.sf.query(soql, include_deleted=include_deleted, **kw))
+        self.last_total = int(res.get("totalSize") or 0)
         while True:
             yield list(res["records"])
             nxt = res.get("nextRecordsUrl")

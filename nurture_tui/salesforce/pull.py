@@ -125,23 +125,37 @@ class Puller:
         if not n:
             conn.execute(insert(sync_state).values(sobject=key, detail={}, **values))
 
-    def _pages(self, obj: str, soql: str, count_soql: str, include_deleted: bool,
-               rep: ObjectReport) -> Iterator[list[dict[str, Any]]]:
+    def _pages(self, obj: str, soql: str, include_deleted: bool, rep: ObjectReport,
+               count_soql: str | None = None) -> Iterator[list[dict[str, Any]]]:
+        """REST pages, or a Bulk 2.0 job when more than `bulk_threshold` rows match.
+
+        With `count_soql` (first and full pulls, where big results are likely) a COUNT() decides; otherwise
+        (incremental syncs, usually small) the REST query starts and its first page's totalSize decides —
+        one call instead of two in the common case."""
         from simple_salesforce.exceptions import SalesforceOperationError
 
-        n = self.api.count(count_soql, include_deleted)
-        if n == 0:
+        if count_soql is not None and self.api.count(count_soql, include_deleted) <= self.cfg.bulk_threshold:
+            yield from self.api.query_pages(soql, include_deleted)
             return
-        if n > self.cfg.bulk_threshold:
-            rep.via = "bulk"
-            try:
-                yield from self.api.bulk_query_pages(obj, soql, include_deleted)
+        if count_soql is None:
+            rest = self.api.query_pages(soql, include_deleted)
+            first = next(rest, None)
+            if first is None:
                 return
-            except SalesforceOperationError as exc:  # a failed bulk job: say so, then read it over REST
-                with write_tx(self.ws.engine) as conn:
-                    self.on_error(conn, obj, "pull", None, "BULK_JOB_FAILED", str(exc)[:2000], {"soql": soql})
-                rep.errors += 1
-                rep.via = "rest"
+            if self.api.last_total <= self.cfg.bulk_threshold:
+                yield first
+                yield from rest
+                return
+            rest.close()
+        rep.via = "bulk"
+        try:
+            yield from self.api.bulk_query_pages(obj, soql, include_deleted)
+            return
+        except SalesforceOperationError as exc:  # a failed bulk job: say so, then read it over REST
+            with write_tx(self.ws.engine) as conn:
+                self.on_error(conn, obj, "pull", None, "BULK_JOB_FAILED", str(exc)[:2000], {"soql": soql})
+            rep.errors += 1
+            rep.via = "rest"
         yield from self.api.query_pages(soql, include_deleted)
 
     def _window(self, key: str) -> tuple[str, datetime | None]:
@@ -157,7 +171,8 @@ class Puller:
         where = f" WHERE {cond}" if cond else ""
         soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj}{where} ORDER BY SystemModstamp, Id"
         apply = getattr(self, f"_apply_{obj.lower()}")
-        for page in self._pages(obj, soql, f"SELECT COUNT() FROM {obj}{where}", False, rep):
+        count_soql = f"SELECT COUNT() FROM {obj}{where}" if watermark is None else None
+        for page in self._pages(obj, soql, False, rep, count_soql):
             rep.fetched += len(page)
             with write_tx(self.ws.engine) as conn:
                 apply(conn, page, rep)
@@ -471,7 +486,12 @@ class Puller:
         where = " WHERE IsDeleted = true" + (f" AND {cond}" if cond else "")
         fields = "Id, SystemModstamp" + (", MasterRecordId" if obj in m.MERGEABLE else "")
         soql = f"SELECT {fields} FROM {obj}{where} ORDER BY SystemModstamp, Id"
-        for page in self._pages(obj, soql, f"SELECT COUNT() FROM {obj}{where}", True, rep):
+        if watermark is None and self._local_count(obj) == 0:
+            # Nothing mirrored yet, so nothing to delete: start the deletes watermark at the newest row.
+            with write_tx(self.ws.engine) as conn:
+                self._save_state(conn, key, self._state(obj), done=True)
+            return
+        for page in self._pages(obj, soql, True, rep):
             with write_tx(self.ws.engine) as conn:
                 self._apply_deletes(conn, obj, page, rep)
                 top = _top_stamp(page)
@@ -479,6 +499,11 @@ class Puller:
                 self._save_state(conn, key, watermark)
         with write_tx(self.ws.engine) as conn:
             self._save_state(conn, key, watermark, done=True)
+
+    def _local_count(self, obj: str) -> int:
+        table = {"Account": account, "CampaignMember": campaign_member, "Opportunity": opportunity}.get(obj, lead)
+        with self.ws.engine.connect() as conn:
+            return len(conn.execute(select(table.c.id).where(table.c.sf_id.is_not(None)).limit(1)).all())
 
     def _apply_deletes(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         if obj == "CampaignMember":
