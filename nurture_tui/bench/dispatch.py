@@ -9,8 +9,10 @@
    aiosmtpd sink on 127.0.0.1 with `--connections` (≤ 10) connections, rate limit off.
    Reference, same run: one `smtplib` connection sending the same number of pre-built messages in a loop.
 3. Rate limit: `--rate-messages` more messages through a dispatcher limited to `--rate` msgs/s with the
-   default burst (one second's worth, B = rate): the bucket starts full, so M messages should take
-   (M - B) / rate s; achieved = (M - B) / elapsed and `rate_limit_error_pct` = |achieved - rate| / rate × 100.
+   default burst (one second's worth, B = rate). The bucket starts full, so after the first B sends the
+   limiter should grant exactly `rate` sends per second: achieved = (M - B) / (last grant - first grant)
+   and `rate_limit_error_pct` = |achieved - rate| / rate × 100. `rate_limit_end_to_end_per_s` is the same
+   over the whole dispatch call (claims, connection set-up and the final commit included).
 
 Rates are wall-clock. The machine is often shared, so the render figures are also given per CPU second
 of this process (`*_cpu_per_s`), which is what the code costs regardless of neighbours.
@@ -139,7 +141,7 @@ def command(
     messages: int = typer.Option(20_000, "--messages", min=100, help="Messages to render and deliver."),
     connections: int = typer.Option(8, "--connections", min=1, max=10, help="SMTP connections (≤ 10)."),
     rate: float = typer.Option(200.0, "--rate", min=1.0, help="Rate limit to check (msgs/s)."),
-    rate_messages: int = typer.Option(1400, "--rate-messages", min=10, help="Messages sent under --rate."),
+    rate_messages: int = typer.Option(2000, "--rate-messages", min=10, help="Messages sent under --rate."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Render and deliver N messages to a loopback aiosmtpd sink; check a configured rate limit."""
@@ -169,18 +171,20 @@ def command(
 
             _render(ws, ids[messages:], "rate")
             limited = Dispatcher(ws, max_connections=connections, rate_per_second=rate, rate_per_hour=1e12)
-            burst = limited.limiter.second.capacity
             try:
                 t0 = time.perf_counter()
                 res_rate = limited.dispatch_due(rate_messages)
                 rate_s = time.perf_counter() - t0
+                granted = limited.limiter.granted_rate()
+                burst = limited.limiter.second.capacity
             finally:
                 limited.close()
             if res_rate.sent != rate_messages:
                 raise RuntimeError(f"rate-limited delivery incomplete: {res_rate}")
         finally:
             ws.close()
-    achieved = (rate_messages - burst) / rate_s
+    achieved = granted or 0.0
+    end_to_end = (rate_messages - burst) / rate_s
     result = {
         "scenario": NAME,
         "messages": messages,
@@ -190,6 +194,7 @@ def command(
         "rate_limit_error_pct": round(abs(achieved - rate) / rate * 100, 2),
         "rate_limit_configured_per_s": rate,
         "rate_limit_achieved_per_s": round(achieved, 1),
+        "rate_limit_end_to_end_per_s": round(end_to_end, 1),
         "smtp_connections_opened": opened,
         "reference_render_per_s": round(messages / ref_render_s),
         "reference_render_cpu_per_s": round(messages / ref_render_cpu),

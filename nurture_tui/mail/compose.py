@@ -78,8 +78,8 @@ class Composer:
     def click_url(self, lead_id: int, ref: str, url: str) -> str:
         return f"{self.base}/c/{self.signer.sign('click', lead_id, ref, self.expires, url)}"
 
-    def track_html(self, body: str, lead_id: int, ref: str) -> str:
-        seen: dict[str, str] = {}
+    def track_html(self, body: str, lead_id: int, ref: str, seen: dict[str, str]) -> str:
+        """Replace http(s) hrefs by signed click URLs (`seen` caches one token per target per message)."""
 
         def repl(m: re.Match[str]) -> str:
             url = _html.unescape(m.group(3))
@@ -92,10 +92,15 @@ class Composer:
 
         return _HREF.sub(repl, body)
 
-    def track_text(self, body: str, lead_id: int, ref: str) -> str:
+    def track_text(self, body: str, lead_id: int, ref: str, seen: dict[str, str]) -> str:
         def repl(m: re.Match[str]) -> str:
             url = m.group(0)
-            return url if url.startswith(self.base) else self.click_url(lead_id, ref, url)
+            if url.startswith(self.base):
+                return url
+            tracked = seen.get(url)
+            if tracked is None:
+                tracked = seen[url] = self.click_url(lead_id, ref, url)
+            return tracked
 
         return _TEXT_URL.sub(repl, body)
 
@@ -198,11 +203,11 @@ def _render_into(row: dict[str, Any], tpl: CompiledTemplate, ctx: dict[str, Any]
 
     subject = one_line(render(tpl.subject, ctx))
     body = render(tpl.html, ctx)
-    if comp.mail.track_clicks:
-        body = comp.track_html(body, lead_id, ref)
     text = render(tpl.text, ctx)
     if comp.mail.track_clicks:
-        text = comp.track_text(text, lead_id, ref)
+        seen: dict[str, str] = {}
+        body = comp.track_html(body, lead_id, ref, seen)
+        text = comp.track_text(text, lead_id, ref, seen)
     pixel = None
     if comp.mail.track_opens:
         pixel = f"{comp.base}/o/{comp.signer.sign('open', lead_id, ref, comp.expires)}.gif"

@@ -49,6 +49,9 @@ class RateLimiter:
         self._lock = threading.Lock()
         self._monotonic = monotonic
         self._sleep = sleep
+        self.granted = 0  # sends allowed so far, with the times of the first and the latest grant
+        self.first_grant: float | None = None
+        self.last_grant: float | None = None
 
     def try_acquire(self) -> float:
         """0.0 when a send may go now (tokens taken), else the seconds to wait."""
@@ -60,7 +63,19 @@ class RateLimiter:
             wait = self.second.take(now)
             if wait:
                 self.hour.give_back()
-            return wait
+                return wait
+            self.granted += 1
+            if self.first_grant is None:
+                self.first_grant = now
+            self.last_grant = now
+            return 0.0
+
+    def granted_rate(self) -> float | None:
+        """Steady-state rate of the grants so far: (grants - initial burst) / time from first to last."""
+        if self.first_grant is None or self.last_grant is None or self.last_grant <= self.first_grant:
+            return None
+        steady = self.granted - self.second.capacity
+        return steady / (self.last_grant - self.first_grant) if steady > 0 else None
 
     def acquire(self, stop: threading.Event | None = None) -> bool:
         """Block until a send may go; returns False if `stop` was set while waiting."""

@@ -25,6 +25,7 @@ from typing import Any
 
 from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2 import Template as JinjaTemplate
+from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import Connection, insert, select, update
 
@@ -61,10 +62,17 @@ class _MailEnvironment(SandboxedEnvironment):
     AttributeError round trip per merge field on the hot path)."""
 
     def getattr(self, obj: Any, attribute: str) -> Any:
-        if type(obj) is dict:
+        kind = type(obj)
+        if kind is dict:
             try:
                 return obj[attribute]
             except KeyError:
+                pass
+        elif kind is LoopContext and not attribute.startswith("_"):
+            # loop.index / loop.first …: a Jinja object whose public attributes are all safe
+            try:
+                return getattr(obj, attribute)
+            except AttributeError:
                 pass
         return super().getattr(obj, attribute)
 

@@ -40,3 +40,13 @@ def test_hourly_cap_blocks_after_quota() -> None:
     assert all(lim.try_acquire() == 0.0 for _ in range(50))
     wait = lim.try_acquire()
     assert 70 < wait <= 72.1  # one token per 72 s at 50/h
+
+
+def test_granted_rate_is_the_steady_state_rate() -> None:
+    ft = FakeTime()
+    lim = RateLimiter(50, 1_000_000, monotonic=ft, sleep=ft.sleep)
+    for _ in range(550):
+        lim.acquire()
+    assert lim.granted == 550
+    rate = lim.granted_rate()
+    assert rate is not None and abs(rate - 50) < 0.5

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from jinja2.exceptions import SecurityError
+from jinja2.exceptions import SecurityError, UndefinedError
 from mail_support import WELCOME_HTML, save_template
 from sqlalchemy import func, select
 
@@ -52,6 +52,15 @@ def test_sandbox_also_refuses_at_render_time() -> None:
 def test_globals_like_range_are_allowed() -> None:
     c = templates.validate(name="g", subject="s", html="{% for i in range(2) %}{{ i }}{% endfor %}")
     assert c.html.render() == "01"
+
+
+def test_loop_attributes_work_and_stay_sandboxed() -> None:
+    c = templates.validate(name="l", subject="s", html="{% for i in 'ab' %}{{ loop.index }}{{ loop.last }}{% endfor %}")
+    assert c.html.render() == "1False2True"
+    with pytest.raises(SecurityError):
+        templates.HTML_ENV.from_string("{% for i in 'a' %}{{ loop|attr(x) }}{% endfor %}").render(x="__init__")
+    with pytest.raises(UndefinedError):
+        templates.HTML_ENV.from_string("{% for i in 'a' %}{{ loop.nope }}{% endfor %}").render()
 
 
 def test_unknown_merge_field_names_the_line() -> None:
