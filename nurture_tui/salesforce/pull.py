@@ -497,6 +497,9 @@ class Puller:
                 top = _top_stamp(page)
                 watermark = max(watermark, top) if watermark and top else (top or watermark)
                 self._save_state(conn, key, watermark)
+        if watermark is None:
+            # Nothing deleted yet: a later delete bumps SystemModstamp past the object's own watermark.
+            watermark = self._state(obj)
         with write_tx(self.ws.engine) as conn:
             self._save_state(conn, key, watermark, done=True)
 

@@ -1,0 +1,103 @@
+"""`nurture salesforce …`: the loopback emulator, sync status and sync errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .common import echo_json, state
+
+NAME = "salesforce"
+app = typer.Typer(help="Salesforce: loopback emulator, sync status and errors.", no_args_is_help=True)
+
+
+@app.command("emulator")
+def emulator_cmd(
+    ctx: typer.Context,
+    port: int = typer.Option(8443, "--port", help="Port on 127.0.0.1 (0 = any free port)."),
+    seed: int = typer.Option(7, "--seed", help="Random seed of the demo org."),
+    leads: int = typer.Option(500, "--leads", help="Leads in the demo org (0 = an empty org)."),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (loopback by default)."),
+    directory: Path | None = typer.Option(None, "--dir", help="Where to write the CA, JWT key and config snippet "
+                                          "(default: <data dir>/sf-emulator)."),
+) -> None:
+    """Serve an emulated Salesforce org over HTTPS until Ctrl-C (REST, Bulk 2.0, login flows, faults)."""
+    import time
+
+    from ..errors import NurtureError
+    from ..salesforce.emulator import Emulator, seed_org
+
+    settings = state(ctx).settings()
+    where = directory or settings.data_dir / "sf-emulator"
+    try:
+        emu = Emulator(host=host, port=port, directory=where)
+        summary = seed_org(emu.org, leads=leads, seed=seed) if leads else None
+        emu.start()
+    except OSError as exc:
+        raise NurtureError(f"--port {port}: cannot listen on {host}:{port} ({exc.strerror or exc})") from exc
+    cfg = emu.client_settings("jwt")
+    snippet = "\n".join([
+        "[salesforce]", "enabled = true", 'auth = "jwt"', f'login_url = "{emu.url}"', f'ca_file = "{cfg["ca_file"]}"',
+        f'username = "{cfg["username"]}"', f'consumer_key = "{cfg["consumer_key"]}"',
+        f'private_key_file = "{cfg["private_key_file"]}"', ""])
+    (where / "nurture-salesforce.toml").write_text(snippet)
+    typer.echo(f"Salesforce emulator on {emu.url}")
+    if summary:
+        typer.echo(f"  demo org: {summary.leads} leads, {summary.contacts} contacts, {summary.accounts} accounts, "
+                   f"{summary.campaigns} campaigns, {summary.members} members, {summary.opportunities} opportunities")
+    typer.echo(f"  config for `nurture sync` (also in {where / 'nurture-salesforce.toml'}):\n")
+    typer.echo(snippet)
+    typer.echo("  admin: POST /_emulator/faults {\"kind\": \"unavailable\", \"times\": 2} · GET /_emulator/stats\n"
+               "Ctrl-C stops it.")
+    try:
+        while True:
+            time.sleep(3600)  # clock-ok: a foreground server idling
+    except KeyboardInterrupt:
+        pass
+    finally:
+        emu.stop()
+
+
+@app.command("status")
+def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
+    """Watermarks per object, pending pushes and open sync errors."""
+    from sqlalchemy import func, select
+
+    from ..store.tables import sf_outbox, sync_error, sync_state
+
+    with state(ctx).workspace() as ws, ws.engine.connect() as conn:
+        states = [dict(r._mapping) for r in conn.execute(select(sync_state).order_by(sync_state.c.sobject))]
+        outbox: dict[str, int] = {str(k): int(v) for k, v in conn.execute(
+            select(sf_outbox.c.status, func.count()).group_by(sf_outbox.c.status)).all()}
+        errors = conn.execute(select(func.count()).select_from(sync_error)
+                              .where(sync_error.c.resolved_at.is_(None))).scalar() or 0
+    if as_json:
+        echo_json({"objects": states, "outbox": outbox, "open_errors": errors})
+        return
+    for s in states:
+        typer.echo(f"{s['sobject']:<24} watermark {s['watermark'] or '-'}  last run {s['last_run_at'] or '-'}  "
+                   f"{s['status']}")
+    typer.echo(f"outbox: {', '.join(f'{k} {v}' for k, v in sorted(outbox.items())) or 'empty'}")
+    typer.echo(f"open sync errors: {errors}")
+
+
+@app.command("errors")
+def errors_cmd(ctx: typer.Context, limit: int = typer.Option(50, "--limit"),
+               as_json: bool = typer.Option(False, "--json")) -> None:
+    """Open sync errors with the Salesforce code and message (retry them with `nurture sync --retry-errors`)."""
+    from sqlalchemy import select
+
+    from ..store.tables import sync_error
+
+    with state(ctx).workspace() as ws, ws.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(
+            select(sync_error).where(sync_error.c.resolved_at.is_(None)).order_by(sync_error.c.id).limit(limit))]
+    if as_json:
+        echo_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"#{r['id']} {r['direction']} {r['sobject']} {r['record_id'] or '-'} {r['code']}: "
+                   f"{r['message']} (attempts {r['attempts']})")
+    if not rows:
+        typer.echo("no open sync errors")
