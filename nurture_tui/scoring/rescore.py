@@ -1,16 +1,17 @@
 """Rescore history after a rule change: every lead's score recomputed from the activity log, the
-current rule set, its adjustments and its last reset — in SQL, one lead-id range per transaction.
+current rule set, its adjustments and its last reset — in SQL.
 
-Phase 1 (one read transaction, no write lock): each active rule becomes one `SELECT` over `activity` (its
-Core filter, activities after the lead's last reset; each kind is scanned once through its index);
-capped and one-time rules number their matches per (lead, cap bucket) with `row_number()` and grant
+Phase 1 (worker threads, one read transaction per lead-id range, no write lock): each active rule becomes
+one `SELECT` over `activity` (its Core filter, activities after the lead's last reset); capped and
+one-time rules number their matches per (lead, cap bucket) with `row_number()` and grant
 `min(|points|, cap − (n−1)·|points|)`, exactly what the incremental path does. Each grant is weighted by
-the decay scale (`2^((at − epoch)/half-life)`); grants, adjustments and the reset base are summed per lead
-into a temporary table beside the stored score of the same snapshot.
+the decay scale (`2^((at − epoch)/half-life)`); grants, adjustments and the reset base are summed per
+lead, and only leads whose total differs from their stored score in the same snapshot come back.
 
-Phase 2 (one short write transaction per lead-id range, `progress(done, total)` after each): `score =
-total + (score − old)` where the total differs, so whatever was scored while phase 1 ran is kept. Scoring
-of new activity, sends and the TUI carry on during a rescore.
+Phase 2 (this thread, short write transactions, `progress(done, total)` after each range): `score =
+total + (score − old)`, so whatever was scored while phase 1 ran is kept. The phases overlap (range n+1
+is computed while range n is written), and scoring of new activity, sends and the TUI carry on during a
+rescore.
 """
 
 from __future__ import annotations
@@ -23,24 +24,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
-    BigInteger,
-    Column,
     Connection,
     Engine,
     Float,
     Integer,
-    MetaData,
-    Table,
     and_,
+    bindparam,
     case,
     cast,
-    delete,
     func,
-    insert,
     literal,
     or_,
     select,
-    text,
     true,
     union_all,
     update,
@@ -56,8 +51,8 @@ from .rules import CompiledRule, RuleSet, load_rules
 from .service import scale, scoring_settings
 
 Progress = Callable[[int, int], None]
-RANGE = 100_000
-_TMP = "nurture_rescore"
+RANGE = 250_000  # leads per phase-1 query
+APPLY_CHUNK = 20_000  # changed leads per phase-2 write transaction
 _LN2 = math.log(2.0)
 
 
@@ -138,71 +133,74 @@ def totals_select(rules: RuleSet, lo: int | None, hi: int | None, sc: ScoreScale
     return select(u.c.lead_id, cast(func.sum(u.c.amt), Float).label("total")).group_by(u.c.lead_id)
 
 
-_tmp = Table(_TMP, MetaData(), Column("lead_id", BigInteger, primary_key=True), Column("old", Float),
-             Column("total", Float), prefixes=["TEMPORARY"])
-_CREATE_TMP = f"CREATE TEMP TABLE IF NOT EXISTS {_TMP} (lead_id BIGINT PRIMARY KEY, old FLOAT, total FLOAT)"
+@dataclass(frozen=True)
+class RangeChanges:
+    """Phase 1 output for one lead-id range: (lead_id, stored score in the snapshot, recomputed total) for
+    the leads whose total differs, and the newest score_event id the snapshot saw."""
+
+    lo: int
+    hi: int
+    rows: list[tuple[int, float, float]]
+    last_event_id: int
+    leads: int
 
 
-def compute_totals(conn: Connection, rules: RuleSet, sc: ScoreScale) -> int:
-    """Phase 1, in a read transaction: every lead's recomputed stored score beside the stored score it
-    had in the same snapshot, in a temporary table of this connection's session. Returns the highest
-    score_event id of the snapshot (resets after it are left alone by phase 2)."""
-    conn.execute(text(_CREATE_TMP))
-    conn.execute(delete(_tmp))
-    g = totals_select(rules, None, None, sc, conn.dialect.name).subquery("g")
-    src = select(lead.c.id, lead.c.score, func.coalesce(g.c.total, 0.0)).select_from(
-        lead.outerjoin(g, g.c.lead_id == lead.c.id))
-    conn.execute(insert(_tmp).from_select(["lead_id", "old", "total"], src))
-    return int(conn.execute(select(func.coalesce(func.max(score_event.c.id), 0))).scalar_one())
+def compute_changes(engine: Engine, rules: RuleSet, sc: ScoreScale, lo: int, hi: int) -> RangeChanges:
+    """Phase 1 for [lo, hi] in its own read transaction (no write lock; safe to run in a worker thread)."""
+    with engine.connect() as conn, conn.begin():
+        g = totals_select(rules, lo, hi, sc, conn.dialect.name).subquery("g")
+        total = func.coalesce(g.c.total, 0.0)
+        q = (select(lead.c.id, lead.c.score, total).select_from(lead.outerjoin(g, g.c.lead_id == lead.c.id))
+             .where(lead.c.id.between(lo, hi), func.abs(total - lead.c.score) > 1e-9 * (1 + func.abs(total)))
+             .order_by(lead.c.id))
+        rows = [(int(i), float(o), float(t)) for i, o, t in conn.execute(q)]
+        last = int(conn.execute(select(func.coalesce(func.max(score_event.c.id), 0))).scalar_one())
+        n = int(conn.execute(select(func.count()).where(lead.c.id.between(lo, hi))).scalar_one())
+    return RangeChanges(lo, hi, rows, last, n)
 
 
-def apply_range(conn: Connection, lo: int, hi: int, last_event_id: int) -> int:
-    """Phase 2, one short write transaction per id range: `score = total + (score − old)`, so points
-    scored since the snapshot (new activity, adjustments) are kept on top of the recomputed total.
-    A lead reset since the snapshot keeps its score (a reset sets an absolute value)."""
+def apply_changes(conn: Connection, rows: list[tuple[int, float, float]], last_event_id: int) -> int:
+    """Phase 2: `score = total + (score − old)`, so points scored since the snapshot (new activity,
+    adjustments) stay on top of the recomputed total. A lead reset since the snapshot keeps its score
+    (a reset sets an absolute value)."""
+    if not rows:
+        return 0
     reset_since = (select(score_event.c.id).where(score_event.c.lead_id == lead.c.id, score_event.c.kind == "reset",
                                                   score_event.c.id > last_event_id).exists())
-    changed = func.abs(_tmp.c.total - _tmp.c.old) > 1e-9 * (1 + func.abs(_tmp.c.total))
-    stmt = (update(lead).where(lead.c.id == _tmp.c.lead_id, _tmp.c.lead_id.between(lo, hi), changed, ~reset_since)
-            .values(score=_tmp.c.total + (lead.c.score - _tmp.c.old)))
-    return int(conn.execute(stmt).rowcount)
+    stmt = (update(lead).where(lead.c.id == bindparam("lid"), ~reset_since)
+            .values(score=bindparam("total", type_=Float) + (lead.c.score - bindparam("old", type_=Float))))
+    return int(conn.execute(stmt, [{"lid": i, "old": o, "total": t} for i, o, t in rows]).rowcount)
 
 
 def rescore_all(engine: Engine, settings: Settings | ScoringSettings, clock: Clock,
-                progress: Progress | None = None, *, range_size: int = RANGE) -> RescoreResult:
-    """Rescore every lead: one read pass computes all totals (writers keep going meanwhile), then the
-    new scores are applied in short write transactions per id range with progress; finally account
-    scores are refreshed and leads now over the MQL threshold qualify."""
+                progress: Progress | None = None, *, range_size: int = RANGE, workers: int = 2) -> RescoreResult:
+    """Rescore every lead: worker threads compute ranges of leads (read transactions, writers keep going),
+    while this thread applies each finished range in short write transactions of `APPLY_CHUNK` leads with
+    progress; finally account scores are refreshed and leads now over the MQL threshold qualify."""
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     s = scoring_settings(settings)
     started = time.perf_counter()
     with write_tx(engine) as conn:
         rules = load_rules(conn)  # seeds the defaults and the score epoch on first use
         sc = scale(conn, clock.now(), s)
-    sqlite = engine.dialect.name == "sqlite"
-    result = RescoreResult()
-    with engine.connect() as conn:
-        with conn.begin():
-            last_event_id = compute_totals(conn, rules, sc)
-            lo_id, hi_id, total = conn.execute(
-                select(func.min(_tmp.c.lead_id), func.max(_tmp.c.lead_id), func.count())).one()
-        result.leads = int(total or 0)
-        if progress:
-            progress(0, result.leads)
-        done = 0
-        for lo in range(int(lo_id or 0), int(hi_id or 0) + 1, range_size) if total else ():
-            hi = lo + range_size - 1
-            if sqlite:
-                conn.execution_options(sqlite_begin="IMMEDIATE")
-            with conn.begin():
-                result.changed += apply_range(conn, lo, hi, last_event_id)
-                done += conn.execute(select(func.count()).where(_tmp.c.lead_id.between(lo, hi))).scalar_one()
+        lo_id, hi_id, total = conn.execute(select(func.min(lead.c.id), func.max(lead.c.id), func.count())).one()
+    result = RescoreResult(leads=int(total or 0))
+    if progress:
+        progress(0, result.leads)
+    ranges = [(lo, lo + range_size - 1) for lo in range(int(lo_id), int(hi_id) + 1, range_size)] if total else []
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="nurture-rescore") as pool:
+        futures = [pool.submit(compute_changes, engine, rules, sc, lo, hi) for lo, hi in ranges]
+        for fut in futures:
+            part = fut.result()
+            for i in range(0, len(part.rows), APPLY_CHUNK):
+                with write_tx(engine) as conn:
+                    result.changed += apply_changes(conn, part.rows[i : i + APPLY_CHUNK], part.last_event_id)
+            done += part.leads
             if progress:
                 progress(done, result.leads)
-        conn.execution_options(sqlite_begin="")
-        with conn.begin():
-            conn.execute(text(f"DROP TABLE IF EXISTS {_TMP}"))
     with write_tx(engine) as conn:
         from . import accounts, mql
 

@@ -49,7 +49,8 @@ def test_rescore_matches_incremental_and_history(workspace):
     with ws.engine.connect() as conn:
         before = _scores(conn)
     seen = []
-    result = rescore.rescore_all(ws.engine, ws.settings, ws.clock, lambda d, t: seen.append((d, t)), range_size=5)
+    result = rescore.rescore_all(ws.engine, ws.settings, ws.clock, lambda d, t: seen.append((d, t)),
+                                 range_size=5, workers=2)
     with ws.engine.connect() as conn:
         after = _scores(conn)
         sc = service.scale(conn, ws.clock.now(), ws.settings)
@@ -105,14 +106,12 @@ def test_points_scored_during_a_rescore_are_kept(workspace):
         R.save_rules(conn, [R.parse_rule({"name": "email click", "kind": "click", "points": 10})], replace=False)
         rules = R.load_rules(conn)
         sc = service.scale(conn, now, ws.settings)
-    with ws.engine.connect() as reader:
-        with reader.begin():
-            last = rescore.compute_totals(reader, rules, sc)
-        with write_tx(ws.engine) as conn:  # meanwhile: new engagement and a recycle
-            record(conn, ws.settings, now, {"lead_id": a, "kind": "form"})
-            service.reset_score(conn, b, 1, "recycled", now, ws.settings)
-        with reader.begin():
-            assert rescore.apply_range(reader, a, b, last) == 1
-    with ws.engine.connect() as conn:
+    part = rescore.compute_changes(ws.engine, rules, sc, a, b)
+    assert [r[0] for r in part.rows] == [a, b] and part.leads == 2
+    with write_tx(ws.engine) as conn:  # meanwhile: new engagement and a recycle
+        record(conn, ws.settings, now, {"lead_id": a, "kind": "form"})
+        service.reset_score(conn, b, 1, "recycled", now, ws.settings)
+    with write_tx(ws.engine) as conn:
+        assert rescore.apply_changes(conn, part.rows, part.last_event_id) == 1
         assert service.live_score(conn, a, now, ws.settings) == pytest.approx(10 + 15)
         assert service.live_score(conn, b, now, ws.settings) == pytest.approx(1)
