@@ -341,6 +341,8 @@ class _Gen:
         def emit(lid: int, kind: str, at: float, url: str | None = None, bot: bool = False,
                  meta_: Any = empty) -> bool:
             nonlocal made, rows
+            if at > end:  # a reaction that has not happened yet
+                return made >= target
             rows.append((lid, kind, int(at), url, bot, meta_))
             made += 1
             if len(rows) >= CHUNK:

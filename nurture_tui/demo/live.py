@@ -57,6 +57,16 @@ DEFAULT_REACTION = (0.30, 0.20, 0.003)
 BOT_OPEN_RATE = 0.03
 
 
+#: Saved segments the demo starts with (the ABM sample sequence enters from `named-accounts`).
+DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
+    "named-accounts": ("People at ABM named accounts", {"field": "account.named_account", "eq": True}),
+    "hot-leads": ("Engaged and a good fit", {"all": [{"field": "score", "ge": 30}, {"field": "grade", "ge": "B-"}]}),
+    "decision-makers": ("Economic buyers", {"field": "persona", "eq": "economic_buyer"}),
+    "emea": ("Leads in EMEA countries", {"field": "country", "in": list(D.REGIONS["EMEA"])}),
+    "engaged-this-week": ("Opened or clicked in the last 7 days", {"activity": ["open", "click"], "within": "7d"}),
+}
+
+
 def sequences_dir() -> Path:
     """The sample sequences shipped with nurture (`<repo>/sequences/`)."""
     return Path(__file__).resolve().parents[2] / "sequences"
@@ -69,16 +79,21 @@ class PrepareResult:
 
 
 def prepare(ws: Workspace, *, directory: Path | None = None) -> PrepareResult:
-    """Apply and publish every sample sequence and install the default scoring rules (idempotent: a
-    sequence whose published version already matches its file is left alone)."""
+    """Save the demo segments, install the default scoring rules, apply and publish every sample
+    sequence (idempotent: a sequence whose published version already matches its file is left alone)."""
     from ..errors import NurtureError
     from ..scoring import rules
     from ..sequences import service
+
+    from ..segments import service as segments
 
     result = PrepareResult()
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         rules.ensure_default_rules(conn)
+        for name, (description, rule) in DEMO_SEGMENTS.items():
+            if segments.find_segment(conn, name) is None:
+                segments.save_segment(conn, name, rule, user=ws.user, now=now, description=description)
     for path in sorted((directory or sequences_dir()).glob("*.yaml")):
         try:
             with write_tx(ws.engine) as conn:

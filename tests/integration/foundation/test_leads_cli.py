@@ -83,3 +83,21 @@ def test_export_segment(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert [line.split(",")[0] for line in out.read_text().splitlines()[1:]] == ["a@ex.com", "c@ex.com"]
     code, _, err = run_cli(capsys, "leads", "export", str(out), "--segment", "nope", "--db", db)
     assert code == 2 and "no such segment" in err
+
+
+def test_demo_no_tui_builds_then_reuses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_cli(capsys, "demo", "--no-tui", "--leads", "150", "--seed", "4")
+    demo_db = tmp_path / "data" / "demo.db"  # <data_dir>/demo.db (conftest points NURTURE_DATA_DIR here)
+    assert code == 0 and f"demo workspace: sqlite:///{demo_db}" in out
+    assert "built the demo workspace" in out and "150 leads" in out and "300 activities" in out
+    code, out, _ = run_cli(capsys, "demo", "--no-tui", "--leads", "150", "--seed", "4")
+    assert code == 0 and "reused the demo workspace" in out
+    code, out, _ = run_cli(capsys, "demo", "--no-tui", "--leads", "80", "--seed", "4")
+    assert code == 0 and "built the demo workspace" in out and "80 leads" in out
+    other = tmp_path / "real.db"
+    assert run_cli(capsys, "init", "--db", f"sqlite:///{other}")[0] == 0
+    src = tmp_path / "real.csv"
+    src.write_text("email\nreal@customer.com\n")
+    assert run_cli(capsys, "leads", "import", str(src), "--db", f"sqlite:///{other}")[0] == 0
+    code, _, err = run_cli(capsys, "demo", "--no-tui", "--db", f"sqlite:///{other}")
+    assert code == 2 and "not a nurture demo" in err

@@ -1,0 +1,104 @@
+"""The demo data generator on SQLite and PostgreSQL: deterministic, consistent, reusable."""
+
+from __future__ import annotations
+
+import zoneinfo
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from nurture_tui.config import load_settings
+from nurture_tui.demo.generate import build_demo, is_demo, stored_demo
+from nurture_tui.demo.workspace import ensure_demo
+from nurture_tui.errors import NurtureError
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.models import PERSONAS, STAGES
+from nurture_tui.store.tables import (
+    account,
+    activity,
+    campaign_member,
+    lead,
+    opportunity,
+    rep_group,
+    user,
+)
+from nurture_tui.workspace import Workspace
+
+
+def _count(ws: Workspace, table: object, *where: object) -> int:
+    with ws.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_build_small_demo(workspace: Workspace) -> None:
+    phases: list[str] = []
+    summary = build_demo(workspace, leads=300, seed=3, activities=900, progress=lambda p, d, t: phases.append(p))
+    assert (summary.leads, summary.activities) == (300, 900)
+    assert _count(workspace, lead) == 300 and _count(workspace, activity) == 900
+    assert _count(workspace, account) == summary.accounts == 37
+    assert _count(workspace, user) == summary.users and _count(workspace, rep_group) == 3
+    assert _count(workspace, campaign_member) == summary.campaign_members
+    assert _count(workspace, opportunity) == summary.opportunities
+    assert {"leads", "activities", "scores"} <= set(phases)
+    now = workspace.clock.now()
+    with workspace.engine.connect() as conn:
+        leads = conn.execute(select(lead)).all()
+        acts = conn.execute(select(activity.c.lead_id, activity.c.kind, activity.c.at, activity.c.bot)).all()
+        grouped = conn.execute(select(activity.c.lead_id, func.max(activity.c.at)).group_by(activity.c.lead_id))
+        last = {lead_id: at for lead_id, at in grouped}
+    zones = zoneinfo.available_timezones()
+    assert all(r.persona in PERSONAS and r.stage in STAGES and r.timezone in zones for r in leads)
+    assert all(r.email == r.email.lower() and "@" in r.email for r in leads)
+    assert all(r.grade is not None and r.account_id is not None for r in leads)
+    assert {r.last_activity_at for r in leads if r.id in last} == {last[r.id] for r in leads if r.id in last}
+    assert all(now.timestamp() - 91 * 86400 <= a.at.timestamp() <= now.timestamp() for a in acts)
+    kinds = {a.kind for a in acts}
+    assert {"sent", "open", "page_view"} <= kinds
+    # Every opted-out lead has the unsubscribe that explains it.
+    unsubscribed = {a.lead_id for a in acts if a.kind == "unsubscribe"}
+    assert {r.id for r in leads if r.opted_out} <= unsubscribed
+    assert any(r.score > 0 for r in leads)
+    assert stored_demo(workspace) == summary and is_demo(workspace)
+
+
+def test_same_seed_same_data(tmp_path: Path) -> None:
+    def snapshot(name: str, seed: int) -> list[tuple[object, ...]]:
+        ws = Workspace.open(load_settings(None, f"sqlite:///{tmp_path / name}", data_dir=tmp_path), create=True)
+        try:
+            build_demo(ws, leads=200, seed=seed, activities=400)
+            with ws.engine.connect() as conn:
+                rows = conn.execute(select(lead.c.email, lead.c.title, lead.c.stage, lead.c.grade)
+                                    .order_by(lead.c.id)).all()
+                acts = conn.execute(select(activity.c.lead_id, activity.c.kind, activity.c.url)
+                                    .order_by(activity.c.id)).all()
+            return [tuple(r) for r in rows + acts]
+        finally:
+            ws.close()
+
+    assert snapshot("a.db", 9) == snapshot("b.db", 9)
+    assert snapshot("c.db", 9) != snapshot("d.db", 10)
+
+
+def test_ensure_demo_reuses_rebuilds_and_protects_real_data(workspace: Workspace) -> None:
+    ws, first = ensure_demo(workspace, leads=100, seed=1, activities=150)
+    assert not first.reused
+    ws, again = ensure_demo(ws, leads=100, seed=1, activities=150)
+    assert again.reused and again.leads == 100
+    ws, other = ensure_demo(ws, leads=120, seed=1, activities=100)
+    assert not other.reused and _count(ws, lead) == 120 and _count(ws, activity) == 100
+    with write_tx(ws.engine) as conn:
+        from nurture_tui.store import meta
+
+        meta.put(conn, "demo", None)  # now it looks like someone's real workspace
+    with pytest.raises(NurtureError, match="not a nurture demo"):
+        ensure_demo(ws, leads=100, seed=1)
+    assert _count(ws, lead) == 120
+    ws.close()
+
+
+def test_build_refuses_a_workspace_with_leads(workspace: Workspace) -> None:
+    with write_tx(workspace.engine) as conn:
+        conn.execute(lead.insert().values(email="real@customer.com"))
+    with pytest.raises(NurtureError, match="needs an empty workspace"):
+        build_demo(workspace, leads=10)
