@@ -58,10 +58,15 @@ _yaml12_scalars(_Dumper)
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    # `|` blocks for multi-line text; the emitter falls back to a quoted scalar when a block cannot
+    # hold the value exactly (trailing spaces on a line …), so the text always round-trips unchanged
     style = "|" if "\n" in value else None
-    if style:  # block scalars cannot carry trailing spaces on a line; normalise them away
-        value = "\n".join(line.rstrip() for line in value.split("\n"))
+    if any(ch in value for ch in _ODD_BREAKS):  # only double quotes can escape these line breaks
+        style = '"'
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_ODD_BREAKS = ("\r", "\x85", "\u2028", "\u2029")
 
 
 def _is_scalar(v: Any) -> bool:

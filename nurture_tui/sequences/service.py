@@ -137,6 +137,8 @@ def check_file(conn: Connection | None, path: Path | str) -> FileCheck:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise NurtureError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise NurtureError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
     return check_text(conn, text, path.name, templates_dir=path.parent / TEMPLATES_DIRNAME)
 
 

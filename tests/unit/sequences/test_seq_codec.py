@@ -86,3 +86,24 @@ def test_samples_parse_and_dump_round_trip(path) -> None:  # type: ignore[no-unt
     assert reparsed.problems == []
     assert reparsed.definition is not None and reparsed.definition.to_json() == defn.to_json()
     assert dump_definition(reparsed.definition) == dumped
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=60)
+
+
+@settings(max_examples=150, deadline=None)
+@given(description=_TEXT, html=_TEXT, label=_TEXT, reason=_TEXT)
+def test_any_text_round_trips_exactly(description: str, html: str, label: str, reason: str) -> None:
+    defn = SequenceDef.model_validate({
+        "name": "prop", "description": description,
+        "steps": [{"id": "a", "label": label, "send": {"template": "t"}}, {"id": "b", "exit": {"reason": reason}}],
+        "templates": [{"name": "t", "subject": "s", "html": html + "\n  trailing  \n\tx"}],
+    })
+    text = dump_definition(defn)
+    again = parse_text(text, "p.yaml")
+    assert again.problems == [] and again.definition is not None
+    assert again.definition.to_json() == defn.to_json()
+    assert dump_definition(again.definition) == text

@@ -32,6 +32,7 @@ def test_timezone_fallback_chain() -> None:
     assert timing.lead_timezone({"timezone": "America/New_York"}, {"timezone": "Europe/Berlin"}, w) == NY
     assert timing.lead_timezone({"timezone": None}, {"timezone": "Europe/Berlin"}, w) == BERLIN
     assert timing.lead_timezone({"timezone": "Not/AZone"}, None, w) == ZoneInfo("Asia/Tokyo")
+    assert timing.lead_timezone({"timezone": "America"}, {"timezone": "../etc"}, w) == ZoneInfo("Asia/Tokyo")
     assert timing.lead_timezone({}, None, None) == ZoneInfo("UTC")
 
 
