@@ -89,7 +89,7 @@ def _obj(name: str, prefix: str, fields: list[FieldDef]) -> ObjectDef:
 def build_schema() -> dict[str, ObjectDef]:
     objs = [
         _obj("User", "005", [*_system(owner=False), _s("Username", 80, required=True, external_id=True),
-                              _s("FirstName", 40), _s("LastName", 80, required=True), _s("Name", 121),
+                              _s("FirstName", 40), _s("LastName", 80, required=True), _ro(_s("Name", 121)),
                               FieldDef("Email", "email", length=128, required=True),
                               FieldDef("IsActive", "boolean", default=True), _s("Title", 80),
                               _s("TimeZoneSidKey", 40, default="America/Los_Angeles")]),
@@ -97,6 +97,7 @@ def build_schema() -> dict[str, ObjectDef]:
                                 FieldDef("Industry", "picklist", length=40), FieldDef("NumberOfEmployees", "int"),
                                 FieldDef("AnnualRevenue", "currency"), _s("BillingCountry", 80)]),
         _obj("Lead", "00Q", [*_system(mergeable=True), _s("FirstName", 40), _s("LastName", 80, required=True),
+                             _ro(_s("Name", 121)),
                              FieldDef("Email", "email", length=80), _s("Company", required=True), _s("Title", 128),
                              _s("Phone", 40), FieldDef("Industry", "picklist", length=40),
                              FieldDef("LeadSource", "picklist", length=40),
@@ -113,6 +114,7 @@ def build_schema() -> dict[str, ObjectDef]:
                              FieldDef("EmailBouncedDate", "datetime"), _s("EmailBouncedReason"),
                              *NURTURE_FIELDS]),
         _obj("Contact", "003", [*_system(mergeable=True), _s("FirstName", 40), _s("LastName", 80, required=True),
+                                _ro(_s("Name", 121)),
                                 FieldDef("Email", "email", length=80), _s("Title", 128), _s("Phone", 40),
                                 _ref("AccountId", "Account"), _s("MailingCountry", 80),
                                 FieldDef("LeadSource", "picklist", length=40),

@@ -1,0 +1,40 @@
+"""`nurture sync` and `nurture salesforce status|errors` against the emulator."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from nurture_tui.cli import main
+from nurture_tui.salesforce.emulator import Emulator, seed_org
+
+
+def test_sync_command(emulator: Emulator, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    seed_org(emulator.org, leads=40, seed=5)
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    cfg = emulator.client_settings("jwt")
+    config = tmp_path / "nurture.toml"
+    config.write_text("[salesforce]\nenabled = true\nauth = \"jwt\"\n" + "".join(
+        f'{k} = "{cfg[k]}"\n' for k in ("login_url", "ca_file", "username", "consumer_key", "private_key_file")))
+    main(["init", "--db", db])
+    capsys.readouterr()
+    main(["sync", "--json", "--db", db, "--config", str(config)])
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["pulled"]["Lead"]["inserted"] == 40 and report["open_errors"] == 0
+    main(["salesforce", "status", "--json", "--db", db, "--config", str(config)])
+    status = json.loads(capsys.readouterr().out)
+    assert {s["sobject"] for s in status["objects"]} >= {"Lead", "Lead.deleted", "Opportunity"}
+    main(["salesforce", "errors", "--db", db])
+    assert "no open sync errors" in capsys.readouterr().out
+
+
+def test_sync_disabled_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    main(["init", "--db", db])
+    with pytest.raises(SystemExit) as exc:
+        main(["sync", "--db", db])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "salesforce.enabled" in err[0]
