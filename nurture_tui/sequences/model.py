@@ -31,6 +31,12 @@ ACTION_TYPES = (
     "notify_rep", "add_tag", "remove_tag", "enroll", "webhook",
 )
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+#: Lead columns an `update_field` action may write; anything else must be `custom.<key>` (score, owner,
+#: tags and stage have their own action types; identity and sync columns are not writable).
+UPDATABLE_LEAD_FIELDS = (
+    "title", "company", "industry", "country", "state", "city", "phone", "status", "persona", "stage",
+    "lead_source", "timezone",
+)
 
 _DURATION_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(w|d|h|m|s)")
 _DURATION_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .model import (
+    UPDATABLE_LEAD_FIELDS,
     WEEKDAYS,
     SequenceDef,
     Step,
@@ -33,12 +34,6 @@ from .model import (
 from .problems import Loc, Problem, display_path
 from .timing import country_code, parse_hhmm, zone
 
-#: Lead columns an `update_field` action may write (score/owner/stage have their own action types,
-#: identity and sync columns are not writable from a sequence).
-WRITABLE_LEAD_FIELDS = (
-    "first_name", "last_name", "title", "company", "phone", "industry", "employees", "country", "state",
-    "city", "timezone", "lead_source", "status", "persona", "stage", "grade",
-)
 STAGE_VALUES = ("awareness", "consideration", "decision", "customer")
 MAX_ARMS = 10
 
@@ -303,8 +298,8 @@ def _check_action(chk: _Checker, step: Step, loc: Loc) -> None:
             chk.add(here, f"{a.type} needs {name}")
     if a.type == "update_field" and a.field is not None:
         f = a.field
-        if not (f in WRITABLE_LEAD_FIELDS or (f.startswith("custom.") and len(f) > len("custom."))):
-            chk.add(here, f"unknown field {f!r} (a lead field: {', '.join(WRITABLE_LEAD_FIELDS)}; or custom.<key>)")
+        if not (f in UPDATABLE_LEAD_FIELDS or (f.startswith("custom.") and len(f) > len("custom."))):
+            chk.add(here, f"unknown field {f!r} (a lead field: {', '.join(UPDATABLE_LEAD_FIELDS)}; or custom.<key>)")
         elif f == "stage" and a.value not in STAGE_VALUES:
             chk.add(here, f"stage value {a.value!r} is not one of {', '.join(STAGE_VALUES)}")
     if a.type == "set_stage" and a.value is not None and a.value not in STAGE_VALUES:

@@ -222,9 +222,8 @@ CASES = [
         steps:
           - id: a
             action: {type: update_field, field: favourite_color, value: blue}
-        """, "t.yaml: steps.a.action: unknown field 'favourite_color' (a lead field: first_name, last_name, title, "
-             "company, phone, industry, employees, country, state, city, timezone, lead_source, status, persona, "
-             "stage, grade; or custom.<key>) (line 4)"),
+        """, "t.yaml: steps.a.action: unknown field 'favourite_color' (a lead field: title, company, industry, "
+             "country, state, city, phone, status, persona, stage, lead_source, timezone; or custom.<key>) (line 4)"),
     ("action missing parameter", """
         name: x
         steps:
