@@ -213,9 +213,12 @@ class CompiledRule:
                 return False
         return True
 
-    def sql_filter(self) -> ColumnElement[bool]:
-        """The same match as a Core boolean over the `activity` table."""
-        conds: list[ColumnElement[bool]] = [activity.c.kind == self.kind, activity.c.bot == sa_false()]
+    def sql_filter(self, *, kind_index: bool = True) -> ColumnElement[bool]:
+        """The same match as a Core boolean over the `activity` table. `kind_index=False` hides the kind
+        term from the planner (for lookups by lead id, where a kind-first index would scan every recent
+        activity of that kind instead of probing a few leads)."""
+        kind = activity.c.kind if kind_index else func.coalesce(activity.c.kind, "")
+        conds: list[ColumnElement[bool]] = [kind == self.kind, activity.c.bot == sa_false()]
         if self.template_ids is not None:
             conds.append(activity.c.template_id.in_(sorted(self.template_ids)))
         if self.sequence_ids is not None:

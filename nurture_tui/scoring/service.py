@@ -72,10 +72,10 @@ def _prior_counts(conn: Connection, rule: CompiledRule, lead_ids: set[int], sinc
                   exclude_ids: set[int], resets: Mapping[int, datetime]) -> dict[tuple[int, int], int]:
     """How many earlier activities of each lead matched a capped `rule`, per cap bucket."""
     counts: dict[tuple[int, int], int] = defaultdict(int)
-    cols = [activity.c.id, activity.c.lead_id, activity.c.at, activity.c.template_id, activity.c.sequence_id,
-            activity.c.url, activity.c.meta]
     for part in chunks(sorted(lead_ids)):
-        q = select(*cols).where(rule.sql_filter(), activity.c.lead_id.in_(part))
+        # The SQL filter is the whole match, so (id, lead_id, at) is all we need: index-only for plain kinds.
+        q = select(activity.c.id, activity.c.lead_id, activity.c.at).where(rule.sql_filter(kind_index=False),
+                                                                           activity.c.lead_id.in_(part))
         if since is not None:
             q = q.where(activity.c.at >= since)
         for row in conn.execute(q):
@@ -148,7 +148,7 @@ def add_stored(conn: Connection, deltas: Mapping[int, float]) -> None:
         return
     stmt = (update(lead).where(lead.c.id == bindparam("lid"))
             .values(score=lead.c.score + bindparam("delta")))
-    conn.execute(stmt, [{"lid": k, "delta": v} for k, v in deltas.items()])
+    conn.execute(stmt, [{"lid": k, "delta": deltas[k]} for k in sorted(deltas)])  # id order: page locality
 
 
 def apply_activities(conn: Connection, activities: Sequence[Mapping[str, Any]], now: datetime,
