@@ -1,0 +1,52 @@
+"""An emulated org for `nurture demo`: mirrors the demo workspace's people into a loopback org so the real sync
+links them up (by email) and pushes scores, MQL tasks and campaign members from then on.
+
+    emu = start_demo_org(ws)        # started, ws.settings.salesforce points at it (enabled)
+    run_sync(ws)                    # or let the scheduler's "sync" job do it every 2 minutes
+    ...
+    emu.stop()
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy import select
+
+from ..config import SalesforceSettings
+from ..store.tables import account, lead
+from ..store.tables import user as user_t
+from ..workspace import Workspace
+from .emulator import Emulator
+from .emulator.seed import CAMPAIGNS
+
+
+def start_demo_org(ws: Workspace, *, directory: Path | None = None, max_leads: int = 20_000,
+                   auth: str = "jwt") -> Emulator:
+    """Start an emulator holding the workspace's users, accounts and (up to `max_leads`) leads as Salesforce
+    records, plus the demo campaigns; configure `ws.settings.salesforce` for it. The caller stops it."""
+    emu = Emulator(directory=directory or ws.settings.data_dir / "sf-demo-org")
+    org = emu.org
+    with ws.engine.connect() as conn:
+        users = conn.execute(select(user_t.c.username, user_t.c.name, user_t.c.email)
+                             .where(user_t.c.sf_id.is_(None))).all()
+        accounts = conn.execute(select(account.c.name, account.c.industry, account.c.employees, account.c.country)
+                                .where(account.c.sf_id.is_(None))).all()
+        leads = conn.execute(select(lead.c.email, lead.c.first_name, lead.c.last_name, lead.c.company, lead.c.title,
+                                    lead.c.industry, lead.c.country, lead.c.lead_source, lead.c.status)
+                             .where(lead.c.sf_id.is_(None)).order_by(lead.c.id).limit(max_leads)).all()
+    org.insert_trusted("User", [{"Username": f"{u.username}@demo.nurture.example" if "@" not in u.username
+                                 else u.username, "LastName": (u.name or u.username)[:80],
+                                 "Email": u.email or "rep@example.com", "IsActive": True} for u in users])
+    org.insert_trusted("Account", [{"Name": a.name or "Account", "Industry": a.industry,
+                                    "NumberOfEmployees": a.employees, "BillingCountry": a.country} for a in accounts])
+    org.insert_trusted("Lead", [{"Email": r.email, "FirstName": r.first_name, "LastName": r.last_name or r.email,
+                                 "Company": r.company or "Unknown", "Title": r.title, "Industry": r.industry,
+                                 "Country": r.country, "LeadSource": r.lead_source,
+                                 "Status": r.status or "Open - Not Contacted"} for r in leads])
+    org.insert_trusted("Campaign", [{"Name": name, "Type": typ, "Status": "In Progress", "IsActive": True}
+                                    for name, typ in CAMPAIGNS])
+    emu.start()
+    ws.settings.salesforce = SalesforceSettings(**{**ws.settings.salesforce.model_dump(),
+                                                   **emu.client_settings(auth)})
+    return emu
