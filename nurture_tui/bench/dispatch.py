@@ -159,7 +159,7 @@ def command(
             fast = Dispatcher(ws, max_connections=connections, rate_per_second=1e9, rate_per_hour=1e12)
             try:
                 t0 = time.perf_counter()
-                res = fast.dispatch_due(messages)
+                res = fast.dispatch_due(messages, max_seconds=None)
                 deliver_s = time.perf_counter() - t0
                 opened = fast.pool.opened
             finally:
@@ -173,7 +173,7 @@ def command(
             limited = Dispatcher(ws, max_connections=connections, rate_per_second=rate, rate_per_hour=1e12)
             try:
                 t0 = time.perf_counter()
-                res_rate = limited.dispatch_due(rate_messages)
+                res_rate = limited.dispatch_due(rate_messages, max_seconds=None)
                 rate_s = time.perf_counter() - t0
                 granted = limited.limiter.granted_rate()
                 burst = limited.limiter.second.capacity

@@ -23,6 +23,7 @@ de-duplicate on it drop it).
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, fields
@@ -85,17 +86,23 @@ class Dispatcher:
 
     # -- public ----------------------------------------------------------------------------------
 
-    def dispatch_due(self, limit: int | None = None) -> DispatchResult:
+    def dispatch_due(self, limit: int | None = None, max_seconds: float | None = 10.0) -> DispatchResult:
         """Send up to `limit` due messages (default: one `dispatch_batch`); returns the tallies.
 
         The next batch is claimed while the current one is on the wire, so the sending threads (and the
-        rate limiter) never wait for the database between batches."""
+        rate limiter) never wait for the database between batches. No new batch is claimed after
+        `max_seconds` (None = no bound), so a scheduler job stays short even under a low rate limit; a
+        batch is at most ~5 s of sending at `rate_per_second`."""
         limit = limit or self.mail.dispatch_batch
+        batch_size = max(1, min(self.mail.dispatch_batch, int(self.limiter.second.rate * 5)))
         total = DispatchResult()
+        started = time.monotonic()  # clock-ok: a run-time budget, not domain time
 
         def claim_next() -> list[dict[str, Any]]:
             while total.claimed < limit and not self.stopping.is_set():
-                rows, suppressed = self._claim(min(self.mail.dispatch_batch, limit - total.claimed))
+                if max_seconds is not None and time.monotonic() - started > max_seconds:  # clock-ok
+                    return []
+                rows, suppressed = self._claim(min(batch_size, limit - total.claimed))
                 total.claimed += len(rows) + suppressed
                 total.suppressed += suppressed
                 if rows or not suppressed:
