@@ -12,7 +12,6 @@ from .clock import Clock, SystemClock
 from .config import Settings, load_settings
 from .errors import NurtureError
 from .store.engine import make_engine
-from .store.migrate import current_revision, head_revision, upgrade
 
 
 @dataclass
@@ -51,12 +50,16 @@ class Workspace:
         return ws
 
     def migrate(self) -> tuple[str | None, str | None]:
+        from .store.migrate import upgrade  # alembic loads only when needed (TUI start-up budget)
+
         try:
             return upgrade(self.engine)
         except Exception as exc:
             raise NurtureError(f"{self.describe()}: cannot create or upgrade the schema: {_first(exc)}") from exc
 
     def require_schema(self) -> None:
+        from .store.migrate import current_revision, head_revision
+
         try:
             rev = current_revision(self.engine)
         except Exception as exc:

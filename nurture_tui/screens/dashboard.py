@@ -54,7 +54,7 @@ class DashboardScreen(NurtureScreen):
     def _load(self) -> tuple[Dashboard, Any]:
         from ..tui.widgets import charts  # plotext loads here, off the UI thread, after the first paint
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return load_dashboard(conn, self.ctx.now()), charts
 
     def show(self, result: tuple[Dashboard, Any]) -> None:

@@ -70,7 +70,7 @@ class LeadDetailScreen(NurtureScreen):
     @work(thread=True, exclusive=True, group="lead.detail", exit_on_error=False, description="Loading lead")
     def _load(self, lead_id: int) -> LeadDetail | None:
         ctx = self.ctx
-        with ctx.ws.engine.connect() as conn:
+        with ctx.read() as conn:
             return lead_detail(conn, lead_id, scale=ctx.scale(conn), now=ctx.now())
 
     def show(self, d: LeadDetail | None) -> None:

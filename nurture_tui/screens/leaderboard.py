@@ -63,7 +63,7 @@ class LeaderboardScreen(NurtureScreen):
     @work(thread=True, exclusive=True, group="leaderboard.load", exit_on_error=False, description="Leaderboard")
     def _load(self) -> list[BoardRow]:
         ctx = self.ctx
-        with ctx.ws.engine.connect() as conn:
+        with ctx.read() as conn:
             factor = ctx.scale(conn).factor(ctx.now())
             return leaderboard(conn, factor=factor, limit=50, owner_id=ctx.owner_scope)
 

@@ -108,7 +108,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
     def apply_filter(self, text: str) -> None:
         lst = self.lead_list
         spec = lst.query_spec
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             query = build_query(conn, text, self.ctx.now(), owner_id=self.ctx.owner_scope,
                                 sort=spec.sort, descending=spec.descending,
                                 half_life_days=self.ctx.ws.settings.scoring.half_life_days)
@@ -199,7 +199,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
     def _sequence_choices(self) -> list[tuple[str, str]]:
         from ..reports.console import sequence_rows
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             rows = sequence_rows(conn)
         return [(r.name, f"{r.name}  (v{r.version}, {r.status})") for r in rows
                 if r.version_id is not None and r.status == "active"]

@@ -85,7 +85,7 @@ class MqlQueueScreen(NurtureScreen):
 
         ctx = self.ctx
         rep = ctx.operator.username if ctx.operator.is_rep else None
-        with ctx.ws.engine.connect() as conn:
+        with ctx.read() as conn:
             return list_queue(conn, ctx.now(), ctx.ws.settings, rep=rep, limit=500)
 
     def show(self, entries: list[Any]) -> None:

@@ -43,7 +43,7 @@ class ReportsScreen(NurtureScreen):
 
     @work(thread=True, exclusive=True, group="reports.load", exit_on_error=False, description="Reports")
     def _load(self) -> tuple[Any, Any]:
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return funnel(conn), daily_engagement(conn, self.ctx.now())
 
     def show(self, result: tuple[Any, Any]) -> None:

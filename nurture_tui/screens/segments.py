@@ -65,7 +65,7 @@ class SegmentsScreen(NurtureScreen):
     def _load(self) -> list[Any]:
         from ..segments.service import list_segments
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return list_segments(conn)
 
     def show(self, segments: list[Any]) -> None:
@@ -89,7 +89,7 @@ class SegmentsScreen(NurtureScreen):
         for name in names:
             if worker.is_cancelled:
                 return
-            with ctx.ws.engine.connect() as conn:
+            with ctx.read() as conn:
                 n = count(conn, get_segment(conn, name).rule, ctx.now(),
                           half_life_days=ctx.ws.settings.scoring.half_life_days)
             self.post_message(_Counted(name, n))

@@ -102,7 +102,7 @@ class SequencesScreen(NurtureScreen):
     def _load_list(self) -> list[Any]:
         from ..sequences.service import list_sequences
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return list_sequences(conn)
 
     def show_list(self, rows: list[Any]) -> None:
@@ -137,7 +137,7 @@ class SequencesScreen(NurtureScreen):
     def _load_tree(self, name: str) -> VersionView | str:
         from ..sequences.service import get_row, load_version
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             row = get_row(conn, name)
             version_id = row.get("current_version_id")
             if not version_id:

@@ -69,7 +69,7 @@ class SyncAuditScreen(NurtureScreen):
 
     @work(thread=True, exclusive=True, group="sync.load", exit_on_error=False, description="Sync & audit")
     def _load(self) -> tuple[SyncOverview, list[AuditRow]]:
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return sync_overview(conn), audit_log(conn, limit=PAGE)
 
     def show(self, result: tuple[SyncOverview, list[AuditRow]]) -> None:
@@ -109,7 +109,7 @@ class SyncAuditScreen(NurtureScreen):
 
     @work(thread=True, exclusive=True, group="sync.older", exit_on_error=False, description="Audit log")
     def _older(self, before_id: int) -> list[AuditRow]:
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return audit_log(conn, limit=PAGE, before_id=before_id)
 
     def append_audit(self, rows: list[AuditRow]) -> None:

@@ -68,7 +68,7 @@ class TemplatesScreen(NurtureScreen):
     def _load(self) -> list[Any]:
         from ..mail.templates import list_templates
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             return list_templates(conn)
 
     def show_list(self, rows: list[Any]) -> None:
@@ -90,7 +90,7 @@ class TemplatesScreen(NurtureScreen):
         from ..mail.htmltext import html_to_text
         from ..mail.templates import default_cache
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             compiled = default_cache().get(conn, name)
         ctx = sample_context()
         subject = compiled.subject.render(ctx)

@@ -119,7 +119,13 @@ class NurtureApp(App[None]):
     def on_ready(self) -> None:
         if self.background_enabled:
             self._start_background()
+            self._check_schema()
         self._poll_status()
+
+    @work(thread=True, exclusive=True, group="app.schema", exit_on_error=False, description="Workspace schema")
+    def _check_schema(self) -> None:
+        """The full revision check (imports Alembic), after the first paint; a mismatch is a toast."""
+        self.ctx.ws.require_schema()
 
     def watch_theme(self, theme: str) -> None:
         if self._mounted_once and theme != self._wanted_theme:
@@ -135,6 +141,7 @@ class NurtureApp(App[None]):
         if runtime is not None:
             with contextlib.suppress(Exception):  # stopping on the way out must not hide the real exit
                 runtime.stop()
+        self.ctx.close()
 
     # -- background: scheduler or demo -------------------------------------------------------------
 
@@ -178,7 +185,7 @@ class NurtureApp(App[None]):
     def _poll_status(self) -> None:
         from ..reports.console import header_status
 
-        with self.ctx.ws.engine.connect() as conn:
+        with self.ctx.read() as conn:
             self._db_status = header_status(conn, self.ctx.now())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -272,12 +279,29 @@ def make_app(ws: Workspace, *, read_only: bool = False, demo: Any = None, initia
     return NurtureApp(ctx, initial_mode=initial_mode, background=background, status_interval=status_interval)
 
 
+def open_workspace(state: CliState) -> Workspace:
+    """Open the workspace for the TUI with a cheap schema check (one query, no Alembic import); the full
+    revision check runs in a worker after the first paint (DESIGN §9 start-up budget)."""
+    from sqlalchemy import inspect, text
+
+    ws = state.workspace(check_schema=False)
+    try:
+        with ws.engine.connect() as conn:
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except Exception:
+        revision = None
+    if revision is None and "lead" not in inspect(ws.engine).get_table_names():
+        ws.close()
+        state.workspace()  # raises the precise "run `nurture init`" error
+    return ws
+
+
 def run_app(state: CliState, read_only: bool = False, demo: Any = None) -> None:
     """Open the TUI on the configured workspace (or the demo runtime's workspace)."""
     ws = getattr(demo, "ws", None) if demo is not None else None
     owned = ws is None
     if ws is None:
-        ws = state.workspace()
+        ws = open_workspace(state)
     try:
         app = make_app(ws, read_only=read_only, demo=demo)
         app.run()

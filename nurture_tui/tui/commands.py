@@ -82,7 +82,7 @@ class LeadProvider(Provider):
                 .limit(20))
         if app.ctx.owner_scope is not None:
             stmt = stmt.where(lead.c.owner_id == app.ctx.owner_scope)
-        with app.ctx.ws.engine.connect() as conn:
+        with app.ctx.read() as conn:
             return [(r.id, r.email, " ".join(p for p in (r.first_name, r.last_name, r.company) if p))
                     for r in conn.execute(stmt)]
 

@@ -7,6 +7,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import Connection, Engine
+
 from ..reports.console import Operator
 from ..scoring.decay import ScoreScale
 from ..workspace import Workspace
@@ -22,6 +24,7 @@ class AppContext:
     read_only: bool = False
     demo: Any = None
     _scale: ScoreScale | None = field(default=None, repr=False)
+    _reader: Any = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def can_write(self, area: str) -> bool:
@@ -48,3 +51,46 @@ class AppContext:
 
     def now(self) -> Any:
         return self.ws.clock.now()
+
+    @property
+    def reader(self) -> Engine:
+        """The engine the screens read through. On SQLite it is a separate pool whose connections read
+        with `pread` into a small page cache instead of the workspace's 256 MB mmap: a count over a
+        million leads would otherwise map the table's pages into this process (RSS), and the scheduler
+        running in-process keeps the big cache on `ws.engine` for its batch work."""
+        with self._lock:
+            if self._reader is None:
+                database = self.ws.engine.url.database
+                in_memory = database in (None, "", ":memory:")
+                shared = not self.ws.is_sqlite or in_memory
+                self._reader = self.ws.engine if shared else _sqlite_reader(self.ws.engine.url.render_as_string(
+                    hide_password=False))
+            return self._reader
+
+    def read(self) -> Connection:
+        """A read connection (use as a context manager inside a worker)."""
+        return self.reader.connect()
+
+    def close(self) -> None:
+        if self._reader is not None and self._reader is not self.ws.engine:
+            self._reader.dispose()
+
+
+READER_PRAGMAS = ("PRAGMA mmap_size=0", "PRAGMA cache_size=-16384")
+
+
+def _sqlite_reader(url: str) -> Engine:
+    from sqlalchemy import event
+
+    from ..store.engine import make_engine
+
+    engine = make_engine(url)
+
+    @event.listens_for(engine, "connect")
+    def _reader_pragmas(dbapi_conn: Any, _record: Any) -> None:  # runs after the store's own pragmas
+        cur = dbapi_conn.cursor()
+        for pragma in READER_PRAGMAS:
+            cur.execute(pragma)
+        cur.close()
+
+    return engine

@@ -164,7 +164,8 @@ async def test_bulk_adjust_score_through_prompts_and_one_confirm(seeded_ws: Work
         assert isinstance(app.screen, PromptModal)
         app.screen.query_one(Input).value = "-5"
         await pilot.press("enter")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptModal) and app.screen.title_text.startswith("Reason"))
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptModal)
+                       and app.screen.title_text.startswith("Reason"))
         await pilot.press(*"bad fit", "enter")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         assert "2 leads" in app.screen.scope  # type: ignore[attr-defined]

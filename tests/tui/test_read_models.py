@@ -11,7 +11,15 @@ from sqlalchemy import func, select
 
 from nurture_tui.errors import ValidationError
 from nurture_tui.leads import bulk
-from nurture_tui.leads.queries import SORTABLE, LeadQuery, build_query, count_leads, fetch_page, lead_detail, score_scale
+from nurture_tui.leads.queries import (
+    SORTABLE,
+    LeadQuery,
+    build_query,
+    count_leads,
+    fetch_page,
+    lead_detail,
+    score_scale,
+)
 from nurture_tui.reports.console import current_operator, header_status, leaderboard, sync_overview
 from nurture_tui.reports.dashboard import load_dashboard
 from nurture_tui.store import tables as t

@@ -168,7 +168,7 @@ class LeadList(ScrollView, can_focus=True):
     @work(thread=True, exclusive=True, group="leads.first", exit_on_error=False, description="Loading leads")
     def _load_first(self, query: LeadQuery, generation: int, limit: int) -> None:
         ctx = self.nurture.ctx
-        with ctx.ws.engine.connect() as conn:
+        with ctx.read() as conn:
             scale = ctx.scale(conn)
             rows = fetch_page(conn, query, scale=scale, now=ctx.now(), limit=limit)
         if not get_current_worker().is_cancelled:
@@ -176,7 +176,7 @@ class LeadList(ScrollView, can_focus=True):
 
     @work(thread=True, exclusive=True, group="leads.count", exit_on_error=False, description="Counting leads")
     def _count(self, query: LeadQuery, generation: int) -> None:
-        with self.nurture.ctx.ws.engine.connect() as conn:
+        with self.nurture.ctx.read() as conn:
             total = count_leads(conn, query)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Total(generation, total))
@@ -184,7 +184,7 @@ class LeadList(ScrollView, can_focus=True):
     @work(thread=True, exclusive=True, group="leads.page", exit_on_error=False, description="Paging leads")
     def _fetch(self, query: LeadQuery, generation: int, start: int, plan: dict[str, Any]) -> None:
         ctx = self.nurture.ctx
-        with ctx.ws.engine.connect() as conn:
+        with ctx.read() as conn:
             rows = fetch_page(conn, query, scale=ctx.scale(conn), now=ctx.now(), **plan)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Rows(generation, start, rows, False))
