@@ -306,6 +306,8 @@ def _check_action(chk: _Checker, step: Step, loc: Loc) -> None:
         chk.add(here, f"unknown stage {a.value!r} (one of {', '.join(STAGE_VALUES)})")
     if a.type == "adjust_score" and a.points == 0:
         chk.add(here, "points must not be 0")
+    if a.type == "webhook" and a.url is not None and not a.url.startswith(("http://", "https://")):
+        chk.add(here, f"webhook url must start with http:// or https:// (got {a.url!r})")
     if a.type == "enroll" and a.sequence == chk.defn.name:
         chk.add(here, "a sequence cannot enroll leads into itself (use goto)")
 

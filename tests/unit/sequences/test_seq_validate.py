@@ -237,6 +237,13 @@ CASES = [
             action: {type: set_stage, value: nirvana}
         """, "t.yaml: steps.a.action: unknown stage 'nirvana' (one of awareness, consideration, decision, customer) "
              "(line 4)"),
+    ("webhook url", """
+        name: x
+        steps:
+          - id: a
+            action: {type: webhook, url: 'ftp://vendor.example/drop'}
+        """, "t.yaml: steps.a.action: webhook url must start with http:// or https:// (got "
+             "'ftp://vendor.example/drop') (line 4)"),
     ("enroll into itself", """
         name: x
         steps:
