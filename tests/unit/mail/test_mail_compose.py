@@ -151,3 +151,13 @@ def test_text_template_derived_from_html_source() -> None:
     assert html_template_to_text(src) == (
         'Hi {{ lead.first_name | default("there") }},\n\n{% if lead.stage == "decision" %}Book a demo '
         '(https://x.test/demo?a=1&b=2)\n\n{% endif %}{% for i in [1, 2] %}\n- {{ i }} <{{ "<b>" }}>{% endfor %}\n')
+
+
+def test_set_macro_and_globals_render_through_compose(workspace, clock) -> None:
+    now = clock.now()
+    ids = add_people(workspace, now)
+    save_template(workspace, now, "m", subject="{% set n = lead.first_name %}{{ n }}{{ range(2)|list|length }}",
+                  html="{% macro b(x) %}<b>{{ x }}</b>{% endmacro %}{% set n = lead.first_name %}{{ b(n) }}"
+                       "{% for i in range(2) %}{{ loop.index }}{% endfor %}")
+    row = _compose(workspace, [SendRequest(ids["bob"], "m", idempotency_key="m1")], now)[0]
+    assert row["subject"] == "Bob2" and row["html"].startswith("<b>Bob</b>12")
