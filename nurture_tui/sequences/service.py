@@ -25,7 +25,7 @@ from ..store.tables import enrollment, segment, sequence, sequence_version, temp
 from .codec import Parsed, dump_definition, line_at, load_yaml, parse_data, parse_text, pydantic_problems
 from .model import CompiledSequence, SequenceDef, Step, TemplateSpec, compile_definition
 from .problems import Loc, Problem, ProblemsError
-from .validate import Catalog, default_rule_parser, validate_definition
+from .validate import Catalog, default_rule_parser, validate_definition, walk
 
 TEMPLATES_DIRNAME = "templates"
 
@@ -143,8 +143,6 @@ def check_file(conn: Connection | None, path: Path | str) -> FileCheck:
 
 
 def _referenced_templates(defn: SequenceDef) -> list[str]:
-    from .validate import walk
-
     names: list[str] = []
     for step, _loc in walk(defn.steps, ("steps",)):
         if step.send is not None and step.send.template not in names:
