@@ -236,11 +236,15 @@ _REGISTRY_LOCK = threading.Lock()
 
 
 def get_dispatcher(ws: Workspace) -> Dispatcher:
+    stale = None
     with _REGISTRY_LOCK:
         d = _DISPATCHERS.get(id(ws))
-        if d is None or d.ws is not ws:
+        if d is None or d.ws is not ws:  # (a dead workspace's id can be reused)
+            stale = d
             d = _DISPATCHERS[id(ws)] = Dispatcher(ws)
-        return d
+    if stale is not None:
+        stale.close()
+    return d
 
 
 def _forget(key: int) -> None:
