@@ -9,6 +9,7 @@ attached to the account's top lead and assigned like a lead MQL (the account own
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -23,50 +24,70 @@ from .service import chunks, inserted_id, scale, scoring_settings
 SYSTEM_USER = "nurture"
 
 
+def _aggregate(scores: list[float], settings: ScoringSettings) -> float:
+    if not scores:
+        return 0.0
+    if settings.account_aggregate == "max":
+        return max(scores)
+    return float(sum(heapq.nlargest(settings.account_top_n, scores)))
+
+
 def aggregate_scores(conn: Connection, account_ids: Sequence[int] | None,
                      settings: ScoringSettings) -> dict[int, float]:
-    """Stored-scale aggregate per account (accounts without leads are absent)."""
-    out: dict[int, float] = {}
-    parts: list[Sequence[int] | None] = list(chunks(sorted(set(account_ids)))) if account_ids is not None else [None]
-    for part in parts:
-        base = select(lead.c.account_id, lead.c.score).where(lead.c.account_id.is_not(None))
-        if part is not None:
-            base = base.where(lead.c.account_id.in_(part))
-        if settings.account_aggregate == "max":
-            sub = base.subquery()
-            q = select(sub.c.account_id, func.max(sub.c.score)).group_by(sub.c.account_id)
-        else:
-            ranked = base.add_columns(
-                func.row_number().over(partition_by=lead.c.account_id, order_by=lead.c.score.desc()).label("rn")
-            ).subquery()
-            q = (select(ranked.c.account_id, func.sum(ranked.c.score))
-                 .where(ranked.c.rn <= settings.account_top_n).group_by(ranked.c.account_id))
-        out.update({int(a): float(s or 0.0) for a, s in conn.execute(q)})
-    return out
+    """Stored-scale aggregate per account. For a list of accounts (the hot path, after a scoring batch)
+    the leads' scores are fetched through `ix_lead_account_id` and aggregated here; for every account (after
+    a rescore) one windowed SQL pass does it. Accounts without leads get 0 in the first form only."""
+    if account_ids is not None:
+        by_account: dict[int, list[float]] = {int(a): [] for a in account_ids}
+        for part in chunks(sorted(by_account)):
+            for aid, score in conn.execute(select(lead.c.account_id, lead.c.score).where(lead.c.account_id.in_(part))):
+                by_account[int(aid)].append(float(score))
+        return {aid: _aggregate(v, settings) for aid, v in by_account.items()}
+    base = select(lead.c.account_id, lead.c.score).where(lead.c.account_id.is_not(None))
+    if settings.account_aggregate == "max":
+        sub = base.subquery()
+        q = select(sub.c.account_id, func.max(sub.c.score)).group_by(sub.c.account_id)
+    else:
+        ranked = base.add_columns(
+            func.row_number().over(partition_by=lead.c.account_id, order_by=lead.c.score.desc()).label("rn")
+        ).subquery()
+        q = (select(ranked.c.account_id, func.sum(ranked.c.score))
+             .where(ranked.c.rn <= settings.account_top_n).group_by(ranked.c.account_id))
+    return {int(a): float(v or 0.0) for a, v in conn.execute(q)}
 
 
 def refresh(conn: Connection, account_ids: Sequence[int] | None, now: datetime,
             settings: Settings | ScoringSettings) -> list[int]:
-    """Recompute account scores (all accounts when `account_ids` is None) and open MQAs; returns the
-    ids of accounts that became MQAs."""
+    """Recompute account scores (all accounts when `account_ids` is None), write the ones that changed,
+    and open MQAs; returns the ids of accounts that became MQAs."""
     s = scoring_settings(settings)
     scores = aggregate_scores(conn, account_ids, s)
-    if account_ids is not None:
-        for aid in account_ids:
-            scores.setdefault(int(aid), 0.0)
-    if scores:
-        stmt = update(account).where(account.c.id == bindparam("aid")).values(score=bindparam("s"))
-        conn.execute(stmt, [{"aid": k, "s": v} for k, v in scores.items()])
+    if account_ids is None:
+        scores.update({int(a): 0.0 for (a,) in conn.execute(select(account.c.id).where(account.c.score != 0))
+                       if int(a) not in scores})
     threshold = scale(conn, now, s).stored_threshold(s.mqa_score, now)
-    hits = [aid for aid, v in scores.items() if v >= threshold]
-    opened: list[int] = []
-    for part in chunks(sorted(hits)):
-        q = select(account.c.id).where(account.c.id.in_(part), account.c.mqa_at.is_(None),
-                                       account.c.named_account == True)  # noqa: E712
-        for (aid,) in conn.execute(q).all():
-            open_mqa(conn, int(aid), now, s)
-            opened.append(int(aid))
-    return opened
+    changed: list[dict[str, Any]] = []
+    candidates: list[int] = []
+    ids = sorted(scores)
+    parts: list[Sequence[int] | None] = list(chunks(ids)) if account_ids is not None else [None]
+    for part in parts:
+        q = select(account.c.id, account.c.score, account.c.named_account, account.c.mqa_at)
+        if part is not None:
+            q = q.where(account.c.id.in_(part))
+        for aid, old, named, mqa_at in conn.execute(q):
+            new = scores.get(int(aid))
+            if new is None:
+                continue
+            if abs(new - float(old or 0.0)) > 1e-9 * (1 + abs(new)):
+                changed.append({"aid": int(aid), "s": new})
+            if named and mqa_at is None and new >= threshold:
+                candidates.append(int(aid))
+    if changed:
+        stmt = update(account).where(account.c.id == bindparam("aid")).values(score=bindparam("s"))
+        conn.execute(stmt, changed)
+    for aid in sorted(candidates):
+        open_mqa(conn, aid, now, s)
+    return sorted(candidates)
 
 
 def refresh_for_leads(conn: Connection, lead_ids: Sequence[int], now: datetime,

@@ -102,3 +102,24 @@ def test_named_account_becomes_mqa_once(workspace):
         mql.reject(conn, e.id, "not now", "abm-owner", now, s)
         assert conn.execute(select(account.c.mqa_at).where(account.c.id == aid)).scalar() is None
         assert service.live_score(conn, leads[0], now, s) == 140  # lead scores untouched by an MQA reject
+
+
+@pytest.mark.parametrize("aggregate", ["top_n_sum", "max"])
+def test_account_refresh_paths_agree(workspace, aggregate):
+    """The per-batch path (Python aggregate) and the after-rescore path (one SQL pass) agree."""
+    s = workspace.settings
+    s.scoring.account_aggregate = aggregate
+    s.scoring.mql_score = 10_000
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        aids = [int(conn.execute(insert(account).values(name=f"A{i}")).inserted_primary_key[0]) for i in range(3)]
+        for i in range(10):
+            lid = add_lead(conn, f"p{i}@x.io", account_id=aids[i % 2])
+            service.adjust_score(conn, lid, 7 * i - 20, "x", now, s)
+        batch = accounts.aggregate_scores(conn, aids, s.scoring)
+        full = accounts.aggregate_scores(conn, None, s.scoring)
+        assert batch == {**full, aids[2]: 0.0}
+        conn.execute(account.update().values(score=123.0))
+        accounts.refresh(conn, None, now, s)
+        stored = dict(conn.execute(select(account.c.id, account.c.score)).all())
+        assert stored == pytest.approx({**full, aids[2]: 0.0})
