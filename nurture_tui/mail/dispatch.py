@@ -81,6 +81,7 @@ class Dispatcher:
         self.executor = ThreadPoolExecutor(self.connections, thread_name_prefix="smtp")
         self.stopping = threading.Event()
         self.envelope_from = one_line(self.mail.from_email)
+        self.domain = self.envelope_from.rsplit("@", 1)[-1] or "localhost"
         self.default_from = formataddr((one_line(self.mail.from_name), self.envelope_from))
         self._lock = threading.Lock()  # one dispatch pass at a time per dispatcher
 
@@ -155,6 +156,8 @@ class Dispatcher:
     def _send_one(self, row: Mapping[str, Any]) -> tuple[SendOutcome, datetime]:
         if not self.limiter.acquire(self.stopping):
             return SendOutcome("temp", None, "dispatcher stopped before sending"), self.ws.clock.now()
+        if not row["message_id"]:  # rows queued outside compose (e.g. the engine's rep notifications)
+            row = {**row, "message_id": f"<outbox.{row['id']}@{self.domain}>"}
         try:
             data = build_message(row, self.ws.clock.now(), default_from=self.default_from)
         except (ValueError, TypeError) as exc:  # e.g. a header value the email package refuses

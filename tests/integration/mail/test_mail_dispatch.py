@@ -141,3 +141,18 @@ def test_unreachable_relay_is_a_temporary_failure(workspace, clock) -> None:
         assert _status(workspace)["bob@acme.test"].status == "queued"
     finally:
         close_dispatcher(workspace)
+
+
+def test_rows_queued_outside_compose_get_from_and_message_id(ws, sink, clock) -> None:
+    """The engine's rep notifications are plain-text rows without headers."""
+    ids = add_people(ws, clock.now())
+    with write_tx(ws.engine) as conn:
+        conn.execute(insert(outbox).values(
+            idempotency_key="notify:1", lead_id=ids["bob"], category="transactional", to_email="ann@example.com",
+            subject="Bob reached s2", html="", text="Bob <bob@acme.test> reached step s2.", headers={},
+            status="queued", attempts=0, next_try_at=clock.now(), created_at=clock.now()))
+    assert dispatch_due(ws).sent == 1 and sink.wait_for(1)
+    msg = sink.messages[0].message()
+    assert msg.get_content_type() == "text/plain" and msg["From"] == "Nurture Demo <marketing@example.com>"
+    assert msg["Message-ID"].startswith("<outbox.") and msg["List-Unsubscribe"] is None
+    assert msg.get_content().strip() == "Bob <bob@acme.test> reached step s2."
