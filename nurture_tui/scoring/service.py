@@ -288,3 +288,24 @@ def resolve_lead(conn: Connection, ref: str | int) -> int:
     if found is None:
         raise NotFoundError(f"lead {text}: no such lead")
     return int(found)
+
+
+#: Rebase the score scale once the decay factor leaves this range (≈ 150 half-lives from the epoch),
+#: long before stored values could overflow a double.
+REBASE_BELOW = 2.0**-150
+
+
+def scheduler_hook(ws: Any) -> dict[str, Any]:
+    """The hourly "decay" job of the scheduler. Decay itself needs no work (see `decay.py`); this only
+    keeps the score scale's epoch within floating-point comfort by rebasing it (one table rewrite, needed
+    after decades of half-lives)."""
+    from ..store.engine import write_tx
+    from .decay import rebase
+
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        sc = scale(conn, now, ws.settings)
+        if sc.half_life_days > 0 and sc.factor(now) < REBASE_BELOW:
+            rebase(conn, sc, now)
+            return {"rebased": True, "epoch": now.isoformat()}
+    return {"rebased": False, "epoch": sc.epoch.isoformat()}

@@ -160,3 +160,18 @@ def test_rule_validation_names_the_field(bad, where):
     with pytest.raises(ValidationError) as err:
         R.parse_rule(bad)
     assert err.value.where == where
+
+
+def test_scheduler_hook_rebases_after_many_half_lives(workspace):
+    clock = workspace.clock
+    with write_tx(workspace.engine) as conn:
+        lid = add_lead(conn)
+        service.adjust_score(conn, lid, 1e6, "huge", clock.now(), workspace.settings)
+    assert service.scheduler_hook(workspace)["rebased"] is False
+    clock.advance(timedelta(days=30 * 151))
+    with workspace.engine.connect() as conn:
+        before = _live(workspace, conn, lid)
+    assert service.scheduler_hook(workspace) == {"rebased": True, "epoch": clock.now().isoformat()}
+    with workspace.engine.connect() as conn:
+        assert _live(workspace, conn, lid) == pytest.approx(before, rel=1e-9)
+        assert service_stored(conn, lid) == pytest.approx(before, rel=1e-9)  # factor 1 at the new epoch
