@@ -23,6 +23,11 @@ from . import assign as assigning
 from .service import chunks, inserted_id, scale, scoring_settings
 
 SYSTEM_USER = "nurture"
+
+
+class AlreadyQualified(ValidationError):
+    """The lead is already in an open MQL cycle."""
+
 OPEN_STATUSES = ("new", "snoozed")
 STATUSES = ("new", "snoozed", "accepted", "rejected", "recycled")
 
@@ -60,18 +65,22 @@ def check(conn: Connection, lead_ids: list[int], now: datetime, settings: Settin
     for part in chunks(sorted(set(lead_ids))):
         q = select(lead.c.id).where(lead.c.id.in_(part), lead.c.mql_at.is_(None), cond)
         hits.extend(int(r[0]) for r in conn.execute(q))
-    for lead_id in hits:
+    return [lead_id for lead_id in hits if _try_qualify(conn, lead_id, now, settings)]
+
+
+def _try_qualify(conn: Connection, lead_id: int, now: datetime, settings: Settings | ScoringSettings) -> bool:
+    try:
         qualify(conn, lead_id, now, settings)
-    return hits
+    except AlreadyQualified:
+        return False  # another worker opened this cycle a moment ago
+    return True
 
 
 def check_all(conn: Connection, now: datetime, settings: Settings | ScoringSettings) -> list[int]:
     """Qualify every lead that meets the threshold and has no open cycle (after a rescore or regrade)."""
     q = select(lead.c.id).where(lead.c.mql_at.is_(None), threshold_clause(conn, now, settings)).order_by(lead.c.id)
     hits = [int(r[0]) for r in conn.execute(q)]
-    for lead_id in hits:
-        qualify(conn, lead_id, now, settings)
-    return hits
+    return [lead_id for lead_id in hits if _try_qualify(conn, lead_id, now, settings)]
 
 
 def qualify(conn: Connection, lead_id: int, now: datetime, settings: Settings | ScoringSettings,
@@ -84,8 +93,12 @@ def qualify(conn: Connection, lead_id: int, now: datetime, settings: Settings | 
                        .where(lead.c.id == lead_id)).one_or_none()
     if row is None:
         raise NotFoundError(f"lead {lead_id}: no such lead")
-    if row.mql_at is not None:
-        raise ValidationError(f"lead {lead_id}", "already in an open MQL cycle")
+    # Claim the cycle first: on PostgreSQL a concurrent worker qualifying the same lead blocks on this row
+    # and then finds mql_at set, so a crossing opens exactly one entry per cycle.
+    claimed = conn.execute(update(lead).where(lead.c.id == lead_id, lead.c.mql_at.is_(None))
+                           .values(mql_at=now)).rowcount
+    if row.mql_at is not None or not claimed:
+        raise AlreadyQualified(f"lead {lead_id}", "already in an open MQL cycle")
     live = round(scale(conn, now, s).live(float(row.score), now), 2)
     cycle = conn.execute(select(func.count()).select_from(mql).where(mql.c.lead_id == lead_id)).scalar_one() + 1
     who = assigning.assign(conn, lead_id, s)
