@@ -85,6 +85,36 @@ def _template_db(leads: int, activities: int, seed: int, echo: Any) -> Path:
     return path
 
 
+def _sync_indexes(path: Path, echo: Any) -> None:
+    """Bring a cached workspace's indexes in line with the models (they change more often than the
+    generator), then refresh the planner statistics of the tables that changed."""
+    from sqlalchemy import inspect
+
+    from ..store.engine import make_engine
+    from ..store.models import metadata
+
+    engine = make_engine(f"sqlite:///{path}")
+    try:
+        inspector = inspect(engine)
+        changed = set()
+        with engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                existing = {ix["name"] for ix in inspector.get_indexes(table.name)}
+                wanted = {ix.name for ix in table.indexes}
+                for name in sorted(n for n in existing - wanted if n and n.startswith("ix_")):
+                    conn.exec_driver_sql(f"DROP INDEX {name}")
+                    changed.add(table.name)
+                for index in table.indexes:
+                    if index.name not in existing:
+                        echo(f"  creating index {index.name} on the cached workspace")
+                        index.create(conn)
+                        changed.add(table.name)
+            for name in sorted(changed):
+                conn.exec_driver_sql(f"ANALYZE {name}")
+    finally:
+        engine.dispose()
+
+
 def _ensure_hot_segment(url: str, half_life: float) -> int:
     from ..segments import service
     from ..store.engine import make_engine, write_tx
@@ -112,6 +142,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
     from ..store.types import to_db
 
     path = _template_db(leads, activities, seed, echo)
+    _sync_indexes(path, echo)
     url = f"sqlite:///{path}"
     half_life = load_settings(None, url).scoring.half_life_days
     segment_id = _ensure_hot_segment(url, half_life)

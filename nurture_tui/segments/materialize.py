@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, exists, func, insert, literal, select, update
+from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
 from ..store.tables import lead, segment, segment_member
 from . import compiler
@@ -51,7 +51,7 @@ def refresh_segment(conn: Connection, segment_id: int, rule_data: dict[str, Any]
     removed = conn.execute(delete(sm).where(sm.c.segment_id == segment_id,
                                             sm.c.lead_id.not_in(select(lead.c.id).where(clause)))).rowcount
     joiners = select(literal(segment_id), lead.c.id).where(
-        clause, ~exists().where(sm.c.segment_id == segment_id, sm.c.lead_id == lead.c.id))
+        clause, ~select(literal(1)).where(sm.c.segment_id == segment_id, sm.c.lead_id == lead.c.id).exists())
     added = conn.execute(insert(sm).from_select(["segment_id", "lead_id"], joiners)).rowcount
     total = int(conn.execute(select(func.count()).select_from(sm).where(sm.c.segment_id == segment_id))
                 .scalar_one())

@@ -22,10 +22,11 @@ class Activity(SQLModel, table=True):
     __tablename__ = "activity"
     __table_args__ = (
         Index("ix_activity_lead_at", "lead_id", "at"),
-        # Covers behavioural segment conditions (kind + window → lead ids, bots excluded) without a
-        # table lookup per activity row (segments/compiler.py).
+        # Both cover behavioural segment conditions (segments/compiler.py) without a table lookup per
+        # activity row: kind + window → lead ids, and kind → lead ids in lead order (counts per lead
+        # without a sort; per-lead probes `kind = ? AND lead_id = ? AND at > ?`).
         Index("ix_activity_kind_at", "kind", "at", "lead_id", "bot"),
-        Index("ix_activity_lead_kind_at", "lead_id", "kind", "at"),
+        Index("ix_activity_kind_lead_at", "kind", "lead_id", "at", "bot"),
     )
 
     id: int | None = id_field()

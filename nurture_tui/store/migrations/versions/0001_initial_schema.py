@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:20:37.072885
+Create Date: 2026-11-23 07:47:53.788508
 """
 from collections.abc import Sequence
 
@@ -357,8 +357,8 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('activity', schema=None) as batch_op:
         batch_op.create_index('ix_activity_kind_at', ['kind', 'at', 'lead_id', 'bot'], unique=False)
+        batch_op.create_index('ix_activity_kind_lead_at', ['kind', 'lead_id', 'at', 'bot'], unique=False)
         batch_op.create_index('ix_activity_lead_at', ['lead_id', 'at'], unique=False)
-        batch_op.create_index('ix_activity_lead_kind_at', ['lead_id', 'kind', 'at'], unique=False)
 
     op.create_table('campaign_member',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -574,8 +574,8 @@ def downgrade() -> None:
 
     op.drop_table('campaign_member')
     with op.batch_alter_table('activity', schema=None) as batch_op:
-        batch_op.drop_index('ix_activity_lead_kind_at')
         batch_op.drop_index('ix_activity_lead_at')
+        batch_op.drop_index('ix_activity_kind_lead_at')
         batch_op.drop_index('ix_activity_kind_at')
 
     op.drop_table('activity')
