@@ -125,14 +125,12 @@ def lead_values(sobject: str, rec: dict[str, Any]) -> dict[str, Any]:
 
 def push_fields(payload: dict[str, Any], field_map: dict[str, str], where: str) -> dict[str, Any]:
     """Local nurture-owned keys → Salesforce field names (owner handled by the caller)."""
-    out: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key == "owner":
-            continue
-        name = field_map.get(key)
-        if not name:
-            raise ValidationError(f"{where}.{key}", f"no Salesforce field mapped (salesforce.field_map.{key})")
-        if key == "last_engagement" and isinstance(value, str):
-            value = sf_datetime(value).strftime("%Y-%m-%dT%H:%M:%S.000+0000")  # type: ignore[union-attr]
-        out[name] = value
+    try:
+        out = {field_map[k]: v for k, v in payload.items() if k != "owner"}
+    except KeyError as exc:
+        key = exc.args[0]
+        raise ValidationError(f"{where}.{key}", f"no Salesforce field mapped (salesforce.field_map.{key})") from exc
+    name = field_map.get("last_engagement")
+    if name and isinstance(out.get(name), str):
+        out[name] = wire_to_datetime(out[name]).strftime("%Y-%m-%dT%H:%M:%S.000+0000")
     return out

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -85,16 +86,16 @@ class Pusher:
     # ------------------------------------------------------------------------------------------ build
     def _load(self) -> tuple[list[Item], list[tuple[list[int], str, str]]]:
         """Pending rows → items to send, plus rows that fail before any call (code, message)."""
-        o = sf_outbox.c
         with self.ws.engine.connect() as conn:
-            rows = conn.execute(select(o.id, o.sobject, o.op, o.lead_id, o.payload, o.attempts)
-                                .where(o.status == "pending").order_by(o.id)).all()
-            lead_ids = sorted({r.lead_id for r in rows if r.lead_id is not None})
-            leads: dict[int, Any] = {}
-            for chunk in _chunks(lead_ids, 900):
-                for lr in conn.execute(select(lead.c.id, lead.c.sf_id, lead.c.sf_type, lead.c.owner_id, lead.c.custom)
-                                       .where(lead.c.id.in_(chunk))):
-                    leads[lr.id] = lr
+            # Driver-level read: at 100k pending rows SQLAlchemy's per-row JSON processing dominates the push.
+            rows = [_OutboxRow(i, so, lid, p if isinstance(p, dict) else json.loads(p or "{}"))
+                    for i, so, lid, p in conn.exec_driver_sql(
+                        "SELECT id, sobject, lead_id, payload FROM sf_outbox WHERE status = 'pending' ORDER BY id")]
+            leads = {lr[0]: _LeadRef(*lr) for lr in conn.exec_driver_sql(
+                "SELECT id, sf_id, sf_type, owner_id FROM lead WHERE id IN "
+                "(SELECT lead_id FROM sf_outbox WHERE status = 'pending')")}
+            deleted = {r.id for r in conn.execute(select(lead.c.id, lead.c.custom).where(lead.c.status == "Deleted"))
+                       if (r.custom or {}).get("sf_deleted")}
             users = {u.id: u.sf_id for u in conn.execute(select(user_t.c.id, user_t.c.sf_id))}
             camps = list(conn.execute(select(campaign.c.id, campaign.c.sf_id, campaign.c.name)).all())
             members = {(cm.campaign_id, cm.lead_id): cm.sf_id for cm in conn.execute(
@@ -106,21 +107,22 @@ class Pusher:
         items: list[Item] = []
         member_items: dict[tuple[int, int], Item] = {}
         key_field = self.cfg.record_key_field
+        field_map = self.cfg.field_map
         for r in rows:
             ld = leads.get(r.lead_id) if r.lead_id is not None else None
             if ld is None:
                 fails.append(([r.id], "LEAD_NOT_FOUND", f"local lead {r.lead_id} does not exist"))
                 continue
-            if (ld.custom or {}).get("sf_deleted"):
+            if ld.id in deleted:
                 fails.append(([r.id], "ENTITY_IS_DELETED", f"{ld.sf_type} {ld.sf_id} was deleted in Salesforce"))
                 continue
             if not ld.sf_id:
                 self.report.deferred += 1  # not in Salesforce yet: waits for the record to exist
                 continue
-            payload = dict(r.payload or {})
+            payload = r.payload
             try:
                 if r.sobject == "Lead":
-                    fields = m.push_fields(payload, self.cfg.field_map, f"sf_outbox[{r.id}]")
+                    fields = m.push_fields(payload, field_map, f"sf_outbox[{r.id}]")
                     if "owner" in payload:
                         fields["OwnerId"] = self._owner(payload["owner"], users, r.id)
                     item = updates.get(ld.id)
@@ -154,7 +156,7 @@ class Pusher:
                         item.outbox_ids = prev.outbox_ids + item.outbox_ids
                     member_items[item.member] = item
                 else:
-                    fails.append(([r.id], "UNSUPPORTED", f"unknown outbox kind {r.sobject}/{r.op}"))
+                    fails.append(([r.id], "UNSUPPORTED", f"unknown outbox kind {r.sobject}"))
             except ValidationError as exc:
                 fails.append(([r.id], "INVALID_OUTBOX_ROW", str(exc)))
         return [*updates.values(), *items, *member_items.values()], fails
@@ -338,6 +340,22 @@ class Pusher:
                 self.report.failed += 1
             else:
                 self.report.retry_later += 1
+
+
+@dataclass(frozen=True)
+class _LeadRef:
+    id: int
+    sf_id: str | None
+    sf_type: str | None
+    owner_id: int | None
+
+
+@dataclass(frozen=True)
+class _OutboxRow:
+    id: int
+    sobject: str
+    lead_id: int | None
+    payload: dict[str, Any]
 
 
 def _csv_value(record: dict[str, Any], column: str) -> str:
