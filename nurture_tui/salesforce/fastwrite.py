@@ -26,7 +26,8 @@ def _converter(conn: Connection, table: Table, col: str) -> tuple[Callable[[Any]
     if isinstance(ctype, UTCDateTime):
         return _datetime_converter(sqlite), mark
     if isinstance(ctype, JSON):
-        return (lambda v: None if v is None else json.dumps(v)), mark if sqlite else f"{mark}::jsonb"
+        return (lambda v: None if v is None else "{}" if v == {} else json.dumps(v)), mark if sqlite else \
+            f"{mark}::jsonb"
     return None, mark
 
 
