@@ -251,3 +251,30 @@ def test_simulations_write_nothing(workspace: Workspace) -> None:
         conn.commit()  # even committing the simulation's connection must not persist anything
     with workspace.engine.connect() as conn:
         assert row_counts(conn) == before
+
+
+def test_consideration_nurture_paths(workspace: Workspace) -> None:
+    """Six emails over five weeks; a high-intent click fast-tracks; no opens → re-engagement, then out."""
+    with write_tx(workspace.engine) as conn:
+        service.apply_file(conn, SAMPLE["consideration-nurture"], user="t", now=workspace.clock.now())
+        add_lead(conn, "dana@acme.example", workspace.clock.now(), timezone="America/New_York", country="US")
+    start = datetime(2026, 3, 2, 9, 0, tzinfo=NY)
+
+    def sends(sim: simulate.LeadSimulation) -> list[str]:
+        return [e.node_id or "" for e in sim.events if e.kind == "send"]
+
+    base = run(workspace, "consideration-nurture", start=start, draft=True, outcomes="opened-1=yes")
+    emails = [e for e in base.events if e.kind == "send"]
+    assert sends(base) == ["email-1", "email-2", "email-3", "email-4", "email-5", "email-6"]
+    assert timedelta(days=34) <= emails[-1].at - emails[0].at <= timedelta(days=36)
+    assert base.events[-1].text == "exits: completed consideration nurture"
+
+    fast = run(workspace, "consideration-nurture", start=start, draft=True, outcomes="opened-1=yes,intent-1=yes")
+    assert sends(fast) == ["email-1", "email-2", "fast-track"]
+    assert [e.node_id for e in fast.events if e.kind == "action"] == [
+        "flag-intent-1", "intent-points", "to-decision", "tell-rep"]
+
+    cold = run(workspace, "consideration-nurture", start=start, draft=True, outcomes="opened-1=no,reengaged=no")
+    assert sends(cold) == ["email-1", "reengage"]
+    assert cold.events[-1].text == "exits: no opens in consideration nurture"
+    assert any(e.node_id == "to-cold" and e.text == "enrolls in cold-lead-reengagement" for e in cold.events)
