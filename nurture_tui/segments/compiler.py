@@ -21,7 +21,7 @@ lead — best when the lead set is already small, as in `matching_ids`).
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -93,6 +93,7 @@ class _Ctx:
     half_life_days: float
     use_materialized: bool
     seen: tuple[str, ...] = ()
+    id_driven: bool = False  # the caller restricts to a few lead ids (matching_ids): see col()
     _factor: float | None = field(default=None)
 
     @property
@@ -103,7 +104,7 @@ class _Ctx:
         """A lead column, or in probe form on SQLite `+column`: the unary plus keeps the planner from
         choosing an attribute index over the few-ids lookup (`lead.id IN (…)`) that probe queries must be
         driven by. Without ANALYZE statistics SQLite otherwise guesses wrong."""
-        if self.probe and self.sqlite:
+        if self.id_driven and self.sqlite:
             return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
         return column
 
@@ -140,7 +141,7 @@ def where_clause(
     if now.tzinfo is None:
         raise ValueError("where_clause needs a timezone-aware `now`")
     ctx = _Ctx(conn=conn, now=now.astimezone(UTC), probe=probe, half_life_days=_half_life(half_life_days),
-               use_materialized=use_materialized)
+               use_materialized=use_materialized, id_driven=probe)
     return _compile(_root(rule), ctx, "rule")
 
 
@@ -255,7 +256,9 @@ def _hot_segment_id(conn: Connection, rule: RuleLike, kw: Mapping[str, Any]) -> 
 
 def _compile(node: Node, ctx: _Ctx, path: str) -> ColumnElement[bool]:
     if isinstance(node, Group):
-        parts = [_compile(item, ctx, f"{path}.{node.op}[{i}]") for i, item in enumerate(node.items)]
+        forms = _forms_for_group(node, ctx)
+        parts = [_compile(item, form, f"{path}.{node.op}[{i}]")
+                 for i, (item, form) in enumerate(zip(node.items, forms, strict=True))]
         if node.op == "all":
             return and_(*parts) if parts else true()
         anyof = or_(*parts) if parts else false()
@@ -271,6 +274,63 @@ def _compile(node: Node, ctx: _Ctx, path: str) -> ColumnElement[bool]:
     if isinstance(node, CampaignCondition):
         return _in_campaign(node, ctx)
     return _mql(node, ctx)
+
+
+_ESTIMATE_CAP = 100_000
+
+
+def _forms_for_group(node: Group, ctx: _Ctx) -> list[_Ctx]:
+    """For an `all` group with several subquery conditions, in set form: keep only the one estimated to
+    match the fewest leads as an IN-set (the driver) and turn the others into EXISTS probes, so the
+    database walks the smallest set of leads and checks the rest per lead by index seek, instead of
+    building every set and then looking up the largest one's leads."""
+    forms = [ctx] * len(node.items)
+    if node.op != "all" or ctx.probe:
+        return forms
+    subqueries = [i for i, item in enumerate(node.items) if _source(item, ctx) is not None]
+    drivers = [i for i in subqueries if _is_positive(node.items[i])]
+    if len(subqueries) < 2 or not drivers:
+        return forms
+    driver = min(drivers, key=lambda i: _estimate(node.items[i], ctx))
+    probe = replace(ctx, probe=True)
+    return [probe if i in subqueries and i != driver else ctx for i in range(len(node.items))]
+
+
+def _is_positive(node: Node) -> bool:
+    """Conditions that only leads with a matching row can satisfy (so their set can drive a query)."""
+    if isinstance(node, ActivityCondition):
+        return node.last_op is not None or node.count_op == "at_least" or \
+            (node.count_op == "exactly" and node.count > 0)
+    return True
+
+
+def _source(node: Node, ctx: _Ctx) -> tuple[Any, list[ColumnElement[bool]]] | None:
+    """(lead id column, filters) of the rows a subquery condition looks at; None for lead-row conditions
+    and for segments compiled inline."""
+    if isinstance(node, ActivityCondition):
+        return activity.c.lead_id, _activity_filters(node, ctx)
+    if isinstance(node, SequenceCondition):
+        return _sequence_source(node)
+    if isinstance(node, CampaignCondition):
+        return _campaign_source(node)
+    if isinstance(node, MqlCondition):
+        return _mql_source(node)
+    if isinstance(node, SegmentCondition) and ctx.use_materialized:
+        row = _find_segment(ctx.conn, node.segment)
+        if row is not None and row.materialized:
+            return segment_member.c.lead_id, [segment_member.c.segment_id == row.id]
+    return None
+
+
+def _estimate(node: Node, ctx: _Ctx) -> float:
+    """Rough number of leads a condition admits: its matching rows, capped, over the count it needs."""
+    source = _source(node, ctx)
+    assert source is not None
+    ref, conds = source
+    rows = ctx.conn.execute(select(func.count()).select_from(
+        select(literal(1)).select_from(ref.table).where(*conds).limit(_ESTIMATE_CAP).subquery())).scalar_one()
+    per_lead = node.count if isinstance(node, ActivityCondition) and node.last_op is None else 1
+    return float(rows) / max(per_lead, 1)
 
 
 def _negate(expr: ColumnElement[bool]) -> ColumnElement[bool]:
@@ -453,7 +513,7 @@ def _custom(key: str, op: str, value: Any, ctx: _Ctx) -> ColumnElement[bool]:
 # ------------------------------------------------------------------------------------------- behaviour
 
 
-def _activity(node: ActivityCondition, ctx: _Ctx) -> ColumnElement[bool]:
+def _activity_filters(node: ActivityCondition, ctx: _Ctx) -> list[ColumnElement[bool]]:
     a = activity
     conds: list[ColumnElement[bool]] = [
         a.c.kind == node.kinds[0] if len(node.kinds) == 1 else a.c.kind.in_(node.kinds),
@@ -473,7 +533,12 @@ def _activity(node: ActivityCondition, ctx: _Ctx) -> ColumnElement[bool]:
         conds.append(a.c.at >= parse_instant(node.since, ctx.now))
     if node.until is not None:
         conds.append(a.c.at < parse_instant(node.until, ctx.now))
+    return conds
 
+
+def _activity(node: ActivityCondition, ctx: _Ctx) -> ColumnElement[bool]:
+    a = activity
+    conds = _activity_filters(node, ctx)
     if node.last_op == "after":
         return _has(a.c.lead_id, ctx, *conds, a.c.at > parse_instant(node.last_value or "", ctx.now))
     if node.last_op == "before":
@@ -538,37 +603,49 @@ def _in_segment(node: SegmentCondition, ctx: _Ctx, path: str) -> ColumnElement[b
     if row.materialized and ctx.use_materialized:
         return _has(segment_member.c.lead_id, ctx, segment_member.c.segment_id == row.id)
     inner = parse_rule(row.rule, f"segment {row.name!r}: rule")
-    sub = _Ctx(conn=ctx.conn, now=ctx.now, probe=ctx.probe, half_life_days=ctx.half_life_days,
-               use_materialized=ctx.use_materialized, seen=(*ctx.seen, row.name), _factor=ctx._factor)
+    sub = replace(ctx, seen=(*ctx.seen, row.name))
     return _compile(inner.root, sub, f"segment {row.name!r}: rule")
 
 
-def _in_sequence(node: SequenceCondition, ctx: _Ctx) -> ColumnElement[bool]:
+def _sequence_source(node: SequenceCondition) -> tuple[Any, list[ColumnElement[bool]]]:
     e = enrollment
-    conds: list[ColumnElement[bool]] = [e.c.sequence_id.in_(select(sequence.c.id)
-                                 .where(_lower(sequence.c.name) == _lower(literal(node.sequence))))]
+    conds: list[ColumnElement[bool]] = [
+        e.c.sequence_id.in_(select(sequence.c.id).where(_lower(sequence.c.name) == _lower(literal(node.sequence))))]
     if node.status == "active":
         conds.append(e.c.status.in_(("active", "waiting")))
     elif node.status != "any":
         conds.append(e.c.status == node.status)
-    return _has(e.c.lead_id, ctx, *conds)
+    return e.c.lead_id, conds
+
+
+def _campaign_source(node: CampaignCondition) -> tuple[Any, list[ColumnElement[bool]]]:
+    cm = campaign_member
+    conds: list[ColumnElement[bool]] = [
+        cm.c.campaign_id.in_(select(campaign.c.id).where(_lower(campaign.c.name) == _lower(literal(node.campaign))))]
+    if node.status is not None:
+        conds.append(_lower(cm.c.status) == _lower(literal(node.status)))
+    return cm.c.lead_id, conds
+
+
+def _mql_source(node: MqlCondition) -> tuple[Any, list[ColumnElement[bool]]]:
+    """`any`: has ever been an MQL; otherwise the status of the lead's latest MQL record."""
+    if node.status == "any":
+        return mql.c.lead_id, []
+    m, latest = mql.alias("m"), mql.alias("m_latest")
+    newest = select(func.max(latest.c.id)).where(latest.c.lead_id == m.c.lead_id).scalar_subquery()
+    return m.c.lead_id, [m.c.status == node.status, m.c.id == newest]
+
+
+def _in_sequence(node: SequenceCondition, ctx: _Ctx) -> ColumnElement[bool]:
+    ref, conds = _sequence_source(node)
+    return _has(ref, ctx, *conds)
 
 
 def _in_campaign(node: CampaignCondition, ctx: _Ctx) -> ColumnElement[bool]:
-    cm = campaign_member
-    conds: list[ColumnElement[bool]] = [cm.c.campaign_id.in_(select(campaign.c.id)
-                                  .where(_lower(campaign.c.name) == _lower(literal(node.campaign))))]
-    if node.status is not None:
-        conds.append(_lower(cm.c.status) == _lower(literal(node.status)))
-    return _has(cm.c.lead_id, ctx, *conds)
+    ref, conds = _campaign_source(node)
+    return _has(ref, ctx, *conds)
 
 
 def _mql(node: MqlCondition, ctx: _Ctx) -> ColumnElement[bool]:
-    """`any`: has ever been an MQL; otherwise the status of the lead's latest MQL record."""
-    if node.status == "any":
-        return _has(mql.c.lead_id, ctx)
-    m, latest = mql.alias("m"), mql.alias("m_latest")
-    newest = select(func.max(latest.c.id)).where(latest.c.lead_id == m.c.lead_id).scalar_subquery()
-    if ctx.probe:
-        return select(literal(1)).where(m.c.lead_id == lead.c.id, m.c.status == node.status, m.c.id == newest).exists()
-    return lead.c.id.in_(select(m.c.lead_id).where(m.c.status == node.status, m.c.id == newest))
+    ref, conds = _mql_source(node)
+    return _has(ref, ctx, *conds)

@@ -46,12 +46,28 @@ def test_attribute_count_uses_the_covering_lead_index(conn: Connection) -> None:
     assert "SCAN lead" not in plan
 
 
-def test_behaviour_count_reads_only_the_activity_window_from_a_covering_index(conn: Connection) -> None:
+def test_behaviour_count_is_driven_by_the_smaller_set(conn: Connection) -> None:
+    # 150 opens in the 14-day window (75 leads) vs 750 clicks: the opens set drives, clicks are probed
+    # per lead on the covering (kind, lead_id, …) index — nothing is scanned, sorted or looked up twice.
     plan = _count_plan(conn, BEHAVIOUR)
-    assert "SEARCH activity USING COVERING INDEX ix_activity_kind_at (kind=? AND at>?)" in plan, plan
-    # clicks counted per lead straight off the (kind, lead_id, …) index: no sort, no table lookups
-    assert "SEARCH activity USING COVERING INDEX ix_activity_kind_lead_at (kind=?)" in plan, plan
-    assert "TEMP B-TREE" not in plan and "SCAN activity" not in plan and "SCAN lead" not in plan
+    assert plan.splitlines() == [
+        "SEARCH lead USING INTEGER PRIMARY KEY (rowid=?)",
+        "LIST SUBQUERY 1",
+        "SEARCH activity USING COVERING INDEX ix_activity_kind_at (kind=? AND at>?)",
+        "CORRELATED SCALAR SUBQUERY 2",
+        "SEARCH activity USING COVERING INDEX ix_activity_kind_lead_at (kind=? AND lead_id=?)",
+    ], plan
+
+
+def test_behaviour_driver_flips_when_the_other_set_is_smaller(conn: Connection) -> None:
+    rule = {"all": [{"activity": "open", "within": "60d"}, {"activity": "click", "at_least": 5}]}
+    plan = _count_plan(conn, rule)
+    assert plan.splitlines()[:3] == [
+        "SEARCH lead USING INTEGER PRIMARY KEY (rowid=?)",
+        "LIST SUBQUERY 2",
+        "SEARCH activity USING COVERING INDEX ix_activity_kind_lead_at (kind=?)",  # per-lead counts, no sort
+    ], plan
+    assert "SEARCH activity USING COVERING INDEX ix_activity_kind_lead_at (kind=? AND lead_id=? AND at>?)" in plan
 
 
 def test_mixed_count_combines_both(conn: Connection) -> None:
