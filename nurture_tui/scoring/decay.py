@@ -18,11 +18,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, update
+from sqlalchemy import Connection, insert, update
+from sqlalchemy.exc import IntegrityError
 
 from ..store import meta
 from ..store.tables import lead
+from ..store.tables import meta as meta_table
 
 EPOCH_KEY = "score_epoch"
 
@@ -56,11 +59,19 @@ def load_scale(conn: Connection, half_life_days: float, now: datetime) -> ScoreS
     """Read the workspace epoch, creating it (= now) on first use."""
     raw = meta.get(conn, EPOCH_KEY)
     if raw is None:
-        meta.put(conn, EPOCH_KEY, now.isoformat())
-        epoch = now
-    else:
-        epoch = datetime.fromisoformat(raw)
-    return ScoreScale(epoch=epoch, half_life_days=half_life_days)
+        raw = put_once(conn, EPOCH_KEY, now.isoformat())
+    return ScoreScale(epoch=datetime.fromisoformat(raw), half_life_days=half_life_days)
+
+
+def put_once(conn: Connection, key: str, value: Any) -> Any:
+    """Insert a `meta` key unless another transaction just did; returns the value that is stored.
+    (Two workers opening a fresh PostgreSQL workspace at once must agree on one epoch.)"""
+    try:
+        with conn.begin_nested():
+            conn.execute(insert(meta_table).values(key=key, value=value))
+    except IntegrityError:
+        return meta.get(conn, key)
+    return value
 
 
 def rebase(conn: Connection, scale: ScoreScale, new_epoch: datetime) -> ScoreScale:

@@ -30,12 +30,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, update
 from sqlalchemy import false as sa_false
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import ValidationError
 from ..sequences.model import parse_duration
 from ..store import meta
 from ..store.models import ACTIVITY_KINDS
 from ..store.tables import activity, score_rule, sequence, template
+from .decay import put_once
 
 #: Kinds a rule may score (bookkeeping kinds written by nurture itself are not scorable).
 SCORABLE_KINDS = tuple(k for k in ACTIVITY_KINDS if k not in {"sent", "score_change", "stage_change", "mql",
@@ -302,9 +304,13 @@ def ensure_default_rules(conn: Connection) -> None:
     """Install DEFAULT_RULES once per workspace (an emptied rule set stays empty)."""
     if meta.get(conn, _SEEDED_KEY):
         return
-    if conn.execute(select(func.count()).select_from(score_rule)).scalar_one() == 0:
-        conn.execute(insert(score_rule), [parse_rule(r).as_row() for r in DEFAULT_RULES])
-    meta.put(conn, _SEEDED_KEY, True)
+    try:
+        with conn.begin_nested():  # a concurrent first use seeds once; the loser sees its rows
+            if conn.execute(select(func.count()).select_from(score_rule)).scalar_one() == 0:
+                conn.execute(insert(score_rule), [parse_rule(r).as_row() for r in DEFAULT_RULES])
+            put_once(conn, _SEEDED_KEY, True)
+    except IntegrityError:
+        return
 
 
 def load_rules(conn: Connection) -> RuleSet:

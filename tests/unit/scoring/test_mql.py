@@ -188,3 +188,30 @@ def test_account_owner_strategy(workspace):
         _cross(conn, workspace, lid)
         (e,) = mql.list_queue(conn, workspace.clock.now(), s)
         assert (e.rep, e.why["assigned"]) == ("abm", "account_owner")
+
+
+def test_concurrent_crossings_open_one_entry(workspace):
+    """Two workers see the same lead cross the threshold; exactly one entry is opened."""
+    import threading
+    import time
+
+    s = workspace.settings
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        lid = add_lead(conn, grade="B", grade_rank=B)
+        conn.execute(lead.update().where(lead.c.id == lid).values(score=500.0))
+    results: dict[str, list[int]] = {}
+    with write_tx(workspace.engine) as first:
+        results["first"] = mql.check(first, [lid], now, s)
+
+        def second() -> None:
+            with write_tx(workspace.engine) as conn:
+                results["second"] = mql.check(conn, [lid], now, s)
+
+        t = threading.Thread(target=second)
+        t.start()
+        time.sleep(0.5)  # the second worker is now waiting for the first one's transaction
+    t.join(30)
+    assert results == {"first": [lid], "second": []}
+    with workspace.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(mql_t)).scalar() == 1
