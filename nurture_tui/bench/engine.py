@@ -100,6 +100,22 @@ class Reference:
         self.html = env.from_string(WELCOME_HTML)
         self.path = path
         self.local = threading.local()
+        self.composer: Any = None
+
+    def use_mail_composer(self, settings: Any) -> None:
+        """Render with the mail composer (reads through its own connection) instead of bare Jinja2."""
+        from ..mail.compose import SendRequest, compose_outbox_rows
+        from ..store.engine import make_engine
+
+        reader = make_engine(f"sqlite:///{self.path}")
+
+        def compose(rows: list[tuple[int, int]], now: datetime) -> list[dict[str, Any]]:
+            sends = [SendRequest(lead_id=lid, template_name="welcome", category=None, enrollment_id=eid,
+                                 sequence_id=1, node_id="s1", idempotency_key=f"e{eid}:s1:0") for eid, lid in rows]
+            with reader.connect() as conn:
+                return compose_outbox_rows(conn, sends, settings, now)
+
+        self.composer = compose
 
     def con(self) -> sqlite3.Connection:
         con = getattr(self.local, "con", None)
@@ -118,23 +134,30 @@ class Reference:
         con = self.con()
         ts = to_db(now)
         due = to_db(now + timedelta(days=3))
-        marks = ",".join("?" * len(rows))
-        leads = {r[0]: r for r in con.execute(
-            f"SELECT id, email, first_name, company, title FROM lead WHERE id IN ({marks})",
-            [r[1] for r in rows])}
-        sender = {"name": "Nurture"}
-        outbox, acts = [], []
-        for eid, lid in rows:
-            _id, email, first, company, title = leads[lid]
-            ctx = {"lead": {"first_name": first, "company": company, "title": title}, "sender": sender}
-            subject = self.subject.render(ctx)
-            html = self.html.render(ctx)
-            outbox.append((f"e{eid}:s1:0", lid, eid, 1, "s1", email, subject, html, "", "{}", "queued", 0, ts, ts))
-            acts.append((lid, "sent", ts, 1, 1, "s1", 0, "{}"))
-        con.executemany(
-            "INSERT INTO outbox (idempotency_key, lead_id, enrollment_id, sequence_id, node_id, to_email, subject, "
-            "html, text, headers, status, attempts, next_try_at, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            outbox)
+        acts = [(lid, "sent", ts, 1, 1, "s1", 0, "{}") for _eid, lid in rows]
+        if self.composer is None:
+            marks = ",".join("?" * len(rows))
+            leads = {r[0]: r for r in con.execute(
+                f"SELECT id, email, first_name, company, title FROM lead WHERE id IN ({marks})",
+                [r[1] for r in rows])}
+            sender = {"name": "Nurture"}
+            outbox = []
+            for eid, lid in rows:
+                _id, email, first, company, title = leads[lid]
+                ctx = {"lead": {"first_name": first, "company": company, "title": title}, "sender": sender}
+                subject = self.subject.render(ctx)
+                html = self.html.render(ctx)
+                outbox.append((f"e{eid}:s1:0", lid, eid, 1, "s1", email, subject, html, "", "{}", "queued", 0, ts,
+                               ts))
+            con.executemany(
+                "INSERT INTO outbox (idempotency_key, lead_id, enrollment_id, sequence_id, node_id, to_email, "
+                "subject, html, text, headers, status, attempts, next_try_at, created_at) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", outbox)
+        else:  # the same message as ours (mail composer: tracked links, text part, compliance headers)
+            full = self.composer(rows, now)
+            keys = list(full[0])
+            con.executemany(f"INSERT INTO outbox ({', '.join(keys)}) VALUES ({', '.join('?' * len(keys))})",
+                            [tuple(_plain(r[k]) for k in keys) for r in full])
         con.executemany("INSERT INTO activity (lead_id, kind, at, sequence_id, version_id, node_id, bot, meta) "
                         "VALUES (?,?,?,?,?,?,?,?)", acts)
         con.executemany("UPDATE lead SET score = score + 1.0 WHERE id = ?", [(r[1],) for r in rows])
@@ -142,7 +165,7 @@ class Reference:
                         "node_entered_at = ? WHERE id = ?", [(due, ts, r[0]) for r in rows])
         return len(rows)
 
-    def run(self, batch: int, now: datetime) -> dict[str, float]:
+    def run(self, batch: int, now: datetime, max_steps: int | None = None) -> dict[str, float]:
         from ..store.types import to_db
         from .common import percentile
 
@@ -150,7 +173,7 @@ class Reference:
         lat: list[float] = []
         done = 0
         start = time.perf_counter()
-        while True:
+        while max_steps is None or done < max_steps:
             t0 = time.perf_counter()
             con.execute("BEGIN IMMEDIATE")
             rows = con.execute(
@@ -164,6 +187,18 @@ class Reference:
             lat.append(time.perf_counter() - t0)
         elapsed = time.perf_counter() - start
         return {"steps_per_s": done / elapsed if elapsed else 0.0, "p99_batch_ms": percentile(lat, 99) * 1000}
+
+
+def _plain(value: Any) -> Any:
+    import json
+
+    from ..store.types import to_db
+
+    if isinstance(value, datetime):
+        return to_db(value)
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return value
 
 
 # -- (c) naive: one APScheduler job per lead -----------------------------------------------------------
@@ -294,10 +329,15 @@ def command(
         from ..engine.seeding import seed_due
 
         seed_due(ref_ws.engine, steps, T_NOW)
+        ref_settings = ref_ws.settings
         ref_ws.close()
         naive_db = work / "naive.db"
         shutil.copy(ref_db, naive_db)  # same seeded state for the naive run
-        ref = Reference(ref_db).run(batch, T_NOW)
+        half = steps // 2
+        ref = Reference(ref_db).run(batch, T_NOW, max_steps=half)  # first half: bare Jinja2 render
+        same = Reference(ref_db)
+        same.use_mail_composer(ref_settings)
+        ref_same = same.run(batch, T_NOW)  # second half: the same message as ours
 
         naive = run_naive(naive_db, work / "jobs.db", naive_leads)
         pg = None
@@ -312,6 +352,9 @@ def command(
             "p99_batch_ms": round(ours["p99_batch_ms"], 1),
             "reference_steps_per_s": round(ref["steps_per_s"]),
             "ratio": round(ours["steps_per_s"] / ref["steps_per_s"], 3) if ref["steps_per_s"] else None,
+            "reference_same_message_steps_per_s": round(ref_same["steps_per_s"]),
+            "ratio_same_message": round(ours["steps_per_s"] / ref_same["steps_per_s"], 3)
+            if ref_same["steps_per_s"] else None,
             "naive_apscheduler_per_s": round(naive["per_s"], 1),
             "naive_dropped": naive["dropped"],
             "naive_executed": naive["executed"],
