@@ -139,8 +139,6 @@ def simulate_lead(
     outcomes: str | Iterable[str] | None = None, draft: bool = False,
 ) -> LeadSimulation:
     """Run one lead through the sequence from `start` (naive = the lead's local time)."""
-    from ..segments.compiler import matches
-
     compiled, version, sequence_id = _compiled(conn, name, draft)
     defn = compiled.definition
     lead_row = conn.execute(select(lead).where(lead.c.email == email.strip().lower())).mappings().first()
@@ -157,127 +155,155 @@ def simulate_lead(
     if start.tzinfo is None:  # a wall-clock start is read in the lead's time zone
         start = start.replace(tzinfo=tz)
     sim = LeadSimulation(name, version, lead_row["email"], str(tz), code)
-    clock = VirtualClock(start)
-    given = Outcomes(outcomes)
-    half_life = settings.scoring.half_life_days
-    sent = list(conn.execute(select(outbox.c.created_at).where(
+    run = _LeadRun(conn, settings, compiled, sequence_id, lead_id, sim, VirtualClock(start), tz, country,
+                   Outcomes(outcomes))
+    run.sent = list(conn.execute(select(outbox.c.created_at).where(
         outbox.c.lead_id == lead_id, outbox.c.created_at > start - timedelta(days=7))).scalars())
-
-    def add(node_id: str | None, kind: str, text: str, why: str = "") -> None:
-        sim.events.append(TimelineEvent(clock.now(), _fmt(clock.now(), tz), node_id, kind, text, why))
-
-    def check(rule: Any) -> bool:
-        return matches(conn, rule, lead_id, clock.now(), half_life_days=half_life)
-
-    add(None, "start", f"enters {name} ({version})")
+    run.add(None, "start", f"enters {name} ({version})")
     node_id = compiled.start
     for _ in range(MAX_STEPS):
         if node_id is None:
-            add(None, "done", "reaches the end of the sequence")
+            run.add(None, "done", "reaches the end of the sequence")
             return sim
-        if clock.now() - start > MAX_HORIZON:
+        if run.clock.now() - start > MAX_HORIZON or run.leaves():
             break
-        if defn.goal is not None and check(defn.goal):
-            add(None, "goal", "meets the goal: leaves the sequence as a conversion", _render_rule(defn.goal))
-            sim.outcome = "goal"
+        node_id = run.step(compiled.nodes[node_id])
+        if sim.outcome != "done":
             return sim
-        for rule in defn.exit_when:
-            if check(rule):
-                add(None, "exit_rule", "matches an exit rule: leaves the sequence", _render_rule(rule))
-                sim.outcome = "exited"
-                return sim
-        node = compiled.nodes[node_id]
-        next_id, stop = _step(conn, compiled, node, lead_id, sim, clock, tz, country, sent, given, add, check,
-                              settings, sequence_id)
-        if stop:
-            return sim
-        node_id = next_id
-    add(None, "stopped", f"stopped after {MAX_STEPS} steps or {MAX_HORIZON.days} days (a loop?)")
-    sim.outcome = "stopped"
+    if sim.outcome == "done":
+        run.add(None, "stopped", f"stopped after {MAX_STEPS} steps or {MAX_HORIZON.days} days (a loop?)")
+        sim.outcome = "stopped"
     return sim
 
 
-def _step(conn: Connection, compiled: CompiledSequence, node: Node, lead_id: int, sim: LeadSimulation,
-          clock: VirtualClock, tz: ZoneInfo, country: str | None, sent: list[datetime], given: Outcomes,
-          add: Any, check: Any, settings: Settings, sequence_id: int) -> tuple[str | None, bool]:
-    """Run one node; returns (next node id, stop?)."""
-    defn = compiled.definition
-    step = node.step
-    if step.send is not None:
-        category = step.send.category or conn.execute(
-            select(template.c.category).where(template.c.name == step.send.template)).scalar() or "marketing"
+@dataclass
+class _LeadRun:
+    """One lead's simulated run: the state the steps share."""
+
+    conn: Connection
+    settings: Settings
+    compiled: CompiledSequence
+    sequence_id: int
+    lead_id: int
+    sim: LeadSimulation
+    clock: VirtualClock
+    tz: ZoneInfo
+    country: str | None
+    given: Outcomes
+    sent: list[datetime] = field(default_factory=list)  # send times, for the caps
+
+    def add(self, node_id: str | None, kind: str, text: str, why: str = "") -> None:
+        now = self.clock.now()
+        self.sim.events.append(TimelineEvent(now, _fmt(now, self.tz), node_id, kind, text, why))
+
+    def check(self, rule: Any) -> bool:
+        from ..segments.compiler import matches
+
+        return matches(self.conn, rule, self.lead_id, self.clock.now(),
+                       half_life_days=self.settings.scoring.half_life_days)
+
+    def leaves(self) -> bool:
+        """Goal and exit rules, checked on the lead's data before every step (sets the outcome)."""
+        defn = self.compiled.definition
+        if defn.goal is not None and self.check(defn.goal):
+            self.add(None, "goal", "meets the goal: leaves the sequence as a conversion", _render_rule(defn.goal))
+            self.sim.outcome = "goal"
+            return True
+        for rule in defn.exit_when:
+            if self.check(rule):
+                self.add(None, "exit_rule", "matches an exit rule: leaves the sequence", _render_rule(rule))
+                self.sim.outcome = "exited"
+                return True
+        return False
+
+    def step(self, node: Node) -> str | None:
+        """Run one node; returns the next node id (sim.outcome changes when the run ends here)."""
+        step = node.step
+        if step.send is not None:
+            return self.send(node)
+        if step.wait is not None:
+            until = timing.wait_until(step.wait, self.tz, self.clock.now())
+            what = step.wait.duration or (str(step.wait.until) if step.wait.until else
+                                          f"next {step.wait.weekday} {step.wait.time or '09:00'}")
+            self.add(node.id, "wait", f"waits {what}", f"until {_fmt(until, self.tz)}")
+            self.clock.set(until)
+            return node.next
+        if step.wait_for is not None:
+            return self.wait_for(node)
+        if step.branch is not None:
+            outcome = self.given.take(node)
+            why = "given outcome"
+            if outcome is None:
+                rule = _rule_of(node)
+                outcome = "yes" if self.check(rule) else "no"
+                why = f"rule on the lead's data: {_render_rule(rule)}"
+            self.add(node.id, "branch", f"branch: {outcome}", why)
+            return node.yes if outcome == "yes" else node.no
+        if step.split is not None:
+            arm = self.given.take(node)
+            why = "given outcome"
+            if arm is None:
+                arm = choose_arm(node, self.lead_id)
+                why = "deterministic per lead (" + "/".join(f"{n} {w}%" for n, w, _f in node.arms) + ")"
+            self.add(node.id, "split", f"split: arm {arm}", why)
+            return self.compiled.successor(node.id, arm)
+        if step.action is not None:
+            self.add(node.id, "action", _describe_action(step.action), "not executed in a simulation")
+            return node.next
+        assert step.exit is not None
+        self.add(node.id, "exit", f"exits: {step.exit.reason}")
+        self.sim.outcome = "exited"
+        return None
+
+    def send(self, node: Node) -> str | None:
         from ..mail.suppression import suppressed_ids
 
-        if lead_id in suppressed_ids(conn, [lead_id], category):
+        spec = node.step.send
+        assert spec is not None
+        defn = self.compiled.definition
+        category = spec.category or self.conn.execute(
+            select(template.c.category).where(template.c.name == spec.template)).scalar() or "marketing"
+        if self.lead_id in suppressed_ids(self.conn, [self.lead_id], category):
             if defn.suppressed == "exit":
-                add(node.id, "send", f"suppressed for {category!r}: exits", "sequence setting suppressed: exit")
-                sim.outcome = "exited"
-                return None, True
-            add(node.id, "send", f"skips {step.send.template} (suppressed for {category!r})",
-                "opted out, bounced, unsubscribed or suppressed; carries on")
-            return node.next, False
-        now = clock.now()
-        slot = timing.next_allowed_send(defn.send_window, defn.caps, tz, country, now, sent)
+                self.add(node.id, "send", f"suppressed for {category!r}: exits", "sequence setting suppressed: exit")
+                self.sim.outcome = "exited"
+                return None
+            self.add(node.id, "send", f"skips {spec.template} (suppressed for {category!r})",
+                     "opted out, bounced, unsubscribed or suppressed; carries on")
+            return node.next
+        now = self.clock.now()
+        slot = timing.next_allowed_send(defn.send_window, defn.caps, self.tz, self.country, now, self.sent)
         if slot is None:
-            add(node.id, "send", f"skips {step.send.template}", "outside the send window and the policy is skip")
-            return node.next, False
-        why = _deferral(defn, tz, country, now, slot, sent)
-        clock.set(slot)
-        sent.append(slot)
-        sim.sends += 1
-        subject = _subject(conn, settings, lead_id, step.send.template, category, sequence_id, node.id, slot)
-        add(node.id, "send", f"sends {step.send.template}: {subject}", why)
-        return node.next, False
-    if step.wait is not None:
-        until = timing.wait_until(step.wait, tz, clock.now())
-        what = step.wait.duration or (str(step.wait.until) if step.wait.until else
-                                      f"next {step.wait.weekday} {step.wait.time or '09:00'}")
-        add(node.id, "wait", f"waits {what}", f"until {_fmt(until, tz)}")
-        clock.set(until)
-        return node.next, False
-    if step.wait_for is not None:
-        spec = step.wait_for
+            self.add(node.id, "send", f"skips {spec.template}", "outside the send window and the policy is skip")
+            return node.next
+        why = _deferral(defn, self.tz, self.country, now, slot, self.sent)
+        self.clock.set(slot)
+        self.sent.append(slot)
+        self.sim.sends += 1
+        subject = _subject(self.conn, self.settings, self.lead_id, spec.template, category, self.sequence_id,
+                           node.id, slot)
+        self.add(node.id, "send", f"sends {spec.template}: {subject}", why)
+        return node.next
+
+    def wait_for(self, node: Node) -> str | None:
+        spec = node.step.wait_for
+        assert spec is not None
         window = parse_duration(spec.window) if spec.window else timedelta(0)
         events = ", ".join(e.kind + (f" of {e.node}" if e.node else "") + (f" {e.url}" if e.url else "")
                            for e in spec.events)
-        outcome = given.take(node)
+        outcome = self.given.take(node)
         if outcome == "yes":
             if spec.mode == "exactly":
-                clock.set(clock.now() + window)
-            add(node.id, "wait_for", f"waits for {events}: yes",
-                "given outcome" + (" (held to the end of the window: mode exactly)" if spec.mode == "exactly"
-                                   else " (moves on at once: mode up_to)"))
-            return node.yes, False
+                self.clock.set(self.clock.now() + window)
+                why = "given outcome (held to the end of the window: mode exactly)"
+            else:
+                why = "given outcome (moves on at once: mode up_to)"
+            self.add(node.id, "wait_for", f"waits for {events}: yes", why)
+            return node.yes
         reason = "given outcome" if outcome == "no" else "no outcome given: assumes no engagement"
-        clock.set(clock.now() + window)
-        add(node.id, "wait_for", f"waits {spec.window} for {events}: no", reason)
-        return node.no, False
-    if step.branch is not None:
-        outcome = given.take(node)
-        rule = _rule_of(node)
-        if outcome is None:
-            outcome = "yes" if check(rule) else "no"
-            why = f"rule on the lead's data: {_render_rule(rule)}"
-        else:
-            why = "given outcome"
-        add(node.id, "branch", f"branch: {outcome}", why)
-        return (node.yes if outcome == "yes" else node.no), False
-    if step.split is not None:
-        arm = given.take(node)
-        why = "given outcome"
-        if arm is None:
-            arm = choose_arm(node, lead_id)
-            weights = "/".join(f"{n} {w}%" for n, w, _f in node.arms)
-            why = f"deterministic per lead ({weights})"
-        add(node.id, "split", f"split: arm {arm}", why)
-        return compiled.successor(node.id, arm), False
-    if step.action is not None:
-        add(node.id, "action", _describe_action(step.action), "not executed in a simulation")
-        return node.next, False
-    assert step.exit is not None
-    add(node.id, "exit", f"exits: {step.exit.reason}")
-    sim.outcome = "exited"
-    return None, True
+        self.clock.set(self.clock.now() + window)
+        self.add(node.id, "wait_for", f"waits {spec.window} for {events}: no", reason)
+        return node.no
 
 
 def _deferral(defn: Any, tz: ZoneInfo, country: str | None, now: datetime, slot: datetime,
