@@ -16,11 +16,21 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 
 from ..store import audit
 from ..store.engine import write_tx
-from ..store.tables import account, activity, campaign, campaign_member, lead, opportunity, sf_outbox, sync_state
+from ..store.tables import (
+    account,
+    activity,
+    campaign,
+    campaign_member,
+    lead,
+    opportunity,
+    sf_outbox,
+    sync_error,
+    sync_state,
+)
 from ..store.tables import user as user_t
 from ..workspace import Workspace
 from . import mapping as m
@@ -99,12 +109,16 @@ class Puller:
         self.report = PullReport()
         self.now = ws.clock.now()
         self._users: dict[str, int] | None = None
+        self._retry_upto = 0
 
     # --------------------------------------------------------------------------------------- driver
     def run(self, objects: list[str] | None = None) -> PullReport:
         objects = objects or m.PULL_ORDER
+        with self.ws.engine.connect() as conn:  # errors recorded before this sync are the ones to retry
+            self._retry_upto = int(conn.execute(select(func.max(sync_error.c.id))).scalar() or 0)
         for obj in objects:
             self.pull_object(obj)
+            self.retry_failed(obj)
         for obj in objects:
             if obj in m.DELETABLE:
                 self.pull_deletes(obj)
@@ -184,6 +198,28 @@ class Puller:
         if obj == "User":
             self._users = None
         return rep
+
+    def retry_failed(self, obj: str) -> None:
+        """Records that failed to apply earlier (open pull errors) are read again by Id and re-applied; their
+        error rows are resolved first, so a record that still fails gets a fresh one."""
+        e = sync_error.c
+        with self.ws.engine.connect() as conn:
+            failed = conn.execute(select(e.id, e.record_id).where(
+                e.direction == "pull", e.sobject == obj, e.resolved_at.is_(None), e.record_id.is_not(None),
+                e.id <= self._retry_upto)).all()
+        if not failed:
+            return
+        rep = self.report.objects.setdefault(obj, ObjectReport())
+        apply = getattr(self, f"_apply_{obj.lower()}")
+        ids = sorted({str(r.record_id) for r in failed})
+        for chunk in _chunks(ids, 200):
+            quoted = ", ".join(f"'{i}'" for i in chunk if i.isalnum())
+            soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj} WHERE Id IN ({quoted})"
+            for page in self.api.query_pages(soql):
+                with write_tx(self.ws.engine) as conn:
+                    conn.execute(update(sync_error).where(e.id.in_([r.id for r in failed if r.record_id in chunk]))
+                                 .values(resolved_at=self.now))
+                    apply(conn, page, rep)
 
     # ---------------------------------------------------------------------------------------- lookups
     def users(self, conn: Connection) -> dict[str, int]:

@@ -110,12 +110,13 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
 
 
 def retry_errors(ws: Workspace) -> int:
-    """Put every failed outbox row back in the queue (attempts reset); their errors stay until resolved."""
+    """Put every failed outbox row back in the queue (attempts reset); their errors stay until the push succeeds."""
     with write_tx(ws.engine) as conn:
         n = conn.execute(update(sf_outbox).where(sf_outbox.c.status == "error").values(
             status="pending", attempts=0)).rowcount
-        conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None),
-                                              sync_error.c.sf_outbox_id.is_(None)).values(
+        # Whole-sync / whole-job failures are acknowledged; per-record pull errors retry on every sync anyway.
+        conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_(None),
+                                              sync_error.c.code.in_(["SYNC_FAILED", "BULK_JOB_FAILED"])).values(
             resolved_at=ws.clock.now()))
     return int(n or 0)
 

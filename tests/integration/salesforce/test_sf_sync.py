@@ -191,3 +191,21 @@ def test_tasks_and_campaign_members_are_pushed_once(sf_ws: Workspace, seeded: Em
 def local_lead_sf(ws: Workspace, lead_id: int) -> str:
     with ws.engine.connect() as conn:
         return str(conn.execute(select(lead.c.sf_id).where(lead.c.id == lead_id)).scalar())
+
+
+def test_pull_conflicts_are_kept_and_retried(sf_ws: Workspace, emulator: Emulator) -> None:
+    now = sf_ws.clock.now()
+    with write_tx(sf_ws.engine) as conn:  # a local-only lead already mirrors another Salesforce lead's email
+        conn.execute(insert(lead).values(email="dup@example.com", sf_id="00Q999999999999AAA", sf_type="Lead",
+                                         created_at=now, updated_at=now))
+    lid = new_lead(emulator, "dup@example.com")
+    report = sync(sf_ws)
+    assert report.pulled["Lead"].errors == 1
+    with sf_ws.engine.connect() as conn:
+        err = conn.execute(select(sync_error).where(sync_error.c.resolved_at.is_(None))).mappings().one()
+    assert err["code"] == "DUPLICATE_EMAIL" and err["record_id"] == lid and "dup@example.com" in err["message"]
+    with write_tx(sf_ws.engine) as conn:  # the operator fixes the local duplicate
+        conn.execute(update(lead).where(lead.c.email == "dup@example.com").values(email="old-dup@example.com"))
+    report = sync(sf_ws)  # the record did not change in Salesforce: the retry by Id picks it up
+    assert local_lead(sf_ws, lid)["email"] == "dup@example.com"
+    assert count(sf_ws, sync_error, sync_error.c.resolved_at.is_(None)) == 0
