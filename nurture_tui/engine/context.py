@@ -69,7 +69,8 @@ class StepContext:
     activities: list[dict[str, Any]] = field(default_factory=list)
     sends: list[SendRequestLite] = field(default_factory=list)
     steps: int = 0
-    touched_leads: set[int] = field(default_factory=set)  # lead fields changed by actions: re-check entry
+    touched_leads: set[int] = field(default_factory=set)
+    template_categories: dict[str, str] = field(default_factory=dict)  # lead fields changed by actions: re-check entry
     _leads: dict[int, Any] = field(default_factory=dict)
     _accounts: dict[int, Any] = field(default_factory=dict)
 

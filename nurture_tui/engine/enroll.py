@@ -23,7 +23,7 @@ from sqlalchemy import Connection, and_, exists, insert, select
 from ..errors import NotFoundError
 from ..store.tables import activity, enrollment, lead, sequence
 from . import deps
-from .events import _TemplateNames, event_matches
+from .events import TemplateNames, event_matches
 from .lifecycle import activity_row
 from .plans import Plan, entry_rule, load_plan
 
@@ -164,7 +164,7 @@ def enroll_from_events(conn: Connection, acts: list[dict[str, Any]], now: dateti
              if p.definition.entry.type == "event" and p.definition.entry.event is not None]
     if not plans:
         return 0
-    names = _TemplateNames(conn)
+    names = TemplateNames(conn)
     total = 0
     for plan in plans:
         match = plan.definition.entry.event

@@ -116,7 +116,7 @@ def wake_waiting(conn: Connection, live: list[dict[str, Any]], now: datetime) ->
         select(e.id, e.lead_id, e.version_id, e.sequence_id, e.node_id, e.steps, e.wait_for, e.node_entered_at)
         .where(e.lead_id.in_(list(by_lead)), e.status == "waiting", e.wait_for.is_not(None))
     ).all()
-    names = _TemplateNames(conn)
+    names = TemplateNames(conn)
     params = []
     for row in waiting:
         wf = row.wait_for
@@ -148,7 +148,7 @@ def wake_waiting(conn: Connection, live: list[dict[str, Any]], now: datetime) ->
     return len(params)
 
 
-class _TemplateNames:
+class TemplateNames:
     """Template name → id, looked up once per call when a wait_for names a template."""
 
     def __init__(self, conn: Connection) -> None:
@@ -163,7 +163,7 @@ class _TemplateNames:
         return self._ids[name]
 
 
-def event_matches(m: EventMatch, a: dict[str, Any], sequence_id: int | None, names: _TemplateNames) -> bool:
+def event_matches(m: EventMatch, a: dict[str, Any], sequence_id: int | None, names: TemplateNames) -> bool:
     if a["kind"] != m.kind:
         return False
     if m.node is not None and (a.get("node_id") != m.node or a.get("sequence_id") != sequence_id):

@@ -35,7 +35,7 @@ def _tz(ctx: StepContext, plan: Plan, it: Item) -> Any:
 # -- send --------------------------------------------------------------------------------------------
 
 def _template_category(ctx: StepContext, name: str) -> str:
-    cache: dict[str, str] = ctx.__dict__.setdefault("_tpl_category", {})
+    cache = ctx.template_categories
     if name not in cache:
         cat = ctx.conn.execute(select(template.c.category).where(template.c.name == name)).scalar_one_or_none()
         cache[name] = cat or "marketing"

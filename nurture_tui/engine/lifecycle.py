@@ -70,11 +70,9 @@ def finish(
     now: datetime,
     counters: CounterBatch,
     activities: list[dict[str, Any]],
-    *,
-    write: bool = True,
-) -> list[dict[str, Any]]:
-    """End enrollments (status done/exited/goal). Returns the update parameter rows; writes them
-    unless `write=False` (the advance path batches them with its other updates)."""
+) -> None:
+    """End enrollments outside a batch (an event met a goal or exit rule): status, counters, activity.
+    The update is guarded by `steps`, so an enrollment a worker advanced meanwhile is left alone."""
     params = []
     for it, status, reason in finished:
         if it.node_id is not None:
@@ -88,9 +86,8 @@ def finish(
             ))
         params.append({"eid": it.id, "p_status": status, "p_reason": reason, "p_now": now,
                        "p_steps": it.steps})
-    if write and params:
+    if params:
         write_finished(conn, params)
-    return params
 
 
 def write_finished(conn: Connection, params: list[dict[str, Any]]) -> None:
