@@ -15,6 +15,7 @@ import io
 import itertools
 import threading
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .faults import Faults
@@ -250,7 +251,28 @@ class BulkApi:
             header, rows = job.header, job.unprocessed
         return Response(200, self._csv(job, header, rows), content_type="text/csv")
 
-    def _csv(self, job: Job, header: list[str], rows: list[list[str]]) -> bytes:
+    def _rows(self, job: Job, chunk: list[dict[str, Any]]) -> list[Any]:
+        """CSV cells for query results: plain columns straight from the record (csv writes None as an empty
+        cell), booleans as true/false, parent paths through their getters."""
+        o = self.org.schema[job.info["object"]]
+        plain = [o.field(c) if "." not in c else None for c in job.columns]
+        if all(plain):
+            get = itemgetter(*[f.name for f in plain if f])
+            bools = [i for i, f in enumerate(plain) if f and f.type == "boolean"]
+            if len(plain) == 1:
+                return [[_cell(get(r))] for r in chunk]
+            if not bools:
+                return [get(r) for r in chunk]
+            out = []
+            for r in chunk:
+                vals = list(get(r))
+                for i in bools:
+                    vals[i] = _cell(vals[i])
+                out.append(vals)
+            return out
+        return [[_cell(g(r)) for g in job.getters] for r in chunk]
+
+    def _csv(self, job: Job, header: list[str], rows: list[Any]) -> bytes:
         buf = io.StringIO()
         w = csv.writer(buf, delimiter=_DELIMS[job.info["columnDelimiter"]],
                        lineterminator=_ENDINGS[job.info["lineEnding"]], quoting=csv.QUOTE_ALL)
@@ -270,9 +292,8 @@ class BulkApi:
         except ValueError as exc:
             raise OrgError("INVALID_LOCATOR", "invalid locator or maxRecords") from exc
         chunk = job.rows[start:start + max_records]
-        getters = job.getters
         with self.org.lock:
-            values = [[_cell(g(r)) for g in getters] for r in chunk]
+            values = self._rows(job, chunk)
         end = start + len(chunk)
         locator = base64.urlsafe_b64encode(str(end).encode()).decode().rstrip("=") if end < len(job.rows) else "null"
         if locator != "null":
