@@ -108,11 +108,11 @@ def max_length(column: str) -> int | None:
 
 # -- converters ------------------------------------------------------------------------------------------
 
-_EMAIL_RE = re.compile(
+EMAIL_RE = re.compile(
     r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 )
-_EMAIL_MAX = max_length("email") or 254
+EMAIL_MAX = max_length("email") or 254
 
 
 def normalise_email(raw: str) -> str:
@@ -121,9 +121,9 @@ def normalise_email(raw: str) -> str:
     email = raw.strip().lower()
     if not email:
         raise CellError("missing email")
-    if len(email) > _EMAIL_MAX:
-        raise CellError(f"longer than {_EMAIL_MAX} characters")
-    if _EMAIL_RE.fullmatch(email):
+    if len(email) > EMAIL_MAX:
+        raise CellError(f"longer than {EMAIL_MAX} characters")
+    if EMAIL_RE.fullmatch(email):
         return email
     if email.isascii():
         raise CellError(f"not an email address: {raw.strip()!r}")

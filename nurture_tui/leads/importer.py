@@ -18,8 +18,9 @@ the chunk is retried row by row under savepoints so only the offending rows are 
 
 from __future__ import annotations
 
+import itertools
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, int], None]
 
 CHUNK_ROWS = 10_000
-_MISS = object()
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,8 @@ def plan_columns(path: Path, header: list[str], mapping: dict[str, str] | None =
 class _Upsert:
     """The chunk writer: one dialect upsert statement over a fixed column list, in table order."""
 
-    def __init__(self, conn: Connection, columns: list[str], merge_custom: bool) -> None:
+    def __init__(self, conn: Connection, columns: list[str], updates: set[str]) -> None:
+        """`columns` are bound on insert; only `updates` (the columns the file maps) change on conflict."""
         from sqlalchemy.dialects import postgresql, sqlite
 
         dialect = conn.dialect.name
@@ -130,16 +131,15 @@ class _Upsert:
         exc = stmt.excluded
         set_: dict[str, Any] = {}
         for col in columns:
-            if col in ("email", "created_at"):
+            if col not in updates:
                 continue
             if col == "updated_at":
                 set_[col] = exc[col]
             elif col in ("opted_out", "bounced"):
                 set_[col] = or_(lead.c[col], exc[col])
             elif col == "custom":
-                if merge_custom:
-                    set_[col] = (func.json_patch(lead.c.custom, exc.custom) if dialect == "sqlite"
-                                 else lead.c.custom.op("||")(exc.custom))
+                set_[col] = (func.json_patch(lead.c.custom, exc.custom) if dialect == "sqlite"
+                             else lead.c.custom.op("||")(exc.custom))
             else:
                 set_[col] = func.coalesce(exc[col], lead.c[col])
         self.stmt = stmt.on_conflict_do_update(index_elements=[lead.c.email], set_=set_)
@@ -153,7 +153,7 @@ class _Upsert:
         #: What a refused write raises: DBAPI errors raw, SQLAlchemy-wrapped ones through Core.
         self.errors: tuple[type[Exception], ...] = (DBAPIError, conn.dialect.loaded_dbapi.Error)
 
-    def write(self, conn: Connection, rows: list[list[Any]]) -> None:
+    def write(self, conn: Connection, rows: list[Sequence[Any]]) -> None:
         if self.raw:
             cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
             try:
@@ -208,6 +208,13 @@ class _Importer:
         if self.accounts:
             wanted.add("account_id")
         self.columns = [c.name for c in lead.columns if c.name in wanted]
+        # What an update may change: the mapped fields and their bookkeeping, never an unmapped column's
+        # default (a re-import must not reset scores or flags the file does not mention).
+        self.updates = (mapped - {"email"}) | {"updated_at"}
+        if any(f.startswith(F.CUSTOM_PREFIX) for _, f in self.plan.fields):
+            self.updates.add("custom")
+        if self.accounts:
+            self.updates.add("account_id")
         pos = {c: i for i, c in enumerate(self.columns)}
         template: list[Any] = []
         for name in self.columns:
@@ -220,85 +227,151 @@ class _Importer:
         template[pos["custom"]] = "{}" if self.raw else {}
         self.template = template
         self.pos = pos
-        # Three kinds of cell, cheapest first: the email; plain text (strip + length check, inline);
-        # coded values (numbers, enums, zones, owners), memoised because they repeat across rows.
-        self.texts: list[tuple[int, int, int, str]] = []
-        self.coded: list[tuple[int, int, dict[str, Any], F.Converter, str]] = []
-        self.custom: list[tuple[int, str, str]] = []
+        # Cells are converted column by column over a whole chunk, with C-level `map`s for the common
+        # cases (strip, lower, regex match, dictionary lookup) and per-cell Python only for the rare bad
+        # or unusual value: most of a row's cost is then the database's, not ours.
+        self.fields: list[tuple[int, str, str, Any]] = []  # (cell index, field, kind, extra)
         for idx, f in self.plan.fields:
-            if f == "email":
-                self.email_idx, self.email_pos = idx, pos["email"]
-            elif f.startswith(F.CUSTOM_PREFIX):
-                self.custom.append((idx, f[len(F.CUSTOM_PREFIX):], f))
-            elif F.BY_NAME[f].kind == "text":
-                self.texts.append((idx, pos[f], F.max_length(f) or 1 << 30, f))
-            else:
-                self.coded.append((idx, pos[F.column_for(f)], {}, F.converter_for(f, self.users), f))
+            if f.startswith(F.CUSTOM_PREFIX):
+                self.fields.append((idx, f, "custom", f[len(F.CUSTOM_PREFIX):]))
+            elif F.BY_NAME[f].kind in ("email", "text"):
+                self.fields.append((idx, f, F.BY_NAME[f].kind, F.max_length(f) or 1 << 30))
+            else:  # coded: numbers, enums, zones, owners, booleans; memoised per distinct raw value
+                self.fields.append((idx, f, "coded", (F.converter_for(f, self.users), {})))
         self.width = len(self.src.header)
 
     # -- per row -----------------------------------------------------------------------------------------
 
-    def convert(self, rec: Record) -> list[Any] | None:
-        """The row to write, or None after recording why it was rejected."""
-        if rec.error is not None:
-            self.errors.add(rec.line, rec.error, rec.cells)
-            return None
-        cells = rec.cells
-        if len(cells) != self.width:
-            if len(cells) > self.width and any(c.strip() for c in cells[self.width:]):
-                self.errors.add(rec.line, f"{len(cells)} fields, but the header has {self.width}", cells)
-                return None
-            cells = (cells + [""] * self.width)[: self.width]
-        row = self.template.copy()
-        name = "email"
-        try:
-            row[self.email_pos] = F.normalise_email(cells[self.email_idx])
-            for idx, pos, limit, name in self.texts:  # noqa: B007 - `name` is read in the except
-                value = cells[idx].strip()
-                if value:
-                    if len(value) > limit:
-                        raise F.CellError(f"longer than {limit} characters")
-                    row[pos] = value
-            for idx, pos, cache, conv, name in self.coded:  # noqa: B007 - as above
-                raw = cells[idx]
-                value = cache.get(raw, _MISS)
-                if value is _MISS:
-                    value = conv(raw)
-                    if len(cache) < 4096:
-                        cache[raw] = value
-                row[pos] = value
-            if self.custom:
-                extra = {}
-                for idx, key, name in self.custom:  # noqa: B007 - as above
-                    value = cells[idx].strip()
-                    if value:
-                        extra[key] = value
-                if extra:
-                    row[self.pos["custom"]] = json.dumps(extra, ensure_ascii=False) if self.raw else extra
-        except F.CellError as exc:
-            self.errors.add(rec.line, f"{name}: {exc}", rec.cells)
-            return None
-        if self.accounts:
-            company = row[self.pos["company"]]
-            if company is not None:
-                row[self.pos["account_id"]] = self.accounts.get(company.lower())
-        if "sf_id" in self.pos and not self._check_sf_id(rec, row):
-            return None
-        return row
+    def convert(self, recs: list[Record]) -> tuple[list[Sequence[Any]], list[Record]]:
+        """The rows to write for a chunk of records (and those records); rejected ones go to the errors
+        file with the first bad field, in line order."""
+        problems: list[tuple[int, str, list[str]]] = []
+        kept: list[Record] = []
+        table: list[list[str]] = []
+        width = self.width
+        for rec in recs:
+            cells = rec.cells
+            if rec.error is not None:
+                problems.append((rec.line, rec.error, cells))
+                continue
+            if len(cells) != width:
+                if len(cells) > width and any(c.strip() for c in cells[width:]):
+                    problems.append((rec.line, f"{len(cells)} fields, but the header has {width}", cells))
+                    continue
+                cells = (cells + [""] * width)[:width]
+            kept.append(rec)
+            table.append(cells)
+        bad: dict[int, str] = {}
+        values: dict[int, list[Any]] = {}
+        custom: list[tuple[str, list[str]]] = []
+        columns = list(zip(*table, strict=True)) if table else []
+        for idx, name, kind, extra in self.fields:
+            col = columns[idx] if columns else ()
+            if kind == "custom":
+                custom.append((extra, list(map(str.strip, col))))
+            elif kind == "email":
+                values[self.pos["email"]] = self._emails(col, bad)
+            elif kind == "text":
+                values[self.pos[name]] = self._texts(col, name, extra, bad)
+            else:
+                conv, cache = extra
+                values[self.pos[F.column_for(name)]] = self._coded(col, name, conv, cache, bad)
+        if custom:
+            values[self.pos["custom"]] = self._customs(custom, len(table))
+        if self.accounts and "company" in self.pos:
+            accounts = self.accounts
+            values[self.pos["account_id"]] = [accounts.get(c.lower()) if c else None
+                                              for c in values[self.pos["company"]]]
+        n = len(table)
+        rows: list[Sequence[Any]] = list(zip(*[values.get(i) or itertools.repeat(v, n)
+                                               for i, v in enumerate(self.template)], strict=True))
+        if bad:
+            problems.extend((kept[i].line, reason, kept[i].cells) for i, reason in bad.items())
+            rows = [r for i, r in enumerate(rows) if i not in bad]
+            kept = [r for i, r in enumerate(kept) if i not in bad]
+        if "sf_id" in self.pos:
+            rows, kept = self._check_sf_ids(rows, kept, problems)
+        for line, reason, cells in sorted(problems, key=lambda p: p[0]):
+            self.errors.add(line, reason, cells)
+        return rows, kept
 
-    def _check_sf_id(self, rec: Record, row: list[Any]) -> bool:
-        sf_id, email = row[self.pos["sf_id"]], row[self.pos["email"]]
-        if sf_id is None:
-            return True
-        owner = self.sf_ids.setdefault(sf_id, (email, rec.line))
-        if owner[0] != email:
-            self.errors.add(rec.line, f"sf_id: {sf_id} is already used by {owner[0]} (line {owner[1]})", rec.cells)
-            return False
-        return True
+    @staticmethod
+    def _emails(col: Sequence[str], bad: dict[int, str]) -> list[str]:
+        emails = list(map(str.lower, map(str.strip, col)))
+        for i, ok in enumerate(map(F.EMAIL_RE.fullmatch, emails)):
+            if ok is None or len(emails[i]) > F.EMAIL_MAX:  # the full check, with its precise reason
+                try:
+                    emails[i] = F.normalise_email(col[i])
+                except F.CellError as exc:
+                    bad.setdefault(i, f"email: {exc}")
+        return emails
+
+    @staticmethod
+    def _texts(col: Sequence[str], name: str, limit: int, bad: dict[int, str]) -> list[str | None]:
+        texts = list(map(str.strip, col))
+        if texts and max(map(len, texts)) > limit:
+            for i, value in enumerate(texts):
+                if len(value) > limit:
+                    bad.setdefault(i, f"{name}: longer than {limit} characters")
+        return [t or None for t in texts]
+
+    @staticmethod
+    def _coded(col: Sequence[str], name: str, conv: F.Converter, cache: dict[str, Any],
+               bad: dict[int, str]) -> list[Any]:
+        failed: dict[str, str] = {}
+        for raw in set(col) - cache.keys():
+            try:
+                value = conv(raw)
+            except F.CellError as exc:
+                failed[raw] = f"{name}: {exc}"
+                continue
+            if len(cache) < 4096:
+                cache[raw] = value
+            else:
+                failed.setdefault(raw, "")  # cache full: converted below, one by one
+        if not failed:
+            return list(map(cache.__getitem__, col))
+        out: list[Any] = []
+        for i, raw in enumerate(col):
+            if raw in cache:
+                out.append(cache[raw])
+            elif failed[raw]:
+                bad.setdefault(i, failed[raw])
+                out.append(None)
+            else:
+                out.append(conv(raw))
+        return out
+
+    def _customs(self, custom: list[tuple[str, list[str]]], n: int) -> list[Any]:
+        out: list[Any] = []
+        for i in range(n):
+            extra = {key: vals[i] for key, vals in custom if vals[i]}
+            if self.raw:
+                out.append(json.dumps(extra, ensure_ascii=False) if extra else "{}")
+            else:
+                out.append(extra)
+        return out
+
+    def _check_sf_ids(self, rows: list[Sequence[Any]], recs: list[Record],
+                      problems: list[tuple[int, str, list[str]]]) -> tuple[list[Sequence[Any]], list[Record]]:
+        """The same Salesforce id on two different emails in one file: the later row is rejected."""
+        sf_pos, email_pos = self.pos["sf_id"], self.pos["email"]
+        kept_rows, kept_recs = [], []
+        for row, rec in zip(rows, recs, strict=True):
+            sf_id, email = row[sf_pos], row[email_pos]
+            if sf_id is not None:
+                owner = self.sf_ids.setdefault(sf_id, (email, rec.line))
+                if owner[0] != email:
+                    problems.append((rec.line, f"sf_id: {sf_id} is already used by {owner[0]} (line {owner[1]})",
+                                     rec.cells))
+                    continue
+            kept_rows.append(row)
+            kept_recs.append(rec)
+        return kept_rows, kept_recs
 
     # -- per chunk ---------------------------------------------------------------------------------------
 
-    def flush(self, conn: Connection, upsert: _Upsert, rows: list[list[Any]], recs: list[Record]) -> None:
+    def flush(self, conn: Connection, upsert: _Upsert, rows: list[Sequence[Any]], recs: list[Record]) -> None:
         email_pos = self.pos["email"]
         rows, recs = self._reject_sf_conflicts(conn, rows, recs)
         emails = [r[email_pos] for r in rows]
@@ -340,8 +413,8 @@ class _Importer:
         stmt = select(lead.c.email).where(lead.c.email == any_(bindparam("emails", type_=ARRAY(String))))
         return set(conn.execute(stmt, {"emails": unique}).scalars())
 
-    def _reject_sf_conflicts(self, conn: Connection, rows: list[list[Any]],
-                             recs: list[Record]) -> tuple[list[list[Any]], list[Record]]:
+    def _reject_sf_conflicts(self, conn: Connection, rows: list[Sequence[Any]],
+                             recs: list[Record]) -> tuple[list[Sequence[Any]], list[Record]]:
         """A Salesforce id that already belongs to a lead with another email cannot be imported."""
         if "sf_id" not in self.pos:
             return rows, recs
@@ -364,8 +437,8 @@ class _Importer:
             kept_recs.append(rec)
         return kept_rows, kept_recs
 
-    def _write_one_by_one(self, conn: Connection, upsert: _Upsert, rows: list[list[Any]],
-                          recs: list[Record]) -> tuple[list[list[Any]], list[Record]]:
+    def _write_one_by_one(self, conn: Connection, upsert: _Upsert, rows: list[Sequence[Any]],
+                          recs: list[Record]) -> tuple[list[Sequence[Any]], list[Record]]:
         kept_rows, kept_recs = [], []
         for row, rec in zip(rows, recs, strict=True):
             try:
@@ -385,21 +458,17 @@ class _Importer:
     def run(self) -> ImportResult:
         try:
             with RecordReader(self.src) as reader:
-                rows: list[list[Any]] = []
-                recs: list[Record] = []
+                chunk: list[Record] = []
                 for rec in reader:
-                    self.rows += 1
-                    row = self.convert(rec)
-                    if row is None:
-                        continue
-                    rows.append(row)
-                    recs.append(rec)
-                    if len(rows) >= CHUNK_ROWS:
-                        self._commit(rows, recs)
-                        rows, recs = [], []
+                    chunk.append(rec)
+                    if len(chunk) >= CHUNK_ROWS:
+                        self.rows += len(chunk)
+                        self._commit(*self.convert(chunk))
+                        chunk = []
                         if self.progress:
                             self.progress(reader.position(), self.src.size, self.rows)
-                self._commit(rows, recs)
+                self.rows += len(chunk)
+                self._commit(*self.convert(chunk))
                 if self.progress:
                     self.progress(self.src.size, self.src.size, self.rows)
         finally:
@@ -417,7 +486,7 @@ class _Importer:
                                     "updated": result.updated, "rejected": result.rejected})
         return result
 
-    def _commit(self, rows: list[list[Any]], recs: list[Record]) -> None:
+    def _commit(self, rows: list[Sequence[Any]], recs: list[Record]) -> None:
         if not rows:
             return
         if self.dry_run:
@@ -429,7 +498,7 @@ class _Importer:
 
     def _upsert(self, conn: Connection) -> _Upsert:
         if not hasattr(self, "_stmt"):
-            self._stmt = _Upsert(conn, self.columns, merge_custom=bool(self.custom))
+            self._stmt = _Upsert(conn, self.columns, self.updates)
         return self._stmt
 
 

@@ -290,3 +290,16 @@ def test_import_regrades_with_active_profiles(workspace: Workspace, tmp_path: Pa
     import_csv(workspace, write(tmp_path / "g.csv", "email,title\nvp@ex.com,VP Sales\nin@ex.com,Intern\n"))
     rows = leads_by_email(workspace)
     assert rows["vp@ex.com"].grade == "C" and rows["in@ex.com"].grade == "D"
+
+
+def test_reimport_keeps_what_the_file_does_not_mention(workspace: Workspace, tmp_path: Path) -> None:
+    src = write(tmp_path / "k.csv", "email,first_name\nk@ex.com,Kay\n")
+    import_csv(workspace, src)
+    with write_tx(workspace.engine) as conn:
+        conn.execute(lead.update().values(score=42.5, opted_out=True, bounced=True, grade="A", custom={"x": "1"},
+                                          owner_id=None, stage="decision"))
+    import_csv(workspace, write(src, "email,first_name\nk@ex.com,Kai\n"))
+    k = leads_by_email(workspace)["k@ex.com"]
+    assert (k.first_name, k.score, k.opted_out, k.bounced, k.grade, k.custom, k.stage) == (
+        "Kai", 42.5, True, True, "A", {"x": "1"}, "decision")
+    assert k.created_at == workspace.clock.now()
