@@ -6,7 +6,8 @@ size, seed and generator version, so reruns skip the build):
 - attribute: stage = decision AND country = "united states" AND live score between 5 and 40;
 - behaviour: opened an email within 14 days AND clicked at least twice (ever);
 - mixed: stage in [consideration, decision] AND industry = software AND score ≥ 5 AND opened within 30d;
-- hot: the behaviour rule saved as a materialised segment, counted through `in_segment`.
+- hot: the behaviour rule saved as a materialised segment, counted through `in_segment: <name>`
+  (reference: the name lookup joined to the membership count).
 "Ours" is the full path a caller pays: `compiler.count()` (parse, segment lookup, compile, execute) over
 SQLAlchemy. References run as plain SQL text on a raw sqlite3 connection to the same file.
 """
@@ -45,7 +46,9 @@ REF_BEHAVIOUR = ("SELECT count(*) FROM lead l WHERE EXISTS (SELECT 1 FROM activi
 REF_MIXED = ("SELECT count(*) FROM lead l WHERE l.stage IN ('consideration', 'decision') "
              "AND lower(l.industry) = 'software' AND l.score >= :min5 AND EXISTS (SELECT 1 FROM activity a "
              "WHERE a.lead_id = l.id AND a.kind = 'open' AND a.at >= :since30 AND a.bot = 0)")
-REF_HOT = "SELECT count(*) FROM segment_member WHERE segment_id = :segment_id"
+# Same meaning as counting `in_segment: <name>`: resolve the name, then count its membership rows.
+REF_HOT = ("SELECT count(*) FROM segment_member m JOIN segment s ON s.id = m.segment_id "
+           "WHERE s.name = :segment_name AND s.materialized")
 
 
 def _fetch_one(raw: sqlite3.Connection, sql: str, params: dict[str, Any]) -> Any:
@@ -145,7 +148,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
     _sync_indexes(path, echo)
     url = f"sqlite:///{path}"
     half_life = load_settings(None, url).scoring.half_life_days
-    segment_id = _ensure_hot_segment(url, half_life)
+    _ensure_hot_segment(url, half_life)
     engine = make_engine(url)
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA cache_size=-65536")
@@ -155,7 +158,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
             epoch = meta.get(conn, EPOCH_KEY)
             factor = 1.0 if epoch is None else \
                 ScoreScale(datetime.fromisoformat(epoch), half_life).factor(T_NOW)
-            params = {"lo": 5 / factor, "hi": 40 / factor, "min5": 5 / factor, "segment_id": segment_id,
+            params = {"lo": 5 / factor, "hi": 40 / factor, "min5": 5 / factor, "segment_name": HOT_NAME,
                       "since14": to_db(T_NOW - timedelta(days=14)), "since30": to_db(T_NOW - timedelta(days=30))}
             scenarios: dict[str, tuple[dict[str, Any], str]] = {
                 "attribute": (ATTRIBUTE, REF_ATTRIBUTE),
