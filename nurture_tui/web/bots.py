@@ -19,8 +19,9 @@ SCANNER_AGENTS = (
 
 
 def bot_reason(user_agent: str | None, sent_at: datetime | None, now: datetime, *, window_seconds: float,
-               method: str = "GET") -> str | None:
-    """Why this hit looks automated (None = a person)."""
+               method: str = "GET", in_flight: bool = False) -> str | None:
+    """Why this hit looks automated (None = a person). `in_flight`: the message's delivery is not even
+    recorded yet (a gateway fetching during the SMTP transaction)."""
     ua = (user_agent or "").lower()
     if not ua.strip():
         return "no user agent"
@@ -29,6 +30,8 @@ def bot_reason(user_agent: str | None, sent_at: datetime | None, now: datetime, 
     for marker in SCANNER_AGENTS:
         if marker in ua:
             return f"scanner user agent ({marker.strip('/;')})"
+    if in_flight:
+        return "before delivery was recorded"
     if sent_at is not None and (now - sent_at).total_seconds() < window_seconds:
         return f"within {window_seconds:g}s of delivery"
     return None

@@ -50,7 +50,7 @@ def _message(conn: Connection, data: TokenData) -> dict[str, Any]:
     """The outbox row a token points at (plus the enrollment's version); the lead must still exist."""
     row = conn.execute(
         select(outbox.c.id, outbox.c.lead_id, outbox.c.sequence_id, outbox.c.node_id, outbox.c.template_id,
-               outbox.c.category, outbox.c.sent_at, enrollment.c.version_id)
+               outbox.c.category, outbox.c.status, outbox.c.sent_at, enrollment.c.version_id)
         .select_from(outbox.outerjoin(enrollment, enrollment.c.id == outbox.c.enrollment_id))
         .where(outbox.c.message_ref == data.message_ref)
     ).mappings().first()
@@ -62,7 +62,7 @@ def _message(conn: Connection, data: TokenData) -> dict[str, Any]:
         raise ValidationError("token", "unknown recipient")
     # the message was pruned by retention: still attribute the event to the lead
     return {"id": None, "lead_id": data.lead_id, "sequence_id": None, "node_id": None, "template_id": None,
-            "category": "marketing", "sent_at": None, "version_id": None}
+            "category": "marketing", "status": None, "sent_at": None, "version_id": None}
 
 
 def record_hit(ws: Workspace, token: str, kind: str, hit: Hit) -> Recorded:
@@ -74,7 +74,7 @@ def record_hit(ws: Workspace, token: str, kind: str, hit: Hit) -> Recorded:
     with write_tx(ws.engine) as conn:
         msg = _message(conn, data)
         reason = bot_reason(hit.user_agent, msg["sent_at"], now, window_seconds=ws.settings.mail.bot_open_seconds,
-                            method=hit.method)
+                            method=hit.method, in_flight=msg["status"] in ("queued", "sending"))
         meta: dict[str, Any] = {"ua": (hit.user_agent or "")[:300], "ip": hit.ip}
         if reason:
             meta["bot_reason"] = reason

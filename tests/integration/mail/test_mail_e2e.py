@@ -33,6 +33,11 @@ SEQUENCE = {"name": "welcome-e2e", "steps": [
 ]}
 
 
+def _status(ws, node_id: str) -> str | None:
+    with ws.engine.connect() as conn:
+        return conn.execute(select(outbox.c.status).where(outbox.c.node_id == node_id)).scalar()
+
+
 def test_send_click_branch_unsubscribe(workspace, clock) -> None:
     ws = workspace
     with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, \
@@ -129,4 +134,45 @@ def test_scanner_prefetch_click_does_not_trigger_the_branch(workspace, clock) ->
             with ws.engine.connect() as conn:
                 assert conn.execute(select(enrollment.c.node_id).where(enrollment.c.id == eid)).scalar() == "pause"
         finally:
+            close_dispatcher(ws)
+
+
+def test_live_scheduler_moves_the_lead_within_seconds_of_the_click(workspace, clock) -> None:
+    """The real scheduler (tick + dispatch hook) and the real web app: the follow-up is in the SMTP sink
+    a few seconds after the click, with nobody calling the engine by hand."""
+    import time
+
+    from nurture_tui.engine.scheduler import NurtureScheduler
+
+    ws = workspace
+    ws.settings.engine.tick_seconds = 0.5
+    with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, \
+            httpx.Client(headers={"user-agent": BROWSER}, timeout=10) as http:
+        ws.settings.mail.smtp_url = sink.url
+        ws.settings.mail.base_url = web.url
+        now = clock.now()
+        for name in ("welcome", "follow-up", "nudge", "last-call"):
+            save_template(ws, now, name, subject=f"{name}: {{{{ lead.first_name }}}}")
+        with write_tx(ws.engine) as conn:
+            publish_definition(conn, SEQUENCE, now)
+            (lid,) = make_leads(conn, 1, now)
+            enroll_lead(conn, lid, "welcome-e2e", now)
+        scheduler = NurtureScheduler(ws)
+        scheduler.start()
+        try:
+            assert sink.wait_for(1, timeout=30), "the first email never arrived"
+            deadline = time.monotonic() + 10  # the relay's 250 comes a moment before the outcome is committed
+            while _status(ws, "intro") != "sent" and time.monotonic() < deadline:
+                time.sleep(0.05)
+            html = sink.messages[0].message().get_body(("html",)).get_content()
+            click = re.search(r'href="(http://127\.0\.0\.1:\d+/c/[^"]+)"', html).group(1)
+            clock.advance(timedelta(minutes=10))
+            started = time.monotonic()
+            assert http.get(click, follow_redirects=False).status_code == 302
+            assert sink.wait_for(2, timeout=30), "the clicked branch never sent its follow-up"
+            took = time.monotonic() - started
+            assert str(sink.messages[1].message()["Subject"]).startswith("follow-up: ")
+            assert took < 20  # generous smoke bound: one tick + one dispatch pass (~2-3 s when idle)
+        finally:
+            scheduler.stop()
             close_dispatcher(ws)

@@ -166,3 +166,13 @@ def test_events_api_requires_the_bearer_token(workspace, web, clock) -> None:
     acts = _activities(workspace)
     assert [(a.kind, a.lead_id) for a in acts] == [("page_view", ids["bob"]), ("form", ids["bare"])]
     assert acts[1].meta["form"] == "demo-request" and acts[1].at.hour == 8
+
+
+def test_hits_while_the_delivery_is_not_recorded_are_bot(workspace, web, clock) -> None:
+    _, client = web
+    _, row = _sent(workspace, clock)
+    with write_tx(workspace.engine) as conn:
+        conn.execute(outbox.update().values(status="sending", sent_at=None))
+    assert client.get(_link(row["html"], "o")).status_code == 200
+    (act,) = _activities(workspace)
+    assert act.bot and act.meta["bot_reason"] == "before delivery was recorded"
