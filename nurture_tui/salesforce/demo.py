@@ -35,8 +35,8 @@ def start_demo_org(ws: Workspace, *, directory: Path | None = None, max_leads: i
         leads = conn.execute(select(lead.c.email, lead.c.first_name, lead.c.last_name, lead.c.company, lead.c.title,
                                     lead.c.industry, lead.c.country, lead.c.lead_source, lead.c.status)
                              .where(lead.c.sf_id.is_(None)).order_by(lead.c.id).limit(max_leads)).all()
-    org.insert_trusted("User", [{"Username": f"{u.username}@demo.nurture.example" if "@" not in u.username
-                                 else u.username, "LastName": (u.name or u.username)[:80],
+    # Same usernames as locally, so the first sync links each user (and rep ownership pushes work).
+    org.insert_trusted("User", [{"Username": u.username, "LastName": (u.name or u.username)[:80],
                                  "Email": u.email or "rep@example.com", "IsActive": True} for u in users])
     org.insert_trusted("Account", [{"Name": a.name or "Account", "Industry": a.industry,
                                     "NumberOfEmployees": a.employees, "BillingCountry": a.country} for a in accounts])

@@ -8,6 +8,7 @@ from nurture_tui.salesforce import outbox
 from nurture_tui.salesforce.demo import start_demo_org
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import lead
+from nurture_tui.store.tables import user as user_t
 from nurture_tui.workspace import Workspace
 
 from .conftest import FAST_RETRY
@@ -19,6 +20,7 @@ def test_demo_org_links_local_leads_and_takes_pushes(sqlite_workspace: Workspace
     with write_tx(ws.engine) as conn:
         conn.execute(insert(lead), [{"email": f"demo{i}@example.com", "last_name": f"D{i}", "company": "Demo",
                                      "created_at": now, "updated_at": now} for i in range(50)])
+        rep = conn.execute(insert(user_t).values(username="rep1", name="Rep One")).inserted_primary_key[0]
     emu = start_demo_org(ws)
     try:
         from nurture_tui.salesforce.sync import run_sync
@@ -31,10 +33,15 @@ def test_demo_org_links_local_leads_and_takes_pushes(sqlite_workspace: Workspace
             first = conn.execute(select(lead.c.id, lead.c.sf_id).order_by(lead.c.id)).first()
         assert first is not None
         with write_tx(ws.engine) as conn:
-            outbox.enqueue_field_update(conn, first.id, {"score": 77.0, "mql_status": "MQL"}, now)
+            outbox.enqueue_field_update(conn, first.id, {"score": 77.0, "mql_status": "MQL", "owner": rep}, now)
             outbox.enqueue_campaign_member(conn, first.id, "Summit 2026", "Responded", now)
         report = run_sync(ws, policy=FAST_RETRY)
         assert report.pushed is not None and report.pushed.sent == 2
-        assert emu.org.records["Lead"][first.sf_id]["Nurture_Score__c"] == 77.0
+        pushed = emu.org.records["Lead"][first.sf_id]
+        assert pushed["Nurture_Score__c"] == 77.0
+        assert emu.org.records["User"][pushed["OwnerId"]]["Username"] == "rep1"
+        with ws.engine.connect() as conn:
+            # rep1 was linked, not duplicated: one local user per org user
+            assert conn.execute(select(func.count()).select_from(user_t)).scalar() == len(emu.org.records["User"])
     finally:
         emu.stop()
