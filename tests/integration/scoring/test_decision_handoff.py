@@ -1,6 +1,6 @@
 """Done-when of the scoring issue: a demo lead that clicks through the decision-stage sequence crosses the
-MQL threshold, lands in its rep's queue with the engagement summary, and the hand-off is queued for
-Salesforce (the sf_outbox rows are asserted; the sync area pushes them to the emulator).
+MQL threshold, lands in its rep's queue with the engagement summary, the hand-off is queued in sf_outbox,
+and the sync pushes the rep's Task (and the MQL fields) to the Salesforce emulator over real HTTP.
 
 Real parts end to end: the sample `sequences/decision-stage.yaml` applied and published, the engine
 running due steps on a VirtualClock, clicks recorded through `engine.events.record_events`."""
@@ -16,6 +16,8 @@ from nurture_tui.clock import VirtualClock
 from nurture_tui.engine.advance import run_due
 from nurture_tui.engine.enroll import enroll_lead
 from nurture_tui.engine.events import record_events
+from nurture_tui.salesforce.demo import start_demo_org
+from nurture_tui.salesforce.sync import run_sync
 from nurture_tui.scoring import grading, mql, service
 from nurture_tui.sequences import service as sequences
 from nurture_tui.store.engine import write_tx
@@ -23,6 +25,7 @@ from nurture_tui.store.tables import enrollment, lead, sequence, sf_outbox, user
 from nurture_tui.workspace import Workspace
 
 DECISION = Path(__file__).resolve().parents[3] / "sequences" / "decision-stage.yaml"
+REP = "rita@corp.example"  # the org's Username too, so the first sync links the local rep to it
 PROFILE = {"name": "buyers", "criteria": [
     {"field": "title", "op": "contains", "value": ["vp", "director", "head"], "steps": 3},
     {"field": "industry", "op": "in", "value": ["Software"], "steps": 2},
@@ -56,7 +59,7 @@ def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, 
     ws = workspace
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
-        rep = int(conn.execute(insert(user).values(username="rita", name="Rita Rep", email="rita@corp.example"))
+        rep = int(conn.execute(insert(user).values(username=REP, name="Rita Rep", email=REP))
                   .inserted_primary_key[0])
         lid = int(conn.execute(insert(lead).values(
             email="dana@fabrikam.example", first_name="Dana", last_name="Buyer", title="VP Operations",
@@ -82,7 +85,7 @@ def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, 
 
     with ws.engine.connect() as conn:
         assert _enrollment(ws, lid).status in ("done", "exited")
-        entries = mql.list_queue(conn, ws.clock.now(), ws.settings, rep="rita")
+        entries = mql.list_queue(conn, ws.clock.now(), ws.settings, rep=REP)
         assert [e.lead_id for e in entries] == [lid], "the lead is in its rep's queue"
         e = entries[0]
         assert e.score >= 100 and e.grade == "B-" and e.why["rule"] == "score ≥ 100 AND grade ≥ B-"
@@ -100,3 +103,23 @@ def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, 
         assert {"mql_status": "MQL", "score": round(e.score), "grade": "B-", "owner": rep} in fields
         status = conn.execute(select(lead.c.status, lead.c.mql_at).where(lead.c.id == lid)).one()
         assert status.status == "MQL" and status.mql_at is not None
+
+    # The sync pushes the hand-off to the (emulated) org: the rep's Task with the summary, the MQL fields.
+    emu = start_demo_org(ws)
+    try:
+        report = run_sync(ws)
+        assert report.ok, report.error
+        assert report.pushed is not None and report.pushed.failed == 1  # only the sequence's campaign step:
+        # the sample sequence's "Decision Stage Nurture" campaign does not exist in the emulated org
+        with ws.engine.connect() as conn:
+            sf_lead = conn.execute(select(lead.c.sf_id).where(lead.c.id == lid)).scalar_one()
+            sf_rep = conn.execute(select(user.c.sf_id).where(user.c.id == rep)).scalar_one()
+        tasks = [t for t in emu.org.records["Task"].values() if t.get("WhoId") == sf_lead]
+        mql_tasks = [t for t in tasks if t["Subject"].startswith("MQL: Dana Buyer")]
+        assert len(mql_tasks) == 1
+        assert mql_tasks[0]["Description"] == e.summary and mql_tasks[0]["OwnerId"] == sf_rep
+        sf_fields = emu.org.records["Lead"][sf_lead]
+        assert sf_fields["Nurture_MQL_Status__c"] == "MQL" and sf_fields["Nurture_Grade__c"] == "B-"
+        assert sf_fields["OwnerId"] == sf_rep
+    finally:
+        emu.stop()
