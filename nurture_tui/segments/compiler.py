@@ -171,7 +171,8 @@ def members_statement(conn: Connection, rule: RuleLike, now: datetime, **kw: Any
 
 def members(conn: Connection, rule: RuleLike, now: datetime, *, batch: int = 5000, **kw: Any) -> Iterator[int]:
     """Matching lead ids in id order, streamed (consume while `conn` is open)."""
-    result = conn.execution_options(yield_per=batch).execute(members_statement(conn, rule, now, **kw))
+    # Per statement: `Connection.execution_options()` would switch the whole connection to streaming.
+    result = conn.execute(members_statement(conn, rule, now, **kw), execution_options={"yield_per": batch})
     for row in result:
         yield int(row[0])
 

@@ -100,3 +100,39 @@ def test_hot_segment_incremental_and_full_refresh(workspace: Workspace) -> None:
         off = service.save_segment(conn, "Decision openers", {"all": [{"in_segment": "Openers"}]}, user="u",
                                    now=later, materialize=False)
         assert not off.materialized and _members(conn, nested.id) == set() and off.cached_count == 1
+
+
+def test_incremental_refresh_equals_full_recompute_after_random_changes(workspace: Workspace) -> None:
+    """Random lead edits and new activity, refreshed only for the touched leads, leave every hot segment
+    exactly where a from-scratch evaluation puts it."""
+    import random
+
+    from nurture_tui.segments import compiler
+
+    from . import dataset
+
+    rng = random.Random(7)
+    now = workspace.clock.now()
+    rules = {
+        "Warm openers": {"all": [{"activity": "open", "within": "14d"}, {"field": "score", "ge": 20}]},
+        "Nested hot": {"any": [{"in_segment": "Warm openers"}, {"field": "stage", "eq": "decision"}]},
+    }
+    with write_tx(workspace.engine) as conn:
+        dataset.build(conn, 3, now, leads=40, activities=150)
+        for name, rule in rules.items():
+            service.save_segment(conn, name, rule, user="t", now=now, materialize=True,
+                                 half_life_days=dataset.HALF_LIFE)
+        ids = [r[0] for r in conn.execute(select(lead.c.id))]
+        for _ in range(5):
+            touched = rng.sample(ids, 6)
+            for lid in touched[:3]:
+                conn.execute(update(lead).where(lead.c.id == lid).values(
+                    score=rng.choice([0.0, 25.0, 80.0]), stage=rng.choice(["awareness", "decision", None])))
+            conn.execute(insert(activity), [{"lead_id": lid, "kind": "open", "at": now - timedelta(days=1),
+                                             "bot": rng.random() < 0.3, "meta": {}} for lid in touched[3:]])
+            service.refresh_for_leads(conn, touched, now, half_life_days=dataset.HALF_LIFE)
+            for name in ("Recent openers", *rules):
+                info = service.get_segment(conn, name)
+                expected = set(compiler.members(conn, info.rule, now, half_life_days=dataset.HALF_LIFE,
+                                                use_materialized=False))
+                assert _members(conn, info.id) == expected, name
