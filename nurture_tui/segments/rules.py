@@ -26,14 +26,13 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import ValidationError
 from ..sequences.model import format_duration, parse_duration
 from ..store.models.activity import ACTIVITY_KINDS
-from ..store.models.sequences import ENROLLMENT_STATUSES
 from . import fields as F
 
 GROUP_OPS = ("all", "any", "none")
 COUNT_OPS = ("at_least", "at_most", "exactly")
+#: `active` covers the enrollment statuses active and waiting; the others are ENROLLMENT_STATUSES.
 SEQUENCE_STATUSES = ("any", "active", "done", "exited", "goal")
 MQL_STATUSES = ("any", "new", "accepted", "rejected", "recycled", "snoozed")
-assert set(SEQUENCE_STATUSES) - {"any"} <= set(ENROLLMENT_STATUSES)
 
 
 class _Node(BaseModel):
@@ -315,18 +314,16 @@ def _scalar(spec: F.FieldSpec, op: str, value: Any, where: str) -> Any:
                 return candidate
         raise _fail(where, f"expected one of {', '.join(allowed)}, got {_show(value)}")
     if kind == F.CUSTOM:
-        if isinstance(value, (bool, int, float, str)):
-            return value
-        return str(value) if isinstance(value, (date, datetime)) else _fail_value(value, where)
+        if isinstance(value, (date, datetime)):
+            return value.isoformat()
+        if not isinstance(value, (bool, int, float, str)):
+            raise _fail(where, f"unsupported value {_show(value)}")
+        return value
     if isinstance(value, bool):
         raise _fail(where, f"expected text, got {_show(value)}")
     if isinstance(value, (date, datetime)):
         return value.isoformat()
     return str(value)
-
-
-def _fail_value(value: Any, where: str) -> Any:
-    raise _fail(where, f"unsupported value {_show(value)}")
 
 
 def _number(value: Any, where: str) -> int | float:
@@ -591,7 +588,8 @@ def _render_field(node: FieldCondition) -> str:
         return f"{f} older than {v}"
     if op == "regex":
         return f"{f} matches /{v}/"
-    if isinstance(v, str) and F.lookup(f) is not None and F.lookup(f).kind == F.DATE:  # type: ignore[union-attr]
+    spec = F.lookup(f)
+    if isinstance(v, str) and spec is not None and spec.kind == F.DATE:
         return f"{f} {_SYMBOLS[op]} {_when(v)}"
     return f"{f} {_SYMBOLS[op]} {_val(v)}"
 
