@@ -101,9 +101,9 @@ class _Ctx:
         return self.conn.dialect.name == "sqlite"
 
     def col(self, column: Any) -> Any:
-        """A lead column, or in probe form on SQLite `+column`: the unary plus keeps the planner from
-        choosing an attribute index over the few-ids lookup (`lead.id IN (…)`) that probe queries must be
-        driven by. Without ANALYZE statistics SQLite otherwise guesses wrong."""
+        """A lead column, or when the query is restricted to a few ids (matching_ids) on SQLite `+column`:
+        the unary plus keeps the planner from choosing an attribute index over the `lead.id IN (…)`
+        lookup such queries must be driven by. Without ANALYZE statistics SQLite otherwise guesses wrong."""
         if self.id_driven and self.sqlite:
             return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
         return column
