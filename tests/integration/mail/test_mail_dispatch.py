@@ -156,3 +156,38 @@ def test_rows_queued_outside_compose_get_from_and_message_id(ws, sink, clock) ->
     assert msg.get_content_type() == "text/plain" and msg["From"] == "Nurture Demo <marketing@example.com>"
     assert msg["Message-ID"].startswith("<outbox.") and msg["List-Unsubscribe"] is None
     assert msg.get_content().strip() == "Bob <bob@acme.test> reached step s2."
+
+
+def test_two_dispatchers_on_one_database_send_each_message_once(ws, sink, clock) -> None:
+    """Two processes' worth of dispatchers (separate engines) racing over the same outbox."""
+    import threading
+
+    from nurture_tui.store.engine import make_engine
+    from nurture_tui.workspace import Workspace
+
+    now = clock.now()
+    add_people(ws, now)
+    save_template(ws, now)
+    from nurture_tui.store.tables import lead as lead_t
+
+    with write_tx(ws.engine) as conn:
+        conn.execute(insert(lead_t), [{"email": f"r{i}@race.test", "created_at": now, "updated_at": now}
+                                      for i in range(60)])
+        ids = conn.execute(select(lead_t.c.id).where(lead_t.c.email.like("r%@race.test"))).scalars().all()
+        rows = compose_outbox_rows(conn, [SendRequest(i, "welcome", idempotency_key=f"race:{i}") for i in ids],
+                                   ws.settings, now)
+        conn.execute(insert(outbox), rows)
+    other = Workspace(settings=ws.settings, engine=make_engine(ws.settings.db_url), clock=clock)
+    results = []
+    try:
+        threads = [threading.Thread(target=lambda w=w: results.append(dispatch_due(w, 1000))) for w in (ws, other)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+    finally:
+        close_dispatcher(other)
+        other.close()
+    assert sum(r.sent for r in results) == 60
+    assert sink.wait_for(60) and sink.count == 60
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == sorted(f"r{i}@race.test" for i in range(60))
