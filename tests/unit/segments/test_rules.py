@@ -164,3 +164,15 @@ def test_rule_files_report_the_file(tmp_path: Path) -> None:
     good = tmp_path / "good.yaml"
     good.write_text(yaml.safe_dump(ISSUE_EXAMPLE))
     assert rules.load_rule_file(good) == parse_rule(ISSUE_EXAMPLE)
+
+
+def test_every_yaml_example_in_the_docs_parses() -> None:
+    import re
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "segments.md"
+    blocks = re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)
+    assert len(blocks) >= 4
+    for block in blocks:
+        data = yaml.safe_load(block)
+        for item in data if isinstance(data, list) else [data]:
+            assert render(parse_rule(item))
