@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import asdict, dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..errors import NurtureError
 from ..store.engine import write_tx
-from ..store.tables import sf_outbox, sync_error
+from ..store.tables import sf_outbox, sync_error, sync_state
 from ..workspace import Workspace
 from .api import SfApi
 from .pull import ObjectReport, Puller
@@ -63,12 +65,47 @@ def _error_sink(now: Any) -> Any:
     return record
 
 
+LOCK_KEY = "_sync_lock"
+STALE_LOCK = timedelta(minutes=15)
+
+
+def _acquire(ws: Workspace) -> None:
+    """A row in sync_state marks a running sync, so a CLI sync and the daemon's job never overlap
+    (a lock older than 15 minutes is taken to be from a crashed process)."""
+    now = ws.clock.now()
+    try:
+        with write_tx(ws.engine) as conn:
+            row = conn.execute(select(sync_state.c.status, sync_state.c.last_run_at)
+                               .where(sync_state.c.sobject == LOCK_KEY).with_for_update()).first()
+            if row is not None and row.status == "running" and row.last_run_at and now - row.last_run_at < STALE_LOCK:
+                raise NurtureError(f"another Salesforce sync is running (since {row.last_run_at:%Y-%m-%d %H:%M:%S} "
+                                   "UTC); try again when it has finished")
+            if row is None:
+                conn.execute(insert(sync_state).values(sobject=LOCK_KEY, status="running", last_run_at=now,
+                                                       detail={}))
+            else:
+                conn.execute(update(sync_state).where(sync_state.c.sobject == LOCK_KEY)
+                             .values(status="running", last_run_at=now))
+    except IntegrityError as exc:  # two first-ever syncs raced to create the row
+        raise NurtureError("another Salesforce sync is starting; try again in a moment") from exc
+
+
+def _release(ws: Workspace) -> None:
+    with write_tx(ws.engine) as conn:
+        conn.execute(update(sync_state).where(sync_state.c.sobject == LOCK_KEY).values(status="idle"))
+
+
 def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool = False,
              policy: RetryPolicy | None = None, objects: list[str] | None = None,
              api: SfApi | None = None) -> SyncReport:
     """Run one sync; returns a report (a failure mid-way is in `report.error`, with progress kept)."""
     if not _RUNNING.acquire(blocking=False):
         raise NurtureError("a Salesforce sync is already running in this process")
+    try:
+        _acquire(ws)
+    except BaseException:
+        _RUNNING.release()
+        raise
     report = SyncReport()
     try:
         api = api or SfApi(ws.settings.salesforce, policy=policy)
@@ -106,7 +143,10 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
                 sync_error.c.resolved_at.is_(None))).all())
         return report
     finally:
-        _RUNNING.release()
+        try:
+            _release(ws)
+        finally:
+            _RUNNING.release()
 
 
 def retry_errors(ws: Workspace) -> int:

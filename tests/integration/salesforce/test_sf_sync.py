@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, insert, select, update
@@ -209,3 +210,24 @@ def test_pull_conflicts_are_kept_and_retried(sf_ws: Workspace, emulator: Emulato
     report = sync(sf_ws)  # the record did not change in Salesforce: the retry by Id picks it up
     assert local_lead(sf_ws, lid)["email"] == "dup@example.com"
     assert count(sf_ws, sync_error, sync_error.c.resolved_at.is_(None)) == 0
+
+
+def test_one_sync_at_a_time_across_processes(sf_ws: Workspace, emulator: Emulator) -> None:
+    import pytest
+
+    from nurture_tui.errors import NurtureError
+    from nurture_tui.salesforce.sync import LOCK_KEY
+    from nurture_tui.store.tables import sync_state
+
+    now = sf_ws.clock.now()
+    with write_tx(sf_ws.engine) as conn:  # another process's sync started a minute ago
+        conn.execute(insert(sync_state).values(sobject=LOCK_KEY, status="running", detail={},
+                                               last_run_at=now - timedelta(minutes=1)))
+    with pytest.raises(NurtureError, match="another Salesforce sync is running"):
+        sync(sf_ws)
+    with write_tx(sf_ws.engine) as conn:  # ... or crashed long ago: the stale lock is taken over
+        conn.execute(update(sync_state).where(sync_state.c.sobject == LOCK_KEY)
+                     .values(last_run_at=now - timedelta(hours=1)))
+    assert sync(sf_ws).ok
+    with sf_ws.engine.connect() as conn:
+        assert conn.execute(select(sync_state.c.status).where(sync_state.c.sobject == LOCK_KEY)).scalar() == "idle"
