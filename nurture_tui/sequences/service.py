@@ -283,6 +283,11 @@ def draft_definition(conn: Connection, name: str) -> SequenceDef:
     return defn
 
 
+def check_draft(conn: Connection, name: str) -> list[Problem]:
+    """Problems of the stored draft against the store now (what `publish` would refuse)."""
+    return validate_definition(draft_definition(conn, name), store_catalog(conn))
+
+
 def export(conn: Connection, name: str, *, version: int | None = None) -> str:
     """The draft (or a published version) as YAML; inline templates carry their stored content."""
     if version is None:
@@ -382,7 +387,7 @@ def publish(conn: Connection, name: str, *, user: str, now: datetime, migrate: b
 def publish_report(conn: Connection, name: str, *, user: str, now: datetime, migrate: bool = False) -> PublishResult:
     row = get_row(conn, name, lock=True)
     defn = draft_definition(conn, name)
-    problems = validate_definition(defn, store_catalog(conn))
+    problems = check_draft(conn, name)
     if problems:
         raise ProblemsError(f"sequence {name}", problems)
     definition = defn.to_json()
