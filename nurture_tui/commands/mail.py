@@ -31,7 +31,8 @@ def dispatch_cmd(
                 res = dispatch_due(ws, limit)
                 if once or res.claimed:
                     echo_json({"claimed": res.claimed, "sent": res.sent, "retried": res.retried,
-                               "bounced": res.bounced, "failed": res.failed, "suppressed": res.suppressed})
+                               "bounced": res.bounced, "failed": res.failed, "suppressed": res.suppressed,
+                               "deferred": res.deferred})
                 if once:
                     return
                 if res.claimed < limit:

@@ -5,6 +5,9 @@ Outcomes:
 - 2xx → `sent` (sent_at set; the 'sent' activity was written by the engine when it queued the row).
 - 4xx or connection trouble → back to `queued` with exponential backoff
   (`retry_base_seconds * 2**(attempts-1)`, capped at 6 h); after `max_attempts` → `failed`.
+  When the relay cannot be reached at all (connection refused/timeout, 421), the rest of the pass is
+  `deferred`: requeued after `retry_base_seconds` without counting an attempt, so an outage of the
+  relay does not use up every queued message's attempts.
 - 5xx for the recipient or message → `bounced`: a `bounce` suppression, `lead.bounced`, and a `bounce`
   activity through `engine.events.record_events`.
 - 5xx for our envelope sender → `failed` (our configuration, not the lead's address).
@@ -56,6 +59,7 @@ class DispatchResult:
     bounced: int = 0
     failed: int = 0
     suppressed: int = 0
+    deferred: int = 0  # not attempted (relay unreachable, or the dispatcher stopping): no attempt counted
 
     def add(self, other: DispatchResult) -> None:
         for f in fields(self):
@@ -80,6 +84,7 @@ class Dispatcher:
                                    rate_per_hour or self.mail.rate_per_hour, burst=burst)
         self.executor = ThreadPoolExecutor(self.connections, thread_name_prefix="smtp")
         self.stopping = threading.Event()
+        self.relay_down = threading.Event()  # set for the rest of a pass once the relay cannot be reached
         self.envelope_from = one_line(self.mail.from_email)
         self.domain = self.envelope_from.rsplit("@", 1)[-1] or "localhost"
         self.default_from = formataddr((one_line(self.mail.from_name), self.envelope_from))
@@ -100,7 +105,7 @@ class Dispatcher:
         started = time.monotonic()  # clock-ok: a run-time budget, not domain time
 
         def claim_next() -> list[dict[str, Any]]:
-            while total.claimed < limit and not self.stopping.is_set():
+            while total.claimed < limit and not self.stopping.is_set() and not self.relay_down.is_set():
                 if max_seconds is not None and time.monotonic() - started > max_seconds:  # clock-ok
                     return []
                 rows, suppressed = self._claim(min(batch_size, limit - total.claimed))
@@ -111,6 +116,7 @@ class Dispatcher:
             return []
 
         with self._lock:
+            self.relay_down.clear()
             batch = claim_next()
             while batch:
                 futures = {self.executor.submit(self._send_one, row): row for row in batch}
@@ -154,8 +160,10 @@ class Dispatcher:
     # -- send ------------------------------------------------------------------------------------
 
     def _send_one(self, row: Mapping[str, Any]) -> tuple[SendOutcome, datetime]:
+        if self.relay_down.is_set():
+            return SendOutcome("defer", None, "relay unreachable; not attempted"), self.ws.clock.now()
         if not self.limiter.acquire(self.stopping):
-            return SendOutcome("temp", None, "dispatcher stopped before sending"), self.ws.clock.now()
+            return SendOutcome("defer", None, "dispatcher stopped before sending"), self.ws.clock.now()
         if not row["message_id"]:  # rows queued outside compose (e.g. the engine's rep notifications)
             row = {**row, "message_id": f"<outbox.{row['id']}@{self.domain}>"}
         try:
@@ -163,6 +171,9 @@ class Dispatcher:
         except (ValueError, TypeError) as exc:  # e.g. a header value the email package refuses
             return SendOutcome("fail", None, f"cannot build message: {exc}"), self.ws.clock.now()
         outcome = self.pool.send(self.envelope_from, row["to_email"], data)
+        if outcome.status == "temp" and outcome.code in (None, 421):
+            # the relay is down or refusing service: don't burn the other messages' attempts on it
+            self.relay_down.set()
         return outcome, self.ws.clock.now()
 
     def _collect(self, futures: dict[Future[tuple[SendOutcome, datetime]], dict[str, Any]]) -> DispatchResult:
@@ -188,25 +199,29 @@ class Dispatcher:
         bounces: list[tuple[dict[str, Any], SendOutcome]] = []
         for row, outcome, at in results:
             err = None if outcome.status == "sent" else _error(outcome)
+            upd = {"oid": row["id"], "st": "failed", "nt": None, "err": err, "sat": None, "att": row["attempts"]}
             if outcome.status == "sent":
                 res.sent += 1
-                updates.append({"oid": row["id"], "st": "sent", "nt": None, "err": None, "sat": at})
+                upd.update(st="sent", sat=at)
+            elif outcome.status == "defer":
+                res.deferred += 1
+                upd.update(st="queued", nt=now + timedelta(seconds=self.mail.retry_base_seconds),
+                           att=row["attempts"] - 1)  # the claim counted an attempt that never happened
             elif outcome.status == "temp" and row["attempts"] < self.mail.max_attempts:
                 res.retried += 1
-                retry_at = now + backoff(row["attempts"], self.mail.retry_base_seconds)
-                updates.append({"oid": row["id"], "st": "queued", "nt": retry_at, "err": err, "sat": None})
+                upd.update(st="queued", nt=now + backoff(row["attempts"], self.mail.retry_base_seconds))
             elif outcome.status == "bounce":
                 res.bounced += 1
                 bounces.append((row, outcome))
-                updates.append({"oid": row["id"], "st": "bounced", "nt": None, "err": err, "sat": None})
+                upd.update(st="bounced")
             else:
                 res.failed += 1
-                updates.append({"oid": row["id"], "st": "failed", "nt": None, "err": err, "sat": None})
+            updates.append(upd)
         with write_tx(self.ws.engine) as conn:
             conn.execute(
                 update(outbox).where(outbox.c.id == bindparam("oid"), outbox.c.status == "sending")
                 .values(status=bindparam("st"), next_try_at=bindparam("nt"), last_error=bindparam("err"),
-                        sent_at=bindparam("sat")),
+                        sent_at=bindparam("sat"), attempts=bindparam("att")),
                 updates,
             )
             if bounces:

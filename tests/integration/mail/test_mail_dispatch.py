@@ -132,13 +132,17 @@ def test_crashed_send_lease_is_the_only_resend_window(ws, sink, clock) -> None:
     assert dispatch_due(ws).sent == 1 and _status(ws)["bob@acme.test"].attempts == 2
 
 
-def test_unreachable_relay_is_a_temporary_failure(workspace, clock) -> None:
+def test_unreachable_relay_is_a_temporary_failure_and_defers_the_rest(workspace, clock) -> None:
     workspace.settings.mail.smtp_url = "smtp://127.0.0.1:9?timeout=2"
+    workspace.settings.mail.max_connections = 1
     try:
-        _queue(workspace, ["bob"], clock.now())
+        _queue(workspace, ["bob", "bare"], clock.now())
         res = dispatch_due(workspace)
-        assert res.retried == 1
-        assert _status(workspace)["bob@acme.test"].status == "queued"
+        assert (res.retried, res.deferred) == (1, 1)
+        rows = _status(workspace)
+        assert {r.status for r in rows.values()} == {"queued"}
+        assert sorted(r.attempts for r in rows.values()) == [0, 1]  # the deferred one kept its attempts
+        assert all(r.next_try_at == clock.now() + timedelta(seconds=60) for r in rows.values())
     finally:
         close_dispatcher(workspace)
 
