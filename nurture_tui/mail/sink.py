@@ -8,6 +8,7 @@ e.g. `sink.fail("bob@x.test", 451, times=1)` (then it accepts) or `sink.fail("go
 from __future__ import annotations
 
 import mailbox
+import ssl
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 
 @dataclass
@@ -87,15 +89,42 @@ class _Controller(Controller):
         super()._trigger_server()  # type: ignore[no-untyped-call]
 
 
+class _Authenticator:
+    """AUTH PLAIN/LOGIN against a fixed user → password map."""
+
+    def __init__(self, users: dict[str, str]) -> None:
+        self.users = users
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str, auth_data: Any) -> AuthResult:
+        if not isinstance(auth_data, LoginPassword):
+            return AuthResult(success=False, handled=False)
+        login = auth_data.login.decode("utf-8", "replace")
+        ok = login in self.users and self.users[login] == auth_data.password.decode("utf-8", "replace")
+        return AuthResult(success=ok, handled=False)
+
+
 class SmtpSink:
-    """`with SmtpSink() as sink: ... sink.url` — an SMTP server on 127.0.0.1 (free port by default)."""
+    """`with SmtpSink() as sink: ... sink.url` — an SMTP server on 127.0.0.1 (free port by default).
+
+    `tls=` (a server SSLContext) offers and requires STARTTLS, or with `implicit_tls=True` speaks TLS
+    from the first byte (smtps); `users=` requires AUTH with one of those logins."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, maildir: Path | str | None = None,
-                 keep: int = 100_000) -> None:
+                 keep: int = 100_000, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
+                 users: dict[str, str] | None = None) -> None:
         md = mailbox.Maildir(str(maildir), create=True) if maildir else None
         self._handler = _Handler(keep=keep, maildir=md)
-        self._controller = _Controller(self._handler, hostname=host, port=port, ready_timeout=10.0)
+        kwargs: dict[str, Any] = {}
+        if tls is not None and not implicit_tls:
+            kwargs.update(tls_context=tls, require_starttls=True)
+        if users:
+            # with implicit TLS the whole connection is encrypted (aiosmtpd only tracks STARTTLS itself)
+            kwargs.update(authenticator=_Authenticator(users), auth_required=True,
+                          auth_require_tls=tls is not None and not implicit_tls)
+        self._controller = _Controller(self._handler, hostname=host, port=port, ready_timeout=10.0,
+                                       ssl_context=tls if implicit_tls else None, **kwargs)
         self.host = host
+        self.scheme = "smtps" if implicit_tls else "smtp"
 
     def start(self) -> SmtpSink:
         self._controller.start()
@@ -116,7 +145,7 @@ class SmtpSink:
 
     @property
     def url(self) -> str:
-        return f"smtp://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     @property
     def count(self) -> int:
