@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime
 from pathlib import Path
@@ -155,3 +156,9 @@ def test_simulate_segment_sample_from_the_cli(db: str, capsys: pytest.CaptureFix
     rows = {line.split()[0]: line.split() for line in out.splitlines()[3:]}
     assert rows["exec-brief"][2] == "1.0" and rows["practitioner-playbook"][2] == "3.0"
     assert "assumed" in rows["account-engaged"][-1]  # nothing sent yet: typical rates, said so
+
+    code, out, _ = cli(capsys, "sequences", "simulate", "abm-named-accounts", "--draft", "--sample-segment",
+                       "named-accounts", "--json", "--db", db)
+    data = json.loads(out)
+    assert (data["sample"], data["members"]) == (4, 4)
+    assert {n["node_id"]: n["reach"] for n in data["nodes"]}["exec-brief"] == 1.0
