@@ -46,7 +46,16 @@ SCHEMA: dict[str, frozenset[str] | None] = {
 #: Attributes whose value is an open dict (any key allowed below them).
 OPEN_FIELDS = frozenset({("lead", "custom"), ("account", "custom")})
 
-_EMPTY_ACCOUNT: dict[str, Any] = {f: None for f in ACCOUNT_FIELDS} | {"custom": {}}
+
+class OpenDict(dict[str, Any]):
+    """Custom fields: sparse by nature, so a key a lead doesn't have reads as None (and `default` applies)
+    instead of failing the render."""
+
+    def __missing__(self, key: str) -> None:
+        return None
+
+
+_EMPTY_ACCOUNT: dict[str, Any] = {f: None for f in ACCOUNT_FIELDS} | {"custom": OpenDict()}
 _EMPTY_OWNER: dict[str, Any] = {f: None for f in OWNER_FIELDS} | {"first_name": None}
 _EMPTY_RECENT: dict[str, Any] = dict.fromkeys(RECENT_FIELDS)
 _CHUNK = 900  # bound parameters per IN (...) list, under SQLite's limit
@@ -64,7 +73,7 @@ def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str,
     for part in chunks(ids):
         for row in conn.execute(select(*cols).where(lead.c.id.in_(part))):
             data = dict(row._mapping)
-            data["custom"] = data["custom"] or {}
+            data["custom"] = OpenDict(data["custom"] if isinstance(data["custom"], dict) else {})
             names = [n for n in (data["first_name"], data["last_name"]) if n]
             data["full_name"] = " ".join(names) or None
             out[data["id"]] = data
@@ -77,7 +86,7 @@ def load_accounts(conn: Connection, account_ids: Iterable[int | None]) -> dict[i
     for part in chunks(ids):
         for row in conn.execute(select(*[account.c[f] for f in ACCOUNT_FIELDS]).where(account.c.id.in_(part))):
             data = dict(row._mapping)
-            data["custom"] = data["custom"] or {}
+            data["custom"] = OpenDict(data["custom"] if isinstance(data["custom"], dict) else {})
             out[data["id"]] = data
     return out
 
@@ -137,5 +146,5 @@ def sample_context() -> dict[str, Any]:
         if fields is None:
             ctx[root] = f"https://example.invalid/{root}"
         else:
-            ctx[root] = {f: ({} if (root, f) in OPEN_FIELDS else f"{root}.{f}") for f in fields}
+            ctx[root] = {f: (OpenDict() if (root, f) in OPEN_FIELDS else f"{root}.{f}") for f in fields}
     return ctx

@@ -32,7 +32,7 @@ from sqlalchemy import Connection, insert, select, update
 from ..errors import NotFoundError, ValidationError
 from ..store import audit
 from ..store.tables import template, template_version
-from .context import SCHEMA
+from .context import SCHEMA, OpenDict
 from .htmltext import html_template_to_text
 
 PARTS = ("subject", "html", "text")
@@ -68,6 +68,8 @@ class _MailEnvironment(SandboxedEnvironment):
                 return obj[attribute]
             except KeyError:
                 pass
+        elif kind is OpenDict:
+            return obj[attribute]  # plain data; a missing custom field is None
         elif kind is LoopContext and not attribute.startswith("_"):
             # loop.index / loop.first …: a Jinja object whose public attributes are all safe
             try:

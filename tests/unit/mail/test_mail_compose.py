@@ -161,3 +161,14 @@ def test_set_macro_and_globals_render_through_compose(workspace, clock) -> None:
                        "{% for i in range(2) %}{{ loop.index }}{% endfor %}")
     row = _compose(workspace, [SendRequest(ids["bob"], "m", idempotency_key="m1")], now)[0]
     assert row["subject"] == "Bob2" and row["html"].startswith("<b>Bob</b>12")
+
+
+def test_missing_custom_fields_read_as_none(workspace, clock) -> None:
+    now = clock.now()
+    a = add_lead(workspace, "a@x.test", now, custom={"plan": "pro"})
+    b = add_lead(workspace, "b@x.test", now)
+    save_template(workspace, now, "c", subject="{{ lead.custom.plan | default('free') }}/{{ lead.custom['seats'] }}",
+                  html="x")
+    rows = _compose(workspace, [SendRequest(a, "c", idempotency_key="a"), SendRequest(b, "c", idempotency_key="b")],
+                    now)
+    assert [r["subject"] for r in rows] == ["pro/", "free/"]
