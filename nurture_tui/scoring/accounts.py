@@ -92,9 +92,13 @@ def refresh(conn: Connection, account_ids: Sequence[int] | None, now: datetime,
 
 def refresh_for_leads(conn: Connection, lead_ids: Sequence[int], now: datetime,
                       settings: Settings | ScoringSettings) -> list[int]:
+    """After a scoring batch: refresh the *named* accounts of these leads (they drive MQAs, so they are
+    kept exact at once). Other accounts' scores are refreshed by the hourly scoring job and after a
+    rescore (`refresh(conn, None, …)`), which keeps bursts cheap: most accounts are not in the ABM list."""
     account_ids: set[int] = set()
     for part in chunks(sorted(set(lead_ids))):
-        q = select(lead.c.account_id).where(lead.c.id.in_(part), lead.c.account_id.is_not(None)).distinct()
+        q = (select(lead.c.account_id).join(account, account.c.id == lead.c.account_id)
+             .where(lead.c.id.in_(part), account.c.named_account == True).distinct())  # noqa: E712
         account_ids.update(int(r[0]) for r in conn.execute(q))
     return refresh(conn, sorted(account_ids), now, settings) if account_ids else []
 

@@ -296,16 +296,21 @@ REBASE_BELOW = 2.0**-150
 
 
 def scheduler_hook(ws: Any) -> dict[str, Any]:
-    """The hourly "decay" job of the scheduler. Decay itself needs no work (see `decay.py`); this only
-    keeps the score scale's epoch within floating-point comfort by rebasing it (one table rewrite, needed
-    after decades of half-lives)."""
+    """The hourly "decay" job of the scheduler. Decay itself needs no work (see `decay.py`); this job
+    refreshes the scores of accounts outside the ABM list (named accounts are refreshed with every scoring
+    batch) and keeps the score scale's epoch within floating-point comfort by rebasing it (one table
+    rewrite, needed after decades of half-lives)."""
     from ..store.engine import write_tx
+    from . import accounts
     from .decay import rebase
 
     now = ws.clock.now()
+    rebased = False
     with write_tx(ws.engine) as conn:
         sc = scale(conn, now, ws.settings)
         if sc.half_life_days > 0 and sc.factor(now) < REBASE_BELOW:
-            rebase(conn, sc, now)
-            return {"rebased": True, "epoch": now.isoformat()}
-    return {"rebased": False, "epoch": sc.epoch.isoformat()}
+            sc = rebase(conn, sc, now)
+            rebased = True
+    with write_tx(ws.engine) as conn:
+        mqas = accounts.refresh(conn, None, now, ws.settings)
+    return {"rebased": rebased, "epoch": sc.epoch.isoformat(), "new_mqas": len(mqas)}

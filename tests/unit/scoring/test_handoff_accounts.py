@@ -75,6 +75,9 @@ def test_account_score_aggregates(workspace, aggregate, expected):
         aid = int(conn.execute(insert(account).values(name="Acme")).inserted_primary_key[0])
         for i, pts in enumerate([100, 90, 80, 70]):
             service.adjust_score(conn, add_lead(conn, f"p{i}@acme.io", account_id=aid), pts, "x", now, s)
+        assert accounts.account_live_score(conn, aid, now, s) == 0  # not a named account: refreshed hourly
+    service.scheduler_hook(workspace)
+    with write_tx(workspace.engine) as conn:
         assert accounts.account_live_score(conn, aid, now, s) == pytest.approx(expected)
         workspace.clock.advance(timedelta(days=30))
         assert accounts.account_live_score(conn, aid, workspace.clock.now(), s) == pytest.approx(expected / 2)

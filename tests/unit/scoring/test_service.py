@@ -171,7 +171,7 @@ def test_scheduler_hook_rebases_after_many_half_lives(workspace):
     clock.advance(timedelta(days=30 * 151))
     with workspace.engine.connect() as conn:
         before = _live(workspace, conn, lid)
-    assert service.scheduler_hook(workspace) == {"rebased": True, "epoch": clock.now().isoformat()}
+    assert service.scheduler_hook(workspace) == {"rebased": True, "epoch": clock.now().isoformat(), "new_mqas": 0}
     with workspace.engine.connect() as conn:
         assert _live(workspace, conn, lid) == pytest.approx(before, rel=1e-9)
         assert service_stored(conn, lid) == pytest.approx(before, rel=1e-9)  # factor 1 at the new epoch
