@@ -67,7 +67,7 @@ def text(v: Any) -> str | None:
 
 
 def boolean(v: Any) -> bool:
-    return v is True or (isinstance(v, str) and v.lower() == "true")
+    return v is True or v == "true" or (type(v) is str and v.lower() == "true")
 
 
 def integer(v: Any) -> int | None:
@@ -114,9 +114,13 @@ def lead_values(sobject: str, rec: dict[str, Any]) -> dict[str, Any]:
         if v is None or v == "":
             out[col] = None
         elif col == "employees":
-            out[col] = int(float(v))
+            out[col] = int(v) if type(v) is int else int(float(v))
         else:
-            out[col] = str(v).strip()[:limit] if limit else str(v)
+            if type(v) is not str:
+                v = str(v)
+            if v[0] == " " or v[-1] == " ":
+                v = v.strip()
+            out[col] = v[:limit] if limit and len(v) > limit else v
     email = out.get("email")
     if email:
         out["email"] = email.lower()
