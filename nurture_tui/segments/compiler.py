@@ -158,7 +158,16 @@ def count_statement(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) 
 
 def count(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) -> int:
     """How many leads match now."""
-    return int(conn.execute(count_statement(conn, rule, now, **kw)).scalar_one())
+    root = _root(rule)
+    if isinstance(root, SegmentCondition) and kw.get("use_materialized", True):
+        # A hot segment by name: name lookup and membership count in one round trip.
+        members_of = select(func.count()).where(segment_member.c.segment_id == segment.c.id).scalar_subquery()
+        rows = conn.execute(select(segment.c.name, segment.c.materialized, members_of)
+                            .where(func.lower(segment.c.name) == root.segment.lower())).all()
+        hot = [r for r in rows if r.materialized and (r.name == root.segment or len(rows) == 1)]
+        if hot:
+            return int(hot[0][2])
+    return int(conn.execute(count_statement(conn, Rule(root=root), now, **kw)).scalar_one())
 
 
 def members_statement(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) -> Select[int]:
