@@ -362,7 +362,7 @@ class _Gen:
                     break
         behaviour = [PERSONA_BEHAVIOUR[p] for p in D.PERSONAS]
         hot = [rnd.random() < 0.01 for _ in range(n)]
-        weights = [behaviour[p][0] * STAGE_ACTIVITY[D.STAGES[s]] * (30.0 if h else 1.0)
+        weights = [behaviour[p][0] * STAGE_ACTIVITY[D.STAGES[s]] * (60.0 if h else 1.0)
                    for p, s, h in zip(self.persona, self.stage, hot, strict=True)]
         cum = list(itertools.accumulate(weights))
         urls = list(itertools.accumulate(D.URL_WEIGHTS))
