@@ -17,8 +17,10 @@ class ReportsScreen(NurtureScreen):
     CSS_PATH = "reports.tcss"
     TITLE = "Reports"
     AREA = "reports"
-    HELP = "The funnel by stage and engagement per day, on the workspace clock. `R` refreshes."
+    HELP = "The funnel by stage and engagement per day on the workspace clock, refreshed every 10 s (`R`: now)."
     RESULTS: ClassVar[dict[str, str]] = {"reports.load": "show"}
+    POLL_GROUP = "reports.load"
+    POLL_SECONDS = 10.0
 
     def compose_body(self) -> ComposeResult:
         yield Label("Funnel by stage", classes="section-title")
@@ -49,10 +51,12 @@ class ReportsScreen(NurtureScreen):
     def show(self, result: tuple[Any, Any]) -> None:
         stages, daily = result
         table = self.query_one("#funnel", DataTable)
+        cursor = table.cursor_row
         table.clear()
         total = sum(n for _s, n in stages) or 1
         for stage, n in stages:
             table.add_row(stage, f"{n:,}", f"{100 * n / total:.1f}%")
+        table.move_cursor(row=cursor)
         table = self.query_one("#daily", DataTable)
         table.clear()
         for i, day in enumerate(daily.labels):

@@ -90,6 +90,7 @@ class NurtureApp(App[None]):
         self.scheduler_state = "stopped" if not background else "starting"
         self._runtime: Any = None  # the in-process scheduler or the demo runtime
         self._db_status: Any = None
+        self._runtime_state: Any = None
         self._status_timer: Any = None
         self._exiting = False
         self._mounted_once = False
@@ -150,8 +151,10 @@ class NurtureApp(App[None]):
     def _start_background(self) -> None:
         demo = self.ctx.demo
         if demo is not None:
+            self._runtime = demo  # before start(): stopping on quit must reach a half-started runtime
             demo.start()
-            self._runtime = demo
+            if self._exiting:  # the app quit while the demo was still preparing
+                demo.stop()
             return
         try:
             from ..engine.scheduler import NurtureScheduler
@@ -159,24 +162,17 @@ class NurtureApp(App[None]):
             self.scheduler_state = "stopped"
             return
         sched = NurtureScheduler(self.ctx.ws)
-        sched.start()
         self._runtime = sched
+        sched.start()  # leader when no daemon holds the lease, else a live viewer
+        if self._exiting:
+            sched.stop()
 
     def _scheduler_label(self) -> str:
-        runtime = self._runtime
-        if runtime is None:
+        """From the last status poll (the runtime's state() reads the database, so never on this thread)."""
+        state = self._runtime_state
+        if self._runtime is None or state is None:
             return self.scheduler_state
-        sched = getattr(runtime, "scheduler", runtime)
-        state_fn = getattr(sched, "state", None)
-        if state_fn is None:
-            return "running"
-        try:
-            state = state_fn()
-        except Exception:
-            return "unknown"
         role = state.get("role") if isinstance(state, dict) else getattr(state, "role", None)
-        if role is None and isinstance(state, str):
-            role = state
         return str(role or "running")
 
     # -- header status -----------------------------------------------------------------------------
@@ -187,6 +183,9 @@ class NurtureApp(App[None]):
 
         with self.ctx.read() as conn:
             self._db_status = header_status(conn, self.ctx.now())
+        runtime = self._runtime
+        state_fn = getattr(runtime, "state", None) if runtime is not None else None
+        self._runtime_state = state_fn() if state_fn is not None else None
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker

@@ -39,7 +39,7 @@ class NavigationProvider(Provider):
 class ActionProvider(Provider):
     """Every enabled binding of the screen under the palette, as `<screen>: <action>`."""
 
-    def _commands(self) -> list[tuple[str, str, Any]]:
+    def _commands(self, *, shown_only: bool = False) -> list[tuple[str, str, Any]]:
         screen = self.screen
         title = getattr(screen, "TITLE", "") or "app"
         out = []
@@ -47,6 +47,8 @@ class ActionProvider(Provider):
         for active in screen.active_bindings.values():
             b = active.binding
             if not active.enabled or not b.description or (id(active.node), b.action) in seen:
+                continue
+            if shown_only and not b.show:  # discovery lists the footer's keys; search finds them all
                 continue
             seen.add((id(active.node), b.action))
             if b.action.startswith("app.switch_mode") or b.action in ("command_palette", "quit"):
@@ -58,7 +60,7 @@ class ActionProvider(Provider):
         return out
 
     async def discover(self) -> Hits:
-        for text, help_text, callback in self._commands():
+        for text, help_text, callback in self._commands(shown_only=True):
             yield DiscoveryHit(text, callback, help=help_text)
 
     async def search(self, query: str) -> Hits:

@@ -70,7 +70,7 @@ def _fit(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
-class LeadList(ScrollView, can_focus=True):
+class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
     """Virtual list of leads for a LeadQuery. Posts Opened(lead_id), TagsChanged, Loaded."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
