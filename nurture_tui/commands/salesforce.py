@@ -43,6 +43,8 @@ def emulator_cmd(
         f'private_key_file = "{cfg["private_key_file"]}"', ""])
     (where / "nurture-salesforce.toml").write_text(snippet)
     typer.echo(f"Salesforce emulator on {emu.url}")
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo("  warning: not on loopback — the /_emulator/ admin endpoints need no credentials", err=True)
     if summary:
         typer.echo(f"  demo org: {summary.leads} leads, {summary.contacts} contacts, {summary.accounts} accounts, "
                    f"{summary.campaigns} campaigns, {summary.members} members, {summary.opportunities} opportunities")

@@ -38,3 +38,32 @@ def test_sync_disabled_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
     assert exc.value.code == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "salesforce.enabled" in err[0]
+
+
+def test_emulator_command_serves_until_stopped(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+
+    import requests
+
+    nurture = Path(sys.executable).parent / "nurture"
+    proc = subprocess.Popen([str(nurture), "--db", f"sqlite:///{tmp_path / 'w.db'}", "salesforce", "emulator",
+                             "--port", "0", "--leads", "20", "--dir", str(tmp_path / "emu")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        assert first.startswith("Salesforce emulator on https://127.0.0.1:")
+        url = first.split(" on ")[1].strip()
+        session = requests.Session()
+        session.trust_env = False
+        session.verify = str(tmp_path / "emu" / "tls" / "ca.pem")
+        assert session.get(f"{url}/_emulator/stats").json()["api_calls"] == 0
+        assert (tmp_path / "emu" / "nurture-salesforce.toml").read_text().startswith("[salesforce]")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+    assert proc.returncode in (0, 130)
