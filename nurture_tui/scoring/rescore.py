@@ -20,7 +20,6 @@ import math
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -47,7 +46,7 @@ from ..store import meta
 from ..store.engine import write_tx
 from ..store.tables import activity, lead, score_event
 from .decay import ScoreScale
-from .rules import CompiledRule, RuleSet, load_rules
+from .rules import UNIX_EPOCH, CompiledRule, RuleSet, load_rules
 from .service import scale, scoring_settings
 
 Progress = Callable[[int, int], None]
@@ -74,7 +73,7 @@ def weight(col: Any, sc: ScoreScale, dialect: str) -> Any:
     """1 / f(col) in SQL: what one live point earned at `col` adds to the stored column."""
     if sc.half_life_days <= 0:
         return literal(1.0)
-    epoch_unix = (sc.epoch - datetime(1970, 1, 1, tzinfo=UTC)).total_seconds()
+    epoch_unix = (sc.epoch - UNIX_EPOCH).total_seconds()
     if dialect == "sqlite":
         days = func.julianday(col) - (epoch_unix / 86400.0 + 2440587.5)
     else:

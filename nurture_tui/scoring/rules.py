@@ -45,7 +45,7 @@ SCORABLE_KINDS = tuple(k for k in ACTIVITY_KINDS if k not in {"sent", "score_cha
 FILTER_KEYS = ("template", "sequence", "url", "form")
 _RULE_KEYS = {"name", "kind", "points", "once", "cap", "active", *FILTER_KEYS}
 _SEEDED_KEY = "score_rules_seeded"
-_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The rule set a new workspace starts with (Pardot-like defaults; edit with `nurture scoring rules apply`).
 DEFAULT_RULES: list[dict[str, Any]] = [
@@ -197,7 +197,7 @@ class CompiledRule:
     def bucket(self, at: datetime) -> int:
         if self.window_s is None:
             return 0
-        return int((at - _UNIX_EPOCH).total_seconds() // self.window_s)
+        return int((at - UNIX_EPOCH).total_seconds() // self.window_s)
 
     def matches(self, act: Mapping[str, Any]) -> bool:
         """`act` is an activity row/dict (kind already equal to this rule's kind)."""
@@ -268,7 +268,7 @@ class RuleSet:
         return next((r for r in self.rules if r.id == rule_id), None)
 
 
-def _resolve(conn: Connection, table: Any, values: list[Any], where: str) -> frozenset[int]:
+def _resolve(conn: Connection, table: Any, values: list[Any]) -> frozenset[int]:
     ids = {int(v) for v in values if isinstance(v, int)}
     names = [v for v in values if isinstance(v, str)]
     if names:
@@ -294,8 +294,8 @@ def compile_rule(conn: Connection, row: Mapping[Any, Any]) -> CompiledRule:
         cap, window_s = abs(points), None
     return CompiledRule(
         id=int(row["id"]), name=row["name"], kind=row["kind"], points=points, cap=cap, window_s=window_s,
-        template_ids=_resolve(conn, template, filters["template"], "template") if "template" in filters else None,
-        sequence_ids=_resolve(conn, sequence, filters["sequence"], "sequence") if "sequence" in filters else None,
+        template_ids=_resolve(conn, template, filters["template"]) if "template" in filters else None,
+        sequence_ids=_resolve(conn, sequence, filters["sequence"]) if "sequence" in filters else None,
         url=filters.get("url"), form=filters.get("form"),
     )
 

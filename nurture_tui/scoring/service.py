@@ -13,7 +13,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
@@ -22,7 +22,7 @@ from ..config import ScoringSettings, Settings
 from ..errors import NotFoundError, ValidationError
 from ..store.tables import activity, lead, score_event
 from .decay import ScoreScale, load_scale
-from .rules import CompiledRule, RuleSet, load_rules
+from .rules import UNIX_EPOCH, CompiledRule, RuleSet, load_rules
 
 #: Chunk size for `IN (…)` lists (SQLite allows 32k variables; keep statements small).
 CHUNK = 2000
@@ -91,9 +91,7 @@ def _prior_counts(conn: Connection, rule: CompiledRule, lead_ids: set[int], sinc
 def _bucket_start(rule: CompiledRule, bucket: int) -> datetime | None:
     if rule.window_s is None:
         return None
-    from datetime import UTC, timedelta
-
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(seconds=bucket * rule.window_s)
+    return UNIX_EPOCH + timedelta(seconds=bucket * rule.window_s)
 
 
 def score_batch(conn: Connection, rules: RuleSet, acts: Sequence[Mapping[str, Any]],
