@@ -1,5 +1,6 @@
 """`nurture bench segments`: segment counts on the seeded demo data set, each against a hand-written
-reference query of the same meaning, timed in the same run (median of `--runs`, after one warm-up).
+reference query of the same meaning, timed in the same run (median of `--runs` interleaved rounds, after
+one warm-up round).
 
 Scenarios (SQLite workspace built by `demo.generate.build_demo`, cached under benchmarks/work/ keyed by
 size, seed and generator version, so reruns skip the build):
@@ -16,6 +17,7 @@ statement alone. References run as plain SQL text on a raw sqlite3 connection to
 from __future__ import annotations
 
 import sqlite3
+import statistics
 import time
 from datetime import UTC, datetime, timedelta
 from functools import partial
@@ -50,6 +52,19 @@ REF_MIXED = ("SELECT count(*) FROM lead l WHERE l.stage IN ('consideration', 'de
 # Same meaning as counting `in_segment: <name>`: resolve the name, then count its membership rows.
 REF_HOT = ("SELECT count(*) FROM segment_member m JOIN segment s ON s.id = m.segment_id "
            "WHERE s.name = :segment_name AND s.materialized")
+
+
+def _interleaved_medians(fns: list[Any], runs: int) -> list[float]:
+    """Median ms of each function over `runs` rounds, the functions taking turns within a round (after one
+    warm-up round), so load changes on a shared machine hit ours and the reference alike."""
+    samples: list[list[float]] = [[] for _ in fns]
+    for round_no in range(runs + 1):
+        for i, fn in enumerate(fns):
+            started = time.perf_counter()
+            fn()
+            if round_no:
+                samples[i].append((time.perf_counter() - started) * 1000.0)
+    return [round(statistics.median(s), 3) for s in samples]
 
 
 def _execute_scalar(conn: Any, stmt: Any) -> Any:
@@ -141,7 +156,6 @@ def _ensure_hot_segment(url: str, half_life: float) -> int:
 
 
 def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[str, Any]:
-    from ..bench.common import median_ms
     from ..config import load_settings
     from ..scoring.decay import EPOCH_KEY, ScoreScale
     from ..segments import compiler
@@ -183,15 +197,15 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
                 if ours != ref:
                     raise RuntimeError(f"{name}: compiled count {ours} != reference count {ref}")
                 counts[name] = ours
-                result[f"{name}_ms"] = median_ms(partial(compiler.count, conn, rule, T_NOW, half_life_days=half_life),
-                                                 runs=runs)
-                reference[name] = median_ms(partial(_fetch_one, raw, sql, params), runs=runs)
-                ratio[name] = round(result[f"{name}_ms"] / reference[name], 2) if reference[name] else 0.0
-                # The compiled SQL alone (built once, executed through SQLAlchemy): separates the query
-                # the compiler emits from the fixed per-call cost of parsing and compiling the rule.
+                # The compiled SQL alone (built once, executed through SQLAlchemy) separates the query the
+                # compiler emits from the fixed per-call cost of parsing and compiling the rule.
                 stmt = compiler.count_statement(conn, rule, T_NOW, half_life_days=half_life)
-                query[name] = median_ms(partial(_execute_scalar, conn, stmt), runs=runs)
-                query_ratio[name] = round(query[name] / reference[name], 2) if reference[name] else 0.0
+                ours_ms, query_ms, ref_ms = _interleaved_medians(
+                    [partial(compiler.count, conn, rule, T_NOW, half_life_days=half_life),
+                     partial(_execute_scalar, conn, stmt), partial(_fetch_one, raw, sql, params)], runs)
+                result[f"{name}_ms"], query[name], reference[name] = ours_ms, query_ms, ref_ms
+                ratio[name] = round(ours_ms / ref_ms, 2) if ref_ms else 0.0
+                query_ratio[name] = round(query_ms / ref_ms, 2) if ref_ms else 0.0
                 echo(f"  {name}: {counts[name]:,} leads, ours {result[f'{name}_ms']} ms (query {query[name]} ms), "
                      f"reference {reference[name]} ms")
             result["reference_ms"] = reference
