@@ -88,11 +88,15 @@ def test_hot_path_indexes_exist(db_url: str) -> None:
             found |= {tuple(uc["column_names"]) for uc in insp.get_unique_constraints(table)}
             return found
 
+        def served(table: str, *lead: str) -> bool:
+            """Some index starts with these columns (a wider covering index serves the same lookups)."""
+            return any(found[: len(lead)] == lead for found in cols(table))
+
         # The claim queue: (status, due_at) or, with due_at NULL once finished, due_at alone.
-        assert cols("enrollment") & {("status", "due_at"), ("due_at",)}
-        assert ("lead_id", "at") in cols("activity")
-        assert ("kind", "at") in cols("activity")
-        assert ("score",) in cols("lead")
-        assert ("email",) in cols("lead")
+        assert served("enrollment", "status", "due_at") or served("enrollment", "due_at")
+        assert served("activity", "lead_id", "at")
+        assert served("activity", "kind", "at")
+        assert served("lead", "score")
+        assert ("email",) in cols("lead")  # unique
     finally:
         engine.dispose()
