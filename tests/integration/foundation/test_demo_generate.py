@@ -76,8 +76,9 @@ def test_same_seed_same_data(tmp_path: Path) -> None:
         finally:
             ws.close()
 
-    assert snapshot("a.db", 9) == snapshot("b.db", 9)
-    assert snapshot("c.db", 9) != snapshot("d.db", 10)
+    first = snapshot("a.db", 9)
+    assert first == snapshot("b.db", 9)
+    assert first != snapshot("c.db", 10)
 
 
 def test_ensure_demo_reuses_rebuilds_and_protects_real_data(workspace: Workspace) -> None:
