@@ -32,6 +32,7 @@ from sqlalchemy import (
     Float,
     Select,
     and_,
+    bindparam,
     case,
     cast,
     false,
@@ -156,14 +157,19 @@ def count_statement(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) 
     return select(func.count()).select_from(lead).where(where_clause(conn, rule, now, **kw))
 
 
+# A hot segment by name: name lookup and membership count in one round trip, built once (a sub-millisecond
+# call that live counts in the TUI repeat, so statement construction would be a visible share of it).
+_HOT_COUNT = select(
+    segment.c.name, segment.c.materialized,
+    select(func.count()).where(segment_member.c.segment_id == segment.c.id).scalar_subquery(),
+).where(func.lower(segment.c.name) == bindparam("name"))
+
+
 def count(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) -> int:
     """How many leads match now."""
     root = _root(rule)
     if isinstance(root, SegmentCondition) and kw.get("use_materialized", True):
-        # A hot segment by name: name lookup and membership count in one round trip.
-        members_of = select(func.count()).where(segment_member.c.segment_id == segment.c.id).scalar_subquery()
-        rows = conn.execute(select(segment.c.name, segment.c.materialized, members_of)
-                            .where(func.lower(segment.c.name) == root.segment.lower())).all()
+        rows = conn.execute(_HOT_COUNT, {"name": root.segment.lower()}).all()
         hot = [r for r in rows if r.materialized and (r.name == root.segment or len(rows) == 1)]
         if hot:
             return int(hot[0][2])
