@@ -97,7 +97,7 @@ class SfApi:
                                     include_deleted=include_deleted, **kw))
 
     def bulk_query_pages(self, sobject: str, soql: str, include_deleted: bool = False,
-                         max_records: int = 50000) -> Iterator[list[dict[str, str]]]:
+                         max_records: int = 25000) -> Iterator[list[dict[str, str]]]:
         """Bulk 2.0 query/queryAll, one list of CSV rows (dicts of text) per result page.
 
         Drives simple-salesforce's Bulk 2.0 client one request at a time (its `query()` generator cannot be

@@ -81,6 +81,23 @@ def _by_sf_id(conn: Connection, table: Table, cols: list[Any], sf_ids: Iterable[
     return out
 
 
+def _prefetched(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
+    """Fetch the next page (HTTP, the org's work, CSV/JSON parsing) while the caller applies this one.
+
+    The source generator only ever runs in the one worker thread, one step at a time, and the caller makes no
+    other API calls meanwhile, so the session is never used concurrently; errors surface at the same page."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sf-pull-prefetch") as pool:
+        pending = pool.submit(next, pages, None)
+        while True:
+            page = pending.result()
+            if page is None:
+                return
+            pending = pool.submit(next, pages, None)
+            yield page
+
+
 def _top_stamp(page: list[dict[str, Any]]) -> datetime | None:
     """The page's newest SystemModstamp (one wire format per response, so the string maximum is the latest)."""
     stamps = [str(s) for s in (r.get("SystemModstamp") for r in page) if s]
@@ -110,6 +127,7 @@ class Puller:
         self.now = ws.clock.now()
         self._users: dict[str, int] | None = None
         self._retry_upto = 0
+        self._fresh: set[str] = set()
 
     # --------------------------------------------------------------------------------------- driver
     def run(self, objects: list[str] | None = None) -> PullReport:
@@ -182,11 +200,13 @@ class Puller:
     def pull_object(self, obj: str) -> ObjectReport:
         rep = self.report.objects.setdefault(obj, ObjectReport())
         cond, watermark = self._window(obj)
+        if watermark is None and obj in m.DELETABLE and self._local_count(obj) == 0:
+            self._fresh.add(obj)  # first mirror of this object: there is nothing local a delete could remove
         where = f" WHERE {cond}" if cond else ""
         soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj}{where} ORDER BY SystemModstamp, Id"
         apply = getattr(self, f"_apply_{obj.lower()}")
         count_soql = f"SELECT COUNT() FROM {obj}{where}" if watermark is None else None
-        for page in self._pages(obj, soql, False, rep, count_soql):
+        for page in _prefetched(self._pages(obj, soql, False, rep, count_soql)):
             rep.fetched += len(page)
             with write_tx(self.ws.engine) as conn:
                 apply(conn, page, rep)
@@ -522,8 +542,8 @@ class Puller:
         where = " WHERE IsDeleted = true" + (f" AND {cond}" if cond else "")
         fields = "Id, SystemModstamp" + (", MasterRecordId" if obj in m.MERGEABLE else "")
         soql = f"SELECT {fields} FROM {obj}{where} ORDER BY SystemModstamp, Id"
-        if watermark is None and self._local_count(obj) == 0:
-            # Nothing mirrored yet, so nothing to delete: start the deletes watermark at the newest row.
+        if watermark is None and (obj in self._fresh or self._local_count(obj) == 0):
+            # Nothing was mirrored before this sync, so nothing to delete: start at the object's watermark.
             with write_tx(self.ws.engine) as conn:
                 self._save_state(conn, key, self._state(obj), done=True)
             return
