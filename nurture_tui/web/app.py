@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import json
 from typing import Any
-from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -27,6 +26,7 @@ from starlette.routing import Route
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace
 from . import events_api, pages, tracking
+from .forms import parse_form
 
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
@@ -76,7 +76,7 @@ def create_app(ws: Workspace) -> Starlette:
             if request.method == "GET":
                 view = await run_in_threadpool(tracking.unsubscribe_view, ws, token)
                 return HTMLResponse(pages.unsubscribe_page(view, request.url.path), headers=_NO_STORE)
-            form = parse_qs((await _body(request)).decode("utf-8", "replace"), keep_blank_values=True)
+            form = parse_form(request.headers.get("content-type", ""), await _body(request))
             _, changed = await run_in_threadpool(tracking.apply_unsubscribe, ws, token, form, _hit(request))
         except (ValidationError, NotFoundError) as exc:
             return _bad(exc, html=True)

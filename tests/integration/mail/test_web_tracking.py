@@ -176,3 +176,18 @@ def test_hits_while_the_delivery_is_not_recorded_are_bot(workspace, web, clock) 
     assert client.get(_link(row["html"], "o")).status_code == 200
     (act,) = _activities(workspace)
     assert act.bot and act.meta["bot_reason"] == "before delivery was recorded"
+
+
+def test_one_click_as_multipart_form_data(workspace, web, clock) -> None:
+    """RFC 8058: the POST SHOULD be multipart/form-data."""
+    _, client = web
+    ids, row = _sent(workspace, clock)
+    url = re.search(r"<(http[^>]+)>", row["headers"]["List-Unsubscribe"]).group(1)
+    body = (b"--XyZ\r\nContent-Disposition: form-data; name=\"List-Unsubscribe\"\r\n\r\nOne-Click\r\n"
+            b"--XyZ--\r\n")
+    r = client.post(url, content=body, headers={"content-type": "multipart/form-data; boundary=XyZ"})
+    assert r.status_code == 200
+    with workspace.engine.connect() as conn:
+        assert suppression.suppressed_ids(conn, [ids["bob"]], "marketing") == {ids["bob"]}
+    bad = client.post(url, content=b"{}", headers={"content-type": "application/json"})
+    assert bad.status_code == 400
