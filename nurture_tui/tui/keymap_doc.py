@@ -45,7 +45,7 @@ def _scopes() -> list[tuple[str, type[Any]]]:
 def collect_bindings() -> list[tuple[str, Binding]]:
     out: list[tuple[str, Binding]] = []
     for scope, cls in _scopes():
-        for b in cls.BINDINGS:
+        for b in cls.__dict__.get("BINDINGS", []):  # own bindings (inherited ones are Textual's)
             if isinstance(b, Binding):
                 out.append((scope, b))
     return out

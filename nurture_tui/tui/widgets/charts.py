@@ -44,7 +44,6 @@ class EngagementChart(Chart):
         for kind, label in (("sent", "sent"), ("open", "opened"), ("click", "clicked")):
             plt.plot(x, data.values[kind], label=label, marker="braille")
         plt.xticks(x[::3], data.labels[::3])
-        plt.xlim(0, len(x) - 1)
         plt.ylim(0, max(1, *data.values["sent"]))
 
 
