@@ -231,3 +231,18 @@ def test_one_sync_at_a_time_across_processes(sf_ws: Workspace, emulator: Emulato
     assert sync(sf_ws).ok
     with sf_ws.engine.connect() as conn:
         assert conn.execute(select(sync_state.c.status).where(sync_state.c.sobject == LOCK_KEY)).scalar() == "idle"
+
+
+def test_scheduler_hook(sf_ws: Workspace, emulator: Emulator) -> None:
+    from nurture_tui.engine.hooks import active_hooks
+    from nurture_tui.salesforce.sync import scheduler_hook
+
+    new_lead(emulator, "hook@example.com")
+    sf_ws.settings.salesforce.sync_interval_seconds = 45
+    spec = next(h for h in active_hooks(sf_ws.settings) if h.name == "sync")
+    assert spec.interval_seconds == 45
+    sf_ws.settings.salesforce.enabled = False
+    assert spec.fn(sf_ws) is None and count(sf_ws, lead) == 0
+    sf_ws.settings.salesforce.enabled = True
+    report = scheduler_hook(sf_ws)
+    assert report is not None and report.ok and count(sf_ws, lead) == 1
