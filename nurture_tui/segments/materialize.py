@@ -60,10 +60,26 @@ def refresh_segment(conn: Connection, segment_id: int, rule_data: dict[str, Any]
     return RefreshResult(segment=name, added=max(added, 0), removed=max(removed, 0), count=total)
 
 
-def refresh_all(conn: Connection, now: datetime, *, half_life_days: float | None = None) -> list[RefreshResult]:
-    """Full refresh of every hot segment, dependencies first."""
+def refresh_all(conn: Connection, now: datetime, *, half_life_days: float | None = None,
+                only: set[str] | None = None) -> list[RefreshResult]:
+    """Full refresh of every hot segment (or those named in `only`), dependencies first."""
     return [refresh_segment(conn, sid, rule, now, half_life_days=half_life_days, name=name)
-            for sid, name, rule in _hot_segments(conn)]
+            for sid, name, rule in _hot_segments(conn) if only is None or name in only]
+
+
+def dependents(conn: Connection, name: str) -> set[str]:
+    """Saved segments that refer to `name`, directly or through other segments."""
+    graph = reference_graph(conn)
+    lowered = name.lower()
+    found: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for seg, refs in graph.items():
+            if seg not in found and any(r.lower() == lowered or r in found for r in refs):
+                found.add(seg)
+                changed = True
+    return found
 
 
 def refresh_for_leads(conn: Connection, lead_ids: Iterable[int], now: datetime, *,

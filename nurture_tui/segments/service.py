@@ -117,6 +117,9 @@ def save_segment(
         hot.refresh_segment(conn, int(seg_id), rule_data, now, half_life_days=half_life_days, name=name)
     else:
         refresh_count(conn, name, now, half_life_days=half_life_days)
+    stale = hot.dependents(conn, name)
+    if stale:  # hot segments built on this one change with it
+        hot.refresh_all(conn, now, half_life_days=half_life_days, only=stale)
     saved = get_segment(conn, name)
     audit.record(conn, at=now, user=user, action="segment.update" if existing else "segment.create",
                  entity="segment", entity_id=saved.id, before=_snapshot(existing), after=_snapshot(saved))

@@ -136,3 +136,17 @@ def test_incremental_refresh_equals_full_recompute_after_random_changes(workspac
                 expected = set(compiler.members(conn, info.rule, now, half_life_days=dataset.HALF_LIFE,
                                                 use_materialized=False))
                 assert _members(conn, info.id) == expected, name
+
+
+def test_changing_a_segment_rebuilds_hot_segments_built_on_it(workspace: Workspace) -> None:
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        small, big = (conn.execute(insert(lead).values(email=e, employees=n).returning(lead.c.id)).scalar_one()
+                      for e, n in (("s@x.io", 10), ("b@x.io", 900)))
+        service.save_segment(conn, "Sized", {"field": "employees", "ge": 500}, user="u", now=now)
+        top = service.save_segment(conn, "Top", {"all": [{"in_segment": "Sized"}]}, user="u", now=now,
+                                   materialize=True)
+        assert _members(conn, top.id) == {big}
+        service.save_segment(conn, "Sized", {"field": "employees", "lt": 500}, user="u", now=now)
+        assert _members(conn, top.id) == {small}
+        assert service.get_segment(conn, "Top").cached_count == 1
