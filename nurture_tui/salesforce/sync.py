@@ -29,6 +29,10 @@ from .retry import RetryPolicy
 _RUNNING = threading.Lock()
 
 
+class SyncBusy(NurtureError):
+    """Another sync holds the lock (this process or another one)."""
+
+
 @dataclass
 class SyncReport:
     pulled: dict[str, ObjectReport] = field(default_factory=dict)
@@ -78,7 +82,7 @@ def _acquire(ws: Workspace) -> None:
             row = conn.execute(select(sync_state.c.status, sync_state.c.last_run_at)
                                .where(sync_state.c.sobject == LOCK_KEY).with_for_update()).first()
             if row is not None and row.status == "running" and row.last_run_at and now - row.last_run_at < STALE_LOCK:
-                raise NurtureError(f"another Salesforce sync is running (since {row.last_run_at:%Y-%m-%d %H:%M:%S} "
+                raise SyncBusy(f"another Salesforce sync is running (since {row.last_run_at:%Y-%m-%d %H:%M:%S} "
                                    "UTC); try again when it has finished")
             if row is None:
                 conn.execute(insert(sync_state).values(sobject=LOCK_KEY, status="running", last_run_at=now,
@@ -87,7 +91,7 @@ def _acquire(ws: Workspace) -> None:
                 conn.execute(update(sync_state).where(sync_state.c.sobject == LOCK_KEY)
                              .values(status="running", last_run_at=now))
     except IntegrityError as exc:  # two first-ever syncs raced to create the row
-        raise NurtureError("another Salesforce sync is starting; try again in a moment") from exc
+        raise SyncBusy("another Salesforce sync is starting; try again in a moment") from exc
 
 
 def _release(ws: Workspace) -> None:
@@ -100,7 +104,7 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
              api: SfApi | None = None) -> SyncReport:
     """Run one sync; returns a report (a failure mid-way is in `report.error`, with progress kept)."""
     if not _RUNNING.acquire(blocking=False):
-        raise NurtureError("a Salesforce sync is already running in this process")
+        raise SyncBusy("a Salesforce sync is already running in this process")
     try:
         _acquire(ws)
     except BaseException:
@@ -165,4 +169,7 @@ def scheduler_hook(ws: Workspace) -> SyncReport | None:
     """The engine scheduler's fixed "sync" job (every `salesforce.sync_interval_seconds`)."""
     if not ws.settings.salesforce.enabled:
         return None
-    return run_sync(ws)
+    try:
+        return run_sync(ws)
+    except SyncBusy:
+        return None  # a manual `nurture sync` is running; the next tick will catch up
