@@ -108,3 +108,19 @@ def suppress_cmd(
         suppression.suppress(conn, email=email, lead_id=lead_id, reason=reason, detail=f"by {ws.user}",
                              now=ws.clock.now())
     echo_json({"email": email.strip().lower(), "suppressed": reason, "lead_id": lead_id})
+
+
+@app.command("unsubscribes")
+def unsubscribes_cmd(
+    ctx: typer.Context,
+    maildir: Annotated[Path, typer.Argument(help="Maildir receiving mail for mail.unsubscribe_mailto.")],
+) -> None:
+    """Apply unsubscribe requests that arrived by email (the mailto: of List-Unsubscribe)."""
+    from ..errors import ValidationError
+    from ..mail.inbound import process_maildir
+
+    if not (maildir / "new").is_dir():
+        raise ValidationError(str(maildir), "not a Maildir (no new/ directory)")
+    with state(ctx).workspace() as ws:
+        res = process_maildir(ws, maildir)
+    echo_json({"processed": res.processed, "unsubscribed": res.unsubscribed, "invalid": res.invalid})

@@ -81,3 +81,13 @@ def test_mail_dispatch_once_and_suppress(db: str, capsys) -> None:
     assert code == 0 and '"suppressed": "manual"' in out
     code, out, _ = run(capsys, "mail", "suppress", "someone@x.test", "--lift", "--db", db)
     assert code == 0 and '"lifted": 1' in out
+
+
+def test_mail_unsubscribes_needs_a_maildir(db: str, tmp_path: Path, capsys) -> None:
+    code, _, err = run(capsys, "mail", "unsubscribes", str(tmp_path / "nope"), "--db", db)
+    assert code == 2 and "not a Maildir" in err
+    import mailbox
+
+    mailbox.Maildir(str(tmp_path / "box"), create=True)
+    code, out, _ = run(capsys, "mail", "unsubscribes", str(tmp_path / "box"), "--db", db)
+    assert code == 0 and '"processed": 0' in out
