@@ -14,6 +14,7 @@ Transport traps handled here (salesforce-wire.md §0):
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -70,11 +71,17 @@ def _secret(value: Any) -> str:
 
 def connect(cfg: SalesforceSettings, session: requests.Session | None = None) -> Salesforce:
     """Log in with the configured flow and return the client (raises NurtureError on bad config/credentials)."""
+    s = session or make_session(cfg)
+    common: dict[str, Any] = {"session": s, "version": cfg.api_version, "domain": cfg.domain}
+    with warnings.catch_warnings():  # simple-salesforce prints a multi-line hint for unapproved users
+        warnings.simplefilter("ignore")
+        return _login(cfg, common)
+
+
+def _login(cfg: SalesforceSettings, common: dict[str, Any]) -> Salesforce:
     from simple_salesforce.api import Salesforce
     from simple_salesforce.exceptions import SalesforceAuthenticationFailed, SalesforceError
 
-    s = session or make_session(cfg)
-    common: dict[str, Any] = {"session": s, "version": cfg.api_version, "domain": cfg.domain}
     try:
         if cfg.auth == "jwt":
             _need(cfg, "username", "consumer_key", "private_key_file")
@@ -97,6 +104,7 @@ def connect(cfg: SalesforceSettings, session: requests.Session | None = None) ->
         return Salesforce(username=cfg.username, password=_secret(cfg.password),
                           security_token=_secret(cfg.security_token), **common)
     except SalesforceAuthenticationFailed as exc:
-        raise NurtureError(f"salesforce login failed ({cfg.auth}): {exc}") from exc
+        hint = " (pre-authorize the integration user's profile on the connected app)" if "approved" in str(exc) else ""
+        raise NurtureError(f"salesforce login failed ({cfg.auth}): {' '.join(str(exc).split())}{hint}") from exc
     except (SalesforceError, requests.RequestException) as exc:
         raise NurtureError(f"salesforce login failed ({cfg.auth}): {type(exc).__name__}: {exc}") from exc

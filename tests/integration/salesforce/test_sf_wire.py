@@ -31,14 +31,15 @@ def test_every_login_flow(emulator: Emulator, auth: str) -> None:
     assert sf.query("SELECT Id, Username FROM User")["records"][0]["Username"] == emulator.username
 
 
-@pytest.mark.filterwarnings("ignore::UserWarning")
+@pytest.mark.filterwarnings("error::UserWarning")
 def test_bad_credentials_are_one_line_errors(emulator: Emulator, tmp_path: Path) -> None:
     cfg = SalesforceSettings(**{**emulator.client_settings("soap"), "password": "wrong"})
     with pytest.raises(NurtureError, match="INVALID_LOGIN"):
         connect(cfg)
     cfg = SalesforceSettings(**{**emulator.client_settings("jwt"), "username": "nobody@example.com"})
-    with pytest.raises(NurtureError, match="invalid_grant"):
+    with pytest.raises(NurtureError, match=r"invalid_grant.*pre-authorize") as err:
         connect(cfg)
+    assert "\n" not in str(err.value)
     cfg = SalesforceSettings(**{**emulator.client_settings("jwt"), "private_key_file": tmp_path / "nope.pem"})
     with pytest.raises(NurtureError, match="private_key_file"):
         connect(cfg)
