@@ -286,11 +286,16 @@ class Pusher:
                 job_error: str | None = None) -> None:
         with write_tx(self.ws.engine) as conn:
             ids = [i for it, _ in ok for i in it.outbox_ids]
+            # Only look for errors to resolve when some push error is open (sync_error has no index for this).
+            open_errors = conn.execute(select(sync_error.c.id).where(
+                sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_not(None)).limit(1)).first()
             for chunk in _chunks(ids, 900):
                 conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
                     status="sent", sent_at=self.now, attempts=sf_outbox.c.attempts + 1, last_error=None))
-                conn.execute(update(sync_error).where(sync_error.c.sf_outbox_id.in_(chunk),
-                                                      sync_error.c.resolved_at.is_(None)).values(resolved_at=self.now))
+                if open_errors is not None:
+                    conn.execute(update(sync_error).where(sync_error.c.sf_outbox_id.in_(chunk),
+                                                          sync_error.c.resolved_at.is_(None))
+                                 .values(resolved_at=self.now))
             self.report.sent += len(ok)
             for it, sf_id in ok:
                 if it.member is not None and sf_id:
