@@ -132,12 +132,13 @@ class Pusher:
                     item.record.update(fields)
                     item.outbox_ids.append(r.id)
                 elif r.sobject == "Task":
-                    owner = payload.get("owner") if payload.get("owner") is not None else ld.owner_id
                     rec = {key_field: f"nurture-task-{r.id}", "WhoId": ld.sf_id, "Subject": payload.get("Subject"),
                            "Description": payload.get("Description"), "Status": "Not Started",
                            "Priority": "Normal", "ActivityDate": payload.get("ActivityDate")}
-                    if owner is not None:
-                        rec["OwnerId"] = self._owner(owner, users, r.id)
+                    if payload.get("owner") is not None:  # an explicit assignee must exist in Salesforce
+                        rec["OwnerId"] = self._owner(payload["owner"], users, r.id)
+                    elif ld.owner_id is not None and users.get(ld.owner_id):
+                        rec["OwnerId"] = users[ld.owner_id]  # else Salesforce assigns the integration user
                     items.append(Item("Task", rec, [r.id], ld.id, ext=key_field))
                 elif r.sobject == "CampaignMember":
                     camp = self._campaign(payload.get("campaign"), camps, r.id)
