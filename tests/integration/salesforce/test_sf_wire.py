@@ -155,3 +155,21 @@ def test_bulk2_never_relogs_in(emulator: Emulator) -> None:
     with pytest.raises(SalesforceExpiredSession):
         list(sf.bulk2.Lead.query("SELECT Id FROM Lead", wait=0))
     assert sf.query("SELECT Id FROM User")["totalSize"] == 1  # REST re-logs in by itself
+
+
+def test_bulk2_upsert_results_and_query_all(emulator: Emulator) -> None:
+    sf = _sf(emulator)
+    lead_id = sf.Lead.create({"LastName": "U", "Company": "C", "Email": "u@example.com"})["id"]
+    path = Path(emulator.directory) / "tasks.csv"
+    path.write_text(f"Nurture_Key__c,Subject,WhoId\nk1,First,{lead_id}\nk2,Second,{lead_id}\n")
+    (job,) = sf.bulk2.Task.upsert(csv_file=str(path), external_id_field="Nurture_Key__c", wait=0)
+    assert (job["numberRecordsProcessed"], job["numberRecordsFailed"]) == (2, 0)
+    ok = sf.bulk2.Task.get_successful_records(job["job_id"])
+    assert ok.splitlines()[0] == '"sf__Id","sf__Created","Nurture_Key__c","Subject","WhoId"' and '"true"' in ok
+    assert sf.bulk2.Task.get_unprocessed_records(job["job_id"]).strip() == '"Nurture_Key__c","Subject","WhoId"'
+    (again,) = sf.bulk2.Task.upsert(csv_file=str(path), external_id_field="Nurture_Key__c", wait=0)
+    assert '"false"' in sf.bulk2.Task.get_successful_records(again["job_id"])  # updated, not duplicated
+    assert sf.query("SELECT COUNT() FROM Task")["totalSize"] == 2
+    sf.Lead.delete(lead_id)
+    pages = list(sf.bulk2.Lead.query_all("SELECT Id, IsDeleted FROM Lead", wait=0))
+    assert f'"{lead_id}","true"' in pages[0]
