@@ -98,6 +98,9 @@ class LeadDetailScreen(NurtureScreen):
             mql = "MQL: not qualified"
         self.query_one("#mql", Static).update(mql)
         sf = f"Salesforce: {d.sf_type or 'Lead'} {d.sf_id}" if d.sf_id else "Salesforce: not linked yet"
+        instance = self.ctx.ws.settings.salesforce.instance_url
+        if d.sf_id and instance:
+            sf += f"\n  {instance.rstrip('/')}/{d.sf_id}"
         sf += f"\n  sync: {d.sf_pending} pending" if d.sf_pending else "\n  sync: up to date"
         for err in d.sf_errors:
             sf += f"\n  ! {err}"

@@ -57,8 +57,11 @@ async def _until(pilot: Any, cond: Any, timeout: float = 30.0) -> None:
 
 
 async def _measure_app(db_url: str, pages: int, jumps: int) -> None:
+    from .. import cli
     from ..commands.common import CliState
     from .app import make_app, open_workspace
+
+    cli._register()  # what `nurture tui` does before opening: every command module is imported
     from .widgets.lead_list import LeadList
 
     ws = open_workspace(CliState(db_url=db_url))
