@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
@@ -42,7 +44,7 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _dumps(obj: Any) -> bytes:
+def dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
@@ -265,7 +267,7 @@ class RestApi:
             return Response(200, {"ids": self.org.updated_ids(sobject, s, e), "latestDateCovered": e})
         return Response(200, {"deletedRecords": self.org.deleted_records(sobject, s, e),
                               "earliestDateAvailable": format_datetime(now.replace(microsecond=0) -
-                                                                       _days(days)),
+                                                                       timedelta(days=days)),
                               "latestDateCovered": e})
 
     # --------------------------------------------------------------------------------------- composite
@@ -404,7 +406,7 @@ class RestApi:
                 continue
             sreq = Request(str(sub.get("method", "GET")).upper(), path[len(prefix):], req.version,
                            {k: unquote(v.replace("+", " ")) for k, v in params.items()}, req.headers,
-                           _dumps(sub_body) if sub_body is not None else b"", req.user_id)
+                           dumps(sub_body) if sub_body is not None else b"", req.user_id)
             resp = self.handle(sreq)
             failed = failed or resp.status >= 400
             refs[str(sub.get("referenceId"))] = resp.body
@@ -413,14 +415,8 @@ class RestApi:
         return Response(200, {"compositeResponse": out})
 
 
-def _days(n: int) -> Any:
-    from datetime import timedelta
-
-    return timedelta(days=n)
-
-
 def _substitute(text: str, refs: dict[str, Any]) -> str:
-    import re
+    """Resolve `@{referenceId.field}` in a composite subrequest from earlier responses."""
 
     def repl(m: Any) -> str:
         ref, _, key = m.group(1).partition(".")
@@ -439,5 +435,3 @@ def _substitute_obj(obj: Any, refs: dict[str, Any]) -> Any:
         return [_substitute_obj(v, refs) for v in obj]
     return obj
 
-
-dumps = _dumps

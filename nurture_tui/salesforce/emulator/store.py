@@ -478,7 +478,6 @@ class Org:
             if not chain:
                 name = leaf.name
                 return (lambda r: r.get(name)), leaf.type, name
-            records = self.records
             find = self.find
             leaf_name = leaf.name
 
@@ -489,16 +488,12 @@ class Org:
                     cur_rec = find(rid) if rid else None
                 return cur_rec.get(leaf_name) if cur_rec else None
 
-            del records
             return get, leaf.type, ".".join(canon)
 
         return resolve
 
     def query(self, soql: str, include_deleted: bool = False) -> QueryResult:
-        try:
-            q = _parse_cached(soql)
-        except SoqlError:
-            raise
+        q = _parse_cached(soql)
         with self.lock:
             o = self._lower.get(q.sobject.lower())
             if o is None:
