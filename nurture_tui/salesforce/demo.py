@@ -28,22 +28,25 @@ def start_demo_org(ws: Workspace, *, directory: Path | None = None, max_leads: i
     emu = Emulator(directory=directory or ws.settings.data_dir / "sf-demo-org")
     org = emu.org
     with ws.engine.connect() as conn:
-        users = conn.execute(select(user_t.c.username, user_t.c.name, user_t.c.email)
+        users = conn.execute(select(user_t.c.id, user_t.c.username, user_t.c.name, user_t.c.email)
                              .where(user_t.c.sf_id.is_(None))).all()
         accounts = conn.execute(select(account.c.name, account.c.industry, account.c.employees, account.c.country)
                                 .where(account.c.sf_id.is_(None))).all()
         leads = conn.execute(select(lead.c.email, lead.c.first_name, lead.c.last_name, lead.c.company, lead.c.title,
-                                    lead.c.industry, lead.c.country, lead.c.lead_source, lead.c.status)
+                                    lead.c.industry, lead.c.country, lead.c.lead_source, lead.c.status,
+                                    lead.c.owner_id)
                              .where(lead.c.sf_id.is_(None)).order_by(lead.c.id).limit(max_leads)).all()
     # Same usernames as locally, so the first sync links each user (and rep ownership pushes work).
-    org.insert_trusted("User", [{"Username": u.username, "LastName": (u.name or u.username)[:80],
-                                 "Email": u.email or "rep@example.com", "IsActive": True} for u in users])
+    org_users = org.insert_trusted("User", [{"Username": u.username, "LastName": (u.name or u.username)[:80],
+                                             "Email": u.email or "rep@example.com", "IsActive": True} for u in users])
+    owner = {u.id: sf for u, sf in zip(users, org_users, strict=True)}  # local owners stay the owners
     org.insert_trusted("Account", [{"Name": a.name or "Account", "Industry": a.industry,
                                     "NumberOfEmployees": a.employees, "BillingCountry": a.country} for a in accounts])
     org.insert_trusted("Lead", [{"Email": r.email, "FirstName": r.first_name, "LastName": r.last_name or r.email,
                                  "Company": r.company or "Unknown", "Title": r.title, "Industry": r.industry,
                                  "Country": r.country, "LeadSource": r.lead_source,
-                                 "Status": r.status or "Open - Not Contacted"} for r in leads])
+                                 "Status": r.status or "Open - Not Contacted", "OwnerId": owner.get(r.owner_id)}
+                                for r in leads])
     org.insert_trusted("Campaign", [{"Name": name, "Type": typ, "Status": "In Progress", "IsActive": True}
                                     for name, typ in CAMPAIGNS])
     emu.start()

@@ -18,9 +18,10 @@ def test_demo_org_links_local_leads_and_takes_pushes(sqlite_workspace: Workspace
     ws = sqlite_workspace
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
-        conn.execute(insert(lead), [{"email": f"demo{i}@example.com", "last_name": f"D{i}", "company": "Demo",
-                                     "created_at": now, "updated_at": now} for i in range(50)])
         rep = conn.execute(insert(user_t).values(username="rep1", name="Rep One")).inserted_primary_key[0]
+        rep2 = conn.execute(insert(user_t).values(username="rep2", name="Rep Two")).inserted_primary_key[0]
+        conn.execute(insert(lead), [{"email": f"demo{i}@example.com", "last_name": f"D{i}", "company": "Demo",
+                                     "owner_id": rep2, "created_at": now, "updated_at": now} for i in range(50)])
     emu = start_demo_org(ws)
     try:
         from nurture_tui.salesforce.sync import run_sync
@@ -30,6 +31,7 @@ def test_demo_org_links_local_leads_and_takes_pushes(sqlite_workspace: Workspace
         with ws.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(lead)).scalar() == 50
             assert conn.execute(select(func.count()).select_from(lead).where(lead.c.sf_id.is_(None))).scalar() == 0
+            assert conn.execute(select(func.count()).select_from(lead).where(lead.c.owner_id == rep2)).scalar() == 50
             first = conn.execute(select(lead.c.id, lead.c.sf_id).order_by(lead.c.id)).first()
         assert first is not None
         with write_tx(ws.engine) as conn:
