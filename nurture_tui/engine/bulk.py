@@ -1,8 +1,9 @@
 """Bulk writes for the batch hot path.
 
 - `insert_with_ids`: SQLAlchemy's ordered `INSERT … RETURNING` runs row by row on SQLite (RETURNING order
-  is unspecified there). Inside the engine's `BEGIN IMMEDIATE` transaction this process is the only
-  writer, so on SQLite ids are assigned up front (max(id)+1…) and the rows go in with one executemany.
+  is unspecified there). So on SQLite the first row goes in alone (which takes the write lock, if the
+  transaction didn't hold it yet) and the rest get the next ids explicitly in one executemany: while we
+  hold the lock nobody else can insert, and a table without AUTOINCREMENT hands out max(rowid)+1.
   PostgreSQL keeps the batched, ordered RETURNING.
 - On SQLite the executemany goes straight to the driver with values converted the way the column types
   would (aware datetimes → UTC text, JSON → text): Core's per-row parameter processing cost more than
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Table, insert
 
 from ..store.types import to_db
 
@@ -69,16 +70,16 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
 
 def insert_with_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:
-    """Insert `rows`; returns their ids in order (also set as each row's "id"). On SQLite the caller must
-    hold the write lock (`write_tx`), which every engine batch does."""
+    """Insert `rows`; returns their ids in order (also set as each row's "id")."""
     if not rows:
         return []
     if conn.dialect.name == "sqlite":
-        start = int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
-        ids = list(range(start + 1, start + 1 + len(rows)))
-        for row, new_id in zip(rows, ids, strict=True):
+        first = int(conn.execute(insert(table).returning(table.c.id), rows[0]).scalar_one())
+        rows[0]["id"] = first
+        ids = list(range(first, first + len(rows)))
+        for row, new_id in zip(rows[1:], ids[1:], strict=True):
             row["id"] = new_id
-        insert_rows(conn, table, rows)
+        insert_rows(conn, table, rows[1:])
         return ids
     ids = [int(i) for i in conn.execute(
         insert(table).returning(table.c.id, sort_by_parameter_order=True), rows).scalars()]

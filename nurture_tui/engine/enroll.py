@@ -18,11 +18,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, exists, insert, select
+from sqlalchemy import Connection, and_, exists, select
 
 from ..errors import NotFoundError
 from ..store.tables import activity, enrollment, lead, sequence
 from . import deps
+from .bulk import insert_rows, insert_with_ids
 from .events import TemplateNames, event_matches
 from .lifecycle import activity_row
 from .plans import Plan, entry_rule, load_plan
@@ -113,10 +114,8 @@ def enroll_many(
          "node_entered_at": now, "dedupe_key": (dedupe_keys or {}).get(lid), "steps": 0, "path": []}
         for lid in candidates
     ]
-    ids = list(conn.execute(
-        insert(enrollment).returning(enrollment.c.id, sort_by_parameter_order=True), rows
-    ).scalars())
-    conn.execute(insert(activity), [
+    ids = insert_with_ids(conn, enrollment, rows)
+    insert_rows(conn, activity, [
         activity_row(lid, "entered", now, sequence_id=plan.sequence_id, version_id=plan.version_id,
                      meta={"source": source})
         for lid in candidates

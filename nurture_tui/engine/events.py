@@ -27,6 +27,7 @@ from ..sequences.model import EventMatch
 from ..store.models import ACTIVITY_KINDS
 from ..store.tables import activity, enrollment, lead, template
 from . import deps
+from .bulk import insert_with_ids
 from .lifecycle import ACTIVITY_KEYS, Live, activity_row, finish, goal_or_exit
 from .node_stats import CounterBatch
 from .plans import Plan, load_plan
@@ -42,9 +43,7 @@ def record_events(conn: Connection, events: list[dict[str, Any]], now: datetime,
     rows = [_activity(e, now, f"events[{i}]") for i, e in enumerate(events)]
     if not rows:
         return []
-    ids = list(conn.execute(
-        insert(activity).returning(activity.c.id, sort_by_parameter_order=True), rows
-    ).scalars())
+    ids = insert_with_ids(conn, activity, [dict(r) for r in rows])
     live = []
     for aid, row, ev in zip(ids, rows, events, strict=True):
         if not row["bot"]:
