@@ -27,6 +27,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -233,6 +234,8 @@ class _Gen:
     # -- leads -------------------------------------------------------------------------------------------
 
     def leads(self, w: BulkWriter) -> None:
+        """Leads and, chunk by chunk, their engagement history: each lead's activities are generated
+        before the lead row is written, so its last-activity time and score go in with it."""
         rnd, n, na = self.rnd, self.n, self.n_accounts
         firsts = rnd.choices(D.FIRST_NAMES, k=n)
         lasts = rnd.choices(D.LAST_NAMES, k=n)
@@ -248,7 +251,10 @@ class _Gen:
         titles = [D.TITLES[p] for p in D.PERSONAS]
         cols = ("id", "email", "first_name", "last_name", "title", "company", "phone", "account_id", "industry",
                 "employees", "country", "city", "timezone", "lead_source", "status", "owner_id", "persona",
-                "stage", "opted_out", "bounced", "custom", "created_at", "updated_at")
+                "stage", "opted_out", "bounced", "custom", "created_at", "updated_at", "last_activity_at", "score")
+        kinds = {"created_at": "dt", "updated_at": "dt", "last_activity_at": "dt"}
+        explained = [(i + 1, "unsubscribe" if f < 0.015 else "bounce") for i, f in enumerate(flags) if f < 0.023]
+        history = _History(self, w, explained)
         self.opted_out: list[int] = []
         self.bounced: list[int] = []
         rows: list[tuple[Any, ...]] = []
@@ -280,11 +286,22 @@ class _Gen:
                 created[i], created[i],
             ))
             if len(rows) >= CHUNK:
-                done += w.insert(lead, cols, rows, {"created_at": "dt", "updated_at": "dt"})
+                done += self._write_leads(w, history, cols, rows, kinds)
                 rows = []
                 self.progress("leads", done, n)
-        done += w.insert(lead, cols, rows, {"created_at": "dt", "updated_at": "dt"})
+        done += self._write_leads(w, history, cols, rows, kinds)
         self.progress("leads", done, n)
+        self.made_activities = history.made
+
+    @staticmethod
+    def _write_leads(w: BulkWriter, history: _History, cols: tuple[str, ...], rows: list[tuple[Any, ...]],
+                     kinds: dict[str, str]) -> int:
+        if not rows:
+            return 0
+        acts, last, scores = history.for_leads(rows[0][0], rows[-1][0] + 1)
+        n = w.insert(lead, cols, [(*row, last.get(row[0]), scores.get(row[0], 0.0)) for row in rows], kinds)
+        w.insert(activity, _History.COLUMNS, acts, {"at": "dt"})
+        return n
 
     # -- campaigns and opportunities ---------------------------------------------------------------------
 
@@ -323,101 +340,6 @@ class _Gen:
             w.insert(opportunity, cols, part, {"close_date": "dt", "created_at": "dt"})
         self.n_opps = len(rows)
 
-    # -- engagement history ------------------------------------------------------------------------------
-
-    def activities(self, w: BulkWriter) -> None:
-        """Email touches and web visits until exactly `n_activities` rows exist.
-
-        Touches are drawn per lead (weighted by persona, stage and a 1 % "hot" minority whose activity
-        is recent and dense), then generated lead by lead, so the rows arrive in `lead_id` order and two
-        of the three activity indexes grow at their ends instead of at random places."""
-        rnd, target, n = self.rnd, self.n_activities, self.n
-        cols = ("lead_id", "kind", "at", "url", "bot", "meta")
-        empty: Any = "{}" if w.raw else {}
-        as_meta: Callable[[dict[str, Any]], Any] = json.dumps if w.raw else dict
-        rows: list[tuple[Any, ...]] = []
-        made = 0
-
-        def emit(lid: int, kind: str, at: float, url: str | None = None, bot: bool = False,
-                 meta_: Any = empty) -> bool:
-            nonlocal made, rows
-            if at > end:  # a reaction that has not happened yet
-                return made >= target
-            rows.append((lid, kind, int(at), url, bot, meta_))
-            made += 1
-            if len(rows) >= CHUNK:
-                w.insert(activity, cols, rows, {"at": "dt"})
-                rows = []
-                self.progress("activities", made, target)
-            return made >= target
-
-        end = self.now_ts - 60
-        start = end - HISTORY_DAYS * 86400
-        created = self.created
-        # Opt-outs and bounces first: every opted-out/bounced lead has the event that explains it.
-        for kind, ids in (("unsubscribe", self.opted_out), ("bounce", self.bounced)):
-            for lid in ids:
-                lo = max(start, created[lid - 1])
-                if made >= target or emit(lid, kind, lo + rnd.random() * (end - lo)):
-                    break
-        behaviour = [PERSONA_BEHAVIOUR[p] for p in D.PERSONAS]
-        hot = [rnd.random() < 0.01 for _ in range(n)]
-        weights = [behaviour[p][0] * STAGE_ACTIVITY[D.STAGES[s]] * (60.0 if h else 1.0)
-                   for p, s, h in zip(self.persona, self.stage, hot, strict=True)]
-        cum = list(itertools.accumulate(weights))
-        urls = list(itertools.accumulate(D.URL_WEIGHTS))
-        forms = list(itertools.accumulate(D.FORM_WEIGHTS))
-        suppressed = set(self.opted_out) | set(self.bounced)
-        bisect_, random_, expo = bisect.bisect, rnd.random, rnd.expovariate
-        persona = self.persona
-
-        def touch(lid: int) -> bool:
-            """One email (and what the lead did with it) or one web visit; True once the target is met."""
-            _, p_open, p_click = behaviour[persona[lid - 1]]
-            lo = max(start, created[lid - 1])
-            r = random_()
-            at = end - (end - lo) * (r * r * r if hot[lid - 1] else r)
-            if random_() < 0.25 or lid in suppressed:
-                for _ in range(1 + int(expo(1.2))):  # a web visit: a few page views, sometimes a form
-                    if emit(lid, "page_view", at, D.URLS[bisect_(urls, random_() * urls[-1])]):
-                        return True
-                    at += 20 + expo(1 / 90)
-                if random_() < 0.08:
-                    form = D.FORMS[bisect_(forms, random_() * forms[-1])]
-                    return emit(lid, "form", at, meta_=as_meta({"form": form}))
-                return False
-            if emit(lid, "sent", at):
-                return True
-            # a link scanner opens within seconds: recorded, but flagged as a bot
-            if random_() < 0.03 and emit(lid, "open", at + 2 + random_() * 5, bot=True):
-                return True
-            if random_() >= p_open:
-                return False
-            at += 60 + expo(1 / 7200)
-            if emit(lid, "open", at) or random_() >= p_click:
-                return made >= target
-            at += 10 + expo(1 / 300)
-            url = D.URLS[bisect_(urls, random_() * urls[-1])]
-            return emit(lid, "click", at, url) or emit(lid, "page_view", at + 2, url)
-
-        counts = [0] * n
-        if n and made < target:
-            for i in rnd.choices(range(n), cum_weights=cum, k=int((target - made) / ROWS_PER_TOUCH)):
-                counts[i] += 1
-        done = made >= target
-        for i in range(n):
-            if done:
-                break
-            for _ in range(counts[i]):
-                if touch(i + 1):
-                    done = True
-                    break
-        while n and made < target:  # top up with touches on randomly drawn leads
-            touch(bisect_(cum, random_() * cum[-1]) + 1)
-        w.insert(activity, cols, rows, {"at": "dt"})
-        self.progress("activities", made, target)
-        self.made_activities = made
-
     # -- the run -----------------------------------------------------------------------------------------
 
     def run(self) -> DemoSummary:
@@ -434,16 +356,18 @@ class _Gen:
         # B-tree inserts): about twice as fast. Unique indexes stay, so every constraint is enforced.
         deferred = {t: [ix for ix in t.indexes if not ix.unique] for t in (lead, activity)}
         self._drop(deferred)
-        for step in (self.leads, self.campaigns, self.opportunities, self.activities):
+        with write_tx(self.ws.engine) as conn:
+            from ..scoring import rules
+
+            rules.ensure_default_rules(conn)
+        for step in (self.leads, self.campaigns, self.opportunities):
             with write_tx(self.ws.engine) as conn:
                 step(BulkWriter(conn))
         self._create({activity: deferred[activity]})  # scoring reads activity by (lead_id, at)
         with write_tx(self.ws.engine) as conn:
             BulkWriter(conn).fix_sequences([user, rep_group, account, lead, campaign, opportunity])
             self.progress("grades", 0, 1)
-            # One pass over the lead table for everything derived (each full-table UPDATE rewrites every row).
-            last = select(func.max(activity.c.at)).where(activity.c.lead_id == lead.c.id).scalar_subquery()
-            conn.execute(update(lead).values(last_activity_at=last, **self._grade_values(conn)))
+            conn.execute(update(lead).values(**self._grade_values(conn)))
         self._create({lead: deferred[lead]})
         mqls = self._score()
         summary = DemoSummary(
@@ -489,14 +413,152 @@ class _Gen:
         return {"grade_rank": rank, "grade": func.rtrim(func.substr(letters, rank * 2 + 1, 2))}
 
     def _score(self) -> int:
-        """Scores from the activity history by the scoring code's rescore (which also opens MQLs)."""
-        from ..scoring import rescore, rules
+        """Scores are in (see `_History`); refresh account scores and open the MQLs they earn."""
+        from ..scoring import accounts, mql
 
+        self.progress("mqls", 0, 1)
         with write_tx(self.ws.engine) as conn:
-            rules.ensure_default_rules(conn)
-        result = rescore.rescore_all(self.ws.engine, self.ws.settings, self.ws.clock,
-                                     lambda done, total: self.progress("scores", done, total))
-        return len(result.qualified)
+            accounts.refresh(conn, None, self.now, self.ws.settings)
+            return len(mql.check_all(conn, self.now, self.ws.settings))
+
+
+class _History:
+    """90 days of engagement, generated lead by lead (so rows arrive in `lead_id` order and two of the
+    three activity indexes grow at their ends).
+
+    How many activity rows each lead gets is drawn up front — one multinomial over all leads, weighted
+    by persona, stage and a 1 % "hot" minority whose activity is recent and dense — so the total is
+    exactly the requested number. A lead then receives email touches and web visits until its quota
+    is used up. Its score is computed on the spot with the workspace's own score rules (the scoring
+    package's matcher, caps and decay scale), exactly what a rescore of that history would give."""
+
+    COLUMNS = ("lead_id", "kind", "at", "url", "bot", "meta")
+
+    def __init__(self, gen: _Gen, w: BulkWriter, explained: list[tuple[int, str]]) -> None:
+        from ..engine.events import ENGAGEMENT_KINDS
+        from ..scoring import rules, service
+
+        self.engaged_kinds = ENGAGEMENT_KINDS
+        self.gen, self.w = gen, w
+        rnd, n = gen.rnd, gen.n
+        self.end = gen.now_ts - 60
+        self.start = self.end - HISTORY_DAYS * 86400
+        self.empty: Any = "{}" if w.raw else {}
+        self.as_meta: Callable[[dict[str, Any]], Any] = json.dumps if w.raw else dict
+        self.behaviour = [PERSONA_BEHAVIOUR[p] for p in D.PERSONAS]
+        self.hot = [rnd.random() < 0.01 for _ in range(n)]
+        weights = [self.behaviour[p][0] * STAGE_ACTIVITY[D.STAGES[s]] * (60.0 if h else 1.0)
+                   for p, s, h in zip(gen.persona, gen.stage, self.hot, strict=True)]
+        target = gen.n_activities
+        explained = explained[:target]
+        self.explain = dict(explained)  # lead id → the unsubscribe/bounce that explains its flag
+        self.quota = [0] * n
+        for lid, _ in explained:
+            self.quota[lid - 1] += 1
+        if n and target > len(explained):
+            for i in rnd.choices(range(n), cum_weights=list(itertools.accumulate(weights)),
+                                 k=target - len(explained)):
+                self.quota[i] += 1
+        self.urls = list(itertools.accumulate(D.URL_WEIGHTS))
+        self.forms = list(itertools.accumulate(D.FORM_WEIGHTS))
+        self.made = 0
+        self.rules = rules.load_rules(w.conn)  # inside the load's own transaction
+        self.scale = service.scale(w.conn, gen.now, gen.ws.settings)
+
+    def for_leads(self, lo: int, hi: int) -> tuple[list[tuple[Any, ...]], dict[int, float], dict[int, float]]:
+        """Activity rows, last engagement (Unix seconds) and stored score for lead ids lo..hi-1."""
+        rows: list[tuple[Any, ...]] = []
+        last: dict[int, float] = {}
+        scores: dict[int, float] = {}
+        for lid in range(lo, hi):
+            quota = self.quota[lid - 1]
+            if not quota:
+                continue
+            acts = self._lead(lid, quota)
+            rows.extend(acts)
+            engaged = [a[2] for a in acts if a[1] in self.engaged_kinds]
+            if engaged:
+                last[lid] = max(engaged)
+            score = self._score(lid, acts)
+            if score:
+                scores[lid] = score
+        self.made += len(rows)
+        self.gen.progress("activities", self.made, self.gen.n_activities)
+        return rows, last, scores
+
+    def _lead(self, lid: int, quota: int) -> list[tuple[Any, ...]]:
+        rnd, gen = self.gen.rnd, self.gen
+        random_, expo, bisect_ = rnd.random, rnd.expovariate, bisect.bisect
+        out: list[tuple[Any, ...]] = []
+        end, empty = self.end, self.empty
+        lo = max(self.start, gen.created[lid - 1])
+        hot = self.hot[lid - 1]
+        _, p_open, p_click = self.behaviour[gen.persona[lid - 1]]
+        suppressed = lid in self.explain
+
+        def emit(kind: str, at: float, url: str | None = None, bot: bool = False, meta_: Any = empty) -> bool:
+            if at <= end:  # later reactions have not happened yet
+                out.append((lid, kind, int(at), url, bot, meta_))
+            return len(out) >= quota
+
+        if suppressed and emit(self.explain[lid], lo + random_() * (end - lo)):
+            return out
+        while True:
+            r = random_()
+            at = end - (end - lo) * (r * r * r if hot else r)
+            if random_() < 0.25 or suppressed:  # a web visit: a few page views, sometimes a form
+                for _ in range(1 + int(expo(1.2))):
+                    if emit("page_view", at, D.URLS[bisect_(self.urls, random_() * self.urls[-1])]):
+                        return out
+                    at += 20 + expo(1 / 90)
+                if random_() < 0.08:
+                    form = D.FORMS[bisect_(self.forms, random_() * self.forms[-1])]
+                    if emit("form", at, meta_=self.as_meta({"form": form})):
+                        return out
+                continue
+            if emit("sent", at):
+                return out
+            # a link scanner opens within seconds: recorded, but flagged as a bot
+            if random_() < 0.03 and emit("open", at + 2 + random_() * 5, bot=True):
+                return out
+            if random_() >= p_open:
+                continue
+            at += 60 + expo(1 / 7200)
+            if emit("open", at):
+                return out
+            if random_() >= p_click:
+                continue
+            at += 10 + expo(1 / 300)
+            url = D.URLS[bisect_(self.urls, random_() * self.urls[-1])]
+            if emit("click", at, url) or emit("page_view", at + 2, url):
+                return out
+
+    def _score(self, lid: int, acts: list[tuple[Any, ...]]) -> float:
+        """The stored-scale score of one lead's whole history under the active rules."""
+        from ..scoring.service import granted
+
+        total = 0.0
+        seen: dict[tuple[int, int], int] = {}
+        for _, kind, at_s, url, bot, meta_ in sorted(acts, key=lambda a: a[2]):
+            rules = self.rules.for_kind(kind)
+            if bot or not rules:
+                continue
+            at = datetime.fromtimestamp(at_s, UTC)
+            act = {"lead_id": lid, "kind": kind, "at": at, "url": url,
+                   "meta": json.loads(meta_) if isinstance(meta_, str) else meta_}
+            for rule in rules:
+                if not rule.matches(act):
+                    continue
+                if rule.capped:
+                    key = (rule.id, rule.bucket(at))
+                    index = seen.get(key, 0)
+                    seen[key] = index + 1
+                    points = granted(rule, index)
+                else:
+                    points = rule.points
+                if points:
+                    total += self.scale.to_stored(points, at)
+        return total
 
 
 def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:

@@ -83,9 +83,8 @@ def prepare(ws: Workspace, *, directory: Path | None = None) -> PrepareResult:
     sequence (idempotent: a sequence whose published version already matches its file is left alone)."""
     from ..errors import NurtureError
     from ..scoring import rules
-    from ..sequences import service
-
     from ..segments import service as segments
+    from ..sequences import service
 
     result = PrepareResult()
     now = ws.clock.now()

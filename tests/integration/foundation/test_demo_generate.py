@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from nurture_tui.config import load_settings
 from nurture_tui.demo.generate import build_demo, is_demo, stored_demo
 from nurture_tui.demo.workspace import ensure_demo
+from nurture_tui.engine.events import ENGAGEMENT_KINDS
 from nurture_tui.errors import NurtureError
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.models import PERSONAS, STAGES
@@ -40,18 +41,19 @@ def test_build_small_demo(workspace: Workspace) -> None:
     assert _count(workspace, user) == summary.users and _count(workspace, rep_group) == 3
     assert _count(workspace, campaign_member) == summary.campaign_members
     assert _count(workspace, opportunity) == summary.opportunities
-    assert {"leads", "activities", "scores"} <= set(phases)
+    assert {"leads", "activities", "mqls"} <= set(phases)
     now = workspace.clock.now()
     with workspace.engine.connect() as conn:
         leads = conn.execute(select(lead)).all()
         acts = conn.execute(select(activity.c.lead_id, activity.c.kind, activity.c.at, activity.c.bot)).all()
-        grouped = conn.execute(select(activity.c.lead_id, func.max(activity.c.at)).group_by(activity.c.lead_id))
+        grouped = conn.execute(select(activity.c.lead_id, func.max(activity.c.at))
+                               .where(activity.c.kind.in_(ENGAGEMENT_KINDS)).group_by(activity.c.lead_id))
         last = {lead_id: at for lead_id, at in grouped}
     zones = zoneinfo.available_timezones()
     assert all(r.persona in PERSONAS and r.stage in STAGES and r.timezone in zones for r in leads)
     assert all(r.email == r.email.lower() and "@" in r.email for r in leads)
     assert all(r.grade is not None and r.account_id is not None for r in leads)
-    assert {r.last_activity_at for r in leads if r.id in last} == {last[r.id] for r in leads if r.id in last}
+    assert {r.id: r.last_activity_at for r in leads if r.last_activity_at} == last  # last engagement
     assert all(now.timestamp() - 91 * 86400 <= a.at.timestamp() <= now.timestamp() for a in acts)
     kinds = {a.kind for a in acts}
     assert {"sent", "open", "page_view"} <= kinds
@@ -103,3 +105,18 @@ def test_build_refuses_a_workspace_with_leads(workspace: Workspace) -> None:
         conn.execute(lead.insert().values(email="real@customer.com"))
     with pytest.raises(NurtureError, match="needs an empty workspace"):
         build_demo(workspace, leads=10)
+
+
+def test_generated_scores_match_a_rescore(workspace: Workspace) -> None:
+    """The generator scores history itself (for speed); the scoring engine's rescore must agree."""
+    from nurture_tui.scoring import rescore
+
+    build_demo(workspace, leads=400, seed=5, activities=3000)
+    with workspace.engine.connect() as conn:
+        before = {i: s for i, s in conn.execute(select(lead.c.id, lead.c.score))}
+    rescore.rescore_all(workspace.engine, workspace.settings, workspace.clock)
+    with workspace.engine.connect() as conn:
+        after = {i: s for i, s in conn.execute(select(lead.c.id, lead.c.score))}
+    assert any(s > 0 for s in before.values())
+    assert before.keys() == after.keys()
+    assert all(abs(before[i] - after[i]) < 1e-6 * max(1.0, abs(after[i])) for i in after)
