@@ -2,11 +2,13 @@
 current rule set, its adjustments and its last reset — in SQL.
 
 Phase 1 (worker threads, one read transaction per lead-id range, no write lock): each active rule becomes
-one `SELECT` over `activity` (its Core filter, activities after the lead's last reset); capped and
-one-time rules number their matches per (lead, cap bucket) with `row_number()` and grant
-`min(|points|, cap − (n−1)·|points|)`, exactly what the incremental path does. Each grant is weighted by
-the decay scale (`2^((at − epoch)/half-life)`); grants, adjustments and the reset base are summed per
-lead, and only leads whose total differs from their stored score in the same snapshot come back.
+one `SELECT` over `activity` (its Core filter); capped and one-time rules number their matches per (lead,
+cap bucket) with `row_number()` and grant `min(|points|, cap − (n−1)·|points|)`, exactly what the
+incremental path does. Each grant is weighted by the decay scale (`2^((at − epoch)/half-life)`), grants and
+adjustments are summed per lead, and only leads whose total differs from their stored score in the same
+snapshot come back. Leads with a score reset (recycled MQLs, few) are derived instead by the per-lead
+history code (`service.histories`), which applies cycles exactly; keeping resets out of the SQL keeps every
+rule's query a plain index scan.
 
 Phase 2 (this thread, short write transactions, `progress(done, total)` after each range): `score =
 total + (score − old)`, so whatever was scored while phase 1 ran is kept. The phases overlap (range n+1
@@ -33,7 +35,6 @@ from sqlalchemy import (
     cast,
     func,
     literal,
-    or_,
     select,
     true,
     union_all,
@@ -47,7 +48,7 @@ from ..store.engine import write_tx
 from ..store.tables import activity, lead, score_event
 from .decay import ScoreScale
 from .rules import UNIX_EPOCH, CompiledRule, RuleSet, load_rules
-from .service import scale, scoring_settings
+from .service import histories, recompute_stored, scale, scoring_settings
 
 Progress = Callable[[int, int], None]
 RANGE = 250_000  # leads per phase-1 query
@@ -88,29 +89,19 @@ def _bucket(rule: CompiledRule, dialect: str) -> Any:
 
 
 def _in_range(col: Any, lo: int | None, hi: int | None) -> Any:
-    return true() if lo is None or hi is None else col.between(lo, hi)
+    """`col BETWEEN lo AND hi`, written `col + 0` so the planner never prefers a lead-id index: a lead range
+    holds every kind of activity, while the kind-first index holds just the rows the rule can match."""
+    return true() if lo is None or hi is None else (col + 0).between(lo, hi)
 
 
-def _resets(lo: int | None, hi: int | None) -> Any:
-    latest = (select(func.max(score_event.c.id)).where(score_event.c.kind == "reset",
-                                                       _in_range(score_event.c.lead_id, lo, hi))
-              .group_by(score_event.c.lead_id))
-    return (select(score_event.c.lead_id, score_event.c.at.label("reset_at"), score_event.c.points)
-            .where(score_event.c.id.in_(latest)).subquery("resets"))
-
-
-def _rule_grants(rule: CompiledRule, lo: int | None, hi: int | None, resets: Any, sc: ScoreScale,
-                 dialect: str) -> Any:
-    after_reset = or_(resets.c.reset_at.is_(None), activity.c.at > resets.c.reset_at)
-    src = activity.outerjoin(resets, resets.c.lead_id == activity.c.lead_id)
-    where = and_(rule.sql_filter(), _in_range(activity.c.lead_id, lo, hi), after_reset)
+def _rule_grants(rule: CompiledRule, lo: int | None, hi: int | None, sc: ScoreScale, dialect: str) -> Any:
+    where = and_(rule.sql_filter(), _in_range(activity.c.lead_id, lo, hi))
     w = weight(activity.c.at, sc, dialect)
     if rule.cap is None:
-        return select(activity.c.lead_id, (literal(rule.points) * w).label("amt")).select_from(src).where(where)
+        return select(activity.c.lead_id, (literal(rule.points) * w).label("amt")).where(where)
     rn = func.row_number().over(partition_by=[activity.c.lead_id, _bucket(rule, dialect)],
                                 order_by=[activity.c.at, activity.c.id])
-    ranked = (select(activity.c.lead_id, rn.label("rn"), w.label("w")).select_from(src).where(where)
-              .subquery(f"r{rule.id}"))
+    ranked = select(activity.c.lead_id, rn.label("rn"), w.label("w")).where(where).subquery(f"r{rule.id}")
     step = abs(rule.points)
     left = literal(rule.cap) - (ranked.c.rn - 1) * step
     g = case((left >= step, step), (left <= 0, 0.0), else_=left)
@@ -119,15 +110,12 @@ def _rule_grants(rule: CompiledRule, lo: int | None, hi: int | None, resets: Any
 
 
 def totals_select(rules: RuleSet, lo: int | None, hi: int | None, sc: ScoreScale, dialect: str) -> Any:
-    """(lead_id, stored total) for every lead (in [lo, hi] if given) with any score source."""
-    resets = _resets(lo, hi)
-    parts: list[Any] = [_rule_grants(r, lo, hi, resets, sc, dialect) for r in rules.rules]
-    adj_src = score_event.outerjoin(resets, resets.c.lead_id == score_event.c.lead_id)
+    """(lead_id, stored total) for every lead (in [lo, hi] if given) with rule grants or adjustments,
+    *ignoring resets*: leads with a reset are recomputed exactly in Python (`compute_changes`)."""
+    parts: list[Any] = [_rule_grants(r, lo, hi, sc, dialect) for r in rules.rules]
     parts.append(select(score_event.c.lead_id, (score_event.c.points * weight(score_event.c.at, sc, dialect))
-                        .label("amt")).select_from(adj_src)
-                 .where(score_event.c.kind == "adjust", _in_range(score_event.c.lead_id, lo, hi),
-                        or_(resets.c.reset_at.is_(None), score_event.c.at > resets.c.reset_at)))
-    parts.append(select(resets.c.lead_id, (resets.c.points * weight(resets.c.reset_at, sc, dialect)).label("amt")))
+                        .label("amt"))
+                 .where(score_event.c.kind == "adjust", _in_range(score_event.c.lead_id, lo, hi)))
     u = union_all(*parts).subquery("grants")
     return select(u.c.lead_id, cast(func.sum(u.c.amt), Float).label("total")).group_by(u.c.lead_id)
 
@@ -152,10 +140,21 @@ def compute_changes(engine: Engine, rules: RuleSet, sc: ScoreScale, lo: int, hi:
         q = (select(lead.c.id, lead.c.score, total).select_from(lead.outerjoin(g, g.c.lead_id == lead.c.id))
              .where(lead.c.id.between(lo, hi), func.abs(total - lead.c.score) > 1e-9 * (1 + func.abs(total)))
              .order_by(lead.c.id))
-        rows = [(int(i), float(o), float(t)) for i, o, t in conn.execute(q)]
+        rows = {int(i): (int(i), float(o), float(t)) for i, o, t in conn.execute(q)}
+        # Leads with a score reset (recycled MQLs; few) are derived exactly by the per-lead history code.
+        reset_ids = [int(r[0]) for r in conn.execute(
+            select(score_event.c.lead_id).where(score_event.c.kind == "reset", score_event.c.lead_id.between(lo, hi))
+            .distinct())]
+        if reset_ids:
+            stored = dict(conn.execute(select(lead.c.id, lead.c.score).where(lead.c.id.in_(reset_ids))).all())
+            for lid, changes in histories(conn, reset_ids, rules).items():
+                old, new = float(stored[lid]), recompute_stored(changes, sc)
+                rows.pop(lid, None)
+                if abs(new - old) > 1e-9 * (1 + abs(new)):
+                    rows[lid] = (lid, old, new)
         last = int(conn.execute(select(func.coalesce(func.max(score_event.c.id), 0))).scalar_one())
         n = int(conn.execute(select(func.count()).where(lead.c.id.between(lo, hi))).scalar_one())
-    return RangeChanges(lo, hi, rows, last, n)
+    return RangeChanges(lo, hi, [rows[k] for k in sorted(rows)], last, n)
 
 
 def apply_changes(conn: Connection, rows: list[tuple[int, float, float]], last_event_id: int) -> int:

@@ -233,13 +233,27 @@ class ScoreChange:
 def history(conn: Connection, lead_id: int, rules: RuleSet | None = None) -> list[ScoreChange]:
     """The lead's score history, oldest first: rule grants re-derived from activities (caps and resets
     applied exactly as scoring does) merged with adjustments and resets."""
+    return histories(conn, [lead_id], rules)[lead_id]
+
+
+def histories(conn: Connection, lead_ids: Sequence[int], rules: RuleSet | None = None) -> dict[int, list[ScoreChange]]:
+    """`history` for many leads with two queries per chunk of leads."""
     rules = rules or load_rules(conn)
-    events = conn.execute(select(score_event).where(score_event.c.lead_id == lead_id)
-                          .order_by(score_event.c.at, score_event.c.id)).all()
-    acts = conn.execute(select(activity).where(activity.c.lead_id == lead_id,
-                                               activity.c.kind.in_(sorted(rules.kinds)),
-                                               activity.c.bot == False)  # noqa: E712
-                        .order_by(activity.c.at, activity.c.id)).all()
+    events: dict[int, list[Any]] = defaultdict(list)
+    acts: dict[int, list[Any]] = defaultdict(list)
+    for part in chunks(sorted(set(lead_ids))):
+        for e in conn.execute(select(score_event).where(score_event.c.lead_id.in_(part))
+                              .order_by(score_event.c.at, score_event.c.id)):
+            events[e.lead_id].append(e)
+        for a in conn.execute(select(activity).where(activity.c.lead_id.in_(part),
+                                                     activity.c.kind.in_(sorted(rules.kinds)),
+                                                     activity.c.bot == False)  # noqa: E712
+                              .order_by(activity.c.at, activity.c.id)):
+            acts[a.lead_id].append(a)
+    return {lid: _derive(rules, acts[lid], events[lid]) for lid in lead_ids}
+
+
+def _derive(rules: RuleSet, acts: list[Any], events: list[Any]) -> list[ScoreChange]:
     # At equal times activities sort first: an activity at the very instant of a reset belongs to the old cycle.
     timeline: list[tuple[datetime, int, Any]] = [(a.at, 0, a) for a in acts] + [(e.at, 1, e) for e in events]
     timeline.sort(key=lambda t: (t[0], t[1]))
