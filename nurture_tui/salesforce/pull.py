@@ -11,12 +11,12 @@ engagement through `engine.events.record_events`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from ..store import audit
 from ..store.engine import write_tx
@@ -36,8 +36,8 @@ from ..workspace import Workspace
 from . import mapping as m
 from .api import SfApi
 from .fastwrite import insert_many, update_many
-
-CHUNK = 900  # ids per IN (…) lookup
+from .lookup import by_sf_id, chunks
+from .merges import apply_deletes, merge_local
 
 
 @dataclass
@@ -65,20 +65,6 @@ class PullReport:
 
 
 ErrorSink = Callable[[Connection, str, str, str | None, str, str, dict[str, Any]], None]
-
-
-def _chunks(items: list[Any], n: int = CHUNK) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
-
-
-def _by_sf_id(conn: Connection, table: Table, cols: list[Any], sf_ids: Iterable[str]) -> dict[str, Any]:
-    ids = [i for i in set(sf_ids) if i]
-    out: dict[str, Any] = {}
-    for chunk in _chunks(ids):
-        for row in conn.execute(select(*cols).where(table.c.sf_id.in_(chunk))):
-            out[row.sf_id] = row
-    return out
 
 
 def _prefetched(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
@@ -232,7 +218,7 @@ class Puller:
         rep = self.report.objects.setdefault(obj, ObjectReport())
         apply = getattr(self, f"_apply_{obj.lower()}")
         ids = sorted({str(r.record_id) for r in failed})
-        for chunk in _chunks(ids, 200):
+        for chunk in chunks(ids, 200):
             quoted = ", ".join(f"'{i}'" for i in chunk if i.isalnum())
             soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj} WHERE Id IN ({quoted})"
             for page in self.api.query_pages(soql):
@@ -257,11 +243,11 @@ class Puller:
     # ---------------------------------------------------------------------------------------- appliers
     def _apply_user(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         u = user_t.c
-        existing = _by_sf_id(conn, user_t, [u.id, u.sf_id, u.username, u.name, u.email, u.active],
+        existing = by_sf_id(conn, user_t, [u.id, u.sf_id, u.username, u.name, u.email, u.active],
                              (r["Id"] for r in rows))
         names = [str(r.get("Username") or "") for r in rows if r["Id"] not in existing]
         by_name: dict[str, Any] = {}
-        for chunk in _chunks(names):
+        for chunk in chunks(names):
             for row in conn.execute(select(user_t.c.id, user_t.c.username, user_t.c.sf_id)
                                     .where(user_t.c.username.in_(chunk))):
                 by_name[row.username] = row
@@ -292,7 +278,7 @@ class Puller:
 
     def _apply_account(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         users = self.users(conn)
-        existing = _by_sf_id(conn, account, [account.c.id, account.c.sf_id, account.c.sf_modstamp],
+        existing = by_sf_id(conn, account, [account.c.id, account.c.sf_id, account.c.sf_modstamp],
                              (r["Id"] for r in rows))
         inserts, updates = [], []
         for r in rows:
@@ -317,7 +303,7 @@ class Puller:
         rep.updated += len(updates)
 
     def _apply_campaign(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        existing = _by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.sf_modstamp],
+        existing = by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.sf_modstamp],
                              (r["Id"] for r in rows))
         inserts, updates = [], []
         for r in rows:
@@ -347,16 +333,16 @@ class Puller:
     def _apply_people(self, conn: Connection, sobject: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         users = self.users(conn)
         c = lead.c
-        existing = _by_sf_id(conn, lead, [c.id, c.sf_id, c.sf_type, c.email, c.sf_modstamp, c.owner_id, c.opted_out,
+        existing = by_sf_id(conn, lead, [c.id, c.sf_id, c.sf_type, c.email, c.sf_modstamp, c.owner_id, c.opted_out,
                                           c.custom], (r["Id"] for r in rows))
         emails: dict[str, Any] = {}
         wanted = list({(m.text(r.get("Email")) or "").strip().lower() for r in rows} - {""})
-        for chunk in _chunks(wanted):
+        for chunk in chunks(wanted):
             for row in conn.execute(select(c.id, c.sf_id, c.email).where(c.email.in_(chunk))):
                 emails[row.email] = row
         accounts: dict[str, int] = {}
         if sobject == "Contact":
-            accounts = {k: v.id for k, v in _by_sf_id(conn, account, [account.c.id, account.c.sf_id],
+            accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
                                                       (str(r.get("AccountId") or "") for r in rows)).items()}
         held_owner = self._pending_owner_changes(conn, [e.id for e in existing.values()])
         inserts: list[dict[str, Any]] = []
@@ -412,7 +398,7 @@ class Puller:
     def _pending_owner_changes(self, conn: Connection, lead_ids: list[int]) -> set[int]:
         out: set[int] = set()
         o = sf_outbox.c
-        for chunk in _chunks(lead_ids):
+        for chunk in chunks(lead_ids):
             for row in conn.execute(select(o.lead_id, o.payload).where(
                     o.status == "pending", o.sobject == "Lead", o.lead_id.in_(chunk))):
                 if isinstance(row.payload, dict) and "owner" in row.payload:
@@ -428,7 +414,7 @@ class Puller:
             return
         other = conn.execute(select(lead.c.id).where(lead.c.sf_id == contact_id)).first()
         if other is not None and other.id != local.id:
-            self.merge_local(conn, keep=local.id, gone=other.id, reason=f"converted lead {r['Id']}")
+            merge_local(conn, keep=local.id, gone=other.id, reason=f"converted lead {r['Id']}", now=self.now)
         custom = dict(local.custom or {})
         custom.update(sf_lead_id=r["Id"], sf_converted_at=stamp.isoformat() if stamp else None)
         conn.execute(update(lead).where(lead.c.id == local.id).values(
@@ -439,33 +425,15 @@ class Puller:
                      after={"sf_id": contact_id, "sf_type": "Contact"})
         rep.converted += 1
 
-    def merge_local(self, conn: Connection, *, keep: int, gone: int, reason: str) -> None:
-        """Fold local lead `gone` into `keep`: history, memberships, opportunities and pending pushes move."""
-        for table in (activity, campaign_member, opportunity):
-            conn.execute(update(table).where(table.c.lead_id == gone).values(lead_id=keep))
-        conn.execute(update(sf_outbox).where(sf_outbox.c.lead_id == gone, sf_outbox.c.status == "pending")
-                     .values(lead_id=keep))
-        rows = {r.id: r for r in conn.execute(select(lead.c.id, lead.c.score, lead.c.custom, lead.c.sf_id)
-                                              .where(lead.c.id.in_([keep, gone])))}
-        if gone in rows and keep in rows:
-            conn.execute(update(lead).where(lead.c.id == keep).values(
-                score=max(rows[keep].score or 0.0, rows[gone].score or 0.0)))
-            custom = dict(rows[gone].custom or {})
-            custom.update(merged_into=keep, sf_merged_id=rows[gone].sf_id, merge_reason=reason)
-            conn.execute(update(lead).where(lead.c.id == gone).values(sf_id=None, status="Merged", custom=custom,
-                                                                       updated_at=self.now))
-        audit.record(conn, at=self.now, user="salesforce-sync", action="salesforce.merge", entity="lead",
-                     entity_id=keep, before={"merged": gone}, after={"reason": reason})
-
     def _people_ids(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
         ids = [str(r.get(k)) for r in rows for k in ("LeadId", "ContactId") if r.get(k)]
-        return {k: v.id for k, v in _by_sf_id(conn, lead, [lead.c.id, lead.c.sf_id], ids).items()}
+        return {k: v.id for k, v in by_sf_id(conn, lead, [lead.c.id, lead.c.sf_id], ids).items()}
 
     def _apply_campaignmember(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         cm = campaign_member.c
-        existing = _by_sf_id(conn, campaign_member, [cm.id, cm.sf_id, cm.sf_modstamp, cm.responded],
+        existing = by_sf_id(conn, campaign_member, [cm.id, cm.sf_id, cm.sf_modstamp, cm.responded],
                              (r["Id"] for r in rows))
-        camps = {k: v for k, v in _by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.name],
+        camps = {k: v for k, v in by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.name],
                                             (str(r.get("CampaignId")) for r in rows)).items()}
         people = self._people_ids(conn, rows)
         inserts, updates, events = [], [], []
@@ -501,8 +469,8 @@ class Puller:
 
     def _apply_opportunity(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         o = opportunity.c
-        existing = _by_sf_id(conn, opportunity, [o.id, o.sf_id, o.sf_modstamp, o.is_won], (r["Id"] for r in rows))
-        accounts = {k: v.id for k, v in _by_sf_id(conn, account, [account.c.id, account.c.sf_id],
+        existing = by_sf_id(conn, opportunity, [o.id, o.sf_id, o.sf_modstamp, o.is_won], (r["Id"] for r in rows))
+        accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
                                                   (str(r.get("AccountId") or "") for r in rows)).items()}
         people = self._people_ids(conn, rows)
         inserts, updates, events = [], [], []
@@ -549,7 +517,9 @@ class Puller:
             return
         for page in self._pages(obj, soql, True, rep):
             with write_tx(self.ws.engine) as conn:
-                self._apply_deletes(conn, obj, page, rep)
+                deleted, merged = apply_deletes(conn, obj, page, self.now)
+                rep.deleted += deleted
+                rep.merged += merged
                 top = _top_stamp(page)
                 watermark = max(watermark, top) if watermark and top else (top or watermark)
                 self._save_state(conn, key, watermark)
@@ -563,52 +533,6 @@ class Puller:
         table = {"Account": account, "CampaignMember": campaign_member, "Opportunity": opportunity}.get(obj, lead)
         with self.ws.engine.connect() as conn:
             return len(conn.execute(select(table.c.id).where(table.c.sf_id.is_not(None)).limit(1)).all())
-
-    def _apply_deletes(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        if obj == "CampaignMember":
-            ids = [r["Id"] for r in rows]
-            for chunk in _chunks(ids):
-                rep.deleted += conn.execute(delete(campaign_member).where(campaign_member.c.sf_id.in_(chunk))).rowcount
-            return
-        if obj == "Opportunity":
-            ids = [r["Id"] for r in rows]
-            for chunk in _chunks(ids):
-                rep.deleted += conn.execute(delete(opportunity).where(opportunity.c.sf_id.in_(chunk))).rowcount
-            return
-        table = account if obj == "Account" else lead
-        masters = [str(r.get("MasterRecordId")) for r in rows if r.get("MasterRecordId")]
-        locals_ = _by_sf_id(conn, table, [table.c.id, table.c.sf_id, table.c.custom],
-                            [r["Id"] for r in rows] + masters)
-        for r in rows:
-            gone = locals_.get(r["Id"])
-            if gone is None:
-                continue
-            master_id = m.text(r.get("MasterRecordId"))
-            keep = locals_.get(master_id) if master_id else None
-            if master_id and keep is None:
-                # The survivor is not mirrored yet: the loser's row (and its nurture state) becomes it.
-                custom = {**(gone.custom or {}), "sf_merged_from": r["Id"]}
-                conn.execute(update(table).where(table.c.id == gone.id).values(sf_id=master_id, custom=custom,
-                                                                              sf_modstamp=None))
-                rep.merged += 1
-            elif keep is not None and keep.id != gone.id:
-                if obj == "Account":
-                    for t in (lead, opportunity):
-                        conn.execute(update(t).where(t.c.account_id == gone.id).values(account_id=keep.id))
-                    conn.execute(update(account).where(account.c.id == gone.id).values(
-                        sf_id=None, custom={**(gone.custom or {}), "merged_into": keep.id}))
-                else:
-                    self.merge_local(conn, keep=keep.id, gone=gone.id, reason=f"merged in Salesforce into {master_id}")
-                rep.merged += 1
-            else:
-                custom = {**(gone.custom or {}), "sf_deleted": True,
-                          "sf_deleted_at": r.get("SystemModstamp")}
-                values: dict[str, Any] = {"custom": custom}
-                if obj != "Account":
-                    values["status"] = "Deleted"
-                conn.execute(update(table).where(table.c.id == gone.id).values(**values))
-                rep.deleted += 1
-
 
 @dataclass
 class _Row:
