@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import BindingType
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
+from ..tui.keymap import bind
 from ..tui.widgets.header import NurtureHeader
 
 if TYPE_CHECKING:
@@ -117,4 +118,71 @@ def feature_available(module: str) -> bool:
     return True
 
 
-BACK = Binding("escape", "app.pop_screen", "Back", id="screen.back")
+
+class FilterableScreen(NurtureScreen):
+    """A list screen with `/` filtering: the words typed must all appear in a row (case-insensitive).
+    Subclasses pass each row's texts through `keep()` when they show data, and implement `refilter()`
+    to show the last data again."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        bind("slash", "list_filter", "Filter", "list.filter", key_display="/"),
+        bind("escape", "clear_list_filter", "Clear filter", "list.clear_filter", show=False),
+    ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.filter_words: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield NurtureHeader(self.TITLE)
+        yield Input(placeholder="filter: words that must appear in a row", id="list-filter", classes="hidden")
+        yield from self.compose_body()
+        yield Footer()
+
+    def keep(self, *texts: object) -> bool:
+        if not self.filter_words:
+            return True
+        hay = " ".join(str(t) for t in texts if t is not None).lower()
+        return all(word in hay for word in self.filter_words)
+
+    def refilter(self) -> None:
+        pass
+
+    def _set_filter(self, text: str) -> None:
+        self.filter_words = text.lower().split()
+        self.sub_title = f"filter: {text}" if text else ""
+        self.refilter()
+
+    def action_list_filter(self) -> None:
+        box = self.query_one("#list-filter", Input)
+        box.remove_class("hidden")
+        box.focus()
+
+    def action_clear_list_filter(self) -> None:
+        box = self.query_one("#list-filter", Input)
+        box.value = ""
+        box.add_class("hidden")
+        if self.filter_words:
+            self._set_filter("")
+        self._focus_list()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id != "list-filter":
+            return
+        event.stop()
+        self._set_filter(event.value.strip())
+        if not event.value.strip():
+            event.input.add_class("hidden")
+        self._focus_list()
+
+    def _focus_list(self) -> None:
+        from textual.widgets import DataTable
+
+        tables = self.query(DataTable)
+        if tables:
+            tables.first().focus()
+
+    def on_key(self, event: Any) -> None:
+        if event.key == "escape" and self.query_one("#list-filter", Input).has_focus:
+            event.stop()
+            self.action_clear_list_filter()

@@ -12,7 +12,7 @@ from textual.widgets import DataTable, Label
 
 from ..reports.console import BoardRow, leaderboard
 from ..tui.keymap import bind
-from .base import NurtureScreen
+from .base import FilterableScreen
 
 COLUMNS = (("rank", "#", 4), ("lead", "Lead", 34), ("company", "Company", 22), ("score", "Score", 7),
            ("grade", "Gr", 3), ("stage", "Stage", 13), ("owner", "Owner", 16), ("last", "Last engagement", 16))
@@ -23,7 +23,7 @@ def cells(r: BoardRow) -> tuple[str, ...]:
             r.last_engagement.strftime("%m-%d %H:%M") if r.last_engagement else "")
 
 
-class LeaderboardScreen(NurtureScreen):
+class LeaderboardScreen(FilterableScreen):
     CSS_PATH = "leaderboard.tcss"
     TITLE = "Leaderboard"
     AREA = "leaderboard"
@@ -42,6 +42,7 @@ class LeaderboardScreen(NurtureScreen):
         super().__init__()
         self.follow = True
         self.updates = 0
+        self.last_rows: list[BoardRow] = []
 
     def compose_body(self) -> ComposeResult:
         yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
@@ -69,8 +70,10 @@ class LeaderboardScreen(NurtureScreen):
 
     def apply_rows(self, rows: list[BoardRow]) -> None:
         """Keyed diff: remove leads that left, update changed cells, add newcomers, re-order by rank."""
+        self.last_rows = rows
         table = self.table
-        wanted = {str(r.lead_id): r for r in rows}
+        wanted = {str(r.lead_id): r for r in rows
+                  if self.keep(r.name, r.email, r.company, r.stage, r.grade, r.owner)}
         cursor_key = None
         if table.row_count:
             cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
@@ -92,10 +95,14 @@ class LeaderboardScreen(NurtureScreen):
         self.updates += 1
         state = "paused" if self.paused else "live"
         self.query_one("#status", Label).update(
-            f"top {len(rows)} by live score · {state} · follow {'on' if self.follow else 'off'}")
+            f"top {len(rows)} by live score · {state} · follow {'on' if self.follow else 'off'}"
+            + (f" · {len(wanted)} match the filter" if self.filter_words else ""))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
+
+    def refilter(self) -> None:
+        self.apply_rows(self.last_rows)
 
     def action_open(self) -> None:
         table = self.table

@@ -15,7 +15,7 @@ from textual.widgets import DataTable, Static
 from ..store.engine import write_tx
 from ..tui.keymap import bind
 from ..tui.messages import DataChanged
-from .base import NotLanded, NurtureScreen, feature_available
+from .base import FilterableScreen, NotLanded, feature_available
 from .prompt import PromptModal
 
 COLUMNS = (("age", "Age", 6), ("lead", "Lead", 30), ("company", "Company", 20), ("score", "Score", 6),
@@ -34,7 +34,7 @@ def _why(e: Any) -> str:
     return "\n".join(parts) or "—"
 
 
-class MqlQueueScreen(NurtureScreen):
+class MqlQueueScreen(FilterableScreen):
     CSS_PATH = "mql_queue.tcss"
     TITLE = "MQL queue"
     AREA = "mql"
@@ -53,6 +53,7 @@ class MqlQueueScreen(NurtureScreen):
         super().__init__()
         self.available = feature_available("nurture_tui.scoring.mql")
         self.entries: dict[str, Any] = {}
+        self.last_entries: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
         if not self.available:
@@ -89,8 +90,10 @@ class MqlQueueScreen(NurtureScreen):
             return list_queue(conn, ctx.now(), ctx.ws.settings, rep=rep, limit=500)
 
     def show(self, entries: list[Any]) -> None:
+        self.last_entries = entries
         table = self.query_one("#queue", DataTable)
-        wanted = {str(e.id): e for e in entries}
+        wanted = {str(e.id): e for e in entries
+                  if self.keep(e.name, e.email, e.company, e.rep, e.queue, e.grade, e.summary)}
         self.entries = wanted
         with self.app.batch_update():
             for gone in [k for k in table.rows if k.value not in wanted]:
@@ -106,6 +109,10 @@ class MqlQueueScreen(NurtureScreen):
                         if str(table.get_cell(key, col)) != str(v):
                             table.update_cell(key, col, v)
         self._show_why()
+
+    def refilter(self) -> None:
+        if self.available:
+            self.show(self.last_entries)
 
     def current(self) -> Any:
         table = self.query_one("#queue", DataTable)

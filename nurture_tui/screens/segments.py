@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
 from ..tui.keymap import bind
-from .base import NotLanded, NurtureScreen, feature_available
+from .base import FilterableScreen, NotLanded, feature_available
 
 COLUMNS = (("name", "Segment", 26), ("count", "Live count", 11), ("cached", "Cached", 10), ("rule", "Rule", 70))
 
@@ -25,7 +25,7 @@ class _Counted(Message, bubble=False):
         self.count = count
 
 
-class SegmentsScreen(NurtureScreen):
+class SegmentsScreen(FilterableScreen):
     CSS_PATH = "segments.tcss"
     TITLE = "Segments"
     AREA = "segments"
@@ -40,6 +40,7 @@ class SegmentsScreen(NurtureScreen):
         super().__init__()
         self.available = feature_available("nurture_tui.segments.service")
         self.names: list[str] = []
+        self.last: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
         if not self.available:
@@ -69,8 +70,10 @@ class SegmentsScreen(NurtureScreen):
             return list_segments(conn)
 
     def show(self, segments: list[Any]) -> None:
+        self.last = segments
         table = self.query_one("#segments", DataTable)
         table.clear()
+        segments = [s for s in segments if self.keep(s.name, s.description, s.rendering)]
         self.names = [s.name for s in segments]
         for s in segments:
             cached = f"{s.cached_count:,}" if s.cached_count is not None else "—"
@@ -98,6 +101,10 @@ class SegmentsScreen(NurtureScreen):
         table = self.query_one("#segments", DataTable)
         if msg.name in table.rows:
             table.update_cell(msg.name, "count", f"{msg.count:,}")
+
+    def refilter(self) -> None:
+        if self.available:
+            self.show(self.last)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value:

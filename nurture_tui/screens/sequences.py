@@ -17,7 +17,7 @@ from textual.widgets.tree import TreeNode
 
 from ..store.tables import sequence_version
 from ..tui.keymap import bind
-from .base import NotLanded, NurtureScreen, feature_available
+from .base import FilterableScreen, NotLanded, feature_available
 
 COLUMNS = (("name", "Sequence", 24), ("status", "Status", 8), ("ver", "Ver", 4), ("live", "Live", 7),
            ("done", "Done", 7))
@@ -62,7 +62,7 @@ def _counts_text(c: Any) -> Text:
     return Text("  [" + " · ".join(parts) + "]", style="dim")
 
 
-class SequencesScreen(NurtureScreen):
+class SequencesScreen(FilterableScreen):
     CSS_PATH = "sequences.tcss"
     TITLE = "Sequences"
     AREA = "sequences"
@@ -80,6 +80,7 @@ class SequencesScreen(NurtureScreen):
         super().__init__()
         self.available = feature_available("nurture_tui.sequences.service")
         self.selected: str | None = None
+        self.last: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
         if not self.available:
@@ -106,8 +107,10 @@ class SequencesScreen(NurtureScreen):
             return list_sequences(conn)
 
     def show_list(self, rows: list[Any]) -> None:
+        self.last = rows
         table = self.query_one("#list", DataTable)
         table.clear()
+        rows = [r for r in rows if self.keep(r.name, r.status, r.description)]
         for r in rows:
             live = sum(n for s, n in r.enrolled.items() if s in LIVE)
             done = sum(n for s, n in r.enrolled.items() if s not in LIVE)
@@ -116,6 +119,10 @@ class SequencesScreen(NurtureScreen):
         if rows and self.selected is None:
             self.selected = rows[0].name
             self.load()
+
+    def refilter(self) -> None:
+        if self.available:
+            self.show_list(self.last)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         name = event.row_key.value

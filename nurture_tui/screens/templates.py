@@ -14,7 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
 from ..tui.keymap import bind
-from .base import NotLanded, NurtureScreen, feature_available
+from .base import FilterableScreen, NotLanded, feature_available
 
 COLUMNS = (("name", "Template", 26), ("category", "Category", 12), ("stage", "Stage", 13), ("ver", "Ver", 4))
 
@@ -27,7 +27,7 @@ class Preview:
     body: str
 
 
-class TemplatesScreen(NurtureScreen):
+class TemplatesScreen(FilterableScreen):
     CSS_PATH = "templates.tcss"
     TITLE = "Templates"
     AREA = "templates"
@@ -41,6 +41,7 @@ class TemplatesScreen(NurtureScreen):
     def __init__(self) -> None:
         super().__init__()
         self.available = feature_available("nurture_tui.mail.templates")
+        self.last: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
         if not self.available:
@@ -72,13 +73,18 @@ class TemplatesScreen(NurtureScreen):
             return list_templates(conn)
 
     def show_list(self, rows: list[Any]) -> None:
+        self.last = rows
         table = self.query_one("#list", DataTable)
         table.clear()
-        for r in rows:
+        for r in [r for r in rows if self.keep(r.name, r.category, r.stage, r.subject)]:
             table.add_row(r.name, r.category, r.stage or "", f"v{r.version}", key=r.name)
         if not rows:
             self.query_one("#preview", Static).update("No templates yet: `nurture sequences apply FILE` adds "
                                                       "the templates a sequence file declares.")
+
+    def refilter(self) -> None:
+        if self.available:
+            self.show_list(self.last)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key.value:

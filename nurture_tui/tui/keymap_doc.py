@@ -23,6 +23,7 @@ Several keys are separated by commas. `?` or `F1` on any screen shows the keys t
 
 
 def _scopes() -> list[tuple[str, type[Any]]]:
+    from ..screens.base import FilterableScreen
     from ..screens.confirm import ConfirmModal
     from ..screens.error import ErrorModal
     from ..screens.help import HelpScreen
@@ -32,7 +33,9 @@ def _scopes() -> list[tuple[str, type[Any]]]:
     from .keymap import MODES
     from .widgets.lead_list import LeadList
 
-    scopes: list[tuple[str, type[Any]]] = [("App (every screen)", NurtureApp)]
+    scopes: list[tuple[str, type[Any]]] = [("App (every screen)", NurtureApp),
+                                           ("Lists (Segments, Sequences, Templates, Leaderboard, MQL queue)",
+                                            FilterableScreen)]
     for name, title, _key in MODES:
         scopes.append((title, screen_class(name)))
         if name == "leads":

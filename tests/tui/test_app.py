@@ -412,3 +412,20 @@ async def test_escape_and_refresh_never_crash(seeded_ws: Workspace, mode: str) -
         await pilot.press("R", "escape", "tab")
         await pilot.pause(0.3)
         assert app.is_running and app.current_mode == mode
+
+
+async def test_list_filter_on_leaderboard_and_mql(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen: Any = app.screen
+        await wait_for(pilot, lambda: screen.table.row_count == 50)
+        await pilot.press("slash", *"stark", "enter")
+        await wait_for(pilot, lambda: 0 < screen.table.row_count < 50)
+        assert all(screen.table.get_cell(k, "company") == "Stark" for k in screen.table.rows)
+        assert screen.table.has_focus
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: screen.table.row_count == 50)
+        await pilot.press("7")
+        await wait_for(pilot, lambda: app.current_mode == "mql" and len(getattr(app.screen, "entries", {})) == 2)
+        await pilot.press("slash", *"globex", "enter")
+        await wait_for(pilot, lambda: len(app.screen.entries) == 1)  # type: ignore[attr-defined]
