@@ -52,6 +52,11 @@ def test_expired_session_once_on_rest_and_on_bulk(sf_ws: Workspace, emulator: Em
     assert report.ok, report.error
     assert report.pulled["Lead"].via == "bulk" and report.relogins == 1 and report.logins >= 3
     assert count(sf_ws, lead) == 120
+    enqueue_scores(sf_ws, 9.0)
+    emulator.faults.add("expired_session", path="/jobs/ingest/[^/]+/batches$")  # mid-job, on the upload
+    report = sync(sf_ws, pull=False)
+    assert report.ok and report.relogins == 1 and report.pushed is not None and report.pushed.sent == 120
+    assert all(r["Nurture_Score__c"] == 9.0 for r in emulator.org.records["Lead"].values())
 
 
 def test_expired_session_repeatedly_fails_cleanly_then_recovers(sf_ws: Workspace, emulator: Emulator) -> None:
