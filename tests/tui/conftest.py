@@ -4,8 +4,10 @@ and helpers that wait on conditions instead of sleeping."""
 from __future__ import annotations
 
 import os
+
+os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")  # before Textual is imported: it reads this at import
 import random
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -155,7 +157,3 @@ async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float =
             raise AssertionError("condition not met in time")
         await pilot.pause(0.02)
 
-
-Waiter = Callable[[Pilot[Any], Callable[[], bool]], Awaitable[None]]
-
-os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
