@@ -429,3 +429,18 @@ async def test_list_filter_on_leaderboard_and_mql(seeded_ws: Workspace) -> None:
         await wait_for(pilot, lambda: app.current_mode == "mql" and len(getattr(app.screen, "entries", {})) == 2)
         await pilot.press("slash", *"globex", "enter")
         await wait_for(pilot, lambda: len(app.screen.entries) == 1)  # type: ignore[attr-defined]
+
+
+async def test_scheduler_runs_in_process_or_views_a_daemon(seeded_ws: Workspace) -> None:
+    from nurture_tui.engine import lease
+
+    app = make_test_app(seeded_ws, initial_mode="leads", background=True, status_interval=0.2)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.status is not None and app.status.scheduler == "leader", timeout=20)
+        assert "sched leader" in str(app.screen.query_one("#header", Static).render())
+    assert lease.current(seeded_ws.engine) is None  # released on quit
+
+    assert lease.acquire(seeded_ws.engine, "daemon@elsewhere", 600)  # a daemon holds the lease
+    viewer = make_test_app(seeded_ws, initial_mode="leads", background=True, status_interval=0.2)
+    async with viewer.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: viewer.status is not None and viewer.status.scheduler == "viewer", timeout=20)
