@@ -444,3 +444,46 @@ async def test_scheduler_runs_in_process_or_views_a_daemon(seeded_ws: Workspace)
     viewer = make_test_app(seeded_ws, initial_mode="leads", background=True, status_interval=0.2)
     async with viewer.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: viewer.status is not None and viewer.status.scheduler == "viewer", timeout=20)
+
+
+async def test_virtual_list_places_every_page_where_it_belongs(tmp_path: Any) -> None:
+    """End (reverse keyset), page-up (before-keyset), a jump into the middle (OFFSET) and page-down (after-
+    keyset) all put each lead at its position in the full ordering."""
+    from conftest import seed
+
+    from nurture_tui.clock import VirtualClock
+    from nurture_tui.config import Settings
+    from nurture_tui.store.engine import make_engine
+    from nurture_tui.store.models import metadata
+
+    url = f"sqlite:///{tmp_path / 'big.db'}"
+    engine = make_engine(url)
+    metadata.create_all(engine)
+    ws = Workspace(settings=Settings(db_url=url, data_dir=tmp_path, user={"name": "alice", "role": "admin"}),
+                   engine=engine, clock=VirtualClock(T0))
+    seed(ws, n_leads=2500)
+    with engine.connect() as conn:
+        order = [r[0] for r in conn.execute(select(t.lead.c.id).order_by(t.lead.c.score.desc(), t.lead.c.id.desc()))]
+    app = make_test_app(ws, initial_mode="leads")
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _leads(pilot)
+
+        def check() -> None:
+            top = round(lst.scroll_y)
+            for i in range(top, min(len(order), top + lst.body_height)):
+                assert lst.rows[i].id == order[i], f"row {i}"
+
+        await pilot.press("end")
+        await wait_for(pilot, lambda: lst.cursor == 2499 and lst.visible_loaded())
+        check()
+        for _ in range(3):
+            await pilot.press("pageup")
+            await wait_for(pilot, lst.visible_loaded)
+            check()
+        lst.move_to(1200)
+        await wait_for(pilot, lst.visible_loaded)
+        check()
+        await pilot.press("pagedown")
+        await wait_for(pilot, lst.visible_loaded)
+        check()
+    ws.close()

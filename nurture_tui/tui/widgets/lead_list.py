@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import get_current_worker
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from ...leads.queries import LeadQuery, LeadRow, count_leads, fetch_page
 from ..keymap import bind
@@ -208,6 +208,11 @@ class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
     def on_lead_list__total(self, msg: _Total) -> None:
         msg.stop()
         self._set_total(msg.generation, msg.total)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "leads.page" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
+            self._pending = None  # a failed page must not block the next fetch
+        self.nurture.route_worker_error(event)
 
     def _set_total(self, generation: int, total: int) -> None:
         if generation != self._generation:
