@@ -31,7 +31,7 @@ class LeadDetailScreen(NurtureScreen):
     RESULTS: ClassVar[dict[str, str]] = {"lead.detail": "show"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "app.pop_screen", "Back", "lead.back"),
-        bind("tab", "focus_next", "Next table", "lead.next_table", show=False),
+        bind("tab", "app.focus_next", "Next table", "lead.next_table", show=False),
     ]
 
     def __init__(self, lead_id: int) -> None:

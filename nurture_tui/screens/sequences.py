@@ -73,7 +73,7 @@ class SequencesScreen(FilterableScreen):
     RESULTS: ClassVar[dict[str, str]] = {"sequences.load": "show_list", "sequences.tree": "show_tree"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("enter", "show_tree", "Show tree", "sequences.open"),
-        bind("tab", "focus_next", "Switch pane", "sequences.switch_pane", show=False),
+        bind("tab", "app.focus_next", "Switch pane", "sequences.switch_pane", show=False),
     ]
 
     def __init__(self) -> None:

@@ -33,7 +33,7 @@ class SyncAuditScreen(NurtureScreen):
     RESULTS: ClassVar[dict[str, str]] = {"sync.load": "show", "sync.older": "append_audit"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("n", "older", "Older audit", "sync.older"),
-        bind("tab", "focus_next", "Switch pane", "sync.switch_pane", show=False),
+        bind("tab", "app.focus_next", "Switch pane", "sync.switch_pane", show=False),
     ]
 
     def __init__(self) -> None:

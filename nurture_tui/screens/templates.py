@@ -35,7 +35,7 @@ class TemplatesScreen(FilterableScreen):
             "placeholder values (`lead.first_name` shows as `lead.first_name`).")
     RESULTS: ClassVar[dict[str, str]] = {"templates.load": "show_list", "templates.preview": "show_preview"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        bind("tab", "focus_next", "Switch pane", "templates.switch_pane", show=False),
+        bind("tab", "app.focus_next", "Switch pane", "templates.switch_pane", show=False),
     ]
 
     def __init__(self) -> None:

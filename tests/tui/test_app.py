@@ -487,3 +487,31 @@ async def test_virtual_list_places_every_page_where_it_belongs(tmp_path: Any) ->
         await wait_for(pilot, lst.visible_loaded)
         check()
     ws.close()
+
+
+async def test_remaining_keys_ctrl_paging_tab_and_modal_cancels(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="leads")
+    async with app.run_test(size=SIZE) as pilot:
+        lst = await _leads(pilot)
+        await pilot.press("ctrl+f")
+        assert lst.cursor == lst.body_height
+        await pilot.press("ctrl+b")
+        assert lst.cursor == 0
+        for key, modal in (("a", PromptModal), ("u", ConfirmModal), ("e", ChoiceModal)):
+            await pilot.press(key)
+            await wait_for(pilot, lambda modal=modal: isinstance(app.screen, modal))
+            await pilot.press("escape")
+            await wait_for(pilot, lambda: app.screen.query(LeadList))
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, LeadDetailScreen) and app.screen.detail is not None)
+        assert app.screen.query_one("#timeline", DataTable).has_focus
+        await pilot.press("tab")
+        assert not app.screen.query_one("#timeline", DataTable).has_focus
+        await pilot.press("escape")
+        for mode, key in (("sequences", "4"), ("templates", "5"), ("sync", "9")):
+            await pilot.press(key)
+            await wait_for(pilot, lambda mode=mode: app.current_mode == mode)
+            await pilot.pause(0.2)
+            before = app.focused
+            await pilot.press("tab")
+            assert app.focused is not before
