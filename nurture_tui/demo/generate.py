@@ -463,6 +463,7 @@ class _History:
         self.forms = list(itertools.accumulate(D.FORM_WEIGHTS))
         self.made = 0
         self.rules = rules.load_rules(w.conn)  # inside the load's own transaction
+        self._matching: dict[tuple[str, str | None, str], tuple[Any, ...]] = {}
         self.scale = service.scale(w.conn, gen.now, gen.ws.settings)
 
     def for_leads(self, lo: int, hi: int) -> tuple[list[tuple[Any, ...]], dict[int, float], dict[int, float]]:
@@ -539,16 +540,18 @@ class _History:
 
         total = 0.0
         seen: dict[tuple[int, int], int] = {}
+        matching = self._matching
         for _, kind, at_s, url, bot, meta_ in sorted(acts, key=lambda a: a[2]):
-            rules = self.rules.for_kind(kind)
-            if bot or not rules:
+            if bot:
+                continue
+            mkey = meta_ if isinstance(meta_, str) else json.dumps(meta_, sort_keys=True)
+            rules = matching.get((kind, url, mkey))
+            if rules is None:
+                rules = self._rules_for(kind, url, mkey)
+            if not rules:
                 continue
             at = datetime.fromtimestamp(at_s, UTC)
-            act = {"lead_id": lid, "kind": kind, "at": at, "url": url,
-                   "meta": json.loads(meta_) if isinstance(meta_, str) else meta_}
             for rule in rules:
-                if not rule.matches(act):
-                    continue
                 if rule.capped:
                     key = (rule.id, rule.bucket(at))
                     index = seen.get(key, 0)
@@ -559,6 +562,14 @@ class _History:
                 if points:
                     total += self.scale.to_stored(points, at)
         return total
+
+    def _rules_for(self, kind: str, url: str | None, meta_json: str) -> tuple[Any, ...]:
+        """The rules an activity of this kind/url/meta matches (the scoring package decides; memoised,
+        since generated history draws these from small pools)."""
+        act = {"lead_id": 0, "kind": kind, "url": url, "meta": json.loads(meta_json)}
+        found = tuple(r for r in self.rules.for_kind(kind) if r.matches(act))
+        self._matching[(kind, url, meta_json)] = found
+        return found
 
 
 def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
