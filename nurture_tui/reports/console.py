@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import Connection, func, select
 
@@ -15,13 +14,9 @@ from ..store.tables import (
     enrollment,
     lead,
     lease,
-    segment,
-    sequence,
-    sequence_version,
     sf_outbox,
     sync_error,
     sync_state,
-    template,
     user,
 )
 from .dashboard import LIVE_STATUSES, SyncHealth, sync_health
@@ -163,77 +158,3 @@ def audit_log(conn: Connection, *, limit: int = 200, before_id: int | None = Non
     if before_id is not None:
         stmt = stmt.where(audit.c.id < before_id)
     return [AuditRow(r.id, r.at, r.user, r.action, r.entity, r.entity_id or "") for r in conn.execute(stmt)]
-
-
-# --------------------------------------------------------------------------------------------------
-# Segments, sequences, templates (lists; the feature areas own editing)
-
-
-@dataclass(frozen=True)
-class SegmentRow:
-    id: int
-    name: str
-    description: str
-    rule: dict[str, Any]
-    cached_count: int | None
-    counted_at: datetime | None
-
-
-def segment_rows(conn: Connection) -> list[SegmentRow]:
-    return [SegmentRow(r.id, r.name, r.description, r.rule or {}, r.cached_count, r.counted_at)
-            for r in conn.execute(select(segment).order_by(segment.c.name))]
-
-
-@dataclass(frozen=True)
-class SequenceRow:
-    id: int
-    name: str
-    status: str
-    description: str
-    version_id: int | None
-    version: int | None
-    active: int  # live enrollments on any version
-
-
-def sequence_rows(conn: Connection) -> list[SequenceRow]:
-    live: dict[int, int] = dict(conn.execute(
-        select(enrollment.c.sequence_id, func.count()).where(enrollment.c.status.in_(LIVE_STATUSES))
-        .group_by(enrollment.c.sequence_id)).all())
-    stmt = (select(sequence.c.id, sequence.c.name, sequence.c.status, sequence.c.description,
-                   sequence.c.current_version_id, sequence_version.c.number)
-            .select_from(sequence.outerjoin(sequence_version,
-                                            sequence_version.c.id == sequence.c.current_version_id))
-            .order_by(sequence.c.name))
-    return [SequenceRow(r.id, r.name, r.status, r.description or "", r.current_version_id, r.number,
-                        int(live.get(r.id, 0))) for r in conn.execute(stmt)]
-
-
-def node_counts(conn: Connection, version_id: int) -> dict[str, dict[str, int]]:
-    """node id -> {status: enrollments} for one sequence version."""
-    out: dict[str, dict[str, int]] = {}
-    for node_id, status, n in conn.execute(
-            select(enrollment.c.node_id, enrollment.c.status, func.count())
-            .where(enrollment.c.version_id == version_id).group_by(enrollment.c.node_id, enrollment.c.status)):
-        out.setdefault(node_id or "", {})[status] = int(n)
-    return out
-
-
-def version_definition(conn: Connection, version_id: int) -> dict[str, Any] | None:
-    row = conn.execute(select(sequence_version.c.definition).where(sequence_version.c.id == version_id)).first()
-    return None if row is None else dict(row[0] or {})
-
-
-@dataclass(frozen=True)
-class TemplateRow:
-    id: int
-    name: str
-    subject: str
-    category: str
-    stage: str
-    version: int
-    updated_at: datetime | None
-
-
-def template_rows(conn: Connection) -> list[TemplateRow]:
-    return [TemplateRow(r.id, r.name, r.subject, r.category, r.stage or "", r.version, r.updated_at)
-            for r in conn.execute(select(template).order_by(template.c.name))]

@@ -197,12 +197,12 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
             self._done(result)
 
     def _sequence_choices(self) -> list[tuple[str, str]]:
-        from ..reports.console import sequence_rows
+        from ..sequences.service import list_sequences
 
         with self.ctx.read() as conn:
-            rows = sequence_rows(conn)
+            rows = list_sequences(conn)
         return [(r.name, f"{r.name}  (v{r.version}, {r.status})") for r in rows
-                if r.version_id is not None and r.status == "active"]
+                if r.version is not None and r.status == "active"]
 
     def action_unsubscribe(self) -> None:
         self._unsubscribe()

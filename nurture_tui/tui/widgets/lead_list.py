@@ -9,7 +9,6 @@ screens are prefetched, so page-down is a cache hit. Line 0 is a sticky column h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.segment import Segment
@@ -420,6 +419,3 @@ class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
         if event.y >= 1:
             self.move_to(round(self.scroll_y) + event.y - 1)
 
-
-def format_when(dt: datetime | None) -> str:
-    return dt.strftime("%Y-%m-%d %H:%M") if dt else "—"
