@@ -32,3 +32,17 @@ def test_core_read_models_do_not_import_textual() -> None:
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_first_screen_imports_only_what_it_draws() -> None:
+    """DESIGN §9: the scheduler, Salesforce client, Jinja, plotext, Starlette and Alembic load after the
+    first screen, not on the way to it."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from nurture_tui import cli; cli._register(); "
+            "import nurture_tui.tui.app, nurture_tui.screens.leads, nurture_tui.screens.dashboard; "
+            "print(sorted(m for m in ('jinja2', 'apscheduler', 'plotext', 'textual_plotext', 'starlette', "
+            "'uvicorn', 'simple_salesforce', 'alembic', 'aiosmtpd', 'holidays') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
