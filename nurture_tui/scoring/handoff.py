@@ -8,6 +8,7 @@ got where it is, and why it qualified.
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
@@ -91,10 +92,11 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     lines += [f"  {subject} ×{n}" if n > 1 else f"  {subject}" for subject, n in opens.most_common(LIST_LINES)]
 
     clicks = [a for a in acts if a.kind == "click"]
+    titles = link_titles(conn, {a.template_id for a in clicks if a.template_id is not None})
     lines += ["", f"LINKS CLICKED ({len(clicks)})"]
     for a in clicks[-LIST_LINES:]:
         meta = a.meta or {}
-        title = meta.get("title") or meta.get("link_text")
+        title = meta.get("title") or meta.get("link_text") or titles.get((a.template_id, a.url))
         lines.append(f"  {_fmt_time(a.at)} {title + ' — ' if title else ''}{a.url or '?'}")
 
     forms = [a for a in acts if a.kind == "form"]
@@ -110,6 +112,24 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     for ch in changes[-HISTORY_LINES:]:
         lines.append(f"  {_fmt_time(ch.at)} {ch.points:+g} {ch.reason}")
     return "\n".join(lines)
+
+
+_ANCHOR = re.compile(r"<a\b[^>]*?\bhref\s*=\s*([\"'])(https?://[^\"']+)\1[^>]*>(.*?)</a\s*>", re.I | re.S)
+_TAG = re.compile(r"<[^>]+>")
+
+
+def link_titles(conn: Connection, template_ids: set[int]) -> dict[tuple[int, str], str]:
+    """(template id, target URL) → the link's text in the template, so a click reads "Open the ROI
+    calculator — https://…/roi" even when the tracking hit carried only the URL."""
+    if not template_ids:
+        return {}
+    out: dict[tuple[int, str], str] = {}
+    for tid, html in conn.execute(select(template.c.id, template.c.html).where(template.c.id.in_(template_ids))):
+        for _, url, inner in _ANCHOR.findall(html or ""):
+            text = " ".join(_TAG.sub(" ", inner).split())
+            if text and "{{" not in text:
+                out.setdefault((int(tid), url), text[:120])
+    return out
 
 
 def hand_off(conn: Connection, mql_id: int, now: datetime, settings: ScoringSettings) -> None:

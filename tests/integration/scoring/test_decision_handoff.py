@@ -21,7 +21,7 @@ from nurture_tui.salesforce.sync import run_sync
 from nurture_tui.scoring import grading, mql, service
 from nurture_tui.sequences import service as sequences
 from nurture_tui.store.engine import write_tx
-from nurture_tui.store.tables import enrollment, lead, sequence, sf_outbox, user
+from nurture_tui.store.tables import enrollment, lead, sequence, sf_outbox, template, user
 from nurture_tui.workspace import Workspace
 
 DECISION = Path(__file__).resolve().parents[3] / "sequences" / "decision-stage.yaml"
@@ -49,10 +49,12 @@ def _run_until(ws: Workspace, clock: VirtualClock, lead_id: int, node: str, max_
     raise AssertionError(f"never reached {node}")
 
 
-def _click(ws: Workspace, lead_id: int, seq_id: int, node: str, url: str, title: str) -> None:
+def _click(ws: Workspace, lead_id: int, seq_id: int, node: str, template_name: str, url: str) -> None:
+    """A click as the tracking web app records it: the message's sequence, node and template, the URL."""
     with write_tx(ws.engine) as conn:
+        tid = conn.execute(select(template.c.id).where(template.c.name == template_name)).scalar_one()
         record_events(conn, [{"lead_id": lead_id, "kind": "click", "sequence_id": seq_id, "node_id": node,
-                              "url": url, "meta": {"title": title}}], ws.clock.now(), ws.settings)
+                              "template_id": tid, "url": url}], ws.clock.now(), ws.settings)
 
 
 def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, clock: VirtualClock) -> None:
@@ -74,9 +76,9 @@ def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, 
         assert enroll_lead(conn, lid, "decision-stage", now) is not None
 
     _run_until(ws, clock, lid, "read-case")
-    _click(ws, lid, seq_id, "case-study", "https://northwind.example/customers/fabrikam", "Read the case study")
+    _click(ws, lid, seq_id, "case-study", "ds-case-study", "https://northwind.example/customers/fabrikam")
     _run_until(ws, clock, lid, "used-roi")
-    _click(ws, lid, seq_id, "roi", "https://northwind.example/roi", "Open the ROI calculator")
+    _click(ws, lid, seq_id, "roi", "ds-roi", "https://northwind.example/roi")
     for _ in range(48):
         run_due(ws.engine, ws.clock.now, ws.settings)
         if _enrollment(ws, lid).status not in ("active", "waiting"):
