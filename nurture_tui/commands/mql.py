@@ -40,11 +40,13 @@ def list_cmd(
     if not entries:
         typer.echo("no MQLs")
         return
-    typer.echo(f"{'ID':>6} {'LEAD':<32} {'SCORE':>6} {'GR':<3} {'REP/QUEUE':<16} {'AGE':>7} {'STATUS':<9} SLA")
+    typer.echo(f"{'ID':>6} {'KIND':<4} {'LEAD':<32} {'SCORE':>6} {'GR':<3} {'REP/QUEUE':<16} {'AGE':>7} "
+               f"{'STATUS':<9} SLA")
     for e in entries:
         owner = e.rep or (f"[{e.queue}]" if e.queue else "-")
         sla = "OVERDUE" if e.overdue else ""
-        typer.echo(f"{e.id:>6} {e.email[:32]:<32} {e.score:>6.0f} {e.grade or '-':<3} {owner[:16]:<16} "
+        kind = "MQA" if e.account_id is not None else "MQL"  # MQA: the account qualified (ABM)
+        typer.echo(f"{e.id:>6} {kind:<4} {e.email[:32]:<32} {e.score:>6.0f} {e.grade or '-':<3} {owner[:16]:<16} "
                    f"{e.age_hours:>6.1f}h {e.status:<9} {sla}")
 
 

@@ -51,8 +51,11 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
         f"WHY IT QUALIFIED (cycle {m.cycle}, {_fmt_time(m.created_at)} UTC)",
         f"  rule: {why.get('rule', '?')}; score {m.score:.0f}, grade {m.grade or '-'}; "
         f"assigned by {why.get('assigned', '?')}",
-        f"  score now {live:.0f}",
+        f"  lead score now {live:.0f}",
     ]
+    if m.account_id is not None:  # an MQA: the account qualified; show who drives it
+        lines.append(f"  account {why.get('account', acct) or '?'}: top leads "
+                     + ", ".join(f"{t['email']} ({t['score']:g})" for t in why.get("leads", [])))
     acts = conn.execute(
         select(activity.c.kind, activity.c.at, activity.c.sequence_id, activity.c.node_id, activity.c.template_id,
                activity.c.url, activity.c.meta)

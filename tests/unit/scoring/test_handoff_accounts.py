@@ -126,3 +126,15 @@ def test_account_refresh_paths_agree(workspace, aggregate):
         accounts.refresh(conn, None, now, s)
         stored = dict(conn.execute(select(account.c.id, account.c.score)).all())
         assert stored == pytest.approx({**full, aids[2]: 0.0})
+
+
+def test_mqa_summary_names_the_account_and_its_top_leads(workspace):
+    s = workspace.settings
+    s.scoring.mql_score = 10_000
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        aid = int(conn.execute(insert(account).values(name="Acme", named_account=True)).inserted_primary_key[0])
+        for i, pts in enumerate([200, 60]):
+            service.adjust_score(conn, add_lead(conn, f"p{i}@acme.io", account_id=aid), pts, "event", now, s)
+        (e,) = mql.list_queue(conn, now, s)
+        assert "account Acme: top leads p0@acme.io (200), p1@acme.io (60)" in e.summary
