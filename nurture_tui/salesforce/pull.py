@@ -335,60 +335,75 @@ class Puller:
         c = lead.c
         existing = by_sf_id(conn, lead, [c.id, c.sf_id, c.sf_type, c.email, c.sf_modstamp, c.owner_id, c.opted_out,
                                           c.custom], (r["Id"] for r in rows))
-        emails: dict[str, Any] = {}
-        wanted = list({(m.text(r.get("Email")) or "").strip().lower() for r in rows} - {""})
+        # email → (local id, Salesforce id); -1 marks a row inserted by this page
+        emails: dict[str, tuple[int, str | None]] = {}
+        wanted = list({str(r.get("Email") or "").strip().lower() for r in rows} - {""})
         for chunk in chunks(wanted):
-            for row in conn.execute(select(c.id, c.sf_id, c.email).where(c.email.in_(chunk))):
-                emails[row.email] = row
+            for row in conn.execute(select(c.email, c.id, c.sf_id).where(c.email.in_(chunk))):
+                emails[row.email] = (row.id, row.sf_id)
         accounts: dict[str, int] = {}
         if sobject == "Contact":
             accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
                                                       (str(r.get("AccountId") or "") for r in rows)).items()}
         held_owner = self._pending_owner_changes(conn, [e.id for e in existing.values()])
+        salesforce_owns_owner = self.cfg.owner_authority == "salesforce"
+        is_lead = sobject == "Lead"
+        now = self.now
         inserts: list[dict[str, Any]] = []
         updates: list[dict[str, Any]] = []
         for r in rows:
-            stamp_text = m.text(r.get("SystemModstamp"))  # kept as text: fastwrite converts it cheaply
-            local = existing.get(r["Id"])
-            if sobject == "Lead" and m.boolean(r.get("IsConverted")):
+            sf_id = r["Id"]
+            stamp_text = r.get("SystemModstamp") or None  # kept as text: fastwrite converts it cheaply
+            local = existing.get(sf_id)
+            if is_lead and r.get("IsConverted") in (True, "true"):
                 self._converted(conn, r, local, m.sf_datetime(stamp_text), rep)
                 continue
             if local is not None and local.sf_modstamp == m.sf_datetime(stamp_text):
                 rep.unchanged += 1
                 continue
             vals = m.lead_values(sobject, r)
-            email = vals.get("email")
+            email = vals["email"]
             if not email:
                 rep.skipped += 1  # nothing to nurture without an address
                 continue
             holder = emails.get(email)
-            target = local
-            if target is None and holder is not None and holder.sf_id is None:
-                target = holder  # a local-only lead (import, form) now known to Salesforce
-            if holder is not None and (target is None or holder.id != target.id):
-                self._error(conn, sobject, r, "DUPLICATE_EMAIL", f"{email} already belongs to local lead {holder.id} "
-                            f"(Salesforce {holder.sf_id}); merge the duplicates in Salesforce", rep)
+            target_id = local.id if local is not None else None
+            if target_id is None and holder is not None and holder[1] is None:
+                target_id = holder[0]  # a local-only lead (import, form) now known to Salesforce
+            if holder is not None and holder[0] != target_id:
+                self._error(conn, sobject, r, "DUPLICATE_EMAIL", f"{email} already belongs to local lead {holder[0]} "
+                            f"(Salesforce {holder[1]}); merge the duplicates in Salesforce", rep)
                 continue
-            vals.update(sf_id=r["Id"], sf_type=sobject, sf_modstamp=stamp_text, updated_at=self.now)
-            if sobject == "Lead":
-                vals["bounced"] = bool(m.text(r.get("EmailBouncedDate")))
+            vals["sf_id"] = sf_id
+            vals["sf_type"] = sobject
+            vals["sf_modstamp"] = stamp_text
+            vals["updated_at"] = now
+            if is_lead:
+                vals["bounced"] = bool(r.get("EmailBouncedDate"))
             else:
                 vals["account_id"] = accounts.get(str(r.get("AccountId") or ""))
-            opted = m.boolean(r.get("HasOptedOutOfEmail"))
-            sf_owner = users.get(str(r.get("OwnerId") or ""))
-            if target is None:
-                inserts.append({**vals, "opted_out": opted, "owner_id": sf_owner, "custom": {}, "score": 0.0,
-                                "created_at": m.text(r.get("CreatedDate")) or self.now})
-                emails[email] = _Row(id=-1, sf_id=r["Id"], email=email)
+            opted = r.get("HasOptedOutOfEmail") in (True, "true")
+            sf_owner = users.get(r.get("OwnerId") or "")
+            if target_id is None:
+                vals["opted_out"] = opted
+                vals["owner_id"] = sf_owner
+                vals["custom"] = {}
+                vals["score"] = 0.0
+                vals["created_at"] = r.get("CreatedDate") or now
+                inserts.append(vals)
+                emails[email] = (-1, sf_id)
                 continue
-            vals["opted_out"] = opted or bool(getattr(target, "opted_out", False))
-            local_owner = getattr(target, "owner_id", None)
-            if self.cfg.owner_authority == "salesforce":
-                vals["owner_id"] = local_owner if target.id in held_owner else sf_owner
+            current = local if local is not None else conn.execute(
+                select(c.opted_out, c.owner_id).where(c.id == target_id)).first()
+            vals["opted_out"] = opted or bool(current.opted_out if current is not None else False)
+            local_owner = current.owner_id if current is not None else None
+            if salesforce_owns_owner:
+                vals["owner_id"] = local_owner if target_id in held_owner else sf_owner
             else:
                 vals["owner_id"] = local_owner if local_owner is not None else sf_owner
-            updates.append({"id": target.id, **vals})
-            emails[email] = _Row(id=target.id, sf_id=r["Id"], email=email)
+            vals["id"] = target_id
+            updates.append(vals)
+            emails[email] = (target_id, sf_id)
         if inserts:
             insert_many(conn, lead, inserts)
         update_many(conn, lead, updates)
@@ -533,9 +548,3 @@ class Puller:
         table = {"Account": account, "CampaignMember": campaign_member, "Opportunity": opportunity}.get(obj, lead)
         with self.ws.engine.connect() as conn:
             return len(conn.execute(select(table.c.id).where(table.c.sf_id.is_not(None)).limit(1)).all())
-
-@dataclass
-class _Row:
-    id: int
-    sf_id: str | None
-    email: str
