@@ -37,6 +37,7 @@ from ..store.tables import (
     sequence_version,
     sf_outbox,
     sync_error,
+    template,
     user,
 )
 
@@ -284,6 +285,8 @@ def _fmt(value: Any) -> str:
 def _activity_detail(r: Any) -> str:
     m = r.meta or {}
     parts = [str(m[k]) for k in ("template", "subject", "reason", "node") if m.get(k)]
+    if r.template_name and not m.get("template"):
+        parts.insert(0, r.template_name)
     if r.url:
         parts.append(r.url)
     if r.node_id and not m.get("node"):
@@ -308,7 +311,9 @@ def lead_detail(
     timeline = [
         ActivityItem(a.at, a.kind, _activity_detail(a))
         for a in conn.execute(
-            select(activity).where(activity.c.lead_id == lead_id)
+            select(activity, template.c.name.label("template_name"))
+            .select_from(activity.outerjoin(template, template.c.id == activity.c.template_id))
+            .where(activity.c.lead_id == lead_id)
             .order_by(activity.c.at.desc(), activity.c.id.desc()).limit(timeline_limit))
     ]
     enrollments = [

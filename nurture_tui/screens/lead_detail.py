@@ -44,7 +44,7 @@ class LeadDetailScreen(NurtureScreen):
             yield Static("loading…", id="fields")
             with Vertical(id="side"):
                 yield Static("", id="score")
-                yield Label("score history", classes="muted")
+                yield Label("score history", classes="muted", id="spark-label")
                 yield Sparkline([], id="spark")
                 yield Static("", id="mql")
                 yield Static("", id="salesforce")
@@ -87,8 +87,12 @@ class LeadDetailScreen(NurtureScreen):
             text.append(f"{value}\n")
         self.query_one("#fields", Static).update(text)
         self.query_one("#score", Static).update(Text.assemble(
-            ("Score ", "dim"), (f"{d.score:.0f}", "bold"), ("   Grade ", "dim"), (d.grade, "bold")))
-        self.query_one("#spark", Sparkline).data = d.score_history
+            ("Score ", "dim"), (f"{d.score:.0f}", "bold"), ("   ", ""), ("Grade ", "dim"), (d.grade, "bold")))
+        spark = self.query_one("#spark", Sparkline)
+        spark.data = d.score_history if len(d.score_history) > 1 else []
+        self.query_one("#spark-label", Label).update(
+            f"score history ({len(d.score_history) - 1} changes)" if len(d.score_history) > 1
+            else "score history: no changes recorded yet")
         if d.mqls:
             m = d.mqls[0]
             mql = f"MQL: {m.status} since {_when(m.created_at)} (score {m.score:.0f} {m.grade})"
