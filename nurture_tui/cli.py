@@ -29,6 +29,7 @@ def root(
     db: str | None = typer.Option(None, "--db", help="Database URL (default: the workspace SQLite file)."),
     config: Path | None = typer.Option(None, "--config", help="Config TOML (default: $NURTURE_CONFIG or the "
                                        "platform config dir)."),
+    read_only: bool = typer.Option(False, "--read-only", help="With no command: open the TUI read-only."),
 ) -> None:
     st = common.state(ctx)
     st.db_url = db or st.db_url
@@ -36,7 +37,7 @@ def root(
     if ctx.invoked_subcommand is None:
         from .commands.tui import open_tui
 
-        open_tui(st)
+        open_tui(st, read_only=read_only)
 
 
 @app.command("init")
