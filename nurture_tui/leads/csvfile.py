@@ -11,7 +11,6 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,18 +173,16 @@ class ErrorsFile:
         self.header = header
         self.delimiter = delimiter
         self.count = 0
-        self._lock = threading.Lock()  # the reader thread and the writer both report rejected rows
         self._fh: io.TextIOWrapper | None = None
         self._writer: csv._writer | None = None  # type: ignore[name-defined]
 
     def add(self, line: int, reason: str, cells: list[str]) -> None:
-        with self._lock:
-            if self._writer is None:
-                self._fh = self.path.open("w", encoding="utf-8", newline="")
-                self._writer = csv.writer(self._fh, delimiter=self.delimiter)
-                self._writer.writerow(["_line", "_error", *self.header])
-            self._writer.writerow([line, reason, *cells])
-            self.count += 1
+        if self._writer is None:
+            self._fh = self.path.open("w", encoding="utf-8", newline="")
+            self._writer = csv.writer(self._fh, delimiter=self.delimiter)
+            self._writer.writerow(["_line", "_error", *self.header])
+        self._writer.writerow([line, reason, *cells])
+        self.count += 1
 
     def close(self) -> None:
         if self._fh is not None:

@@ -21,12 +21,10 @@ from __future__ import annotations
 import contextlib
 import itertools
 import json
-import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from queue import Empty, Full, Queue
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, String, any_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
@@ -47,7 +45,6 @@ if TYPE_CHECKING:
 Progress = Callable[[int, int, int], None]
 
 CHUNK_ROWS = 10_000
-_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -378,18 +375,30 @@ class _Importer:
     def flush(self, conn: Connection, upsert: _Upsert, rows: list[Sequence[Any]], recs: list[Record]) -> None:
         email_pos = self.pos["email"]
         rows, recs = self._reject_sf_conflicts(conn, rows, recs)
-        emails = [r[email_pos] for r in rows]
+        if not rows:
+            return
+        if self.dry_run or not self.raw:
+            self._count_by_email(conn, [r[email_pos] for r in rows])
+        if self.dry_run:
+            return
+        # SQLite, inside BEGIN IMMEDIATE: nobody else can insert, and new rows get ids above the current
+        # maximum, so "how many rows now have a bigger id" is exactly how many emails were new.
+        top = conn.execute(select(func.coalesce(func.max(lead.c.id), 0))).scalar_one() if self.raw else 0
+        try:
+            with conn.begin_nested():
+                upsert.write(conn, rows)
+        except upsert.errors:
+            rows, recs = self._write_one_by_one(conn, upsert, rows, recs)
+        if self.raw:
+            new = conn.execute(select(func.count()).select_from(lead).where(lead.c.id > top)).scalar_one()
+            self.imported += new
+            self.updated += len(rows) - new
+        if self.grading and rows:
+            self._regrade(conn, [r[email_pos] for r in rows])
+
+    def _count_by_email(self, conn: Connection, emails: list[str]) -> None:
         existing = self._existing(conn, emails)
-        if not self.dry_run and rows:
-            try:
-                with conn.begin_nested():
-                    upsert.write(conn, rows)
-            except upsert.errors:
-                rows, recs = self._write_one_by_one(conn, upsert, rows, recs)
-            if self.grading and rows:
-                self._regrade(conn, [r[email_pos] for r in rows])
-        for row in rows:
-            email = row[email_pos]
+        for email in emails:
             if email in existing or email in self.seen:
                 self.updated += 1
             else:
@@ -474,9 +483,7 @@ class _Importer:
     def run(self) -> ImportResult:
         try:
             with RecordReader(self.src) as reader, self._connection() as conn:
-                # Parsing and converting the next chunk overlaps with writing this one: sqlite3 and
-                # psycopg release the GIL while the database works, so the import uses both cores.
-                for rows, recs, position in prefetch(self._chunks(reader)):
+                for rows, recs, position in self._chunks(reader):
                     if rows:
                         with conn.begin():
                             self.flush(conn, self._upsert(conn), rows, recs)
@@ -523,45 +530,6 @@ class _Importer:
         if not hasattr(self, "_stmt"):
             self._stmt = _Upsert(conn, self.columns, self.updates)
         return self._stmt
-
-
-def prefetch(items: Iterator[_T], depth: int = 2) -> Iterator[_T]:
-    """Iterate `items` in a background thread, up to `depth` ahead; its exceptions re-raise here, and
-    stopping early (an exception in the consumer) stops the producer."""
-    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        queue.put(("item", item), timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(("done", None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            queue.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="nurture-import-reader", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = queue.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        while thread.is_alive():  # unblock a producer waiting on a full queue
-            with contextlib.suppress(Empty):
-                queue.get(timeout=0.1)
-        thread.join()
 
 
 def import_csv(
