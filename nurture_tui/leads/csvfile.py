@@ -128,25 +128,22 @@ class RecordReader:
 
     def __iter__(self) -> Iterator[Record]:
         reader = self._reader
+        last = 0
         header_seen = False
-        last_line = 0
-        while True:
-            start = last_line + 1
+        while True:  # re-entered after a record the csv module cannot parse
             try:
-                cells = next(reader)
-            except StopIteration:
+                for cells in reader:
+                    start, last = last + 1, reader.line_num
+                    if len(cells) < 2 and not (cells and cells[0].strip()):
+                        continue  # blank line
+                    if header_seen:
+                        yield Record(start, cells)
+                    else:
+                        header_seen = True
                 return
             except csv.Error as exc:
-                last_line = reader.line_num
-                yield Record(line=start, cells=[], error=f"unreadable CSV record ({exc})")
-                continue
-            last_line = reader.line_num
-            if not cells or (len(cells) == 1 and not cells[0].strip()):
-                continue
-            if not header_seen:
-                header_seen = True
-                continue
-            yield Record(line=start, cells=cells)
+                start, last = last + 1, reader.line_num
+                yield Record(start, [], f"unreadable CSV record ({exc})")
 
     def close(self) -> None:
         self._fh.close()

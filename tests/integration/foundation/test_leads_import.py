@@ -303,3 +303,15 @@ def test_reimport_keeps_what_the_file_does_not_mention(workspace: Workspace, tmp
     assert (k.first_name, k.score, k.opted_out, k.bounced, k.grade, k.custom, k.stage) == (
         "Kai", 42.5, True, True, "A", {"x": "1"}, "decision")
     assert k.created_at == workspace.clock.now()
+
+
+def test_unparseable_record_is_rejected_and_reading_goes_on(sqlite_workspace: Workspace, tmp_path: Path) -> None:
+    old = csv.field_size_limit(40)
+    try:
+        src = write(tmp_path / "big.csv", "email,title\na@ex.com,ok\nb@ex.com," + "x" * 60 + "\nc@ex.com,fine\n")
+        result = import_csv(sqlite_workspace, src)
+    finally:
+        csv.field_size_limit(old)
+    assert (result.imported, result.rejected) == (2, 1)
+    assert "3,unreadable CSV record (field larger than field limit" in result.errors_file.read_text()  # type: ignore[union-attr]
+    assert set(leads_by_email(sqlite_workspace)) == {"a@ex.com", "c@ex.com"}
