@@ -20,6 +20,7 @@ lead — best when the lead set is already small, as in `matching_ids`).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -436,7 +437,7 @@ def _predicate(kind: str, op: str, value: Any, expr: Any, ctx: _Ctx) -> ColumnEl
     if op == "not_empty":
         return and_(expr.is_not(None), expr != "") if kind == F.STRING else expr.is_not(None)
     if kind == F.STRING:
-        return _string_predicate(op, value, expr)
+        return _string_predicate(op, value, expr, ctx.sqlite)
     if kind == F.DATE:
         return _date_predicate(op, value, expr, ctx)
     if kind == F.BOOL:
@@ -451,7 +452,7 @@ def _predicate(kind: str, op: str, value: Any, expr: Any, ctx: _Ctx) -> ColumnEl
     raise AssertionError(f"operator {op} on {kind}")
 
 
-def _string_predicate(op: str, value: Any, expr: Any) -> ColumnElement[bool]:
+def _string_predicate(op: str, value: Any, expr: Any, sqlite: bool) -> ColumnElement[bool]:
     low = _lower(expr)
     if op == "eq":
         return low == _lower(literal(value))
@@ -463,8 +464,22 @@ def _string_predicate(op: str, value: Any, expr: Any) -> ColumnElement[bool]:
         return low.like(_lower(literal(pattern)), escape="\\")
     if op == "regex":
         # An inline (?i) works the same in Python's re (SQLite's REGEXP) and PostgreSQL's ARE.
-        return expr.regexp_match(f"(?i){value}")  # type: ignore[no-any-return,unused-ignore]
+        return expr.regexp_match(f"(?i){portable_regex(str(value), sqlite)}")  # type: ignore[no-any-return,unused-ignore]
     raise AssertionError(f"operator {op} on string")
+
+
+_LEADING_FLAGS = re.compile(r"^\(\?[aiLmsux]+\)")
+_WORD_BOUNDARY = re.compile(r"(?<!\\)((?:\\\\)*)\\([bB])")
+
+
+def portable_regex(pattern: str, sqlite: bool) -> str:
+    """One pattern, the same meaning on both databases: matching is always case-insensitive (we prefix
+    `(?i)`, so a leading inline flag group of the user's is dropped rather than doubled), and Python's
+    word boundaries `\\b`/`\\B` become PostgreSQL's `\\y`/`\\Y` (in PostgreSQL `\\b` is a backspace)."""
+    pattern = _LEADING_FLAGS.sub("", pattern)
+    if sqlite:
+        return pattern
+    return _WORD_BOUNDARY.sub(lambda m: m.group(1) + ("\\y" if m.group(2) == "b" else "\\Y"), pattern)
 
 
 def period_bounds(op: str, now: datetime) -> tuple[datetime, datetime]:
@@ -523,7 +538,7 @@ def _custom(key: str, op: str, value: Any, ctx: _Ctx) -> ColumnElement[bool]:
         return or_(*(is_true if v else is_false for v in value))
     if isinstance(sample, (int, float)):
         return _predicate(F.NUMBER, op, value, number, ctx)
-    return _string_predicate(op, value, text)
+    return _string_predicate(op, value, text, ctx.sqlite)
 
 
 # ------------------------------------------------------------------------------------------- behaviour

@@ -99,3 +99,17 @@ def test_entry_points_agree(workspace: Workspace) -> None:
 def test_naive_now_is_refused(workspace: Workspace) -> None:
     with workspace.engine.connect() as conn, pytest.raises(ValueError, match="timezone-aware"):
         compiler.where_clause(conn, {"all": []}, workspace.clock.now().replace(tzinfo=None))
+
+
+def test_regex_means_the_same_on_both_databases(workspace: Workspace) -> None:
+    """Case-insensitive always; a user's own leading (?i) is not doubled; \\b is a word boundary on
+    PostgreSQL too (where it would otherwise be a backspace)."""
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        acme = _lead(conn, "a@x.io", company="The ACME Corp")
+        town = _lead(conn, "b@x.io", company="Acmeville Ltd")
+    with workspace.engine.connect() as conn:
+        for pattern in (r"\bacme\b", r"(?i)\bacme\b"):
+            assert set(compiler.members(conn, {"field": "company", "regex": pattern}, now)) == {acme}
+        assert set(compiler.members(conn, {"field": "company", "regex": r"acme\B"}, now)) == {town}
+        assert set(compiler.members(conn, {"field": "company", "regex": "^acme"}, now)) == {town}
