@@ -14,7 +14,8 @@ from pathlib import Path
 from sqlalchemy import select
 
 from ..config import SalesforceSettings
-from ..store.tables import account, lead
+from ..sequences.model import SequenceDef, iter_steps
+from ..store.tables import account, campaign, lead, sequence
 from ..store.tables import user as user_t
 from ..workspace import Workspace
 from .emulator import Emulator
@@ -48,8 +49,26 @@ def start_demo_org(ws: Workspace, *, directory: Path | None = None, max_leads: i
                                  "Status": r.status or "Open - Not Contacted", "OwnerId": owner.get(r.owner_id)}
                                 for r in leads])
     org.insert_trusted("Campaign", [{"Name": name, "Type": typ, "Status": "In Progress", "IsActive": True}
-                                    for name, typ in CAMPAIGNS])
+                                    for name, typ in _demo_campaigns(ws)])
     emu.start()
     ws.settings.salesforce = SalesforceSettings(**{**ws.settings.salesforce.model_dump(),
                                                    **emu.client_settings(auth)})
     return emu
+
+
+def _demo_campaigns(ws: Workspace) -> list[tuple[str, str]]:
+    """The emulator's stock campaigns plus every campaign the workspace knows locally or its sequences add
+    leads to, so the demo's `add_to_campaign` pushes land on a real campaign in the org."""
+    names = {name: typ for name, typ in CAMPAIGNS}
+    with ws.engine.connect() as conn:
+        for name, typ in conn.execute(select(campaign.c.name, campaign.c.type).where(campaign.c.sf_id.is_(None))):
+            names.setdefault(name, typ or "Other")
+        for draft in conn.execute(select(sequence.c.draft)).scalars():
+            try:
+                steps = iter_steps(SequenceDef.model_validate(draft).steps)
+            except ValueError:
+                continue  # an invalid draft is reported by `sequences validate`, not here
+            for step in steps:
+                if step.action is not None and step.action.type == "add_to_campaign" and step.action.campaign:
+                    names.setdefault(step.action.campaign, "Nurture")
+    return list(names.items())

@@ -305,6 +305,9 @@ class Puller:
     def _apply_campaign(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         existing = by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.sf_modstamp],
                              (r["Id"] for r in rows))
+        # Campaigns a sequence created locally (add_to_campaign) before they were synced: link them by name.
+        unlinked = {row.name: row.id for row in conn.execute(
+            select(campaign.c.id, campaign.c.name).where(campaign.c.sf_id.is_(None)))}
         inserts, updates = [], []
         for r in rows:
             stamp = m.sf_datetime(r.get("SystemModstamp"))
@@ -314,7 +317,9 @@ class Puller:
                 continue
             vals = {"name": (m.text(r.get("Name")) or r["Id"])[:255], "type": m.text(r.get("Type")),
                     "status": m.text(r.get("Status")), "is_active": m.boolean(r.get("IsActive")), "sf_modstamp": stamp}
-            if local is None:
+            if local is None and vals["name"] in unlinked:
+                updates.append({"id": unlinked.pop(vals["name"]), "sf_id": r["Id"], **vals})
+            elif local is None:
                 inserts.append({**vals, "sf_id": r["Id"]})
             else:
                 updates.append({"id": local.id, **vals})
