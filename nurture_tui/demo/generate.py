@@ -378,7 +378,8 @@ class _Gen:
         )
         with write_tx(self.ws.engine) as conn:
             meta.put(conn, META_KEY, {**summary.params(), "generator": GENERATOR_VERSION})
-            if self.ws.is_sqlite:
+            if self.ws.is_sqlite:  # planner statistics from a sample of each index: seconds saved at 1M rows
+                conn.exec_driver_sql("PRAGMA analysis_limit=1000")
                 conn.exec_driver_sql("ANALYZE")
         if self.ws.is_sqlite:  # fold the load's WAL back into the database file (outside a transaction)
             raw = self.ws.engine.raw_connection()
