@@ -28,6 +28,9 @@ from ..store.tables import lead
 from ..store.tables import meta as meta_table
 
 EPOCH_KEY = "score_epoch"
+#: The half-life scoring last put scores on the scale with, so code without settings (segment rules run by
+#: the engine, the TUI) decays with the same half-life as the scoring that wrote the column.
+HALF_LIFE_KEY = "score_half_life_days"
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,11 @@ def load_scale(conn: Connection, half_life_days: float, now: datetime) -> ScoreS
     raw = meta.get(conn, EPOCH_KEY)
     if raw is None:
         raw = put_once(conn, EPOCH_KEY, now.isoformat())
+    recorded = meta.get(conn, HALF_LIFE_KEY)
+    if recorded is None:
+        put_once(conn, HALF_LIFE_KEY, half_life_days)
+    elif float(recorded) != half_life_days:
+        meta.put(conn, HALF_LIFE_KEY, half_life_days)
     return ScoreScale(epoch=datetime.fromisoformat(raw), half_life_days=half_life_days)
 
 

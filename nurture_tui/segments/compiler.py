@@ -49,7 +49,7 @@ from sqlalchemy.sql.operators import custom_op
 
 from ..config import ScoringSettings
 from ..errors import ValidationError
-from ..scoring.decay import EPOCH_KEY, ScoreScale
+from ..scoring.decay import EPOCH_KEY, HALF_LIFE_KEY, ScoreScale
 from ..sequences.model import parse_duration
 from ..store import meta
 from ..store.models.people import GRADES, STAGES
@@ -92,7 +92,7 @@ class _Ctx:
     conn: Connection
     now: datetime
     probe: bool
-    half_life_days: float
+    half_life_days: float | None  # None: the workspace's (see score_factor)
     use_materialized: bool
     seen: tuple[str, ...] = ()
     id_driven: bool = False  # the caller restricts to a few lead ids (matching_ids): see col()
@@ -117,7 +117,11 @@ class _Ctx:
             if raw is None:
                 self._factor = 1.0
             else:
-                scale = ScoreScale(epoch=datetime.fromisoformat(raw), half_life_days=self.half_life_days)
+                half_life = self.half_life_days
+                if half_life is None:  # the half-life the scores were put on the scale with (scoring records it)
+                    stored = meta.get(self.conn, HALF_LIFE_KEY)
+                    half_life = ScoringSettings().half_life_days if stored is None else float(stored)
+                scale = ScoreScale(epoch=datetime.fromisoformat(raw), half_life_days=half_life)
                 self._factor = scale.factor(self.now)
         return self._factor
 
@@ -137,7 +141,8 @@ def where_clause(
     """The rule as a Core boolean over `lead` (use in `select(...).select_from(lead).where(...)`).
 
     `probe=True` emits correlated EXISTS (cheap per lead) instead of IN-sets (cheap per table).
-    `half_life_days` is `settings.scoring.half_life_days` (default: the built-in default).
+    `half_life_days` is `settings.scoring.half_life_days` (default: the half-life scoring last used in this
+    workspace, recorded in `meta`, else the built-in default).
     `use_materialized=False` inlines materialised segments' rules instead of reading their members.
     """
     if now.tzinfo is None:
@@ -147,8 +152,8 @@ def where_clause(
     return _compile(_root(rule), ctx, "rule")
 
 
-def _half_life(value: float | None) -> float:
-    return ScoringSettings().half_life_days if value is None else float(value)
+def _half_life(value: float | None) -> float | None:
+    return None if value is None else float(value)
 
 
 def count_statement(conn: Connection, rule: RuleLike, now: datetime, **kw: Any) -> Select[int]:

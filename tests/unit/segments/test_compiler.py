@@ -113,3 +113,17 @@ def test_regex_means_the_same_on_both_databases(workspace: Workspace) -> None:
             assert set(compiler.members(conn, {"field": "company", "regex": pattern}, now)) == {acme}
         assert set(compiler.members(conn, {"field": "company", "regex": r"acme\B"}, now)) == {town}
         assert set(compiler.members(conn, {"field": "company", "regex": "^acme"}, now)) == {town}
+
+
+def test_without_a_half_life_the_workspace_scale_recorded_by_scoring_is_used(workspace: Workspace) -> None:
+    """The engine evaluates rules without settings: it must decay like the scoring that wrote the column."""
+    from nurture_tui.scoring.decay import load_scale
+
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        load_scale(conn, 10.0, now - timedelta(days=10))  # scoring ran with a 10-day half-life
+        a = _lead(conn, "a@x.io", score=100.0)  # one 10-day half-life later: live 50
+    with workspace.engine.connect() as conn:
+        assert compiler.matching_ids(conn, {"field": "score", "ge": 49}, [a], now) == {a}
+        assert compiler.matching_ids(conn, {"field": "score", "ge": 51}, [a], now) == set()
+        assert compiler.matching_ids(conn, {"field": "score", "ge": 51}, [a], now, half_life_days=0) == {a}
