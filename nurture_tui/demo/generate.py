@@ -493,7 +493,9 @@ class _History:
         random_, expo, bisect_ = rnd.random, rnd.expovariate, bisect.bisect
         out: list[tuple[Any, ...]] = []
         end, empty = self.end, self.empty
-        lo = max(self.start, gen.created[lid - 1])
+        # A lead created in the last minutes still gets a window of an hour (its events may not run
+        # past "now", and the loop below must always make progress).
+        lo = min(max(self.start, gen.created[lid - 1]), end - 3600)
         hot = self.hot[lid - 1]
         _, p_open, p_click = self.behaviour[gen.persona[lid - 1]]
         suppressed = lid in self.explain
@@ -505,7 +507,7 @@ class _History:
 
         if suppressed and emit(self.explain[lid], lo + random_() * (end - lo)):
             return out
-        while True:
+        for _ in range(50 * quota):  # every touch emits at least its first event; this bound is a guard
             r = random_()
             at = end - (end - lo) * (r * r * r if hot else r)
             if random_() < 0.25 or suppressed:  # a web visit: a few page views, sometimes a form
@@ -534,6 +536,7 @@ class _History:
             url = D.URLS[bisect_(self.urls, random_() * self.urls[-1])]
             if emit("click", at, url) or emit("page_view", at + 2, url):
                 return out
+        return out
 
     def _score(self, lid: int, acts: list[tuple[Any, ...]]) -> float:
         """The stored-scale score of one lead's whole history under the active rules."""
