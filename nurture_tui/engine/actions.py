@@ -10,16 +10,15 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from ..errors import ValidationError
 from ..salesforce import outbox as sf
-from ..sequences.model import ActionSpec, Node
+from ..sequences.model import UPDATABLE_LEAD_FIELDS, ActionSpec, Node
 from ..store.tables import campaign, campaign_member, lead, lead_tag, outbox, rep_group, user, webhook_outbox
 from . import deps
 from .context import Item, StepContext
 from .lifecycle import activity_row
 from .plans import Plan
 
-#: Lead columns an `update_field` action may set; anything else goes into `lead.custom`.
-LEAD_FIELDS = frozenset({"title", "company", "industry", "country", "state", "city", "phone", "status",
-                         "persona", "stage", "lead_source", "timezone"})
+#: Lead columns an `update_field` action may set; `custom.<key>` goes into `lead.custom`.
+LEAD_FIELDS = frozenset(UPDATABLE_LEAD_FIELDS)
 STAGES = ("awareness", "consideration", "decision", "customer")
 
 #: Action types that change what segment rules see about the lead (so entry is re-checked after the batch).
@@ -41,10 +40,12 @@ def update_field(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it:
         ctx.conn.execute(update(lead).where(lead.c.id == it.lead_id).values({name: spec.value, "updated_at": ctx.now}))
         if name == "stage":
             sf.enqueue_field_update(ctx.conn, it.lead_id, {"stage": spec.value}, ctx.now)
-        return
-    custom = ctx.conn.execute(select(lead.c.custom).where(lead.c.id == it.lead_id)).scalar_one_or_none() or {}
-    ctx.conn.execute(update(lead).where(lead.c.id == it.lead_id)
-                     .values(custom={**custom, name: spec.value}, updated_at=ctx.now))
+    else:
+        key = name.removeprefix("custom.")
+        custom = ctx.conn.execute(select(lead.c.custom).where(lead.c.id == it.lead_id)).scalar_one_or_none() or {}
+        ctx.conn.execute(update(lead).where(lead.c.id == it.lead_id)
+                         .values(custom={**custom, key: spec.value}, updated_at=ctx.now))
+    deps.regrade(ctx.conn, [it.lead_id], ctx.now, ctx.settings)  # fit grade follows field changes
 
 
 def set_stage(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it: Item) -> None:

@@ -79,6 +79,12 @@ def adjust_score(conn: Connection, lead_id: int, points: float, reason: str, now
     return required("scoring.service", "adjust_score")(conn, lead_id, points, reason, now, settings)
 
 
+def regrade(conn: Connection, lead_ids: list[int], now: datetime, settings: Any) -> None:
+    fn = optional("scoring.grading", "regrade")
+    if fn is not None and lead_ids and settings is not None:
+        fn(conn, lead_ids, now, settings)
+
+
 def where_clause(conn: Connection, rule: Any, now: datetime) -> Any:
     return required("segments.compiler", "where_clause")(conn, rule, now)
 

@@ -8,7 +8,6 @@ Items that are parked and come due again have `it.arrived == False`.
 
 from __future__ import annotations
 
-import zlib
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -18,7 +17,7 @@ from sqlalchemy import select
 
 from ..errors import NurtureError
 from ..sequences import timing
-from ..sequences.model import Node, parse_duration
+from ..sequences.model import Node, choose_arm, parse_duration
 from ..store.tables import outbox, template
 from . import actions, deps
 from .context import Item, SendRequestLite, StepContext
@@ -142,14 +141,9 @@ def branch(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
 
 
 def split_arm(lead_id: int, node: Node) -> tuple[str, str | None]:
-    """Deterministic per lead and node: the same lead always takes the same arm."""
-    bucket = zlib.crc32(f"{lead_id}:{node.id}".encode()) % 100
-    total = 0
-    for name, weight, first in node.arms:
-        total += weight
-        if bucket < total:
-            return name, first
-    name, _w, first = node.arms[-1]
+    """The arm a lead takes (drawn exactly as the simulator draws it) and the arm's first node id."""
+    name = choose_arm(node, lead_id)
+    first = next(f for arm, _w, f in node.arms if arm == name)
     return name, first
 
 

@@ -14,6 +14,7 @@ from nurture_tui.engine.events import record_events
 from nurture_tui.engine.node_stats import node_counts
 from nurture_tui.mail.suppression import suppress
 from nurture_tui.mail.templates import upsert_template
+from nurture_tui.scoring import grading
 from nurture_tui.store.tables import (
     activity,
     campaign_member,
@@ -159,7 +160,7 @@ def test_actions(workspace: Workspace, clock: VirtualClock) -> None:
     now = clock.now()
     definition = {"name": "acts", "steps": [
         {"id": "f", "action": {"type": "update_field", "field": "title", "value": "CTO"}},
-        {"id": "c", "action": {"type": "update_field", "field": "fav_color", "value": "green"}},
+        {"id": "c", "action": {"type": "update_field", "field": "custom.fav_color", "value": "green"}},
         {"id": "st", "action": {"type": "set_stage", "value": "consideration"}},
         {"id": "sc", "action": {"type": "adjust_score", "points": 15}},
         {"id": "camp", "action": {"type": "add_to_campaign", "campaign": "Webinar", "status": "Invited"}},
@@ -178,6 +179,8 @@ def test_actions(workspace: Workspace, clock: VirtualClock) -> None:
         u1 = conn.execute(insert(user).values(username="ann", email="ann@example.com")).inserted_primary_key[0]
         u2 = conn.execute(insert(user).values(username="bob", email="bob@example.com")).inserted_primary_key[0]
         conn.execute(insert(rep_group).values(name="emea", member_ids=[u1, u2], rr_cursor=0, rules={}))
+        grading.save_profiles(conn, [grading.parse_profile({"name": "execs", "criteria": [
+            {"field": "title", "op": "contains", "value": "CTO", "steps": 6}]}, "p")])
         l1, l2 = make_leads(conn, 2, now)
         conn.execute(insert(lead_tag).values(lead_id=l1, tag="cold"))
         e1 = enroll_lead(conn, l1, "acts", now)
@@ -190,6 +193,7 @@ def test_actions(workspace: Workspace, clock: VirtualClock) -> None:
         sf = conn.execute(select(sf_outbox.c.sobject, func.count()).group_by(sf_outbox.c.sobject)).all()
         notify = conn.execute(select(outbox.c.to_email, outbox.c.category)).all()
     assert row.title == "CTO" and row.custom == {"fav_color": "green"} and row.stage == "consideration"
+    assert row.grade == "B"  # D + 6 thirds: the fit grade follows the title change
     assert row.score > 0
     assert owners == [u1, u2]  # round robin
     assert tags == ["vip"]
