@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
@@ -43,10 +44,34 @@ def _converter() -> Any:
     return convert
 
 
+_PLAIN = (str, int, float)
+
+
 def sqlite_executemany(conn: Connection, sql: str, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    """Run `sql` (qmark placeholders in `keys` order) for every row, through the raw driver."""
+    """Run `sql` (qmark placeholders in `keys` order) for every row, through the raw driver.
+
+    Columns whose values are all plain (text, numbers, NULL) pass through untouched; only the others
+    (datetimes, JSON) go through the converter. Deciding per column, not per value, matters here:
+    batches are hundreds of wide rows."""
+    if not rows:
+        return
     convert = _converter()
-    conn.exec_driver_sql(sql, [tuple([convert(r[k]) for k in keys]) for r in rows])
+    special = [i for i, k in enumerate(keys) if not all(r[k] is None or isinstance(r[k], _PLAIN) for r in rows)]
+    if len(keys) == 1:
+        key = keys[0]
+        params: list[tuple[Any, ...]] = [(convert(r[key]),) for r in rows]
+    elif not special:
+        get = itemgetter(*keys)
+        params = [get(r) for r in rows]
+    else:
+        get = itemgetter(*keys)
+        params = []
+        for r in rows:
+            values = list(get(r))
+            for i in special:
+                values[i] = convert(values[i])
+            params.append(tuple(values))
+    conn.exec_driver_sql(sql, params)
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

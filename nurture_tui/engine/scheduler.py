@@ -28,6 +28,7 @@ from . import lease
 from .advance import BatchResult, run_due
 from .claim import next_due
 from .hooks import active_hooks
+from .tuning import HotPathTuning
 
 log = logging.getLogger("nurture.engine")
 
@@ -52,6 +53,7 @@ class NurtureScheduler:
         self.batches_total = 0
         self.last_batch_ms = 0.0
         self.on_batch: Callable[[BatchResult], None] | None = None
+        self._tuning: HotPathTuning | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -89,6 +91,8 @@ class NurtureScheduler:
                               seconds=hook.interval_seconds, id=f"hook:{hook.name}")
         sched.add_job(self._tick, "interval", seconds=settings.tick_seconds, id="tick", next_run_time=now)
         self._sched = sched
+        self._tuning = HotPathTuning(self.ws.engine)
+        self._tuning.__enter__()
         sched.start()
         log.info("scheduler started", extra={"role": self._role, "holder": self.holder})
 
@@ -98,6 +102,9 @@ class NurtureScheduler:
         sched, self._sched = self._sched, None
         if sched is not None:
             sched.shutdown(wait=True)
+        if self._tuning is not None:
+            self._tuning.__exit__(None, None, None)
+            self._tuning = None
         if self._role == "leader":
             try:
                 lease.release(self.ws.engine, self.holder)

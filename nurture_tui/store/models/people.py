@@ -69,7 +69,6 @@ class Lead(SQLModel, table=True):
     __table_args__ = (
         Index("ix_lead_score", "score"),
         Index("ix_lead_stage_country_score", "stage", "country", "score"),
-        Index("ix_lead_owner_score", "owner_id", "score"),
         Index("ix_lead_grade_rank", "grade_rank"),
     )
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:47:53.788508
+Create Date: 2026-11-23 08:48:22.837844
 """
 from collections.abc import Sequence
 
@@ -335,7 +335,6 @@ def upgrade() -> None:
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_lead_account_id'), ['account_id'], unique=False)
         batch_op.create_index('ix_lead_grade_rank', ['grade_rank'], unique=False)
-        batch_op.create_index('ix_lead_owner_score', ['owner_id', 'score'], unique=False)
         batch_op.create_index('ix_lead_score', ['score'], unique=False)
         batch_op.create_index('ix_lead_stage_country_score', ['stage', 'country', 'score'], unique=False)
 
@@ -582,7 +581,6 @@ def downgrade() -> None:
     with op.batch_alter_table('lead', schema=None) as batch_op:
         batch_op.drop_index('ix_lead_stage_country_score')
         batch_op.drop_index('ix_lead_score')
-        batch_op.drop_index('ix_lead_owner_score')
         batch_op.drop_index('ix_lead_grade_rank')
         batch_op.drop_index(batch_op.f('ix_lead_account_id'))
 
