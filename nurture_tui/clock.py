@@ -74,3 +74,14 @@ class VirtualClock:
     def sleep_real_seconds(self, virtual: timedelta) -> float:
         """How many real seconds pass while `virtual` passes on this clock (0 when frozen)."""
         return virtual.total_seconds() / self._speed if self._speed else 0.0
+
+
+def clock_span(clock: Clock, real: timedelta) -> timedelta:
+    """How much time passes on `clock` while `real` passes on the wall clock.
+
+    Leases that guard against a *process* dying (an in-flight send, say) are real-time spans, but rows
+    store them on the workspace clock: on a VirtualClock running `speed`× they must be `speed`× longer,
+    or work still in flight looks abandoned within a fraction of a second. A frozen or system clock: as is.
+    """
+    speed = getattr(clock, "speed", 0.0) or 0.0
+    return real * speed if speed > 0 else real

@@ -15,7 +15,9 @@ Outcomes:
 
 Idempotency and the one at-least-once window: a claim moves rows to `sending` with a lease
 (`next_try_at = now + send_lease_seconds`) in its own committed transaction, and each outcome is
-committed within at most `_FLUSH_EVERY` messages of the SMTP server's reply. A message whose `sent`
+committed within at most `_FLUSH_EVERY` messages of the SMTP server's reply. The lease is real time
+(`send_lease_seconds` of wall clock, however fast a demo's virtual clock runs), so a message that is
+still on the wire is never claimed a second time. A message whose `sent`
 status is committed is never sent again (restarts only claim `queued` rows and `sending` rows whose
 lease expired). The window: if the process dies after the relay accepted a message (250 to DATA) but
 before that outcome was committed, the row's lease expires and it is sent once more. The Message-ID is
@@ -36,6 +38,7 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
+from ..clock import clock_span
 from ..store.engine import write_tx
 from ..store.tables import outbox
 from ..workspace import Workspace
@@ -140,7 +143,8 @@ class Dispatcher:
         )
         pick = (select(o.id).where(due).order_by(o.next_try_at, o.id).limit(n)
                 .with_for_update(skip_locked=True))
-        lease = now + timedelta(seconds=self.mail.send_lease_seconds)
+        # the lease guards against this process dying: real seconds, stretched onto a virtual clock
+        lease = now + clock_span(self.ws.clock, timedelta(seconds=self.mail.send_lease_seconds))
         with write_tx(self.ws.engine) as conn:
             claimed = [dict(r) for r in conn.execute(
                 update(outbox).where(o.id.in_(pick))

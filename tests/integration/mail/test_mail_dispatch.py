@@ -195,3 +195,23 @@ def test_two_dispatchers_on_one_database_send_each_message_once(ws, sink, clock)
     assert sum(r.sent for r in results) == 60
     assert sink.wait_for(60) and sink.count == 60
     assert sorted(m.rcpt_tos[0] for m in sink.messages) == sorted(f"r{i}@race.test" for i in range(60))
+
+
+def test_a_fast_virtual_clock_never_expires_an_in_flight_send(ws, sink, clock) -> None:
+    """The demo runs its clock thousands of times faster than real time; the send lease is wall-clock time,
+    so a message still on the wire is not claimed (and delivered) a second time."""
+    from nurture_tui.mail.dispatch import get_dispatcher
+
+    _queue(ws, ["bob", "bare"], clock.now())
+    clock.set_speed(3600)  # ten virtual minutes pass every 0.17 real seconds
+    d = get_dispatcher(ws)
+    first, _ = d._claim(10)
+    assert len(first) == 2
+    import time
+
+    time.sleep(0.5)  # 30 virtual minutes: far past a 600 s lease read as virtual time
+    again, _ = d._claim(10)
+    assert again == []
+    with ws.engine.connect() as conn:
+        lease_end = conn.execute(select(outbox.c.next_try_at)).scalars().first()
+    assert lease_end - clock.now() > timedelta(days=6)  # 600 real seconds at 3600x
