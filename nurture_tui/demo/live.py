@@ -4,6 +4,9 @@ with simulated recipients reacting to what they receive.
 `DemoRuntime(ws, speed)`:
 - swaps the workspace clock for a `VirtualClock` running `speed`× (default: a demo day per real minute);
 - starts an aiosmtpd sink on a free loopback port and points the mail settings at it;
+- starts an emulated Salesforce org holding the demo's people (`salesforce.demo.start_demo_org`) and
+  points the sync at it, so the scheduler's sync job links leads and pushes scores, MQL tasks and
+  campaign members every `DEMO_SYNC_SECONDS`;
 - prepares the workspace once (`prepare`): every sample sequence in `sequences/` applied and published,
   default scoring rules installed; segment-entry sequences then enrol matching leads through the
   scheduler's own entry sweep;
@@ -212,6 +215,24 @@ class EngagementSimulator:
         record_events(conn, events, now, self.ws.settings)
 
 
+DEMO_SYNC_SECONDS = 20.0  # the demo org syncs more often than a real one (Pardot's connector: 2 min)
+
+
+def _start_org(ws: Workspace) -> Any:
+    """An emulated Salesforce org holding the demo's people, with the sync pointed at it; None (and a log
+    line) if it cannot start — the demo then runs without Salesforce rather than not at all."""
+    from ..salesforce.demo import start_demo_org
+
+    try:
+        org = start_demo_org(ws)
+    except Exception:
+        log.exception("the emulated Salesforce org did not start; the demo runs without sync")
+        return None
+    ws.settings.salesforce.sync_interval_seconds = min(ws.settings.salesforce.sync_interval_seconds,
+                                                       DEMO_SYNC_SECONDS)
+    return org
+
+
 class DemoRuntime:
     """Scheduler + engagement simulator + SMTP sink on a fast virtual clock (see the module doc)."""
 
@@ -224,6 +245,7 @@ class DemoRuntime:
         self._previous_clock: Clock = ws.clock
         self.sink: Any = None
         self.scheduler: Any = None
+        self.org: Any = None  # the emulated Salesforce org the demo syncs with
         self.simulator: EngagementSimulator | None = None
         self.prepared: PrepareResult | None = None
         self._started = False
@@ -244,6 +266,7 @@ class DemoRuntime:
             self.prepared = prepare(self.ws)
         self.sink = SmtpSink().start()
         self.ws.settings.mail.smtp_url = self.sink.url
+        self.org = _start_org(self.ws)
         self.simulator = EngagementSimulator(self.ws, seed=self.seed)
         hooks.register(SIMULATOR_HOOK, self.simulator.run, SIMULATOR_SECONDS)
         self.scheduler = NurtureScheduler(self.ws)
@@ -267,6 +290,9 @@ class DemoRuntime:
             self.clock.set_speed(0.0)
             if self.sink is not None:
                 self.sink.stop()
+            if self.org is not None:
+                self.org.stop()
+                self.org = None
             self.ws.clock = self._previous_clock
 
     def state(self) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from nurture_tui.demo.generate import build_demo
 from nurture_tui.demo.live import DEMO_SEGMENTS, REACTIONS, DemoRuntime, EngagementSimulator, prepare
-from nurture_tui.store.tables import activity, outbox, segment, sequence
+from nurture_tui.store.tables import activity, lead, outbox, segment, sequence
 from nurture_tui.workspace import Workspace
 
 TUESDAY_1PM = datetime(2026, 3, 3, 13, 0, tzinfo=UTC)  # inside every sample send window
@@ -56,8 +56,18 @@ def test_runtime_sends_to_the_sink_and_engagement_comes_back(workspace: Workspac
         assert _wait(lambda: runtime.sink.count > 0, 30), "no mail reached the SMTP sink"
         assert _wait(lambda: _engagement(workspace, started).get("open", 0) > 0, 30), "no opens came back"
         assert workspace.clock.now() > started  # the virtual clock runs
+        # the demo syncs with its emulated org: one pass links every demo lead to a Salesforce record
+        from nurture_tui.salesforce.sync import run_sync
+
+        assert runtime.org is not None and workspace.settings.salesforce.enabled
+        report = run_sync(workspace)
+        assert report.ok, report.error
+        with workspace.engine.connect() as conn:
+            unlinked = conn.execute(select(func.count()).select_from(lead).where(lead.c.sf_id.is_(None))).scalar_one()
+        assert unlinked == 0
     finally:
         runtime.stop()
+    assert runtime.org is None  # stopped with the runtime
     with workspace.engine.connect() as conn:
         sent = conn.execute(select(func.count()).select_from(outbox).where(outbox.c.status == "sent")).scalar_one()
     kinds = _engagement(workspace, started)
