@@ -12,7 +12,6 @@ from sqlmodel import Field, SQLModel
 
 from ..types import BigId, JsonType, UTCDateTime
 
-
 # The tables are used through SQLAlchemy (Core on hot paths); pydantic validation of these classes is rare.
 # Building ~30 pydantic validators at import cost ~35 ms of the TUI's 1 s start-up budget, so they are built
 # on first use instead (same validators, later).
