@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import Engine, event
 
@@ -30,26 +30,42 @@ CHECKPOINT_ABOVE_BYTES = 4 * 1024 * 1024
 GC_THRESHOLDS = (50_000, 50, 100)
 
 
-def tune_gc() -> tuple[int, int, int]:
-    """Freeze start-up objects out of the cyclic GC and raise the gen-0 threshold; returns the old one."""
-    old = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    return old
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_saved: tuple[int, int, int] | None = None
 
 
-def restore_gc(old: tuple[int, int, int]) -> None:
-    gc.set_threshold(*old)
-    gc.unfreeze()
+def tune_gc() -> None:
+    """Freeze start-up objects out of the cyclic GC and raise the gen-0 threshold (nestable)."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        _gc_users += 1
+        if _gc_users == 1:
+            _gc_saved = gc.get_threshold()
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
 
 
-def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+def restore_gc() -> None:
+    """Undo `tune_gc` when its last user is done."""
+    global _gc_users, _gc_saved
+    with _gc_lock:
+        _gc_users = max(0, _gc_users - 1)
+        if _gc_users == 0 and _gc_saved is not None:
+            gc.set_threshold(*_gc_saved)
+            gc.unfreeze()
+            _gc_saved = None
 
 
 class BackgroundCheckpointer:
-    """Runs PASSIVE WAL checkpoints off the engine thread while auto-checkpointing is off (SQLite only)."""
+    """Runs PASSIVE WAL checkpoints off the engine thread while auto-checkpointing is off (SQLite only).
+
+    Several may run on one engine (a leader and a viewer scheduler in one process): auto-checkpointing
+    stays off until the last of them stops."""
+
+    _active: ClassVar[dict[int, int]] = {}  # id(engine) → running checkpointers
+    _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -62,8 +78,12 @@ class BackgroundCheckpointer:
     def start(self) -> None:
         if self.path is None or self._thread is not None:
             return
-        event.listen(self.engine, "connect", _no_autocheckpoint)
-        self.engine.dispose()  # pooled connections reopen with auto-checkpointing off
+        with self._lock:
+            users = self._active.get(id(self.engine), 0)
+            self._active[id(self.engine)] = users + 1
+            if users == 0:
+                event.listen(self.engine, "connect", _no_autocheckpoint)
+                self.engine.dispose()  # pooled connections reopen with auto-checkpointing off
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="nurture-wal-checkpoint", daemon=True)
         self._thread.start()
@@ -74,8 +94,13 @@ class BackgroundCheckpointer:
         self._stop.set()
         self._thread.join()
         self._thread = None
-        event.remove(self.engine, "connect", _no_autocheckpoint)
-        self.engine.dispose()  # back to SQLite's default auto-checkpointing
+        with self._lock:
+            users = self._active.pop(id(self.engine), 1) - 1
+            if users > 0:
+                self._active[id(self.engine)] = users
+            elif event.contains(self.engine, "connect", _no_autocheckpoint):
+                event.remove(self.engine, "connect", _no_autocheckpoint)
+                self.engine.dispose()  # back to SQLite's default auto-checkpointing
         self._checkpoint_once()
 
     def _run(self) -> None:
@@ -98,20 +123,26 @@ class BackgroundCheckpointer:
             conn.close()
 
 
+def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
+
+
 class HotPathTuning:
     """Both measures together, for the scheduler's lifetime (or a benchmark run)."""
 
     def __init__(self, engine: Engine) -> None:
         self.checkpointer = BackgroundCheckpointer(engine)
-        self._old_gc: tuple[int, int, int] | None = None
+        self._tuned = False
 
     def __enter__(self) -> HotPathTuning:
         self.checkpointer.start()
-        self._old_gc = tune_gc()
+        if not self._tuned:
+            tune_gc()
+            self._tuned = True
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._old_gc is not None:
-            restore_gc(self._old_gc)
-            self._old_gc = None
+        if self._tuned:
+            restore_gc()
+            self._tuned = False
         self.checkpointer.stop()

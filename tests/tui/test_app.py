@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from conftest import T0, make_test_app, wait_for
 from sqlalchemy import func, select, update
 from textual.widgets import DataTable, Input, Static, Tree
+from tui_support import T0, make_test_app, wait_for
 
 from nurture_tui.screens.confirm import ConfirmModal
 from nurture_tui.screens.error import ErrorModal
@@ -449,7 +449,7 @@ async def test_scheduler_runs_in_process_or_views_a_daemon(seeded_ws: Workspace)
 async def test_virtual_list_places_every_page_where_it_belongs(tmp_path: Any) -> None:
     """End (reverse keyset), page-up (before-keyset), a jump into the middle (OFFSET) and page-down (after-
     keyset) all put each lead at its position in the full ordering."""
-    from conftest import seed
+    from tui_support import seed
 
     from nurture_tui.clock import VirtualClock
     from nurture_tui.config import Settings

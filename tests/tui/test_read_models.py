@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from conftest import T0, seed
 from sqlalchemy import func, select
+from tui_support import T0, seed
 
 from nurture_tui.errors import ValidationError
 from nurture_tui.leads import bulk

@@ -8,8 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import make_test_app, wait_for
 from textual.widgets import DataTable, Input, Static, Tree
+from tui_support import make_test_app, wait_for
 
 from nurture_tui.screens.confirm import ConfirmModal
 from nurture_tui.screens.help import HelpScreen

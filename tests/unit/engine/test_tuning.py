@@ -42,3 +42,18 @@ def test_postgres_and_memory_databases_need_no_checkpointer(workspace: Workspace
         conn.execute(insert(lead), [{"email": "a@x.io"}])
     if not workspace.is_sqlite:
         assert tuning.checkpointer.path is None and tuning.checkpointer.checkpoints == 0
+
+
+def test_two_schedulers_on_one_engine_share_the_checkpointer_setting(sqlite_workspace: Workspace) -> None:
+    """A leader and a viewer in one process: auto-checkpointing stays off until the last one stops."""
+    ws = sqlite_workspace
+    before = gc.get_threshold()
+    first, second = HotPathTuning(ws.engine), HotPathTuning(ws.engine)
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)
+    assert _autocheckpoint(ws) == 0
+    assert gc.get_threshold() != before
+    second.__exit__(None, None, None)
+    assert _autocheckpoint(ws) == 1000
+    assert gc.get_threshold() == before

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, add_account, add_lead, add_segment, row_counts
+from seq_support import SAMPLES, add_account, add_lead, add_segment, row_counts
 from sqlalchemy import insert
 
 from nurture_tui.cli import main

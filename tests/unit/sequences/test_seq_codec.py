@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import SAMPLES
+from seq_support import SAMPLES
 
 from nurture_tui.sequences.codec import dump_definition, load_yaml, parse_text
 from nurture_tui.sequences.model import SequenceDef

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import SAMPLES, add_lead
+from seq_support import SAMPLES, add_lead
 from sqlalchemy import delete, func, insert, select
 
 from nurture_tui.errors import NotFoundError, NurtureError

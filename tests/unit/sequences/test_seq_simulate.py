@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import SAMPLES, add_account, add_lead, row_counts
+from seq_support import SAMPLES, add_account, add_lead, row_counts
 from sqlalchemy import insert, update
 
 from nurture_tui.errors import NotFoundError, ValidationError
@@ -158,7 +158,7 @@ def test_every_sample_simulates(samples_ws: Workspace) -> None:
 def _seed_abm(ws: Workspace) -> list[int]:
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
-        from conftest import add_segment
+        from seq_support import add_segment
 
         add_segment(conn, "named-accounts", {"field": "account.named_account", "eq": True})
         named = add_account(conn, name="Initech", named_account=True)

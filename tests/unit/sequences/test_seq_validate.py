@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 
 import pytest
-from conftest import add_segment
+from seq_support import add_segment
 
 from nurture_tui.sequences.service import check_text
 from nurture_tui.store.engine import write_tx
