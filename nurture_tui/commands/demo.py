@@ -11,7 +11,7 @@ from .leads import StderrProgress
 
 def demo(
     ctx: typer.Context,
-    leads: int = typer.Option(100_000, "--leads", min=1, help="How many leads the demo company has."),
+    leads: int = typer.Option(50_000, "--leads", min=1, help="How many leads the demo company has."),
     seed: int = typer.Option(42, "--seed", help="Same seed, same data."),
     activities: int | None = typer.Option(None, "--activities", min=0,
                                           help="Exact number of activity rows (default: two per lead)."),

@@ -216,6 +216,7 @@ class EngagementSimulator:
 
 
 DEMO_SYNC_SECONDS = 20.0  # the demo org syncs more often than a real one (Pardot's connector: 2 min)
+DEMO_ORG_MAX_LEADS = 200_000  # every lead of a default-sized demo exists in the org, so every push lands
 
 
 def _start_org(ws: Workspace) -> Any:
@@ -224,7 +225,7 @@ def _start_org(ws: Workspace) -> Any:
     from ..salesforce.demo import start_demo_org
 
     try:
-        org = start_demo_org(ws)
+        org = start_demo_org(ws, max_leads=DEMO_ORG_MAX_LEADS)
     except Exception:
         log.exception("the emulated Salesforce org did not start; the demo runs without sync")
         return None
