@@ -1,12 +1,23 @@
-"""SendRequest → outbox rows: rendered subject/HTML/text, tracked links, open pixel, compliance footer and
-headers. The engine inserts the rows inside its own step transaction (`insert(outbox)`), so a step and
-its message commit together.
+"""SendRequest → outbox rows, in two stages:
 
-Per batch: one query each for leads, accounts, owners, sequences and template heads (plus recent
-activity when a template uses `recent.*`); each template is compiled once per version (TemplateCache).
-A send whose template is missing or fails to render becomes a `failed` row with the reason in
-`last_error`, so one bad template never blocks the rest of the batch; a lead that no longer exists gets
-no row.
+1. **Personalise** (`compose_outbox_rows`, in the engine's step transaction): the template's subject,
+   HTML and text parts rendered with the lead's merge fields. That is what the outbox stores, with the
+   message's `message_ref` (its stable, unguessable id). `{{ unsubscribe_url }}` / `{{ preferences_url }}`
+   in a template render as placeholders, the way Pardot's `%%unsubscribe%%` tags do.
+2. **Finalise for transport** (`finalize`, by the dispatcher at send time): signed click/open/unsubscribe
+   tokens, tracked links, the open pixel, the compliance footer (unsubscribe + preferences links, postal
+   address) and the headers (From, Reply-To, Message-ID, List-Unsubscribe + One-Click).
+
+Why split: tokens then expire `token_ttl_days` after the message was *sent* (not queued), a change to
+the tracking or sender settings applies to mail still in the queue, and the outbox doesn't store ~1.5 KB
+of tokens and footer per message — which was also most of the engine's per-step cost. The stored row plus
+the settings determine the sent message; `compose_messages` gives both stages at once (preview, tests).
+
+Per batch: one query each for leads (only the fields the templates read), accounts, owners, sequences
+and template heads (plus recent activity when a template uses `recent.*`); each template is compiled once
+per version (TemplateCache). A send whose template is missing or fails to render becomes a `failed` row
+with the reason in `last_error`, so one bad template never blocks the rest of the batch; a lead that no
+longer exists gets no row.
 """
 
 from __future__ import annotations
@@ -14,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import html as _html
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import formataddr
@@ -25,7 +36,7 @@ from sqlalchemy import Connection
 from ..config import MailSettings, Settings
 from . import context as ctxmod
 from .suppression import TRANSACTIONAL
-from .templates import CompiledTemplate, TemplateCache, base_context, default_cache, one_line, render
+from .templates import TemplateCache, base_context, default_cache, one_line, render
 from .tokens import TokenSigner
 
 
@@ -39,6 +50,12 @@ class SendRequest:
     node_id: str | None = None
     idempotency_key: str = ""  # unique per message: "enrollment:node:attempt"
 
+
+#: What `{{ unsubscribe_url }}` / `{{ preferences_url }}` render as until `finalize` puts in the signed URLs
+#: (only URL-safe characters, so neither autoescaping nor `urlencode` changes them).
+UNSUBSCRIBE_MARK = "__nurture_unsubscribe_url__"
+PREFERENCES_MARK = "__nurture_preferences_url__"
+_MARK_PREFIX = "__nurture_"
 
 _HREF = re.compile(r"(<a\b[^>]*?\bhref\s*=\s*)([\"'])(https?://[^\"']+)\2", re.I)
 _TEXT_URL = re.compile(r"https?://[^\s<>\"')\]]+")
@@ -59,7 +76,8 @@ def _valid_recipient(email: str | None) -> bool:
 
 
 class Composer:
-    """Everything about a message that depends only on the settings, computed once per batch."""
+    """Everything about finalising a message that depends only on the settings and the send time (token
+    expiry counts from `now`), computed once per dispatch pass."""
 
     def __init__(self, mail: MailSettings, now: datetime) -> None:
         self.mail = mail
@@ -135,18 +153,22 @@ def compose_outbox_rows(
         return []
     mail = settings.mail if isinstance(settings, Settings) else settings
     cache = cache or default_cache()
-    comp = Composer(mail, now)
+    secret = mail.secret_key.get_secret_value()
+    domain = _domain(mail.from_email)
     templates = cache.get_many(conn, {s.template_name for s in sends})
-    leads = ctxmod.load_leads(conn, [s.lead_id for s in sends])
     roots: set[str] = set()
+    fields: set[str] | None = set()
     for t in templates.values():
         roots |= t.roots
+        fields = None if fields is None or t.lead_fields is None else fields | t.lead_fields
+    leads = ctxmod.load_leads(conn, [s.lead_id for s in sends], fields)
     accounts = ctxmod.load_accounts(conn, [ld["account_id"] for ld in leads.values()]) if "account" in roots else {}
     owners = ctxmod.load_owners(conn, [ld["owner_id"] for ld in leads.values()]) if "owner" in roots else {}
     seqs = ctxmod.load_sequences(conn, [s.sequence_id for s in sends]) if "sequence" in roots else {}
     recent = ctxmod.load_recent(conn, list(leads)) if "recent" in roots else {}
     empty_account, empty_owner = ctxmod.empty_account(), ctxmod.empty_owner()
     no_seq: dict[str, Any] = {"id": None, "name": None}
+    sender = {"name": mail.from_name, "email": mail.from_email, "postal_address": mail.postal_address}
     base = base_context()
 
     rows: list[dict[str, Any]] = []
@@ -156,7 +178,7 @@ def compose_outbox_rows(
             continue
         tpl = templates.get(send.template_name)
         ref = message_ref(send.idempotency_key or f"lead:{send.lead_id}:{send.template_name}:{now.isoformat()}",
-                          comp.secret)
+                          secret)
         row: dict[str, Any] = {
             "idempotency_key": send.idempotency_key or ref, "lead_id": send.lead_id,
             "enrollment_id": send.enrollment_id, "sequence_id": send.sequence_id, "node_id": send.node_id,
@@ -164,7 +186,7 @@ def compose_outbox_rows(
             "category": send.category or (tpl.category if tpl else "marketing"),
             "to_email": ld["email"], "subject": "", "html": "", "text": "", "headers": {},
             "status": "queued", "attempts": 0, "next_try_at": now, "last_error": None,
-            "message_id": f"<{ref}@{comp.domain}>", "message_ref": ref, "created_at": now, "sent_at": None,
+            "message_id": f"<{ref}@{domain}>", "message_ref": ref, "created_at": now, "sent_at": None,
         }
         rows.append(row)
         if tpl is None:
@@ -182,44 +204,68 @@ def compose_outbox_rows(
             "sequence": seqs.get(send.sequence_id, no_seq) if send.sequence_id else no_seq,
             "step": {"id": send.node_id},
             "recent": recent.get(send.lead_id) or {},
-            "sender": comp.sender,
+            "sender": sender,
+            "unsubscribe_url": UNSUBSCRIBE_MARK,
+            "preferences_url": PREFERENCES_MARK,
         })
         try:
-            _render_into(row, tpl, ctx, comp, send.lead_id, ref)
+            row["subject"] = one_line(render(tpl.subject, ctx))
+            row["html"] = render(tpl.html, ctx)
+            row["text"] = render(tpl.text, ctx)
         except Exception as exc:  # a template that fails for this lead's data: record it, keep going
             row.update(status="failed", subject="", html="", text="",
                        last_error=f"template {tpl.name}: render error: {one_line(str(exc))[:500]}")
     return rows
 
 
-def _render_into(row: dict[str, Any], tpl: CompiledTemplate, ctx: dict[str, Any], comp: Composer,
-                 lead_id: int, ref: str) -> None:
+def compose_messages(
+    conn: Connection, sends: Sequence[SendRequest], settings: Settings | MailSettings, now: datetime,
+) -> list[dict[str, Any]]:
+    """Both stages at once: outbox rows with subject/html/text/headers as they would be sent at `now`
+    (previews, tests). Failed rows are returned as composed."""
+    mail = settings.mail if isinstance(settings, Settings) else settings
+    comp = Composer(mail, now)
+    rows = compose_outbox_rows(conn, sends, mail, now)
+    return [{**r, **finalize(r, comp)} if r["status"] == "queued" else r for r in rows]
+
+
+def finalize(row: Mapping[str, Any], comp: Composer) -> dict[str, Any]:
+    """The transport form of a stored outbox row: `{subject, html, text, headers}` as they go on the wire.
+
+    Rows queued outside compose (no `message_ref`, e.g. the engine's rep notifications) go as stored."""
+    ref = row.get("message_ref")
+    subject, body, text = row["subject"] or "", row["html"] or "", row["text"] or ""
+    if not ref:
+        return {"subject": subject, "html": body, "text": text, "headers": dict(row.get("headers") or {})}
+    lead_id = int(row["lead_id"])
     marketing = row["category"] != TRANSACTIONAL
     unsub_token = comp.signer.sign("unsubscribe", lead_id, ref, comp.expires)
     unsub = f"{comp.base}/u/{unsub_token}"
     prefs = f"{unsub}#preferences"
-    ctx["unsubscribe_url"] = unsub
-    ctx["preferences_url"] = prefs
-
-    subject = one_line(render(tpl.subject, ctx))
-    body = render(tpl.html, ctx)
-    text = render(tpl.text, ctx)
+    if _MARK_PREFIX in subject or _MARK_PREFIX in body or _MARK_PREFIX in text:
+        subject, body, text = (_fill_marks(part, unsub, prefs) for part in (subject, body, text))
     if comp.mail.track_clicks:
         seen: dict[str, str] = {}
         body = comp.track_html(body, lead_id, ref, seen)
         text = comp.track_text(text, lead_id, ref, seen)
     pixel = None
-    if comp.mail.track_opens:
+    if comp.mail.track_opens and body:
         pixel = f"{comp.base}/o/{comp.signer.sign('open', lead_id, ref, comp.expires)}.gif"
-    headers: dict[str, str] = {"From": comp.from_header, "To": row["to_email"], "Message-ID": row["message_id"]}
+    headers: dict[str, str] = {"From": comp.from_header, "To": row["to_email"],
+                               "Message-ID": row.get("message_id") or f"<{ref}@{comp.domain}>"}
     if comp.reply_to:
         headers["Reply-To"] = comp.reply_to
     if marketing:
-        body = comp.compliance_html(body, unsub, prefs, pixel)
+        if body:
+            body = comp.compliance_html(body, unsub, prefs, pixel)
         text = comp.compliance_text(text, unsub, prefs)
         # tokens are base64url + ".", so only the space needs encoding in the mailto subject
         headers["List-Unsubscribe"] = f"<mailto:{comp.mailto}?subject=unsubscribe%20{unsub_token}>, <{unsub}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     elif pixel:
         body = _insert_before_body_end(body, f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">')
-    row.update(subject=subject, html=body, text=text, headers=headers)
+    return {"subject": subject, "html": body, "text": text, "headers": headers}
+
+
+def _fill_marks(part: str, unsub: str, prefs: str) -> str:
+    return part.replace(PREFERENCES_MARK, prefs).replace(UNSUBSCRIBE_MARK, unsub)

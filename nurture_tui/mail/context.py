@@ -66,16 +66,29 @@ def chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
         yield ids[i : i + size]
 
 
-def load_leads(conn: Connection, lead_ids: Iterable[int]) -> dict[int, dict[str, Any]]:
+_ALWAYS = ("id", "email", "account_id", "owner_id")  # compose needs these whatever the template reads
+
+
+def load_leads(conn: Connection, lead_ids: Iterable[int],
+               fields: Iterable[str] | None = None) -> dict[int, dict[str, Any]]:
+    """Lead contexts by id. `fields` (the `lead.*` fields the batch's templates read; None = all) limits
+    what is fetched: the other keys are absent, which a template that doesn't read them never notices."""
     ids = sorted(set(lead_ids))
-    cols = [lead.c[f] for f in LEAD_FIELDS]
+    wanted = set(LEAD_FIELDS) if fields is None else set(fields) | set(_ALWAYS)
+    full_name = "full_name" in wanted
+    if full_name:
+        wanted |= {"first_name", "last_name"}
+    names = [f for f in LEAD_FIELDS if f in wanted]
+    custom = "custom" in wanted
+    cols = [lead.c[f] for f in names]
     out: dict[int, dict[str, Any]] = {}
     for part in chunks(ids):
         for row in conn.execute(select(*cols).where(lead.c.id.in_(part))):
-            data = dict(row._mapping)
-            data["custom"] = OpenDict(data["custom"] if isinstance(data["custom"], dict) else {})
-            names = [n for n in (data["first_name"], data["last_name"]) if n]
-            data["full_name"] = " ".join(names) or None
+            data = dict(zip(names, row, strict=True))
+            if custom:
+                data["custom"] = OpenDict(data["custom"] if isinstance(data["custom"], dict) else {})
+            if full_name:
+                data["full_name"] = " ".join(n for n in (data["first_name"], data["last_name"]) if n) or None
             out[data["id"]] = data
     return out
 

@@ -1,5 +1,7 @@
-"""Outbox → SMTP relay: claim due rows, re-check suppression, send through a pooled, rate-limited
-transport, and record each outcome.
+"""Outbox → SMTP relay: claim due rows, re-check suppression, finalise each message for transport
+(`compose.finalize`: signed tracking tokens, tracked links, open pixel, compliance footer and headers, as
+of the send time and the current settings), send through a pooled, rate-limited transport, and record
+each outcome.
 
 Outcomes:
 - 2xx → `sent` (sent_at set; the 'sent' activity was written by the engine when it queued the row).
@@ -42,6 +44,7 @@ from ..clock import clock_span
 from ..store.engine import write_tx
 from ..store.tables import outbox
 from ..workspace import Workspace
+from .compose import Composer, finalize
 from .message import build_message
 from .ratelimit import RateLimiter
 from .smtp import SendOutcome, SmtpPool, parse_smtp_url
@@ -51,7 +54,7 @@ from .templates import one_line
 _FLUSH_EVERY = 25
 _MAX_BACKOFF = timedelta(hours=6)
 _CLAIM_COLUMNS = ("id", "lead_id", "category", "to_email", "subject", "html", "text", "headers", "attempts",
-                  "message_id", "sequence_id", "node_id", "template_id", "enrollment_id")
+                  "message_id", "message_ref", "sequence_id", "node_id", "template_id", "enrollment_id")
 
 
 @dataclass
@@ -122,7 +125,9 @@ class Dispatcher:
             self.relay_down.clear()
             batch = claim_next()
             while batch:
-                futures = {self.executor.submit(self._send_one, row): row for row in batch}
+                # tokens are signed now, at send time: they expire token_ttl_days after this pass
+                comp = Composer(self.mail, self.ws.clock.now())
+                futures = {self.executor.submit(self._send_one, row, comp): row for row in batch}
                 batch = claim_next()
                 total.add(self._collect(futures))
         return total
@@ -163,7 +168,7 @@ class Dispatcher:
 
     # -- send ------------------------------------------------------------------------------------
 
-    def _send_one(self, row: Mapping[str, Any]) -> tuple[SendOutcome, datetime]:
+    def _send_one(self, row: Mapping[str, Any], comp: Composer) -> tuple[SendOutcome, datetime]:
         if self.relay_down.is_set():
             return SendOutcome("defer", None, "relay unreachable; not attempted"), self.ws.clock.now()
         if not self.limiter.acquire(self.stopping):
@@ -171,7 +176,7 @@ class Dispatcher:
         if not row["message_id"]:  # rows queued outside compose (e.g. the engine's rep notifications)
             row = {**row, "message_id": f"<outbox.{row['id']}@{self.domain}>"}
         try:
-            data = build_message(row, self.ws.clock.now(), default_from=self.default_from)
+            data = build_message({**row, **finalize(row, comp)}, self.ws.clock.now(), default_from=self.default_from)
         except (ValueError, TypeError) as exc:  # e.g. a header value the email package refuses
             return SendOutcome("fail", None, f"cannot build message: {exc}"), self.ws.clock.now()
         outcome = self.pool.send(self.envelope_from, row["to_email"], data)

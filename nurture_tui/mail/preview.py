@@ -9,7 +9,7 @@ from sqlalchemy import or_, select
 from ..errors import NotFoundError, ValidationError
 from ..store.tables import lead
 from ..workspace import Workspace
-from .compose import SendRequest, compose_outbox_rows
+from .compose import SendRequest, compose_messages
 from .templates import default_cache
 
 
@@ -25,13 +25,13 @@ def find_lead(conn: Any, ref: str) -> int:
 
 
 def preview(ws: Workspace, template_name: str, lead_ref: str) -> dict[str, Any]:
-    """The outbox row the template would produce for this lead now (status, subject, html, text, headers)."""
+    """The message the template would send this lead now (status, subject, html, text, headers), finalised."""
     now = ws.clock.now()
     with ws.engine.connect() as conn:
         default_cache().get(conn, template_name)  # NotFoundError for a missing template
         lead_id = find_lead(conn, lead_ref)
-        rows = compose_outbox_rows(conn, [SendRequest(lead_id, template_name, idempotency_key=f"preview:{lead_id}")],
-                                   ws.settings, now)
+        rows = compose_messages(conn, [SendRequest(lead_id, template_name, idempotency_key=f"preview:{lead_id}")],
+                                ws.settings, now)
     row = rows[0]
     if row["status"] == "failed":
         raise ValidationError(f"template {template_name}", row["last_error"] or "cannot render")

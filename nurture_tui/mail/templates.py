@@ -157,7 +157,36 @@ def _check_ast(tree: nodes.Template, where: str) -> set[str]:
     return {n for n in undeclared if n in SCHEMA}
 
 
-def validate_part(source: str, part: str, name: str) -> tuple[JinjaTemplate, frozenset[str]]:
+def _lead_fields(tree: nodes.Template) -> frozenset[str] | None:
+    """The `lead.*` fields a part reads, or None when it uses `lead` as a whole (passes it to a macro or
+    filter, or indexes it with a variable): then compose loads every field."""
+    named = [n for n in tree.find_all(nodes.Name) if n.name == "lead" and n.ctx == "load"]
+    fields: set[str] = set()
+    direct = 0
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        assert isinstance(node, (nodes.Getattr, nodes.Getitem))
+        base = node.node
+        if not (isinstance(base, nodes.Name) and base.name == "lead" and base.ctx == "load"):
+            continue
+        if isinstance(node, nodes.Getattr):
+            attr: Any = node.attr
+        else:
+            attr = node.arg.value if isinstance(node.arg, nodes.Const) else None
+        if not isinstance(attr, str):
+            return None
+        fields.add(attr)
+        direct += 1
+    return frozenset(fields) if direct == len(named) else None
+
+
+@dataclass(frozen=True)
+class CheckedPart:
+    template: JinjaTemplate
+    roots: frozenset[str]  # context roots the part uses
+    lead_fields: frozenset[str] | None  # lead fields it reads (None = all of them)
+
+
+def validate_part(source: str, part: str, name: str) -> CheckedPart:
     """Parse, check and compile one part; raise ValidationError naming template, part and line."""
     where = f"template {name}: {part}"
     env = _env(part)
@@ -167,7 +196,7 @@ def validate_part(source: str, part: str, name: str) -> tuple[JinjaTemplate, fro
         compiled = env.from_string(source)  # also checks filters/tests exist
     except TemplateSyntaxError as exc:
         raise ValidationError(f"{where} line {exc.lineno}", exc.message or "syntax error") from None
-    return compiled, frozenset(roots)
+    return CheckedPart(compiled, frozenset(roots), _lead_fields(tree))
 
 
 @dataclass(frozen=True)
@@ -182,20 +211,22 @@ class CompiledTemplate:
     text: JinjaTemplate  # the text part, or one derived from the HTML source (text_derived)
     roots: frozenset[str]  # context roots the template uses (lets compose skip loading the rest)
     text_derived: bool = False
+    lead_fields: frozenset[str] | None = None  # `lead.*` fields it reads (None = all: compose loads every one)
 
 
 def compile_template(
     *, id: int, name: str, version: int, category: str, stage: str | None, subject: str, html: str,
     text: str | None,
 ) -> CompiledTemplate:
-    subj_t, r1 = validate_part(subject, "subject", name)
-    html_t, r2 = validate_part(html, "html", name)
-    if text:
-        text_t, r3 = validate_part(text, "text", name)
-    else:
-        text_t, r3 = validate_part(html_template_to_text(html), "html (as text)", name)
-    return CompiledTemplate(id, name, version, category, stage, subj_t, html_t, text_t, r1 | r2 | r3,
-                            text_derived=not text)
+    parts = (validate_part(subject, "subject", name), validate_part(html, "html", name),
+             validate_part(text, "text", name) if text
+             else validate_part(html_template_to_text(html), "html (as text)", name))
+    fields: frozenset[str] | None = frozenset()
+    for p in parts:
+        fields = None if fields is None or p.lead_fields is None else fields | p.lead_fields
+    return CompiledTemplate(id, name, version, category, stage, parts[0].template, parts[1].template,
+                            parts[2].template, parts[0].roots | parts[1].roots | parts[2].roots,
+                            text_derived=not text, lead_fields=fields)
 
 
 def validate(*, name: str, subject: str, html: str, text: str | None = None, category: str = "marketing",

@@ -46,6 +46,28 @@ def _status(ws):
         return {r.to_email: r for r in conn.execute(select(outbox))}
 
 
+def test_message_is_finalised_when_sent_not_when_queued(ws, sink, clock) -> None:
+    """Tokens expire token_ttl_days after the send, and settings changed while queued apply."""
+    import re
+
+    from nurture_tui.mail.tokens import TokenSigner
+
+    queued_at = clock.now()
+    _queue(ws, ["bob"], queued_at)
+    with ws.engine.connect() as conn:
+        stored = conn.execute(select(outbox.c.html, outbox.c.headers)).one()
+    assert "/c/" not in stored.html and "/o/" not in stored.html and "1 Main Street" not in stored.html
+    assert stored.headers == {}
+    clock.advance(timedelta(days=2))
+    ws.settings.mail.postal_address = "New Address 9, Springfield"
+    assert dispatch_due(ws).sent == 1 and sink.wait_for(1)
+    html = sink.messages[0].message().get_body(("html",)).get_content()
+    assert "New Address 9, Springfield" in html and "1 Main Street" not in html
+    click = re.search(r'href="http://127\.0\.0\.1:8080/c/([^"]+)"', html).group(1)
+    data = TokenSigner(ws.settings.mail.secret_key.get_secret_value()).verify(click, clock.now(), kind="click")
+    assert data.expires == clock.now() + timedelta(days=ws.settings.mail.token_ttl_days)
+
+
 def test_delivers_multipart_with_compliance_headers(ws, sink, clock) -> None:
     _queue(ws, ["bob", "bare"], clock.now())
     res = dispatch_due(ws)

@@ -11,7 +11,7 @@ from mail_support import add_people, save_template
 from sqlalchemy import insert, select
 
 from nurture_tui.mail import suppression
-from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
+from nurture_tui.mail.compose import Composer, SendRequest, compose_outbox_rows, finalize
 from nurture_tui.mail.inbound import process_maildir
 from nurture_tui.mail.sink import SmtpSink
 from nurture_tui.store.engine import write_tx
@@ -26,7 +26,8 @@ def test_mailto_unsubscribes_are_applied_once(workspace, clock, tmp_path: Path) 
         rows = compose_outbox_rows(conn, [SendRequest(ids["bob"], "welcome", idempotency_key="b1")],
                                    workspace.settings, now)
         conn.execute(insert(outbox), rows)
-    mailto = re.search(r"<mailto:([^?]+)\?subject=([^>]+)>", rows[0]["headers"]["List-Unsubscribe"])
+    sent = finalize(rows[0], Composer(workspace.settings.mail, now))
+    mailto = re.search(r"<mailto:([^?]+)\?subject=([^>]+)>", sent["headers"]["List-Unsubscribe"])
     to, subject = mailto.group(1), unquote(mailto.group(2))
     tampered = subject[:-3] + ("AAA" if not subject.endswith("AAA") else "BBB")
     box = tmp_path / "unsub"

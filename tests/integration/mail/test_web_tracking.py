@@ -13,7 +13,7 @@ from mail_support import add_people, save_template
 from sqlalchemy import insert, select
 
 from nurture_tui.mail import suppression
-from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
+from nurture_tui.mail.compose import Composer, SendRequest, compose_outbox_rows, finalize
 from nurture_tui.mail.tokens import TokenSigner
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import activity, lead, outbox, subscription
@@ -31,7 +31,7 @@ def web(workspace) -> Iterator[tuple[WebServer, httpx.Client]]:
 
 
 def _sent(ws, clock, sent_ago: timedelta = timedelta(hours=1)):
-    """Queue + mark sent one message to bob; returns (lead ids, outbox row)."""
+    """Queue + mark sent one message to bob; returns (lead ids, outbox row as it was sent)."""
     now = clock.now()
     ids = add_people(ws, now)
     save_template(ws, now)
@@ -40,7 +40,7 @@ def _sent(ws, clock, sent_ago: timedelta = timedelta(hours=1)):
                                    ws.settings, now)
         oid = conn.execute(insert(outbox).returning(outbox.c.id), rows).scalar_one()
         conn.execute(outbox.update().values(status="sent", sent_at=now - sent_ago))
-    return ids, {**rows[0], "id": oid}
+    return ids, {**rows[0], "id": oid, **finalize(rows[0], Composer(ws.settings.mail, now))}
 
 
 def _activities(ws):

@@ -1,8 +1,10 @@
-"""compose_outbox_rows: rendering, tracking, compliance headers, CR/LF safety, failures per row."""
+"""compose_outbox_rows (the stored, personalised render) and finalize (tracking, compliance headers at send
+time): rendering, CR/LF safety, failures per row."""
 
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 from email import message_from_bytes
 from email.policy import default
 
@@ -10,7 +12,15 @@ import pytest
 from mail_support import add_lead, add_people, save_template
 from sqlalchemy import insert, select
 
-from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
+from nurture_tui.mail.compose import (
+    PREFERENCES_MARK,
+    UNSUBSCRIBE_MARK,
+    Composer,
+    SendRequest,
+    compose_messages,
+    compose_outbox_rows,
+    finalize,
+)
 from nurture_tui.mail.htmltext import html_to_text
 from nurture_tui.mail.message import build_message
 from nurture_tui.mail.tokens import TokenSigner
@@ -19,6 +29,12 @@ from nurture_tui.store.tables import outbox
 
 
 def _compose(ws, sends, now):
+    """Messages as the dispatcher would send them at `now` (both stages)."""
+    with ws.engine.connect() as conn:
+        return compose_messages(conn, sends, ws.settings, now)
+
+
+def _stored(ws, sends, now):
     with ws.engine.connect() as conn:
         return compose_outbox_rows(conn, sends, ws.settings, now)
 
@@ -52,10 +68,57 @@ def test_rows_are_rendered_tracked_and_compliant(workspace, clock) -> None:
                         + r"/u/[^>]+>", h["List-Unsubscribe"])
     assert h["Message-ID"] == bob["message_id"] == f"<{bob['message_ref']}@example.com>"
     assert bob["idempotency_key"] == "7:s1:0" and bob["next_try_at"] == now
-    # rows insert as they are
-    with write_tx(workspace.engine) as conn:
-        conn.execute(insert(outbox), rows)
-        assert len(conn.execute(select(outbox.c.id)).all()) == 2
+
+
+def test_outbox_stores_the_personalised_render_and_send_time_finalises_it(workspace, clock) -> None:
+    now = clock.now()
+    ids = add_people(workspace, now)
+    save_template(workspace, now, "u", subject="Hi {{ lead.first_name }}",
+                  html='<p>Hi {{ lead.first_name }}</p><a href="https://example.com/x">x</a>'
+                       '<a href="{{ unsubscribe_url }}">leave</a> <a href="{{ preferences_url }}">prefs</a>')
+    stored = _stored(workspace, [SendRequest(ids["bob"], "u", idempotency_key="u1")], now)[0]
+    # stored: the merge fields rendered, no tokens, no footer, no transport headers
+    assert stored["html"] == (f'<p>Hi Bob</p><a href="https://example.com/x">x</a><a href="{UNSUBSCRIBE_MARK}">'
+                              f'leave</a> <a href="{PREFERENCES_MARK}">prefs</a>')
+    assert stored["headers"] == {} and "/c/" not in stored["text"] and stored["message_ref"]
+    with write_tx(workspace.engine) as conn:  # rows insert as they are
+        conn.execute(insert(outbox), [stored])
+        assert len(conn.execute(select(outbox.c.id)).all()) == 1
+    # finalised a day later: tokens expire token_ttl_days after the send, the marks become signed URLs
+    later = now + timedelta(days=1)
+    sent = finalize(stored, Composer(workspace.settings.mail, later))
+    base = workspace.settings.mail.base_url
+    signer = TokenSigner(workspace.settings.mail.secret_key.get_secret_value())
+    unsub = re.search(r'href="(' + re.escape(base) + r'/u/[^"#]+)">leave', sent["html"]).group(1)
+    data = signer.verify(unsub.rsplit("/", 1)[1], later, kind="unsubscribe")
+    assert data.expires == later + timedelta(days=workspace.settings.mail.token_ttl_days)
+    assert f'href="{unsub}#preferences">prefs' in sent["html"] and "__nurture_" not in sent["html"] + sent["text"]
+    click = re.search(r'href="(' + re.escape(base) + r'/c/[^"]+)">x<', sent["html"]).group(1)
+    assert signer.verify(click.rsplit("/", 1)[1], later, kind="click").url == "https://example.com/x"
+    assert sent["headers"]["List-Unsubscribe"].endswith(f"<{unsub}>") and f"{base}/o/" in sent["html"]
+
+
+def test_rows_queued_outside_compose_are_sent_as_stored(workspace) -> None:
+    row = {"lead_id": 1, "category": "transactional", "to_email": "rep@x.test", "subject": "Lead reached s1",
+           "html": "", "text": "Visit https://example.com/crm", "headers": {}, "message_ref": None}
+    assert finalize(row, Composer(workspace.settings.mail, workspace.clock.now())) == {
+        "subject": "Lead reached s1", "html": "", "text": "Visit https://example.com/crm", "headers": {}}
+
+
+def test_compose_loads_only_the_lead_fields_templates_read(workspace, clock) -> None:
+    from nurture_tui.mail.templates import compile_template
+
+    def fields(html: str) -> frozenset[str] | None:
+        return compile_template(id=1, name="t", version=1, category="marketing", stage=None, subject="s",
+                                html=html, text=None).lead_fields
+
+    assert fields("{{ lead.first_name }} {{ lead['company'] }}") == {"first_name", "company"}
+    assert fields("{% macro m(x) %}{{ x.email }}{% endmacro %}{{ m(lead) }}") is None  # lead as a whole
+    now = clock.now()
+    ids = add_people(workspace, now)
+    save_template(workspace, now, "f", subject="{{ lead.full_name }}", html="{{ lead.custom.plan | default('-') }}")
+    row = _stored(workspace, [SendRequest(ids["bob"], "f", idempotency_key="f1")], now)[0]
+    assert row["status"] == "queued" and row["html"] == "-" and row["subject"].startswith("Bob")
 
 
 def test_same_key_same_message_ref_and_transactional_has_no_unsubscribe(workspace, clock) -> None:
