@@ -1,8 +1,10 @@
 """`nurture bench dispatch --messages N --json`: render N messages, deliver them over SMTP, check the rate limit.
 
-1. Render: `mail.compose.compose_outbox_rows` in batches of 500 for N leads of a fresh SQLite workspace
-   (sandboxed Jinja2 subject + ~10-line HTML with a condition, a loop and two links, per-batch context
-   loading, click tracking, open pixel, compliance footer and headers, derived text part).
+1. Render: both compose stages in batches of 500 for N leads of a fresh SQLite workspace —
+   `mail.compose.compose_outbox_rows` (sandboxed Jinja2 subject + ~10-line HTML with a condition, a loop
+   and two links, per-batch context loading, derived text part; what the engine's step stores) and
+   `mail.compose.finalize` (what the dispatcher adds at send time: click tracking, open pixel,
+   compliance footer and headers).
    Reference, same run: plain `jinja2.Environment` renders of the same subject + HTML with a ready
    context dict (no sandbox, no database, no tracking): the floor for any Jinja-based renderer.
 2. Deliver: `mail.dispatch.Dispatcher` (claim → suppression re-check → MIME → pooled SMTP → record) to an
@@ -80,20 +82,24 @@ def _seed(ws: Any, n: int) -> list[int]:
 
 
 def _render(ws: Any, lead_ids: list[int], tag: str) -> tuple[float, float, int]:
-    """Compose (timed) and insert (not timed) one outbox row per lead; returns (wall s, CPU s, rows)."""
+    """Compose and finalise (timed) and insert (not timed) one outbox row per lead; returns (wall s, CPU s,
+    rows)."""
     from sqlalchemy import insert
 
-    from ..mail.compose import SendRequest, compose_outbox_rows
+    from ..mail.compose import Composer, SendRequest, compose_outbox_rows, finalize
     from ..store.engine import write_tx
     from ..store.tables import outbox
 
     now = ws.clock.now()
+    comp = Composer(ws.settings.mail, now)
     spent, cpu, total = 0.0, 0.0, 0
     for i in range(0, len(lead_ids), 500):
         sends = [SendRequest(lid, "bench", None, None, None, "s1", f"{tag}:{lid}") for lid in lead_ids[i:i + 500]]
         with write_tx(ws.engine) as conn:
             t0, c0 = time.perf_counter(), time.process_time()
             rows = compose_outbox_rows(conn, sends, ws.settings, now)
+            for r in rows:
+                finalize(r, comp)
             spent += time.perf_counter() - t0
             cpu += time.process_time() - c0
             if any(r["status"] != "queued" for r in rows):
