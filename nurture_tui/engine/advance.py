@@ -20,9 +20,10 @@ from sqlalchemy import JSON, Connection, Engine, bindparam, update
 from sqlalchemy.dialects.postgresql import JSONB
 
 from ..store.engine import write_tx
+from ..store.fastwrite import update_many
 from ..store.tables import activity, enrollment, outbox
 from . import deps
-from .bulk import insert_rows, insert_with_ids, sqlite_executemany
+from .bulk import insert_rows, insert_with_ids
 from .claim import claim, paused_sequence_ids
 from .context import Item, StepContext
 from .executors import EXECUTORS
@@ -148,16 +149,21 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         deps.apply_activities(conn, sent_acts, ctx.now, ctx.settings)
     if ctx.activities:
         insert_rows(conn, activity, ctx.activities)
-    params = [
-        {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
-         "p_entered": it.node_entered_at, "p_steps": it.steps,
-         "p_exited": ctx.now if it.finished else None, "p_reason": it.reason}
-        for it in items if it.changed
-    ]
-    if params and conn.dialect.name == "sqlite":
-        sqlite_executemany(conn, _ADVANCE_SQLITE, _ADVANCE_KEYS, params)
-    elif params:
-        conn.execute(_ADVANCE, params)
+    changed = [it for it in items if it.changed]
+    if changed and conn.dialect.name == "sqlite":
+        update_many(conn, enrollment, [
+            {"node_id": it.node_id, "status": it.status, "due_at": it.due_at, "wait_for": it.wait_for,
+             "node_entered_at": it.node_entered_at, "steps": it.steps,
+             "exited_at": ctx.now if it.finished else None, "exit_reason": it.reason, "id": it.id}
+            for it in changed
+        ])
+    elif changed:
+        conn.execute(_ADVANCE, [
+            {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
+             "p_entered": it.node_entered_at, "p_steps": it.steps,
+             "p_exited": ctx.now if it.finished else None, "p_reason": it.reason}
+            for it in changed
+        ])
     ctx.counters.flush(conn)
     if ctx.touched_leads:  # actions changed these leads: segments and entry see it at once
         from .enroll import recheck_segment_entry
@@ -173,9 +179,4 @@ _ADVANCE = (
     .values(node_id=bindparam("p_node"), status=bindparam("p_status"), due_at=bindparam("p_due"),
             wait_for=bindparam("p_wf", type_=_JSON_OR_NULL), node_entered_at=bindparam("p_entered"),
             steps=bindparam("p_steps"), exited_at=bindparam("p_exited"), exit_reason=bindparam("p_reason"))
-)
-_ADVANCE_KEYS = ("p_node", "p_status", "p_due", "p_wf", "p_entered", "p_steps", "p_exited", "p_reason", "eid")
-_ADVANCE_SQLITE = (
-    "UPDATE enrollment SET node_id = ?, status = ?, due_at = ?, wait_for = ?, node_entered_at = ?, steps = ?, "
-    "exited_at = ?, exit_reason = ? WHERE id = ?"
 )

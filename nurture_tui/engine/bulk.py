@@ -5,73 +5,18 @@
   transaction didn't hold it yet) and the rest get the next ids explicitly in one executemany: while we
   hold the lock nobody else can insert, and a table without AUTOINCREMENT hands out max(rowid)+1.
   PostgreSQL keeps the batched, ordered RETURNING.
-- On SQLite the executemany goes straight to the driver with values converted the way the column types
-  would (aware datetimes → UTC text, JSON → text): Core's per-row parameter processing cost more than
-  SQLite's own work for these wide rows.
+- On SQLite the executemany goes straight to the driver (`store.fastwrite`), values converted per column
+  the way the column types would (aware datetimes → UTC text, JSON → text): Core's per-row parameter
+  processing cost more than SQLite's own work for these wide rows.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
-from datetime import datetime
-from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, insert
 
-from ..store.types import to_db
-
-
-def _converter() -> Any:
-    """A value converter that formats each distinct datetime once (a batch repeats `now` everywhere)."""
-    seen: dict[datetime, str] = {}
-
-    def convert(value: Any) -> Any:
-        if value is None or isinstance(value, (str, int, float)):
-            return value
-        if isinstance(value, datetime):
-            text = seen.get(value)
-            if text is None:
-                if value.tzinfo is None:
-                    raise ValueError(f"naive datetime {value!r}: domain code must use timezone-aware UTC")
-                text = seen[value] = to_db(value)
-            return text
-        if isinstance(value, (dict, list)):
-            return json.dumps(value)
-        return value
-
-    return convert
-
-
-_PLAIN = (str, int, float)
-
-
-def sqlite_executemany(conn: Connection, sql: str, keys: Sequence[str], rows: Sequence[dict[str, Any]]) -> None:
-    """Run `sql` (qmark placeholders in `keys` order) for every row, through the raw driver.
-
-    Columns whose values are all plain (text, numbers, NULL) pass through untouched; only the others
-    (datetimes, JSON) go through the converter. Deciding per column, not per value, matters here:
-    batches are hundreds of wide rows."""
-    if not rows:
-        return
-    convert = _converter()
-    special = [i for i, k in enumerate(keys) if not all(r[k] is None or isinstance(r[k], _PLAIN) for r in rows)]
-    if len(keys) == 1:
-        key = keys[0]
-        params: list[tuple[Any, ...]] = [(convert(r[key]),) for r in rows]
-    elif not special:
-        get = itemgetter(*keys)
-        params = [get(r) for r in rows]
-    else:
-        get = itemgetter(*keys)
-        params = []
-        for r in rows:
-            values = list(get(r))
-            for i in special:
-                values[i] = convert(values[i])
-            params.append(tuple(values))
-    conn.exec_driver_sql(sql, params)
+from ..store.fastwrite import insert_many
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -89,9 +34,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
                 arg = c.default.arg  # type: ignore[union-attr]
                 r[c.name] = arg(None) if callable(arg) else arg
         keys += [c.name for c in missing]
-    cols = ", ".join(f'"{k}"' for k in keys)
-    marks = ", ".join("?" * len(keys))
-    sqlite_executemany(conn, f'INSERT INTO "{table.name}" ({cols}) VALUES ({marks})', keys, rows)
+    extra = set(rows[0]) - set(keys)  # keys that are not columns (callers' bookkeeping) stay out of the SQL
+    insert_many(conn, table, [{k: r[k] for k in keys} for r in rows] if extra else rows)
 
 
 def insert_with_ids(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> list[int]:

@@ -21,7 +21,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from ..errors import ValidationError
-from .fastwrite import wire_to_datetime
+from ..store.fastwrite import wire_to_datetime
 
 #: Pulled Salesforce fields per object (Salesforce-owned, plus the system fields the sync needs).
 PULL_FIELDS: dict[str, list[str]] = {

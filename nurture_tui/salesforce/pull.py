@@ -20,6 +20,7 @@ from sqlalchemy import Connection, func, insert, select, update
 
 from ..store import audit
 from ..store.engine import write_tx
+from ..store.fastwrite import insert_many, update_many
 from ..store.tables import (
     account,
     activity,
@@ -35,7 +36,6 @@ from ..store.tables import user as user_t
 from ..workspace import Workspace
 from . import mapping as m
 from .api import SfApi
-from .fastwrite import insert_many, update_many
 from .lookup import by_sf_id, chunks
 from .merges import apply_deletes, merge_local
 

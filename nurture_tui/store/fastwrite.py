@@ -1,8 +1,11 @@
-"""Executemany at driver level for the pull's hot path (tens of thousands of lead rows per page).
+"""Executemany at driver level for hot paths: the Salesforce pull (tens of thousands of lead rows per
+page) and the engine's batch writes (hundreds of wide outbox/activity rows per step batch).
 
-SQLAlchemy's per-row parameter processing costs more than the HTTP and the parsing together at 100k rows,
-so bulk inserts/updates of one table go straight to the DB-API `executemany` with values already in the
-driver's form: SQLite datetimes as `store.types.to_db` text, JSON as text (cast to jsonb on PostgreSQL).
+SQLAlchemy's per-row parameter processing costs more than SQLite's own work for such rows, so bulk
+inserts/updates of one table go straight to the DB-API `executemany` with values already in the driver's
+form, decided per column from the column's type (not per value): SQLite datetimes as `store.types.to_db`
+text, JSON as text (cast to jsonb on PostgreSQL), everything else as is. Datetime columns also take
+Salesforce wire strings.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 
 from sqlalchemy import JSON, Connection, Table
 
-from ..store.types import UTCDateTime, to_db
+from .types import UTCDateTime, to_db
 
 
 def _converter(conn: Connection, table: Table, col: str) -> tuple[Callable[[Any], Any] | None, str]:
@@ -45,8 +48,9 @@ def wire_to_datetime(s: str) -> datetime:
 
 def _datetime_converter(sqlite: bool) -> Callable[[Any], Any]:
     """Datetime column values may be aware datetimes or Salesforce wire strings (converted without building a
-    datetime on SQLite). The last datetime object is memoised: batches repeat `now` on every row."""
-    last: list[Any] = [None, None]
+    datetime on SQLite). Each distinct datetime is formatted once per call: batches repeat `now` (and
+    `now + wait`) on every row."""
+    seen: dict[datetime, str] = {}
 
     def to_sqlite(v: Any) -> Any:
         if v is None:
@@ -55,10 +59,11 @@ def _datetime_converter(sqlite: bool) -> Callable[[Any], Any]:
             if len(v) == 28 and v.endswith("+0000"):
                 return f"{v[:10]} {v[11:23]}000"
             return to_db(wire_to_datetime(v))
-        if v is last[0]:
-            return last[1]
-        out = to_db(v)
-        last[0], last[1] = v, out
+        out = seen.get(v)
+        if out is None:
+            if v.tzinfo is None:
+                raise ValueError(f"naive datetime {v!r}: domain code must use timezone-aware UTC")
+            out = seen[v] = to_db(v)
         return out
 
     def to_pg(v: Any) -> Any:
