@@ -1,18 +1,13 @@
-"""Batched lookups shared by the pull's appliers."""
+"""Batched lookups shared by the pull's appliers and the delete/merge pass."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, Table, select
 
-CHUNK = 900  # ids per IN (…) lookup (well under every driver's bind-parameter limit)
-
-
-def chunks(items: list[Any], n: int = CHUNK) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
+from ..batching import chunks
 
 
 def by_sf_id(conn: Connection, table: Table, cols: list[Any], sf_ids: Iterable[str]) -> dict[str, Any]:

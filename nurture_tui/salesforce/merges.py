@@ -13,10 +13,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, select, update
 
+from ..batching import chunks
 from ..store import audit
 from ..store.tables import account, activity, campaign_member, lead, opportunity, sf_outbox
 from . import mapping as m
-from .lookup import by_sf_id, chunks
+from .lookup import by_sf_id
 
 
 def merge_local(conn: Connection, *, keep: int, gone: int, reason: str, now: datetime) -> None:

@@ -7,6 +7,10 @@ whose SystemModstamp equals the stored `sf_modstamp` are skipped (dedupe). Delet
 `queryAll … IsDeleted = true` pass with its own watermark. A lead converted in Salesforce moves the local
 lead (and its nurture state) onto the new Contact. Campaign responses and new opportunities are recorded as
 engagement through `engine.events.record_events`.
+
+Every object is applied by one routine (`Puller._apply`: compare with the mirrored rows → map → batched insert
+and update → count); what differs per object — its table, the local columns compared, the page's lookups and
+the record → row mapping — is its entry in `PULL_SPECS`.
 """
 
 from __future__ import annotations
@@ -16,8 +20,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, Table, func, insert, select, update
 
+from ..batching import chunks
 from ..store import audit
 from ..store.engine import write_tx
 from ..store.fastwrite import insert_many, update_many
@@ -36,7 +41,7 @@ from ..store.tables import user as user_t
 from ..workspace import Workspace
 from . import mapping as m
 from .api import SfApi
-from .lookup import by_sf_id, chunks
+from .lookup import by_sf_id
 from .merges import apply_deletes, merge_local
 
 
@@ -190,12 +195,11 @@ class Puller:
             self._fresh.add(obj)  # first mirror of this object: there is nothing local a delete could remove
         where = f" WHERE {cond}" if cond else ""
         soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj}{where} ORDER BY SystemModstamp, Id"
-        apply = getattr(self, f"_apply_{obj.lower()}")
         count_soql = f"SELECT COUNT() FROM {obj}{where}" if watermark is None else None
         for page in _prefetched(self._pages(obj, soql, False, rep, count_soql)):
             rep.fetched += len(page)
             with write_tx(self.ws.engine) as conn:
-                apply(conn, page, rep)
+                self._apply(conn, obj, page, rep)
                 top = _top_stamp(page)
                 watermark = max(watermark, top) if watermark and top else (top or watermark)
                 self._save_state(conn, obj, watermark)
@@ -216,7 +220,6 @@ class Puller:
         if not failed:
             return
         rep = self.report.objects.setdefault(obj, ObjectReport())
-        apply = getattr(self, f"_apply_{obj.lower()}")
         ids = sorted({str(r.record_id) for r in failed})
         for chunk in chunks(ids, 200):
             quoted = ", ".join(f"'{i}'" for i in chunk if i.isalnum())
@@ -225,197 +228,56 @@ class Puller:
                 with write_tx(self.ws.engine) as conn:
                     conn.execute(update(sync_error).where(e.id.in_([r.id for r in failed if r.record_id in chunk]))
                                  .values(resolved_at=self.now))
-                    apply(conn, page, rep)
+                    self._apply(conn, obj, page, rep)
 
-    # ---------------------------------------------------------------------------------------- lookups
+    # ---------------------------------------------------------------------------------------- applying
+    def _apply(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+        """One page of `obj` → its local table, driven by `PULL_SPECS[obj]`: compare with what is mirrored,
+        map the changed records, write inserts and updates in two batched statements, count, record events."""
+        spec = PULL_SPECS[obj]
+        table = spec.table
+        existing = by_sf_id(conn, table, [table.c.id, table.c.sf_id, *(table.c[n] for n in spec.columns)],
+                            (r["Id"] for r in rows))
+        page = Page(self, conn, obj, rows, existing, rep)
+        row_for = spec.mapper(page)
+        intercept = spec.intercept
+        by_modstamp = spec.by_modstamp
+        stamp = m.sf_datetime
+        inserts: list[dict[str, Any]] = []
+        updates: list[dict[str, Any]] = []
+        for r in rows:
+            local = existing.get(r["Id"])
+            if intercept is not None and intercept(page, r, local):
+                continue
+            if by_modstamp and local is not None and local.sf_modstamp == stamp(r.get("SystemModstamp")):
+                rep.unchanged += 1
+                continue
+            row = row_for(r, local)
+            if row is not None:
+                (updates if "id" in row else inserts).append(row)
+        if inserts:
+            insert_many(conn, table, inserts)
+        update_many(conn, table, updates)
+        rep.inserted += len(inserts)
+        rep.updated += len(updates)
+        self.report.events += _record_events(conn, page.events, self.now, self.ws.settings)
+
     def users(self, conn: Connection) -> dict[str, int]:
+        """Local user id by Salesforce user id (cached for the sync; reset after the User pull)."""
         if self._users is None:
             self._users = {r.sf_id: r.id for r in conn.execute(
                 select(user_t.c.id, user_t.c.sf_id).where(user_t.c.sf_id.is_not(None)))}
         return self._users
 
-    def _error(self, conn: Connection, obj: str, rec: dict[str, Any], code: str, message: str,
-               rep: ObjectReport) -> None:
+    def error(self, conn: Connection, obj: str, rec: dict[str, Any], code: str, message: str,
+              rep: ObjectReport) -> None:
+        """A record that cannot be applied: counted, and kept in `sync_error` to be retried next sync."""
         rep.errors += 1
         payload = {k: v for k, v in rec.items() if k != "attributes"}
         self.on_error(conn, obj, "pull", str(rec.get("Id")), code, message, payload)
 
-    # ---------------------------------------------------------------------------------------- appliers
-    def _apply_user(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        u = user_t.c
-        existing = by_sf_id(conn, user_t, [u.id, u.sf_id, u.username, u.name, u.email, u.active],
-                             (r["Id"] for r in rows))
-        names = [str(r.get("Username") or "") for r in rows if r["Id"] not in existing]
-        by_name: dict[str, Any] = {}
-        for chunk in chunks(names):
-            for row in conn.execute(select(user_t.c.id, user_t.c.username, user_t.c.sf_id)
-                                    .where(user_t.c.username.in_(chunk))):
-                by_name[row.username] = row
-        inserts, updates = [], []
-        for r in rows:
-            vals = {"username": str(r.get("Username") or r["Id"])[:120], "name": (m.text(r.get("Name")) or "")[:200],
-                    "email": m.text(r.get("Email")), "active": m.boolean(r.get("IsActive")), "sf_id": r["Id"]}
-            local = existing.get(r["Id"])
-            if local is None:
-                match = by_name.get(vals["username"])
-                if match is not None and match.sf_id not in (None, r["Id"]):
-                    self._error(conn, "User", r, "DUPLICATE_USERNAME", f"local user {match.id} already has "
-                                f"username {vals['username']} for Salesforce user {match.sf_id}", rep)
-                    continue
-                local = match
-            if local is None:
-                inserts.append({**vals, "role": "rep", "created_at": self.now})
-                by_name[vals["username"]] = None
-            elif all(getattr(local, k, None) == v for k, v in vals.items()):
-                rep.unchanged += 1  # users carry no modstamp locally: compare values instead
-            else:
-                updates.append({"id": local.id, **vals})
-        if inserts:
-            insert_many(conn, user_t, inserts)
-        update_many(conn, user_t, updates)
-        rep.inserted += len(inserts)
-        rep.updated += len(updates)
-
-    def _apply_account(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        users = self.users(conn)
-        existing = by_sf_id(conn, account, [account.c.id, account.c.sf_id, account.c.sf_modstamp],
-                             (r["Id"] for r in rows))
-        inserts, updates = [], []
-        for r in rows:
-            stamp = m.sf_datetime(r.get("SystemModstamp"))
-            local = existing.get(r["Id"])
-            if local is not None and local.sf_modstamp == stamp:
-                rep.unchanged += 1
-                continue
-            site = m.text(r.get("Website"))
-            vals = {"name": (m.text(r.get("Name")) or "")[:255], "industry": m.text(r.get("Industry")),
-                    "employees": m.integer(r.get("NumberOfEmployees")), "country": m.text(r.get("BillingCountry")),
-                    "domain": site.split("://")[-1].split("/")[0][:255] if site else None,
-                    "owner_id": users.get(str(r.get("OwnerId"))), "sf_modstamp": stamp, "updated_at": self.now}
-            if local is None:
-                inserts.append({**vals, "sf_id": r["Id"], "created_at": self.now, "custom": {}})
-            else:
-                updates.append({"id": local.id, **vals})
-        if inserts:
-            insert_many(conn, account, inserts)
-        update_many(conn, account, updates)
-        rep.inserted += len(inserts)
-        rep.updated += len(updates)
-
-    def _apply_campaign(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        existing = by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.sf_modstamp],
-                             (r["Id"] for r in rows))
-        # Campaigns a sequence created locally (add_to_campaign) before they were synced: link them by name.
-        unlinked = {row.name: row.id for row in conn.execute(
-            select(campaign.c.id, campaign.c.name).where(campaign.c.sf_id.is_(None)))}
-        inserts, updates = [], []
-        for r in rows:
-            stamp = m.sf_datetime(r.get("SystemModstamp"))
-            local = existing.get(r["Id"])
-            if local is not None and local.sf_modstamp == stamp:
-                rep.unchanged += 1
-                continue
-            vals = {"name": (m.text(r.get("Name")) or r["Id"])[:255], "type": m.text(r.get("Type")),
-                    "status": m.text(r.get("Status")), "is_active": m.boolean(r.get("IsActive")), "sf_modstamp": stamp}
-            if local is None and vals["name"] in unlinked:
-                updates.append({"id": unlinked.pop(vals["name"]), "sf_id": r["Id"], **vals})
-            elif local is None:
-                inserts.append({**vals, "sf_id": r["Id"]})
-            else:
-                updates.append({"id": local.id, **vals})
-        if inserts:
-            insert_many(conn, campaign, inserts)
-        update_many(conn, campaign, updates)
-        rep.inserted += len(inserts)
-        rep.updated += len(updates)
-
-    def _apply_lead(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        self._apply_people(conn, "Lead", rows, rep)
-
-    def _apply_contact(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        self._apply_people(conn, "Contact", rows, rep)
-
-    def _apply_people(self, conn: Connection, sobject: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        users = self.users(conn)
-        c = lead.c
-        existing = by_sf_id(conn, lead, [c.id, c.sf_id, c.sf_type, c.email, c.sf_modstamp, c.owner_id, c.opted_out,
-                                          c.custom], (r["Id"] for r in rows))
-        # email → (local id, Salesforce id); -1 marks a row inserted by this page
-        emails: dict[str, tuple[int, str | None]] = {}
-        wanted = list({str(r.get("Email") or "").strip().lower() for r in rows} - {""})
-        for chunk in chunks(wanted):
-            for row in conn.execute(select(c.email, c.id, c.sf_id).where(c.email.in_(chunk))):
-                emails[row.email] = (row.id, row.sf_id)
-        accounts: dict[str, int] = {}
-        if sobject == "Contact":
-            accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
-                                                      (str(r.get("AccountId") or "") for r in rows)).items()}
-        held_owner = self._pending_owner_changes(conn, [e.id for e in existing.values()])
-        salesforce_owns_owner = self.cfg.owner_authority == "salesforce"
-        is_lead = sobject == "Lead"
-        now = self.now
-        inserts: list[dict[str, Any]] = []
-        updates: list[dict[str, Any]] = []
-        for r in rows:
-            sf_id = r["Id"]
-            stamp_text = r.get("SystemModstamp") or None  # kept as text: fastwrite converts it cheaply
-            local = existing.get(sf_id)
-            if is_lead and r.get("IsConverted") in (True, "true"):
-                self._converted(conn, r, local, m.sf_datetime(stamp_text), rep)
-                continue
-            if local is not None and local.sf_modstamp == m.sf_datetime(stamp_text):
-                rep.unchanged += 1
-                continue
-            vals = m.lead_values(sobject, r)
-            email = vals["email"]
-            if not email:
-                rep.skipped += 1  # nothing to nurture without an address
-                continue
-            holder = emails.get(email)
-            target_id = local.id if local is not None else None
-            if target_id is None and holder is not None and holder[1] is None:
-                target_id = holder[0]  # a local-only lead (import, form) now known to Salesforce
-            if holder is not None and holder[0] != target_id:
-                self._error(conn, sobject, r, "DUPLICATE_EMAIL", f"{email} already belongs to local lead {holder[0]} "
-                            f"(Salesforce {holder[1]}); merge the duplicates in Salesforce", rep)
-                continue
-            vals["sf_id"] = sf_id
-            vals["sf_type"] = sobject
-            vals["sf_modstamp"] = stamp_text
-            vals["updated_at"] = now
-            if is_lead:
-                vals["bounced"] = bool(r.get("EmailBouncedDate"))
-            else:
-                vals["account_id"] = accounts.get(str(r.get("AccountId") or ""))
-            opted = r.get("HasOptedOutOfEmail") in (True, "true")
-            sf_owner = users.get(r.get("OwnerId") or "")
-            if target_id is None:
-                vals["opted_out"] = opted
-                vals["owner_id"] = sf_owner
-                vals["custom"] = {}
-                vals["score"] = 0.0
-                vals["created_at"] = r.get("CreatedDate") or now
-                inserts.append(vals)
-                emails[email] = (-1, sf_id)
-                continue
-            current = local if local is not None else conn.execute(
-                select(c.opted_out, c.owner_id).where(c.id == target_id)).first()
-            vals["opted_out"] = opted or bool(current.opted_out if current is not None else False)
-            local_owner = current.owner_id if current is not None else None
-            if salesforce_owns_owner:
-                vals["owner_id"] = local_owner if target_id in held_owner else sf_owner
-            else:
-                vals["owner_id"] = local_owner if local_owner is not None else sf_owner
-            vals["id"] = target_id
-            updates.append(vals)
-            emails[email] = (target_id, sf_id)
-        if inserts:
-            insert_many(conn, lead, inserts)
-        update_many(conn, lead, updates)
-        rep.inserted += len(inserts)
-        rep.updated += len(updates)
-
-    def _pending_owner_changes(self, conn: Connection, lead_ids: list[int]) -> set[int]:
+    def pending_owner_changes(self, conn: Connection, lead_ids: list[int]) -> set[int]:
+        """Leads whose local owner change still waits in the outbox (their pulled OwnerId must not win yet)."""
         out: set[int] = set()
         o = sf_outbox.c
         for chunk in chunks(lead_ids):
@@ -425,8 +287,8 @@ class Puller:
                     out.add(row.lead_id)
         return out
 
-    def _converted(self, conn: Connection, r: dict[str, Any], local: Any, stamp: datetime | None,
-                   rep: ObjectReport) -> None:
+    def converted(self, conn: Connection, r: dict[str, Any], local: Any, stamp: datetime | None,
+                  rep: ObjectReport) -> None:
         """Lead converted in Salesforce: the local lead (score, enrollments, history) becomes the Contact."""
         contact_id = m.text(r.get("ConvertedContactId"))
         if local is None or local.sf_type == "Contact" or not contact_id:
@@ -444,83 +306,6 @@ class Puller:
                      entity_id=local.id, before={"sf_id": r["Id"], "sf_type": "Lead"},
                      after={"sf_id": contact_id, "sf_type": "Contact"})
         rep.converted += 1
-
-    def _people_ids(self, conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
-        ids = [str(r.get(k)) for r in rows for k in ("LeadId", "ContactId") if r.get(k)]
-        return {k: v.id for k, v in by_sf_id(conn, lead, [lead.c.id, lead.c.sf_id], ids).items()}
-
-    def _apply_campaignmember(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        cm = campaign_member.c
-        existing = by_sf_id(conn, campaign_member, [cm.id, cm.sf_id, cm.sf_modstamp, cm.responded],
-                             (r["Id"] for r in rows))
-        camps = {k: v for k, v in by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.name],
-                                            (str(r.get("CampaignId")) for r in rows)).items()}
-        people = self._people_ids(conn, rows)
-        inserts, updates, events = [], [], []
-        for r in rows:
-            stamp = m.sf_datetime(r.get("SystemModstamp"))
-            local = existing.get(r["Id"])
-            if local is not None and local.sf_modstamp == stamp:
-                rep.unchanged += 1
-                continue
-            camp = camps.get(str(r.get("CampaignId")))
-            who = people.get(str(r.get("ContactId") or "")) or people.get(str(r.get("LeadId") or ""))
-            if camp is None or who is None:
-                rep.skipped += 1  # campaign or person not mirrored (e.g. no email)
-                continue
-            responded = m.boolean(r.get("HasResponded"))
-            vals = {"campaign_id": camp.id, "lead_id": who, "status": (m.text(r.get("Status")) or "Sent")[:40],
-                    "responded": responded, "sf_modstamp": stamp}
-            if local is None:
-                created = m.sf_datetime(r.get("CreatedDate")) or self.now
-                inserts.append({**vals, "sf_id": r["Id"], "created_at": created})
-            else:
-                updates.append({"id": local.id, **vals})
-            if responded and (local is None or not local.responded):
-                events.append({"lead_id": who, "kind": "campaign_response", "at": stamp or self.now,
-                               "meta": {"campaign": camp.name, "campaign_sf_id": camp.sf_id, "status": vals["status"],
-                                        "source": "salesforce"}})
-        if inserts:
-            insert_many(conn, campaign_member, inserts)
-        update_many(conn, campaign_member, updates)
-        rep.inserted += len(inserts)
-        rep.updated += len(updates)
-        self.report.events += _record_events(conn, events, self.now, self.ws.settings)
-
-    def _apply_opportunity(self, conn: Connection, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
-        o = opportunity.c
-        existing = by_sf_id(conn, opportunity, [o.id, o.sf_id, o.sf_modstamp, o.is_won], (r["Id"] for r in rows))
-        accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
-                                                  (str(r.get("AccountId") or "") for r in rows)).items()}
-        people = self._people_ids(conn, rows)
-        inserts, updates, events = [], [], []
-        for r in rows:
-            stamp = m.sf_datetime(r.get("SystemModstamp"))
-            local = existing.get(r["Id"])
-            if local is not None and local.sf_modstamp == stamp:
-                rep.unchanged += 1
-                continue
-            who = people.get(str(r.get("ContactId") or ""))
-            vals = {"account_id": accounts.get(str(r.get("AccountId") or "")), "lead_id": who,
-                    "name": (m.text(r.get("Name")) or "")[:255], "stage": m.text(r.get("StageName")),
-                    "amount": m.number(r.get("Amount")), "is_closed": m.boolean(r.get("IsClosed")),
-                    "is_won": m.boolean(r.get("IsWon")), "close_date": m.sf_date(r.get("CloseDate")),
-                    "sf_modstamp": stamp}
-            if local is None:
-                created = m.sf_datetime(r.get("CreatedDate")) or self.now
-                inserts.append({**vals, "sf_id": r["Id"], "created_at": created})
-                if who is not None:
-                    events.append({"lead_id": who, "kind": "opportunity", "at": stamp or self.now,
-                                   "meta": {"sf_id": r["Id"], "stage": vals["stage"], "amount": vals["amount"],
-                                            "source": "salesforce"}})
-            else:
-                updates.append({"id": local.id, **vals})
-        if inserts:
-            insert_many(conn, opportunity, inserts)
-        update_many(conn, opportunity, updates)
-        rep.inserted += len(inserts)
-        rep.updated += len(updates)
-        self.report.events += _record_events(conn, events, self.now, self.ws.settings)
 
     # ----------------------------------------------------------------------------------- deletes/merges
     def pull_deletes(self, obj: str) -> None:
@@ -550,6 +335,259 @@ class Puller:
             self._save_state(conn, key, watermark, done=True)
 
     def _local_count(self, obj: str) -> int:
-        table = {"Account": account, "CampaignMember": campaign_member, "Opportunity": opportunity}.get(obj, lead)
+        table = PULL_SPECS[obj].table
         with self.ws.engine.connect() as conn:
             return len(conn.execute(select(table.c.id).where(table.c.sf_id.is_not(None)).limit(1)).all())
+
+
+# -------------------------------------------------------------------------------------------- per-object specs
+#: One page's row mapper: (record, its mirrored row or None) → the row to write — with "id" it updates that
+#: local row, without it inserts — or None when the record is settled otherwise (unchanged, skipped, an error).
+RowMapper = Callable[[dict[str, Any], Any], "dict[str, Any] | None"]
+
+
+@dataclass
+class Page:
+    """A page being applied: what the mappers read (the records, their mirrored rows) and what they add to."""
+
+    puller: Puller
+    conn: Connection
+    sobject: str
+    rows: list[dict[str, Any]]
+    existing: dict[str, Any]  # mirrored rows by Salesforce id (the spec's columns)
+    rep: ObjectReport
+    events: list[dict[str, Any]] = field(default_factory=list)  # engagement to record with the page
+
+
+@dataclass(frozen=True)
+class PullSpec:
+    """How one Salesforce object lands locally; `Puller._apply` does the rest the same way for every object."""
+
+    table: Table
+    #: local columns read for records already mirrored, besides `id` and `sf_id`
+    columns: tuple[str, ...]
+    #: per page: runs the lookups the page's records need and returns the row mapper
+    mapper: Callable[[Page], RowMapper]
+    #: unchanged = the stored `sf_modstamp` equals the record's SystemModstamp (else the mapper compares)
+    by_modstamp: bool = True
+    #: settles a record before the compare and returns True (a converted Lead moves the local lead instead)
+    intercept: Callable[[Page, dict[str, Any], Any], bool] | None = None
+
+
+def _user_rows(page: Page) -> RowMapper:
+    """Users carry no modstamp locally, so they compare by value; a new one adopts the local user with its
+    username unless that user already belongs to another Salesforce user."""
+    conn, rep, now = page.conn, page.rep, page.puller.now
+    names = [str(r.get("Username") or "") for r in page.rows if r["Id"] not in page.existing]
+    by_name: dict[str, Any] = {}
+    for chunk in chunks(names):
+        for row in conn.execute(select(user_t.c.id, user_t.c.username, user_t.c.sf_id)
+                                .where(user_t.c.username.in_(chunk))):
+            by_name[row.username] = row
+
+    def mapped(r: dict[str, Any], local: Any) -> dict[str, Any] | None:
+        vals = {"username": str(r.get("Username") or r["Id"])[:120], "name": (m.text(r.get("Name")) or "")[:200],
+                "email": m.text(r.get("Email")), "active": m.boolean(r.get("IsActive")), "sf_id": r["Id"]}
+        if local is None:
+            match = by_name.get(vals["username"])
+            if match is not None and match.sf_id not in (None, r["Id"]):
+                page.puller.error(conn, "User", r, "DUPLICATE_USERNAME", f"local user {match.id} already has "
+                                  f"username {vals['username']} for Salesforce user {match.sf_id}", rep)
+                return None
+            local = match
+        if local is None:
+            by_name[vals["username"]] = None
+            return {**vals, "role": "rep", "created_at": now}
+        if all(getattr(local, k, None) == v for k, v in vals.items()):
+            rep.unchanged += 1
+            return None
+        return {"id": local.id, **vals}
+
+    return mapped
+
+
+def _account_rows(page: Page) -> RowMapper:
+    users, now = page.puller.users(page.conn), page.puller.now
+
+    def mapped(r: dict[str, Any], local: Any) -> dict[str, Any]:
+        site = m.text(r.get("Website"))
+        vals = {"name": (m.text(r.get("Name")) or "")[:255], "industry": m.text(r.get("Industry")),
+                "employees": m.integer(r.get("NumberOfEmployees")), "country": m.text(r.get("BillingCountry")),
+                "domain": site.split("://")[-1].split("/")[0][:255] if site else None,
+                "owner_id": users.get(str(r.get("OwnerId"))), "sf_modstamp": m.sf_datetime(r.get("SystemModstamp")),
+                "updated_at": now}
+        if local is None:
+            return {**vals, "sf_id": r["Id"], "created_at": now, "custom": {}}
+        return {"id": local.id, **vals}
+
+    return mapped
+
+
+def _campaign_rows(page: Page) -> RowMapper:
+    # Campaigns a sequence created locally (add_to_campaign) before they were synced: link them by name.
+    unlinked = {row.name: row.id for row in page.conn.execute(
+        select(campaign.c.id, campaign.c.name).where(campaign.c.sf_id.is_(None)))}
+
+    def mapped(r: dict[str, Any], local: Any) -> dict[str, Any]:
+        vals = {"name": (m.text(r.get("Name")) or r["Id"])[:255], "type": m.text(r.get("Type")),
+                "status": m.text(r.get("Status")), "is_active": m.boolean(r.get("IsActive")),
+                "sf_modstamp": m.sf_datetime(r.get("SystemModstamp"))}
+        if local is None and vals["name"] in unlinked:
+            return {"id": unlinked.pop(vals["name"]), "sf_id": r["Id"], **vals}
+        if local is None:
+            return {**vals, "sf_id": r["Id"]}
+        return {"id": local.id, **vals}
+
+    return mapped
+
+
+def _converted_lead(page: Page, r: dict[str, Any], local: Any) -> bool:
+    if r.get("IsConverted") not in (True, "true"):
+        return False
+    page.puller.converted(page.conn, r, local, m.sf_datetime(r.get("SystemModstamp")), page.rep)
+    return True
+
+
+def _people_rows(page: Page) -> RowMapper:
+    """Leads and Contacts both become local leads, keyed by Salesforce id and, for records not mirrored yet,
+    by email: a local-only lead with the address is adopted, one mirrored from another record is a
+    DUPLICATE_EMAIL error. Opt-outs are sticky; the owner follows `salesforce.owner_authority`."""
+    puller, conn, rep, sobject = page.puller, page.conn, page.rep, page.sobject
+    users = puller.users(conn)
+    c = lead.c
+    # email → (local id, Salesforce id); -1 marks a row inserted by this page
+    emails: dict[str, tuple[int, str | None]] = {}
+    wanted = list({str(r.get("Email") or "").strip().lower() for r in page.rows} - {""})
+    for chunk in chunks(wanted):
+        for row in conn.execute(select(c.email, c.id, c.sf_id).where(c.email.in_(chunk))):
+            emails[row.email] = (row.id, row.sf_id)
+    accounts: dict[str, int] = {}
+    if sobject == "Contact":
+        accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
+                                                  (str(r.get("AccountId") or "") for r in page.rows)).items()}
+    held_owner = puller.pending_owner_changes(conn, [e.id for e in page.existing.values()])
+    salesforce_owns_owner = puller.cfg.owner_authority == "salesforce"
+    is_lead = sobject == "Lead"
+    now = puller.now
+
+    def mapped(r: dict[str, Any], local: Any) -> dict[str, Any] | None:
+        sf_id = r["Id"]
+        vals = m.lead_values(sobject, r)
+        email = vals["email"]
+        if not email:
+            rep.skipped += 1  # nothing to nurture without an address
+            return None
+        holder = emails.get(email)
+        target_id = local.id if local is not None else None
+        if target_id is None and holder is not None and holder[1] is None:
+            target_id = holder[0]  # a local-only lead (import, form) now known to Salesforce
+        if holder is not None and holder[0] != target_id:
+            puller.error(conn, sobject, r, "DUPLICATE_EMAIL", f"{email} already belongs to local lead {holder[0]} "
+                         f"(Salesforce {holder[1]}); merge the duplicates in Salesforce", rep)
+            return None
+        vals["sf_id"] = sf_id
+        vals["sf_type"] = sobject
+        vals["sf_modstamp"] = r.get("SystemModstamp") or None  # kept as text: fastwrite converts it cheaply
+        vals["updated_at"] = now
+        if is_lead:
+            vals["bounced"] = bool(r.get("EmailBouncedDate"))
+        else:
+            vals["account_id"] = accounts.get(str(r.get("AccountId") or ""))
+        opted = r.get("HasOptedOutOfEmail") in (True, "true")
+        sf_owner = users.get(r.get("OwnerId") or "")
+        if target_id is None:
+            vals["opted_out"] = opted
+            vals["owner_id"] = sf_owner
+            vals["custom"] = {}
+            vals["score"] = 0.0
+            vals["created_at"] = r.get("CreatedDate") or now
+            emails[email] = (-1, sf_id)
+            return vals
+        current = local if local is not None else conn.execute(
+            select(c.opted_out, c.owner_id).where(c.id == target_id)).first()
+        vals["opted_out"] = opted or bool(current.opted_out if current is not None else False)
+        local_owner = current.owner_id if current is not None else None
+        if salesforce_owns_owner:
+            vals["owner_id"] = local_owner if target_id in held_owner else sf_owner
+        else:
+            vals["owner_id"] = local_owner if local_owner is not None else sf_owner
+        vals["id"] = target_id
+        emails[email] = (target_id, sf_id)
+        return vals
+
+    return mapped
+
+
+def _people_ids(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Local lead id by the Salesforce Lead/Contact ids a page's records point at."""
+    ids = [str(r.get(k)) for r in rows for k in ("LeadId", "ContactId") if r.get(k)]
+    return {k: v.id for k, v in by_sf_id(conn, lead, [lead.c.id, lead.c.sf_id], ids).items()}
+
+
+def _member_rows(page: Page) -> RowMapper:
+    """A member whose campaign or person is not mirrored (e.g. no email) is skipped; a new response is
+    engagement (`campaign_response`)."""
+    conn, rep, now, events = page.conn, page.rep, page.puller.now, page.events
+    camps = by_sf_id(conn, campaign, [campaign.c.id, campaign.c.sf_id, campaign.c.name],
+                     (str(r.get("CampaignId")) for r in page.rows))
+    people = _people_ids(conn, page.rows)
+
+    def mapped(r: dict[str, Any], local: Any) -> dict[str, Any] | None:
+        stamp = m.sf_datetime(r.get("SystemModstamp"))
+        camp = camps.get(str(r.get("CampaignId")))
+        who = people.get(str(r.get("ContactId") or "")) or people.get(str(r.get("LeadId") or ""))
+        if camp is None or who is None:
+            rep.skipped += 1
+            return None
+        responded = m.boolean(r.get("HasResponded"))
+        vals = {"campaign_id": camp.id, "lead_id": who, "status": (m.text(r.get("Status")) or "Sent")[:40],
+                "responded": responded, "sf_modstamp": stamp}
+        if responded and (local is None or not local.responded):
+            events.append({"lead_id": who, "kind": "campaign_response", "at": stamp or now,
+                           "meta": {"campaign": camp.name, "campaign_sf_id": camp.sf_id, "status": vals["status"],
+                                    "source": "salesforce"}})
+        if local is None:
+            return {**vals, "sf_id": r["Id"], "created_at": m.sf_datetime(r.get("CreatedDate")) or now}
+        return {"id": local.id, **vals}
+
+    return mapped
+
+
+def _opportunity_rows(page: Page) -> RowMapper:
+    """A new opportunity of a mirrored contact is engagement (`opportunity`)."""
+    conn, now, events = page.conn, page.puller.now, page.events
+    accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
+                                              (str(r.get("AccountId") or "") for r in page.rows)).items()}
+    people = _people_ids(conn, page.rows)
+
+    def mapped(r: dict[str, Any], local: Any) -> dict[str, Any]:
+        stamp = m.sf_datetime(r.get("SystemModstamp"))
+        who = people.get(str(r.get("ContactId") or ""))
+        vals = {"account_id": accounts.get(str(r.get("AccountId") or "")), "lead_id": who,
+                "name": (m.text(r.get("Name")) or "")[:255], "stage": m.text(r.get("StageName")),
+                "amount": m.number(r.get("Amount")), "is_closed": m.boolean(r.get("IsClosed")),
+                "is_won": m.boolean(r.get("IsWon")), "close_date": m.sf_date(r.get("CloseDate")),
+                "sf_modstamp": stamp}
+        if local is not None:
+            return {"id": local.id, **vals}
+        if who is not None:
+            events.append({"lead_id": who, "kind": "opportunity", "at": stamp or now,
+                           "meta": {"sf_id": r["Id"], "stage": vals["stage"], "amount": vals["amount"],
+                                    "source": "salesforce"}})
+        return {**vals, "sf_id": r["Id"], "created_at": m.sf_datetime(r.get("CreatedDate")) or now}
+
+    return mapped
+
+
+_PEOPLE_COLUMNS = ("sf_type", "email", "sf_modstamp", "owner_id", "opted_out", "custom")
+
+#: Every pulled object (see `mapping.PULL_FIELDS` for the Salesforce fields read, `PULL_ORDER` for the order).
+PULL_SPECS: dict[str, PullSpec] = {
+    "User": PullSpec(user_t, ("username", "name", "email", "active"), _user_rows, by_modstamp=False),
+    "Account": PullSpec(account, ("sf_modstamp",), _account_rows),
+    "Campaign": PullSpec(campaign, ("sf_modstamp",), _campaign_rows),
+    "Lead": PullSpec(lead, _PEOPLE_COLUMNS, _people_rows, intercept=_converted_lead),
+    "Contact": PullSpec(lead, _PEOPLE_COLUMNS, _people_rows),
+    "CampaignMember": PullSpec(campaign_member, ("sf_modstamp", "responded"), _member_rows),
+    "Opportunity": PullSpec(opportunity, ("sf_modstamp", "is_won"), _opportunity_rows),
+}

@@ -16,13 +16,14 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, insert, or_, select, update
 
+from ..batching import chunks
 from ..errors import ValidationError
 from ..store.engine import write_tx
 from ..store.tables import campaign, campaign_member, lead, sf_outbox, sync_error
@@ -67,11 +68,6 @@ class PushReport:
     collection_calls: int = 0
     bulk_jobs: int = 0
     budget_stopped: bool = False
-
-
-def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), n):
-        yield items[i:i + n]
 
 
 class Pusher:
@@ -199,7 +195,7 @@ class Pusher:
                 collections.setdefault(ext if ext else None, []).extend(group)
         for ext, group in collections.items():
             if ext is None:
-                for chunk in _chunks(group, COLLECTION_SIZE):
+                for chunk in chunks(group, COLLECTION_SIZE):
                     if not self._collection_call(chunk, None):
                         return self.report
             else:
@@ -207,7 +203,7 @@ class Pusher:
                 for it in group:
                     by_type.setdefault(it.sobject, []).append(it)
                 for group2 in by_type.values():
-                    for chunk in _chunks(group2, COLLECTION_SIZE):
+                    for chunk in chunks(group2, COLLECTION_SIZE):
                         if not self._collection_call(chunk, ext):
                             return self.report
         return self.report
@@ -290,7 +286,7 @@ class Pusher:
             # Only look for errors to resolve when some push error is open (sync_error has no index for this).
             open_errors = conn.execute(select(sync_error.c.id).where(
                 sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_not(None)).limit(1)).first()
-            for chunk in _chunks(ids, 900):
+            for chunk in chunks(ids):
                 conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
                     status="sent", sent_at=self.now, attempts=sf_outbox.c.attempts + 1, last_error=None))
                 if open_errors is not None:
@@ -305,7 +301,7 @@ class Pusher:
                 # One row for the whole job; its records stay pending and are retried next time.
                 self.on_error(conn, bad[0][0].sobject if bad else "", "push", None, "BULK_JOB_FAILED",
                               job_error[:2000], {"records": len(bad)})
-                for chunk in _chunks([i for it, _c, _m in bad for i in it.outbox_ids], 900):
+                for chunk in chunks([i for it, _c, _m in bad for i in it.outbox_ids]):
                     conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
                         attempts=sf_outbox.c.attempts + 1, last_error=f"BULK_JOB_FAILED: {job_error[:300]}"))
                 self.report.retry_later += len(bad)
