@@ -46,7 +46,7 @@ def screen_class(mode: str) -> type[Screen[Any]]:
     import importlib
 
     module, name = SCREEN_MODULES[mode]
-    return getattr(importlib.import_module(f"nurture_tui.screens.{module}"), name)
+    return getattr(importlib.import_module(f"nurture_tui.tui.screens.{module}"), name)
 
 
 def _provider(name: str) -> Any:
@@ -205,7 +205,7 @@ class NurtureApp(App[None]):
         if isinstance(error, NurtureError):
             self.notify(str(error), title=title, severity="error", timeout=8)
             return
-        from ..screens.error import ErrorModal
+        from .screens.dialogs.error import ErrorModal
 
         detail = "".join(traceback.format_exception(error)) if isinstance(error, BaseException) else str(error)
         self.push_screen(ErrorModal(title, f"{type(error).__name__}: {error}", detail))
@@ -233,7 +233,7 @@ class NurtureApp(App[None]):
     # -- actions -----------------------------------------------------------------------------------
 
     def action_help(self) -> None:
-        from ..screens.help import HelpScreen
+        from .screens.dialogs.help import HelpScreen
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.screen))
@@ -247,7 +247,7 @@ class NurtureApp(App[None]):
         if isinstance(error, NurtureError):
             self.notify(str(error), title=title, severity="error", timeout=8)
         else:
-            from ..screens.error import ErrorModal
+            from .screens.dialogs.error import ErrorModal
 
             self.push_screen(ErrorModal(title, f"{type(error).__name__}: {error}",
                                         "".join(traceback.format_exception(error))))

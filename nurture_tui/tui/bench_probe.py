@@ -62,7 +62,7 @@ async def _measure_app(db_url: str, pages: int, jumps: int) -> None:
     from .app import make_app, open_workspace
 
     cli._register()  # what `nurture tui` does before opening: every command module is imported
-    from .widgets.lead_list import LeadList
+    from .widgets.leads.lead_list import LeadList
 
     ws = open_workspace(CliState(db_url=db_url))
     app = make_app(ws, initial_mode="leads", background=False, status_interval=3600)

@@ -89,7 +89,7 @@ class LeadProvider(Provider):
                     for r in conn.execute(stmt)]
 
     def _open(self, lead_id: int) -> None:
-        from ..screens.lead_detail import LeadDetailScreen
+        from .screens.lead_detail import LeadDetailScreen
 
         self.app.push_screen(LeadDetailScreen(lead_id))
 

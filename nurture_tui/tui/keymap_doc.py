@@ -23,15 +23,15 @@ Several keys are separated by commas. `?` or `F1` on any screen shows the keys t
 
 
 def _scopes() -> list[tuple[str, type[Any]]]:
-    from ..screens.base import FilterableScreen
-    from ..screens.confirm import ConfirmModal
-    from ..screens.error import ErrorModal
-    from ..screens.help import HelpScreen
-    from ..screens.lead_detail import LeadDetailScreen
-    from ..screens.prompt import ChoiceModal, PromptModal
+    from .screens.base import FilterableScreen
+    from .screens.dialogs.confirm import ConfirmModal
+    from .screens.dialogs.error import ErrorModal
+    from .screens.dialogs.help import HelpScreen
+    from .screens.lead_detail import LeadDetailScreen
+    from .screens.dialogs.prompt import ChoiceModal, PromptModal
     from .app import NurtureApp, screen_class
     from .keymap import MODES
-    from .widgets.lead_list import LeadList
+    from .widgets.leads.lead_list import LeadList
 
     scopes: list[tuple[str, type[Any]]] = [("App (every screen)", NurtureApp),
                                            ("Lists (Segments, Sequences, Templates, Leaderboard, MQL queue)",

@@ -10,15 +10,15 @@ from sqlalchemy import func, select, update
 from textual.widgets import DataTable, Input, Static, Tree
 from tui_support import T0, make_test_app, wait_for
 
-from nurture_tui.screens.confirm import ConfirmModal
-from nurture_tui.screens.error import ErrorModal
-from nurture_tui.screens.help import HelpScreen
-from nurture_tui.screens.lead_detail import LeadDetailScreen
-from nurture_tui.screens.prompt import ChoiceModal, PromptModal
+from nurture_tui.tui.screens.dialogs.confirm import ConfirmModal
+from nurture_tui.tui.screens.dialogs.error import ErrorModal
+from nurture_tui.tui.screens.dialogs.help import HelpScreen
+from nurture_tui.tui.screens.lead_detail import LeadDetailScreen
+from nurture_tui.tui.screens.dialogs.prompt import ChoiceModal, PromptModal
 from nurture_tui.store import tables as t
 from nurture_tui.store.engine import write_tx
 from nurture_tui.tui.keymap import MODES
-from nurture_tui.tui.widgets.lead_list import LeadList
+from nurture_tui.tui.widgets.leads.lead_list import LeadList
 from nurture_tui.workspace import Workspace
 
 SIZE = (130, 40)

@@ -41,7 +41,7 @@ def test_first_screen_imports_only_what_it_draws() -> None:
     import sys
 
     code = ("import sys; from nurture_tui import cli; cli._register(); "
-            "import nurture_tui.tui.app, nurture_tui.screens.leads, nurture_tui.screens.dashboard; "
+            "import nurture_tui.tui.app, nurture_tui.tui.screens.leads, nurture_tui.tui.screens.dashboard; "
             "print(sorted(m for m in ('jinja2', 'apscheduler', 'plotext', 'textual_plotext', 'starlette', "
             "'uvicorn', 'simple_salesforce', 'alembic', 'aiosmtpd', 'holidays') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

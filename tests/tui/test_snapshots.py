@@ -11,10 +11,10 @@ import pytest
 from textual.widgets import DataTable, Input, Static, Tree
 from tui_support import make_test_app, wait_for
 
-from nurture_tui.screens.confirm import ConfirmModal
-from nurture_tui.screens.help import HelpScreen
-from nurture_tui.screens.lead_detail import LeadDetailScreen
-from nurture_tui.tui.widgets.lead_list import LeadList
+from nurture_tui.tui.screens.dialogs.confirm import ConfirmModal
+from nurture_tui.tui.screens.dialogs.help import HelpScreen
+from nurture_tui.tui.screens.lead_detail import LeadDetailScreen
+from nurture_tui.tui.widgets.leads.lead_list import LeadList
 from nurture_tui.workspace import Workspace
 
 SIZE = (120, 36)

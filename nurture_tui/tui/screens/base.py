@@ -11,12 +11,12 @@ from textual.timer import Timer
 from textual.widgets import Footer, Input, Static
 from textual.worker import Worker, WorkerState
 
-from ..tui.keymap import bind
-from ..tui.widgets.header import NurtureHeader
+from ..keymap import bind
+from ..widgets.chrome.header import NurtureHeader
 
 if TYPE_CHECKING:
-    from ..tui.app import NurtureApp
-    from ..tui.context import AppContext
+    from ..app import NurtureApp
+    from ..context import AppContext
 
 
 class NurtureScreen(Screen[None]):

@@ -11,9 +11,9 @@ from textual.binding import BindingType
 from textual.containers import Horizontal
 from textual.widgets import Static
 
-from ..reports.dashboard import Dashboard, load_dashboard
-from ..tui.keymap import bind
-from ..tui.widgets.kpi import KpiTile
+from ...reports.dashboard import Dashboard, load_dashboard
+from ..keymap import bind
+from ..widgets.dashboard.kpi import KpiTile
 from .base import NurtureScreen
 
 TILES = (
@@ -52,7 +52,7 @@ class DashboardScreen(NurtureScreen):
 
     @work(thread=True, exclusive=True, group="dashboard.load", exit_on_error=False, description="Dashboard")
     def _load(self) -> tuple[Dashboard, Any]:
-        from ..tui.widgets import charts  # plotext loads here, off the UI thread, after the first paint
+        from ..widgets.dashboard import charts  # plotext loads here, off the UI thread, after the first paint
 
         with self.ctx.read() as conn:
             return load_dashboard(conn, self.ctx.now()), charts

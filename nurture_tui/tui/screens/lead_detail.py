@@ -12,8 +12,8 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from ..leads.queries import LeadDetail, lead_detail
-from ..tui.keymap import bind
+from ...leads.queries import LeadDetail, lead_detail
+from ..keymap import bind
 from .base import NurtureScreen
 
 

@@ -10,8 +10,8 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
-from ..reports.console import BoardRow, leaderboard
-from ..tui.keymap import bind
+from ...reports.console import BoardRow, leaderboard
+from ..keymap import bind
 from .base import FilterableScreen
 
 COLUMNS = (("rank", "#", 4), ("lead", "Lead", 34), ("company", "Company", 22), ("score", "Score", 7),

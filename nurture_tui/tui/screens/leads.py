@@ -12,14 +12,14 @@ from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import Input, Label
 
-from ..leads import bulk
-from ..leads.queries import LeadQuery, build_query
-from ..tui.keymap import bind
-from ..tui.messages import DataChanged
-from ..tui.widgets.lead_list import LeadList
+from ...leads import bulk
+from ...leads.queries import LeadQuery, build_query
+from ..keymap import bind
+from ..messages import DataChanged
+from ..widgets.leads.lead_list import LeadList
 from .base import NurtureScreen
-from .confirm import ConfirmModal
-from .prompt import ChoiceModal, PromptModal
+from .dialogs.confirm import ConfirmModal
+from .dialogs.prompt import ChoiceModal, PromptModal
 
 SCOPE_PREVIEW = 5
 
@@ -197,7 +197,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
             self._done(result)
 
     def _sequence_choices(self) -> list[tuple[str, str]]:
-        from ..sequences.service import list_sequences
+        from ...sequences.service import list_sequences
 
         with self.ctx.read() as conn:
             rows = list_sequences(conn)

@@ -12,11 +12,11 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Static
 
-from ..store.engine import write_tx
-from ..tui.keymap import bind
-from ..tui.messages import DataChanged
+from ...store.engine import write_tx
+from ..keymap import bind
+from ..messages import DataChanged
 from .base import FilterableScreen, NotLanded, feature_available
-from .prompt import PromptModal
+from .dialogs.prompt import PromptModal
 
 COLUMNS = (("age", "Age", 6), ("lead", "Lead", 30), ("company", "Company", 20), ("score", "Score", 6),
            ("grade", "Gr", 3), ("rep", "Rep", 14), ("queue", "Queue", 12))
@@ -82,7 +82,7 @@ class MqlQueueScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="mql.load", exit_on_error=False, description="MQL queue")
     def _load(self) -> list[Any]:
-        from ..scoring.mql import list_queue
+        from ...scoring.mql import list_queue
 
         ctx = self.ctx
         rep = ctx.operator.username if ctx.operator.is_rep else None
@@ -168,7 +168,7 @@ class MqlQueueScreen(FilterableScreen):
         self.load()
 
     def _run(self, what: str, mql_id: int, user: str, reason: str | None) -> Any:
-        from ..scoring import mql
+        from ...scoring import mql
 
         ws = self.ctx.ws
         with write_tx(ws.engine) as conn:

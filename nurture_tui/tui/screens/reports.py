@@ -9,7 +9,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Label
 
-from ..reports.dashboard import daily_engagement, funnel
+from ...reports.dashboard import daily_engagement, funnel
 from .base import NotLanded, NurtureScreen
 
 

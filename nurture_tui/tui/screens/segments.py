@@ -12,7 +12,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Static
 from textual.worker import get_current_worker
 
-from ..tui.keymap import bind
+from ..keymap import bind
 from .base import FilterableScreen, NotLanded, feature_available
 
 COLUMNS = (("name", "Segment", 26), ("count", "Live count", 11), ("cached", "Cached", 10), ("rule", "Rule", 70))
@@ -64,7 +64,7 @@ class SegmentsScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="segments.load", exit_on_error=False, description="Segments")
     def _load(self) -> list[Any]:
-        from ..segments.service import list_segments
+        from ...segments.service import list_segments
 
         with self.ctx.read() as conn:
             return list_segments(conn)
@@ -84,8 +84,8 @@ class SegmentsScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="segments.count", exit_on_error=False, description="Counting segments")
     def _count(self, names: list[str]) -> None:
-        from ..segments.compiler import count
-        from ..segments.service import get_segment
+        from ...segments.compiler import count
+        from ...segments.service import get_segment
 
         ctx = self.ctx
         worker = get_current_worker()

@@ -15,8 +15,8 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Tree
 from textual.widgets.tree import TreeNode
 
-from ..store.tables import sequence_version
-from ..tui.keymap import bind
+from ...store.tables import sequence_version
+from ..keymap import bind
 from .base import FilterableScreen, NotLanded, feature_available
 
 COLUMNS = (("name", "Sequence", 24), ("status", "Status", 8), ("ver", "Ver", 4), ("live", "Live", 7),
@@ -101,7 +101,7 @@ class SequencesScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="sequences.load", exit_on_error=False, description="Sequences")
     def _load_list(self) -> list[Any]:
-        from ..sequences.service import list_sequences
+        from ...sequences.service import list_sequences
 
         with self.ctx.read() as conn:
             return list_sequences(conn)
@@ -142,7 +142,7 @@ class SequencesScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="sequences.tree", exit_on_error=False, description="Sequence tree")
     def _load_tree(self, name: str) -> VersionView | str:
-        from ..sequences.service import get_row, load_version
+        from ...sequences.service import get_row, load_version
 
         with self.ctx.read() as conn:
             row = get_row(conn, name)
@@ -151,7 +151,7 @@ class SequencesScreen(FilterableScreen):
                 return f"{name}: not published yet"
             compiled = load_version(conn, version_id)
             try:
-                from ..engine.node_stats import node_counts
+                from ...engine.node_stats import node_counts
             except ImportError:
                 counts: dict[str, Any] = {}
             else:

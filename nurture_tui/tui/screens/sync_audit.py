@@ -11,8 +11,8 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Label, Static
 
-from ..reports.console import AuditRow, SyncOverview, audit_log, sync_overview
-from ..tui.keymap import bind
+from ...reports.console import AuditRow, SyncOverview, audit_log, sync_overview
+from ..keymap import bind
 from .base import NurtureScreen
 
 PAGE = 200

@@ -13,7 +13,7 @@ from textual.binding import BindingType
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Static
 
-from ..tui.keymap import bind
+from ..keymap import bind
 from .base import FilterableScreen, NotLanded, feature_available
 
 COLUMNS = (("name", "Template", 26), ("category", "Category", 12), ("stage", "Stage", 13), ("ver", "Ver", 4))
@@ -67,7 +67,7 @@ class TemplatesScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="templates.load", exit_on_error=False, description="Templates")
     def _load(self) -> list[Any]:
-        from ..mail.templates import list_templates
+        from ...mail.templates import list_templates
 
         with self.ctx.read() as conn:
             return list_templates(conn)
@@ -92,9 +92,9 @@ class TemplatesScreen(FilterableScreen):
 
     @work(thread=True, exclusive=True, group="templates.preview", exit_on_error=False, description="Preview")
     def _preview(self, name: str) -> Preview:
-        from ..mail.context import sample_context
-        from ..mail.htmltext import html_to_text
-        from ..mail.templates import default_cache
+        from ...mail.context import sample_context
+        from ...mail.htmltext import html_to_text
+        from ...mail.templates import default_cache
 
         with self.ctx.read() as conn:
             compiled = default_cache().get(conn, name)

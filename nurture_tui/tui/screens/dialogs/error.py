@@ -10,7 +10,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
-from ..tui.keymap import bind
+from ...keymap import bind
 
 
 class ErrorModal(ModalScreen[None]):

@@ -12,7 +12,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Label, Markdown, Static
 
-from ..tui.keymap import bind
+from ...keymap import bind
 
 
 def binding_rows(screen: Screen[Any]) -> list[tuple[str, str, str, bool]]:

@@ -12,7 +12,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
-from ..tui.keymap import bind
+from ...keymap import bind
 
 
 class PromptModal(ModalScreen[str | None]):

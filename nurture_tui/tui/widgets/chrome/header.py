@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 from rich.text import Text
 from textual.widgets import Static
 
-from ..messages import StatusLine
+from ...messages import StatusLine
 
 if TYPE_CHECKING:
-    from ..app import NurtureApp
+    from ...app import NurtureApp
 
 
 def _hm(dt: object) -> str:

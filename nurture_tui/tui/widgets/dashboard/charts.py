@@ -7,7 +7,7 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from ...reports.dashboard import Series
+from ....reports.dashboard import Series
 
 
 class Chart(PlotextPlot):

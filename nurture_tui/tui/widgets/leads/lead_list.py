@@ -21,11 +21,11 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ...leads.queries import LeadQuery, LeadRow, count_leads, fetch_page
-from ..keymap import bind
+from ....leads.queries import LeadQuery, LeadRow, count_leads, fetch_page
+from ...keymap import bind
 
 if TYPE_CHECKING:
-    from ..app import NurtureApp
+    from ...app import NurtureApp
 
 PAGE = 200  # rows per fetch
 PREFETCH_SCREENS = 2  # screens kept loaded below (and one above) the viewport
