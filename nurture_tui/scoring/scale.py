@@ -17,7 +17,7 @@ table rewrite, only needed after decades of half-lives, when floats would lose r
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, insert, update
@@ -57,6 +57,19 @@ class ScoreScale:
     def stored_threshold(self, live_threshold: float, now: datetime) -> float:
         """The stored-column value equivalent to a live score of `live_threshold` now."""
         return live_threshold / self.factor(now)
+
+
+#: Before anything is scored there is no epoch: every factor is 1 (nothing has decayed).
+_UNSCORED = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def read_scale(conn: Connection, half_life_days: float) -> ScoreScale:
+    """The workspace scale for readers (the TUI, reports): never writes; with no epoch yet nothing was
+    ever scored, so the factor is 1."""
+    raw = meta.get(conn, EPOCH_KEY)
+    if raw is None:
+        return ScoreScale(epoch=_UNSCORED, half_life_days=0.0)
+    return ScoreScale(epoch=datetime.fromisoformat(raw), half_life_days=half_life_days)
 
 
 def load_scale(conn: Connection, half_life_days: float, now: datetime) -> ScoreScale:
