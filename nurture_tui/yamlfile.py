@@ -1,7 +1,8 @@
 """Reading YAML (and JSON, which is YAML) from user files: one loader, one error shape.
 
 Every problem becomes a `ValidationError` naming the file (or other origin) and, for syntax errors, the
-line: `rules.yaml: line 4: not valid YAML: mapping values are not allowed here`.
+line: `rules.yaml: line 4: not valid YAML: mapping values are not allowed here`. Readers that collect
+problems instead of raising (the sequence codec) take the line and the problem from `syntax_error`.
 """
 
 from __future__ import annotations
@@ -13,18 +14,27 @@ import yaml
 
 from .errors import ValidationError
 
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available
+#: The safe loader to parse with (or subclass): libyaml's when available, several times faster.
+SafeLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def syntax_error(exc: yaml.YAMLError) -> tuple[int | None, str]:
+    """(1-based line or None, what is wrong) of a PyYAML parse error — the one place that reads its marks."""
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None)
+    if not problem:
+        problem = next(iter(str(exc).splitlines()), "") or "invalid YAML"
+    return (mark.line + 1 if mark is not None else None), str(problem)
 
 
 def parse_yaml(text: str, where: str, *, what: str = "YAML") -> Any:
     """Parse `text`; a syntax error raises `ValidationError(where, "line N: not valid <what>: …")`."""
     try:
-        return yaml.load(text, Loader=_Loader)  # a safe loader
+        return yaml.load(text, Loader=SafeLoader)  # a safe loader
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc).splitlines()[0]
-        raise ValidationError(where, f"{line}not valid {what}: {problem}") from None
+        line, problem = syntax_error(exc)
+        at = f"line {line}: " if line is not None else ""
+        raise ValidationError(where, f"{at}not valid {what}: {problem}") from None
 
 
 def read_text(path: str | Path) -> str:

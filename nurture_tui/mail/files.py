@@ -6,9 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from ..errors import ValidationError
+from ..yamlfile import load_yaml_file
 
 _KEYS = {"name", "subject", "html", "text", "category", "stage"}
 
@@ -16,14 +15,7 @@ _KEYS = {"name", "subject", "html", "text", "category", "stage"}
 def load_template_file(path: Path) -> list[dict[str, Any]]:
     """Parse and shape-check a template file; errors name the file and the template's position."""
     where = str(path)
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValidationError(where, "file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ValidationError(f"{where}{line}", f"not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    data = load_yaml_file(path)
     items = data.get("templates") if isinstance(data, dict) and "templates" in data else [data]
     if not isinstance(items, list) or not items:
         raise ValidationError(where, "expected a template mapping or `templates:` with a list")

@@ -137,16 +137,10 @@ def parse_profile(data: Any, where: str) -> Profile:
 
 
 def parse_profiles_file(path: Path) -> list[Profile]:
-    import yaml
+    """A YAML (or JSON) file with a top-level `profiles:` list."""
+    from ..yamlfile import load_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ValidationError(str(path), f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ValidationError(f"{path}:{mark.line + 1}" if mark is not None else str(path),
-                              f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = load_yaml_file(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("profiles"), list):
         raise ValidationError(str(path), "expected a top-level `profiles:` list")
     profiles = [parse_profile(p, f"{path}: profiles[{i}]") for i, p in enumerate(data["profiles"])]

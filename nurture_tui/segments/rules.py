@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import ValidationError
 from ..sequences.model import format_duration, parse_duration
 from ..store.models.activity import ACTIVITY_KINDS
+from ..yamlfile import parse_yaml, read_text
 from . import fields as F
 
 GROUP_OPS = ("all", "any", "none")
@@ -117,27 +118,14 @@ def parse_rule(data: Any, where: str = "rule") -> Rule:
 
 def parse_rule_text(text: str, where: str = "rule") -> Rule:
     """Parse YAML or JSON text (JSON is YAML)."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f"line {mark.line + 1}: " if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ValidationError(where, f"{line}not valid YAML/JSON: {problem}") from None
+    data = parse_yaml(text, where, what="YAML/JSON")
     if data is None:
         raise ValidationError(where, "empty rule")
     return parse_rule(data, "rule" if where == "rule" else f"{where}: rule")
 
 
 def load_rule_file(path: str | Path) -> Rule:
-    p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(str(p), "file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValidationError(str(p), f"cannot read: {exc}") from None
-    return parse_rule_text(text, str(p))
+    return parse_rule_text(read_text(path), str(path))
 
 
 def _fail(where: str, message: str) -> ValidationError:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
+from ..yamlfile import SafeLoader, syntax_error
 from .model import SequenceDef, TemplateSpec
 from .problems import Loc, Problem, display_path
 
@@ -42,10 +43,7 @@ def _yaml12_scalars(cls: Any) -> None:
     cls.yaml_implicit_resolvers = resolvers
 
 
-_BaseLoader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml's parser when available (~5x faster)
-
-
-class _Loader(_BaseLoader):
+class _Loader(SafeLoader):
     pass
 
 
@@ -119,13 +117,9 @@ def load_yaml(text: str, filename: str) -> tuple[Any, yaml.Node | None, list[Pro
             data = loader.construct_document(root) if root is not None else None
         finally:
             loader.dispose()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        what = exc.problem or exc.context or "invalid YAML"
-        return None, None, [Problem("", f"YAML syntax error: {what}", line)]
     except yaml.YAMLError as exc:
-        return None, None, [Problem("", f"YAML syntax error: {exc}")]
+        line, what = syntax_error(exc)
+        return None, None, [Problem("", f"YAML syntax error: {what}", line)]
     return data, root, problems
 
 
