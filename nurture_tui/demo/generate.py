@@ -25,13 +25,14 @@ import json
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
+from ..batching import chunks
 from ..errors import NurtureError
 from ..store import meta
 from ..store.engine import write_tx
@@ -227,7 +228,7 @@ class _Gen:
                          tz, owner, self.acc_named[i], created, created))
         cols = ("id", "name", "domain", "industry", "employees", "country", "timezone", "owner_id",
                 "named_account", "created_at", "updated_at")
-        for part in _chunks(rows, CHUNK):
+        for part in chunks(rows, CHUNK):
             w.insert(account, cols, part, {"created_at": "dt", "updated_at": "dt"})
         self.n_named = sum(self.acc_named)
 
@@ -316,7 +317,7 @@ class _Gen:
         status = rnd.choices(D.CAMPAIGN_STATUSES, weights=(50, 20, 15, 15), k=k)
         rows = [(lid, cid, st, st in ("Attended", "Responded"), int(self.now_ts - rnd.uniform(1, 90) * 86400))
                 for lid, cid, st in zip(members, camp, status, strict=True)]
-        for part in _chunks(rows, CHUNK):
+        for part in chunks(rows, CHUNK):
             w.insert(campaign_member, ("lead_id", "campaign_id", "status", "responded", "created_at"), part,
                      {"created_at": "dt"})
         self.n_members = len(rows)
@@ -336,7 +337,7 @@ class _Gen:
                          closed, stage == "Closed Won", close, created))
         cols = ("id", "account_id", "lead_id", "name", "stage", "amount", "is_closed", "is_won", "close_date",
                 "created_at")
-        for part in _chunks(rows, CHUNK):
+        for part in chunks(rows, CHUNK):
             w.insert(opportunity, cols, part, {"close_date": "dt", "created_at": "dt"})
         self.n_opps = len(rows)
 
@@ -464,6 +465,7 @@ class _History:
         self.forms = list(itertools.accumulate(D.FORM_WEIGHTS))
         self.made = 0
         self.rules = rules.load_rules(w.conn)  # inside the load's own transaction
+        self.grant = rules.grant
         self._matching: dict[tuple[str, str | None, str], tuple[Any, ...]] = {}
         self.scale = service.scale(w.conn, gen.now, gen.ws.settings)
 
@@ -539,11 +541,11 @@ class _History:
         return out
 
     def _score(self, lid: int, acts: list[tuple[Any, ...]]) -> float:
-        """The stored-scale score of one lead's whole history under the active rules."""
-        from ..scoring.service import granted
-
+        """The stored-scale score of one lead's whole history under the active rules (caps by the scoring
+        package's own `grant`)."""
+        grant, to_stored = self.grant, self.scale.to_stored
         total = 0.0
-        seen: dict[tuple[int, int], int] = {}
+        counts: dict[tuple[int, int], int] = {}
         matching = self._matching
         for _, kind, at_s, url, bot, meta_ in sorted(acts, key=lambda a: a[2]):
             if bot:
@@ -556,15 +558,9 @@ class _History:
                 continue
             at = datetime.fromtimestamp(at_s, UTC)
             for rule in rules:
-                if rule.capped:
-                    key = (rule.id, rule.bucket(at))
-                    index = seen.get(key, 0)
-                    seen[key] = index + 1
-                    points = granted(rule, index)
-                else:
-                    points = rule.points
+                points = grant(rule, at, counts)
                 if points:
-                    total += self.scale.to_stored(points, at)
+                    total += to_stored(points, at)
         return total
 
     def _rules_for(self, kind: str, url: str | None, meta_json: str) -> tuple[Any, ...]:
@@ -574,11 +570,6 @@ class _History:
         found = tuple(r for r in self.rules.for_kind(kind) if r.matches(act))
         self._matching[(kind, url, meta_json)] = found
         return found
-
-
-def _chunks(rows: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(rows), size):
-        yield rows[i : i + size]
 
 
 def build_demo(

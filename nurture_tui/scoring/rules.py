@@ -21,8 +21,9 @@ SQLAlchemy Core filter (bulk rescore), so both paths agree by construction.
 from __future__ import annotations
 
 import fnmatch
+import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -153,16 +154,9 @@ def parse_rule(data: Any, where: str = "rule") -> RuleSpec:
 
 def parse_rules_file(path: Path) -> list[RuleSpec]:
     """A YAML (or JSON) file with a top-level `rules:` list."""
-    import yaml
+    from ..yamlfile import load_yaml_file
 
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise ValidationError(str(path), f"cannot read: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
-        raise ValidationError(where, f"not valid YAML: {getattr(exc, 'problem', exc)}") from None
+    data = load_yaml_file(path)
     if not isinstance(data, Mapping) or not isinstance(data.get("rules"), list):
         raise ValidationError(str(path), "expected a top-level `rules:` list")
     specs = [parse_rule(item, f"{path}: rules[{i}]") for i, item in enumerate(data["rules"])]
@@ -230,6 +224,31 @@ class CompiledRule:
         if self.form is not None:
             conds.append(func.lower(activity.c.meta["form"].as_string()).like(glob_like(self.form), escape="\\"))
         return and_(*conds)
+
+
+def granted(rule: CompiledRule, index: int) -> float:
+    """Points the `index`-th (0-based) match of `rule` in one lead's cap bucket earns: all of them uncapped,
+    else what is left of the cap (a `once` rule: the first match only)."""
+    if rule.cap is None:
+        return rule.points
+    step = abs(rule.points)
+    return math.copysign(max(0.0, min(step, rule.cap - index * step)), rule.points)
+
+
+#: One lead's matches so far in its current scoring cycle, per (rule id, cap bucket) — see `grant`.
+CapCounts = MutableMapping[tuple[int, int], int]
+
+
+def grant(rule: CompiledRule, at: datetime, counts: CapCounts) -> float:
+    """Points one lead earns for a match of `rule` at `at`, counting the match in `counts` (that lead's earlier
+    matches). Pure, so whatever replays a history in Python (the demo generator, history derivations) caps
+    exactly as scoring does."""
+    if rule.cap is None:
+        return rule.points
+    key = (rule.id, rule.bucket(at))
+    index = counts.get(key, 0)
+    counts[key] = index + 1
+    return granted(rule, index)
 
 
 _REGEX_CACHE: dict[str, re.Pattern[str]] = {}
