@@ -22,13 +22,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, func, insert, select, update
 
+from ..activity import ActivityEvent
 from ..batching import chunks
+from ..config import Settings
+from ..engine.events import record_events
 from ..store import audit
 from ..store.engine import write_tx
 from ..store.fastwrite import insert_many, update_many
 from ..store.tables import (
     account,
-    activity,
     campaign,
     campaign_member,
     lead,
@@ -95,14 +97,9 @@ def _top_stamp(page: list[dict[str, Any]]) -> datetime | None:
     return m.sf_datetime(max(stamps)) if stamps else None
 
 
-def _record_events(conn: Connection, events: list[dict[str, Any]], now: datetime, settings: Any) -> int:
+def _record_events(conn: Connection, events: list[ActivityEvent], now: datetime, settings: Settings) -> int:
     if not events:
         return 0
-    try:
-        from ..engine.events import record_events
-    except ImportError:  # engine area not installed: keep the engagement log at least
-        conn.execute(insert(activity), [{**e, "meta": e.get("meta") or {}, "bot": False} for e in events])
-        return len(events)
     record_events(conn, events, now, settings)
     return len(events)
 
@@ -356,7 +353,7 @@ class Page:
     rows: list[dict[str, Any]]
     existing: dict[str, Any]  # mirrored rows by Salesforce id (the spec's columns)
     rep: ObjectReport
-    events: list[dict[str, Any]] = field(default_factory=list)  # engagement to record with the page
+    events: list[ActivityEvent] = field(default_factory=list)  # engagement to record with the page
 
 
 @dataclass(frozen=True)
@@ -543,9 +540,8 @@ def _member_rows(page: Page) -> RowMapper:
         vals = {"campaign_id": camp.id, "lead_id": who, "status": (m.text(r.get("Status")) or "Sent")[:40],
                 "responded": responded, "sf_modstamp": stamp}
         if responded and (local is None or not local.responded):
-            events.append({"lead_id": who, "kind": "campaign_response", "at": stamp or now,
-                           "meta": {"campaign": camp.name, "campaign_sf_id": camp.sf_id, "status": vals["status"],
-                                    "source": "salesforce"}})
+            events.append(ActivityEvent(who, "campaign_response", stamp or now, meta={
+                "campaign": camp.name, "campaign_sf_id": camp.sf_id, "status": vals["status"], "source": "salesforce"}))
         if local is None:
             return {**vals, "sf_id": r["Id"], "created_at": m.sf_datetime(r.get("CreatedDate")) or now}
         return {"id": local.id, **vals}
@@ -571,9 +567,8 @@ def _opportunity_rows(page: Page) -> RowMapper:
         if local is not None:
             return {"id": local.id, **vals}
         if who is not None:
-            events.append({"lead_id": who, "kind": "opportunity", "at": stamp or now,
-                           "meta": {"sf_id": r["Id"], "stage": vals["stage"], "amount": vals["amount"],
-                                    "source": "salesforce"}})
+            events.append(ActivityEvent(who, "opportunity", stamp or now, meta={
+                "sf_id": r["Id"], "stage": vals["stage"], "amount": vals["amount"], "source": "salesforce"}))
         return {**vals, "sf_id": r["Id"], "created_at": m.sf_datetime(r.get("CreatedDate")) or now}
 
     return mapped
