@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from foundation_cli import run_cli
+from cli_support import run_cli
 
 from nurture_tui.bench import common
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from foundation_cli import run_cli, run_subprocess
+from cli_support import run_cli, run_subprocess
 from sqlalchemy import inspect
 
 from nurture_tui.cli import hoist_global_options
