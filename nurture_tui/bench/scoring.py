@@ -24,9 +24,12 @@ import sqlite3
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from ..activity import ActivityEvent
 
 NAME = "scoring"
 WORK = Path("benchmarks/work")
@@ -130,11 +133,13 @@ def _copy(src: Path, name: str) -> Path:
     return dst
 
 
-def _burst_events(leads: int, n: int, seed: int, now: datetime) -> list[dict[str, Any]]:
+def _burst_events(leads: int, n: int, seed: int, now: datetime) -> list[ActivityEvent]:
+    from ..activity import ActivityEvent
+
     rnd = random.Random(seed + 1)
     kinds = [k for k in _mix(rnd, n * 2) if k != "sent"][:n]
-    return [{"lead_id": rnd.randint(1, leads), "kind": k, "at": now - timedelta(seconds=rnd.randint(0, 3600)),
-             "url": rnd.choice(URLS) if k in ("click", "page_view") else None, "bot": False, "meta": {}}
+    return [ActivityEvent(rnd.randint(1, leads), k, now - timedelta(seconds=rnd.randint(0, 3600)),
+                          url=rnd.choice(URLS) if k in ("click", "page_view") else None)
             for k in kinds]
 
 
@@ -166,8 +171,8 @@ def run(leads: int, burst: int, batch: int, seed: int, echo: Any) -> dict[str, A
         part = events[i : i + batch]
         with write_tx(engine) as conn:
             ids = conn.execute(insert(activity).returning(activity.c.id, sort_by_parameter_order=True),
-                               part).scalars().all()
-            rows = [{**e, "id": aid} for aid, e in zip(ids, part, strict=True)]
+                               [e.row() for e in part]).scalars().all()
+            rows = [e.stored(aid, e.at or now) for aid, e in zip(ids, part, strict=True)]
             t0, c0 = time.perf_counter(), time.process_time()
             apply_activities(conn, rows, now, settings)
             scoring_s += time.perf_counter() - t0
@@ -198,13 +203,13 @@ def run(leads: int, burst: int, batch: int, seed: int, echo: Any) -> dict[str, A
         part = events[i : i + batch]
         con.execute("BEGIN IMMEDIATE")
         con.executemany("INSERT INTO activity (lead_id, kind, at, url, bot, meta) VALUES (?, ?, ?, ?, 0, '{}')",
-                        [(e["lead_id"], e["kind"], to_db(e["at"]), e["url"]) for e in part])
+                        [(e.lead_id, e.kind, to_db(e.at or now), e.url) for e in part])
         t0, c0 = time.perf_counter(), time.process_time()
         deltas: dict[int, float] = {}
         for e in part:
-            days = (e["at"] - epoch).total_seconds() / 86400.0
+            days = ((e.at or now) - epoch).total_seconds() / 86400.0
             weight = math.pow(2.0, days / half_life)
-            deltas[e["lead_id"]] = deltas.get(e["lead_id"], 0.0) + points.get(e["kind"], 0) * weight
+            deltas[e.lead_id] = deltas.get(e.lead_id, 0.0) + points.get(e.kind, 0) * weight
         con.executemany("UPDATE lead SET score = score + ? WHERE id = ?", [(d, k) for k, d in deltas.items()])
         ref_burst_s += time.perf_counter() - t0
         ref_burst_cpu += time.process_time() - c0

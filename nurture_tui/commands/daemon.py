@@ -16,10 +16,11 @@ def daemon(
 ) -> None:
     """Run the scheduler headless (JSON-lines logs on stderr; SIGTERM finishes the batch and exits)."""
     from ..engine.daemon import configure_logging, run_daemon
+    from ..wiring import build_scheduler
 
     ws = state(ctx).workspace()
     configure_logging()
-    raise typer.Exit(run_daemon(ws, http=http, worker=worker))
+    raise typer.Exit(run_daemon(ws, build_scheduler(ws, worker=worker), http=http))
 
 
 def enroll(

@@ -566,7 +566,9 @@ class _History:
     def _rules_for(self, kind: str, url: str | None, meta_json: str) -> tuple[Any, ...]:
         """The rules an activity of this kind/url/meta matches (the scoring package decides; memoised,
         since generated history draws these from small pools)."""
-        act = {"lead_id": 0, "kind": kind, "url": url, "meta": json.loads(meta_json)}
+        from ..activity import ActivityEvent
+
+        act = ActivityEvent(lead_id=0, kind=kind, url=url, meta=json.loads(meta_json))
         found = tuple(r for r in self.rules.for_kind(kind) if r.matches(act))
         self._matching[(kind, url, meta_json)] = found
         return found

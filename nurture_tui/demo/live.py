@@ -10,7 +10,7 @@ with simulated recipients reacting to what they receive.
 - prepares the workspace once (`prepare`): every sample sequence in `sequences/` applied and published,
   default scoring rules installed; segment-entry sequences then enrol matching leads through the
   scheduler's own entry sweep;
-- runs the engine's scheduler (tick, dispatch hook, entry, …) plus one more fixed job, the engagement
+- runs the engine's scheduler (tick, dispatch, entry, …) plus one more fixed job, the engagement
   simulator: it reads newly *sent* outbox rows and plans each recipient's reaction by persona (economic
   buyers open least, practitioners click most; a few scanner "opens" flagged as bots; rare unsubscribes),
   then records the events whose virtual time has come through `engine.events.record_events`, exactly
@@ -31,8 +31,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
+from ..activity import ActivityEvent
 from ..clock import Clock, VirtualClock
 from ..store import meta
 from ..store.engine import write_tx
@@ -40,13 +41,14 @@ from ..store.tables import lead, outbox
 from . import data as D
 
 if TYPE_CHECKING:
+    from ..engine.scheduler import NurtureScheduler
     from ..workspace import Workspace
 
 log = logging.getLogger("nurture.demo")
 
 #: A demo day per real minute.
 DEFAULT_SPEED = 1440.0
-SIMULATOR_HOOK = "demo-engagement"
+SIMULATOR_JOB = "demo-engagement"
 SIMULATOR_SECONDS = 1.0
 PREPARED_KEY = "demo_prepared"
 
@@ -112,13 +114,13 @@ def prepare(ws: Workspace, *, directory: Path | None = None) -> PrepareResult:
 
 
 class EngagementSimulator:
-    """Simulated recipients. `run(ws)` is a scheduler hook: plan reactions to newly sent mail, then record
+    """Simulated recipients. `run(ws)` is a scheduler job: plan reactions to newly sent mail, then record
     every planned event whose (virtual) time has come. Deterministic for a given seed and send order."""
 
     def __init__(self, ws: Workspace, *, seed: int = 42) -> None:
         self.ws = ws
         self.rnd = random.Random(seed)
-        self._pending: list[tuple[datetime, int, dict[str, Any]]] = []
+        self._pending: list[tuple[datetime, int, ActivityEvent]] = []
         self._seq = itertools.count()
         self._seen: set[int] = set()
         self._lock = threading.Lock()
@@ -127,13 +129,13 @@ class EngagementSimulator:
         self.recorded = 0
         self.planned = 0
 
-    def run(self, _ws: Any = None) -> int:
+    def run(self, _ws: Workspace | None = None) -> int:
         """Returns how many events were recorded."""
         with self._lock:
             now = self.ws.clock.now()
             with write_tx(self.ws.engine) as conn:
                 self._plan(conn)
-                due: list[dict[str, Any]] = []
+                due: list[ActivityEvent] = []
                 while self._pending and self._pending[0][0] <= now:
                     due.append(heapq.heappop(self._pending)[2])
                 if due:
@@ -162,7 +164,7 @@ class EngagementSimulator:
                 continue
             self._seen.add(row.id)
             for event in self.reactions(row):
-                heapq.heappush(self._pending, (event["at"], next(self._seq), event))
+                heapq.heappush(self._pending, (event.at or self.ws.clock.now(), next(self._seq), event))
                 self.planned += 1
         # Every outbox row below the oldest unfinished one is final: nothing below it can still turn "sent".
         settled = top if unfinished is None else min(top, int(unfinished) - 1)
@@ -170,48 +172,50 @@ class EngagementSimulator:
             self._floor = settled
             self._seen = {i for i in self._seen if i > settled}
 
-    def reactions(self, row: Any) -> list[dict[str, Any]]:
+    def reactions(self, row: Any) -> list[ActivityEvent]:
         """What one recipient does with one email, as events with their (future) times."""
         rnd = self.rnd
         p_open, p_click, p_unsub = REACTIONS.get(row.persona or "", DEFAULT_REACTION)
         sent_at = row.sent_at or self.ws.clock.now()
-        base = {"lead_id": int(row.lead_id), "template_id": row.template_id, "sequence_id": row.sequence_id,
-                "node_id": row.node_id, "outbox_id": int(row.id)}
-        out: list[dict[str, Any]] = []
+        lead_id = int(row.lead_id)
+
+        def of_mail(kind: str, at: datetime, **extra: Any) -> ActivityEvent:
+            return ActivityEvent(lead_id, kind, at, sequence_id=row.sequence_id, node_id=row.node_id,
+                                 template_id=row.template_id, outbox_id=int(row.id), **extra)
+
+        out: list[ActivityEvent] = []
         if rnd.random() < BOT_OPEN_RATE:  # a mail scanner fetches the pixel within seconds
-            out.append({**base, "kind": "open", "at": sent_at + timedelta(seconds=2 + rnd.random() * 8),
-                        "bot": True, "meta": {"ua": "link-scanner"}})
+            out.append(of_mail("open", sent_at + timedelta(seconds=2 + rnd.random() * 8), bot=True,
+                               meta={"ua": "link-scanner"}))
         if rnd.random() >= p_open:
             return out
         at = sent_at + timedelta(seconds=60 + rnd.expovariate(1 / 10800))
-        out.append({**base, "kind": "open", "at": at})
+        out.append(of_mail("open", at))
         if rnd.random() < p_unsub:
-            out.append({**base, "kind": "unsubscribe", "at": at + timedelta(seconds=30),
-                        "meta": {"category": row.category}})
+            out.append(of_mail("unsubscribe", at + timedelta(seconds=30), meta={"category": row.category}))
             return out
         if rnd.random() >= p_click:
             return out
         at += timedelta(seconds=10 + rnd.expovariate(1 / 600))
         url = rnd.choices(D.URLS, weights=D.URL_WEIGHTS)[0]
-        out.append({**base, "kind": "click", "at": at, "url": url})
-        out.append({"lead_id": base["lead_id"], "kind": "page_view", "at": at + timedelta(seconds=2), "url": url})
+        out.append(of_mail("click", at, url=url))
+        out.append(ActivityEvent(lead_id, "page_view", at + timedelta(seconds=2), url=url))
         if rnd.random() < 0.25:
-            out.append({"lead_id": base["lead_id"], "kind": "page_view", "at": at + timedelta(seconds=90),
-                        "url": "https://www.example.com/pricing"})
+            out.append(ActivityEvent(lead_id, "page_view", at + timedelta(seconds=90),
+                                     url="https://www.example.com/pricing"))
         if rnd.random() < 0.05:
             form = rnd.choices(D.FORMS, weights=D.FORM_WEIGHTS)[0]
-            out.append({"lead_id": base["lead_id"], "kind": "form", "at": at + timedelta(seconds=240),
-                        "meta": {"form": form}})
+            out.append(ActivityEvent(lead_id, "form", at + timedelta(seconds=240), meta={"form": form}))
         return out
 
-    def _record(self, conn: Any, events: list[dict[str, Any]], now: datetime) -> None:
-        from ..engine.events import record_events
+    def _record(self, conn: Connection, events: list[ActivityEvent], now: datetime) -> None:
+        from ..engine.events import record_events  # with the scheduler, after the TUI's first paint
         from ..mail import subscriptions
 
         for event in events:
-            if event["kind"] == "unsubscribe":
-                category = (event.get("meta") or {}).get("category") or "marketing"
-                subscriptions.set_category(conn, event["lead_id"], category, False, now)
+            if event.kind == "unsubscribe":
+                category = (event.meta or {}).get("category") or "marketing"
+                subscriptions.set_category(conn, event.lead_id, category, False, now)
         record_events(conn, events, now, self.ws.settings)
 
 
@@ -245,7 +249,7 @@ class DemoRuntime:
         self.clock = VirtualClock(start_at or ws.clock.now(), speed=0.0)
         self._previous_clock: Clock = ws.clock
         self.sink: Any = None
-        self.scheduler: Any = None
+        self.scheduler: NurtureScheduler | None = None
         self.org: Any = None  # the emulated Salesforce org the demo syncs with
         self.simulator: EngagementSimulator | None = None
         self.prepared: PrepareResult | None = None
@@ -254,9 +258,9 @@ class DemoRuntime:
     def start(self) -> None:
         """Prepare the workspace (first run only), start the sink, the scheduler and the simulator, then
         let the virtual clock run."""
-        from ..engine import hooks
-        from ..engine.scheduler import NurtureScheduler
+        from ..engine.scheduler import Job
         from ..mail.sink import SmtpSink
+        from ..wiring import build_scheduler  # the engine and its areas load when the runtime starts
 
         if self._started:
             return
@@ -269,14 +273,12 @@ class DemoRuntime:
         self.ws.settings.mail.smtp_url = self.sink.url
         self.org = _start_org(self.ws)
         self.simulator = EngagementSimulator(self.ws, seed=self.seed)
-        hooks.register(SIMULATOR_HOOK, self.simulator.run, SIMULATOR_SECONDS)
-        self.scheduler = NurtureScheduler(self.ws)
+        self.scheduler = build_scheduler(self.ws, Job(SIMULATOR_JOB, self.simulator.run, SIMULATOR_SECONDS))
         self.clock.set_speed(self.speed)
         self.scheduler.start()
         self._started = True
 
     def stop(self) -> None:
-        from ..engine import hooks
         from ..mail.dispatch import close_dispatcher
 
         if not self._started:
@@ -286,7 +288,6 @@ class DemoRuntime:
             if self.scheduler is not None:
                 self.scheduler.stop()
         finally:
-            hooks.unregister(SIMULATOR_HOOK)
             close_dispatcher(self.ws)
             self.clock.set_speed(0.0)
             if self.sink is not None:

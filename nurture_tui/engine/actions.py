@@ -8,13 +8,15 @@ from typing import Any
 
 from sqlalchemy import Connection, func, insert, select, update
 
+from ..activity import ActivityEvent
 from ..errors import ValidationError
 from ..salesforce import outbox as sf
+from ..scoring.grading import regrade
+from ..scoring.service import adjust_score as add_points
 from ..sequences.model import UPDATABLE_LEAD_FIELDS, ActionSpec, Node
 from ..store.tables import campaign, campaign_member, lead, lead_tag, outbox, rep_group, user, webhook_outbox
-from . import deps
 from .context import Item, StepContext
-from .lifecycle import activity_row
+from .enroll import enroll_lead
 from .plans import Plan
 
 #: Lead columns an `update_field` action may set; `custom.<key>` goes into `lead.custom`.
@@ -45,7 +47,7 @@ def update_field(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it:
         custom = ctx.conn.execute(select(lead.c.custom).where(lead.c.id == it.lead_id)).scalar_one_or_none() or {}
         ctx.conn.execute(update(lead).where(lead.c.id == it.lead_id)
                          .values(custom={**custom, key: spec.value}, updated_at=ctx.now))
-    deps.regrade(ctx.conn, [it.lead_id], ctx.now, ctx.settings)  # fit grade follows field changes
+    regrade(ctx.conn, [it.lead_id], ctx.now, ctx.settings)  # fit grade follows field changes
 
 
 def set_stage(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it: Item) -> None:
@@ -56,9 +58,9 @@ def set_stage(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it: It
     if before == stage:
         return
     ctx.conn.execute(update(lead).where(lead.c.id == it.lead_id).values(stage=stage, updated_at=ctx.now))
-    ctx.activities.append(activity_row(it.lead_id, "stage_change", ctx.now, sequence_id=it.sequence_id,
-                                       version_id=it.version_id, node_id=node.id,
-                                       meta={"from": before, "to": stage}))
+    ctx.activities.append(ActivityEvent(it.lead_id, "stage_change", ctx.now, sequence_id=it.sequence_id,
+                                         version_id=it.version_id, node_id=node.id,
+                                         meta={"from": before, "to": stage}))
     sf.enqueue_field_update(ctx.conn, it.lead_id, {"stage": stage}, ctx.now)
 
 
@@ -66,8 +68,8 @@ def adjust_score(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it:
     points = spec.points if spec.points is not None else spec.value
     if not isinstance(points, (int, float)):
         raise ValidationError(_where(node, "points"), "adjust_score needs a number of points")
-    deps.adjust_score(ctx.conn, it.lead_id, float(points), f"sequence {plan.sequence_name}: {node.id}",
-                      ctx.now, ctx.settings)
+    add_points(ctx.conn, it.lead_id, float(points), f"sequence {plan.sequence_name}: {node.id}",
+               ctx.now, ctx.settings)
 
 
 def add_to_campaign(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it: Item) -> None:
@@ -158,8 +160,6 @@ def _tag(node: Node, spec: ActionSpec) -> str:
 
 
 def enroll(ctx: StepContext, plan: Plan, node: Node, spec: ActionSpec, it: Item) -> None:
-    from .enroll import enroll_lead
-
     name = spec.sequence or ""
     if not name:
         raise ValidationError(_where(node, "sequence"), "enroll needs a sequence")

@@ -14,18 +14,22 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from sqlalchemy import JSON, Connection, Engine, bindparam, update
 from sqlalchemy.dialects.postgresql import JSONB
 
+from ..activity import ActivityEvent
+from ..config import Settings
+from ..mail.compose import SendRequest, compose_outbox_rows
+from ..scoring.service import apply_activities
+from ..segments.materialize import refresh_for_leads
 from ..store.engine import write_tx
 from ..store.fastwrite import update_many
 from ..store.tables import activity, enrollment, outbox
-from . import deps
 from .bulk import insert_rows, insert_with_ids
 from .claim import claim, paused_sequence_ids
 from .context import Item, StepContext
+from .enroll import recheck_segment_entry
 from .executors import EXECUTORS
 from .lifecycle import Live, goal_or_exit
 from .plans import Plan, load_plan
@@ -42,7 +46,7 @@ class BatchResult:
     seconds: float = 0.0
 
 
-def run_batch(engine: Engine, now: datetime, settings: Any, limit: int) -> BatchResult:
+def run_batch(engine: Engine, now: datetime, settings: Settings, limit: int) -> BatchResult:
     started = time.perf_counter()
     with write_tx(engine) as conn:
         result = process_due(conn, now, settings, limit)
@@ -51,7 +55,7 @@ def run_batch(engine: Engine, now: datetime, settings: Any, limit: int) -> Batch
 
 
 def run_due(
-    engine: Engine, now_fn: Callable[[], datetime], settings: Any, *, limit: int | None = None,
+    engine: Engine, now_fn: Callable[[], datetime], settings: Settings, *, limit: int | None = None,
     max_batches: int | None = None, should_stop: Callable[[], bool] | None = None,
     on_batch: Callable[[BatchResult], None] | None = None,
 ) -> int:
@@ -72,7 +76,7 @@ def run_due(
     return total
 
 
-def process_due(conn: Connection, now: datetime, settings: Any, limit: int) -> BatchResult:
+def process_due(conn: Connection, now: datetime, settings: Settings, limit: int) -> BatchResult:
     rows = claim(conn, now, limit, paused_sequence_ids(conn))
     if not rows:
         return BatchResult()
@@ -122,16 +126,16 @@ def _check_rules(ctx: StepContext, items: list[Item]) -> None:
 
 def _flush(ctx: StepContext, items: list[Item]) -> None:
     conn = ctx.conn
-    sent_acts: list[dict[str, Any]] = []
+    now = ctx.now
+    sent: list[ActivityEvent] = []
     if ctx.sends:
-        make = deps.required("mail.compose", "SendRequest")
         requests = [
-            make(lead_id=s.item.lead_id, template_name=s.template, category=s.category,
-                              enrollment_id=s.item.id, sequence_id=s.item.sequence_id, node_id=s.node,
-                              idempotency_key=s.key)
+            SendRequest(lead_id=s.item.lead_id, template_name=s.template, category=s.category,
+                        enrollment_id=s.item.id, sequence_id=s.item.sequence_id, node_id=s.node,
+                        idempotency_key=s.key)
             for s in ctx.sends
         ]
-        rows = deps.compose_outbox_rows(conn, requests, ctx.settings, ctx.now)
+        rows = compose_outbox_rows(conn, requests, ctx.settings, now)
         by_key = {s.key: s for s in ctx.sends}
         if rows:
             ids = insert_with_ids(conn, outbox, rows)
@@ -139,16 +143,14 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
                 if row["status"] != "queued":
                     continue  # recorded as failed (unknown template, bad address): nothing was sent
                 s = by_key[row["idempotency_key"]]
-                sent_acts.append({
-                    "lead_id": row["lead_id"], "kind": "sent", "at": ctx.now, "sequence_id": s.item.sequence_id,
-                    "version_id": s.item.version_id, "node_id": s.node,
-                    "template_id": row.get("template_id"), "outbox_id": oid, "url": None, "bot": False, "meta": {},
-                })
-    if sent_acts:
-        insert_with_ids(conn, activity, sent_acts)  # sets each dict's "id", which scoring records
-        deps.apply_activities(conn, sent_acts, ctx.now, ctx.settings)
+                sent.append(ActivityEvent(row["lead_id"], "sent", now, s.item.sequence_id, s.item.version_id,
+                                          s.node, row.get("template_id"), oid))
+    if sent:
+        ids = insert_with_ids(conn, activity, [a.row() for a in sent])
+        # scoring records the activity ids (caps count each activity once)
+        apply_activities(conn, [a.stored(aid, now) for a, aid in zip(sent, ids, strict=True)], now, ctx.settings)
     if ctx.activities:
-        insert_rows(conn, activity, ctx.activities)
+        insert_rows(conn, activity, [a.row() for a in ctx.activities])
     changed = [it for it in items if it.changed]
     if changed and conn.dialect.name == "sqlite":
         update_many(conn, enrollment, [
@@ -166,11 +168,9 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         ])
     ctx.counters.flush(conn)
     if ctx.touched_leads:  # actions changed these leads: segments and entry see it at once
-        from .enroll import recheck_segment_entry
-
         touched = sorted(ctx.touched_leads)
-        deps.refresh_segments_for_leads(conn, touched, ctx.now)
-        recheck_segment_entry(conn, touched, ctx.now, ctx.settings)
+        refresh_for_leads(conn, touched, ctx.now)
+        recheck_segment_entry(conn, touched, ctx.now)
 
 
 _ADVANCE = (

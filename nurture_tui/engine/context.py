@@ -9,8 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from ..activity import ActivityEvent
+from ..config import Settings
 from ..store.tables import account, lead
-from .lifecycle import activity_row
 from .node_stats import CounterBatch
 from .plans import Plan
 
@@ -64,9 +65,9 @@ class SendRequestLite:
 class StepContext:
     conn: Connection
     now: datetime
-    settings: Any
+    settings: Settings
     counters: CounterBatch = field(default_factory=CounterBatch)
-    activities: list[dict[str, Any]] = field(default_factory=list)
+    activities: list[ActivityEvent] = field(default_factory=list)
     sends: list[SendRequestLite] = field(default_factory=list)
     steps: int = 0
     touched_leads: set[int] = field(default_factory=set)
@@ -130,7 +131,7 @@ class StepContext:
         it.changed = True
         self.counters.bump(it.version_id, it.node_id, "left")
         self.counters.bump(it.version_id, it.node_id, status)
-        self.activities.append(activity_row(
+        self.activities.append(ActivityEvent(
             it.lead_id, status, self.now, sequence_id=it.sequence_id, version_id=it.version_id,
             node_id=it.node_id, meta={"reason": reason},
         ))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from ..errors import NurtureError
+from ..workspace import Workspace
 from .scheduler import NurtureScheduler
 
 _STD_ATTRS = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
@@ -57,12 +58,13 @@ def parse_hostport(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
-def run_daemon(ws: Any, *, http: str | None = None, worker: bool = False,
+def run_daemon(ws: Workspace, sched: NurtureScheduler, *, http: str | None = None,
                stop: threading.Event | None = None) -> int:
+    """Run `sched` (built by `nurture_tui.wiring`) until SIGTERM/SIGINT or `stop`."""
     log = logging.getLogger("nurture.daemon")
     stop = stop or threading.Event()
     hostport = parse_hostport(http) if http else None
-    sched = NurtureScheduler(ws, worker=worker)
+    worker = sched.worker
     server = None
     server_thread = None
     if hostport is not None:
@@ -93,13 +95,11 @@ def run_daemon(ws: Any, *, http: str | None = None, worker: bool = False,
     return 0
 
 
-def _http_server(ws: Any, host: str, port: int) -> Any:
-    import uvicorn
+def _http_server(ws: Workspace, host: str, port: int) -> Any:
+    import uvicorn  # the web stack loads only with --http
 
-    try:
-        from ..web.app import create_app
-    except ImportError as exc:
-        raise NurtureError(f"--http: the web app is not available ({exc})") from exc
+    from ..web.app import create_app
+
     config = uvicorn.Config(create_app(ws), host=host, port=port, log_config=None, access_log=False,
                             lifespan="on")
     return uvicorn.Server(config)

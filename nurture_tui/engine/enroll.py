@@ -14,22 +14,26 @@ while one is in flight (segment sweeps, which see the same member again and agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, exists, select
 
+from ..activity import ActivityEvent
+from ..batching import chunks
+from ..config import Settings
 from ..errors import NotFoundError
+from ..mail.suppression import suppressed_ids
+from ..segments.compiler import matching_ids, members, where_clause
+from ..segments.rules import parse_rule
 from ..store.tables import activity, enrollment, lead, sequence
-from . import deps
 from .bulk import insert_rows, insert_with_ids
-from .events import TemplateNames, event_matches
-from .lifecycle import activity_row
+from .matching import TemplateNames, event_matches
 from .plans import Plan, entry_rule, load_plan
 
 LIVE = ("active", "waiting")
-CHUNK = 500
+CHUNK = 500  # leads enrolled per insert batch
 
 
 def _sequence_row(conn: Connection, name: str) -> Any:
@@ -70,10 +74,10 @@ def enroll_lead(
 def enroll_segment(conn: Connection, segment_name: str, sequence_name: str, now: datetime) -> int:
     """Enrol every current member of a saved segment; returns how many were enrolled."""
     row = _sequence_row(conn, sequence_name)
-    rule = deps.parse_rule({"in_segment": segment_name}, "segment")
+    rule = parse_rule({"in_segment": segment_name}, "segment")
     plan = load_plan(conn, row.current_version_id)
     total = 0
-    for chunk in _chunks(deps.members(conn, rule, now)):
+    for chunk in chunks(members(conn, rule, now), CHUNK):
         total += len(enroll_many(conn, plan, chunk, now, source="manual", sweep=False))
     return total
 
@@ -100,7 +104,7 @@ def enroll_many(
         flagged = set(conn.execute(
             select(lead.c.id).where(lead.c.id.in_(candidates), (lead.c.opted_out | lead.c.bounced))
         ).scalars())
-        flagged |= deps.suppressed_ids(conn, candidates, "marketing")
+        flagged |= suppressed_ids(conn, candidates, "marketing")
         candidates = [lid for lid in candidates if lid not in flagged]
     if dedupe_keys and candidates:
         wanted = [dedupe_keys[lid] for lid in candidates if lid in dedupe_keys]
@@ -116,15 +120,16 @@ def enroll_many(
     ]
     ids = insert_with_ids(conn, enrollment, rows)
     insert_rows(conn, activity, [
-        activity_row(lid, "entered", now, sequence_id=plan.sequence_id, version_id=plan.version_id,
-                     meta={"source": source})
+        ActivityEvent(lid, "entered", now, sequence_id=plan.sequence_id, version_id=plan.version_id,
+                      meta={"source": source}).row()
         for lid in candidates
     ])
     return ids
 
 
-def entry_sweep(conn: Connection, now: datetime, settings: Any = None) -> int:
-    """Enrol the members of every running segment-entry sequence not yet enrolled; returns the count."""
+def entry_sweep(conn: Connection, now: datetime, settings: Settings | None = None) -> int:
+    """Enrol the members of every running segment-entry sequence not yet enrolled; returns the count.
+    (`settings` is accepted for callers that pass it; entry needs none.)"""
     total = 0
     for plan in _running_sequences(conn):
         rule = entry_rule(conn, plan)
@@ -136,29 +141,29 @@ def entry_sweep(conn: Connection, now: datetime, settings: Any = None) -> int:
             blocked.append(e.status.in_(LIVE))
         q = (
             select(lead.c.id)
-            .where(deps.where_clause(conn, rule, now), ~exists().where(and_(*blocked)))
+            .where(where_clause(conn, rule, now), ~exists().where(and_(*blocked)))
             .order_by(lead.c.id)
         )
         ids = list(conn.execute(q).scalars())
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids, CHUNK):
             total += len(enroll_many(conn, plan, chunk, now, source="segment", sweep=True))
     return total
 
 
-def recheck_segment_entry(conn: Connection, lead_ids: list[int], now: datetime, settings: Any = None) -> int:
+def recheck_segment_entry(conn: Connection, lead_ids: list[int], now: datetime) -> int:
     """Re-check segment entry for changed leads right away (between periodic sweeps)."""
     total = 0
     for plan in _running_sequences(conn):
         rule = entry_rule(conn, plan)
         if rule is None:
             continue
-        hits = deps.matching_ids(conn, rule, lead_ids, now)
+        hits = matching_ids(conn, rule, lead_ids, now)
         total += len(enroll_many(conn, plan, hits, now, source="segment", sweep=True))
     return total
 
 
-def enroll_from_events(conn: Connection, acts: list[dict[str, Any]], now: datetime, settings: Any = None) -> int:
-    """Event entry: enrol leads whose (non-bot) activity matches a running sequence's entry event."""
+def enroll_from_events(conn: Connection, acts: Sequence[ActivityEvent], now: datetime) -> int:
+    """Event entry: enrol leads whose (recorded, non-bot) activity matches a running sequence's entry event."""
     plans = [p for p in _running_sequences(conn)
              if p.definition.entry.type == "event" and p.definition.entry.event is not None]
     if not plans:
@@ -170,20 +175,10 @@ def enroll_from_events(conn: Connection, acts: list[dict[str, Any]], now: dateti
         assert match is not None
         keys: dict[int, str] = {}
         for a in acts:
-            if event_matches(match, a, None, names) and a["lead_id"] not in keys:
-                key = a.get("dedupe_key") or f"activity:{a['id']}"
-                keys[a["lead_id"]] = f"{plan.sequence_id}:{key}"
+            if event_matches(match, a, None, names) and a.lead_id not in keys:
+                key = a.dedupe_key or f"activity:{a.id}"
+                keys[a.lead_id] = f"{plan.sequence_id}:{key}"
         if keys:
             total += len(enroll_many(conn, plan, keys, now, source="event", sweep=False, dedupe_keys=keys))
     return total
 
-
-def _chunks(ids: Iterable[int]) -> Iterable[list[int]]:
-    chunk: list[int] = []
-    for lid in ids:
-        chunk.append(lid)
-        if len(chunk) >= CHUNK:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

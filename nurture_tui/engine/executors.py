@@ -16,10 +16,12 @@ from typing import Any
 from sqlalchemy import select
 
 from ..errors import NurtureError
+from ..mail.suppression import suppressed_ids
+from ..segments.compiler import matching_ids
 from ..sequences import timing
 from ..sequences.model import Node, choose_arm, parse_duration
 from ..store.tables import outbox, template
-from . import actions, deps
+from . import actions
 from .context import Item, SendRequestLite, StepContext
 from .plans import Plan, branch_rule
 
@@ -64,7 +66,7 @@ def send(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     defn = plan.definition
     category = spec.category or _template_category(ctx, spec.template)
     lead_ids = [it.lead_id for it in items]
-    suppressed = deps.suppressed_ids(ctx.conn, lead_ids, category)
+    suppressed = suppressed_ids(ctx.conn, lead_ids, category)
     window, caps = defn.send_window, defn.caps
     timed = window is not None or (caps is not None and (caps.per_day or caps.per_week))
     recent = _recent_sends(ctx, lead_ids) if caps is not None and (caps.per_day or caps.per_week) else {}
@@ -133,7 +135,7 @@ def wait_for(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> Non
 
 def branch(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     rule = branch_rule(ctx.conn, plan, node)
-    hits = deps.matching_ids(ctx.conn, rule, sorted({it.lead_id for it in items}), ctx.now)
+    hits = matching_ids(ctx.conn, rule, sorted({it.lead_id for it in items}), ctx.now)
     for it in items:
         outcome = "yes" if it.lead_id in hits else "no"
         ctx.counters.bump(it.version_id, node.id, outcome)

@@ -1,4 +1,4 @@
-"""Shared pieces of an enrollment's life: activity rows, goal/exit checks, finishing."""
+"""Shared pieces of an enrollment's life outside the step executors: goal/exit checks, finishing."""
 
 from __future__ import annotations
 
@@ -9,23 +9,11 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, null, update
 
+from ..activity import ActivityEvent
+from ..segments.compiler import matching_ids
 from ..store.tables import enrollment
-from . import deps
 from .node_stats import CounterBatch
 from .plans import load_plan
-
-ACTIVITY_KEYS = (
-    "lead_id", "kind", "at", "sequence_id", "version_id", "node_id", "template_id", "outbox_id", "url",
-    "bot", "meta",
-)
-
-
-def activity_row(lead_id: int, kind: str, at: datetime, **values: Any) -> dict[str, Any]:
-    """An activity dict with every column present (Core executemany needs uniform keys)."""
-    row: dict[str, Any] = dict.fromkeys(ACTIVITY_KEYS)
-    row.update(lead_id=lead_id, kind=kind, at=at, bot=False, meta={})
-    row.update(values)
-    return row
 
 
 @dataclass
@@ -53,10 +41,10 @@ def goal_or_exit(conn: Connection, items: list[Live], now: datetime) -> dict[int
         lead_ids = sorted({it.lead_id for it in group})
         hits: dict[int, tuple[str, str]] = {}
         for i, rule in reversed(list(enumerate(plan.exits))):
-            for lid in deps.matching_ids(conn, rule, lead_ids, now):
+            for lid in matching_ids(conn, rule, lead_ids, now):
                 hits[lid] = ("exited", f"exit_when[{i}]")
         if plan.goal is not None:
-            for lid in deps.matching_ids(conn, plan.goal, lead_ids, now):
+            for lid in matching_ids(conn, plan.goal, lead_ids, now):
                 hits[lid] = ("goal", "goal met")  # a goal wins over an exit rule
         for it in group:
             if it.lead_id in hits:
@@ -69,7 +57,7 @@ def finish(
     finished: list[tuple[Live, str, str]],
     now: datetime,
     counters: CounterBatch,
-    activities: list[dict[str, Any]],
+    activities: list[ActivityEvent],
 ) -> None:
     """End enrollments outside a batch (an event met a goal or exit rule): status, counters, activity.
     The update is guarded by `steps`, so an enrollment a worker advanced meanwhile is left alone."""
@@ -80,7 +68,7 @@ def finish(
             if status in ("exited", "goal"):
                 counters.bump(it.version_id, it.node_id, status)
         if status in ("exited", "goal"):
-            activities.append(activity_row(
+            activities.append(ActivityEvent(
                 it.lead_id, status, now, sequence_id=it.sequence_id, version_id=it.version_id,
                 node_id=it.node_id, meta={"reason": reason},
             ))

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
 from sqlalchemy import Connection, select
 
 from ..errors import NurtureError
+from ..segments.rules import Rule, parse_rule
 from ..sequences.model import CompiledSequence, Node, SequenceDef, compile_definition
 from ..store.tables import sequence, sequence_version
-from . import deps
 
 
 @dataclass
@@ -24,9 +23,9 @@ class Plan:
     sequence_id: int
     sequence_name: str
     compiled: CompiledSequence
-    goal: Any | None  # parsed segment rule
-    exits: list[Any]
-    branch_rules: dict[str, Any] = field(default_factory=dict)  # node id -> parsed rule
+    goal: Rule | None
+    exits: list[Rule]
+    branch_rules: dict[str, Rule] = field(default_factory=dict)  # node id (or "__entry__") -> parsed rule
 
     @property
     def definition(self) -> SequenceDef:
@@ -68,29 +67,29 @@ def load_plan(conn: Connection, version_id: int) -> Plan:
         sequence_id=row.sequence_id,
         sequence_name=row.name,
         compiled=compile_definition(defn),
-        goal=deps.parse_rule(defn.goal, f"{where}.goal") if defn.goal else None,
-        exits=[deps.parse_rule(r, f"{where}.exit_when[{i}]") for i, r in enumerate(defn.exit_when)],
+        goal=parse_rule(defn.goal, f"{where}.goal") if defn.goal else None,
+        exits=[parse_rule(r, f"{where}.exit_when[{i}]") for i, r in enumerate(defn.exit_when)],
     )
     with _lock:
         _plans[key] = plan
     return plan
 
 
-def branch_rule(conn: Connection, plan: Plan, node: Node) -> Any:
+def branch_rule(conn: Connection, plan: Plan, node: Node) -> Rule:
     """The parsed rule of a branch node (a saved segment is resolved by name once per plan)."""
     rule = plan.branch_rules.get(node.id)
     if rule is None:
         spec = node.step.branch
         assert spec is not None
         if spec.rule is not None:
-            rule = deps.parse_rule(spec.rule, f"{node.path}.branch.rule")
+            rule = parse_rule(spec.rule, f"{node.path}.branch.rule")
         else:  # a saved segment, resolved by name when the rule is compiled
-            rule = deps.parse_rule({"in_segment": spec.segment}, f"{node.path}.branch.segment")
+            rule = parse_rule({"in_segment": spec.segment}, f"{node.path}.branch.segment")
         plan.branch_rules[node.id] = rule
     return rule
 
 
-def entry_rule(conn: Connection, plan: Plan) -> Any | None:
+def entry_rule(conn: Connection, plan: Plan) -> Rule | None:
     """The parsed entry rule of a segment-entry sequence (inline rule or saved segment), or None."""
     entry = plan.definition.entry
     if entry.type != "segment":
@@ -98,9 +97,9 @@ def entry_rule(conn: Connection, plan: Plan) -> Any | None:
     if "__entry__" not in plan.branch_rules:
         where = f"sequence {plan.sequence_name!r}.entry"
         if entry.rule is not None:
-            rule = deps.parse_rule(entry.rule, f"{where}.rule")
+            rule = parse_rule(entry.rule, f"{where}.rule")
         else:
-            rule = deps.parse_rule({"in_segment": entry.segment}, f"{where}.segment")
+            rule = parse_rule({"in_segment": entry.segment}, f"{where}.segment")
         plan.branch_rules["__entry__"] = rule
     return plan.branch_rules["__entry__"]
 

@@ -4,7 +4,11 @@ Jobs (BackgroundScheduler, MemoryJobStore, `max_instances=1, coalesce=True, misf
 - `lease`  renew/take the leader lease (every lease_seconds / 3);
 - `tick`   claim → execute → advance due enrollments until none is due (engine.tick_seconds, 1 s);
 - `entry`  refresh hot segments, then the segment-entry sweep (engine.entry_sweep_seconds);
-- `webhooks`, `maintenance` and every hook in `hooks.active_hooks` (dispatch, sync, decay).
+- `webhooks`, `maintenance` (the engine's own);
+- the jobs other areas provide, handed in as `SchedulerJobs` (outbox dispatch, Salesforce sync, score
+  decay, and extras such as the demo's engagement simulator). The scheduler imports none of those areas:
+  `nurture_tui.runtime` (the composition root) builds the list, and a scheduler cannot be made without
+  each required job.
 
 The durable schedule is the enrollment table, so the job store holds nothing worth persisting; after
 downtime the first tick simply finds the overdue rows and runs them oldest first. "Now" for due
@@ -20,15 +24,21 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from ..errors import NurtureError
+from ..segments.materialize import refresh_all
+from ..store.engine import write_tx
+from ..workspace import Workspace
 from . import lease
 from .advance import BatchResult, run_due
 from .claim import next_due
-from .hooks import active_hooks
+from .enroll import entry_sweep
+from .maintenance import run_maintenance
 from .tuning import HotPathTuning
+from .webhooks import deliver_due
 
 log = logging.getLogger("nurture.engine")
 
@@ -36,12 +46,44 @@ MAINTENANCE_SECONDS = 3600.0
 WEBHOOK_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class Job:
+    """A fixed job the leader runs every `interval_seconds` (real seconds): `fn(ws)`; its result is ignored."""
+
+    name: str
+    fn: Callable[[Workspace], object]
+    interval_seconds: float
+
+
+@dataclass(frozen=True)
+class SchedulerJobs:
+    """The jobs other areas provide. `dispatch`, `sync` and `decay` are required fields: leaving one out is
+    a TypeError where the scheduler is built, not a part of the product that silently never runs."""
+
+    dispatch: Job
+    sync: Job
+    decay: Job
+    extra: tuple[Job, ...] = ()
+
+    def all(self) -> list[Job]:
+        jobs = [self.dispatch, self.sync, self.decay, *self.extra]
+        names = [j.name for j in jobs]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"scheduler jobs: duplicate name(s) {', '.join(dupes)}")
+        return jobs
+
+
 class NurtureScheduler:
-    def __init__(self, ws: Any, *, worker: bool = False, holder: str | None = None) -> None:
+    def __init__(self, ws: Workspace, jobs: SchedulerJobs, *, worker: bool = False,
+                 holder: str | None = None) -> None:
+        if not isinstance(jobs, SchedulerJobs):
+            raise TypeError("NurtureScheduler needs its SchedulerJobs (build it with nurture_tui.runtime)")
         if worker and ws.is_sqlite:
             raise NurtureError("--worker needs PostgreSQL: SQLite has a single writer, so extra claim workers "
                                "cannot add throughput (run one `nurture daemon` instead)")
         self.ws = ws
+        self.jobs = jobs.all()
         self.worker = worker
         self.holder = holder or lease.make_holder("worker" if worker else "scheduler")
         self._role = "stopped"
@@ -86,9 +128,9 @@ class NurtureScheduler:
             sched.add_job(self._leader_only(self._webhooks), "interval", seconds=WEBHOOK_SECONDS, id="webhooks")
             sched.add_job(self._leader_only(self._maintenance), "interval", seconds=MAINTENANCE_SECONDS,
                           id="maintenance")
-            for hook in active_hooks(self.ws.settings):
-                sched.add_job(self._leader_only(self._hook(hook.name, hook.fn)), "interval",
-                              seconds=hook.interval_seconds, id=f"hook:{hook.name}")
+            for job in self.jobs:
+                sched.add_job(self._leader_only(self._guarded(job)), "interval", seconds=job.interval_seconds,
+                              id=f"job:{job.name}")
         sched.add_job(self._tick, "interval", seconds=settings.tick_seconds, id="tick", next_run_time=now)
         self._sched = sched
         self._tuning = HotPathTuning(self.ws.engine)
@@ -179,17 +221,11 @@ class NurtureScheduler:
             self.on_batch(res)
 
     def _entry(self) -> None:
-        from ..store.engine import write_tx
-        from . import deps
-        from .enroll import entry_sweep
-
         started = time.perf_counter()
         try:
             now = self.ws.clock.now()
-            refresh_all = deps.optional("segments.materialize", "refresh_all")
-            if refresh_all is not None:
-                with write_tx(self.ws.engine) as conn:
-                    refresh_all(conn, now, half_life_days=self.ws.settings.scoring.half_life_days)
+            with write_tx(self.ws.engine) as conn:
+                refresh_all(conn, now, half_life_days=self.ws.settings.scoring.half_life_days)
             with write_tx(self.ws.engine) as conn:
                 n = entry_sweep(conn, now, self.ws.settings)
             if n:
@@ -198,8 +234,6 @@ class NurtureScheduler:
             log.exception("entry sweep failed")
 
     def _webhooks(self) -> None:
-        from .webhooks import deliver_due
-
         try:
             res = deliver_due(self.ws)
             if res.sent or res.failed or res.retried:
@@ -208,20 +242,18 @@ class NurtureScheduler:
             log.exception("webhook delivery failed")
 
     def _maintenance(self) -> None:
-        from .maintenance import run_maintenance
-
         try:
             res = run_maintenance(self.ws)
             log.info("maintenance", extra={"pruned": res.pruned, "checkpoint": res.checkpoint})
         except Exception:
             log.exception("maintenance failed")
 
-    def _hook(self, name: str, fn: Callable[[Any], Any]) -> Callable[[], None]:
-        def job() -> None:
+    def _guarded(self, job: Job) -> Callable[[], None]:
+        def run() -> None:
             try:
-                fn(self.ws)
+                job.fn(self.ws)
             except Exception:
-                log.exception("hook failed", extra={"hook": name})
+                log.exception("job failed", extra={"job": job.name})
 
-        job.__name__ = f"hook_{name}"
-        return job
+        run.__name__ = f"job_{job.name}"
+        return run

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import NurtureError, ValidationError
+from ..activity import ActivityEvent
+from ..engine.enroll import enroll_lead
+from ..engine.events import record_events
+from ..errors import ValidationError
+from ..mail.subscriptions import set_global_opt_out
+from ..scoring.service import adjust_score as adjust_one
 from ..store import audit
 from ..store.engine import write_tx
 from ..workspace import Workspace
@@ -49,10 +54,6 @@ def _audit(conn: Any, ws: Workspace, user: str, action: str, ids: list[int], aft
 
 def enroll(ws: Workspace, lead_ids: Sequence[int], sequence_name: str, *, user: str) -> BulkResult:
     """Enrol the leads in the sequence's current version (re-entry and suppression rules apply)."""
-    try:
-        from ..engine.enroll import enroll_lead
-    except ImportError as exc:
-        raise NurtureError("enrolment needs the engine, which is not installed in this build") from exc
     ids = _check(lead_ids)
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
@@ -64,28 +65,19 @@ def enroll(ws: Workspace, lead_ids: Sequence[int], sequence_name: str, *, user: 
 
 def unsubscribe(ws: Workspace, lead_ids: Sequence[int], *, user: str) -> BulkResult:
     """Opt the leads out of all marketing mail and record the unsubscribe as engagement (exit rules fire)."""
-    try:
-        from ..engine.events import record_events
-        from ..mail.subscriptions import set_global_opt_out
-    except ImportError as exc:
-        raise NurtureError("unsubscribe needs the mail and engine areas, not installed in this build") from exc
     ids = _check(lead_ids)
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         changed = [lead_id for lead_id in ids if set_global_opt_out(conn, lead_id, True, now)]
         if changed:
-            record_events(conn, [{"lead_id": i, "kind": "unsubscribe", "at": now,
-                                  "meta": {"source": "operator", "by": user}} for i in changed], now, ws.settings)
+            record_events(conn, [ActivityEvent(i, "unsubscribe", now, meta={"source": "operator", "by": user})
+                                 for i in changed], now, ws.settings)
         _audit(conn, ws, user, "lead.unsubscribe", ids, {"opted_out": len(changed)})
     return BulkResult("unsubscribe", len(ids), len(changed))
 
 
 def adjust_score(ws: Workspace, lead_ids: Sequence[int], points: float, reason: str, *, user: str) -> BulkResult:
     """Add `points` (negative allowed) to each lead's live score now, with `reason` in its history."""
-    try:
-        from ..scoring.service import adjust_score as adjust_one
-    except ImportError as exc:
-        raise NurtureError("score adjustment needs the scoring area, not installed in this build") from exc
     ids = _check(lead_ids)
     if not reason.strip():
         raise ValidationError("reason", "a reason is required")

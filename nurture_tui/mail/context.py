@@ -15,11 +15,12 @@ Everything is loaded for a whole batch of leads with a handful of Core queries (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
+from ..batching import chunks
 from ..store.tables import account, activity, lead, sequence, user
 
 LEAD_FIELDS = (
@@ -58,14 +59,6 @@ class OpenDict(dict[str, Any]):
 _EMPTY_ACCOUNT: dict[str, Any] = {f: None for f in ACCOUNT_FIELDS} | {"custom": OpenDict()}
 _EMPTY_OWNER: dict[str, Any] = {f: None for f in OWNER_FIELDS} | {"first_name": None}
 _EMPTY_RECENT: dict[str, Any] = dict.fromkeys(RECENT_FIELDS)
-_CHUNK = 900  # bound parameters per IN (...) list, under SQLite's limit
-
-
-def chunks(ids: Sequence[int], size: int = _CHUNK) -> Iterable[Sequence[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
-
-
 _ALWAYS = ("id", "email", "account_id", "owner_id")  # compose needs these whatever the template reads
 
 

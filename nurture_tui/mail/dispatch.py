@@ -40,7 +40,9 @@ from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
 
+from ..activity import ActivityEvent
 from ..clock import clock_span
+from ..engine.events import record_events
 from ..store.engine import write_tx
 from ..store.tables import outbox
 from ..workspace import Workspace
@@ -238,15 +240,13 @@ class Dispatcher:
         return res
 
     def _record_bounces(self, conn: Any, bounces: list[tuple[dict[str, Any], SendOutcome]], now: datetime) -> None:
-        from ..engine.events import record_events
-
         for row, outcome in bounces:
             suppress(conn, email=row["to_email"], lead_id=row["lead_id"], reason="bounce", detail=_error(outcome),
                      now=now)
         record_events(conn, [
-            {"lead_id": row["lead_id"], "kind": "bounce", "at": now, "sequence_id": row["sequence_id"],
-             "node_id": row["node_id"], "template_id": row["template_id"], "outbox_id": row["id"],
-             "meta": {"code": outcome.code, "detail": outcome.detail[:500]}}
+            ActivityEvent(row["lead_id"], "bounce", now, sequence_id=row["sequence_id"], node_id=row["node_id"],
+                          template_id=row["template_id"], outbox_id=row["id"],
+                          meta={"code": outcome.code, "detail": outcome.detail[:500]})
             for row, outcome in bounces
         ], now, self.ws.settings)
 

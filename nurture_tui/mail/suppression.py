@@ -12,8 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
+from ..batching import chunks
 from ..store.tables import lead, subscription, suppression
-from .context import chunks
 
 #: Categories that are not marketing: a global opt-out or category opt-out does not stop them,
 #: only a hard suppression (bounce, complaint, manual) does.

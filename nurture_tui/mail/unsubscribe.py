@@ -9,7 +9,9 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
+from ..activity import ActivityEvent
 from ..config import MailSettings, Settings
+from ..engine.events import record_events
 from ..errors import ValidationError
 from ..store.tables import enrollment, lead, outbox
 from . import subscriptions
@@ -57,14 +59,12 @@ def choose(conn: Connection, lead_id: int, keep: Iterable[str], opt_out: bool, m
 def record_unsubscribe(conn: Connection, msg: dict[str, Any], changed: list[str], now: datetime,
                        settings: Settings, meta: dict[str, Any]) -> None:
     """An `unsubscribe` activity for what was actually left (re-subscribing records nothing)."""
-    from ..engine.events import record_events
-
     prefs = subscriptions.get_preferences(conn, msg["lead_id"], settings.mail)
     left = [c for c in changed if c == "*" or not prefs.categories.get(c, True)]
     if not left:
         return
-    record_events(conn, [{
-        "lead_id": msg["lead_id"], "kind": "unsubscribe", "at": now, "sequence_id": msg["sequence_id"],
-        "version_id": msg["version_id"], "node_id": msg["node_id"], "template_id": msg["template_id"],
-        "outbox_id": msg["id"], "meta": {"categories": left, **meta},
-    }], now, settings)
+    record_events(conn, [ActivityEvent(
+        msg["lead_id"], "unsubscribe", now, sequence_id=msg["sequence_id"], version_id=msg["version_id"],
+        node_id=msg["node_id"], template_id=msg["template_id"], outbox_id=msg["id"],
+        meta={"categories": left, **meta},
+    )], now, settings)

@@ -16,10 +16,13 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from ..batching import chunks
 from ..config import ScoringSettings, Settings
 from ..store import audit
 from ..store.tables import account, lead, mql
-from .service import chunks, inserted_id, scale, scoring_settings
+from . import assign as assigning
+from . import handoff
+from .scale import scale, scoring_settings
 
 SYSTEM_USER = "nurture"
 
@@ -104,9 +107,6 @@ def refresh_for_leads(conn: Connection, lead_ids: Sequence[int], now: datetime,
 
 
 def open_mqa(conn: Connection, account_id: int, now: datetime, settings: ScoringSettings) -> int:
-    from . import assign as assigning
-    from . import handoff
-
     sc = scale(conn, now, settings)
     acct = conn.execute(select(account.c.name, account.c.score, account.c.owner_id)
                         .where(account.c.id == account_id)).one()
@@ -123,9 +123,9 @@ def open_mqa(conn: Connection, account_id: int, now: datetime, settings: Scoring
         "assigned": who.how,
     }
     cycle = conn.execute(select(func.count()).select_from(mql).where(mql.c.account_id == account_id)).scalar_one() + 1
-    mql_id = inserted_id(conn.execute(insert(mql).values(
+    mql_id = int(conn.execute(insert(mql).values(
         lead_id=int(top[0].id), account_id=account_id, cycle=cycle, status="new", rep_id=who.rep_id,
-        queue=who.queue, score=live, grade=top[0].grade, why=why, created_at=now)))
+        queue=who.queue, score=live, grade=top[0].grade, why=why, created_at=now).returning(mql.c.id)).scalar_one())
     conn.execute(update(account).where(account.c.id == account_id).values(mqa_at=now, updated_at=now))
     audit.record(conn, at=now, user=SYSTEM_USER, action="mql.mqa", entity="account", entity_id=account_id,
                  before=None, after={"mql_id": mql_id, **why})

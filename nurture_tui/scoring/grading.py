@@ -33,11 +33,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, literal, not_, or_, select, update
 from sqlalchemy import true as sa_true
 
+from ..batching import chunks
 from ..config import ScoringSettings, Settings
 from ..errors import ValidationError
 from ..store.models import GRADES
 from ..store.tables import grade_profile, lead
-from .service import chunks
+from . import mql
 
 START_RANK = GRADES.index("D")
 TEXT_FIELDS = ("title", "industry", "country", "state", "city", "company", "persona", "lead_source", "stage",
@@ -236,8 +237,6 @@ def regrade(conn: Connection, lead_ids: Sequence[int] | None, now: datetime,
         conn.execute(update(lead).where(rest, lead.c.grade_rank.is_not(None)).values(grade_rank=None, grade=None))
     if not check_mql:
         return []
-    from . import mql
-
     if lead_ids is not None:
         return mql.check(conn, list(lead_ids), now, settings)
     return mql.check_all(conn, now, settings)

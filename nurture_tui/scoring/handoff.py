@@ -19,7 +19,8 @@ from ..config import ScoringSettings
 from ..salesforce import outbox as sf
 from ..store.tables import account, activity, enrollment, lead, mql, sequence, template, user
 from ..store.tables import outbox as mail_outbox
-from .service import history, inserted_id, scale
+from .history import history
+from .scale import scale
 
 HISTORY_LINES = 12
 LIST_LINES = 10
@@ -173,8 +174,8 @@ def email_rep(conn: Connection, mql_id: int, rep_id: int, summary: str, now: dat
     res = conn.execute(insert(mail_outbox).values(
         idempotency_key=key, lead_id=m, category="internal", to_email=rep, subject=subject,
         html="<pre>" + _html_escape(summary) + "</pre>", text=summary, headers={}, status="queued",
-        next_try_at=now, created_at=now))
-    return inserted_id(res)
+        next_try_at=now, created_at=now).returning(mail_outbox.c.id))
+    return int(res.scalar_one())
 
 
 def _html_escape(text: str) -> str:

@@ -14,13 +14,18 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, true, update
 
+from ..batching import chunks
 from ..config import ScoringSettings, Settings
+from ..engine.enroll import enroll_lead
 from ..errors import NotFoundError, ValidationError
 from ..store import audit
 from ..store.models import GRADES
 from ..store.tables import activity, lead, mql, user
 from . import assign as assigning
-from .service import chunks, inserted_id, scale, scoring_settings
+from . import handoff
+from .accounts import close_mqa
+from .points import live_score, reset_score
+from .scale import scale, scoring_settings
 
 SYSTEM_USER = "nurture"
 
@@ -104,9 +109,9 @@ def qualify(conn: Connection, lead_id: int, now: datetime, settings: Settings | 
     who = assigning.assign(conn, lead_id, s)
     why: dict[str, Any] = {"rule": reason or describe_rule(s), "score": live, "grade": row.grade,
                            "assigned": who.how}
-    mql_id = inserted_id(conn.execute(insert(mql).values(
+    mql_id = int(conn.execute(insert(mql).values(
         lead_id=lead_id, cycle=cycle, status="new", rep_id=who.rep_id, queue=who.queue, score=live,
-        grade=row.grade, why=why, created_at=now)))
+        grade=row.grade, why=why, created_at=now).returning(mql.c.id)).scalar_one())
     values: dict[str, Any] = {"mql_at": now, "status": s.mql_lead_status, "updated_at": now}
     if who.rep_id is not None:
         values["owner_id"] = who.rep_id
@@ -116,8 +121,6 @@ def qualify(conn: Connection, lead_id: int, now: datetime, settings: Settings | 
     audit.record(conn, at=now, user=user_name, action="mql.qualify", entity="mql", entity_id=mql_id,
                  before={"status": row.status, "owner_id": row.owner_id},
                  after={"status": s.mql_lead_status, "rep_id": who.rep_id, "queue": who.queue, **why})
-    from . import handoff
-
     handoff.hand_off(conn, mql_id, now, s)
     return mql_id
 
@@ -230,8 +233,6 @@ def accept(conn: Connection, mql_id: int, user_name: str, now: datetime, setting
     conn.execute(update(lead).where(lead.c.id == r.lead_id).values(status=s.accepted_lead_status, updated_at=now))
     audit.record(conn, at=now, user=user_name, action="mql.accept", entity="mql", entity_id=mql_id,
                  before={"status": r.status}, after={"status": "accepted"})
-    from . import handoff
-
     handoff.push_status(conn, int(r.lead_id), s.accepted_lead_status, now)
 
 
@@ -246,16 +247,12 @@ def reject(conn: Connection, mql_id: int, reason: str, user_name: str, now: date
     lead_id = int(r.lead_id)
     reason = reason.strip()
     if r.account_id is not None:  # an MQA: close the account's cycle; its leads keep their own state
-        from .accounts import close_mqa
-
         close_mqa(conn, int(r.account_id))
         conn.execute(update(mql).where(mql.c.id == mql_id).values(status="rejected", reject_reason=reason,
                                                                      decided_at=now, decided_by=user_name))
         audit.record(conn, at=now, user=user_name, action="mql.reject", entity="mql", entity_id=mql_id,
                      before={"status": r.status}, after={"status": "rejected", "reason": reason})
         return "rejected"
-    from .service import live_score, reset_score
-
     before_score = round(live_score(conn, lead_id, now, s), 2)
     after_score = round(before_score * s.recycle_score_factor, 2)
     reset_score(conn, lead_id, after_score, f"recycled: {reason}", now, s)
@@ -272,20 +269,12 @@ def reject(conn: Connection, mql_id: int, reason: str, user_name: str, now: date
                  before={"status": r.status, "score": before_score},
                  after={"status": status, "reason": reason, "score": after_score,
                         "recycle_sequence": s.recycle_sequence, "enrollment_id": enrolled})
-    from . import handoff
-
     handoff.push_status(conn, lead_id, s.recycled_lead_status, now, score=after_score)
     return status
 
 
 def _enroll_recycle(conn: Connection, lead_id: int, sequence_name: str, now: datetime) -> int | None:
-    try:
-        from ..engine import enroll as engine_enroll
-    except ImportError as exc:
-        raise ValidationError("scoring.recycle_sequence",
-                              f"cannot enroll: the engine is not available ({exc})") from exc
-    result = engine_enroll.enroll_lead(conn, lead_id, sequence_name, now)
-    return result if isinstance(result, int) else getattr(result, "id", None)
+    return enroll_lead(conn, lead_id, sequence_name, now)
 
 
 def reassign(conn: Connection, mql_id: int, to_username: str, user_name: str, now: datetime,
@@ -297,8 +286,6 @@ def reassign(conn: Connection, mql_id: int, to_username: str, user_name: str, no
     conn.execute(update(lead).where(lead.c.id == r.lead_id).values(owner_id=rep_id, updated_at=now))
     audit.record(conn, at=now, user=user_name, action="mql.reassign", entity="mql", entity_id=mql_id,
                  before={"rep_id": r.rep_id, "queue": r.queue}, after={"rep_id": rep_id, "queue": None})
-    from . import handoff
-
     handoff.push_reassign(conn, mql_id, rep_id, now, s)
     return rep_id
 

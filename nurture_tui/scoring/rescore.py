@@ -46,9 +46,10 @@ from ..config import ScoringSettings, Settings
 from ..store import meta
 from ..store.engine import write_tx
 from ..store.tables import activity, lead, score_event
-from .decay import ScoreScale
+from . import accounts, mql
+from .history import histories, recompute_stored
 from .rules import UNIX_EPOCH, CompiledRule, RuleSet, load_rules
-from .service import histories, recompute_stored, scale, scoring_settings
+from .scale import ScoreScale, scale, scoring_settings
 
 Progress = Callable[[int, int], None]
 RANGE = 250_000  # leads per phase-1 query
@@ -200,8 +201,6 @@ def rescore_all(engine: Engine, settings: Settings | ScoringSettings, clock: Clo
             if progress:
                 progress(done, result.leads)
     with write_tx(engine) as conn:
-        from . import accounts, mql
-
         now = clock.now()
         accounts.refresh(conn, None, now, s)
         result.qualified = mql.check_all(conn, now, s)

@@ -33,12 +33,13 @@ from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, up
 from sqlalchemy import false as sa_false
 from sqlalchemy.exc import IntegrityError
 
+from ..activity import ActivityFacts
 from ..errors import ValidationError
 from ..sequences.model import parse_duration
 from ..store import meta
 from ..store.models import ACTIVITY_KINDS
 from ..store.tables import activity, score_rule, sequence, template
-from .decay import put_once
+from .scale import put_once
 
 #: Kinds a rule may score (bookkeeping kinds written by nurture itself are not scorable).
 SCORABLE_KINDS = tuple(k for k in ACTIVITY_KINDS if k not in {"sent", "score_change", "stage_change", "mql",
@@ -193,18 +194,18 @@ class CompiledRule:
             return 0
         return int((at - UNIX_EPOCH).total_seconds() // self.window_s)
 
-    def matches(self, act: Mapping[str, Any]) -> bool:
-        """`act` is an activity row/dict (kind already equal to this rule's kind)."""
-        if self.template_ids is not None and act.get("template_id") not in self.template_ids:
+    def matches(self, act: ActivityFacts) -> bool:
+        """`act` is an activity event or row (kind already equal to this rule's kind)."""
+        if self.template_ids is not None and act.template_id not in self.template_ids:
             return False
-        if self.sequence_ids is not None and act.get("sequence_id") not in self.sequence_ids:
+        if self.sequence_ids is not None and act.sequence_id not in self.sequence_ids:
             return False
         if self.url is not None:
-            url = act.get("url")
+            url = act.url
             if not url or not _regex(self.url).match(str(url).lower()):
                 return False
         if self.form is not None:
-            form = (act.get("meta") or {}).get("form")
+            form = (act.meta or {}).get("form")
             if not form or not _regex(self.form).match(str(form).lower()):
                 return False
         return True

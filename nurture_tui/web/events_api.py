@@ -8,11 +8,13 @@ validated first; one bad event rejects the batch with an error naming it (`event
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
 
+from ..activity import ActivityEvent
 from ..engine.events import record_events
 from ..errors import ValidationError
 from ..store.engine import write_tx
@@ -38,8 +40,23 @@ def _parse_at(value: Any, where: str, now: datetime) -> datetime:
     return at
 
 
-def parse_events(payload: Any, now: datetime) -> list[dict[str, Any]]:
-    """Validate the request body into event dicts (still keyed by email where given)."""
+@dataclass(frozen=True, slots=True)
+class ApiEvent:
+    """One validated event of a request, still keyed by email where the caller gave one."""
+
+    email: str | None
+    lead_id: int | None
+    kind: str
+    url: str | None
+    at: datetime
+    meta: dict[str, Any]
+
+    def activity(self, lead_id: int) -> ActivityEvent:
+        return ActivityEvent(lead_id, self.kind, self.at, url=self.url, meta=self.meta)
+
+
+def parse_events(payload: Any, now: datetime) -> list[ApiEvent]:
+    """Validate the request body into events (still keyed by email where given)."""
     items = payload.get("events") if isinstance(payload, dict) else payload
     if not isinstance(items, list) or not items:
         raise ValidationError("body", 'expected {"events": [...]} with at least one event')
@@ -68,8 +85,8 @@ def parse_events(payload: Any, now: datetime) -> list[dict[str, Any]]:
             raise ValidationError(f"{where}.meta", "must be an object")
         if item.get("form") is not None:
             meta = {**meta, "form": str(item["form"])[:200]}
-        out.append({"email": email.strip().lower() if email else None, "lead_id": lead_id, "kind": kind,
-                    "url": url, "at": _parse_at(item.get("at"), f"{where}.at", now), "meta": {**meta, "source": "api"}})
+        out.append(ApiEvent(email.strip().lower() if email else None, lead_id, kind, url,
+                            _parse_at(item.get("at"), f"{where}.at", now), {**meta, "source": "api"}))
     return out
 
 
@@ -78,16 +95,19 @@ def ingest(ws: Workspace, payload: Any) -> list[int]:
     now = ws.clock.now()
     events = parse_events(payload, now)
     with write_tx(ws.engine) as conn:
-        emails = sorted({e["email"] for e in events if e["email"]})
+        emails = sorted({e.email for e in events if e.email})
         by_email = dict(conn.execute(select(func.lower(lead.c.email), lead.c.id)
                                      .where(func.lower(lead.c.email).in_(emails))).all()) if emails else {}
-        ids = sorted({e["lead_id"] for e in events if e["lead_id"] is not None})
+        ids = sorted({e.lead_id for e in events if e.lead_id is not None})
         known = set(conn.execute(select(lead.c.id).where(lead.c.id.in_(ids))).scalars()) if ids else set()
+        acts: list[ActivityEvent] = []
         for i, e in enumerate(events):
-            if e["email"]:
-                if e["email"] not in by_email:
-                    raise ValidationError(f"events[{i}].email", f"no lead with email {e['email']!r}")
-                e["lead_id"] = by_email[e["email"]]
-            elif e["lead_id"] not in known:
-                raise ValidationError(f"events[{i}].lead_id", f"no lead with id {e['lead_id']}")
-        return record_events(conn, [{k: v for k, v in e.items() if k != "email"} for e in events], now, ws.settings)
+            if e.email:
+                if e.email not in by_email:
+                    raise ValidationError(f"events[{i}].email", f"no lead with email {e.email!r}")
+                acts.append(e.activity(by_email[e.email]))
+            elif e.lead_id not in known or e.lead_id is None:
+                raise ValidationError(f"events[{i}].lead_id", f"no lead with id {e.lead_id}")
+            else:
+                acts.append(e.activity(e.lead_id))
+        return record_events(conn, acts, now, ws.settings)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..activity import ActivityEvent
 from ..engine.events import record_events
 from ..errors import ValidationError
 from ..mail import subscriptions, unsubscribe
@@ -55,11 +56,11 @@ def record_hit(ws: Workspace, token: str, kind: str, hit: Hit) -> Recorded:
         meta: dict[str, Any] = {"ua": (hit.user_agent or "")[:300], "ip": hit.ip}
         if reason:
             meta["bot_reason"] = reason
-        event = {
-            "lead_id": data.lead_id, "kind": kind, "at": now, "sequence_id": msg["sequence_id"],
-            "version_id": msg["version_id"], "node_id": msg["node_id"], "template_id": msg["template_id"],
-            "outbox_id": msg["id"], "url": data.url[:2048] or None, "bot": reason is not None, "meta": meta,
-        }
+        event = ActivityEvent(
+            data.lead_id, kind, now, sequence_id=msg["sequence_id"], version_id=msg["version_id"],
+            node_id=msg["node_id"], template_id=msg["template_id"], outbox_id=msg["id"],
+            url=data.url[:2048] or None, bot=reason is not None, meta=meta,
+        )
         ids = record_events(conn, [event], now, ws.settings)
     return Recorded(ids[0] if ids else None, reason, data.url)
 

@@ -93,7 +93,7 @@ def test_simulated_reactions_depend_on_persona(workspace: Workspace) -> None:
             self.category, self.sent_at = "marketing", TUESDAY_1PM
 
     def rate(persona: str, kind: str) -> float:
-        hits = sum(any(e["kind"] == kind and not e.get("bot") for e in sim.reactions(Row(i, persona)))
+        hits = sum(any(e.kind == kind and not e.bot for e in sim.reactions(Row(i, persona)))
                    for i in range(3000))
         return hits / 3000
 
@@ -101,5 +101,5 @@ def test_simulated_reactions_depend_on_persona(workspace: Workspace) -> None:
     assert rate("economic_buyer", "open") < rate("technical_evaluator", "open") < rate("practitioner", "open")
     assert rate("economic_buyer", "click") < rate("practitioner", "click")
     events = [e for i in range(200) for e in sim.reactions(Row(i, "practitioner"))]
-    assert all(e["at"] > TUESDAY_1PM for e in events)
-    assert any(e.get("bot") for e in events)
+    assert all(e.at > TUESDAY_1PM for e in events)
+    assert any(e.bot for e in events)

@@ -16,17 +16,18 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from nurture_tui.activity import ActivityEvent
 from nurture_tui.clock import VirtualClock
 from nurture_tui.engine import lease
 from nurture_tui.engine.enroll import enroll_lead
 from nurture_tui.engine.events import record_events
 from nurture_tui.engine.maintenance import run_maintenance
-from nurture_tui.engine.scheduler import NurtureScheduler
 from nurture_tui.engine.seeding import make_leads, seed_due
 from nurture_tui.engine.seeding import publish_definition as publish
 from nurture_tui.engine.webhooks import deliver_due
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import activity, enrollment, outbox, webhook_outbox
+from nurture_tui.wiring import build_scheduler
 from nurture_tui.workspace import Workspace
 
 
@@ -61,13 +62,13 @@ def test_click_moves_lead_within_two_seconds(workspace: Workspace, live_clock: V
         publish(conn, definition, now)
         (lid,) = make_leads(conn, 1, now)
         eid = enroll_lead(conn, lid, "wake", now)
-    sched = NurtureScheduler(workspace)
+    sched = build_scheduler(workspace)
     sched.start()
     try:
         assert sched.state()["role"] == "leader"
         _until(lambda: state(workspace, eid).node_id == "w1" and state(workspace, eid).status == "waiting", 5)
         with write_tx(workspace.engine) as conn:
-            record_events(conn, [{"lead_id": lid, "kind": "click", "url": "https://x.test/"}],
+            record_events(conn, [ActivityEvent(lead_id=lid, kind="click", url="https://x.test/")],
                           live_clock.now(), workspace.settings)
         latency = _until(lambda: state(workspace, eid).node_id == "y", 2.0)
         assert latency <= 2.0
@@ -78,8 +79,8 @@ def test_click_moves_lead_within_two_seconds(workspace: Workspace, live_clock: V
 
 def test_one_leader_viewer_takes_over(workspace: Workspace) -> None:
     workspace.settings.engine.lease_seconds = 1.5
-    a = NurtureScheduler(workspace)
-    b = NurtureScheduler(workspace)
+    a = build_scheduler(workspace)
+    b = build_scheduler(workspace)
     a.start()
     b.start()
     try:
@@ -96,7 +97,7 @@ def test_worker_refused_on_sqlite(sqlite_workspace: Workspace) -> None:
     from nurture_tui.errors import NurtureError
 
     with pytest.raises(NurtureError, match="PostgreSQL"):
-        NurtureScheduler(sqlite_workspace, worker=True)
+        build_scheduler(sqlite_workspace, worker=True)
 
 
 @pytest.mark.slow
@@ -105,7 +106,7 @@ def test_restart_catch_up_100k_in_order(sqlite_workspace: Workspace) -> None:
     now = ws.clock.now()
     n = 100_000
     dues = seed_due(ws.engine, n, now, spread=timedelta(days=2))  # "downtime": due over the last two days
-    sched = NurtureScheduler(ws)
+    sched = build_scheduler(ws)
     sched.start()
     try:
         def drained() -> bool:
@@ -182,8 +183,8 @@ def test_maintenance_prunes_old_activity(workspace: Workspace) -> None:
     workspace.settings.engine.activity_retention_days = 30
     with write_tx(workspace.engine) as conn:
         (lid,) = make_leads(conn, 1, now)
-        record_events(conn, [{"lead_id": lid, "kind": "page_view", "at": now - timedelta(days=40)},
-                             {"lead_id": lid, "kind": "page_view", "at": now - timedelta(days=10)}],
+        record_events(conn, [ActivityEvent(lead_id=lid, kind="page_view", at=now - timedelta(days=40)),
+                             ActivityEvent(lead_id=lid, kind="page_view", at=now - timedelta(days=10))],
                       now, workspace.settings)
     res = run_maintenance(workspace)
     assert res.pruned == 1

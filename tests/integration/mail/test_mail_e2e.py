@@ -142,7 +142,7 @@ def test_live_scheduler_moves_the_lead_within_seconds_of_the_click(workspace, cl
     a few seconds after the click, with nobody calling the engine by hand."""
     import time
 
-    from nurture_tui.engine.scheduler import NurtureScheduler
+    from nurture_tui.wiring import build_scheduler
 
     ws = workspace
     ws.settings.engine.tick_seconds = 0.5
@@ -157,7 +157,7 @@ def test_live_scheduler_moves_the_lead_within_seconds_of_the_click(workspace, cl
             publish_definition(conn, SEQUENCE, now)
             (lid,) = make_leads(conn, 1, now)
             enroll_lead(conn, lid, "welcome-e2e", now)
-        scheduler = NurtureScheduler(ws)
+        scheduler = build_scheduler(ws)
         scheduler.start()
         try:
             assert sink.wait_for(1, timeout=30), "the first email never arrived"

@@ -234,12 +234,12 @@ def test_one_sync_at_a_time_across_processes(sf_ws: Workspace, emulator: Emulato
 
 
 def test_scheduler_hook(sf_ws: Workspace, emulator: Emulator) -> None:
-    from nurture_tui.engine.hooks import active_hooks
     from nurture_tui.salesforce.sync import scheduler_hook
+    from nurture_tui.wiring import scheduler_jobs
 
     new_lead(emulator, "hook@example.com")
     sf_ws.settings.salesforce.sync_interval_seconds = 45
-    spec = next(h for h in active_hooks(sf_ws.settings) if h.name == "sync")
+    spec = next(h for h in scheduler_jobs(sf_ws.settings).all() if h.name == "sync")
     assert spec.interval_seconds == 45
     sf_ws.settings.salesforce.enabled = False
     assert spec.fn(sf_ws) is None and count(sf_ws, lead) == 0

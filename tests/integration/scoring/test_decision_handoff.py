@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import insert, select
 
+from nurture_tui.activity import ActivityEvent
 from nurture_tui.clock import VirtualClock
 from nurture_tui.engine.advance import run_due
 from nurture_tui.engine.enroll import enroll_lead
@@ -53,8 +54,8 @@ def _click(ws: Workspace, lead_id: int, seq_id: int, node: str, template_name: s
     """A click as the tracking web app records it: the message's sequence, node and template, the URL."""
     with write_tx(ws.engine) as conn:
         tid = conn.execute(select(template.c.id).where(template.c.name == template_name)).scalar_one()
-        record_events(conn, [{"lead_id": lead_id, "kind": "click", "sequence_id": seq_id, "node_id": node,
-                              "template_id": tid, "url": url}], ws.clock.now(), ws.settings)
+        record_events(conn, [ActivityEvent(lead_id=lead_id, kind="click", sequence_id=seq_id, node_id=node,
+                              template_id=tid, url=url)], ws.clock.now(), ws.settings)
 
 
 def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, clock: VirtualClock) -> None:

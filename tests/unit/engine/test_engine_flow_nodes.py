@@ -7,6 +7,7 @@ from datetime import timedelta
 from engine_helpers import make_leads, publish, run, state, tx
 from sqlalchemy import func, select
 
+from nurture_tui.activity import ActivityEvent
 from nurture_tui.clock import VirtualClock
 from nurture_tui.engine.enroll import enroll_lead
 from nurture_tui.engine.events import record_events
@@ -44,12 +45,12 @@ def test_wait_for_up_to_wakes_on_matching_click(workspace: Workspace, clock: Vir
     assert st.due_at == clock.now() + timedelta(days=3)
     clock.advance(timedelta(hours=1))
     with tx(workspace) as conn:  # a non-matching click and a bot click change nothing
-        record_events(conn, [{"lead_id": lead, "kind": "click", "url": "https://x.test/blog"},
-                             {"lead_id": lead, "kind": "click", "url": "https://x.test/pricing", "bot": True}],
+        record_events(conn, [ActivityEvent(lead_id=lead, kind="click", url="https://x.test/blog"),
+                             ActivityEvent(lead_id=lead, kind="click", url="https://x.test/pricing", bot=True)],
                       clock.now(), workspace.settings)
     assert state(workspace, eid).due_at == clock.now() - timedelta(hours=1) + timedelta(days=3)
     with tx(workspace) as conn:
-        ids = record_events(conn, [{"lead_id": lead, "kind": "click", "url": "https://x.test/pricing?a=1"}],
+        ids = record_events(conn, [ActivityEvent(lead_id=lead, kind="click", url="https://x.test/pricing?a=1")],
                             clock.now(), workspace.settings)
     assert len(ids) == 1
     st = state(workspace, eid)
@@ -90,7 +91,7 @@ def test_event_before_reaching_node_does_not_count(workspace: Workspace, clock: 
     _vid, (lead,), (eid,) = _setup(workspace, definition)
     run(workspace)
     with tx(workspace) as conn:  # opened while still in the first wait
-        record_events(conn, [{"lead_id": lead, "kind": "open"}], clock.now(), workspace.settings)
+        record_events(conn, [ActivityEvent(lead_id=lead, kind="open")], clock.now(), workspace.settings)
     clock.advance(timedelta(hours=1))
     run(workspace)
     assert state(workspace, eid).node_id == "w1"
@@ -108,7 +109,7 @@ def test_wait_for_exactly_holds_until_window_end(workspace: Workspace, clock: Vi
     run(workspace)
     clock.advance(timedelta(hours=5))
     with tx(workspace) as conn:
-        record_events(conn, [{"lead_id": lead, "kind": "open"}], clock.now(), workspace.settings)
+        record_events(conn, [ActivityEvent(lead_id=lead, kind="open")], clock.now(), workspace.settings)
     run(workspace)
     st = state(workspace, eid)
     assert st.status == "waiting" and st.wait_for["outcome"] == "yes"

@@ -1,4 +1,4 @@
-"""Daemon log format, --http parsing, hook registry, webhook signatures, CLI errors."""
+"""Daemon log format, --http parsing, scheduler jobs and wiring, webhook signatures, CLI errors."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from nurture_tui.engine import hooks
 from nurture_tui.engine.daemon import JsonLineFormatter, parse_hostport
 from nurture_tui.engine.webhooks import backoff, sign
 from nurture_tui.errors import NurtureError
@@ -37,19 +36,64 @@ def test_parse_hostport() -> None:
             parse_hostport(bad)
 
 
-def test_hook_registry_and_well_known_lookup() -> None:
+def test_scheduler_jobs_are_wired_explicitly_and_extras_passed_in() -> None:
     from nurture_tui.config import Settings
+    from nurture_tui.engine.scheduler import Job
+    from nurture_tui.wiring import scheduler_jobs
 
     calls: list[object] = []
-    hooks.register("test-hook", calls.append, 7)
+    found = {h.name: h for h in scheduler_jobs(Settings(), Job("test-hook", calls.append, 7)).all()}
+    assert found["test-hook"].interval_seconds == 7.0
+    found["test-hook"].fn("ws")
+    assert calls == ["ws"]
+    assert "test-hook" not in {h.name for h in scheduler_jobs(Settings()).all()}
+
+
+def test_the_standard_jobs_are_the_owning_areas_functions() -> None:
+    from nurture_tui.config import Settings
+    from nurture_tui.mail.dispatch import dispatch_due
+    from nurture_tui.salesforce.sync import scheduler_hook as sync_job
+    from nurture_tui.scoring.service import decay_job
+    from nurture_tui.wiring import scheduler_jobs
+
+    settings = Settings()
+    settings.salesforce.sync_interval_seconds = 45
+    jobs = scheduler_jobs(settings)
+    assert [j.name for j in jobs.all()] == ["dispatch", "sync", "decay"]
+    assert jobs.dispatch.fn.func is dispatch_due and jobs.dispatch.fn.keywords == {"limit": 1000}  # type: ignore[attr-defined]
+    assert jobs.sync.fn is sync_job and jobs.sync.interval_seconds == 45.0
+    assert jobs.decay.fn is decay_job and jobs.decay.interval_seconds == 3600.0
+
+
+def test_the_scheduler_refuses_to_start_without_its_jobs(tmp_path: Path) -> None:
+    from nurture_tui.config import load_settings
+    from nurture_tui.engine.scheduler import Job, NurtureScheduler, SchedulerJobs
+    from nurture_tui.workspace import Workspace
+
+    ws = Workspace.open(load_settings(None, f"sqlite:///{tmp_path / 'w.db'}", data_dir=tmp_path), create=True)
     try:
-        found = {h.name: h for h in hooks.active_hooks(Settings())}
-        assert found["test-hook"].interval_seconds == 7.0
-        found["test-hook"].fn("ws")
-        assert calls == ["ws"]
+        noop = Job("noop", lambda _ws: None, 1.0)
+        with pytest.raises(TypeError, match="jobs"):
+            NurtureScheduler(ws)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="decay"):
+            SchedulerJobs(dispatch=noop, sync=Job("sync", lambda _ws: None, 1.0))  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="SchedulerJobs"):
+            NurtureScheduler(ws, [noop])  # type: ignore[arg-type]
+        twice = SchedulerJobs(dispatch=noop, sync=Job("sync", noop.fn, 1.0), decay=Job("decay", noop.fn, 1.0),
+                              extra=(noop,))
+        with pytest.raises(ValueError, match="duplicate name"):
+            NurtureScheduler(ws, twice)
     finally:
-        hooks.unregister("test-hook")
-    assert "test-hook" not in {h.name for h in hooks.active_hooks(Settings())}
+        ws.close()
+
+
+def test_a_missing_collaborator_is_an_import_error_at_start() -> None:
+    """Renaming `mail.dispatch.dispatch_due` must stop the composition root from loading, not stop mail."""
+    code = ("import nurture_tui.mail.dispatch as d; del d.dispatch_due\n"
+            "try:\n    import nurture_tui.wiring\nexcept ImportError as e:\n    print('ImportError', e)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("ImportError") and "dispatch_due" in out.stdout
 
 
 def test_webhook_signature_and_backoff() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from engine_helpers import make_leads, publish, run, state, tx
 from sqlalchemy import func, insert, select
 
+from nurture_tui.activity import ActivityEvent
 from nurture_tui.clock import VirtualClock
 from nurture_tui.engine.enroll import enroll_lead, entry_sweep
 from nurture_tui.engine.events import record_events
@@ -141,7 +142,7 @@ def test_branch_goal_and_exit_rules(workspace: Workspace, clock: VirtualClock) -
     assert [state(workspace, e).node_id for e in eids] == ["de", "other", "de"]
     with tx(workspace) as conn:  # the lead reaches the goal: checked when the next event arrives
         conn.execute(lead.update().where(lead.c.id == l_goal).values(stage="decision"))
-        record_events(conn, [{"lead_id": l_goal, "kind": "page_view", "url": "https://x.test/"}],
+        record_events(conn, [ActivityEvent(lead_id=l_goal, kind="page_view", url="https://x.test/")],
                       clock.now(), workspace.settings)
         conn.execute(lead.update().where(lead.c.id == l_fr).values(industry="Banned"))
     assert state(workspace, eids[2]).status == "goal"
@@ -219,11 +220,11 @@ def test_entry_sweep_and_event_entry(workspace: Workspace, clock: VirtualClock) 
         assert entry_sweep(conn, now) == 3
         assert entry_sweep(conn, now) == 0
         conn.execute(lead.update().where(lead.c.id == fr).values(country="DE"))
-        record_events(conn, [{"lead_id": fr, "kind": "form", "meta": {"form": "demo-request"},
-                              "dedupe_key": "sub-1"}], now, workspace.settings)
-        record_events(conn, [{"lead_id": fr, "kind": "form", "meta": {"form": "demo-request"},
-                              "dedupe_key": "sub-1"}], now, workspace.settings)  # a replay
-        record_events(conn, [{"lead_id": de[0], "kind": "form", "meta": {"form": "newsletter"}}],
+        record_events(conn, [ActivityEvent(lead_id=fr, kind="form", meta={"form": "demo-request"},
+                              dedupe_key="sub-1")], now, workspace.settings)
+        record_events(conn, [ActivityEvent(lead_id=fr, kind="form", meta={"form": "demo-request"},
+                              dedupe_key="sub-1")], now, workspace.settings)  # a replay
+        record_events(conn, [ActivityEvent(lead_id=de[0], kind="form", meta={"form": "newsletter"})],
                       now, workspace.settings)
     from nurture_tui.store.tables import enrollment, sequence
 
@@ -280,15 +281,15 @@ def test_branch_on_saved_segment_and_wait_for_click_on_send_step(workspace: Work
     with tx(workspace) as conn:
         rows = conn.execute(select(outbox.c.id, outbox.c.lead_id, outbox.c.template_id)).all()
         for oid, lid, tid in rows:  # both click the email that step "mail" sent; a click elsewhere doesn't count
-            record_events(conn, [{"lead_id": lid, "kind": "click", "url": "https://example.com/x", "outbox_id": oid,
-                                  "template_id": tid, "sequence_id": None, "node_id": "mail"}],
+            record_events(conn, [ActivityEvent(lead_id=lid, kind="click", url="https://example.com/x", outbox_id=oid,
+                                  template_id=tid, sequence_id=None, node_id="mail")],
                           clock.now(), workspace.settings)
     assert state(workspace, e_de).status == "waiting"  # sequence_id missing: not this sequence's send
     with tx(workspace) as conn:
         seq_id = state(workspace, e_de).sequence_id
         for oid, lid, tid in rows:
-            record_events(conn, [{"lead_id": lid, "kind": "click", "url": "https://example.com/x", "outbox_id": oid,
-                                  "template_id": tid, "sequence_id": seq_id, "node_id": "mail"}],
+            record_events(conn, [ActivityEvent(lead_id=lid, kind="click", url="https://example.com/x", outbox_id=oid,
+                                  template_id=tid, sequence_id=seq_id, node_id="mail")],
                           clock.now(), workspace.settings)
     run(workspace)
     assert state(workspace, e_de).exit_reason == "de"

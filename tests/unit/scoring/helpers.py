@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
+from nurture_tui.activity import ActivityEvent
 from nurture_tui.scoring.service import apply_activities
 from nurture_tui.store.tables import activity, lead, user
 
@@ -23,12 +24,12 @@ def add_user(conn: Connection, username: str, **fields: Any) -> int:
 
 def record(conn: Connection, settings: Any, now: datetime, *acts: dict[str, Any]) -> list[int]:
     """Insert activities (as the engine does) and score them in the same transaction."""
-    rows = []
+    events = []
     for a in acts:
-        row = {"at": now, **a}
-        row["id"] = int(conn.execute(insert(activity).values(**row)).inserted_primary_key[0])
-        rows.append(row)
-    return apply_activities(conn, rows, now, settings)
+        event = ActivityEvent(**{"at": now, **a})
+        event_id = int(conn.execute(insert(activity).values(**event.row())).inserted_primary_key[0])
+        events.append(event.stored(event_id, event.at or now))
+    return apply_activities(conn, events, now, settings)
 
 
 def stored(conn: Connection, lead_id: int) -> float:

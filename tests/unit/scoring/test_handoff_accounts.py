@@ -76,7 +76,7 @@ def test_account_score_aggregates(workspace, aggregate, expected):
         for i, pts in enumerate([100, 90, 80, 70]):
             service.adjust_score(conn, add_lead(conn, f"p{i}@acme.io", account_id=aid), pts, "x", now, s)
         assert accounts.account_live_score(conn, aid, now, s) == 0  # not a named account: refreshed hourly
-    service.scheduler_hook(workspace)
+    service.decay_job(workspace)
     with write_tx(workspace.engine) as conn:
         assert accounts.account_live_score(conn, aid, now, s) == pytest.approx(expected)
         workspace.clock.advance(timedelta(days=30))

@@ -167,11 +167,11 @@ def test_scheduler_hook_rebases_after_many_half_lives(workspace):
     with write_tx(workspace.engine) as conn:
         lid = add_lead(conn)
         service.adjust_score(conn, lid, 1e6, "huge", clock.now(), workspace.settings)
-    assert service.scheduler_hook(workspace)["rebased"] is False
+    assert service.decay_job(workspace)["rebased"] is False
     clock.advance(timedelta(days=30 * 151))
     with workspace.engine.connect() as conn:
         before = _live(workspace, conn, lid)
-    assert service.scheduler_hook(workspace) == {"rebased": True, "epoch": clock.now().isoformat(), "new_mqas": 0}
+    assert service.decay_job(workspace) == {"rebased": True, "epoch": clock.now().isoformat(), "new_mqas": 0}
     with workspace.engine.connect() as conn:
         assert _live(workspace, conn, lid) == pytest.approx(before, rel=1e-9)
         assert service_stored(conn, lid) == pytest.approx(before, rel=1e-9)  # factor 1 at the new epoch

@@ -1,0 +1,147 @@
+"""Points on the lead score column: what a batch of activities earns (rules, caps against history, resets),
+adding it, manual resets, and reading live scores back.
+
+Scores live on the workspace score scale (`scale.py`): a grant of `p` points at time `t` adds `p / f(t)`
+to `lead.score`, and everyone reads `score × f(now)`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from ..activity import ActivityEvent
+from ..batching import chunks
+from ..config import ScoringSettings, Settings
+from ..errors import NotFoundError
+from ..store.tables import activity, lead, score_event
+from .history import reset_times
+from .rules import UNIX_EPOCH, CompiledRule, RuleSet, granted
+from .scale import ScoreScale, scale
+
+
+def _prior_counts(conn: Connection, rule: CompiledRule, lead_ids: set[int], since: datetime | None,
+                  exclude_ids: set[int], resets: Mapping[int, datetime]) -> dict[tuple[int, int], int]:
+    """How many earlier activities of each lead matched a capped `rule`, per cap bucket."""
+    counts: dict[tuple[int, int], int] = defaultdict(int)
+    for part in chunks(sorted(lead_ids)):
+        # The SQL filter is the whole match, so (id, lead_id, at) is all we need: index-only for plain kinds.
+        q = select(activity.c.id, activity.c.lead_id, activity.c.at).where(rule.sql_filter(kind_index=False),
+                                                                           activity.c.lead_id.in_(part))
+        if since is not None:
+            q = q.where(activity.c.at >= since)
+        for row in conn.execute(q):
+            if row.id in exclude_ids:
+                continue
+            reset = resets.get(row.lead_id)
+            if reset is not None and row.at <= reset:
+                continue
+            counts[(row.lead_id, rule.bucket(row.at))] += 1
+    return counts
+
+
+def _bucket_start(rule: CompiledRule, bucket: int) -> datetime | None:
+    if rule.window_s is None:
+        return None
+    return UNIX_EPOCH + timedelta(seconds=bucket * rule.window_s)
+
+
+def score_batch(conn: Connection, rules: RuleSet, acts: Sequence[ActivityEvent],
+                sc: ScoreScale) -> dict[int, float]:
+    """Stored-scale score deltas per lead for a batch of recorded activities (caps honoured against history)."""
+    matched: list[tuple[int, datetime, int, CompiledRule]] = []  # lead, at, activity id (0 = none), rule
+    for act in acts:
+        if act.bot or act.at is None:
+            continue
+        for rule in rules.for_kind(act.kind):
+            if rule.matches(act):
+                matched.append((act.lead_id, act.at, act.id or 0, rule))
+    if not matched:
+        return {}
+    resets = reset_times(conn, {lid for lid, _, _, _ in matched})
+    matched = [m for m in matched if (t := resets.get(m[0])) is None or m[1] > t]
+    batch_ids = {aid for _, _, aid, _ in matched if aid}
+    capped: dict[int, tuple[CompiledRule, set[int], int]] = {}
+    for lid, at, _, rule in matched:
+        if rule.capped:
+            b = rule.bucket(at)
+            entry = capped.get(rule.id)
+            if entry is None:
+                capped[rule.id] = (rule, {lid}, b)
+            else:
+                entry[1].add(lid)
+                capped[rule.id] = (rule, entry[1], min(entry[2], b))
+    seen: dict[tuple[int, int, int], int] = {}
+    for rule, leads, first_bucket in capped.values():
+        prior = _prior_counts(conn, rule, leads, _bucket_start(rule, first_bucket), batch_ids, resets)
+        for (lid, b), n in prior.items():
+            seen[(lid, rule.id, b)] = n
+    deltas: dict[int, float] = defaultdict(float)
+    matched.sort(key=lambda m: (m[1], m[2]))
+    for lid, at, _, rule in matched:
+        if rule.capped:
+            key = (lid, rule.id, rule.bucket(at))
+            index = seen.get(key, 0)
+            seen[key] = index + 1
+            points = granted(rule, index)
+        else:
+            points = rule.points
+        if points:
+            deltas[lid] += sc.to_stored(points, at)
+    return deltas
+
+
+def add_stored(conn: Connection, deltas: Mapping[int, float]) -> None:
+    """`lead.score += delta` for many leads (one executemany)."""
+    if not deltas:
+        return
+    stmt = (update(lead).where(lead.c.id == bindparam("lid"))
+            .values(score=lead.c.score + bindparam("delta")))
+    conn.execute(stmt, [{"lid": k, "delta": deltas[k]} for k in sorted(deltas)])  # id order: page locality
+
+
+def require_lead(conn: Connection, lead_id: int) -> float:
+    stored = conn.execute(select(lead.c.score).where(lead.c.id == lead_id)).scalar_one_or_none()
+    if stored is None:
+        raise NotFoundError(f"lead {lead_id}: no such lead")
+    return float(stored)
+
+
+def live_score(conn: Connection, lead_id: int, now: datetime, settings: Settings | ScoringSettings) -> float:
+    """The decayed score of one lead now."""
+    return scale(conn, now, settings).live(require_lead(conn, lead_id), now)
+
+
+def live_scores(conn: Connection, lead_ids: Sequence[int], now: datetime,
+                settings: Settings | ScoringSettings) -> dict[int, float]:
+    """Decayed scores of many leads now (for pushes, exports and reports)."""
+    sc = scale(conn, now, settings)
+    out: dict[int, float] = {}
+    for part in chunks(sorted(set(lead_ids))):
+        rows = conn.execute(select(lead.c.id, lead.c.score).where(lead.c.id.in_(part)))
+        out.update({int(i): sc.live(float(v), now) for i, v in rows})
+    return out
+
+
+def reset_score(conn: Connection, lead_id: int, value: float, reason: str, now: datetime,
+                settings: Settings | ScoringSettings) -> None:
+    """Set the live score to `value` now and start a new scoring cycle (caps and one-time rules restart)."""
+    sc = scale(conn, now, settings)
+    conn.execute(update(lead).where(lead.c.id == lead_id).values(score=sc.to_stored(value, now)))
+    conn.execute(insert(score_event).values(lead_id=lead_id, at=now, kind="reset", points=value,
+                                            reason=(reason or "reset")[:200]))
+
+
+def resolve_lead(conn: Connection, ref: str | int) -> int:
+    """A lead by id or e-mail address (CLI arguments)."""
+    text = str(ref).strip()
+    q = select(lead.c.id).where(lead.c.id == int(text)) if text.isdigit() else \
+        select(lead.c.id).where(lead.c.email == text.lower())
+    found = conn.execute(q).scalar()
+    if found is None:
+        raise NotFoundError(f"lead {text}: no such lead")
+    return int(found)
+
