@@ -84,6 +84,24 @@ def build_workspace(path: Path, leads: int, echo: Any = None) -> str:
     return url
 
 
+def reference_rows(db_url: str, rows: int) -> list[tuple[str, ...]]:
+    """The reference's data: the top `rows` leads by score as plain strings, read in one query (the probe
+    times this read plus the built-in DataTable loading them)."""
+    from sqlalchemy import select
+
+    from ..store.engine import make_engine
+    from ..store.tables import lead
+
+    engine = make_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            return [tuple("" if v is None else str(v) for v in r) for r in conn.execute(
+                select(lead.c.email, lead.c.last_name, lead.c.company, lead.c.country, lead.c.stage, lead.c.score)
+                .order_by(lead.c.score.desc()).limit(rows))]
+    finally:
+        engine.dispose()
+
+
 def _probe(args: list[str]) -> tuple[float | None, list[dict[str, Any]]]:
     """Run the probe; return (seconds from spawn to its 'ready' line, every JSON line)."""
     start = time.perf_counter()

@@ -45,7 +45,7 @@ def demo(
         from ..demo.live import DemoRuntime
         from .tui import open_tui
 
-        open_tui(st, demo=DemoRuntime(ws, speed))
+        open_tui(st, demo=DemoRuntime(ws, speed), ws=ws)
     finally:
         ws.close()
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
     Connection,
     and_,
-    false,
     func,
     literal,
     or_,
@@ -25,8 +24,9 @@ from sqlalchemy import (
     tuple_,
 )
 
-from ..scoring.decay import EPOCH_KEY, ScoreScale
-from ..store import meta
+from ..scoring.scale import ScoreScale
+from ..segments.compiler import where_clause
+from ..segments.quick import parse_quick
 from ..store.tables import (
     activity,
     enrollment,
@@ -93,14 +93,6 @@ class LeadQuery:
 
     def with_sort(self, sort: str, descending: bool) -> LeadQuery:
         return LeadQuery(self.where, sort, descending, self.label)
-
-
-def score_scale(conn: Connection, half_life_days: float) -> ScoreScale:
-    """The workspace score scale, read-only (no epoch yet means nothing was ever scored: factor 1)."""
-    raw = meta.get(conn, EPOCH_KEY)
-    if raw is None:
-        return ScoreScale(epoch=datetime(2000, 1, 1, tzinfo=UTC), half_life_days=0.0)
-    return ScoreScale(epoch=datetime.fromisoformat(raw), half_life_days=half_life_days)
 
 
 def _sort_col(q: LeadQuery) -> tuple[Any, bool]:
@@ -192,21 +184,6 @@ def count_leads(conn: Connection, q: LeadQuery) -> int:
     if q.where is not None:
         stmt = stmt.where(q.where)
     return int(conn.execute(stmt).scalar_one())
-
-
-def text_filter(text: str) -> ColumnElement[bool]:
-    """Plain text search over email, names and company (case-insensitive substring)."""
-    words = text.split()
-    if not words:
-        return ~false()
-    clauses = []
-    for word in words:
-        pattern = f"%{word.replace('%', '').replace('_', '')}%"
-        clauses.append(or_(
-            lead.c.email.ilike(pattern), lead.c.first_name.ilike(pattern), lead.c.last_name.ilike(pattern),
-            lead.c.company.ilike(pattern),
-        ))
-    return and_(*clauses)
 
 
 def user_names(conn: Connection) -> dict[int, str]:
@@ -378,19 +355,12 @@ def ids_matching(conn: Connection, q: LeadQuery, limit: int) -> Sequence[int]:
 def build_query(conn: Connection, text: str, now: datetime, *, owner_id: int | None = None,
                 sort: str = "score", descending: bool = True, half_life_days: float | None = None) -> LeadQuery:
     """The `/` filter in the segment quick syntax (`stage:decision score>=50 #vip acme`, compiled by the
-    segments area); plain words search name, email and company. Without the segments area installed,
-    words fall back to a plain substring search. `owner_id` limits a rep to their own leads."""
+    segments area); plain words search name, email and company. `owner_id` limits a rep to their own leads."""
     text = text.strip()
     clauses: list[ColumnElement[bool]] = []
     label = ""
     if text:
-        try:
-            from ..segments.compiler import where_clause
-            from ..segments.quick import parse_quick
-        except ImportError:
-            clauses.append(text_filter(text))
-        else:
-            clauses.append(where_clause(conn, parse_quick(text), now, half_life_days=half_life_days))
+        clauses.append(where_clause(conn, parse_quick(text), now, half_life_days=half_life_days))
         label = f"filter: {text}"
     if owner_id is not None:
         clauses.append(lead.c.owner_id == owner_id)

@@ -59,7 +59,8 @@ async def _until(pilot: Any, cond: Any, timeout: float = 30.0) -> None:
 async def _measure_app(db_url: str, pages: int, jumps: int) -> None:
     from .. import cli
     from ..commands.common import CliState
-    from .app import make_app, open_workspace
+    from ..commands.tui import open_workspace
+    from .app import make_app
 
     cli._register()  # what `nurture tui` does before opening: every command module is imported
     from .widgets.leads.lead_list import LeadList
@@ -110,19 +111,13 @@ async def _measure_app(db_url: str, pages: int, jumps: int) -> None:
 
 
 async def _measure_reference(db_url: str, rows: int) -> None:
-    from sqlalchemy import select
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
 
-    from ..store.engine import make_engine
-    from ..store.tables import lead
+    from ..bench.tui import reference_rows
 
     start = time.perf_counter()
-    engine = make_engine(db_url)
-    with engine.connect() as conn:
-        data = [tuple("" if v is None else str(v) for v in r) for r in conn.execute(
-            select(lead.c.email, lead.c.last_name, lead.c.company, lead.c.country, lead.c.stage, lead.c.score)
-            .order_by(lead.c.score.desc()).limit(rows))]
+    data = reference_rows(db_url, rows)
 
     class Reference(App[None]):
         def compose(self) -> ComposeResult:

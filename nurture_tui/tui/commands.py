@@ -7,10 +7,9 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from .keymap import MODES
+from .modes import MODES
 
 if TYPE_CHECKING:
     from .app import NurtureApp
@@ -21,8 +20,7 @@ class NavigationProvider(Provider):
 
     def _commands(self) -> list[tuple[str, str, Any]]:
         app: NurtureApp = self.app  # type: ignore[assignment]
-        return [(f"go: {title}", f"Switch to {title} (key {key})", partial(app.switch_mode, name))
-                for name, title, key in MODES]
+        return [(f"go: {m.title}", f"{m.help} (key {m.key})", partial(app.switch_mode, m.name)) for m in MODES]
 
     async def discover(self) -> Hits:
         for text, help_text, callback in self._commands():
@@ -74,20 +72,6 @@ class ActionProvider(Provider):
 class LeadProvider(Provider):
     """`lead: jane@acme.com — Jane Doe`: type three characters of an email, name or company."""
 
-    def _find(self, text: str) -> list[tuple[int, str, str]]:
-        from ..store.tables import lead
-
-        app: NurtureApp = self.app  # type: ignore[assignment]
-        pattern = f"{text.lower()}%"
-        stmt = (select(lead.c.id, lead.c.email, lead.c.first_name, lead.c.last_name, lead.c.company)
-                .where(or_(lead.c.email.like(pattern), lead.c.last_name.ilike(pattern), lead.c.company.ilike(pattern)))
-                .limit(20))
-        if app.ctx.owner_scope is not None:
-            stmt = stmt.where(lead.c.owner_id == app.ctx.owner_scope)
-        with app.ctx.read() as conn:
-            return [(r.id, r.email, " ".join(p for p in (r.first_name, r.last_name, r.company) if p))
-                    for r in conn.execute(stmt)]
-
     def _open(self, lead_id: int) -> None:
         from .screens.lead_detail import LeadDetailScreen
 
@@ -99,11 +83,12 @@ class LeadProvider(Provider):
             return
         matcher = self.matcher(query)
         try:
-            found = await asyncio.to_thread(self._find, query)
+            app: NurtureApp = self.app  # type: ignore[assignment]
+            found = await asyncio.to_thread(app.backend.leads.search, query)
         except Exception as exc:  # a provider error must not break the palette
             self.app.log.error(f"lead search failed: {exc}")
             return
-        for lead_id, email, who in found:
-            text = f"lead: {email}" + (f" — {who}" if who else "")
-            yield Hit(max(matcher.match(text), 0.1), matcher.highlight(text), partial(self._open, lead_id),
+        for hit in found:
+            text = f"lead: {hit.email}" + (f" — {hit.who}" if hit.who else "")
+            yield Hit(max(matcher.match(text), 0.1), matcher.highlight(text), partial(self._open, hit.lead_id),
                       help="Open lead detail")

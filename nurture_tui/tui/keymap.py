@@ -17,30 +17,12 @@ from typing import Any
 
 from textual.binding import Binding
 
-#: The modes, in number-key order: (mode name, title, key).
-MODES: tuple[tuple[str, str, str], ...] = (
-    ("dashboard", "Dashboard", "1"),
-    ("leads", "Leads", "2"),
-    ("segments", "Segments", "3"),
-    ("sequences", "Sequences", "4"),
-    ("templates", "Templates", "5"),
-    ("leaderboard", "Leaderboard", "6"),
-    ("mql", "MQL queue", "7"),
-    ("reports", "Reports", "8"),
-    ("sync", "Sync & audit", "9"),
-)
-
 
 def bind(keys: str, action: str, description: str, id: str, *, show: bool = True, priority: bool = False,
          tooltip: str = "", key_display: str | None = None) -> Binding:
     """A binding with a stable id (what the user keymap and docs/keymap.md refer to)."""
     return Binding(keys, action, description, show=show, priority=priority, id=id, tooltip=tooltip or description,
                    key_display=key_display)
-
-
-def mode_bindings() -> list[Binding]:
-    return [bind(key, f"app.switch_mode('{name}')", title, f"app.mode.{name}", show=False)
-            for name, title, key in MODES]
 
 
 def validate_keymap(keymap: dict[str, str], known_ids: Iterable[str]) -> list[str]:

@@ -1,5 +1,6 @@
 """Collect every binding the app declares and render docs/keymap.md (scripts/gen_keymap.py writes it,
-tests/tui/test_keymap_doc.py checks the committed file matches)."""
+tests/tui/test_docs.py checks the committed file matches). The app class is passed in, so the app can
+validate a user keymap against these ids without this module importing it."""
 
 from __future__ import annotations
 
@@ -22,33 +23,32 @@ Several keys are separated by commas. `?` or `F1` on any screen shows the keys t
 """
 
 
-def _scopes() -> list[tuple[str, type[Any]]]:
-    from .screens.base import FilterableScreen
+def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
+    from .modes import MODES
+    from .screens.base import ListScreen
     from .screens.dialogs.confirm import ConfirmModal
     from .screens.dialogs.error import ErrorModal
     from .screens.dialogs.help import HelpScreen
-    from .screens.lead_detail import LeadDetailScreen
     from .screens.dialogs.prompt import ChoiceModal, PromptModal
-    from .app import NurtureApp, screen_class
-    from .keymap import MODES
+    from .screens.lead_detail import LeadDetailScreen
     from .widgets.leads.lead_list import LeadList
 
-    scopes: list[tuple[str, type[Any]]] = [("App (every screen)", NurtureApp),
-                                           ("Lists (Segments, Sequences, Templates, Leaderboard, MQL queue)",
-                                            FilterableScreen)]
-    for name, title, _key in MODES:
-        scopes.append((title, screen_class(name)))
-        if name == "leads":
+    lists = ", ".join(m.title for m in MODES if issubclass(m.screen_class, ListScreen))
+    scopes: list[tuple[str, type[Any]]] = [("App (every screen)", app_class), (f"Lists ({lists})", ListScreen)]
+    for mode in MODES:
+        scopes.append((mode.title, mode.screen_class))
+        if mode.name == "leads":
             scopes.append(("Leads list", LeadList))
     scopes += [("Lead detail", LeadDetailScreen), ("Help", HelpScreen), ("Confirm", ConfirmModal),
                ("Prompt", PromptModal), ("Choice", ChoiceModal), ("Error", ErrorModal)]
     return scopes
 
 
-def collect_bindings() -> list[tuple[str, Binding]]:
+def collect_bindings(app_class: type[Any]) -> list[tuple[str, Binding]]:
+    """(scope, binding) for every binding `app_class` and its screens declare (their own, not inherited)."""
     out: list[tuple[str, Binding]] = []
-    for scope, cls in _scopes():
-        for b in cls.__dict__.get("BINDINGS", []):  # own bindings (inherited ones are Textual's)
+    for scope, cls in _scopes(app_class):
+        for b in cls.__dict__.get("BINDINGS", []):
             if isinstance(b, Binding):
                 out.append((scope, b))
     return out
@@ -60,10 +60,10 @@ def _keys(b: Binding) -> str:
     return ", ".join(f"`{names.get(k.strip(), k.strip())}`" for k in b.key.split(","))
 
 
-def render_keymap() -> str:
+def render_keymap(app_class: type[Any]) -> str:
     lines = [HEADER]
     scope = None
-    for s, b in collect_bindings():
+    for s, b in collect_bindings(app_class):
         if s != scope:
             scope = s
             lines += ["", f"## {s}", "", "| Keys | Action | Binding id |", "|---|---|---|"]

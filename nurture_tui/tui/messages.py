@@ -1,4 +1,5 @@
-"""Cross-screen messages and the status the header shows."""
+"""Messages that cross widget boundaries, and the status the header shows (the app publishes it on its
+`status_signal`)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,10 @@ class StatusLine:
     read_only: bool
 
 
-class DataChanged(Message):
-    """Something was written (bulk action, MQL decision): screens showing that data reload."""
+@dataclass
+class WorkerFailed(Message):
+    """A widget's worker failed; it bubbles to the screen, which routes it like its own workers' errors
+    (a toast for user errors, the error modal for bugs). Widgets never reach into the app for this."""
 
-    def __init__(self, what: str) -> None:
-        super().__init__()
-        self.what = what
+    description: str
+    error: BaseException

@@ -10,14 +10,14 @@ from sqlalchemy import func, select, update
 from textual.widgets import DataTable, Input, Static, Tree
 from tui_support import T0, make_test_app, wait_for
 
+from nurture_tui.store import tables as t
+from nurture_tui.store.engine import write_tx
+from nurture_tui.tui.modes import MODES
 from nurture_tui.tui.screens.dialogs.confirm import ConfirmModal
 from nurture_tui.tui.screens.dialogs.error import ErrorModal
 from nurture_tui.tui.screens.dialogs.help import HelpScreen
-from nurture_tui.tui.screens.lead_detail import LeadDetailScreen
 from nurture_tui.tui.screens.dialogs.prompt import ChoiceModal, PromptModal
-from nurture_tui.store import tables as t
-from nurture_tui.store.engine import write_tx
-from nurture_tui.tui.keymap import MODES
+from nurture_tui.tui.screens.lead_detail import LeadDetailScreen
 from nurture_tui.tui.widgets.leads.lead_list import LeadList
 from nurture_tui.workspace import Workspace
 
@@ -38,7 +38,7 @@ async def _leads(pilot: Any) -> LeadList:
 async def test_number_keys_reach_every_screen_and_q_quits(seeded_ws: Workspace) -> None:
     app = make_test_app(seeded_ws)
     async with app.run_test(size=SIZE) as pilot:
-        for name, title, key in MODES:
+        for name, title, key in ((m.name, m.title, m.key) for m in MODES):
             await pilot.press(key)
             await wait_for(pilot, lambda name=name: app.current_mode == name)
             assert getattr(app.screen, "TITLE", "") == title
@@ -250,12 +250,12 @@ async def test_rep_sees_own_leads_and_queue_read_only_elsewhere(seeded_ws: Works
     async with app.run_test(size=SIZE) as pilot:
         lst = await _leads(pilot)
         await wait_for(pilot, lambda: lst.total == 30)
-        assert app.ctx.operator.role == "rep"
+        assert app.backend.session.operator.role == "rep"
         assert app.screen.check_action("enroll", ()) is True  # their own leads
         await pilot.press("7")
         await wait_for(pilot, lambda: app.current_mode == "mql" and app.screen.entries)  # type: ignore[attr-defined]
         assert [e.email for e in app.screen.entries.values()] == ["lead0008@acme.example"]  # type: ignore[attr-defined]
-        assert not app.ctx.can_write("sequences") and not app.ctx.can_write("segments")
+        assert not app.backend.session.can_write("sequences") and not app.backend.session.can_write("segments")
 
 
 async def test_mql_accept_and_reject_with_reason(seeded_ws: Workspace) -> None:
@@ -404,7 +404,7 @@ async def test_theme_is_persisted_and_keymap_remaps(seeded_ws: Workspace) -> Non
         assert again.theme == "nord"
 
 
-@pytest.mark.parametrize("mode", [m[0] for m in MODES])
+@pytest.mark.parametrize("mode", [m.name for m in MODES])
 async def test_escape_and_refresh_never_crash(seeded_ws: Workspace, mode: str) -> None:
     app = make_test_app(seeded_ws, initial_mode=mode)
     async with app.run_test(size=SIZE) as pilot:

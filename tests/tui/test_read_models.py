@@ -9,6 +9,10 @@ import pytest
 from sqlalchemy import func, select
 from tui_support import T0, seed
 
+from nurture_tui.console.leaderboard import leaderboard
+from nurture_tui.console.session import current_operator
+from nurture_tui.console.status import header_status
+from nurture_tui.console.sync import sync_overview
 from nurture_tui.errors import ValidationError
 from nurture_tui.leads import bulk
 from nurture_tui.leads.queries import (
@@ -18,10 +22,9 @@ from nurture_tui.leads.queries import (
     count_leads,
     fetch_page,
     lead_detail,
-    score_scale,
 )
-from nurture_tui.reports.console import current_operator, header_status, leaderboard, sync_overview
 from nurture_tui.reports.dashboard import load_dashboard
+from nurture_tui.scoring.scale import read_scale as score_scale
 from nurture_tui.store import tables as t
 from nurture_tui.workspace import Workspace
 

@@ -3,15 +3,18 @@ live by a poll worker that re-arms its timer; tiles and charts update in place, 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import ModuleType
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import Static
 
-from ...reports.dashboard import Dashboard, load_dashboard
+from ...console.reports import Dashboard
 from ..keymap import bind
 from ..widgets.dashboard.kpi import KpiTile
 from .base import NurtureScreen
@@ -29,10 +32,14 @@ class DashboardScreen(NurtureScreen):
     HELP = "Today's numbers on the workspace clock, refreshed every two seconds. `p` pauses the refresh."
     POLL_GROUP = "dashboard.load"
     POLL_SECONDS = 2.0
-    RESULTS: ClassVar[dict[str, str]] = {"dashboard.load": "show"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("p", "toggle_pause", "Pause", "dashboard.pause"),
     ]
+
+    @dataclass
+    class Loaded(Message, bubble=False):
+        data: Dashboard
+        charts: ModuleType  # the charts module, imported in the worker (plotext is slow to import)
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(classes="kpis"):
@@ -51,14 +58,14 @@ class DashboardScreen(NurtureScreen):
         self._load()
 
     @work(thread=True, exclusive=True, group="dashboard.load", exit_on_error=False, description="Dashboard")
-    def _load(self) -> tuple[Dashboard, Any]:
+    def _load(self) -> None:
         from ..widgets.dashboard import charts  # plotext loads here, off the UI thread, after the first paint
 
-        with self.ctx.read() as conn:
-            return load_dashboard(conn, self.ctx.now()), charts
+        self.post_result(self.Loaded(self.console.reports.dashboard(), charts))
 
-    def show(self, result: tuple[Dashboard, Any]) -> None:
-        data, charts = result
+    @on(Loaded)
+    def show(self, message: Loaded) -> None:
+        data, charts = message.data, message.charts
         k = data.kpis
         values: dict[str, Any] = {
             "leads": k.leads, "active": k.active_enrollments, "due": k.due_next_hour, "sent": k.sent_today,
@@ -80,7 +87,3 @@ class DashboardScreen(NurtureScreen):
         self.query_one("#chart-engagement").show(data.daily)  # type: ignore[attr-defined]
         self.query_one("#chart-mql").show(data.weekly_mqls)  # type: ignore[attr-defined]
         self.query_one("#chart-funnel").show(data.funnel)  # type: ignore[attr-defined]
-
-    def action_toggle_pause(self) -> None:
-        self.paused = not self.paused
-        self.notify("refresh paused" if self.paused else "refresh resumed")

@@ -3,17 +3,20 @@ current node and next due time, MQL status, Salesforce id and sync state."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
-from ...leads.queries import LeadDetail, lead_detail
+from ...console.leads import LeadDetail
 from ..keymap import bind
+from ..widgets.common.keyed_table import KeyedTable
 from .base import NurtureScreen
 
 
@@ -28,11 +31,14 @@ class LeadDetailScreen(NurtureScreen):
     HELP = "One lead: who they are, how their score moved, what they did, and where they are in each sequence."
     POLL_GROUP = "lead.detail"
     POLL_SECONDS = 3.0
-    RESULTS: ClassVar[dict[str, str]] = {"lead.detail": "show"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "app.pop_screen", "Back", "lead.back"),
         bind("tab", "app.focus_next", "Next table", "lead.next_table", show=False),
     ]
+
+    @dataclass
+    class Loaded(Message, bubble=False):
+        detail: LeadDetail | None
 
     def __init__(self, lead_id: int) -> None:
         super().__init__()
@@ -49,7 +55,7 @@ class LeadDetailScreen(NurtureScreen):
                 yield Static("", id="mql")
                 yield Static("", id="salesforce")
         yield Label("Enrollments", classes="section-title")
-        yield DataTable(id="enrollments", cursor_type="row", zebra_stripes=True)
+        yield KeyedTable(id="enrollments", cursor_type="row", zebra_stripes=True)
         yield Label("Activity", classes="section-title")
         yield DataTable(id="timeline", cursor_type="row", zebra_stripes=True)
 
@@ -68,12 +74,12 @@ class LeadDetailScreen(NurtureScreen):
         self._load(self.lead_id)
 
     @work(thread=True, exclusive=True, group="lead.detail", exit_on_error=False, description="Loading lead")
-    def _load(self, lead_id: int) -> LeadDetail | None:
-        ctx = self.ctx
-        with ctx.read() as conn:
-            return lead_detail(conn, lead_id, scale=ctx.scale(conn), now=ctx.now())
+    def _load(self, lead_id: int) -> None:
+        self.post_result(self.Loaded(self.console.leads.detail(lead_id)))
 
-    def show(self, d: LeadDetail | None) -> None:
+    @on(Loaded)
+    def show(self, message: Loaded) -> None:
+        d = message.detail
         if d is None:
             self.query_one("#fields", Static).update(f"lead {self.lead_id} no longer exists")
             return
@@ -102,17 +108,16 @@ class LeadDetailScreen(NurtureScreen):
             mql = "MQL: not qualified"
         self.query_one("#mql", Static).update(mql)
         sf = f"Salesforce: {d.sf_type or 'Lead'} {d.sf_id}" if d.sf_id else "Salesforce: not linked yet"
-        instance = self.ctx.ws.settings.salesforce.instance_url
-        if d.sf_id and instance:
-            sf += f"\n  {instance.rstrip('/')}/{d.sf_id}"
+        url = self.console.leads.salesforce_url(d.sf_id) if d.sf_id else None
+        if url:
+            sf += f"\n  {url}"
         sf += f"\n  sync: {d.sf_pending} pending" if d.sf_pending else "\n  sync: up to date"
         for err in d.sf_errors:
             sf += f"\n  ! {err}"
         self.query_one("#salesforce", Static).update(sf)
-        enr = self.query_one("#enrollments", DataTable)
-        enr.clear()
-        for e in d.enrollments:
-            enr.add_row(e.sequence, f"v{e.version}", e.node_id, e.status, _when(e.due_at), _when(e.entered_at))
+        self.query_one("#enrollments", KeyedTable).apply(
+            {f"{e.sequence}:v{e.version}:{i}": (e.sequence, f"v{e.version}", e.node_id, e.status, _when(e.due_at),
+                                               _when(e.entered_at)) for i, e in enumerate(d.enrollments)})
         tl = self.query_one("#timeline", DataTable)
         row = tl.cursor_row
         tl.clear()

@@ -5,33 +5,30 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from textual import work
+from rich.console import RenderableType
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.widgets import DataTable, Label
 
-from ...reports.console import BoardRow, leaderboard
+from ...console.leaderboard import BoardRow
 from ..keymap import bind
-from .base import FilterableScreen
-
-COLUMNS = (("rank", "#", 4), ("lead", "Lead", 34), ("company", "Company", 22), ("score", "Score", 7),
-           ("grade", "Gr", 3), ("stage", "Stage", 13), ("owner", "Owner", 16), ("last", "Last engagement", 16))
+from .base import LIST_LOAD, Column, ListScreen
+from .lead_detail import LeadDetailScreen
 
 
-def cells(r: BoardRow) -> tuple[str, ...]:
-    return (str(r.rank), r.name or r.email, r.company, f"{r.score:.0f}", r.grade, r.stage, r.owner,
-            r.last_engagement.strftime("%m-%d %H:%M") if r.last_engagement else "")
-
-
-class LeaderboardScreen(FilterableScreen):
+class LeaderboardScreen(ListScreen[BoardRow]):
     CSS_PATH = "leaderboard.tcss"
     TITLE = "Leaderboard"
     AREA = "leaderboard"
     HELP = ("The 50 hottest leads by live score (decay applied), refreshed every second. The cursor follows "
             "its lead as ranks change (`f` toggles following); `p` pauses; `enter` opens the lead.")
-    POLL_GROUP = "leaderboard.load"
+    COLUMNS = (Column("rank", "#", 4), Column("lead", "Lead", 34), Column("company", "Company", 22),
+               Column("score", "Score", 7), Column("grade", "Gr", 3), Column("stage", "Stage", 13),
+               Column("owner", "Owner", 16), Column("last", "Last engagement", 16))
+    TABLE_ID = "board"
+    EMPTY = "No leads yet."
+    POLL_GROUP = LIST_LOAD
     POLL_SECONDS = 1.0
-    RESULTS: ClassVar[dict[str, str]] = {"leaderboard.load": "apply_rows"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("enter", "open", "Open", "leaderboard.open"),
         bind("p", "toggle_pause", "Pause", "leaderboard.pause"),
@@ -42,76 +39,45 @@ class LeaderboardScreen(FilterableScreen):
         super().__init__()
         self.follow = True
         self.updates = 0
-        self.last_rows: list[BoardRow] = []
 
     def compose_body(self) -> ComposeResult:
-        yield DataTable(id="board", cursor_type="row", zebra_stripes=True)
+        yield from self.compose_list()
         yield Label("", id="status")
 
-    @property
-    def table(self) -> DataTable[str]:
-        return self.query_one("#board", DataTable)
+    def fetch(self) -> list[BoardRow]:
+        return self.console.leaderboard.top(50)
 
-    def on_mount(self) -> None:
-        for key, title, width in COLUMNS:
-            self.table.add_column(title, key=key, width=width)
-        self.table.focus()
-        self.load()
+    def row_key(self, row: BoardRow) -> str:
+        return str(row.lead_id)
 
-    def load(self) -> None:
-        self._load()
+    def cells(self, row: BoardRow) -> tuple[RenderableType, ...]:
+        return (str(row.rank), row.name or row.email, row.company, f"{row.score:.0f}", row.grade, row.stage,
+                row.owner, row.last_engagement.strftime("%m-%d %H:%M") if row.last_engagement else "")
 
-    @work(thread=True, exclusive=True, group="leaderboard.load", exit_on_error=False, description="Leaderboard")
-    def _load(self) -> list[BoardRow]:
-        ctx = self.ctx
-        with ctx.read() as conn:
-            factor = ctx.scale(conn).factor(ctx.now())
-            return leaderboard(conn, factor=factor, limit=50, owner_id=ctx.owner_scope)
+    def search_text(self, row: BoardRow) -> tuple[object, ...]:
+        return (row.name, row.email, row.company, row.stage, row.grade, row.owner)
 
-    def apply_rows(self, rows: list[BoardRow]) -> None:
-        """Keyed diff: remove leads that left, update changed cells, add newcomers, re-order by rank."""
-        self.last_rows = rows
-        table = self.table
-        wanted = {str(r.lead_id): r for r in rows
-                  if self.keep(r.name, r.email, r.company, r.stage, r.grade, r.owner)}
-        cursor_key = None
-        if table.row_count:
-            cursor_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        keys = [c[0] for c in COLUMNS]
-        with self.app.batch_update():
-            for gone in [k for k in table.rows if k.value not in wanted]:
-                table.remove_row(gone)
-            for key, r in wanted.items():
-                values = cells(r)
-                if key in table.rows:
-                    for col, value in zip(keys, values, strict=True):
-                        if table.get_cell(key, col) != value:
-                            table.update_cell(key, col, value)
-                else:
-                    table.add_row(*values, key=key)
-            table.sort("rank", key=int)
-            if self.follow and cursor_key in wanted:
-                table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
+    def refresh_rows(self) -> None:
+        """Without follow, the cursor keeps its place on screen instead of chasing its lead."""
+        if self.follow:
+            super().refresh_rows()
+        else:
+            row = self.table.cursor_row
+            super().refresh_rows()
+            self.table.move_cursor(row=row, animate=False)
         self.updates += 1
         state = "paused" if self.paused else "live"
         self.query_one("#status", Label).update(
-            f"top {len(rows)} by live score · {state} · follow {'on' if self.follow else 'off'}"
-            + (f" · {len(wanted)} match the filter" if self.filter_words else ""))
+            f"top {len(self.rows)} by live score · {state} · follow {'on' if self.follow else 'off'}"
+            + (f" · {len(self.shown)} match the filter" if self.filter_words else ""))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
-    def refilter(self) -> None:
-        self.apply_rows(self.last_rows)
-
     def action_open(self) -> None:
-        table = self.table
-        if not table.row_count:
-            return
-        from .lead_detail import LeadDetailScreen
-
-        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
-        self.app.push_screen(LeadDetailScreen(int(key or 0)))
+        row = self.current()
+        if row is not None:
+            self.app.push_screen(LeadDetailScreen(row.lead_id))
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused

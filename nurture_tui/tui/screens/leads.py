@@ -4,6 +4,7 @@ actions through one confirm modal."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from textual import on, work
@@ -12,10 +13,9 @@ from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import Input, Label
 
-from ...leads import bulk
-from ...leads.queries import LeadQuery, build_query
+from ...console.leads import LeadQuery
+from ...leads.bulk import BulkResult
 from ..keymap import bind
-from ..messages import DataChanged
 from ..widgets.leads.lead_list import LeadList
 from .base import NurtureScreen
 from .dialogs.confirm import ConfirmModal
@@ -55,9 +55,8 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
     def compose_body(self) -> ComposeResult:
         yield Input(self.query_text, placeholder="filter: words, or a rule like stage:decision score>=50",
                     id="filter", classes="" if self.query_text else "hidden")
-        owner = self.ctx.owner_scope
-        label = "my leads" if owner is not None else ""
-        yield LeadList(LeadQuery(label=label), id="leads")
+        leads = self.console.leads
+        yield LeadList(leads, leads.base_query(), id="leads")
         yield Label("", id="status")
 
     @property
@@ -66,7 +65,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
 
     def on_mount(self) -> None:
         self.lead_list.focus()
-        if self.query_text or self.ctx.owner_scope is not None:
+        if self.query_text or self.session.owner_scope is not None:
             self.apply_filter(self.query_text)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -106,20 +105,16 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
 
     @work(thread=True, exclusive=True, group="leads.filter", exit_on_error=False, description="Filter")
     def apply_filter(self, text: str) -> None:
-        lst = self.lead_list
-        spec = lst.query_spec
-        with self.ctx.read() as conn:
-            query = build_query(conn, text, self.ctx.now(), owner_id=self.ctx.owner_scope,
-                                sort=spec.sort, descending=spec.descending,
-                                half_life_days=self.ctx.ws.settings.scoring.half_life_days)
-        self.post_message(self._FilterReady(query))
+        spec = self.lead_list.query_spec
+        self.post_result(self.FilterReady(self.console.leads.filtered(text, sort=spec.sort,
+                                                                      descending=spec.descending)))
 
-    class _FilterReady(Message, bubble=False):
-        def __init__(self, query: LeadQuery) -> None:
-            super().__init__()
-            self.query = query
+    @dataclass
+    class FilterReady(Message, bubble=False):
+        query: LeadQuery
 
-    def on_leads_screen__filter_ready(self, event: _FilterReady) -> None:
+    @on(FilterReady)
+    def _filter_ready(self, event: FilterReady) -> None:
         self.lead_list.set_query(event.query)
 
     # -- status ------------------------------------------------------------------------------------
@@ -143,7 +138,7 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
     def action_clear_tags(self) -> None:
         self.lead_list.clear_tags()
 
-    def on_data_changed(self, event: DataChanged) -> None:
+    def data_changed(self, what: str) -> None:
         self.lead_list.reload(keep_cursor=True)
 
     def action_reload(self) -> None:
@@ -167,8 +162,9 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
         noun = "lead" if len(emails) == 1 else "leads"
         return f"{len(emails)} {noun}: {shown}{more}"
 
-    def _done(self, result: bulk.BulkResult) -> None:
+    def _done(self, result: BulkResult) -> None:
         self.notify(result.summary(), title="Done")
+        self.nurture.data_changed("leads")
         self.lead_list.clear_tags()
         self.lead_list.reload(keep_cursor=True)
 
@@ -180,7 +176,8 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
         selection = self.selection()
         if not selection:
             return
-        names = await asyncio.to_thread(self._sequence_choices)
+        leads = self.console.leads
+        names = await asyncio.to_thread(leads.enrollable_sequences)
         if not names:
             self.notify("no published sequence to enrol in", severity="warning")
             return
@@ -190,19 +187,9 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
         ok = await self.app.push_screen_wait(ConfirmModal(
             f"Enrol in “{name}”?",
             f"{self.scope_text(selection)}\n\nLeads already in it (or suppressed) are skipped by the sequence's "
-            f"re-entry rules. Audited as {self.ctx.operator.username}.", confirm_label="Enrol"))
+            f"re-entry rules. Audited as {self.session.operator.username}.", confirm_label="Enrol"))
         if ok:
-            result = await asyncio.to_thread(bulk.enroll, self.ctx.ws, list(selection), name,
-                                             user=self.ctx.operator.username)
-            self._done(result)
-
-    def _sequence_choices(self) -> list[tuple[str, str]]:
-        from ...sequences.service import list_sequences
-
-        with self.ctx.read() as conn:
-            rows = list_sequences(conn)
-        return [(r.name, f"{r.name}  (v{r.version}, {r.status})") for r in rows
-                if r.version is not None and r.status == "active"]
+            self._done(await asyncio.to_thread(leads.enroll, list(selection), name))
 
     def action_unsubscribe(self) -> None:
         self._unsubscribe()
@@ -215,12 +202,10 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
         ok = await self.app.push_screen_wait(ConfirmModal(
             "Unsubscribe from all marketing mail?",
             f"{self.scope_text(selection)}\n\nThey stop receiving marketing email at once and leave sequences "
-            f"whose exit rules watch unsubscribes. Audited as {self.ctx.operator.username}.",
+            f"whose exit rules watch unsubscribes. Audited as {self.session.operator.username}.",
             confirm_label="Unsubscribe", destructive=True))
         if ok:
-            result = await asyncio.to_thread(bulk.unsubscribe, self.ctx.ws, list(selection),
-                                             user=self.ctx.operator.username)
-            self._done(result)
+            self._done(await asyncio.to_thread(self.console.leads.unsubscribe, list(selection)))
 
     def action_adjust_score(self) -> None:
         self._adjust()
@@ -231,9 +216,11 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
         if not selection:
             return
 
+        leads = self.console.leads
+
         def check_points(text: str) -> str | None:
             try:
-                bulk.parse_points(text)
+                leads.parse_points(text)
             except Exception as exc:
                 return str(exc)
             return None
@@ -245,12 +232,10 @@ Every lead in the workspace, paged from the database as you scroll (it opens ins
         reason = await self.app.push_screen_wait(PromptModal("Reason (kept in the score history)", "reason"))
         if reason is None:
             return
-        points = bulk.parse_points(points_text)
+        points = leads.parse_points(points_text)
         ok = await self.app.push_screen_wait(ConfirmModal(
             f"Adjust score by {points:+g}?",
             f"{self.scope_text(selection)}\n\nReason: {reason}\nMQL qualification is re-checked. "
-            f"Audited as {self.ctx.operator.username}.", confirm_label="Adjust"))
+            f"Audited as {self.session.operator.username}.", confirm_label="Adjust"))
         if ok:
-            result = await asyncio.to_thread(bulk.adjust_score, self.ctx.ws, list(selection), points, reason,
-                                             user=self.ctx.operator.username)
-            self._done(result)
+            self._done(await asyncio.to_thread(leads.adjust_score, list(selection), points, reason))

@@ -1,34 +1,38 @@
-"""Reports: the funnel by stage (live) and engagement by day; the full report set (progression,
-time-to-opportunity, influence, per-email stats) arrives with the reports area and says so here."""
+"""Reports: the funnel by stage and engagement per day, refreshed live as keyed diffs."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
+from textual.message import Message
 from textual.widgets import DataTable, Label
 
-from ...reports.dashboard import daily_engagement, funnel
-from .base import NotLanded, NurtureScreen
+from ...console.reports import Series
+from ..widgets.common.keyed_table import KeyedTable
+from .base import NurtureScreen
 
 
 class ReportsScreen(NurtureScreen):
     CSS_PATH = "reports.tcss"
     TITLE = "Reports"
     AREA = "reports"
-    HELP = "The funnel by stage and engagement per day on the workspace clock, refreshed every 10 s (`R`: now)."
-    RESULTS: ClassVar[dict[str, str]] = {"reports.load": "show"}
+    HELP = ("The funnel by stage and engagement per day on the workspace clock, refreshed every 10 s (`R`: now). "
+            "Every report is also printed by the CLI for scripts.")
     POLL_GROUP = "reports.load"
     POLL_SECONDS = 10.0
 
+    @dataclass
+    class Loaded(Message, bubble=False):
+        funnel: list[tuple[str, int]]
+        daily: Series
+
     def compose_body(self) -> ComposeResult:
         yield Label("Funnel by stage", classes="section-title")
-        yield DataTable(id="funnel", cursor_type="row")
+        yield KeyedTable(id="funnel", cursor_type="row")
         yield Label("Engagement per day (last 14 days)", classes="section-title")
-        yield DataTable(id="daily", cursor_type="row", zebra_stripes=True)
-        yield NotLanded("Progression, time-to-opportunity, influence and per-email reports",
-                        "They arrive with the reports area (`nurture report …`).")
+        yield KeyedTable(id="daily", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         funnel_table = self.query_one("#funnel", DataTable)
@@ -37,30 +41,27 @@ class ReportsScreen(NurtureScreen):
         daily = self.query_one("#daily", DataTable)
         for title, width in (("Day", 6), ("Sent", 8), ("Opened", 8), ("Clicked", 8), ("Open %", 7), ("Click %", 7)):
             daily.add_column(title, width=width)
-        self.query_one("#funnel", DataTable).focus()
+        funnel_table.focus()
         self.load()
 
     def load(self) -> None:
         self._load()
 
     @work(thread=True, exclusive=True, group="reports.load", exit_on_error=False, description="Reports")
-    def _load(self) -> tuple[Any, Any]:
-        with self.ctx.read() as conn:
-            return funnel(conn), daily_engagement(conn, self.ctx.now())
+    def _load(self) -> None:
+        funnel, daily = self.console.reports.funnel_and_daily()
+        self.post_result(self.Loaded(funnel, daily))
 
-    def show(self, result: tuple[Any, Any]) -> None:
-        stages, daily = result
-        table = self.query_one("#funnel", DataTable)
-        cursor = table.cursor_row
-        table.clear()
-        total = sum(n for _s, n in stages) or 1
-        for stage, n in stages:
-            table.add_row(stage, f"{n:,}", f"{100 * n / total:.1f}%")
-        table.move_cursor(row=cursor)
-        table = self.query_one("#daily", DataTable)
-        table.clear()
+    @on(Loaded)
+    def show(self, message: Loaded) -> None:
+        total = sum(n for _s, n in message.funnel) or 1
+        self.query_one("#funnel", KeyedTable).apply(
+            {stage: (stage, f"{n:,}", f"{100 * n / total:.1f}%") for stage, n in message.funnel})
+        daily = message.daily
+        rows = {}
         for i, day in enumerate(daily.labels):
             sent, opened, clicked = (daily.values[k][i] for k in ("sent", "open", "click"))
-            table.add_row(day, f"{sent:,}", f"{opened:,}", f"{clicked:,}",
-                          f"{100 * opened / sent:.1f}%" if sent else "—",
-                          f"{100 * clicked / sent:.1f}%" if sent else "—")
+            rows[day] = (day, f"{sent:,}", f"{opened:,}", f"{clicked:,}",
+                         f"{100 * opened / sent:.1f}%" if sent else "—",
+                         f"{100 * clicked / sent:.1f}%" if sent else "—")
+        self.query_one("#daily", KeyedTable).apply(rows)

@@ -1,35 +1,26 @@
-"""Sequences: the list (status, published version, enrollments) and a read-only tree of the published
-version with per-node counts (at the node now / entered / yes / no). Editing arrives with the tree editor."""
+"""Sequences: the list (status, published version, enrollments) and a tree of the published version with
+live per-node counts (at the node now / entered / yes / no / exited / goal)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
-from sqlalchemy import select
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Tree
 from textual.widgets.tree import TreeNode
 
-from ...store.tables import sequence_version
+from ...console.sequences import SequenceSummary, VersionView
 from ..keymap import bind
-from .base import FilterableScreen, NotLanded, feature_available
+from .base import Column, ListScreen
 
-COLUMNS = (("name", "Sequence", 24), ("status", "Status", 8), ("ver", "Ver", 4), ("live", "Live", 7),
-           ("done", "Done", 7))
 LIVE = ("active", "waiting")
-
-
-@dataclass(frozen=True)
-class VersionView:
-    name: str
-    version: int
-    steps: list[Any]
-    counts: dict[str, Any]
 
 
 def _step_summary(step: Any) -> str:
@@ -46,7 +37,7 @@ def _step_summary(step: Any) -> str:
         return f"action {spec.type}"
     if kind == "split":
         return "split " + " / ".join(f"{a.name} {a.weight}%" for a in spec.arms)
-    return kind
+    return str(kind)
 
 
 def _counts_text(c: Any) -> Text:
@@ -62,111 +53,83 @@ def _counts_text(c: Any) -> Text:
     return Text("  [" + " · ".join(parts) + "]", style="dim")
 
 
-class SequencesScreen(FilterableScreen):
+class SequencesScreen(ListScreen[SequenceSummary]):
     CSS_PATH = "sequences.tcss"
     TITLE = "Sequences"
     AREA = "sequences"
     HELP = ("Sequences and their published versions. The tree shows the current version with live per-node "
             "counts: how many leads are at each node now, how many entered, and yes/no outcomes.")
+    COLUMNS = (Column("name", "Sequence", 24), Column("status", "Status", 8), Column("ver", "Ver", 4),
+               Column("live", "Live", 7), Column("done", "Done", 7))
+    EMPTY = "No sequences yet: `nurture sequences apply FILE` adds one."
     POLL_GROUP = "sequences.tree"
     POLL_SECONDS = 3.0
-    RESULTS: ClassVar[dict[str, str]] = {"sequences.load": "show_list", "sequences.tree": "show_tree"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("enter", "show_tree", "Show tree", "sequences.open"),
         bind("tab", "app.focus_next", "Switch pane", "sequences.switch_pane", show=False),
     ]
 
+    @dataclass
+    class TreeLoaded(Message, bubble=False):
+        view: VersionView
+
     def __init__(self) -> None:
         super().__init__()
-        self.available = feature_available("nurture_tui.sequences.service")
         self.selected: str | None = None
-        self.last: list[Any] = []
 
     def compose_body(self) -> ComposeResult:
-        if not self.available:
-            yield NotLanded("Sequences", "They arrive with the sequences area (nurture_tui.sequences.service).")
-            return
         with Horizontal():
-            yield DataTable(id="list", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="list-pane"):
+                yield from self.compose_list()
             yield Tree("no sequence selected", id="tree")
 
-    def on_mount(self) -> None:
-        if not self.available:
-            return
-        table = self.query_one("#list", DataTable)
-        for key, title, width in COLUMNS:
-            table.add_column(title, key=key, width=width)
-        table.focus()
-        self._load_list()
+    def fetch(self) -> list[SequenceSummary]:
+        return self.console.sequences.list()
 
-    @work(thread=True, exclusive=True, group="sequences.load", exit_on_error=False, description="Sequences")
-    def _load_list(self) -> list[Any]:
-        from ...sequences.service import list_sequences
+    def row_key(self, row: SequenceSummary) -> str:
+        return row.name
 
-        with self.ctx.read() as conn:
-            return list_sequences(conn)
+    def cells(self, r: SequenceSummary) -> tuple[RenderableType, ...]:
+        live = sum(n for s, n in r.enrolled.items() if s in LIVE)
+        done = sum(n for s, n in r.enrolled.items() if s not in LIVE)
+        return (r.name, r.status, f"v{r.version}" if r.version else "—", f"{live:,}", f"{done:,}")
 
-    def show_list(self, rows: list[Any]) -> None:
-        self.last = rows
-        table = self.query_one("#list", DataTable)
-        table.clear()
-        rows = [r for r in rows if self.keep(r.name, r.status, r.description)]
-        for r in rows:
-            live = sum(n for s, n in r.enrolled.items() if s in LIVE)
-            done = sum(n for s, n in r.enrolled.items() if s not in LIVE)
-            table.add_row(r.name, r.status, f"v{r.version}" if r.version else "—", f"{live:,}", f"{done:,}",
-                          key=r.name)
-        if rows and self.selected is None:
-            self.selected = rows[0].name
-            self.load()
+    def search_text(self, row: SequenceSummary) -> tuple[object, ...]:
+        return (row.name, row.status, row.description)
 
-    def refilter(self) -> None:
-        if self.available:
-            self.show_list(self.last)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        name = event.row_key.value
-        if name and name != self.selected:
-            self.selected = name
-            self.load()
-
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_show_tree()
-
-    def action_show_tree(self) -> None:
-        self.query_one("#tree", Tree).focus()
+    def rows_shown(self) -> None:
+        row = self.current()
+        if row is not None and row.name != self.selected:
+            self.selected = row.name
+            self.load_tree()
 
     def load(self) -> None:
-        if self.available and self.selected:
+        """`R` and the first mount reload the list; the live poll refreshes the tree's counts."""
+        super().load()
+        self.load_tree()
+
+    def _poll(self) -> None:
+        if self.paused or not self.is_current:
+            self._schedule_next()
+        else:
+            self.load_tree()
+
+    def load_tree(self) -> None:
+        if self.selected:
             self._load_tree(self.selected)
 
     @work(thread=True, exclusive=True, group="sequences.tree", exit_on_error=False, description="Sequence tree")
-    def _load_tree(self, name: str) -> VersionView | str:
-        from ...sequences.service import get_row, load_version
+    def _load_tree(self, name: str) -> None:
+        self.post_result(self.TreeLoaded(self.console.sequences.published(name)))
 
-        with self.ctx.read() as conn:
-            row = get_row(conn, name)
-            version_id = row.get("current_version_id")
-            if not version_id:
-                return f"{name}: not published yet"
-            compiled = load_version(conn, version_id)
-            try:
-                from ...engine.node_stats import node_counts
-            except ImportError:
-                counts: dict[str, Any] = {}
-            else:
-                counts = node_counts(conn, [version_id])
-            number = conn.execute(select(sequence_version.c.number)
-                                  .where(sequence_version.c.id == version_id)).scalar()
-        return VersionView(name, int(number or 0), compiled.definition.steps, counts)
-
-    def show_tree(self, view: VersionView | str) -> None:
+    @on(TreeLoaded)
+    def show_tree(self, message: TreeLoaded) -> None:
+        view = message.view
         tree: Tree[Any] = self.query_one("#tree", Tree)
-        if isinstance(view, str):
-            tree.clear()
-            tree.root.set_label(view)
-            return
         tree.clear()
+        if view.version is None:
+            tree.root.set_label(f"{view.name}: not published yet")
+            return
         tree.root.set_label(Text.assemble((view.name, "bold"), f"  v{view.version}"))
         self._add_steps(tree.root, view.steps, view.counts)
         tree.root.expand_all()
@@ -183,3 +146,9 @@ class SequencesScreen(FilterableScreen):
             if step.split:
                 for arm in step.split.arms:
                     self._add_steps(node.add(f"arm {arm.name} ({arm.weight}%)"), arm.steps, counts)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_show_tree()
+
+    def action_show_tree(self) -> None:
+        self.query_one("#tree", Tree).focus()

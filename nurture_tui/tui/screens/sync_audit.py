@@ -3,16 +3,19 @@ log of every change, newest first (`n` pages to older entries)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.widgets import DataTable, Label, Static
 
-from ...reports.console import AuditRow, SyncOverview, audit_log, sync_overview
+from ...console.sync import AuditRow, SyncOverview
 from ..keymap import bind
+from ..widgets.common.keyed_table import KeyedTable
 from .base import NurtureScreen
 
 PAGE = 200
@@ -30,11 +33,19 @@ class SyncAuditScreen(NurtureScreen):
             "change with who made it. `n` loads older audit entries, `R` refreshes.")
     POLL_GROUP = "sync.load"
     POLL_SECONDS = 3.0
-    RESULTS: ClassVar[dict[str, str]] = {"sync.load": "show", "sync.older": "append_audit"}
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("n", "older", "Older audit", "sync.older"),
         bind("tab", "app.focus_next", "Switch pane", "sync.switch_pane", show=False),
     ]
+
+    @dataclass
+    class Loaded(Message, bubble=False):
+        overview: SyncOverview
+        audit: list[AuditRow]
+
+    @dataclass
+    class OlderLoaded(Message, bubble=False):
+        audit: list[AuditRow]
 
     def __init__(self) -> None:
         super().__init__()
@@ -45,8 +56,8 @@ class SyncAuditScreen(NurtureScreen):
         with Horizontal(id="sync"):
             with Vertical(id="objects-box"):
                 yield Static("", id="health")
-                yield DataTable(id="objects", cursor_type="row")
-            yield DataTable(id="errors", cursor_type="row")
+                yield KeyedTable(id="objects", cursor_type="row")
+            yield KeyedTable(id="errors", cursor_type="row")
         yield Label("Audit log", classes="section-title")
         yield DataTable(id="audit", cursor_type="row", zebra_stripes=True)
 
@@ -68,24 +79,21 @@ class SyncAuditScreen(NurtureScreen):
         self._load()
 
     @work(thread=True, exclusive=True, group="sync.load", exit_on_error=False, description="Sync & audit")
-    def _load(self) -> tuple[SyncOverview, list[AuditRow]]:
-        with self.ctx.read() as conn:
-            return sync_overview(conn), audit_log(conn, limit=PAGE)
+    def _load(self) -> None:
+        sync = self.console.sync
+        self.post_result(self.Loaded(sync.overview(), sync.audit(limit=PAGE)))
 
-    def show(self, result: tuple[SyncOverview, list[AuditRow]]) -> None:
-        ov, rows = result
+    @on(Loaded)
+    def show(self, message: Loaded) -> None:
+        ov, rows = message.overview, message.audit
         h = ov.health
         outbox = ", ".join(f"{n:,} {s}" for s, n in sorted(ov.outbox.items())) or "empty"
         self.query_one("#health", Static).update(
             f"Salesforce: {h.label} · last run {_when(h.last_run_at)}\npush outbox: {outbox}")
-        objects = self.query_one("#objects", DataTable)
-        objects.clear()
-        for o in ov.objects:
-            objects.add_row(o.sobject, o.status, _when(o.watermark), _when(o.last_run_at))
-        errors = self.query_one("#errors", DataTable)
-        errors.clear()
-        for at, sobject, message in ov.errors:
-            errors.add_row(_when(at), sobject, message[:80])
+        self.query_one("#objects", KeyedTable).apply(
+            {o.sobject: (o.sobject, o.status, _when(o.watermark), _when(o.last_run_at)) for o in ov.objects})
+        self.query_one("#errors", KeyedTable).apply(
+            {f"{i}": (_when(at), sobject, text[:80]) for i, (at, sobject, text) in enumerate(ov.errors)})
         self._merge_new_audit(rows)
 
     def _merge_new_audit(self, rows: list[AuditRow]) -> None:
@@ -108,11 +116,12 @@ class SyncAuditScreen(NurtureScreen):
             self._older(self.oldest_id)
 
     @work(thread=True, exclusive=True, group="sync.older", exit_on_error=False, description="Audit log")
-    def _older(self, before_id: int) -> list[AuditRow]:
-        with self.ctx.read() as conn:
-            return audit_log(conn, limit=PAGE, before_id=before_id)
+    def _older(self, before_id: int) -> None:
+        self.post_result(self.OlderLoaded(self.console.sync.audit(limit=PAGE, before_id=before_id)))
 
-    def append_audit(self, rows: list[AuditRow]) -> None:
+    @on(OlderLoaded)
+    def append_audit(self, message: OlderLoaded) -> None:
+        rows = message.audit
         if not rows:
             self.notify("no older audit entries")
             return

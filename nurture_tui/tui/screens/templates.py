@@ -1,108 +1,77 @@
-"""Templates: the list and a rendered preview (subject + text body, every merge field filled with a
-placeholder value so missing data shows). Editing arrives with the template editor."""
+"""Templates: the list and a rendered preview of the highlighted one (subject + text body, every merge
+field filled with a placeholder value so missing data shows)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
 
+from ...console.templates import TemplateInfo, TemplatePreview
 from ..keymap import bind
-from .base import FilterableScreen, NotLanded, feature_available
-
-COLUMNS = (("name", "Template", 26), ("category", "Category", 12), ("stage", "Stage", 13), ("ver", "Ver", 4))
+from .base import Column, ListScreen
 
 
-@dataclass(frozen=True)
-class Preview:
-    name: str
-    version: int
-    subject: str
-    body: str
-
-
-class TemplatesScreen(FilterableScreen):
+class TemplatesScreen(ListScreen[TemplateInfo]):
     CSS_PATH = "templates.tcss"
     TITLE = "Templates"
     AREA = "templates"
     HELP = ("Email templates and a rendered preview of the highlighted one. Merge fields are filled with "
             "placeholder values (`lead.first_name` shows as `lead.first_name`).")
-    RESULTS: ClassVar[dict[str, str]] = {"templates.load": "show_list", "templates.preview": "show_preview"}
+    COLUMNS = (Column("name", "Template", 26), Column("category", "Category", 12), Column("stage", "Stage", 13),
+               Column("ver", "Ver", 4))
+    EMPTY = "No templates yet: `nurture sequences apply FILE` adds the templates a sequence file declares."
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("tab", "app.focus_next", "Switch pane", "templates.switch_pane", show=False),
     ]
 
+    @dataclass
+    class PreviewReady(Message, bubble=False):
+        preview: TemplatePreview
+
     def __init__(self) -> None:
         super().__init__()
-        self.available = feature_available("nurture_tui.mail.templates")
-        self.last: list[Any] = []
+        self.previewing: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        if not self.available:
-            yield NotLanded("Templates", "They arrive with the mail area (nurture_tui.mail.templates).")
-            return
         with Horizontal():
-            yield DataTable(id="list", cursor_type="row", zebra_stripes=True)
+            with Vertical(id="list-pane"):
+                yield from self.compose_list()
             with VerticalScroll(id="preview-box"):
                 yield Static("", id="preview")
 
-    def on_mount(self) -> None:
-        if not self.available:
-            return
-        table = self.query_one("#list", DataTable)
-        for key, title, width in COLUMNS:
-            table.add_column(title, key=key, width=width)
-        table.focus()
-        self.load()
+    def fetch(self) -> list[TemplateInfo]:
+        return self.console.templates.list()
 
-    def load(self) -> None:
-        if self.available:
-            self._load()
+    def row_key(self, row: TemplateInfo) -> str:
+        return row.name
 
-    @work(thread=True, exclusive=True, group="templates.load", exit_on_error=False, description="Templates")
-    def _load(self) -> list[Any]:
-        from ...mail.templates import list_templates
+    def cells(self, r: TemplateInfo) -> tuple[RenderableType, ...]:
+        return (r.name, r.category, r.stage or "", f"v{r.version}")
 
-        with self.ctx.read() as conn:
-            return list_templates(conn)
+    def search_text(self, r: TemplateInfo) -> tuple[object, ...]:
+        return (r.name, r.category, r.stage, r.subject)
 
-    def show_list(self, rows: list[Any]) -> None:
-        self.last = rows
-        table = self.query_one("#list", DataTable)
-        table.clear()
-        for r in [r for r in rows if self.keep(r.name, r.category, r.stage, r.subject)]:
-            table.add_row(r.name, r.category, r.stage or "", f"v{r.version}", key=r.name)
-        if not rows:
-            self.query_one("#preview", Static).update("No templates yet: `nurture sequences apply FILE` adds "
-                                                      "the templates a sequence file declares.")
-
-    def refilter(self) -> None:
-        if self.available:
-            self.show_list(self.last)
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.row_key.value:
-            self._preview(event.row_key.value)
+    def rows_shown(self) -> None:
+        row = self.current()
+        if row is not None and row.name != self.previewing:
+            self.previewing = row.name
+            self._preview(row.name)
 
     @work(thread=True, exclusive=True, group="templates.preview", exit_on_error=False, description="Preview")
-    def _preview(self, name: str) -> Preview:
-        from ...mail.context import sample_context
-        from ...mail.htmltext import html_to_text
-        from ...mail.templates import default_cache
+    def _preview(self, name: str) -> None:
+        self.post_result(self.PreviewReady(self.console.templates.preview(name)))
 
-        with self.ctx.read() as conn:
-            compiled = default_cache().get(conn, name)
-        ctx = sample_context()
-        subject = compiled.subject.render(ctx)
-        body = compiled.text.render(ctx) if compiled.text is not None else html_to_text(compiled.html.render(ctx))
-        return Preview(name, compiled.version, subject, body)
-
-    def show_preview(self, p: Preview) -> None:
+    @on(PreviewReady)
+    def show_preview(self, message: PreviewReady) -> None:
+        p = message.preview
         self.query_one("#preview", Static).update(Text.assemble(
             (f"{p.name}", "bold"), f"  v{p.version}\n", ("Subject: ", "dim"), (p.subject, "bold"), "\n\n", p.body))

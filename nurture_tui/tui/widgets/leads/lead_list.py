@@ -9,7 +9,7 @@ screens are prefetched, so page-down is a cache hit. Line 0 is a sticky column h
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from rich.segment import Segment
 from textual import events, work
@@ -21,11 +21,9 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ....leads.queries import LeadQuery, LeadRow, count_leads, fetch_page
+from ....console.leads import LeadQuery, LeadRow, LeadsConsole
 from ...keymap import bind
-
-if TYPE_CHECKING:
-    from ...app import NurtureApp
+from ...messages import WorkerFailed
 
 PAGE = 200  # rows per fetch
 PREFETCH_SCREENS = 2  # screens kept loaded below (and one above) the viewport
@@ -111,8 +109,9 @@ class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
         tagged: int
         cursor: int
 
-    def __init__(self, query: LeadQuery, *, id: str | None = None) -> None:
+    def __init__(self, source: LeadsConsole, query: LeadQuery, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.source = source
         self.query_spec = query
         self.total: int | None = None
         self.rows: dict[int, LeadRow] = {}
@@ -122,10 +121,6 @@ class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
         self._first_loaded = False
 
     # -- data --------------------------------------------------------------------------------------
-
-    @property
-    def nurture(self) -> NurtureApp:
-        return self.app  # type: ignore[return-value]
 
     @property
     def body_height(self) -> int:
@@ -166,25 +161,19 @@ class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
 
     @work(thread=True, exclusive=True, group="leads.first", exit_on_error=False, description="Loading leads")
     def _load_first(self, query: LeadQuery, generation: int, limit: int) -> None:
-        ctx = self.nurture.ctx
-        with ctx.read() as conn:
-            scale = ctx.scale(conn)
-            rows = fetch_page(conn, query, scale=scale, now=ctx.now(), limit=limit)
+        rows = self.source.page(query, limit=limit)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Rows(generation, 0, rows, True))
 
     @work(thread=True, exclusive=True, group="leads.count", exit_on_error=False, description="Counting leads")
     def _count(self, query: LeadQuery, generation: int) -> None:
-        with self.nurture.ctx.read() as conn:
-            total = count_leads(conn, query)
+        total = self.source.count(query)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Total(generation, total))
 
     @work(thread=True, exclusive=True, group="leads.page", exit_on_error=False, description="Paging leads")
     def _fetch(self, query: LeadQuery, generation: int, start: int, plan: dict[str, Any]) -> None:
-        ctx = self.nurture.ctx
-        with ctx.read() as conn:
-            rows = fetch_page(conn, query, scale=ctx.scale(conn), now=ctx.now(), **plan)
+        rows = self.source.page(query, **plan)
         if not get_current_worker().is_cancelled:
             self.post_message(self._Rows(generation, start, rows, False))
 
@@ -211,7 +200,8 @@ class LeadList(ScrollView, can_focus=True, inherit_bindings=False):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.group == "leads.page" and event.state in (WorkerState.ERROR, WorkerState.CANCELLED):
             self._pending = None  # a failed page must not block the next fetch
-        self.nurture.route_worker_error(event)
+        if event.state == WorkerState.ERROR and isinstance(event.worker.error, BaseException):
+            self.post_message(WorkerFailed(event.worker.description or "Leads", event.worker.error))
 
     def _set_total(self, generation: int, total: int) -> None:
         if generation != self._generation:

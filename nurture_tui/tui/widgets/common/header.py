@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.text import Text
+from textual.signal import Signal
 from textual.widgets import Static
 
 from ...messages import StatusLine
-
-if TYPE_CHECKING:
-    from ...app import NurtureApp
 
 
 def _hm(dt: object) -> str:
@@ -47,15 +43,16 @@ class NurtureHeader(Static):
     NurtureHeader { dock: top; height: 1; background: $panel; color: $foreground; }
     """
 
-    def __init__(self, title: str) -> None:
+    def __init__(self, title: str, status_signal: Signal[StatusLine], status: StatusLine | None) -> None:
         super().__init__("", id="header")
         self.title_text = title
+        self.status_signal = status_signal
+        self.initial = status
 
     def on_mount(self) -> None:
-        app: NurtureApp = self.app  # type: ignore[assignment]
-        app.status_signal.subscribe(self, self._on_status)
-        if app.status is not None:
-            self._on_status(app.status)
+        self.status_signal.subscribe(self, self._on_status)
+        if self.initial is not None:
+            self._on_status(self.initial)
 
     def _on_status(self, status: StatusLine) -> None:
         self.update(render_status(status, self.title_text))
