@@ -9,10 +9,7 @@ import pytest
 
 from nurture_tui.config import SalesforceSettings
 from nurture_tui.salesforce.emulator import Emulator, seed_org
-from nurture_tui.salesforce.retry import RetryPolicy
 from nurture_tui.workspace import Workspace
-
-FAST_RETRY = RetryPolicy(max_tries=4, base_delay=0.0, max_relogins=2, sleep=lambda _s: None)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from nurture_tui.store.tables import lead
 from nurture_tui.store.tables import user as user_t
 from nurture_tui.workspace import Workspace
 
-from .conftest import FAST_RETRY
+from .sf_support import FAST_RETRY
 
 
 def test_demo_org_links_local_leads_and_takes_pushes(sqlite_workspace: Workspace) -> None:

@@ -16,7 +16,7 @@ from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import lead, sf_outbox, sync_error
 from nurture_tui.workspace import Workspace
 
-from .test_sf_sync import count, local_lead, sync
+from .sf_support import count, local_lead, sync
 
 
 def leads(emu: Emulator, n: int, prefix: str = "f", spread: bool = False) -> list[str]:

@@ -3,38 +3,17 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import insert, select, update
 
 from nurture_tui.salesforce import outbox
 from nurture_tui.salesforce.emulator import Emulator
-from nurture_tui.salesforce.sync import SyncReport, run_sync
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import activity, campaign_member, lead, opportunity, sf_outbox, sync_error
 from nurture_tui.store.tables import user as user_t
 from nurture_tui.workspace import Workspace
 
-from .conftest import FAST_RETRY
-
-
-def sync(ws: Workspace, **kw: Any) -> SyncReport:
-    report = run_sync(ws, policy=FAST_RETRY, **kw)
-    return report
-
-
-def count(ws: Workspace, table: Any, *where: Any) -> int:
-    with ws.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar() or 0)
-
-
-def local_lead(ws: Workspace, sf_id: str) -> Any:
-    with ws.engine.connect() as conn:
-        return conn.execute(select(lead).where(lead.c.sf_id == sf_id)).mappings().first()
-
-
-def new_lead(emu: Emulator, email: str, **extra: Any) -> str:
-    return emu.org.create("Lead", {"LastName": email.split("@")[0], "Company": "Acme", "Email": email, **extra})
+from .sf_support import count, local_lead, new_lead, sync
 
 
 def test_full_pull_mirrors_the_org_and_records_engagement(sf_ws: Workspace, seeded: Emulator) -> None:
