@@ -223,10 +223,11 @@ class ListScreen(NurtureScreen, Generic[Row]):
         self.rows = message.rows
         self.refresh_rows()
 
-    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+    @on(Worker.StateChanged)
+    def _load_failed(self, event: Worker.StateChanged) -> None:
+        # Textual also runs NurtureScreen's handler (it dispatches to every class in the MRO): no super().
         if event.worker.group == LIST_LOAD and event.state == WorkerState.ERROR and not self.rows:
             self._set_state(f"Could not load: {event.worker.error}")
-        super().on_worker_state_changed(event)
 
     # -- keyed refresh ------------------------------------------------------------------------------
 
