@@ -30,6 +30,7 @@ from sqlalchemy import Connection, String, any_, bindparam, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
+from ..batching import chunks
 from ..errors import ValidationError
 from ..store import audit
 from ..store.engine import write_tx
@@ -410,8 +411,8 @@ class _Importer:
         from ..scoring import grading
 
         ids: list[int] = []
-        for i in range(0, len(emails), 5000):
-            ids.extend(conn.execute(select(lead.c.id).where(lead.c.email.in_(emails[i : i + 5000]))).scalars())
+        for part in chunks(emails, 5000):
+            ids.extend(conn.execute(select(lead.c.id).where(lead.c.email.in_(part))).scalars())
         grading.regrade(conn, ids, self.now, self.ws.settings)
 
     def _existing(self, conn: Connection, emails: list[str]) -> set[str]:
@@ -434,8 +435,7 @@ class _Importer:
         sf_pos, email_pos = self.pos["sf_id"], self.pos["email"]
         ids = [r[sf_pos] for r in rows if r[sf_pos] is not None]
         owners: dict[str, str] = {}
-        for i in range(0, len(ids), 5000):
-            part = ids[i : i + 5000]
+        for part in chunks(ids, 5000):
             stmt = select(lead.c.sf_id, lead.c.email).where(lead.c.sf_id.in_(part))
             owners.update((sf_id, email) for sf_id, email in conn.execute(stmt))
         if not owners:

@@ -47,6 +47,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from ..batching import chunks
 from ..config import ScoringSettings
 from ..errors import ValidationError
 from ..scoring.decay import EPOCH_KEY, HALF_LIFE_KEY, ScoreScale
@@ -206,8 +207,7 @@ def matching_ids(conn: Connection, rule: RuleLike, lead_ids: Iterable[int], now:
     kw.setdefault("probe", True)
     clause = where_clause(conn, rule, now, **kw)
     found: set[int] = set()
-    for start in range(0, len(ids), _CHUNK):
-        chunk = ids[start:start + _CHUNK]
+    for chunk in chunks(ids, _CHUNK):
         stmt = select(lead.c.id).where(lead.c.id.in_(chunk), clause)
         found.update(int(r[0]) for r in conn.execute(stmt))
     return found

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, literal, select, update
 
+from ..batching import chunks
 from ..store.tables import lead, segment, segment_member
 from . import compiler
 from .rules import parse_rule
@@ -94,16 +95,15 @@ def refresh_for_leads(conn: Connection, lead_ids: Iterable[int], now: datetime, 
     for sid, name, rule in _hot_segments(conn):
         matched = compiler.matching_ids(conn, parse_rule(rule), ids, now, half_life_days=half_life_days)
         current: set[int] = set()
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
+        for chunk in chunks(ids, _CHUNK):
             current.update(int(r[0]) for r in conn.execute(
                 select(sm.c.lead_id).where(sm.c.segment_id == sid, sm.c.lead_id.in_(chunk))))
         joiners = sorted(matched - current)
         leavers = sorted(current - matched)
         if joiners:
             conn.execute(insert(sm), [{"segment_id": sid, "lead_id": i} for i in joiners])
-        for start in range(0, len(leavers), _CHUNK):
-            conn.execute(delete(sm).where(sm.c.segment_id == sid, sm.c.lead_id.in_(leavers[start:start + _CHUNK])))
+        for chunk in chunks(leavers, _CHUNK):
+            conn.execute(delete(sm).where(sm.c.segment_id == sid, sm.c.lead_id.in_(chunk)))
         if joiners or leavers:
             conn.execute(update(segment).where(segment.c.id == sid, segment.c.cached_count.is_not(None))
                          .values(cached_count=segment.c.cached_count + len(joiners) - len(leavers), counted_at=now))
