@@ -1,4 +1,4 @@
-"""`nurture` command line: the composition root for every command (DESIGN §10).
+"""`nurture` command line: the composition root for every command (docs/architecture.md, "The CLI contract").
 
 `--db URL` and `--config FILE` are accepted anywhere on the command line: `main()` hoists them in front
 of the sub-command so the root callback sees them.

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 def open_workspace(st: CliState) -> Workspace:
     """Open the workspace for the TUI with a cheap schema check (one query, no Alembic import); the full
-    revision check runs in a worker after the first paint (DESIGN §9 start-up budget)."""
+    revision check runs in a worker after the first paint (the start-up budget in docs/architecture.md)."""
     from sqlalchemy import inspect, text
 
     ws = st.workspace(check_schema=False)

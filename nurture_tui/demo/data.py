@@ -19,7 +19,7 @@ LAST_NAMES = (
     "Tanaka", "Taylor", "Wagner", "Walsh", "Wang", "Weber", "Williams", "Wilson", "Yamamoto", "Zhang",
 )
 
-#: Buyer personas and the titles that signal them (DESIGN §3).
+#: Buyer personas and the titles that signal them.
 TITLES = {
     "economic_buyer": (
         "CEO", "CFO", "CTO", "CIO", "COO", "VP Engineering", "VP Marketing", "VP Operations", "VP Sales",

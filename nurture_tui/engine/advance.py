@@ -1,4 +1,4 @@
-"""Claim → execute → advance, one batch per transaction (DESIGN §5).
+"""Claim → execute → advance, one batch per transaction (docs/engine.md).
 
 `run_batch` claims up to `limit` due enrollments, checks goal/exit rules, walks each one through as many
 instantaneous nodes as it can (send, branch, split, action …) until it parks at a wait, a wait_for or a

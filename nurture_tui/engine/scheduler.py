@@ -1,4 +1,4 @@
-"""APScheduler wiring (DESIGN §5): a handful of fixed jobs, never one job per lead.
+"""APScheduler wiring (docs/engine.md): a handful of fixed jobs, never one job per lead.
 
 Jobs (BackgroundScheduler, MemoryJobStore, `max_instances=1, coalesce=True, misfire_grace_time=None`):
 - `lease`  renew/take the leader lease (every lease_seconds / 3);

@@ -1,4 +1,4 @@
-"""The sequence definition: what admins write in YAML and edit in the tree editor (DESIGN §4).
+"""The sequence definition: what admins write in YAML and edit in the tree editor (docs/sequences.md).
 
 A sequence is a list of `steps`. Each step is exactly one node kind: `send`, `wait`, `wait_for`,
 `branch`, `split`, `action` or `exit`. `wait_for` and `branch` carry `yes`/`no` child lists, `split`

@@ -1,6 +1,6 @@
 """The Textual app: modes by number key and palette, header status, scheduler host, error routing.
 
-Start-up budget (DESIGN §9): this module imports only what the first screen draws. Screens are imported
+Start-up budget (docs/architecture.md): this module imports only what the first screen draws. Screens are imported
 when their mode is first entered; the scheduler, the demo runtime, plotext and Jinja load in workers
 after the first paint.
 """

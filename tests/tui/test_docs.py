@@ -40,8 +40,8 @@ def test_core_read_models_do_not_import_textual() -> None:
 
 
 def test_first_screen_imports_only_what_it_draws() -> None:
-    """DESIGN §9: the scheduler, Salesforce client, Jinja, plotext, Starlette and Alembic load after the
-    first screen, not on the way to it."""
+    """The start-up budget (docs/architecture.md): the scheduler, Salesforce client, Jinja, plotext,
+    Starlette and Alembic load after the first screen, not on the way to it."""
     import subprocess
     import sys
 

@@ -1,4 +1,4 @@
-"""Every table of the domain model (DESIGN §3). Importing this module registers them all on
+"""Every table of the domain model. Importing this module registers them all on
 `SQLModel.metadata`, which Alembic and the Core hot paths use."""
 
 from sqlmodel import SQLModel

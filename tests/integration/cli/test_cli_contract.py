@@ -1,4 +1,5 @@
-"""The CLI contract (DESIGN §10): `--db` anywhere, exit 0/2, one-line errors, never a traceback."""
+"""The CLI contract (docs/architecture.md, "The CLI contract"): `--db` anywhere, exit 0/2, one-line errors,
+never a traceback."""
 
 from __future__ import annotations
 
