@@ -230,7 +230,7 @@ class Puller:
     # ---------------------------------------------------------------------------------------- applying
     def _apply(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
         """One page of `obj` → its local table, driven by `PULL_SPECS[obj]`: compare with what is mirrored,
-        map the changed records, write inserts and updates in two batched statements, count, record events."""
+        map the changed records, write the inserts and the updates as batched executemany, count, record events."""
         spec = PULL_SPECS[obj]
         table = spec.table
         existing = by_sf_id(conn, table, [table.c.id, table.c.sf_id, *(table.c[n] for n in spec.columns)],
