@@ -26,9 +26,12 @@ import smtplib
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    from ..workspace import Workspace
 
 NAME = "dispatch"
 
@@ -58,7 +61,7 @@ def _workspace(path: Path, smtp_url: str):  # type: ignore[no-untyped-def]
     return Workspace.open(settings, create=True)
 
 
-def _seed(ws: Any, n: int) -> list[int]:
+def _seed(ws: Workspace, n: int) -> list[int]:
     from sqlalchemy import insert, select
 
     from ..mail.templates import upsert_template
@@ -81,7 +84,7 @@ def _seed(ws: Any, n: int) -> list[int]:
         return list(conn.execute(select(lead.c.id).order_by(lead.c.id)).scalars())
 
 
-def _render(ws: Any, lead_ids: list[int], tag: str) -> tuple[float, float, int]:
+def _render(ws: Workspace, lead_ids: list[int], tag: str) -> tuple[float, float, int]:
     """Compose and finalise (timed) and insert (not timed) one outbox row per lead; returns (wall s, CPU s,
     rows)."""
     from sqlalchemy import insert

@@ -26,9 +26,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from ..config import Settings
+    from ..workspace import Workspace
 
 NAME = "engine"
 T_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -36,7 +40,7 @@ T_NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 # -- (a) our engine ----------------------------------------------------------------------------------
 
-def _workspace(url: str, data_dir: Path) -> Any:
+def _workspace(url: str, data_dir: Path) -> Workspace:
     from ..clock import VirtualClock
     from ..config import load_settings
     from ..store.engine import make_engine
@@ -48,7 +52,7 @@ def _workspace(url: str, data_dir: Path) -> Any:
     return Workspace(load_settings(None, url, data_dir=data_dir), engine, VirtualClock(T_NOW))
 
 
-def run_ours(ws: Any, steps: int, batch: int) -> dict[str, float]:
+def run_ours(ws: Workspace, steps: int, batch: int) -> dict[str, float]:
     from ..engine.advance import run_batch
     from ..engine.seeding import seed_due
     from ..engine.tuning import HotPathTuning
@@ -71,7 +75,7 @@ def run_ours(ws: Any, steps: int, batch: int) -> dict[str, float]:
             "p99_batch_ms": percentile(lat, 99) * 1000, **_counter_reads(ws)}
 
 
-def _counter_reads(ws: Any) -> dict[str, float]:
+def _counter_reads(ws: Workspace) -> dict[str, float]:
     """Per-node counts for the TUI: our counters table vs an indexed GROUP BY over the enrollments."""
     from sqlalchemy import func, select
 
@@ -105,7 +109,7 @@ class Reference:
         self.local = threading.local()
         self.composer: Any = None
 
-    def use_mail_composer(self, settings: Any) -> None:
+    def use_mail_composer(self, settings: Settings) -> None:
         """Render with the mail composer (reads through its own connection) instead of bare Jinja2."""
         from ..mail.compose import SendRequest, compose_outbox_rows
         from ..store.engine import make_engine

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import delete, select
 
 from ..store.engine import write_tx
 from ..store.tables import activity
+from ..workspace import Workspace
 
 PRUNE_CHUNK = 5000
 WAL_RESTART_BYTES = 64 * 1024 * 1024
@@ -22,7 +22,7 @@ class MaintenanceResult:
     checkpoint: str = ""
 
 
-def prune_activity(ws: Any, max_rows: int = 200_000) -> int:
+def prune_activity(ws: Workspace, max_rows: int = 200_000) -> int:
     """Delete activity older than `engine.activity_retention_days`, in short transactions."""
     days = ws.settings.engine.activity_retention_days
     if days <= 0:
@@ -39,7 +39,7 @@ def prune_activity(ws: Any, max_rows: int = 200_000) -> int:
     return total
 
 
-def checkpoint(ws: Any) -> str:
+def checkpoint(ws: Workspace) -> str:
     """PASSIVE checkpoint normally; RESTART when the -wal file has grown big (readers starving it)."""
     if not ws.is_sqlite:
         return ""
@@ -51,5 +51,5 @@ def checkpoint(ws: Any) -> str:
     return f"{mode} busy={busy} log={log} checkpointed={done}"
 
 
-def run_maintenance(ws: Any) -> MaintenanceResult:
+def run_maintenance(ws: Workspace) -> MaintenanceResult:
     return MaintenanceResult(pruned=prune_activity(ws), checkpoint=checkpoint(ws))

@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 
 from ..store.engine import write_tx
 from ..store.tables import webhook_outbox
+from ..workspace import Workspace
 
 MAX_ATTEMPTS = 8
 TIMEOUT_SECONDS = 10.0
@@ -39,7 +40,7 @@ class WebhookResult:
     failed: int = 0
 
 
-def deliver_due(ws: Any, limit: int = 100, client: Any = None) -> WebhookResult:
+def deliver_due(ws: Workspace, limit: int = 100, client: Any = None) -> WebhookResult:
     """POST due webhook rows (run by the leader only, so a row is never posted by two processes at once)."""
     import httpx
 
@@ -78,7 +79,7 @@ def deliver_due(ws: Any, limit: int = 100, client: Any = None) -> WebhookResult:
     return result
 
 
-def _record(ws: Any, row: Any, now: datetime, error: str | None, permanent: bool, result: WebhookResult) -> None:
+def _record(ws: Workspace, row: Any, now: datetime, error: str | None, permanent: bool, result: WebhookResult) -> None:
     attempts = row.attempts + 1
     values: dict[str, Any] = {"attempts": attempts, "last_error": error}
     if error is None:
