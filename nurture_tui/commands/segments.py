@@ -1,4 +1,5 @@
-"""`nurture segments …`: count a rule or a saved segment, list/show/save/delete saved segments, refresh."""
+"""`nurture segments …`: count a rule or a saved segment, list/show/save/rename/duplicate/delete saved segments,
+what uses one, refresh."""
 
 from __future__ import annotations
 
@@ -131,13 +132,64 @@ def save_cmd(
 
 @app.command("delete")
 def delete_cmd(ctx: typer.Context, name: str = typer.Argument(...)) -> None:
-    """Delete a saved segment (refused while another segment refers to it)."""
+    """Delete a saved segment (refused while a segment or a sequence uses it; see `segments users`)."""
     from ..segments import service
     from ..store.engine import write_tx
 
     with state(ctx).workspace() as ws, write_tx(ws.engine) as conn:
         service.delete_segment(conn, name, user=ws.user, now=ws.clock.now())
     typer.echo(f"deleted segment {name!r}")
+
+
+@app.command("rename")
+def rename_cmd(ctx: typer.Context, old: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+    """Rename a saved segment; other segments' rules and sequence drafts follow (refused while a published
+    sequence version uses it)."""
+    from ..segments import service
+    from ..store.engine import write_tx
+
+    with state(ctx).workspace() as ws, write_tx(ws.engine) as conn:
+        result = service.rename_segment(conn, old, new, user=ws.user, now=ws.clock.now())
+    followed = [*(f"segment {n}" for n in result.segments), *(f"sequence {n} (draft)" for n in result.sequences)]
+    typer.echo(f"renamed segment {result.old!r} to {result.new!r}"
+               + (f"; updated {', '.join(followed)}" if followed else ""))
+
+
+@app.command("duplicate")
+def duplicate_cmd(ctx: typer.Context, name: str = typer.Argument(...), new: str = typer.Argument(...)) -> None:
+    """Copy a saved segment (rule, description, hot switch) under a new name."""
+    from ..segments import service
+    from ..store.engine import write_tx
+
+    with state(ctx).workspace() as ws, write_tx(ws.engine) as conn:
+        info = service.duplicate_segment(conn, name, new, user=ws.user, now=ws.clock.now(),
+                                         half_life_days=ws.settings.scoring.half_life_days)
+    typer.echo(f"saved segment {info.name!r}{' (hot)' if info.materialized else ''}: {info.cached_count} leads"
+               f"\t{info.rendering}")
+
+
+@app.command("users")
+def users_cmd(
+    ctx: typer.Context, name: str = typer.Argument(...), as_json: bool = typer.Option(False, "--json")
+) -> None:
+    """What uses a saved segment: other segments, sequence drafts and published versions."""
+    from ..segments import service
+
+    with state(ctx).workspace() as ws, ws.engine.connect() as conn:
+        info = service.get_segment(conn, name)
+        users = service.segment_users(conn, info.name)
+    if as_json:
+        echo_json({"segment": users.segment, "segments": list(users.segments),
+                   "sequences": [{"sequence": r.sequence, "version": r.version, "current": r.current,
+                                  "place": r.place, "node_id": r.node_id} for r in users.sequences]})
+        return
+    if users.empty:
+        typer.echo(f"segment {users.segment!r} is not used")
+        return
+    for seg in users.segments:
+        typer.echo(f"segment\t{seg}")
+    for ref in users.sequences:
+        typer.echo(f"sequence\t{ref.sequence}\t{ref.label}\t{ref.place}")
 
 
 @app.command("refresh")

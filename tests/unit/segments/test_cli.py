@@ -93,3 +93,26 @@ def test_self_reference_on_update_and_usage_errors(db: str, tmp_path: Path, caps
     assert code == 2 and "segment 'Nope': no such segment" in err
     code, _, err = run(capsys, "segments", "count", "--rule", str(tmp_path / "absent.yaml"), "--db", db)
     assert code == 2 and err == f"error: {tmp_path / 'absent.yaml'}: file not found\n"
+
+
+def test_users_rename_duplicate_and_delete(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    base, user = tmp_path / "base.yaml", tmp_path / "user.yaml"
+    base.write_text("{field: score, ge: 50}\n")
+    user.write_text("any: [{in_segment: base seg}, {field: industry, eq: Retail}]\n")
+    assert run(capsys, "segments", "save", "Base seg", "--rule", str(base), "--db", db)[0] == 0
+    assert run(capsys, "segments", "save", "User seg", "--rule", str(user), "--db", db)[0] == 0
+    assert run(capsys, "segments", "users", "base SEG", "--db", db)[:2] == (0, "segment\tUser seg\n")
+    code, _, err = run(capsys, "segments", "delete", "Base seg", "--db", db)
+    assert (code, err) == (2, "error: segment 'Base seg': still used by segment User seg\n")
+    code, _, err = run(capsys, "segments", "rename", "Base seg", "user SEG", "--db", db)
+    assert (code, err) == (2, "error: new name: a segment named 'User seg' already exists\n")
+    code, out, _ = run(capsys, "segments", "rename", "Base seg", "Rich", "--db", db)
+    assert (code, out) == (0, "renamed segment 'Base seg' to 'Rich'; updated segment User seg\n")
+    code, out, _ = run(capsys, "segments", "users", "Rich", "--json", "--db", db)
+    assert json.loads(out) == {"segment": "Rich", "segments": ["User seg"], "sequences": []}
+    code, out, _ = run(capsys, "segments", "duplicate", "Rich", "Rich 2", "--db", db)
+    assert (code, out) == (0, "saved segment 'Rich 2': 5 leads\tscore ≥ 50\n")
+    assert run(capsys, "segments", "users", "Rich 2", "--db", db)[1] == "segment 'Rich 2' is not used\n"
+    assert run(capsys, "segments", "delete", "Rich 2", "--db", db)[:2] == (0, "deleted segment 'Rich 2'\n")
+    code, _, err = run(capsys, "segments", "rename", "Nope", "X", "--db", db)
+    assert code == 2 and err == "error: segment 'Nope': no such segment (see `nurture segments list`)\n"
