@@ -16,7 +16,8 @@ from email.utils import format_datetime
 from typing import Any
 
 #: Header names compose may set; anything else in a row's `headers` is ignored.
-ALLOWED_HEADERS = ("From", "To", "Reply-To", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post")
+ALLOWED_HEADERS = ("From", "To", "Reply-To", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post",
+                   "X-Nurture-Test")  # the last: template editor test sends (mail/testsend.py)
 _CRLF = "\r\n"
 
 

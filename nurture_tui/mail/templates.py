@@ -10,15 +10,20 @@
   `{{ lead.first_name | default("there") }}`.
 - `upsert_template` validates syntax and every merge field against `context.SCHEMA`; errors name the
   part and line: `template welcome: html line 3: unknown merge field lead.frist_name`.
+- `check_template` lists *every* problem of a draft at once (part, line, message) for the editor: every
+  part is checked, every non-syntax problem (unknown merge fields and filters, unsafe attributes, sizes)
+  is collected, and a syntax error — where Jinja stops parsing a part — is reported once per part (the
+  first in that part; the rest of the part is checked after it is fixed).
 - `TemplateCache` compiles each (template id, version) once.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -27,18 +32,32 @@ from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, meta, nodes
 from jinja2 import Template as JinjaTemplate
 from jinja2.runtime import LoopContext
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from ..errors import NotFoundError, ValidationError
 from ..store import audit
 from ..store.tables import template, template_version
-from .context import SCHEMA, OpenDict
+from .context import OPEN_FIELDS, SCHEMA, OpenDict
 from .htmltext import html_template_to_text
 
 PARTS = ("subject", "html", "text")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,119}$")
 _CATEGORY_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,59}$")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029\x85]+")
+
+#: Size limits: the subject column's width; the bodies are bounded so a runaway paste is refused, not stored.
+MAX_CHARS = {"subject": 500, "html": 200_000, "text": 200_000}
+MAX_STAGE = 20
+
+
+def _too_long(value: str, limit: int) -> str:
+    return f"too long ({len(value):,} characters; at most {limit:,})"
+
+
+def _shown(value: str, width: int = 30) -> str:
+    """A value quoted for a one-line message, cut short when long."""
+    flat = one_line(value)
+    return repr(flat) if len(flat) <= width else repr(flat[:width]) + f"… ({len(value):,} characters)"
 
 
 def one_line(value: str) -> str:
@@ -124,14 +143,37 @@ def _unsafe(attr: str) -> bool:
     return attr.startswith("_") or attr in _REFUSED_ATTRS
 
 
-def _check_ast(tree: nodes.Template, where: str) -> set[str]:
-    """Refuse private attribute access and unknown merge fields; return the context roots used."""
-    undeclared = meta.find_undeclared_variables(tree)
+class _AnyName(dict[str, Any]):
+    """Filters/tests for finding a part's variables when it uses an unknown filter (reported separately):
+    every name resolves, so Jinja's code generator does not stop at the first unknown one."""
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return super().get(key, _finalize)
+
+
+_LENIENT_ENV = _make_env(autoescape=False)
+_LENIENT_ENV.filters = _AnyName(_LENIENT_ENV.filters)
+_LENIENT_ENV.tests = _AnyName(_LENIENT_ENV.tests)
+
+
+def _undeclared(tree: nodes.Template) -> set[str]:
+    try:
+        return meta.find_undeclared_variables(tree)
+    except TemplateSyntaxError:  # an unknown filter or test
+        codegen = meta.TrackingCodeGenerator(_LENIENT_ENV)
+        codegen.visit(tree)
+        return codegen.undeclared_identifiers
+
+
+def _ast_problems(tree: nodes.Template, env: SandboxedEnvironment) -> Iterator[tuple[int, str]]:
+    """Every sandbox problem of a parsed part as (line, message): unknown merge fields, private or refused
+    attribute access, a non-literal `attr` name, unknown filters and tests."""
+    undeclared = _undeclared(tree)
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name in undeclared and name.name not in SCHEMA \
                 and name.name not in HTML_ENV.globals:  # range, dict, cycler, joiner, namespace, lipsum
-            raise ValidationError(f"{where} line {name.lineno}", f"unknown merge field {name.name!r} "
-                                  f"(available: {', '.join(sorted(SCHEMA))})")
+            yield name.lineno, (f"unknown merge field {name.name!r} "
+                                f"(available: {', '.join(sorted(SCHEMA))})")
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         attr: Any = None
         if isinstance(node, nodes.Getattr):
@@ -141,20 +183,33 @@ def _check_ast(tree: nodes.Template, where: str) -> set[str]:
         elif isinstance(node, nodes.Filter) and node.name == "attr" and node.args:
             arg = node.args[0]
             if not isinstance(arg, nodes.Const):
-                raise ValidationError(f"{where} line {node.lineno}", "attr filter needs a literal attribute name")
+                yield node.lineno, "attr filter needs a literal attribute name"
+                continue
             attr = arg.value
         if isinstance(attr, str) and _unsafe(attr):
-            raise ValidationError(f"{where} line {node.lineno}", f"access to {attr!r} is not allowed")
+            yield node.lineno, f"access to {attr!r} is not allowed"
+            continue
         if isinstance(node, (nodes.Getattr, nodes.Getitem)) and isinstance(attr, str):
             base = node.node
             if isinstance(base, nodes.Name) and base.name in undeclared and base.name in SCHEMA:
                 allowed = SCHEMA[base.name]
                 if allowed is not None and attr not in allowed:
-                    raise ValidationError(
-                        f"{where} line {node.lineno}",
-                        f"unknown merge field {base.name}.{attr} (available: {', '.join(sorted(allowed))})",
-                    )
-    return {n for n in undeclared if n in SCHEMA}
+                    yield node.lineno, (f"unknown merge field {base.name}.{attr} "
+                                        f"(available: {', '.join(sorted(allowed))})")
+    for flt in tree.find_all(nodes.Filter):
+        if flt.name not in env.filters:
+            yield flt.lineno, f"no filter named {flt.name!r}"
+    for test in tree.find_all(nodes.Test):
+        if test.name not in env.tests:
+            yield test.lineno, f"no test named {test.name!r}"
+
+
+def _check_ast(tree: nodes.Template, where: str, env: SandboxedEnvironment = HTML_ENV) -> set[str]:
+    """Refuse private attribute access and unknown merge fields (the first problem); return the context
+    roots used."""
+    for line, message in _ast_problems(tree, env):
+        raise ValidationError(f"{where} line {line}", message)
+    return {n for n in _undeclared(tree) if n in SCHEMA}
 
 
 def _lead_fields(tree: nodes.Template) -> frozenset[str] | None:
@@ -192,7 +247,7 @@ def validate_part(source: str, part: str, name: str) -> CheckedPart:
     env = _env(part)
     try:
         tree = env.parse(source)
-        roots = _check_ast(tree, where)
+        roots = _check_ast(tree, where, env)
         compiled = env.from_string(source)  # also checks filters/tests exist
     except TemplateSyntaxError as exc:
         raise ValidationError(f"{where} line {exc.lineno}", exc.message or "syntax error") from None
@@ -233,15 +288,153 @@ def validate(*, name: str, subject: str, html: str, text: str | None = None, cat
              stage: str | None = None) -> CompiledTemplate:
     """Validate a template definition without storing it (CLI `templates validate`, the TUI editor)."""
     if not _NAME_RE.match(name or ""):
-        raise ValidationError("template", f"invalid name {name!r} (letters, digits, _ . -; ≤120 chars)")
+        raise ValidationError("template", f"invalid name {_shown(name)} (letters, digits, _ . -; ≤120 chars)")
     if not _CATEGORY_RE.match(category or ""):
-        raise ValidationError(f"template {name}", f"invalid category {category!r} (lower-case slug)")
+        raise ValidationError(f"template {name}", f"invalid category {_shown(category)} (lower-case slug)")
     if not subject.strip():
         raise ValidationError(f"template {name}: subject", "is empty")
     if not html.strip():
         raise ValidationError(f"template {name}: html", "is empty")
+    for part, source in (("subject", subject), ("html", html), ("text", text or "")):
+        if len(source) > MAX_CHARS[part]:
+            raise ValidationError(f"template {name}: {part}", _too_long(source, MAX_CHARS[part]))
+    if stage is not None and len(stage) > MAX_STAGE:
+        raise ValidationError(f"template {name}", f"stage: at most {MAX_STAGE} characters")
     return compile_template(id=0, name=name, version=0, category=category, stage=stage, subject=subject,
                             html=html, text=text)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every problem at once (the editor)
+
+@dataclass(frozen=True)
+class TemplateDraft:
+    """A template as typed (not stored): what the editor checks, previews and saves."""
+
+    name: str
+    subject: str
+    html: str
+    text: str | None = None
+    category: str = "marketing"
+    stage: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class TemplateProblem:
+    """One problem of a draft: the field or part (name, category, stage, subject, html, text), the line
+    within that part (1-based; None for a field), and a one-line message."""
+
+    part: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.part} line {self.line}: {self.message}" if self.line else f"{self.part}: {self.message}"
+
+
+class TemplateProblems(ValidationError):
+    """A draft that cannot be saved, with every problem (the message names the first and the count)."""
+
+    def __init__(self, name: str, problems: list[TemplateProblem]) -> None:
+        self.problems = problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        super().__init__(f"template {name or '(unnamed)'}", f"{problems[0]}{more}")
+
+
+def part_problems(source: str, part: str) -> list[TemplateProblem]:
+    """Every problem of one part: its first syntax error (Jinja stops there), else every sandbox problem,
+    else what compiling finds."""
+    env = _env(part)
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(part, exc.lineno, one_line(exc.message or "syntax error"))]
+    found = [TemplateProblem(part, line, message) for line, message in _ast_problems(tree, env)]
+    if not found:
+        try:
+            env.compile(tree)
+        except TemplateSyntaxError as exc:
+            found.append(TemplateProblem(part, exc.lineno, one_line(exc.message or "syntax error")))
+    return found
+
+
+_PART_ORDER = {p: i for i, p in enumerate(("name", "category", "stage", *PARTS))}
+
+
+def check_template(draft: TemplateDraft) -> list[TemplateProblem]:
+    """Every problem of a draft, by part and line, under the rules `validate` (and so `upsert_template`)
+    applies: an empty list means it saves."""
+    found: list[TemplateProblem] = []
+    if not _NAME_RE.match(draft.name or ""):
+        found.append(TemplateProblem("name", None, f"invalid name {_shown(draft.name)} "
+                                                   "(letters, digits, _ . -; at most 120 characters)"))
+    if not _CATEGORY_RE.match(draft.category or ""):
+        found.append(TemplateProblem("category", None, f"invalid category {_shown(draft.category)} "
+                                                       "(a lower-case slug: a-z 0-9 _ -)"))
+    if draft.stage is not None and len(draft.stage) > MAX_STAGE:
+        found.append(TemplateProblem("stage", None, f"at most {MAX_STAGE} characters"))
+    parts = (("subject", draft.subject), ("html", draft.html), ("text", draft.text or ""))
+    for part, source in parts:
+        if len(source) > MAX_CHARS[part]:
+            found.append(TemplateProblem(part, None, _too_long(source, MAX_CHARS[part])))
+        elif part != "text" and not source.strip():
+            found.append(TemplateProblem(part, None, "is empty"))
+        else:
+            found += part_problems(source, part)
+    if not draft.text and draft.html.strip() and not any(p.part == "html" for p in found):
+        # the text part derived from the HTML must compile too (it nearly always does)
+        found += [TemplateProblem("html", None, f"as plain text: {p.message}")
+                  for p in part_problems(html_template_to_text(draft.html), "html (as text)")]
+    return sorted(found, key=lambda p: (_PART_ORDER.get(p.part, 99), p.line or 0))
+
+
+def compile_draft(draft: TemplateDraft, *, id: int = 0, version: int = 0) -> CompiledTemplate:
+    """A checked draft compiled (raises TemplateProblems listing every problem)."""
+    problems = check_template(draft)
+    if problems:
+        raise TemplateProblems(draft.name, problems)
+    return compile_template(id=id, name=draft.name, version=version, category=draft.category,
+                            stage=draft.stage, subject=draft.subject, html=draft.html, text=draft.text or None)
+
+
+#: What a merge field inserted by the editor falls back to when the lead's value is empty.
+FIELD_DEFAULTS = {"lead.first_name": "there", "lead.full_name": "there", "lead.company": "your team",
+                  "account.name": "your company", "owner.name": "our team", "owner.first_name": "our team"}
+
+
+@dataclass(frozen=True)
+class MergeField:
+    path: str  # lead.first_name
+    snippet: str  # {{ lead.first_name | default("there") }}
+
+
+def merge_fields() -> list[MergeField]:
+    """Every merge field of the schema with the snippet the editor inserts (a default filter on each
+    attribute, so an empty value reads naturally). Open dicts (`lead.custom`) are left out: their keys vary."""
+    out: list[MergeField] = []
+    for root, fields in SCHEMA.items():
+        if fields is None:
+            out.append(MergeField(root, f"{{{{ {root} }}}}"))
+            continue
+        order = {"lead": ("first_name", "last_name", "full_name", "email", "company", "title")}.get(root, ())
+        for name in (*order, *sorted(f for f in fields if f not in order)):
+            if (root, name) in OPEN_FIELDS:
+                continue
+            path = f"{root}.{name}"
+            fallback = FIELD_DEFAULTS.get(path, "")
+            out.append(MergeField(path, f'{{{{ {path} | default("{fallback}") }}}}'))
+    return out
+
+
+def diff_sources(old: dict[str, Any], new: dict[str, Any], old_label: str, new_label: str) -> str:
+    """A unified diff of two template sources (subject, html, text), part by part; "" when equal."""
+    out: list[str] = []
+    for part in PARTS:
+        a = (old.get(part) or "").splitlines(keepends=True)
+        b = (new.get(part) or "").splitlines(keepends=True)
+        for line in difflib.unified_diff(a, b, f"{old_label} {part}", f"{new_label} {part}"):
+            out.append(line if line.endswith("\n") else line + "\n")
+    return "".join(out)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -304,6 +497,114 @@ def get_source(conn: Connection, name: str) -> dict[str, Any]:
     if row is None:
         raise NotFoundError(f"template {name!r} not found")
     return dict(row)
+
+
+@dataclass(frozen=True)
+class SavedTemplate:
+    name: str
+    version: int
+    created: bool  # a new template
+    changed: bool  # something was written (False: the draft equals what is stored)
+
+
+def save_draft(conn: Connection, draft: TemplateDraft, *, original: str | None, base_version: int | None,
+               user: str, now: datetime) -> SavedTemplate:
+    """Save the editor's draft through `upsert_template` (checked and audited; nothing is written when it
+    has a problem). `original` is the template being edited (None: a new one, whose name must be free);
+    `base_version` the version the editor opened, so a save over someone else's newer version is refused."""
+    problems = check_template(draft)
+    if problems:
+        raise TemplateProblems(draft.name, problems)
+    row = conn.execute(select(template.c.version, template.c.category, template.c.stage)
+                       .where(template.c.name == draft.name)).first()
+    if original is None and row is not None:
+        raise ValidationError(f"template {draft.name}", "a template with this name already exists; not saved")
+    if original is not None:
+        if draft.name != original:
+            raise ValidationError(f"template {original}", "a template cannot be renamed (duplicate it instead)")
+        if row is None:
+            raise NotFoundError(f"template {original!r} was deleted since you opened it; not saved")
+        if base_version is not None and row.version != base_version:
+            raise ValidationError(f"template {original}", f"saved elsewhere since you opened it (v{base_version} → "
+                                  f"v{row.version}); not saved")
+    stage = draft.stage or None
+    upsert_template(conn, name=draft.name, subject=draft.subject, html=draft.html, text=draft.text or None,
+                    category=draft.category, stage=stage, user=user, now=now)
+    after = conn.execute(select(template.c.version, template.c.category, template.c.stage)
+                         .where(template.c.name == draft.name)).one()
+    changed = row is None or tuple(row) != tuple(after)
+    return SavedTemplate(draft.name, int(after.version), row is None, changed)
+
+
+@dataclass(frozen=True)
+class TemplateVersionInfo:
+    number: int
+    created_at: datetime | None
+    subject: str
+
+
+def list_versions(conn: Connection, name: str) -> list[TemplateVersionInfo]:
+    """Every saved version of a template, newest first."""
+    tid = get_source(conn, name)["id"]
+    rows = conn.execute(select(template_version.c.number, template_version.c.created_at, template_version.c.subject)
+                        .where(template_version.c.template_id == tid).order_by(template_version.c.number.desc()))
+    return [TemplateVersionInfo(*r) for r in rows]
+
+
+def get_version(conn: Connection, name: str, number: int) -> dict[str, Any]:
+    """One saved version's source (subject, html, text); the current row when no version row exists."""
+    src = get_source(conn, name)
+    row = conn.execute(select(template_version.c.subject, template_version.c.html, template_version.c.text)
+                       .where(template_version.c.template_id == src["id"], template_version.c.number == number)
+                       ).mappings().first()
+    if row is None:
+        if number == src["version"]:
+            return {k: src[k] for k in PARTS}
+        raise NotFoundError(f"template {name!r} has no version {number}")
+    return dict(row)
+
+
+def template_users(conn: Connection, name: str) -> list[str]:
+    """The sequences that send `name`, as `welcome (draft)` / `welcome v2`: every sequence draft, its
+    current published version, and older versions that still have active or waiting enrollments."""
+    from ..sequences.model import SequenceDef
+    from ..sequences.validate import walk
+    from ..store.tables import enrollment, sequence, sequence_version
+
+    def sends(definition: Any) -> bool:
+        try:
+            defn = SequenceDef.model_validate(definition or {})
+        except Exception:  # a draft that no longer parses sends nothing
+            return False
+        return any(step.send is not None and step.send.template == name for step, _ in walk(defn.steps, ()))
+
+    users: list[str] = []
+    for seq_name, draft in conn.execute(select(sequence.c.name, sequence.c.draft).order_by(sequence.c.name)):
+        if draft and sends(draft):
+            users.append(f"{seq_name} (draft)")
+    live = select(enrollment.c.version_id).where(enrollment.c.status.in_(("active", "waiting"))).distinct()
+    versions = conn.execute(
+        select(sequence.c.name, sequence_version.c.number, sequence_version.c.definition)
+        .join(sequence, sequence.c.id == sequence_version.c.sequence_id)
+        .where((sequence_version.c.id == sequence.c.current_version_id) | sequence_version.c.id.in_(live))
+        .order_by(sequence.c.name, sequence_version.c.number))
+    for seq_name, number, definition in versions:
+        if sends(definition):
+            users.append(f"{seq_name} v{number}")
+    return users
+
+
+def delete_template(conn: Connection, name: str, *, user: str, now: datetime) -> None:
+    """Delete a template and its versions (audited); refused while a sequence sends it (`template_users`)."""
+    src = get_source(conn, name)
+    users = template_users(conn, name)
+    if users:
+        raise ValidationError(f"template {name}", f"in use by {', '.join(users[:3])}"
+                              + (f" and {len(users) - 3} more" if len(users) > 3 else "") + "; not deleted")
+    conn.execute(delete(template_version).where(template_version.c.template_id == src["id"]))
+    conn.execute(delete(template).where(template.c.id == src["id"]))
+    audit.record(conn, at=now, user=user, action="delete", entity="template", entity_id=src["id"],
+                 before={"name": name, "category": src["category"], "version": src["version"]})
 
 
 # ---------------------------------------------------------------------------------------------------
