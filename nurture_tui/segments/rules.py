@@ -128,6 +128,67 @@ def load_rule_file(path: str | Path) -> Rule:
     return parse_rule_text(read_text(path), str(path))
 
 
+# ------------------------------------------------------------------------------ per-condition checks
+
+
+class ConditionError(ValidationError):
+    """A problem at one condition of a rule. `where` is the full path with the offending key
+    (`rule.all[2].any[0].value`); `at` locates the condition (or group) in the rule data as keys and list
+    indexes from the root — `("all", 2, "any", 0)` — so a builder can show the error on that row."""
+
+    def __init__(self, where: str, message: str, at: tuple[str | int, ...]) -> None:
+        super().__init__(where, message)
+        self.at = at
+
+
+Location = tuple[str | int, ...]
+
+
+def check_node(data: Any, where: str = "rule") -> list[ConditionError]:
+    """Every problem of rule data, one per offending condition, without stopping at the first (what a
+    builder validates on each keystroke; `parse_rule` still raises the first). Conditions are checked
+    independently, so a bad one never hides an error in its siblings; a malformed group is one problem
+    at the group. Takes what `parse_rule` takes (a list at the root is an `all`, located as such)."""
+    if isinstance(data, Rule):
+        return []
+    problems: list[ConditionError] = []
+    for at, path, leaf in condition_items(data, where, problems):
+        try:
+            _parse_node(leaf, path)
+        except ValidationError as exc:
+            problems.append(ConditionError(exc.where, exc.message, at))
+    return sorted(problems, key=lambda problem: problem.at)  # rule order (a location never mixes types)
+
+
+def condition_items(data: Any, where: str = "rule",
+                    problems: list[ConditionError] | None = None) -> list[tuple[Location, str, Any]]:
+    """(location, path, data) of every condition (non-group) in rule data, depth first. Malformed groups
+    are skipped and, when `problems` is given, reported there."""
+    out: list[tuple[Location, str, Any]] = []
+    sink: list[ConditionError] = [] if problems is None else problems
+
+    def visit(node: Any, path: str, at: Location) -> None:
+        if isinstance(node, dict) and set(node) & set(GROUP_OPS):
+            keys = set(node)
+            if len(keys) != 1:
+                sink.append(ConditionError(path, f"a group has exactly one key (all/any/none), got {sorted(keys)}",
+                                           at))
+                return
+            op = next(iter(keys))
+            items = node[op]
+            items = [] if items is None else [items] if isinstance(items, dict) else items
+            if not isinstance(items, list):
+                sink.append(ConditionError(f"{path}.{op}", f"expected a list of conditions, got {_show(items)}", at))
+                return
+            for i, item in enumerate(items):
+                visit(item, f"{path}.{op}[{i}]", (*at, op, i))
+            return
+        out.append((at, path, node))
+
+    visit({"all": data} if isinstance(data, list) else data, where, ())
+    return out
+
+
 def _fail(where: str, message: str) -> ValidationError:
     return ValidationError(where, message)
 

@@ -14,7 +14,17 @@ from sqlalchemy import Connection, select
 
 from ..errors import ValidationError
 from ..store.tables import segment
-from .rules import Group, Node, Rule, SegmentCondition, parse_rule, segment_refs
+from .rules import (
+    ConditionError,
+    Group,
+    Node,
+    Rule,
+    SegmentCondition,
+    check_node,
+    condition_items,
+    parse_rule,
+    segment_refs,
+)
 
 
 def segment_ref_paths(node: Node, path: str = "rule") -> Iterator[tuple[str, SegmentCondition]]:
@@ -48,21 +58,60 @@ def check_references(conn: Connection, rule: Rule, *, segment_name: str | None =
                      where: str = "rule") -> list[str]:
     """Raise ValidationError for a reference to a missing segment, to itself, or one that leads back to
     `segment_name` (the segment being saved with this rule). Returns the referenced names."""
-    graph = reference_graph(conn)
-    if segment_name is not None:
-        graph[segment_name] = segment_refs(rule.root)
+    graph = _graph_with(conn, rule.root, segment_name)
     refs: list[str] = []
     for path, cond in segment_ref_paths(rule.root, where):
-        target = _canonical(graph, cond.segment)
-        if target is None:
-            raise ValidationError(path, f"no saved segment named {cond.segment!r}")
-        if segment_name is not None and target == segment_name:
-            raise ValidationError(path, f"segment {segment_name!r} cannot contain itself")
-        cycle = _find_cycle(graph, target, [])
-        if cycle is not None:
-            raise ValidationError(path, f"segment references form a cycle ({' → '.join(cycle)})")
+        target, problem = _reference(graph, cond.segment, segment_name)
+        if problem is not None:
+            raise ValidationError(path, problem)
+        assert target is not None
         refs.append(target)
     return refs
+
+
+def _graph_with(conn: Connection, root: Node | None, segment_name: str | None) -> dict[str, list[str]]:
+    graph = reference_graph(conn)
+    if segment_name is not None:
+        graph[_canonical(graph, segment_name) or segment_name] = segment_refs(root) if root is not None else []
+    return graph
+
+
+def _reference(graph: dict[str, list[str]], name: str, segment_name: str | None) -> tuple[str | None, str | None]:
+    """(the segment `name` resolves to, the problem with referring to it from `segment_name` or None)."""
+    target = _canonical(graph, name)
+    if target is None:
+        return None, f"no saved segment named {name!r}"
+    if segment_name is not None and target == (_canonical(graph, segment_name) or segment_name):
+        return target, f"segment {segment_name!r} cannot contain itself"
+    cycle = _find_cycle(graph, target, [])
+    if cycle is not None:
+        return target, f"segment references form a cycle ({' → '.join(cycle)})"
+    return target, None
+
+
+def check_rule(conn: Connection, data: Any, *, segment_name: str | None = None,
+               where: str = "rule") -> list[ConditionError]:
+    """Every problem of rule data, each at its condition: `rules.check_node` (shape, fields, values) plus
+    the references `check_references` would refuse (missing segment, itself, a cycle through
+    `segment_name`). For a builder's per-keystroke validation; nothing is written."""
+    problems = check_node(data, where)
+    if isinstance(data, Rule):
+        data = data.to_data()
+    bad = {p.at for p in problems}
+    refs: list[tuple[tuple[str | int, ...], str, str]] = []
+    for at, path, leaf in condition_items(data, where):
+        if at not in bad and isinstance(leaf, dict) and "in_segment" in leaf:
+            refs.append((at, f"{path}.in_segment", str(leaf["in_segment"]).strip()))
+    if not refs:
+        return problems
+    graph = reference_graph(conn)
+    if segment_name is not None:
+        graph[_canonical(graph, segment_name) or segment_name] = [name for _at, _path, name in refs]
+    for at, path, name in refs:
+        _target, problem = _reference(graph, name, segment_name)
+        if problem is not None:
+            problems.append(ConditionError(path, problem, at))
+    return sorted(problems, key=lambda problem: problem.at)
 
 
 def _find_cycle(graph: dict[str, list[str]], name: str, stack: list[str]) -> list[str] | None:

@@ -11,7 +11,8 @@ import yaml
 
 from nurture_tui.errors import ValidationError
 from nurture_tui.segments import rules
-from nurture_tui.segments.rules import parse_rule, render
+from nurture_tui.segments.rules import check_node, parse_rule, render
+from nurture_tui.store.models.activity import ACTIVITY_KINDS
 
 ISSUE_EXAMPLE = {
     "all": [
@@ -176,3 +177,47 @@ def test_every_yaml_example_in_the_docs_parses() -> None:
         data = yaml.safe_load(block)
         for item in data if isinstance(data, list) else [data]:
             assert render(parse_rule(item))
+
+
+# ------------------------------------------------------------------------- per-condition checks (builder)
+
+
+def test_check_node_reports_every_bad_condition_at_its_location() -> None:
+    data = {"all": [
+        {"field": "score", "ge": "x"},
+        {"field": "industry", "eq": "Software"},
+        {"any": [{"field": "industy", "eq": 1}, {"activity": "open"}, {"activity": "opn"}]},
+        {"all": 3},
+        {"all": [], "any": []},
+        5,
+    ]}
+    problems = check_node(data)
+    assert [(p.at, str(p)) for p in problems] == [
+        (("all", 0), 'rule.all[0].ge: expected a number, got "x"'),
+        (("all", 2, "any", 0), 'rule.all[2].any[0].field: unknown field "industy" (lead fields, account.<field>, '
+                               "custom.<key>, score, grade, stage, persona, owner, tags)"),
+        (("all", 2, "any", 2), 'rule.all[2].any[2].activity: unknown activity kind "opn" (one of '
+                               f"{', '.join(ACTIVITY_KINDS)})"),
+        (("all", 3), "rule.all[3].all: expected a list of conditions, got 3"),
+        (("all", 4), "rule.all[4]: a group has exactly one key (all/any/none), got ['all', 'any']"),
+        (("all", 5), "rule.all[5]: expected a condition or a group (a mapping), got 5"),
+    ]
+    # The first problem is exactly what parse_rule raises (parse_rule is unchanged).
+    with pytest.raises(ValidationError) as err:
+        parse_rule(data)
+    assert str(err.value) == str(problems[0])
+    assert all(isinstance(p, ValidationError) for p in problems)
+
+
+@pytest.mark.parametrize(("data", "expected"), [
+    ({"field": "score", "ge": 1}, []),
+    ([{"field": "score", "ge": 1}, {"field": "x", "eq": 1}], [("all", 1)]),  # a list is an `all`
+    ({"field": "x", "eq": 1}, [()]),
+    (None, [()]),
+    ({"none": [{"field": "email", "regex": "("}]}, [("none", 0)]),
+    ({"any": None}, []),
+])
+def test_check_node_locations(data: Any, expected: list[tuple[Any, ...]]) -> None:
+    assert [p.at for p in check_node(data)] == expected
+    if not expected:
+        parse_rule(data)

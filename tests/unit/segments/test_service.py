@@ -150,3 +150,25 @@ def test_changing_a_segment_rebuilds_hot_segments_built_on_it(workspace: Workspa
         service.save_segment(conn, "Sized", {"field": "employees", "lt": 500}, user="u", now=now)
         assert _members(conn, top.id) == {small}
         assert service.get_segment(conn, "Top").cached_count == 1
+
+
+def test_check_rule_puts_reference_problems_at_their_conditions(workspace: Workspace) -> None:
+    from nurture_tui.segments.validate import check_rule
+
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        service.save_segment(conn, "A", {"field": "score", "ge": 1}, user="u", now=now)
+        service.save_segment(conn, "B", {"any": [{"in_segment": "A"}]}, user="u", now=now)
+    data = {"all": [{"in_segment": "b"}, {"field": "score", "ge": "x"}, {"any": [{"in_segment": "Ghost"}]},
+                    {"in_segment": "A"}]}
+    with workspace.engine.connect() as conn:
+        assert [(p.at, str(p)) for p in check_rule(conn, data, segment_name="A")] == [
+            (("all", 0), "rule.all[0].in_segment: segment references form a cycle (B → A → B)"),
+            (("all", 1), 'rule.all[1].ge: expected a number, got "x"'),
+            (("all", 2, "any", 0), "rule.all[2].any[0].in_segment: no saved segment named 'Ghost'"),
+            (("all", 3), "rule.all[3].in_segment: segment 'A' cannot contain itself"),
+        ]
+        assert [str(p) for p in check_rule(conn, data)] == [
+            'rule.all[1].ge: expected a number, got "x"',
+            "rule.all[2].any[0].in_segment: no saved segment named 'Ghost'"]
+        assert check_rule(conn, {"all": [{"in_segment": "B"}]}, segment_name="New") == []
