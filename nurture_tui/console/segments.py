@@ -1,12 +1,42 @@
-"""Segments: the saved segments and their live counts (through the segments service and compiler)."""
+"""Segments: the saved segments and their live counts; for the builder, what a condition can be about,
+the live count and a sample of a draft rule, and the audited writes (through the segments service)."""
 
 from __future__ import annotations
 
-from ..segments.compiler import count
-from ..segments.service import SegmentInfo, get_segment, list_segments
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..leads.queries import LeadQuery, LeadRow, fetch_page
+from ..segments.compiler import count, where_clause
+from ..segments.rules import Rule, parse_rule
+from ..segments.service import (
+    RenameResult,
+    SegmentInfo,
+    delete_segment,
+    duplicate_segment,
+    get_segment,
+    list_segments,
+    rename_segment,
+    save_segment,
+)
+from ..sequences.service import list_sequences
+from ..store.tables import campaign
+from .segment_conditions import Subject, subjects
 from .session import ConsoleSession
 
-__all__ = ["SegmentInfo", "SegmentsConsole"]
+__all__ = ["DraftResult", "RenameResult", "SegmentInfo", "SegmentsConsole", "Subject"]
+
+SAMPLE = 20
+
+
+@dataclass(frozen=True)
+class DraftResult:
+    """What a draft rule matches now: the count and the first leads by score."""
+
+    count: int
+    sample: list[LeadRow]
 
 
 class SegmentsConsole:
@@ -15,9 +45,13 @@ class SegmentsConsole:
     def __init__(self, session: ConsoleSession) -> None:
         self.session = session
 
-    def list(self) -> list[SegmentInfo]:
+    def all(self) -> list[SegmentInfo]:
         with self.session.read() as conn:
             return list_segments(conn)
+
+    def get(self, name: str) -> SegmentInfo:
+        with self.session.read() as conn:
+            return get_segment(conn, name)
 
     def live_count(self, name: str) -> int:
         """Leads matching the segment's rule now (decay applied), counted afresh."""
@@ -25,3 +59,53 @@ class SegmentsConsole:
         with s.read() as conn:
             return count(conn, get_segment(conn, name).rule, s.now(),
                          half_life_days=s.settings.scoring.half_life_days)
+
+    # -- the builder --------------------------------------------------------------------------------
+
+    def subjects(self) -> list[Subject]:
+        """What the field picker offers, with the names of segments, sequences and campaigns that exist."""
+        with self.session.read() as conn:
+            names = {
+                "segments": tuple(s.name for s in list_segments(conn)),
+                "sequences": tuple(s.name for s in list_sequences(conn)),
+                "campaigns": tuple(r[0] for r in conn.execute(
+                    select(campaign.c.name).order_by(func.lower(campaign.c.name)).limit(200))),
+            }
+        return subjects(names=names)
+
+    def evaluate(self, rule: Rule | dict[str, Any]) -> DraftResult:
+        """The live count and a sample of a draft rule (nothing is stored)."""
+        s = self.session
+        half_life = s.settings.scoring.half_life_days
+        parsed = parse_rule(rule)
+        with s.read() as conn:
+            now = s.now()
+            total = count(conn, parsed, now, half_life_days=half_life)
+            where = where_clause(conn, parsed, now, half_life_days=half_life)
+            sample = fetch_page(conn, LeadQuery(where=where), scale=s.scale(conn), now=now, limit=SAMPLE)
+        return DraftResult(total, sample)
+
+    def save(self, name: str, rule: Rule | dict[str, Any], *, description: str | None = None) -> SegmentInfo:
+        """Create or replace a segment (validated, audited, recounted)."""
+        s = self.session
+        with s.write(self.AREA) as conn:
+            return save_segment(conn, name, rule, user=s.operator.username, now=s.now(), description=description,
+                                half_life_days=s.settings.scoring.half_life_days)
+
+    def delete(self, name: str) -> None:
+        s = self.session
+        with s.write(self.AREA) as conn:
+            delete_segment(conn, name, user=s.operator.username, now=s.now())
+
+    def rename(self, old: str, new: str) -> RenameResult:
+        """Rename, updating the other segments and sequence drafts that use it (one audited transaction);
+        refused while a published sequence version uses it."""
+        s = self.session
+        with s.write(self.AREA) as conn:
+            return rename_segment(conn, old, new, user=s.operator.username, now=s.now())
+
+    def duplicate(self, name: str, new_name: str) -> SegmentInfo:
+        s = self.session
+        with s.write(self.AREA) as conn:
+            return duplicate_segment(conn, name, new_name, user=s.operator.username, now=s.now(),
+                                     half_life_days=s.settings.scoring.half_life_days)

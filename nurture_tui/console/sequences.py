@@ -28,7 +28,7 @@ class SequencesConsole:
     def __init__(self, session: ConsoleSession) -> None:
         self.session = session
 
-    def list(self) -> list[SequenceSummary]:
+    def all(self) -> list[SequenceSummary]:
         with self.session.read() as conn:
             return list_sequences(conn)
 

@@ -330,7 +330,7 @@ async def test_segments_live_count_and_drill_down(seeded_ws: Workspace) -> None:
     async with app.run_test(size=SIZE) as pilot:
         table = app.screen.query_one("#segments", DataTable)
         await wait_for(pilot, lambda: table.row_count == 1 and table.get_cell("Decision makers", "count") == "40")
-        await pilot.press("enter")
+        await pilot.press("l")  # `enter` edits in the builder (issue 15); `l` lists the segment's leads
         lst = await _leads(pilot)
         await wait_for(pilot, lambda: lst.total == 40)
         await pilot.press("escape")

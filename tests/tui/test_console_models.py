@@ -81,9 +81,9 @@ def test_a_rep_sees_only_their_own_leads_queue_and_board(ws: Workspace) -> None:
 
 def test_lists_and_previews_for_every_area(ws: Workspace) -> None:
     console = _console(ws)
-    assert [s.name for s in console.segments.list()] == ["Decision makers"]
+    assert [s.name for s in console.segments.all()] == ["Decision makers"]
     assert console.segments.live_count("Decision makers") == 40
-    (summary,) = console.sequences.list()
+    (summary,) = console.sequences.all()
     view = console.sequences.published(summary.name)
     assert view.version == 1 and [s.id for s in view.steps] == ["hello", "pause", "engaged"]
     with ws.engine.begin() as conn:  # what the engine's counters hold for this version

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -17,21 +18,32 @@ from textual.worker import get_current_worker
 from ...console.segments import SegmentInfo
 from ..keymap import bind
 from .base import Column, ListScreen
+from .dialogs.confirm import ConfirmModal
+from .dialogs.prompt import PromptModal
+from .segment_editor import SegmentEditorScreen
 
 
 class SegmentsScreen(ListScreen[SegmentInfo]):
     CSS_PATH = "segments.tcss"
     TITLE = "Segments"
     AREA = "segments"
-    HELP = ("Saved segments with a live count of matching leads (recounted every 30 seconds). `enter` shows "
-            "the segment's leads. Build and change segments with `nurture segments save` (the CLI).")
+    HELP = ("Saved segments with a live count of matching leads (recounted every 30 seconds). `n` builds a new "
+            "segment, `e` or `enter` edits the highlighted one in the builder, `c` copies it, `R` renames it, "
+            "`d` deletes it (refused while a sequence or another segment uses it), `l` lists its leads.")
     COLUMNS = (Column("name", "Segment", 26), Column("count", "Live count", 11), Column("cached", "Cached", 10),
                Column("rule", "Rule", 70))
     TABLE_ID = "segments"
     EMPTY = "No saved segments yet: `nurture segments save NAME RULE` adds one."
     POLL_GROUP = "segments.count"
     POLL_SECONDS = 30.0
-    BINDINGS: ClassVar[list[BindingType]] = [bind("enter", "open", "Show leads", "segments.open")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        bind("n", "new", "New", "segments.new"),
+        bind("e,enter", "edit", "Edit", "segments.edit"),
+        bind("c", "copy", "Copy", "segments.copy"),
+        bind("R", "rename", "Rename", "segments.rename"),
+        bind("d", "delete", "Delete", "segments.delete"),
+        bind("l", "open", "Leads", "segments.open"),
+    ]
 
     @dataclass
     class Counted(Message, bubble=False):
@@ -47,7 +59,7 @@ class SegmentsScreen(ListScreen[SegmentInfo]):
         yield Static("", id="detail")
 
     def fetch(self) -> list[SegmentInfo]:
-        return self.console.segments.list()
+        return self.console.segments.all()
 
     def row_key(self, row: SegmentInfo) -> str:
         return row.name
@@ -81,10 +93,65 @@ class SegmentsScreen(ListScreen[SegmentInfo]):
 
     def rows_shown(self) -> None:
         row = self.current()
-        self.query_one("#detail", Static).update(f"{row.name}: enter lists its leads" if row else "")
+        self.query_one("#detail", Static).update(f"{row.name}: enter edits, l lists its leads" if row else "")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_open()
+        self.action_edit()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("new", "copy", "rename", "delete"):
+            return self.write_state()
+        return True
+
+    def data_changed(self, what: str) -> None:
+        if what == "segments":
+            self.load()
+
+    def action_new(self) -> None:
+        self.app.push_screen(SegmentEditorScreen())
+
+    def action_edit(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.app.push_screen(SegmentEditorScreen(row))
+
+    @work(exclusive=True, group="segments.write", exit_on_error=False, description="Copy segment")
+    async def action_copy(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        new = await self.app.push_screen_wait(PromptModal(f"Copy {row.name} as", "new name",
+                                                          value=f"{row.name} (copy)"))
+        if new:
+            await asyncio.to_thread(self.console.segments.duplicate, row.name, new)
+            self.notify(f"copied {row.name} to {new}")
+            self.nurture.data_changed("segments")
+
+    @work(exclusive=True, group="segments.write", exit_on_error=False, description="Rename segment")
+    async def action_rename(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        new = await self.app.push_screen_wait(PromptModal(f"Rename {row.name} to", "new name", value=row.name))
+        if not new or new == row.name:
+            return
+        result = await asyncio.to_thread(self.console.segments.rename, row.name, new)
+        updated = [*result.segments, *(f"sequence {n} (draft)" for n in result.sequences)]
+        self.notify(f"renamed {row.name} to {result.new}" + (f"; updated {', '.join(updated)}" if updated else ""))
+        self.nurture.data_changed("segments")
+
+    @work(exclusive=True, group="segments.write", exit_on_error=False, description="Delete segment")
+    async def action_delete(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        ok = await self.app.push_screen_wait(ConfirmModal(
+            f"Delete the segment {row.name}?", f"{row.rendering}\n\nRefused while a sequence or another segment "
+            f"uses it. Audited as {self.session.operator.username}.", confirm_label="Delete", destructive=True))
+        if ok:
+            await asyncio.to_thread(self.console.segments.delete, row.name)
+            self.notify(f"deleted {row.name}")
+            self.nurture.data_changed("segments")
 
     def action_open(self) -> None:
         row = self.current()

@@ -84,7 +84,7 @@ class SequencesScreen(ListScreen[SequenceSummary]):
             yield Tree("no sequence selected", id="tree")
 
     def fetch(self) -> list[SequenceSummary]:
-        return self.console.sequences.list()
+        return self.console.sequences.all()
 
     def row_key(self, row: SequenceSummary) -> str:
         return row.name

@@ -1,0 +1,119 @@
+"""`PickList`: type to narrow a list (fuzzy), `↑`/`↓` move, `enter` picks — the field and operator pickers
+of the segment builder. Keys stay in the input, so picking is typing plus `enter`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.events import Key
+from textual.fuzzy import Matcher
+from textual.message import Message
+from textual.widgets import Input, OptionList
+from textual.widgets.option_list import Option
+
+
+@dataclass(frozen=True)
+class Choice:
+    key: str
+    label: str
+    search: str = ""  # extra words the filter matches (symbols, synonyms)
+
+
+class PickList(Vertical):
+    DEFAULT_CSS = """
+    PickList { height: auto; }
+    PickList > OptionList { height: auto; max-height: 8; }
+    """
+
+    @dataclass
+    class Picked(Message):
+        pick_list: PickList
+        key: str
+
+        @property
+        def control(self) -> PickList:
+            return self.pick_list
+
+    def __init__(self, choices: list[Choice], *, placeholder: str = "", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.choices = choices
+        self.placeholder = placeholder
+        self.shown: list[Choice] = []
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder=self.placeholder)
+        yield OptionList()
+
+    def on_mount(self) -> None:
+        self.refilter("")
+
+    @property
+    def input(self) -> Input:
+        return self.query_one(Input)
+
+    def set_choices(self, choices: list[Choice], text: str = "") -> None:
+        self.choices = choices
+        self.input.value = text
+        self.refilter(text)
+
+    def refilter(self, text: str) -> None:
+        text = text.strip()
+        if text:
+            matcher = Matcher(text)
+            scored = []
+            for c in self.choices:
+                haystack = f"{c.key} {c.label} {c.search}"
+                score = matcher.match(haystack)
+                if c.key.lower() == text.lower():
+                    score += 100  # an exact key wins
+                elif c.key.lower().startswith(text.lower()) or c.label.lower().startswith(text.lower()):
+                    score += 10
+                if score > 0:
+                    scored.append((score, c))
+            scored.sort(key=lambda sc: -sc[0])
+            self.shown = [c for _s, c in scored]
+        else:
+            self.shown = list(self.choices)
+        options = self.query_one(OptionList)
+        options.clear_options()
+        options.add_options([Option(c.label, id=c.key) for c in self.shown])
+        if self.shown:
+            options.highlighted = 0
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.refilter(event.value)
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.pick()
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        self.pick()
+
+    def on_key(self, event: Key) -> None:
+        if event.key in ("down", "up"):
+            event.stop()
+            options = self.query_one(OptionList)
+            if options.option_count:
+                current = options.highlighted or 0
+                step = 1 if event.key == "down" else -1
+                options.highlighted = max(0, min(options.option_count - 1, current + step))
+
+    def pick(self) -> None:
+        options = self.query_one(OptionList)
+        if options.highlighted is None or not self.shown:
+            return
+        choice = self.shown[options.highlighted]
+        self.post_message(self.Picked(self, choice.key))
+
+    def focus(self, scroll_visible: bool = True) -> PickList:
+        self.input.focus(scroll_visible)
+        return self
