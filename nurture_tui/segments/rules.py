@@ -28,12 +28,11 @@ from ..sequences.model import format_duration, parse_duration
 from ..store.models.activity import ACTIVITY_KINDS
 from ..yamlfile import parse_yaml, read_text
 from . import fields as F
+from .fields import MQL_STATUSES as MQL_STATUSES  # re-exported: the vocabularies live in fields
+from .fields import SEQUENCE_STATUSES as SEQUENCE_STATUSES
 
 GROUP_OPS = ("all", "any", "none")
 COUNT_OPS = ("at_least", "at_most", "exactly")
-#: `active` covers the enrollment statuses active and waiting; the others are ENROLLMENT_STATUSES.
-SEQUENCE_STATUSES = ("any", "active", "done", "exited", "goal")
-MQL_STATUSES = ("any", "new", "accepted", "rejected", "recycled", "snoozed")
 
 
 class _Node(BaseModel):
