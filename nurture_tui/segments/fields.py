@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import ColumnElement, Connection, func, select
 
 from ..errors import ValidationError
 from ..store.models.activity import ACTIVITY_KINDS
@@ -264,6 +264,7 @@ def value_choices(conn: Connection, field: str, *, limit: int = MAX_CHOICES) -> 
                 counts[(type(value) is bool, value)] += int(n)
         ranked_values = sorted(counts.items(), key=lambda kv: (-kv[1], repr(kv[0][1])))
         return [value for (_b, value), _n in ranked_values[:limit]]
+    col: ColumnElement[Any]
     if spec.kind == OWNER:
         col, stmt = user.c.username, select(user.c.username, func.count()).select_from(
             lead.join(user, user.c.id == lead.c.owner_id))
