@@ -55,7 +55,8 @@ def field_subject(name: str, choices: tuple[str, ...] = ()) -> Subject:
         raise ValidationError("field", f"unknown field {name!r}")
     enum = F.ENUM_VALUES.get(spec.kind, ())
     hints = {F.NUMBER: "a number", F.SCORE: "a number", F.BOOL: "true or false", F.DATE: "a date or 30d",
-             F.TAGS: "a tag", F.OWNER: "a user name", F.CUSTOM: "text or a number"}
+             F.TAGS: "a tag", F.OWNER: "a user name", F.CUSTOM: "text or a number", F.GRADE: "a grade",
+             F.STAGE: "a stage", F.PERSONA: "a persona"}
     return Subject(spec.name, spec.name, spec.kind, F.OPS_BY_KIND[spec.kind], choices or enum,
                    hints.get(spec.kind, "text"))
 

@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-
 from ..leads.queries import LeadQuery, LeadRow, fetch_page
+from ..segments import fields
 from ..segments.compiler import count, where_clause
 from ..segments.rules import Rule, parse_rule
 from ..segments.service import (
@@ -21,14 +20,14 @@ from ..segments.service import (
     rename_segment,
     save_segment,
 )
-from ..sequences.service import list_sequences
-from ..store.tables import campaign
 from .segment_conditions import Subject, subjects
 from .session import ConsoleSession
 
 __all__ = ["DraftResult", "RenameResult", "SegmentInfo", "SegmentsConsole", "Subject"]
 
 SAMPLE = 20
+#: Text fields whose values seen in the data the value input suggests.
+DATA_CHOICE_FIELDS = ("country", "industry", "lead_source", "owner", "tags", "account.industry")
 
 
 @dataclass(frozen=True)
@@ -63,15 +62,16 @@ class SegmentsConsole:
     # -- the builder --------------------------------------------------------------------------------
 
     def subjects(self) -> list[Subject]:
-        """What the field picker offers, with the names of segments, sequences and campaigns that exist."""
+        """What the field picker offers: the segments area's catalogue (every field, the custom keys seen in
+        the data, behaviour kinds, memberships with the names that exist) and, for the text fields people
+        filter on most, the values seen in the data."""
         with self.session.read() as conn:
-            names = {
-                "segments": tuple(s.name for s in list_segments(conn)),
-                "sequences": tuple(s.name for s in list_sequences(conn)),
-                "campaigns": tuple(r[0] for r in conn.execute(
-                    select(campaign.c.name).order_by(func.lower(campaign.c.name)).limit(200))),
-            }
-        return subjects(names=names)
+            catalogue = fields.catalogue(conn)
+            data_choices = {name: tuple(str(v) for v in fields.value_choices(conn, name))
+                            for name in DATA_CHOICE_FIELDS}
+        custom = tuple(c.name.removeprefix("custom.") for c in catalogue if c.group == "custom")
+        names = {c.name.removeprefix("in_") + "s": c.choices for c in catalogue if c.group == "membership"}
+        return subjects(custom, data_choices, names)
 
     def evaluate(self, rule: Rule | dict[str, Any]) -> DraftResult:
         """The live count and a sample of a draft rule (nothing is stored)."""

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from tui_support import T0, make_test_app, wait_for
 
 from nurture_tui.segments.compiler import count
+from nurture_tui.segments.quick import parse_quick
 from nurture_tui.segments.service import get_segment, list_segments, save_segment
 from nurture_tui.store import tables as t
 from nurture_tui.store.engine import write_tx
@@ -127,3 +128,24 @@ async def test_a_bad_value_is_refused_in_the_form_and_nothing_is_saved(seeded_ws
         await wait_for(pilot, lambda: not isinstance(app.screen, (ChoiceModal, SegmentEditorScreen)))
     with seeded_ws.engine.connect() as conn:
         assert [s.name for s in list_segments(conn)] == ["Decision makers"]
+
+
+async def test_the_quick_filter_line_turns_into_the_rule_and_back(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="segments")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: getattr(app.screen, "rows", None))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, SegmentEditorScreen))
+        editor: Any = app.screen
+        await pilot.press("colon")
+        quick = editor.query_one("#quick")
+        await wait_for(pilot, lambda: quick.has_focus and quick.value)
+        assert parse_quick(quick.value).to_data() == {"all": [{"field": "stage", "op": "eq", "value": "decision"}]}
+        quick.value = ""
+        await pilot.press(*"industry=Software score>=50 opened<14d", "enter")
+        await wait_for(pilot, lambda: editor.draft.data() == {"all": [
+            {"field": "industry", "op": "eq", "value": "Software"}, {"field": "score", "op": "ge", "value": 50},
+            {"activity": "open", "within": "14d"}]})
+        await pilot.press("u")  # the whole replacement is one edit
+        await wait_for(pilot, lambda: editor.draft.data() == {"all": [
+            {"field": "stage", "op": "eq", "value": "decision"}]})

@@ -21,7 +21,7 @@ from textual.widgets import Input, Static
 from ...console.segment_draft import Group, Path, RuleDraft
 from ...console.segments import DraftResult, SegmentInfo
 from ...errors import NurtureError, ValidationError
-from ...segments.quick import parse_quick
+from ...segments.quick import parse_quick, to_quick
 from ..keymap import bind
 from ..widgets.common.keyed_table import KeyedTable
 from ..widgets.segments.rule_tree import RuleTree
@@ -99,7 +99,7 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
 
     def on_mount(self) -> None:
         sample = self.query_one("#sample", KeyedTable)
-        sample.add_column("Lead", key="lead", width=30)
+        sample.add_column("Lead", key="lead", width=22)
         sample.add_column("Score", key="score", width=6)
         self._title()
         self.refresh_draft(())
@@ -276,7 +276,6 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
 
     def _as_quick(self) -> str:
         """The rule in the quick syntax, when it can be written that way."""
-        from ...segments.quick import to_quick
         try:
             return to_quick(self.draft.rule()) or ""
         except ValidationError:
