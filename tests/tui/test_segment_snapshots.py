@@ -29,7 +29,8 @@ def _freeze(app: Any) -> None:
 
 async def _open_editor(pilot: Any, segment: Any = None) -> Any:
     app = pilot.app
-    await wait_for(pilot, lambda: app.status is not None and app.status.sync != "…" and getattr(app.screen, "rows", None))
+    await wait_for(pilot, lambda: app.status is not None and app.status.sync != "…"
+                   and getattr(app.screen, "rows", None))
     await app.push_screen(SegmentEditorScreen(segment))
     await wait_for(pilot, lambda: isinstance(app.screen, SegmentEditorScreen) and app.screen.subjects is not None)
     return app.screen
