@@ -70,7 +70,7 @@ def subjects(custom_keys: tuple[str, ...] = (), data_choices: dict[str, tuple[st
     out = [field_subject(name, data_choices.get(name, ())) for name in F.FIELDS]
     out += [field_subject(f"custom.{key}", data_choices.get(f"custom.{key}", ())) for key in custom_keys]
     out += [Subject(f"activity:{kind}", f"activity: {kind}", "activity", ACTIVITY_OPS,
-                    hint="14d, or N [within 14d]") for kind in ACTIVITY_KINDS]
+                    hint="14d, or N [within 14d]; template:…, url:…, also:click") for kind in ACTIVITY_KINDS]
     out += [
         Subject("in_segment", "in segment", "membership", ("is",), names.get("segments", ()), "a segment name"),
         Subject("in_sequence", "in sequence", "membership", ("is", *SEQUENCE_STATUSES[1:]),
@@ -115,8 +115,19 @@ def build(subject: Subject, op: str, text: str) -> dict[str, Any]:
     return parse_rule(data, "condition").to_data()
 
 
+#: Filters a behaviour value may carry after the count or window: `template:welcome-1`, `url:*pricing*`,
+#: `sequence:Welcome`, and more kinds with `also:click,reply` (opened OR clicked).
+_FILTER = re.compile(r"(?:^|\s)(template|url|sequence|also):(\S+)")
+
+
 def _activity(kind: str, op: str, text: str) -> dict[str, Any]:
     data: dict[str, Any] = {"activity": kind}
+    for key, value in _FILTER.findall(text):
+        if key == "also":
+            data["activity"] = [kind, *(k for k in value.split(",") if k and k != kind)]
+        else:
+            data[key] = value
+    text = _FILTER.sub(" ", text).strip()
     if op == "any_time":
         return data
     if op == "within":
@@ -153,21 +164,31 @@ def split(data: dict[str, Any]) -> tuple[str, str, str]:
         spec = F.lookup(str(data["field"]))
         return (spec.name if spec else str(data["field"])), str(data.get("op", "eq")), text
     if "activity" in data:
-        kind = data["activity"][0] if isinstance(data["activity"], list) else data["activity"]
-        window = f" within {data['within']}" if data.get("within") else ""
-        for op in ("at_least", "at_most", "exactly"):
-            if op in data:
-                return f"activity:{kind}", op, f"{data[op]}{window}"
-        if data.get("never"):
-            return f"activity:{kind}", "never", window.strip()
-        if "last_performed" in data:
-            (which, value), = data["last_performed"].items()
-            return f"activity:{kind}", f"last_{which}", str(value)
-        if data.get("within"):
-            return f"activity:{kind}", "within", str(data["within"])
-        return f"activity:{kind}", "any_time", ""
+        kinds = data["activity"] if isinstance(data["activity"], list) else [data["activity"]]
+        kind = kinds[0]
+        filters = "".join(f" {key}:{data[key]}" for key in ("template", "url", "sequence") if data.get(key))
+        if len(kinds) > 1:
+            filters += " also:" + ",".join(kinds[1:])
+        key, op, text = _activity_split(kind, data)
+        return key, op, (text + filters).strip()
     for key in MEMBERSHIP:
         if key in data:
             op = str(data.get("status", "is")) if key == "in_sequence" else "is"
             return key, "is" if op == "any" else op, str(data[key])
     raise ValidationError("condition", f"cannot edit {data!r} in the form")
+
+
+def _activity_split(kind: str, data: dict[str, Any]) -> tuple[str, str, str]:
+    """The operator and value text of a behaviour condition (its filters are added by `split`)."""
+    window = f" within {data['within']}" if data.get("within") else ""
+    for op in ("at_least", "at_most", "exactly"):
+        if op in data:
+            return f"activity:{kind}", op, f"{data[op]}{window}"
+    if data.get("never"):
+        return f"activity:{kind}", "never", window.strip()
+    if "last_performed" in data:
+        (which, value), = data["last_performed"].items()
+        return f"activity:{kind}", f"last_{which}", str(value)
+    if data.get("within"):
+        return f"activity:{kind}", "within", str(data["within"])
+    return f"activity:{kind}", "any_time", ""

@@ -81,3 +81,22 @@ def test_the_form_builds_canonical_conditions_and_refuses_bad_values() -> None:
         build(S["email"], "regex", "([a-z")
     with pytest.raises(ValidationError, match="does not apply"):
         build(S["score"], "contains", "5")
+
+
+def test_every_demo_segment_can_be_written_in_the_form() -> None:
+    """The done-when of the builder: each sample segment of the demo is expressible condition by condition."""
+    from nurture_tui.demo.live import DEMO_SEGMENTS
+
+    for _name, (_description, rule) in DEMO_SEGMENTS.items():
+        data = parse_rule(rule).to_data()
+        for item in data.get("all", [data]):
+            key, op, text = split(item)
+            assert build(S[key], op, text) == item
+
+
+def test_behaviour_filters_and_several_kinds() -> None:
+    clicked = build(S["activity:click"], "at_least", "2 within 30d url:*pricing* template:welcome-1")
+    assert clicked == {"activity": "click", "template": "welcome-1", "url": "*pricing*", "within": "30d",
+                       "at_least": 2}
+    assert build(S["activity:open"], "within", "7d also:click") == {"activity": ["open", "click"], "within": "7d"}
+    assert build(S["activity:click"], *split(clicked)[1:]) == clicked
