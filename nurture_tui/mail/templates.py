@@ -143,6 +143,17 @@ def _unsafe(attr: str) -> bool:
     return attr.startswith("_") or attr in _REFUSED_ATTRS
 
 
+def _suggest(word: str, known: Iterable[str], *, prefix: str = "", quote: bool = False) -> str:
+    """`(did you mean lead.first_name?)` for a near miss, else `(available: …every name…)`."""
+    names = sorted(known)
+    by_form = {form: name for name in reversed(names) for form in (name, name.split("_")[0])}
+    close = difflib.get_close_matches(word, list(by_form), n=1, cutoff=0.7)
+    if close:
+        guess = by_form[close[0]]
+        return f"(did you mean {prefix}{guess!r}?)" if quote else f"(did you mean {prefix}{guess}?)"
+    return f"(available: {', '.join(names)})"
+
+
 class _AnyName(dict[str, Any]):
     """Filters/tests for finding a part's variables when it uses an unknown filter (reported separately):
     every name resolves, so Jinja's code generator does not stop at the first unknown one."""
@@ -172,8 +183,7 @@ def _ast_problems(tree: nodes.Template, env: SandboxedEnvironment) -> Iterator[t
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name in undeclared and name.name not in SCHEMA \
                 and name.name not in HTML_ENV.globals:  # range, dict, cycler, joiner, namespace, lipsum
-            yield name.lineno, (f"unknown merge field {name.name!r} "
-                                f"(available: {', '.join(sorted(SCHEMA))})")
+            yield name.lineno, f"unknown merge field {name.name!r} {_suggest(name.name, SCHEMA, quote=True)}"
     for node in tree.find_all((nodes.Getattr, nodes.Getitem, nodes.Filter)):
         attr: Any = None
         if isinstance(node, nodes.Getattr):
@@ -195,7 +205,7 @@ def _ast_problems(tree: nodes.Template, env: SandboxedEnvironment) -> Iterator[t
                 allowed = SCHEMA[base.name]
                 if allowed is not None and attr not in allowed:
                     yield node.lineno, (f"unknown merge field {base.name}.{attr} "
-                                        f"(available: {', '.join(sorted(allowed))})")
+                                        f"{_suggest(attr, allowed, prefix=base.name + '.')}")
     for flt in tree.find_all(nodes.Filter):
         if flt.name not in env.filters:
             yield flt.lineno, f"no filter named {flt.name!r}"
@@ -544,11 +554,15 @@ class TemplateVersionInfo:
 
 
 def list_versions(conn: Connection, name: str) -> list[TemplateVersionInfo]:
-    """Every saved version of a template, newest first."""
-    tid = get_source(conn, name)["id"]
+    """Every saved version of a template, newest first (the current one even when it has no version row,
+    as in data written before versions were kept)."""
+    src = get_source(conn, name)
     rows = conn.execute(select(template_version.c.number, template_version.c.created_at, template_version.c.subject)
-                        .where(template_version.c.template_id == tid).order_by(template_version.c.number.desc()))
-    return [TemplateVersionInfo(*r) for r in rows]
+                        .where(template_version.c.template_id == src["id"]).order_by(template_version.c.number.desc()))
+    out = [TemplateVersionInfo(*r) for r in rows]
+    if not out or out[0].number < src["version"]:
+        out.insert(0, TemplateVersionInfo(src["version"], src["updated_at"], src["subject"]))
+    return out
 
 
 def get_version(conn: Connection, name: str, number: int) -> dict[str, Any]:

@@ -29,8 +29,11 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
     from .screens.dialogs.confirm import ConfirmModal
     from .screens.dialogs.error import ErrorModal
     from .screens.dialogs.help import HelpScreen
+    from .screens.dialogs.merge_fields import MergeFieldModal
     from .screens.dialogs.prompt import ChoiceModal, PromptModal
+    from .screens.dialogs.template_versions import TemplateVersionsModal
     from .screens.lead_detail import LeadDetailScreen
+    from .screens.template_editor import TemplateEditorScreen
     from .widgets.leads.lead_list import LeadList
 
     lists = ", ".join(m.title for m in MODES if issubclass(m.screen_class, ListScreen))
@@ -39,6 +42,9 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
         scopes.append((mode.title, mode.screen_class))
         if mode.name == "leads":
             scopes.append(("Leads list", LeadList))
+        if mode.name == "templates":
+            scopes += [("Template editor", TemplateEditorScreen), ("Merge fields", MergeFieldModal),
+                       ("Template versions", TemplateVersionsModal)]
     scopes += [("Lead detail", LeadDetailScreen), ("Help", HelpScreen), ("Confirm", ConfirmModal),
                ("Prompt", PromptModal), ("Choice", ChoiceModal), ("Error", ErrorModal)]
     return scopes
