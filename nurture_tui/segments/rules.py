@@ -18,6 +18,8 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from re import _constants as re_constants  # type: ignore[attr-defined]
+from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any, Literal
 
 import yaml
@@ -328,16 +330,67 @@ def _field_value(spec: F.FieldSpec, op: str, value: Any, where: str) -> Any:
         return [low, high]
     scalar = _scalar(spec, op, value, where)
     if op == "regex":
-        try:
-            re.compile(scalar)
-        except re.error as exc:
-            raise _fail(where, f"bad regular expression {_show(scalar)}: {exc}") from None
+        _check_regex(scalar, where)
     if spec.kind == F.CUSTOM:
         if op in ("lt", "le", "gt", "ge") and not _is_number(scalar):
             raise _fail(where, f"expected a number, got {_show(value)}")
         if op in ("contains", "not_contains", "starts_with", "ends_with", "regex") and not isinstance(scalar, str):
             raise _fail(where, f"expected text, got {_show(value)}")
     return scalar
+
+
+#: Longest regular expression a rule may hold.
+MAX_REGEX = 200
+
+
+def _check_regex(pattern: str, where: str) -> None:
+    """A regex that compiles and cannot backtrack catastrophically: a rule runs it over every lead, so
+    `(a+)+$` on a long value would stall a count (and, on SQLite, the writer) for minutes."""
+    if len(pattern) > MAX_REGEX:
+        raise _fail(where, f"regular expression of {len(pattern)} characters is too long (at most {MAX_REGEX})")
+    try:
+        parsed = re_parser.parse(pattern)
+    except re.error as exc:
+        raise _fail(where, f"bad regular expression {_show(pattern)}: {exc}") from None
+    if _nested_repeat(parsed):
+        raise _fail(where, f"regular expression {_show(pattern)} repeats a repetition (like `(a+)+`), which can "
+                           "take exponential time; write it without the nested repeat")
+
+
+def _nested_repeat(items: Any) -> bool:
+    """True when a repeated sub-pattern is itself nothing but a repeat (`(a+)+`, `(.*)*`, `((a+))*`): the
+    same text then splits across the two loops in exponentially many ways. A body with anything else in
+    it (`(\\.[a-z]+)*`) anchors each turn of the outer loop and is allowed."""
+    for op, arg in items:
+        if op in (re_constants.MAX_REPEAT, re_constants.MIN_REPEAT, re_constants.POSSESSIVE_REPEAT):
+            _low, high, sub = arg
+            body = _flatten(sub)
+            unbounded = high is re_constants.MAXREPEAT or high > 1
+            if unbounded and len(body) == 1 and body[0][0] in (
+                    re_constants.MAX_REPEAT, re_constants.MIN_REPEAT):
+                return True
+            if _nested_repeat(sub):
+                return True
+        elif op == re_constants.SUBPATTERN:
+            if _nested_repeat(arg[-1]):
+                return True
+        elif op == re_constants.BRANCH:
+            if any(_nested_repeat(branch) for branch in arg[1]):
+                return True
+        elif op in (re_constants.ASSERT, re_constants.ASSERT_NOT) and _nested_repeat(arg[1]):
+            return True
+    return False
+
+
+def _flatten(items: Any) -> list[Any]:
+    """A sub-pattern's items with groups opened (`((a+))` is `a+`)."""
+    out: list[Any] = []
+    for op, arg in items:
+        if op == re_constants.SUBPATTERN:
+            out += _flatten(arg[-1])
+        else:
+            out.append((op, arg))
+    return out
 
 
 def _is_number(v: Any) -> bool:

@@ -221,3 +221,14 @@ def test_check_node_locations(data: Any, expected: list[tuple[Any, ...]]) -> Non
     assert [p.at for p in check_node(data)] == expected
     if not expected:
         parse_rule(data)
+
+
+@pytest.mark.parametrize("pattern", ["(a+)+$", "(.*)*x", "((a+))*", "x" * 201])
+def test_a_regex_that_could_backtrack_forever_is_refused_in_one_line(pattern: str) -> None:
+    with pytest.raises(ValidationError, match="repeats a repetition|too long"):
+        parse_rule({"field": "email", "op": "regex", "value": pattern})
+
+
+@pytest.mark.parametrize("pattern", ["^acme", "[a-z]+(\\.[a-z]+)*@", "(ab|cd)+", "(?i)sales"])
+def test_ordinary_regexes_are_accepted(pattern: str) -> None:
+    parse_rule({"field": "email", "op": "regex", "value": pattern})
