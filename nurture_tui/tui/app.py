@@ -64,7 +64,7 @@ class NurtureApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *mode_bindings(),
         bind("question_mark,f1", "help", "Help", "app.help", key_display="?"),
-        bind("q", "quit", "Quit", "app.quit"),
+        bind("q", "quit_guarded", "Quit", "app.quit"),
         bind("R", "refresh", "Refresh", "app.refresh", show=False),
     ]
 
@@ -79,6 +79,8 @@ class NurtureApp(App[None]):
         self.status: StatusLine | None = None
         self.status_signal: Signal[StatusLine] = Signal(self, "status")
         self.data_signal: Signal[str] = Signal(self, "data")
+        #: Editor screens open in any mode (they add and remove themselves), for the quit guard.
+        self.open_editors: set[NurtureScreen] = set()
         self.scheduler_state = "stopped" if not background else "starting"
         self._runtime: Runtime | None = None  # the in-process scheduler or the demo runtime
         self._db_status: HeaderStatus | None = None
@@ -201,6 +203,24 @@ class NurtureApp(App[None]):
         self.data_signal.publish(what)
 
     # -- actions -----------------------------------------------------------------------------------
+
+    def unsaved_editors(self) -> list[str]:
+        """What open editors (in any mode) have not saved yet, by what they edit."""
+        return [screen.unsaved_changes() for screen in self.open_editors if screen.unsaved_changes()]
+
+    @work(exclusive=True, group="app.quit", exit_on_error=False, description="Quit")
+    async def action_quit_guarded(self) -> None:
+        """`q`: quit, after asking when an editor holds unsaved changes (nothing is lost without a yes)."""
+        unsaved = self.unsaved_editors()
+        if unsaved:
+            from .screens.dialogs.confirm import ConfirmModal
+
+            ok = await self.push_screen_wait(ConfirmModal(
+                "Quit without saving?", "Unsaved changes in: " + "; ".join(unsaved), confirm_label="Quit",
+                destructive=True))
+            if not ok:
+                return
+        self.exit()
 
     def action_help(self) -> None:
         from .screens.dialogs.help import HelpScreen

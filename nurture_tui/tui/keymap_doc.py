@@ -26,6 +26,7 @@ Several keys are separated by commas. `?` or `F1` on any screen shows the keys t
 def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
     from .modes import MODES
     from .screens.base import ListScreen
+    from .screens.dialogs.condition_form import ConditionForm
     from .screens.dialogs.confirm import ConfirmModal
     from .screens.dialogs.error import ErrorModal
     from .screens.dialogs.help import HelpScreen
@@ -33,6 +34,7 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
     from .screens.dialogs.prompt import ChoiceModal, PromptModal
     from .screens.dialogs.template_versions import TemplateVersionsModal
     from .screens.lead_detail import LeadDetailScreen
+    from .screens.segment_editor import SegmentEditorScreen
     from .screens.template_editor import TemplateEditorScreen
     from .widgets.leads.lead_list import LeadList
 
@@ -42,6 +44,8 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
         scopes.append((mode.title, mode.screen_class))
         if mode.name == "leads":
             scopes.append(("Leads list", LeadList))
+        if mode.name == "segments":
+            scopes += [("Segment builder", SegmentEditorScreen), ("Condition form", ConditionForm)]
         if mode.name == "templates":
             scopes += [("Template editor", TemplateEditorScreen), ("Merge fields", MergeFieldModal),
                        ("Template versions", TemplateVersionsModal)]

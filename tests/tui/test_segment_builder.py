@@ -149,3 +149,26 @@ async def test_the_quick_filter_line_turns_into_the_rule_and_back(seeded_ws: Wor
         await pilot.press("u")  # the whole replacement is one edit
         await wait_for(pilot, lambda: editor.draft.data() == {"all": [
             {"field": "stage", "op": "eq", "value": "decision"}]})
+
+
+async def test_quitting_with_an_unsaved_rule_asks_first(seeded_ws: Workspace) -> None:
+    from nurture_tui.tui.screens.dialogs.confirm import ConfirmModal
+
+    app = make_test_app(seeded_ws, initial_mode="segments")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: getattr(app.screen, "rows", None))
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, SegmentEditorScreen))
+        await pilot.press("down", "d")  # delete the only condition: unsaved
+        await wait_for(pilot, lambda: app.screen.draft.dirty)  # type: ignore[attr-defined]
+        await pilot.press("1")  # another mode keeps the editor open in its own
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "segment Decision makers" in str(app.screen.query_one("#scope").render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
+        assert app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        await pilot.press("y")
+        await wait_for(pilot, lambda: not app.is_running)

@@ -80,6 +80,10 @@ class NurtureScreen(Screen[None]):
     def data_changed(self, what: str) -> None:
         """Something in area `what` was written from another screen; screens showing it reload."""
 
+    def unsaved_changes(self) -> str:
+        """Editors: what is unsaved ("segment Hot leads"), or "" (the app asks before quitting)."""
+        return ""
+
     def compose_body(self) -> ComposeResult:
         yield from ()
 

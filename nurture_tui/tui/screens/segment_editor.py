@@ -97,7 +97,14 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
     def rule_tree(self) -> RuleTree:
         return self.query_one("#rule", RuleTree)
 
+    def unsaved_changes(self) -> str:
+        return f"segment {self.segment_name or '(new)'}" if self.draft.dirty else ""
+
+    def on_unmount(self) -> None:
+        self.nurture.open_editors.discard(self)
+
     def on_mount(self) -> None:
+        self.nurture.open_editors.add(self)
         sample = self.query_one("#sample", KeyedTable)
         sample.add_column("Lead", key="lead", width=22)
         sample.add_column("Score", key="score", width=6)
