@@ -39,6 +39,7 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
         self.subject: Subject | None = None
         self.op: str | None = None
         self.initial = split(data) if data else None
+        self._problem_text = ""
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -139,7 +140,10 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
         self.dismiss(data)
 
     def _problem(self, text: str) -> None:
-        self.query_one("#problem", Label).update(text)
+        label = self.query_one("#problem", Label)
+        if text != self._problem_text:  # an update re-lays out the dialog: not on every keystroke
+            self._problem_text = text
+            label.update(text)
 
     def action_back(self) -> None:
         if self.query_one("#value", Input).has_focus:

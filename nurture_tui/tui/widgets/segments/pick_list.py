@@ -74,10 +74,15 @@ class PickList(Vertical):
                 if score > 0:
                     scored.append((score, c))
             scored.sort(key=lambda sc: -sc[0])
-            self.shown = [c for _s, c in scored]
+            shown = [c for _s, c in scored]
         else:
-            self.shown = list(self.choices)
+            shown = list(self.choices)
         options = self.query_one(OptionList)
+        if shown == self.shown and options.option_count == len(shown):
+            if shown:  # the same list: rebuilding it would re-lay out the form for nothing
+                options.highlighted = 0
+            return
+        self.shown = shown
         options.clear_options()
         options.add_options([Option(c.label, id=c.key) for c in self.shown])
         if self.shown:
