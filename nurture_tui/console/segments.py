@@ -73,17 +73,23 @@ class SegmentsConsole:
         names = {c.name.removeprefix("in_") + "s": c.choices for c in catalogue if c.group == "membership"}
         return subjects(custom, data_choices, names)
 
-    def evaluate(self, rule: Rule | dict[str, Any]) -> DraftResult:
-        """The live count and a sample of a draft rule (nothing is stored)."""
+    def count_draft(self, rule: Rule | dict[str, Any]) -> int:
+        """How many leads a draft rule matches now (nothing is stored)."""
         s = self.session
-        half_life = s.settings.scoring.half_life_days
-        parsed = parse_rule(rule)
+        with s.read() as conn:
+            return count(conn, parse_rule(rule), s.now(), half_life_days=s.settings.scoring.half_life_days)
+
+    def sample_draft(self, rule: Rule | dict[str, Any], limit: int = SAMPLE) -> list[LeadRow]:
+        """The first `limit` leads by score that a draft rule matches."""
+        s = self.session
         with s.read() as conn:
             now = s.now()
-            total = count(conn, parsed, now, half_life_days=half_life)
-            where = where_clause(conn, parsed, now, half_life_days=half_life)
-            sample = fetch_page(conn, LeadQuery(where=where), scale=s.scale(conn), now=now, limit=SAMPLE)
-        return DraftResult(total, sample)
+            where = where_clause(conn, parse_rule(rule), now, half_life_days=s.settings.scoring.half_life_days)
+            return fetch_page(conn, LeadQuery(where=where), scale=s.scale(conn), now=now, limit=limit)
+
+    def evaluate(self, rule: Rule | dict[str, Any]) -> DraftResult:
+        """The live count and a sample of a draft rule."""
+        return DraftResult(self.count_draft(rule), self.sample_draft(rule))
 
     def save(self, name: str, rule: Rule | dict[str, Any], *, description: str | None = None) -> SegmentInfo:
         """Create or replace a segment (validated, audited, recounted)."""

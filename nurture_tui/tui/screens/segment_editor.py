@@ -6,6 +6,7 @@ refused while the rule is invalid."""
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -30,7 +31,8 @@ from .dialogs.condition_form import ConditionForm
 from .dialogs.confirm import ConfirmModal
 from .dialogs.prompt import ChoiceModal, PromptModal
 
-#: How long typing must pause before the live count runs (a new edit restarts the wait).
+#: Edits closer together than this are counted once, after the last of them; an edit after a quiet spell is
+#: counted at once (each builder edit is one step: the typing happens in the condition form).
 DEBOUNCE_SECONDS = 0.25
 GROUP_CHOICES = [("all", "ALL of — every condition holds (AND)"), ("any", "ANY of — at least one holds (OR)"),
                  ("none", "NONE of — no condition holds (NOT)")]
@@ -66,10 +68,15 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
     ]
 
     @dataclass
-    class Evaluated(Message, bubble=False):
+    class Counted(Message, bubble=False):
         generation: int
-        result: DraftResult | None
+        count: int | None
         error: str | None
+
+    @dataclass
+    class Sampled(Message, bubble=False):
+        generation: int
+        sample: list[Any]
 
     def __init__(self, segment: SegmentInfo | None = None) -> None:
         super().__init__()
@@ -79,6 +86,7 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
         self.generation = 0
         self.last: DraftResult | None = None
         self._debounce: Timer | None = None
+        self._last_edit = 0.0  # monotonic time of the last recount request
         self.subjects: list[Any] | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -132,12 +140,19 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
         self.generation += 1
         if self._debounce is not None:
             self._debounce.stop()
+            self._debounce = None
         if problems:
             self.query_one("#count", Static).update("fix the marked condition to count")
             return
         self.query_one("#count", Static).update(
             f"{self.last.count:,} leads match (recounting…)" if self.last else "counting…")
-        self._debounce = self.set_timer(DEBOUNCE_SECONDS, lambda gen=self.generation: self._evaluate(gen))
+        now = time.monotonic()
+        quiet = now - self._last_edit >= DEBOUNCE_SECONDS
+        self._last_edit = now
+        if quiet:
+            self._evaluate(self.generation)
+        else:
+            self._debounce = self.set_timer(DEBOUNCE_SECONDS, lambda gen=self.generation: self._evaluate(gen))
 
     def _evaluate(self, generation: int) -> None:
         if generation == self.generation:
@@ -145,24 +160,34 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
 
     @work(thread=True, exclusive=True, group="segment_editor.count", exit_on_error=False, description="Live count")
     def _run_evaluate(self, data: dict[str, Any], generation: int) -> None:
+        """The count first (what the operator waits for), then the sample; a newer edit drops both."""
+        segments = self.console.segments
         try:
-            result, error = self.console.segments.evaluate(data), None
+            self.post_result(self.Counted(generation, segments.count_draft(data), None))
         except NurtureError as exc:
-            result, error = None, str(exc)
-        self.post_result(self.Evaluated(generation, result, error))
+            self.post_result(self.Counted(generation, None, str(exc)))
+            return
+        if generation == self.generation:
+            self.post_result(self.Sampled(generation, segments.sample_draft(data)))
 
-    @on(Evaluated)
-    def _evaluated(self, message: Evaluated) -> None:
+    @on(Counted)
+    def _counted(self, message: Counted) -> None:
         if message.generation != self.generation:
             return  # an edit came after this count started: a newer one is on its way
-        if message.result is None:
+        if message.count is None:
             self.query_one("#count", Static).update(Text(message.error or "cannot count", style="red"))
             return
-        self.last = message.result
-        self.query_one("#count", Static).update(Text.assemble((f"{message.result.count:,}", "bold"),
+        self.last = DraftResult(message.count, self.last.sample if self.last else [])
+        self.query_one("#count", Static).update(Text.assemble((f"{message.count:,}", "bold"),
                                                               " leads match · a sample:"))
+
+    @on(Sampled)
+    def _sampled(self, message: Sampled) -> None:
+        if message.generation != self.generation or self.last is None:
+            return
+        self.last = DraftResult(self.last.count, message.sample)
         self.query_one("#sample", KeyedTable).apply(
-            {str(r.id): (r.name or r.email, f"{r.score:.0f}") for r in message.result.sample})
+            {str(r.id): (r.name or r.email, f"{r.score:.0f}") for r in message.sample})
 
     # -- the picker's choices -----------------------------------------------------------------------
 

@@ -22,6 +22,10 @@ class Choice:
     search: str = ""  # extra words the filter matches (symbols, synonyms)
 
 
+#: Matches listed at most: the list shows a handful, and rebuilding it is what a keystroke costs.
+MAX_SHOWN = 12
+
+
 class PickList(Vertical):
     DEFAULT_CSS = """
     PickList { height: auto; }
@@ -74,7 +78,7 @@ class PickList(Vertical):
                 if score > 0:
                     scored.append((score, c))
             scored.sort(key=lambda sc: -sc[0])
-            shown = [c for _s, c in scored]
+            shown = [c for _s, c in scored[:MAX_SHOWN]]
         else:
             shown = list(self.choices)
         options = self.query_one(OptionList)
