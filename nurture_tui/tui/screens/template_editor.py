@@ -72,10 +72,11 @@ class TemplateEditorScreen(NurtureScreen):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("ctrl+s", "save", "Save", "template_editor.save"),
-        bind("ctrl+f", "insert_field", "Merge field", "template_editor.insert_field"),
-        bind("ctrl+l", "choose_lead", "Lead", "template_editor.choose_lead"),
+        bind("ctrl+f", "insert_field", "Field", "template_editor.insert_field",
+             tooltip="Insert a merge field at the cursor"),
+        bind("ctrl+l", "choose_lead", "Lead", "template_editor.choose_lead", tooltip="Choose the preview lead"),
         bind("ctrl+r", "versions", "Versions", "template_editor.versions"),
-        bind("ctrl+t", "test_send", "Test send", "template_editor.test_send"),
+        bind("ctrl+t", "test_send", "Test", "template_editor.test_send", tooltip="Send a test message"),
         bind("escape", "back", "Back", "template_editor.back"),
         bind("q", "quit_editor", "Quit", "template_editor.quit", show=False),
     ]

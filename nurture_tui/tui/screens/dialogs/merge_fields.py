@@ -25,9 +25,13 @@ def ranked(fields: Sequence[MergeField], query: str) -> list[tuple[MergeField, C
     """The fields matching `query` (fuzzy on the path), best first, with the matched letters highlighted."""
     if not query.strip():
         return [(f, Content(f.path)) for f in fields]
-    matcher = Matcher(query.strip())
-    scored = [(matcher.match(f.path), i, f) for i, f in enumerate(fields)]
-    return [(f, matcher.highlight(f.path)) for score, _i, f in sorted(scored, key=lambda s: (-s[0], s[1]))
+    query = query.strip()
+    matcher = Matcher(query)
+    # a field whose root or name starts with what was typed first (`own` → owner.*), then by fuzzy score
+    scored = [(f.path.startswith(query.lower()), f.path.split(".")[-1].startswith(query.lower()),
+               matcher.match(f.path), i, f) for i, f in enumerate(fields)]
+    return [(f, matcher.highlight(f.path))
+            for _root, _name, score, _i, f in sorted(scored, key=lambda s: (not s[0], not s[1], -s[2], s[3]))
             if score > 0]
 
 
