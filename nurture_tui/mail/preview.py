@@ -31,8 +31,7 @@ from .templates import (
     TemplateDraft,
     TemplateProblem,
     base_context,
-    check_template,
-    compile_template,
+    check_and_compile,
     default_cache,
     one_line,
     render,
@@ -193,24 +192,15 @@ class DraftPreview:
         return self.error is None
 
 
-def compile_parts(draft: TemplateDraft) -> CompiledTemplate:
-    """Compile a draft's parts for previewing (the name and category need not be valid yet)."""
-    return compile_template(id=0, name=draft.name or "draft", version=0, category=draft.category or "marketing",
-                            stage=draft.stage, subject=draft.subject, html=draft.html, text=draft.text or None)
-
-
 def draft_preview(conn: Connection, settings: Settings, draft: TemplateDraft, lead_choice: LeadChoice | None,
                   now: datetime) -> DraftPreview:
-    """Check a draft (every problem) and, when its parts are sound, render it for the lead."""
-    problems = tuple(check_template(draft))
-    if any(p.part in PARTS for p in problems):
-        return DraftPreview(problems, lead_choice, error="fix the problems to see the preview")
-    try:
-        compiled = compile_parts(draft)
-    except ValidationError as exc:  # cannot happen after check_template; kept as a message, not a crash
-        return DraftPreview(problems, lead_choice, error=str(exc))
+    """Check a draft (every problem) and, when its parts are sound, render it for the lead: one parse and
+    one compile per part, one compose for one lead."""
+    problems, compiled = check_and_compile(draft)
+    if compiled is None:
+        return DraftPreview(tuple(problems), lead_choice, error="fix the problems to see the preview")
     out = render_compiled(conn, settings, compiled, lead_choice.id if lead_choice else None, now)
     if out.error:
-        return DraftPreview(problems, lead_choice, error=out.error)
-    return DraftPreview(problems, lead_choice, out.subject, html_to_text(out.html), links_of(out.html), out.text,
-                        text_derived=not draft.text)
+        return DraftPreview(tuple(problems), lead_choice, error=out.error)
+    return DraftPreview(tuple(problems), lead_choice, out.subject, html_to_text(out.html), links_of(out.html),
+                        out.text, text_derived=not draft.text)

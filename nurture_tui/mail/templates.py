@@ -176,10 +176,12 @@ def _undeclared(tree: nodes.Template) -> set[str]:
         return codegen.undeclared_identifiers
 
 
-def _ast_problems(tree: nodes.Template, env: SandboxedEnvironment) -> Iterator[tuple[int, str]]:
+def _ast_problems(tree: nodes.Template, env: SandboxedEnvironment,
+                  undeclared: set[str] | None = None) -> Iterator[tuple[int, str]]:
     """Every sandbox problem of a parsed part as (line, message): unknown merge fields, private or refused
     attribute access, a non-literal `attr` name, unknown filters and tests."""
-    undeclared = _undeclared(tree)
+    if undeclared is None:
+        undeclared = _undeclared(tree)
     for name in tree.find_all(nodes.Name):
         if name.ctx == "load" and name.name in undeclared and name.name not in SCHEMA \
                 and name.name not in HTML_ENV.globals:  # range, dict, cycler, joiner, namespace, lipsum
@@ -351,21 +353,29 @@ class TemplateProblems(ValidationError):
         super().__init__(f"template {name or '(unnamed)'}", f"{problems[0]}{more}")
 
 
-def part_problems(source: str, part: str) -> list[TemplateProblem]:
-    """Every problem of one part: its first syntax error (Jinja stops there), else every sandbox problem,
-    else what compiling finds."""
+def _check_part(source: str, part: str) -> tuple[list[TemplateProblem], CheckedPart | None]:
+    """Every problem of one part — its first syntax error (Jinja stops there), else every sandbox problem,
+    else what compiling finds — and, when there is none, the part compiled (parsed once, compiled once)."""
     env = _env(part)
     try:
         tree = env.parse(source)
     except TemplateSyntaxError as exc:
-        return [TemplateProblem(part, exc.lineno, one_line(exc.message or "syntax error"))]
-    found = [TemplateProblem(part, line, message) for line, message in _ast_problems(tree, env)]
-    if not found:
-        try:
-            env.compile(tree)
-        except TemplateSyntaxError as exc:
-            found.append(TemplateProblem(part, exc.lineno, one_line(exc.message or "syntax error")))
-    return found
+        return [TemplateProblem(part, exc.lineno, one_line(exc.message or "syntax error"))], None
+    undeclared = _undeclared(tree)
+    found = [TemplateProblem(part, line, message) for line, message in _ast_problems(tree, env, undeclared)]
+    if found:
+        return found, None
+    try:
+        code = env.compile(tree)
+    except TemplateSyntaxError as exc:
+        return [TemplateProblem(part, exc.lineno, one_line(exc.message or "syntax error"))], None
+    compiled = env.template_class.from_code(env, code, env.make_globals(None))
+    return [], CheckedPart(compiled, frozenset(n for n in undeclared if n in SCHEMA), _lead_fields(tree))
+
+
+def part_problems(source: str, part: str) -> list[TemplateProblem]:
+    """Every problem of one part (see `_check_part`)."""
+    return _check_part(source, part)[0]
 
 
 _PART_ORDER = {p: i for i, p in enumerate(("name", "category", "stage", *PARTS))}
@@ -374,6 +384,13 @@ _PART_ORDER = {p: i for i, p in enumerate(("name", "category", "stage", *PARTS))
 def check_template(draft: TemplateDraft) -> list[TemplateProblem]:
     """Every problem of a draft, by part and line, under the rules `validate` (and so `upsert_template`)
     applies: an empty list means it saves."""
+    return check_and_compile(draft)[0]
+
+
+def check_and_compile(draft: TemplateDraft) -> tuple[list[TemplateProblem], CompiledTemplate | None]:
+    """`check_template`, plus the draft compiled when its three parts are sound (the name, category and
+    stage need not be: the editor previews a draft before it is named). Each part is parsed and compiled
+    once, so the editor's live preview pays for one compile per edit."""
     found: list[TemplateProblem] = []
     if not _NAME_RE.match(draft.name or ""):
         found.append(TemplateProblem("name", None, f"invalid name {_shown(draft.name)} "
@@ -383,19 +400,38 @@ def check_template(draft: TemplateDraft) -> list[TemplateProblem]:
                                                        "(a lower-case slug: a-z 0-9 _ -)"))
     if draft.stage is not None and len(draft.stage) > MAX_STAGE:
         found.append(TemplateProblem("stage", None, f"at most {MAX_STAGE} characters"))
+    checked: dict[str, CheckedPart] = {}
     parts = (("subject", draft.subject), ("html", draft.html), ("text", draft.text or ""))
     for part, source in parts:
         if len(source) > MAX_CHARS[part]:
             found.append(TemplateProblem(part, None, _too_long(source, MAX_CHARS[part])))
+        elif part == "text" and not source:
+            continue
         elif part != "text" and not source.strip():
             found.append(TemplateProblem(part, None, "is empty"))
         else:
-            found += part_problems(source, part)
-    if not draft.text and draft.html.strip() and not any(p.part == "html" for p in found):
+            problems, ok = _check_part(source, part)
+            found += problems
+            if ok is not None:
+                checked[part] = ok
+    if not draft.text and "html" in checked:
         # the text part derived from the HTML must compile too (it nearly always does)
-        found += [TemplateProblem("html", None, f"as plain text: {p.message}")
-                  for p in part_problems(html_template_to_text(draft.html), "html (as text)")]
-    return sorted(found, key=lambda p: (_PART_ORDER.get(p.part, 99), p.line or 0))
+        problems, ok = _check_part(html_template_to_text(draft.html), "html (as text)")
+        found += [TemplateProblem("html", None, f"as plain text: {p.message}") for p in problems]
+        if ok is not None:
+            checked["text"] = ok
+    found.sort(key=lambda p: (_PART_ORDER.get(p.part, 99), p.line or 0))
+    if len(checked) < 3:
+        return found, None
+    subject, html, text = checked["subject"], checked["html"], checked["text"]
+    fields: frozenset[str] | None = frozenset()
+    for c in (subject, html, text):
+        fields = None if fields is None or c.lead_fields is None else fields | c.lead_fields
+    compiled = CompiledTemplate(0, draft.name or "draft", 0, draft.category or "marketing", draft.stage or None,
+                                subject.template, html.template, text.template,
+                                subject.roots | html.roots | text.roots, text_derived=not draft.text,
+                                lead_fields=fields)
+    return found, compiled
 
 
 def compile_draft(draft: TemplateDraft, *, id: int = 0, version: int = 0) -> CompiledTemplate:

@@ -12,6 +12,7 @@ from sqlalchemy import func, insert, select
 
 from nurture_tui.errors import NurtureError, ValidationError
 from nurture_tui.mail import templates
+from nurture_tui.mail.context import sample_context
 from nurture_tui.mail.preview import draft_preview, lead_choice
 from nurture_tui.mail.sink import SmtpSink
 from nurture_tui.mail.templates import TemplateDraft, TemplateProblem, TemplateProblems, check_template
@@ -211,3 +212,20 @@ def test_a_test_send_is_marked_untracked_and_never_counted(workspace, clock, sin
     sink.fail("refused@team.example", 550, "no such user")
     with pytest.raises(NurtureError, match=r"test send to refused@team.example failed: 550 no such user"):
         deliver(workspace.settings.mail, message.__class__(**{**message.__dict__, "to": "refused@team.example"}), now)
+
+
+def test_check_and_compile_builds_what_saving_would() -> None:
+    """The editor's preview compiles each part once; the result matches what the cache compiles on save."""
+    draft = _draft(subject="Hi {{ lead.first_name | default('there') }}",
+                   html="<p>{{ owner.name }} at {{ account.name }}</p><a href='https://x.example'>x</a>")
+    problems, compiled = templates.check_and_compile(draft)
+    saved = templates.validate(name=draft.name, subject=draft.subject, html=draft.html)
+    assert problems == [] and compiled is not None
+    assert (compiled.roots, compiled.lead_fields, compiled.text_derived) == \
+        (saved.roots, saved.lead_fields, saved.text_derived)
+    ctx = templates.base_context() | sample_context()
+    for part in ("subject", "html", "text"):
+        assert templates.render(getattr(compiled, part), ctx) == templates.render(getattr(saved, part), ctx)
+    # a bad name does not stop the preview; a bad part does
+    assert templates.check_and_compile(_draft(name="no good"))[1] is not None
+    assert templates.check_and_compile(_draft(text="{{ nope }}"))[1] is None
