@@ -167,6 +167,12 @@ async def test_edit_versions_diff_and_the_unsaved_change_guard(seeded_ws: Worksp
         await wait_for(pilot, lambda: app.screen is editor and "Bye" not in editor.draft().html)
         assert "See you soon." in editor.draft().html and editor.dirty()
 
+        editor.query_one("#preview-box").focus()
+        await pilot.press("q")  # quitting asks too
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
+        assert "template welcome-1" in str(app.screen.query_one("#scope").render())
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.screen is editor)
         await pilot.press("escape")  # unsaved: asks first
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("n")

@@ -66,7 +66,8 @@ class TemplateEditorScreen(NurtureScreen):
             "`ctrl+f` inserts a merge field at the cursor, `ctrl+s` saves (a new version when the body "
             "changed; nothing is saved while there is a problem), `ctrl+r` lists the versions with diffs, "
             "`ctrl+t` sends a test message (marked as a test, never counted). `tab` moves between fields; "
-            "`ctrl+z` / `ctrl+y` undo and redo in a part; `esc` goes back and asks before discarding changes.")
+            "`ctrl+z` / `ctrl+y` undo and redo in a part; `esc` goes back and asks before discarding changes "
+            "(`q` asks too).")
     PREVIEW_DELAY: ClassVar[float] = 0.2
     #: Below 110 columns the name/category/stage fields take two lines (`-narrow`).
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
@@ -78,7 +79,6 @@ class TemplateEditorScreen(NurtureScreen):
         bind("ctrl+r", "versions", "Versions", "template_editor.versions"),
         bind("ctrl+t", "test_send", "Test", "template_editor.test_send", tooltip="Send a test message"),
         bind("escape", "back", "Back", "template_editor.back"),
-        bind("q", "quit_editor", "Quit", "template_editor.quit", show=False),
     ]
 
     @dataclass
@@ -138,6 +138,7 @@ class TemplateEditorScreen(NurtureScreen):
                     yield DraftPreviewView(id="preview")
 
     def on_mount(self) -> None:
+        self.nurture.open_editors.add(self)  # `q` anywhere asks before quitting with unsaved changes
         html = self.query_one("#html", TextArea)
         if "html" in html.available_languages:
             html.language = "html"
@@ -187,6 +188,12 @@ class TemplateEditorScreen(NurtureScreen):
 
     def dirty(self) -> bool:
         return self.opened and self.draft() != self.saved
+
+    def unsaved_changes(self) -> str:
+        return f"template {self.original_name or self.draft().name or '(new)'}" if self.dirty() else ""
+
+    def on_unmount(self) -> None:
+        self.nurture.open_editors.discard(self)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("save", "test_send"):
@@ -361,13 +368,10 @@ class TemplateEditorScreen(NurtureScreen):
         self.notify(f"test sent to {to} (marked as a test; not counted)")
 
     def action_back(self) -> None:
-        self._leave(quit_app=False)
-
-    def action_quit_editor(self) -> None:
-        self._leave(quit_app=True)
+        self._leave()
 
     @work(exclusive=True, group="template_editor.leave", exit_on_error=False, description="Leave the editor")
-    async def _leave(self, quit_app: bool) -> None:
+    async def _leave(self) -> None:
         if self.dirty():
             name = self.original_name or self.draft().name or "the new template"
             discard = await self.app.push_screen_wait(ConfirmModal(
@@ -375,7 +379,4 @@ class TemplateEditorScreen(NurtureScreen):
                 confirm_label="Discard", destructive=True))
             if not discard:
                 return
-        if quit_app:
-            self.app.exit()
-        else:
-            self.app.pop_screen()
+        self.app.pop_screen()
