@@ -6,7 +6,6 @@ refused while the rule is invalid."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -16,13 +15,13 @@ from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from ...console.segment_draft import Group, Path, RuleDraft
 from ...console.segments import DraftResult, SegmentInfo
 from ...errors import NurtureError, ValidationError
 from ...segments.quick import parse_quick, to_quick
+from ..debounce import Debouncer
 from ..keymap import bind
 from ..widgets.common.keyed_table import KeyedTable
 from ..widgets.segments.rule_tree import RuleTree
@@ -85,8 +84,7 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
         self.draft = RuleDraft(segment.rule.to_data() if segment else None)
         self.generation = 0
         self.last: DraftResult | None = None
-        self._debounce: Timer | None = None
-        self._last_edit = 0.0  # monotonic time of the last recount request
+        self._counter = Debouncer(self, DEBOUNCE_SECONDS, self._evaluate)
         self.subjects: list[Any] | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -138,25 +136,16 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
         self.query_one("#problems", Static).display = bool(problems)
         self._title()
         self.generation += 1
-        if self._debounce is not None:
-            self._debounce.stop()
-            self._debounce = None
         if problems:
+            self._counter.cancel()
             self.query_one("#count", Static).update("fix the marked condition to count")
             return
         self.query_one("#count", Static).update(
             f"{self.last.count:,} leads match (recounting…)" if self.last else "counting…")
-        now = time.monotonic()
-        quiet = now - self._last_edit >= DEBOUNCE_SECONDS
-        self._last_edit = now
-        if quiet:
-            self._evaluate(self.generation)
-        else:
-            self._debounce = self.set_timer(DEBOUNCE_SECONDS, lambda gen=self.generation: self._evaluate(gen))
+        self._counter.request()
 
-    def _evaluate(self, generation: int) -> None:
-        if generation == self.generation:
-            self._run_evaluate(self.draft.data(), generation)
+    def _evaluate(self) -> None:
+        self._run_evaluate(self.draft.data(), self.generation)
 
     @work(thread=True, exclusive=True, group="segment_editor.count", exit_on_error=False, description="Live count")
     def _run_evaluate(self, data: dict[str, Any], generation: int) -> None:

@@ -25,7 +25,6 @@ from textual.binding import BindingType
 from textual.containers import Container, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.suggester import SuggestFromList
-from textual.timer import Timer
 from textual.widget import Widget
 from textual.widgets import Input, Label, TextArea
 
@@ -41,6 +40,7 @@ from ...console.templates import (
     address_problem,
 )
 from ...errors import NurtureError
+from ..debounce import Debouncer
 from ..keymap import bind
 from ..widgets.templates.preview import DraftPreviewView
 from ..widgets.templates.problems import ProblemsPanel
@@ -103,7 +103,7 @@ class TemplateEditorScreen(NurtureScreen):
         self.shown_generation = -1  # the generation the preview and problems show
         self.problems: list[TemplateProblem] = []
         self.opened = False
-        self._preview_timer: Timer | None = None
+        self._previewer = Debouncer(self, self.PREVIEW_DELAY, self._start_preview)
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -212,9 +212,7 @@ class TemplateEditorScreen(NurtureScreen):
 
     def _schedule_preview(self) -> None:
         self.generation += 1
-        if self._preview_timer is not None:
-            self._preview_timer.stop()
-        self._preview_timer = self.set_timer(self.PREVIEW_DELAY, self._start_preview)
+        self._previewer.request()
 
     def _start_preview(self) -> None:
         self._preview(self.generation, self.draft(), self.lead)
