@@ -64,7 +64,7 @@ class NurtureApp(App[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         *mode_bindings(),
         bind("question_mark,f1", "help", "Help", "app.help", key_display="?"),
-        bind("q", "quit_guarded", "Quit", "app.quit"),
+        bind("q", "quit", "Quit", "app.quit"),
         bind("R", "refresh", "Refresh", "app.refresh", show=False),
     ]
 
@@ -208,9 +208,12 @@ class NurtureApp(App[None]):
         """What open editors (in any mode) have not saved yet, by what they edit."""
         return [screen.unsaved_changes() for screen in self.open_editors if screen.unsaved_changes()]
 
+    async def action_quit(self) -> None:
+        """`q` and `ctrl+q`: quit, after asking when an editor holds unsaved changes."""
+        self._quit_guarded()
+
     @work(exclusive=True, group="app.quit", exit_on_error=False, description="Quit")
-    async def action_quit_guarded(self) -> None:
-        """`q`: quit, after asking when an editor holds unsaved changes (nothing is lost without a yes)."""
+    async def _quit_guarded(self) -> None:
         unsaved = self.unsaved_editors()
         if unsaved:
             from .screens.dialogs.confirm import ConfirmModal

@@ -168,7 +168,7 @@ async def test_quitting_with_an_unsaved_rule_asks_first(seeded_ws: Workspace) ->
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, ConfirmModal))
         assert app.is_running
-        await pilot.press("q")
+        await pilot.press("ctrl+q")  # Textual's own quit key asks too
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running)
