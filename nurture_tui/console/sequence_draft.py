@@ -84,7 +84,7 @@ class SequenceDraft:
         self._redo: list[SequenceDef] = []
         self.changes = 0  # edits since load or the last `mark_saved`
         self.revision = 0  # bumps on every change (edits, undo, redo): a cache key for the UI
-        self._problems: tuple[int, int, list[DraftProblem]] | None = None
+        self._problems: tuple[int, Catalog | None, list[DraftProblem]] | None = None
 
     # -- loading and dumping --------------------------------------------------------------------------
 
@@ -253,7 +253,7 @@ class SequenceDraft:
             raise ValidationError(old.id, f"this edit would delete {len(lost)} step(s) below it: {', '.join(lost)}")
         others = self.ids() - {s.id for s in _subtree(old)}
         for s in _subtree(new):
-            _check_slug(s.id)
+            check_step_id(s.id)
             if s.id in others:
                 raise ValidationError(s.id, f"step id {s.id!r} is already used")
         self._checkpoint()
@@ -270,7 +270,7 @@ class SequenceDraft:
         old = self.step(path)
         if new_id == old.id:
             return path
-        _check_slug(new_id)
+        check_step_id(new_id)
         if new_id in self.ids():
             raise ValidationError(new_id, f"step id {new_id!r} is already used")
         self._checkpoint()
@@ -380,10 +380,10 @@ class SequenceDraft:
     def problems(self, catalog: Catalog | None = None) -> list[DraftProblem]:
         """Every problem `sequences.validate` finds, located at draft paths. `catalog` (else the draft's own,
         else rules only) says which templates and segments exist; the draft's inline templates are added."""
-        cat = catalog or self.catalog
-        key = (self.revision, id(cat))
-        if self._problems is not None and self._problems[:2] == key:
-            return list(self._problems[2])
+        given = cat = catalog or self.catalog
+        cached = self._problems
+        if cached is not None and cached[0] == self.revision and cached[1] is given:
+            return list(cached[2])
         if cat is None:
             cat = Catalog(templates=None, segment_exists=None, parse_rule=default_rule_parser())
         elif cat.templates is not None and self.defn.templates:
@@ -399,7 +399,7 @@ class SequenceDraft:
             loc = locs[p.line - 1] if p.line else ()
             path, setting, detail = self._locate(loc)
             out.append(DraftProblem(path, setting, detail, p.where, p.message))
-        self._problems = (key[0], key[1], out)
+        self._problems = (self.revision, given, out)
         return list(out)
 
     @property
@@ -464,7 +464,7 @@ class SequenceDraft:
     def _check_new_ids(self, step: Step) -> None:
         used = self.ids()
         for s in _subtree(step):
-            _check_slug(s.id)
+            check_step_id(s.id)
             if s.id in used:
                 raise ValidationError(s.id, f"step id {s.id!r} is already used")
             used.add(s.id)
@@ -618,7 +618,7 @@ def _detail(rest: tuple[Any, ...] | Loc) -> str:
     return out
 
 
-def _check_slug(step_id: str) -> None:
+def check_step_id(step_id: str) -> None:
     if not _SLUG_RE.match(step_id):
         raise ValidationError(step_id or "id", "a step id is a slug: lower-case letters, digits, - and _")
 

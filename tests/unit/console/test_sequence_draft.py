@@ -375,3 +375,40 @@ def test_summaries_of_the_issue() -> None:
     assert s({"wait": {"until": "2026-12-01"}}) == "wait until 2026-12-01"
     assert s({"action": {"type": "adjust_score", "points": -5}}) == "action adjust_score -5"
     assert s({"branch": {"rule": {"all": [{"field": "shoe", "eq": 1}]}}}).startswith("branch {")
+
+
+def test_node_forms_refuse_bad_values_in_one_line_and_round_trip_their_data() -> None:
+    from nurture_tui.console.sequence_nodes import build_step, form_data
+
+    def refused(data: dict[str, Any], match: str, **kw: Any) -> None:
+        with pytest.raises(ValidationError, match=match) as info:
+            build_step({"id": "x", **data}, **kw)
+        assert "\n" not in str(info.value)
+
+    refused({"wait": {"duration": "3 fortnights"}}, r"^wait: duration: not a duration")
+    refused({"wait": {"duration": "0d"}}, "duration must be > 0")
+    refused({"wait": {"weekday": "someday"}}, "unknown weekday")
+    refused({"wait": {}}, "exactly one of duration, until, weekday")
+    refused({"wait_for": {"events": [{"kind": "open"}]}}, "needs a window")
+    refused({"wait_for": {"events": [{"kind": "sniff"}], "window": "3d"}}, "unknown event kind")
+    refused({"split": {"arms": [{"name": "a", "weight": 60}, {"name": "b", "weight": 50}]}}, "sum to 110")
+    refused({"split": {"arms": [{"name": "a", "weight": 100}]}}, "at least 2 arms")
+    refused({"action": {"type": "adjust_score"}}, "adjust_score needs points")
+    refused({"action": {"type": "update_field", "field": "shoe_size", "value": 9}}, "unknown field 'shoe_size'")
+    refused({"action": {"type": "webhook", "url": "ftp://x"}}, "must start with http")
+    refused({"action": {"type": "enroll", "sequence": "me"}}, "cannot enroll leads into itself", sequence="me")
+    refused({"branch": {"rule": {"all": [{"field": "shoe_size", "eq": 9}]}}}, "shoe_size")
+    refused({"send": {"template": ""}}, "pick a template")
+    refused({"send": {"templat": "t"}}, "unknown key 'templat'")
+    refused({"goto": "Not A Slug", "exit": {}}, "slug")
+    with pytest.raises(ValidationError, match="slug"):
+        build_step({"id": "Bad Id", "exit": {}})
+    # what depends on the rest of the program is the draft's business, not the form's
+    ok = build_step({"id": "x", "label": "", "goto": "later",
+                     "wait_for": {"events": [{"kind": "open", "node": "elsewhere"}], "window": "3d"}})
+    assert ok.goto == "later" and ok.label is None and ok.wait_for is not None and ok.wait_for.events[0].node
+    for name in BUILT:
+        for _path, step in draft(name).walk():
+            data = form_data(step)
+            assert "yes" not in data and "no" not in data
+            assert build_step(data, sequence=name.removesuffix(".yaml")) == own(step)
