@@ -172,3 +172,17 @@ async def test_quitting_with_an_unsaved_rule_asks_first(seeded_ws: Workspace) ->
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmModal))
         await pilot.press("y")
         await wait_for(pilot, lambda: not app.is_running)
+
+
+async def test_an_unknown_field_is_named_in_one_line(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="segments")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: getattr(app.screen, "rows", None))
+        await pilot.press("n")
+        await wait_for(pilot, lambda: isinstance(app.screen, SegmentEditorScreen) and app.screen.subjects)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConditionForm))
+        form: Any = app.screen
+        await pilot.press(*"zzqqxx", "enter")
+        await wait_for(pilot, lambda: "no field, behaviour or membership matches 'zzqqxx'"
+                       in str(form.query_one("#problem").render()))

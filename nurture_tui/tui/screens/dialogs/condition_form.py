@@ -88,6 +88,12 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
         if focus:
             ops.focus()
 
+    @on(PickList.NothingMatches)
+    def _nothing_matches(self, event: PickList.NothingMatches) -> None:
+        what = "field, behaviour or membership" if event.pick_list.id == "subject" else "operator"
+        self._problem(f"no {what} matches {event.text[:40]!r}: pick one from the list" if event.text
+                      else f"pick a {what} from the list")
+
     @on(PickList.Picked, "#op")
     def _op_picked(self, event: PickList.Picked) -> None:
         self._choose_op(event.key)

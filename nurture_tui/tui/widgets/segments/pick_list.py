@@ -41,6 +41,15 @@ class PickList(Vertical):
         def control(self) -> PickList:
             return self.pick_list
 
+    @dataclass
+    class NothingMatches(Message):
+        pick_list: PickList
+        text: str
+
+        @property
+        def control(self) -> PickList:
+            return self.pick_list
+
     def __init__(self, choices: list[Choice], *, placeholder: str = "", id: str | None = None) -> None:
         super().__init__(id=id)
         self.choices = choices
@@ -119,6 +128,7 @@ class PickList(Vertical):
     def pick(self) -> None:
         options = self.query_one(OptionList)
         if options.highlighted is None or not self.shown:
+            self.post_message(self.NothingMatches(self, self.input.value.strip()))
             return
         choice = self.shown[options.highlighted]
         self.post_message(self.Picked(self, choice.key))
