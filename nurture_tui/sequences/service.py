@@ -23,7 +23,7 @@ from ..errors import NotFoundError, NurtureError, ValidationError
 from ..store import audit
 from ..store.tables import enrollment, segment, sequence, sequence_version, template
 from .codec import Parsed, dump_definition, line_at, load_yaml, parse_data, parse_text, pydantic_problems
-from .model import CompiledSequence, SequenceDef, Step, TemplateSpec, compile_definition
+from .model import CompiledSequence, SequenceDef, Step, TemplateSpec, compile_definition, iter_steps
 from .problems import Loc, Problem, ProblemsError
 from .validate import Catalog, default_rule_parser, validate_definition, walk
 
@@ -598,3 +598,75 @@ def clear_cache() -> None:
 
 def step_of(compiled: CompiledSequence, node_id: str) -> Step:
     return compiled.nodes[node_id].step
+
+
+# ---------------------------------------------------------------------------------------------------
+# Duplicate and delete (the Sequences list in the TUI, and the CLI)
+
+
+def _rule_names_sequence(data: Any, lowered: str) -> bool:
+    """Whether rule data has `in_sequence: <name>` anywhere in it."""
+    if isinstance(data, list):
+        return any(_rule_names_sequence(item, lowered) for item in data)
+    if isinstance(data, dict):
+        ref = data.get("in_sequence")
+        if isinstance(ref, str) and ref.strip().lower() == lowered:
+            return True
+        return any(_rule_names_sequence(data[op], lowered) for op in ("all", "any", "none") if op in data)
+    return False
+
+
+def sequence_users(conn: Connection, name: str) -> list[str]:
+    """What refers to sequence `name` by name: segments whose rule says `in_sequence: name`, and other
+    sequences' drafts whose `enroll` action or rules name it (one label each, e.g. `segment Warm`)."""
+    lowered = name.strip().lower()
+    users = [f"segment {r.name}" for r in conn.execute(select(segment.c.name, segment.c.rule))
+             if _rule_names_sequence(r.rule, lowered)]
+    for r in conn.execute(select(sequence.c.name, sequence.c.draft).where(func.lower(sequence.c.name) != lowered)):
+        defn = _safe_def(r.draft)
+        if defn is None:
+            continue
+        rules = [defn.goal, *defn.exit_when, defn.entry.rule if defn.entry else None]
+        steps = iter_steps(defn.steps)
+        enrolls = any(s.action is not None and s.action.type == "enroll"
+                      and str(s.action.sequence or "").strip().lower() == lowered for s in steps)
+        branch_rules = [s.branch.rule for s in steps if s.branch is not None and s.branch.rule]
+        if enrolls or any(_rule_names_sequence(rule, lowered) for rule in [*rules, *branch_rules] if rule):
+            users.append(f"sequence {r.name}")
+    return users
+
+
+def duplicate_sequence(conn: Connection, name: str, new_name: str, *, user: str, now: datetime) -> ApplyResult:
+    """A new sequence `new_name` whose draft is a copy of `name`'s draft (nothing published, nobody enrolled)."""
+    new_name = new_name.strip()
+    if conn.execute(select(sequence.c.id).where(func.lower(sequence.c.name) == new_name.lower())).first():
+        raise ValidationError("new name", f"a sequence named {new_name!r} exists already")
+    defn = draft_definition(conn, name)
+    try:
+        copy = SequenceDef.model_validate({**defn.to_json(), "name": new_name})
+    except PydanticValidationError as exc:
+        raise ValidationError("new name", str(exc.errors()[0].get("msg", exc))) from None
+    return save_draft(conn, copy, user=user, now=now)
+
+
+def delete_sequence(conn: Connection, name: str, *, user: str, now: datetime) -> None:
+    """Delete a sequence nobody was ever enrolled in and nothing refers to. A sequence with enrollments keeps
+    its history for reports (pause it instead); one that segments or other sequences name is refused with
+    the list of them."""
+    row = get_row(conn, name, lock=True)
+    enrolled: dict[str, int] = {str(st): int(n) for st, n in conn.execute(
+        select(enrollment.c.status, func.count()).where(enrollment.c.sequence_id == row["id"])
+        .group_by(enrollment.c.status))}
+    if enrolled:
+        live = sum(n for st, n in enrolled.items() if st in ("active", "waiting"))
+        what = (f"{live:,} leads are enrolled in it" if live else
+                f"it keeps the history of {sum(enrolled.values()):,} finished enrollments")
+        raise ValidationError(f"sequence {row['name']!r}", f"cannot delete: {what}; pause it instead")
+    users = sequence_users(conn, row["name"])
+    if users:
+        raise ValidationError(f"sequence {row['name']!r}", f"cannot delete: still used by {', '.join(users)}")
+    conn.execute(sequence_version.delete().where(sequence_version.c.sequence_id == row["id"]))
+    conn.execute(sequence.delete().where(sequence.c.id == row["id"]))
+    audit.record(conn, at=now, user=user, action="delete", entity="sequence", entity_id=row["id"],
+                 before={"name": row["name"], "checksum": checksum(row["draft"] or {})}, after=None)
+    clear_cache()

@@ -10,7 +10,7 @@ import pytest
 from seq_support import SAMPLES, add_lead
 from sqlalchemy import delete, func, insert, select
 
-from nurture_tui.errors import NotFoundError, NurtureError
+from nurture_tui.errors import NotFoundError, NurtureError, ValidationError
 from nurture_tui.sequences import service
 from nurture_tui.sequences.model import SequenceDef
 from nurture_tui.sequences.problems import ProblemsError
@@ -271,3 +271,45 @@ def test_save_draft_from_an_edited_definition(workspace: Workspace) -> None:
         with pytest.raises(ProblemsError) as exc:
             service.save_draft(conn, defn, user="editor", now=workspace.clock.now())
     assert exc.value.lines[0].startswith("sequence demo-seq: steps.pause.wait: duration must be > 0")
+
+
+def test_duplicate_copies_the_draft_under_a_new_name(workspace: Workspace) -> None:
+    apply(workspace, BASE)
+    with write_tx(workspace.engine) as conn:
+        result = service.duplicate_sequence(conn, "demo-seq", "demo-copy", user="tester", now=workspace.clock.now())
+        assert result.created
+        with pytest.raises(ValidationError, match="exists already"):
+            service.duplicate_sequence(conn, "demo-seq", "DEMO-copy", user="tester", now=workspace.clock.now())
+    with workspace.engine.connect() as conn:
+        copy = service.draft_definition(conn, "demo-copy")
+        assert copy.name == "demo-copy"
+        assert copy.steps == service.draft_definition(conn, "demo-seq").steps
+
+
+def test_delete_is_refused_while_used_and_allowed_when_never_used(workspace: Workspace) -> None:
+    apply(workspace, BASE)
+    now = workspace.clock.now()
+    with write_tx(workspace.engine) as conn:
+        conn.execute(insert(segment).values(name="in demo", rule={"in_sequence": "demo-seq"}))
+    with write_tx(workspace.engine) as conn, pytest.raises(ValidationError, match="still used by segment in demo"):
+        service.delete_sequence(conn, "demo-seq", user="tester", now=now)
+    with write_tx(workspace.engine) as conn:
+        conn.execute(segment.delete())
+        service.delete_sequence(conn, "demo-seq", user="tester", now=now)
+    with workspace.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(sequence)).scalar_one() == 0
+        assert conn.execute(select(audit.c.action).where(audit.c.entity == "sequence")
+                            .order_by(audit.c.id.desc())).scalar() == "delete"
+
+
+def test_delete_is_refused_while_leads_are_enrolled(samples_ws: Workspace) -> None:
+    from nurture_tui.engine.enroll import enroll_lead
+
+    apply(samples_ws, BASE)
+    publish(samples_ws)
+    now = samples_ws.clock.now()
+    with write_tx(samples_ws.engine) as conn:
+        lead_id = add_lead(conn, "enrolled@example.com", now)
+        enroll_lead(conn, lead_id, "demo-seq", now)
+    with write_tx(samples_ws.engine) as conn, pytest.raises(ValidationError, match="1 leads are enrolled"):
+        service.delete_sequence(conn, "demo-seq", user="tester", now=now)
