@@ -35,14 +35,15 @@ from sqlalchemy import Connection, func, select
 
 from ..activity import ActivityEvent
 from ..clock import Clock, VirtualClock
+from ..sequences.library import sequences_dir
 from ..store import meta
 from ..store.engine import write_tx
 from ..store.tables import lead, outbox
+from ..workspace import Workspace
 from . import data as D
 
 if TYPE_CHECKING:
     from ..engine.scheduler import NurtureScheduler
-    from ..workspace import Workspace
 
 log = logging.getLogger("nurture.demo")
 
@@ -70,11 +71,6 @@ DEMO_SEGMENTS: dict[str, tuple[str, dict[str, Any]]] = {
     "emea": ("Leads in EMEA countries", {"field": "country", "in": list(D.REGIONS["EMEA"])}),
     "engaged-this-week": ("Opened or clicked in the last 7 days", {"activity": ["open", "click"], "within": "7d"}),
 }
-
-
-def sequences_dir() -> Path:
-    """The sample sequences shipped with nurture (`<repo>/sequences/`)."""
-    return Path(__file__).resolve().parents[2] / "sequences"
 
 
 @dataclass

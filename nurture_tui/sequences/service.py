@@ -638,15 +638,33 @@ def sequence_users(conn: Connection, name: str) -> list[str]:
 
 def duplicate_sequence(conn: Connection, name: str, new_name: str, *, user: str, now: datetime) -> ApplyResult:
     """A new sequence `new_name` whose draft is a copy of `name`'s draft (nothing published, nobody enrolled)."""
-    new_name = new_name.strip()
-    if conn.execute(select(sequence.c.id).where(func.lower(sequence.c.name) == new_name.lower())).first():
-        raise ValidationError("new name", f"a sequence named {new_name!r} exists already")
+    new_name = _free_name(conn, new_name)
     defn = draft_definition(conn, name)
     try:
         copy = SequenceDef.model_validate({**defn.to_json(), "name": new_name})
     except PydanticValidationError as exc:
         raise ValidationError("new name", str(exc.errors()[0].get("msg", exc))) from None
     return save_draft(conn, copy, user=user, now=now)
+
+
+def _free_name(conn: Connection, name: str) -> str:
+    name = name.strip()
+    if conn.execute(select(sequence.c.id).where(func.lower(sequence.c.name) == name.lower())).first():
+        raise ValidationError("new name", f"a sequence named {name!r} exists already")
+    return name
+
+
+def apply_file_as(conn: Connection, path: Path | str, name: str, *, user: str, now: datetime) -> ApplyResult:
+    """A new sequence `name` from a program file (a sample), with the templates the file brings: the
+    file's own name is replaced, so starting from a sample never overwrites the sample's sequence."""
+    name = _free_name(conn, name)
+    fc = check_file(conn, path)
+    fc.raise_for_problems()
+    try:
+        fc.parsed.definition = SequenceDef.model_validate({**fc.definition.to_json(), "name": name})
+    except PydanticValidationError as exc:
+        raise ValidationError("new name", str(exc.errors()[0].get("msg", exc))) from None
+    return apply_checked(conn, fc, user=user, now=now, source_file=None)
 
 
 def delete_sequence(conn: Connection, name: str, *, user: str, now: datetime) -> None:

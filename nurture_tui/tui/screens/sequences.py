@@ -3,6 +3,7 @@ live per-node counts (at the node now / entered / yes / no / exited / goal)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -17,8 +18,11 @@ from textual.widgets import DataTable, Tree
 from textual.widgets.tree import TreeNode
 
 from ...console.sequences import SequenceSummary, VersionView
+from ...errors import ValidationError
 from ..keymap import bind
 from .base import Column, ListScreen
+from .dialogs.confirm import ConfirmModal
+from .dialogs.prompt import ChoiceModal, PromptModal
 
 LIVE = ("active", "waiting")
 
@@ -57,15 +61,27 @@ class SequencesScreen(ListScreen[SequenceSummary]):
     CSS_PATH = "sequences.tcss"
     TITLE = "Sequences"
     AREA = "sequences"
-    HELP = ("Sequences and their published versions. The tree shows the current version with live per-node "
-            "counts: how many leads are at each node now, how many entered, and yes/no outcomes.")
-    COLUMNS = (Column("name", "Sequence", 24), Column("status", "Status", 8), Column("ver", "Ver", 4),
-               Column("live", "Live", 7), Column("done", "Done", 7))
-    EMPTY = "No sequences yet: `nurture sequences apply FILE` adds one."
+    HELP = """\
+Sequences with their status, published version, `●` when the draft differs from it, leads live (active),
+waiting, done, and the goal rate. The tree shows the published version with live per-node counts.
+
+`n` starts a new program from a sample, `c` copies one, `d` deletes one nobody was ever enrolled in,
+`i` imports a YAML file (a new draft, or the new draft of the sequence it names), `x` exports the draft as
+YAML to a path — the format `nurture sequences apply` reads back.
+"""
+    COLUMNS = (Column("name", "Sequence", 24), Column("status", "Status", 7), Column("ver", "Ver", 4),
+               Column("draft", "Δ", 1), Column("live", "Live", 6), Column("waiting", "Wait", 6),
+               Column("done", "Done", 6), Column("goal", "Goal", 5))
+    EMPTY = "No sequences yet: `n` starts one from a sample, `i` imports a YAML file."
     POLL_GROUP = "sequences.tree"
     POLL_SECONDS = 3.0
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("enter", "show_tree", "Show tree", "sequences.open"),
+        bind("n", "new", "New", "sequences.new"),
+        bind("c", "copy", "Copy", "sequences.copy"),
+        bind("d", "delete", "Delete", "sequences.delete"),
+        bind("i", "import_file", "Import", "sequences.import"),
+        bind("x", "export_file", "Export", "sequences.export"),
         bind("tab", "app.focus_next", "Switch pane", "sequences.switch_pane", show=False),
     ]
 
@@ -90,9 +106,12 @@ class SequencesScreen(ListScreen[SequenceSummary]):
         return row.name
 
     def cells(self, r: SequenceSummary) -> tuple[RenderableType, ...]:
-        live = sum(n for s, n in r.enrolled.items() if s in LIVE)
-        done = sum(n for s, n in r.enrolled.items() if s not in LIVE)
-        return (r.name, r.status, f"v{r.version}" if r.version else "—", f"{live:,}", f"{done:,}")
+        e = r.enrolled
+        total = sum(e.values())
+        done = sum(n for s, n in e.items() if s not in LIVE)
+        goal = f"{100 * e.get('goal', 0) / total:.0f}%" if total else "—"
+        return (r.name, r.status, f"v{r.version}" if r.version else "—", "●" if r.draft_changed else "",
+                f"{e.get('active', 0):,}", f"{e.get('waiting', 0):,}", f"{done:,}", goal)
 
     def search_text(self, row: SequenceSummary) -> tuple[object, ...]:
         return (row.name, row.status, row.description)
@@ -146,6 +165,86 @@ class SequencesScreen(ListScreen[SequenceSummary]):
             if step.split:
                 for arm in step.split.arms:
                     self._add_steps(node.add(f"arm {arm.name} ({arm.weight}%)"), arm.steps, counts)
+
+    # -- the list's actions --------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("new", "copy", "delete", "import_file"):
+            return self.write_state()
+        return True
+
+    def data_changed(self, what: str) -> None:
+        if what == "sequences":
+            self.load()
+
+    def _changed(self, text: str) -> None:
+        self.notify(text)
+        self.nurture.data_changed("sequences")
+
+    @work(exclusive=True, group="sequences.write", exit_on_error=False, description="New sequence")
+    async def action_new(self) -> None:
+        sequences = self.console.sequences
+        path = await self.app.push_screen_wait(ChoiceModal("Start from which sample?", sequences.samples()))
+        if not path:
+            return
+        name = await self.app.push_screen_wait(PromptModal("Name the new sequence", "name (a slug: my-nurture)"))
+        if name:
+            result = await asyncio.to_thread(sequences.new_from_sample, path, name)
+            self._changed(f"created {result.name} (a draft: publish it when it is ready)")
+
+    @work(exclusive=True, group="sequences.write", exit_on_error=False, description="Copy sequence")
+    async def action_copy(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        name = await self.app.push_screen_wait(PromptModal(f"Copy {row.name} as", "new name",
+                                                           value=f"{row.name}-copy"))
+        if name:
+            result = await asyncio.to_thread(self.console.sequences.duplicate, row.name, name)
+            self._changed(f"copied {row.name} to {result.name} (its draft)")
+
+    @work(exclusive=True, group="sequences.write", exit_on_error=False, description="Delete sequence")
+    async def action_delete(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        ok = await self.app.push_screen_wait(ConfirmModal(
+            f"Delete the sequence {row.name}?", "Its draft and versions go. Refused while anyone was ever "
+            f"enrolled (pause it instead) or while a segment or sequence names it. Audited as "
+            f"{self.session.operator.username}.", confirm_label="Delete", destructive=True))
+        if ok:
+            await asyncio.to_thread(self.console.sequences.delete, row.name)
+            self._changed(f"deleted {row.name}")
+
+    @work(exclusive=True, group="sequences.write", exit_on_error=False, description="Import sequence")
+    async def action_import_file(self) -> None:
+        path = await self.app.push_screen_wait(PromptModal("Import a sequence from YAML", "path/to/program.yaml"))
+        if path:
+            result = await asyncio.to_thread(self.console.sequences.import_file, path)
+            what = "created" if result.created else "updated the draft of" if result.changed else "no change to"
+            self._changed(f"{what} {result.name}")
+
+    @work(exclusive=True, group="sequences.write", exit_on_error=False, description="Export sequence")
+    async def action_export_file(self) -> None:
+        row = self.current()
+        if row is None:
+            return
+        path = await self.app.push_screen_wait(PromptModal(f"Export {row.name}'s draft as YAML to",
+                                                           "a file or a folder", value=f"{row.name}.yaml"))
+        if not path:
+            return
+        sequences = self.console.sequences
+        try:
+            target = await asyncio.to_thread(sequences.export_to, row.name, path)
+        except ValidationError as exc:
+            if "exists already" not in exc.message:
+                raise
+            ok = await self.app.push_screen_wait(ConfirmModal(f"Overwrite {exc.where}?", "It exists already.",
+                                                              confirm_label="Overwrite", destructive=True))
+            if not ok:
+                return
+            target = await asyncio.to_thread(sequences.export_to, row.name, path, overwrite=True)
+        self.notify(f"wrote {target}")
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_show_tree()
