@@ -12,7 +12,7 @@ UI thread. Failures reach the app's router (a toast for user errors, the error m
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
@@ -83,6 +83,21 @@ class NurtureScreen(Screen[None]):
     def unsaved_changes(self) -> str:
         """Editors: what is unsaved ("segment Hot leads"), or "" (the app asks before quitting)."""
         return ""
+
+    async def may_leave(self, save: Callable[[], Awaitable[bool]]) -> bool:
+        """Editors, on `esc`: with unsaved changes, ask to save (then `save()` must succeed), discard, or
+        keep editing. True when the screen may close. Call from an async worker (it waits on a modal)."""
+        what = self.unsaved_changes()
+        if not what:
+            return True
+        from .dialogs.prompt import ChoiceModal
+
+        choice = await self.app.push_screen_wait(ChoiceModal(
+            f"Unsaved changes to {what}", [("save", "Save, then leave"), ("discard", "Discard the changes"),
+                                           ("stay", "Keep editing")]))
+        if choice == "save":
+            return await save()
+        return choice == "discard"
 
     def compose_body(self) -> ComposeResult:
         yield from ()

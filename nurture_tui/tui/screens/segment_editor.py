@@ -353,12 +353,5 @@ undo and redo, `:` edits the whole rule as a quick filter (`industry=Software sc
 
     @work(exclusive=True, group="segment_editor.form", exit_on_error=False, description="Leave")
     async def action_close(self) -> None:
-        if self.draft.dirty:
-            choice = await self.app.push_screen_wait(ChoiceModal(
-                "The rule has unsaved changes", [("save", "Save, then leave"), ("discard", "Discard the changes"),
-                                                 ("stay", "Keep editing")]))
-            if choice == "save" and not await self._save():
-                return
-            if choice in (None, "stay"):
-                return
-        self.dismiss()
+        if await self.may_leave(self._save):
+            self.dismiss()
