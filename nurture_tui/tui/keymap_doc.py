@@ -35,6 +35,7 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
     from .screens.dialogs.template_versions import TemplateVersionsModal
     from .screens.lead_detail import LeadDetailScreen
     from .screens.segment_editor import SegmentEditorScreen
+    from .screens.sequence_editor import SequenceEditorScreen
     from .screens.template_editor import TemplateEditorScreen
     from .widgets.leads.lead_list import LeadList
 
@@ -46,6 +47,13 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
             scopes.append(("Leads list", LeadList))
         if mode.name == "segments":
             scopes += [("Segment builder", SegmentEditorScreen), ("Condition form", ConditionForm)]
+        if mode.name == "sequences":
+            from .screens.dialogs.node_form import KindModal, NodeForm
+            from .screens.dialogs.sequence_publish import PublishModal
+            from .screens.dialogs.sequence_settings import SettingsForm
+
+            scopes += [("Sequence editor", SequenceEditorScreen), ("Step kind", KindModal), ("Node form", NodeForm),
+                       ("Sequence settings", SettingsForm), ("Publish a sequence", PublishModal)]
         if mode.name == "templates":
             scopes += [("Template editor", TemplateEditorScreen), ("Merge fields", MergeFieldModal),
                        ("Template versions", TemplateVersionsModal)]
