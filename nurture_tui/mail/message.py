@@ -32,8 +32,15 @@ def _header(name: str, value: str) -> str:
 
 
 def _qp(text: str) -> bytes:
+    """Quoted-printable with CRLF line ends only.
+
+    `binascii.b2a_qp` picks its line end from the first line break in the input: text without one (a
+    one-line HTML template) gets bare-LF soft breaks (`=\\n`), which relays refuse with a 5xx. So the
+    output is normalised: every line break in it (hard ones from the text, soft ones from the encoder) is
+    CRLF. (Every CR and LF of the input is a line break, normalised first, so none is data.)"""
     data = text.replace("\r\n", "\n").replace("\r", "\n").replace("\n", _CRLF).encode("utf-8")
-    return binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    encoded = binascii.b2a_qp(data, quotetabs=False, istext=True, header=False)
+    return encoded.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 def _part(subtype: str, text: str) -> bytes:
