@@ -1,15 +1,19 @@
 """A local SMTP server (aiosmtpd) that keeps what it receives: the demo's transport and the tests' relay.
 
 Nothing leaves the machine. Messages are kept in memory (bounded) and, with `maildir=`, written to a
-Maildir as well. Tests (and the demo) can make it answer RCPT with a chosen SMTP code for an address,
-e.g. `sink.fail("bob@x.test", 451, times=1)` (then it accepts) or `sink.fail("gone@x.test", 550)`.
+Maildir as well (`open_maildir`: a missing or empty directory is made a Maildir, anything else that is not
+one is refused at start; a write that fails later answers 451, a temporary failure, never a 5xx bounce).
+Tests (and the demo) can make it answer RCPT with a chosen SMTP code for an address, e.g.
+`sink.fail("bob@x.test", 451, times=1)` (then it accepts) or `sink.fail("gone@x.test", 550)`.
 """
 
 from __future__ import annotations
 
 import mailbox
+import os
 import ssl
 import threading
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from email import message_from_bytes
@@ -20,6 +24,38 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
+
+from ..errors import ValidationError
+
+_MAILDIR_SUBDIRS = ("cur", "new", "tmp")
+
+
+def open_maildir(path: Path | str) -> mailbox.Maildir:
+    """`path` as a Maildir, made one if it is missing or an empty directory; ValidationError (one line) if
+    it is something else (a file, a directory holding other things) or cannot be written.
+
+    (`mailbox.Maildir(create=True)` only creates a directory that does not exist: given an existing empty
+    one it succeeds and then every `add` fails with FileNotFoundError.)"""
+    root = Path(path)
+    where = str(root)
+    try:
+        if root.exists() and not root.is_dir():
+            raise ValidationError(where, "not a directory (give a Maildir or an empty or new directory)")
+        root.mkdir(parents=True, exist_ok=True)
+        entries = {p.name: p for p in root.iterdir()}
+        strangers = sorted(n for n, p in entries.items() if n not in _MAILDIR_SUBDIRS or not p.is_dir())
+        if strangers:
+            shown = ", ".join(strangers[:3]) + (" …" if len(strangers) > 3 else "")
+            raise ValidationError(where, f"exists and is not a Maildir (it holds {shown}); "
+                                         "give a Maildir or an empty or new directory")
+        for sub in _MAILDIR_SUBDIRS:
+            (root / sub).mkdir(mode=0o700, exist_ok=True)
+        probe = root / "tmp" / f".nurture-probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ValidationError(where, f"cannot use as a Maildir: {exc.strerror or exc}") from None
+    return mailbox.Maildir(os.fspath(root), create=False)
 
 
 @dataclass
@@ -72,7 +108,10 @@ class _Handler:
         data = envelope.original_content or envelope.content
         item = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(data), session.peer)
         if self.maildir is not None:
-            self.maildir.add(item.data)
+            try:
+                self.maildir.add(item.data)
+            except OSError as exc:  # disk full, directory removed under us: retry later, not a hard bounce
+                return f"451 4.3.0 Maildir write failed: {type(exc).__name__}"
         with self.arrived:
             self.messages.append(item)
             self.count += 1
@@ -112,7 +151,7 @@ class SmtpSink:
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, maildir: Path | str | None = None,
                  keep: int = 100_000, tls: ssl.SSLContext | None = None, implicit_tls: bool = False,
                  users: dict[str, str] | None = None) -> None:
-        md = mailbox.Maildir(str(maildir), create=True) if maildir else None
+        md = open_maildir(maildir) if maildir else None
         self._handler = _Handler(keep=keep, maildir=md)
         kwargs: dict[str, Any] = {}
         if tls is not None and not implicit_tls:
