@@ -13,6 +13,8 @@ import typer
 from .common import echo_json, state
 
 if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
     from ..workspace import Workspace
 
 NAME = "sequences"
@@ -63,22 +65,38 @@ def validate_cmd(
     no_db: bool = typer.Option(False, "--no-db", help="Do not open the workspace: skip the checks of stored "
                                "templates and saved segments."),
 ) -> None:
-    """Check files; prints one line per problem and exits 2 if there are any."""
-    from ..sequences import service
-
+    """Check files; prints one line per problem (every file is checked) and exits 2 if there are any."""
     problems: list[str] = []
     if no_db:
         for f in files:
-            problems += service.check_file(None, f).lines()
+            problems += _check_one(None, f)
     else:
         with _ws(ctx) as ws, ws.engine.connect() as conn:
             for f in files:
-                problems += service.check_file(conn, f).lines()
+                problems += _check_one(conn, f)
     for line in problems:
         typer.echo(line)
     if problems:
         raise typer.Exit(2)
     typer.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''} valid")
+
+
+def _check_one(conn: Connection | None, path: Path) -> list[str]:
+    """The problem lines of one file. A file that cannot be read (missing, too large, not UTF-8, a NUL byte)
+    is one line naming it, and the next file is still checked."""
+    from ..errors import ValidationError
+    from ..sequences import service
+    from ..yamlfile import read_text
+
+    try:
+        text = read_text(path)
+    except ValidationError as exc:
+        return [f"{path.name}: {exc.message}"]
+    try:
+        return service.check_text(conn, text, path.name,
+                                  templates_dir=path.parent / service.TEMPLATES_DIRNAME).lines()
+    except UnicodeDecodeError:
+        return [f"{path.name}: {service.TEMPLATES_DIRNAME}/: a template file is not UTF-8 text"]
 
 
 @app.command("apply")

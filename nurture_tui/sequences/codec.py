@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError as PydanticValidationError
 
-from ..yamlfile import SafeLoader, syntax_error
+from ..yamlfile import SafeLoader, clip, clip_repr, syntax_error
 from .model import SequenceDef, TemplateSpec
 from .problems import Loc, Problem, display_path
 
@@ -107,9 +107,39 @@ class Parsed:
         return Problem(display_path(self.data, loc), message, line_at(self.root, loc, key_line=key_line))
 
 
+#: Deepest nesting of mappings and lists accepted (a real program nests a few levels; docs/security.md).
+MAX_DEPTH = 64
+
+
+def _hostile(text: str) -> Problem | None:
+    """One pass over the parse events, before anything is built: an alias (`*name`, which a 4 KB file can
+    turn into gigabytes once expanded) or nesting deeper than MAX_DEPTH is refused at its line."""
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            name = clip(str(event.anchor), 40)
+            return Problem("", f"YAML aliases are not allowed (*{name}); write the value out",
+                           _line(event.start_mark))
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                return Problem("", f"nested deeper than {MAX_DEPTH} levels", _line(event.start_mark))
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+    return None
+
+
+def _line(mark: Any) -> int | None:
+    return mark.line + 1 if mark is not None else None
+
+
 def load_yaml(text: str, filename: str) -> tuple[Any, yaml.Node | None, list[Problem]]:
-    """Parse YAML text → (data, node tree, problems). Syntax errors carry their line."""
+    """Parse YAML text → (data, node tree, problems). Syntax errors carry their line; aliases and deep
+    nesting are refused before the document is built."""
     try:
+        hostile = _hostile(text)
+        if hostile is not None:
+            return None, None, [hostile]
         loader = _Loader(text)
         try:
             root = loader.get_single_node()
@@ -118,24 +148,29 @@ def load_yaml(text: str, filename: str) -> tuple[Any, yaml.Node | None, list[Pro
         finally:
             loader.dispose()
     except yaml.YAMLError as exc:
-        line, what = syntax_error(exc)
+        line, what = syntax_error(exc, text)
         return None, None, [Problem("", f"YAML syntax error: {what}", line)]
     return data, root, problems
 
 
-def _duplicate_keys(node: yaml.Node | None, path: str = "") -> list[Problem]:
+def _duplicate_keys(root: yaml.Node | None) -> list[Problem]:
+    """Keys given twice in one mapping, in document order (an explicit stack: no recursion)."""
     out: list[Problem] = []
-    if isinstance(node, yaml.MappingNode):
-        seen: set[Any] = set()
-        for k, v in node.value:
-            key = k.value if isinstance(k, yaml.ScalarNode) else None
-            if key is not None and key in seen:
-                out.append(Problem(path, f"duplicate key {key!r}", k.start_mark.line + 1))
-            seen.add(key)
-            out += _duplicate_keys(v, f"{path}.{key}" if path else str(key))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            out += _duplicate_keys(v, f"{path}[{i}]")
+    todo: list[tuple[yaml.Node | None, str]] = [(root, "")]
+    while todo:
+        node, path = todo.pop()
+        children: list[tuple[yaml.Node, str]] = []
+        if isinstance(node, yaml.MappingNode):
+            seen: set[Any] = set()
+            for k, v in node.value:
+                key = k.value if isinstance(k, yaml.ScalarNode) else None
+                if key is not None and key in seen:
+                    out.append(Problem(path, f"duplicate key {clip_repr(key)}", k.start_mark.line + 1))
+                seen.add(key)
+                children.append((v, f"{path}.{key}" if path else str(key)))
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(v, f"{path}[{i}]") for i, v in enumerate(node.value)]
+        todo.extend(reversed(children))
     return out
 
 
@@ -206,10 +241,10 @@ def _pydantic_problem(ctx: Parsed, err: Any) -> Problem:
 
 def _friendly(kind: str, msg: str, value: Any) -> str:
     if kind in ("literal_error", "enum"):
-        return f"{value!r} is not allowed: {msg.lower()}"
+        return f"{clip_repr(value)} is not allowed: {clip(msg.lower())}"
     if kind.endswith("_type") or kind.endswith("_parsing"):
-        return f"{msg.lower()} (got {value!r})"
-    return msg
+        return f"{clip(msg.lower())} (got {clip_repr(value)})"
+    return clip(msg)
 
 
 # ---------------------------------------------------------------------------------------------------

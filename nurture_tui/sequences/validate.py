@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from ..yamlfile import clip_repr
 from .model import (
     UPDATABLE_LEAD_FIELDS,
     WEEKDAYS,
@@ -105,11 +106,12 @@ class _Checker:
 
     def segment(self, loc: Loc, name: str | None) -> None:
         if name and self.catalog.segment_exists is not None and not self.catalog.segment_exists(name):
-            self.add(loc, f"unknown segment {name!r}")
+            self.add(loc, f"unknown segment {clip_repr(name)}")
 
     def template(self, loc: Loc, name: str | None) -> None:
         if name and self.catalog.templates is not None and name not in self.catalog.templates:
-            self.add(loc, f"unknown template {name!r} (not in templates:, the templates directory or the store)")
+            self.add(loc, f"unknown template {clip_repr(name)} "
+                          "(not in templates:, the templates directory or the store)")
 
     def duration(self, loc: Loc, what: str, text: str) -> None:
         try:
@@ -153,7 +155,7 @@ def validate_definition(
     duplicate = False
     for step, loc in steps:
         if step.id in seen:
-            chk.add((*loc, "id"), f"duplicate step id {step.id!r}")
+            chk.add((*loc, "id"), f"duplicate step id {clip_repr(step.id)}")
             duplicate = True
         seen.add(step.id)
         chk.step_locs.setdefault(step.id, loc)
@@ -173,9 +175,9 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 _.-]{0,119}$")
 def _check_settings(chk: _Checker) -> None:
     d = chk.defn
     if not _NAME_RE.match(d.name):
-        chk.add(("name",), f"invalid name {d.name!r} (letters, digits, space, _ . -; at most 120 characters)")
+        chk.add(("name",), f"invalid name {clip_repr(d.name)} (letters, digits, space, _ . -; at most 120 characters)")
     if d.stage is not None and d.stage not in STAGE_VALUES:
-        chk.add(("stage",), f"unknown stage {d.stage!r} (one of {', '.join(STAGE_VALUES)})")
+        chk.add(("stage",), f"unknown stage {clip_repr(d.stage)} (one of {', '.join(STAGE_VALUES)})")
     e = d.entry
     if e.type == "segment":
         if (e.segment is None) == (e.rule is None):
@@ -197,7 +199,7 @@ def _check_settings(chk: _Checker) -> None:
             chk.add(("send_window", "days"), "at least one day is needed")
         for i, day in enumerate(w.days):
             if day not in WEEKDAYS:
-                chk.add(("send_window", "days", i), f"unknown day {day!r} (one of {', '.join(WEEKDAYS)})")
+                chk.add(("send_window", "days", i), f"unknown day {clip_repr(day)} (one of {', '.join(WEEKDAYS)})")
         times = {}
         for key in ("start", "end"):
             try:
@@ -207,9 +209,9 @@ def _check_settings(chk: _Checker) -> None:
         if len(times) == 2 and times["start"] >= times["end"]:
             chk.add(("send_window",), f"start {w.start} must be before end {w.end}")
         if zone(w.default_timezone) is None:
-            chk.add(("send_window", "default_timezone"), f"unknown time zone {w.default_timezone!r}")
+            chk.add(("send_window", "default_timezone"), f"unknown time zone {clip_repr(w.default_timezone)}")
         if w.country and country_code(w.country) is None:
-            chk.add(("send_window", "country"), f"no holiday calendar for country {w.country!r}")
+            chk.add(("send_window", "country"), f"no holiday calendar for country {clip_repr(w.country)}")
     if d.caps is not None:
         for key in ("per_day", "per_week"):
             value = getattr(d.caps, key)
@@ -218,7 +220,7 @@ def _check_settings(chk: _Checker) -> None:
     names: set[str] = set()
     for i, t in enumerate(d.templates):
         if t.name in names:
-            chk.add(("templates", i, "name"), f"duplicate template {t.name!r}")
+            chk.add(("templates", i, "name"), f"duplicate template {clip_repr(t.name)}")
         names.add(t.name)
 
 
@@ -230,7 +232,7 @@ def _check_step(chk: _Checker, step: Step, loc: Loc, ids: set[str], send_ids: se
         if kind == "exit":
             chk.add((*loc, "goto"), "an exit step cannot goto")
         elif step.goto not in ids:
-            chk.add((*loc, "goto"), f"unknown step id {step.goto!r}")
+            chk.add((*loc, "goto"), f"unknown step id {clip_repr(step.goto)}")
     if step.send is not None:
         chk.template((*loc, "send"), step.send.template)
     elif step.wait is not None:
@@ -238,7 +240,7 @@ def _check_step(chk: _Checker, step: Step, loc: Loc, ids: set[str], send_ids: se
         if w.duration is not None:
             chk.duration((*loc, "wait"), "duration", w.duration)
         if w.weekday is not None and w.weekday not in WEEKDAYS:
-            chk.add((*loc, "wait"), f"unknown weekday {w.weekday!r} (one of {', '.join(WEEKDAYS)})")
+            chk.add((*loc, "wait"), f"unknown weekday {clip_repr(w.weekday)} (one of {', '.join(WEEKDAYS)})")
         if w.time is not None:
             try:
                 parse_hhmm(w.time)
@@ -256,7 +258,7 @@ def _check_step(chk: _Checker, step: Step, loc: Loc, ids: set[str], send_ids: se
             chk.add((*loc, "wait_for"), "wait_for needs at least one event")
         for i, ev in enumerate(wf.events):
             if ev.node is not None and ev.node not in send_ids:
-                chk.add((*loc, "wait_for", "events", i), f"node {ev.node!r} is not a send step")
+                chk.add((*loc, "wait_for", "events", i), f"node {clip_repr(ev.node)} is not a send step")
             chk.template((*loc, "wait_for", "events", i), ev.template)
     elif step.branch is not None:
         chk.rule((*loc, "branch", "rule"), step.branch.rule)
@@ -280,7 +282,7 @@ def _check_split(chk: _Checker, step: Step, loc: Loc) -> None:
     names: set[str] = set()
     for j, arm in enumerate(arms):
         if arm.name in names:
-            chk.add((*here, "arms", j), f"duplicate arm name {arm.name!r}")
+            chk.add((*here, "arms", j), f"duplicate arm name {clip_repr(arm.name)}")
         names.add(arm.name)
         if arm.weight < 1:
             chk.add((*here, "arms", j), f"weight must be ≥ 1 (got {arm.weight})")
@@ -299,15 +301,16 @@ def _check_action(chk: _Checker, step: Step, loc: Loc) -> None:
     if a.type == "update_field" and a.field is not None:
         f = a.field
         if not (f in UPDATABLE_LEAD_FIELDS or (f.startswith("custom.") and len(f) > len("custom."))):
-            chk.add(here, f"unknown field {f!r} (a lead field: {', '.join(UPDATABLE_LEAD_FIELDS)}; or custom.<key>)")
+            chk.add(here, f"unknown field {clip_repr(f)} "
+                          f"(a lead field: {', '.join(UPDATABLE_LEAD_FIELDS)}; or custom.<key>)")
         elif f == "stage" and a.value not in STAGE_VALUES:
-            chk.add(here, f"stage value {a.value!r} is not one of {', '.join(STAGE_VALUES)}")
+            chk.add(here, f"stage value {clip_repr(a.value)} is not one of {', '.join(STAGE_VALUES)}")
     if a.type == "set_stage" and a.value is not None and a.value not in STAGE_VALUES:
-        chk.add(here, f"unknown stage {a.value!r} (one of {', '.join(STAGE_VALUES)})")
+        chk.add(here, f"unknown stage {clip_repr(a.value)} (one of {', '.join(STAGE_VALUES)})")
     if a.type == "adjust_score" and a.points == 0:
         chk.add(here, "points must not be 0")
     if a.type == "webhook" and a.url is not None and not a.url.startswith(("http://", "https://")):
-        chk.add(here, f"webhook url must start with http:// or https:// (got {a.url!r})")
+        chk.add(here, f"webhook url must start with http:// or https:// (got {clip_repr(a.url)})")
     if a.type == "enroll" and a.sequence == chk.defn.name:
         chk.add(here, "a sequence cannot enroll leads into itself (use goto)")
 
@@ -366,10 +369,20 @@ def _check_graph(chk: _Checker) -> None:
     state: dict[str, int] = {}
     reported: set[frozenset[str]] = set()
 
-    def dfs(nid: str, stack: list[str]) -> None:
-        state[nid] = 1
-        stack.append(nid)
-        for nxt in successors(nid):
+    # iterative depth-first search (a program of thousands of consecutive steps must not hit the
+    # recursion limit); each frame is (node, its successors still to visit)
+    for root in nodes:
+        if root in waits or root in state:
+            continue
+        stack: list[str] = [root]
+        frames: list[Iterator[str]] = [iter(successors(root))]
+        state[root] = 1
+        while frames:
+            nxt = next(frames[-1], None)
+            if nxt is None:
+                frames.pop()
+                state[stack.pop()] = 2
+                continue
             if nxt in waits:
                 continue
             if state.get(nxt) == 1:
@@ -381,11 +394,6 @@ def _check_graph(chk: _Checker) -> None:
                     chain = " → ".join([*cycle, nxt])
                     chk.add(chk.step_locs[closer], f"loop without a wait: {chain} (add a wait or wait_for)")
             elif nxt not in state:
-                dfs(nxt, stack)
-        stack.pop()
-        state[nid] = 2
-
-    for nid in nodes:
-        if nid not in waits and nid not in state:
-            dfs(nid, [])
-
+                state[nxt] = 1
+                stack.append(nxt)
+                frames.append(iter(successors(nxt)))
