@@ -162,19 +162,18 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
             return
         name = draft.defn.name
         if state.version is None:
-            where = ("new program, not saved yet" if state.status == "new" else "draft, never published")
+            where = "new, not saved yet" if state.status == "new" else "draft, never published"
         else:
             same = state.published_checksum == checksum(draft.defn.to_json())
-            where = f"{state.status} · v{state.version} published" + (
-                "" if same else " · draft differs from it")
+            where = f"v{state.version} {state.status}" + ("" if same else ", draft differs")
         unsaved = draft.dirty
         checked = self.checked_revision == draft.revision
         n = len(self.problems)
-        verdict = ("checking…" if not checked else f"{n} problem{'s' * (n != 1)}" if n else "ready to publish")
+        verdict = "checking…" if not checked else f"✗ {n} problem{'s' * (n != 1)}" if n else "✓ publishable"
         self.query_one("#name", Static).update(Text.assemble(
-            ("Sequence ", "dim"), (name, "bold"), ("  ", ""), (where, "dim"),
-            ("  · unsaved changes" if unsaved else "  · saved", "yellow" if unsaved else "dim"),
-            ("  · ", "dim"), (verdict, "red" if checked and n else "green" if checked else "dim")))
+            (name, "bold"), ("  ", ""), (where, "dim"),
+            ("  ● unsaved" if unsaved else "  saved", "yellow" if unsaved else "dim"),
+            ("  ", ""), (verdict, "red" if checked and n else "green" if checked else "dim")))
 
     def _check(self) -> None:
         draft = self.draft

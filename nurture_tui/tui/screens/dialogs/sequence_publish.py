@@ -36,8 +36,12 @@ def preview_renderable(name: str, version: int | None, preview: PublishPreview) 
         flights = Table("node", "waiting", "running", "with migration", box=None, padding=(0, 1),
                         header_style="bold")
         for f in preview.in_flight:
-            flights.add_row(f.node_id, str(f.waiting), str(f.active),
-                            Text("moves", style="green") if f.moves else Text(f"stays ({f.why})", style="yellow"))
+            if f.moves:
+                what = Text(f"{f.waiting} move" + (f", {f.active} running stay" if f.active else ""),
+                            style="green" if f.waiting else "dim")
+            else:
+                what = Text(f"all stay ({f.why})", style="yellow")
+            flights.add_row(f.node_id, str(f.waiting), str(f.active), what)
         grid.add_row("in flight", flights)
     else:
         grid.add_row("in flight", "no leads in this sequence")
@@ -70,7 +74,7 @@ class PublishModal(ModalScreen[str | None]):
                 yield Static(preview_renderable(self.seq_name, self.version, self.preview), id="diff")
             blocked = bool(self.preview.problems)
             yield Label("fix the problems first · esc: back" if blocked else
-                        "p: publish (leads stay on their version) · m: publish and migrate waiting leads · esc: cancel",
+                        "p: publish (leads stay on their version) · m: publish + migrate waiting · esc: cancel",
                         id="hint")
 
     def action_choose(self, choice: str) -> None:

@@ -70,7 +70,9 @@ class SequenceTree(Tree[Row]):
         self.nodes_by_key = nodes
         self.root.expand()
         for k, node in nodes.items():
-            if node.allow_expand and k not in self.collapsed:
+            if node.allow_expand and not node.children:
+                node.allow_expand = False  # an empty arm: nothing to fold
+            elif node.allow_expand and k not in self.collapsed:
                 node.expand()
         self._pending = key
         self.call_after_refresh(self._settle_cursor)

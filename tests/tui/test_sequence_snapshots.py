@@ -1,0 +1,103 @@
+"""Snapshot tests of the sequence editor: the tree of a sample at 80×24, the problems panel with the
+offending node marked, a node form, and the publish dialog (diff and leads in flight). Each `run_before`
+waits for the data and the validation (snap_compare waits only for animations)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.widgets import Input
+from tui_support import T0, make_test_app, wait_for
+
+from nurture_tui.sequences.service import apply_file
+from nurture_tui.store.engine import write_tx
+from nurture_tui.tui.screens.dialogs.node_form import NodeForm
+from nurture_tui.tui.screens.dialogs.sequence_publish import PublishModal
+from nurture_tui.tui.screens.sequence_editor import SequenceEditorScreen
+from nurture_tui.workspace import Workspace
+
+SAMPLES = Path(__file__).resolve().parents[2] / "sequences"
+SMALL = (80, 24)
+SIZE = (110, 32)
+
+
+def _freeze(app: Any) -> None:
+    for screen in app.screen_stack:
+        for box in screen.query(Input):
+            box.cursor_blink = False
+
+
+async def _open(pilot: Any, name: str) -> Any:
+    app = pilot.app
+    await wait_for(pilot, lambda: app.status is not None and app.status.sync != "…"
+                   and bool(getattr(app.screen, "rows", None)))
+    await app.push_screen(SequenceEditorScreen(name))
+    await wait_for(pilot, lambda: isinstance(app.screen, SequenceEditorScreen) and app.screen.draft is not None)
+    editor = app.screen
+    await _settle(pilot, editor)
+    return editor
+
+
+async def _settle(pilot: Any, editor: Any) -> None:
+    await wait_for(pilot, lambda: editor.checked_revision == editor.draft.revision)
+    _freeze(pilot.app)
+    await pilot.pause(0.3)
+
+
+def _with_sample(ws: Workspace, name: str) -> None:
+    with write_tx(ws.engine) as conn:
+        apply_file(conn, SAMPLES / name, user="alice", now=T0)
+
+
+def test_tree_of_a_sample_at_80x24(snap_compare: Any, seeded_ws: Workspace) -> None:
+    _with_sample(seeded_ws, "consideration-nurture.yaml")
+
+    async def run_before(pilot: Any) -> None:
+        editor = await _open(pilot, "consideration-nurture")
+        await pilot.press("J", "J")  # the second branch: wait_for with yes/no arms and a goto
+        await _settle(pilot, editor)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SMALL,
+                        run_before=run_before)
+
+
+def test_problems_panel_marks_the_node(snap_compare: Any, seeded_ws: Workspace) -> None:
+    async def run_before(pilot: Any) -> None:
+        editor = await _open(pilot, "welcome")
+        editor.draft.replace((2, "no", 0), editor.draft.step((2, "no", 0)).model_copy(update={"goto": "nowhere"}))
+        editor.draft.add_after((0,), editor.draft.blank("send"))
+        editor.refresh_draft((1,))
+        await _settle(pilot, editor)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
+                        run_before=run_before)
+
+
+def test_node_form_of_an_action(snap_compare: Any, seeded_ws: Workspace) -> None:
+    _with_sample(seeded_ws, "cold-lead-reengagement.yaml")
+
+    async def run_before(pilot: Any) -> None:
+        editor = await _open(pilot, "cold-lead-reengagement")
+        editor.seq_tree.go(((4, "no", 2), False))  # add_to_campaign 'Dormant Leads 2026' status Dormant
+        await pilot.pause()
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, NodeForm))
+        _freeze(pilot.app)
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SMALL,
+                        run_before=run_before)
+
+
+def test_publish_dialog_with_diff_and_leads_in_flight(snap_compare: Any, seeded_ws: Workspace) -> None:
+    async def run_before(pilot: Any) -> None:
+        editor = await _open(pilot, "welcome")
+        await pilot.press("down", "down", "shift+up", "P")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PublishModal))
+        _freeze(pilot.app)
+        await pilot.pause(0.3)
+        assert editor.draft is not None
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
+                        run_before=run_before)
