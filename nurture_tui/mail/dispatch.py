@@ -25,10 +25,17 @@ lease expired). The window: if the process dies after the relay accepted a messa
 before that outcome was committed, the row's lease expires and it is sent once more. The Message-ID is
 derived from the idempotency key, so the duplicate carries the same Message-ID (receivers and relays that
 de-duplicate on it drop it).
+
+Recording outcomes is never skipped: a failed recording transaction (a lock timeout, a dropped
+connection, a serialisation failure) is retried with backoff until it commits or the process dies, while
+the sending threads carry on. Abandoning it would leave delivered rows in `sending`, to be sent again
+when their lease expires. The recording only touches rows still `sending`, so a retry after a commit
+whose success was not reported records nothing twice (no second `sent`, bounce activity or suppression).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Mapping
@@ -39,6 +46,7 @@ from email.utils import formataddr
 from typing import Any
 
 from sqlalchemy import and_, bindparam, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 
 from ..activity import ActivityEvent
 from ..clock import clock_span
@@ -54,6 +62,9 @@ from .suppression import suppress, suppressed_ids
 from .templates import one_line
 
 _FLUSH_EVERY = 25
+_RECORD_RETRY_FIRST = 0.05  # seconds before the first retry of a failed outcome recording, doubling …
+_RECORD_RETRY_MAX = 2.0  # … up to this
+log = logging.getLogger("nurture.mail")
 _MAX_BACKOFF = timedelta(hours=6)
 _CLAIM_COLUMNS = ("id", "lead_id", "category", "to_email", "subject", "html", "text", "headers", "attempts",
                   "message_id", "message_ref", "sequence_id", "node_id", "template_id", "enrollment_id")
@@ -195,11 +206,33 @@ class Dispatcher:
             outcome, at = fut.result()
             pending.append((futures[fut], outcome, at))
             if len(pending) >= _FLUSH_EVERY:
-                result.add(self._record(pending))
+                result.add(self._record_until_done(pending))
                 pending = []
         if pending:
-            result.add(self._record(pending))
+            result.add(self._record_until_done(pending))
         return result
+
+    def _record_until_done(self, results: list[tuple[dict[str, Any], SendOutcome, datetime]]) -> DispatchResult:
+        """`_record`, retried until it commits: outcomes of messages on the wire are never dropped.
+
+        Database errors (locks, lost connections) are retried with backoff for as long as it takes; any
+        other exception is a bug, not a transient condition, and propagates."""
+        delay = _RECORD_RETRY_FIRST
+        failures = 0
+        while True:
+            try:
+                res = self._record(results)
+            except (SQLAlchemyError, OSError) as exc:
+                failures += 1
+                if failures == 1 or failures % 20 == 0:
+                    log.warning("recording %d send outcomes failed (attempt %d, retrying): %s",
+                                len(results), failures, one_line(str(exc))[:300])
+                time.sleep(delay)  # clock-ok: real backoff between database attempts
+                delay = min(delay * 2, _RECORD_RETRY_MAX)
+                continue
+            if failures:
+                log.warning("recorded %d send outcomes after %d failed attempts", len(results), failures)
+            return res
 
     # -- record ----------------------------------------------------------------------------------
 
@@ -229,12 +262,20 @@ class Dispatcher:
                 res.failed += 1
             updates.append(upd)
         with write_tx(self.ws.engine) as conn:
-            conn.execute(
-                update(outbox).where(outbox.c.id == bindparam("oid"), outbox.c.status == "sending")
-                .values(status=bindparam("st"), next_try_at=bindparam("nt"), last_error=bindparam("err"),
-                        sent_at=bindparam("sat"), attempts=bindparam("att")),
-                updates,
-            )
+            # only rows still `sending`: a retry after a commit that was not reported changes nothing
+            ids = [u["oid"] for u in updates]
+            open_ids = set(conn.execute(
+                select(outbox.c.id).where(outbox.c.id.in_(ids), outbox.c.status == "sending").with_for_update()
+            ).scalars())
+            updates = [u for u in updates if u["oid"] in open_ids]
+            bounces = [b for b in bounces if b[0]["id"] in open_ids]
+            if updates:
+                conn.execute(
+                    update(outbox).where(outbox.c.id == bindparam("oid"), outbox.c.status == "sending")
+                    .values(status=bindparam("st"), next_try_at=bindparam("nt"), last_error=bindparam("err"),
+                            sent_at=bindparam("sat"), attempts=bindparam("att")),
+                    updates,
+                )
             if bounces:
                 self._record_bounces(conn, bounces, now)
         return res
