@@ -62,41 +62,117 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
 def validate_cmd(
     ctx: typer.Context,
     files: list[Path] = typer.Argument(..., help="Sequence YAML files."),
-    no_db: bool = typer.Option(False, "--no-db", help="Do not open the workspace: skip the checks of stored "
-                               "templates and saved segments."),
+    no_db: bool = typer.Option(False, "--no-db", help="Do not open the workspace: check everything else and "
+                               "list the references to stored templates and saved segments not checked."),
+    strict: bool = typer.Option(False, "--strict", help="A reference that could not be checked (no "
+                                "workspace) is an error."),
 ) -> None:
-    """Check files; prints one line per problem (every file is checked) and exits 2 if there are any."""
+    """Check files; prints one line per problem (every file is checked) and exits 2 if there are any.
+
+    Without a workspace (none configured, `--no-db`: a git hook, a CI job) everything that needs none is
+    checked and each reference to a stored template or saved segment is listed as not checked; that is not
+    an error unless `--strict`."""
     problems: list[str] = []
-    if no_db:
+    unchecked: list[str] = []
+    ws, why = (None, "--no-db") if no_db else _workspace_if_any(ctx)
+    if ws is None:
         for f in files:
-            problems += _check_one(None, f)
+            bad, skipped = _check_offline(f)
+            problems += bad
+            unchecked += skipped
     else:
-        with _ws(ctx) as ws, ws.engine.connect() as conn:
+        with ws, ws.engine.connect() as conn:
             for f in files:
                 problems += _check_one(conn, f)
     for line in problems:
         typer.echo(line)
-    if problems:
+    for line in unchecked:
+        typer.echo(f"{'error' if strict else 'note'}: {line}")
+    if problems or (strict and unchecked):
         raise typer.Exit(2)
-    typer.echo(f"ok: {len(files)} file{'s' if len(files) != 1 else ''} valid")
+    plural = "s" if len(files) != 1 else ""
+    tail = f"; {len(unchecked)} reference{'s' if len(unchecked) != 1 else ''} not checked ({why})" if unchecked else ""
+    typer.echo(f"ok: {len(files)} file{plural} valid{tail}")
+
+
+def _workspace_if_any(ctx: typer.Context) -> tuple[Workspace | None, str]:
+    """The workspace, or (None, why) when none is configured. A workspace named on the command line
+    (`--db` / `--config`) that cannot be opened stays an error; a default SQLite file that does not exist is
+    not created."""
+    from ..errors import NurtureError
+
+    st = state(ctx)
+    explicit = bool(st.db_url or st.config_file)
+    settings = st.settings()
+    url = settings.db_url
+    if not explicit and url.startswith("sqlite:///"):
+        db_file = Path(url.removeprefix("sqlite:///")).expanduser()
+        if not db_file.exists():
+            return None, "no workspace"
+    try:
+        from ..workspace import Workspace
+
+        return Workspace.open(settings), ""
+    except NurtureError:
+        if explicit:
+            raise
+        return None, "no workspace"
+
+
+def _read(path: Path) -> tuple[str | None, list[str]]:
+    from ..errors import ValidationError
+    from ..yamlfile import read_text
+
+    try:
+        return read_text(path), []
+    except ValidationError as exc:
+        return None, [f"{path.name}: {exc.message}"]
 
 
 def _check_one(conn: Connection | None, path: Path) -> list[str]:
     """The problem lines of one file. A file that cannot be read (missing, too large, not UTF-8, a NUL byte)
     is one line naming it, and the next file is still checked."""
-    from ..errors import ValidationError
     from ..sequences import service
-    from ..yamlfile import read_text
 
-    try:
-        text = read_text(path)
-    except ValidationError as exc:
-        return [f"{path.name}: {exc.message}"]
+    text, problems = _read(path)
+    if text is None:
+        return problems
     try:
         return service.check_text(conn, text, path.name,
                                   templates_dir=path.parent / service.TEMPLATES_DIRNAME).lines()
     except UnicodeDecodeError:
         return [f"{path.name}: {service.TEMPLATES_DIRNAME}/: a template file is not UTF-8 text"]
+
+
+def _check_offline(path: Path) -> tuple[list[str], list[str]]:
+    """(problem lines, unchecked-reference lines) of one file checked without a workspace: the same
+    checks as `service.check_text`, with stored templates and saved segments reported as not checked."""
+    from ..sequences import service
+    from ..sequences.codec import line_at, parse_text
+    from ..sequences.validate import Catalog, default_rule_parser, validate_definition
+
+    text, problems = _read(path)
+    if text is None:
+        return problems, []
+    name = path.name
+    parsed = parse_text(text, name)
+    fc = service.FileCheck(filename=name, parsed=parsed, problems=list(parsed.problems))
+    defn = parsed.definition
+    if defn is None:
+        return fc.lines(), []
+    try:
+        library, errors = service.read_templates_dir(path.parent / service.TEMPLATES_DIRNAME)
+    except UnicodeDecodeError:
+        return [f"{name}: {service.TEMPLATES_DIRNAME}/: a template file is not UTF-8 text"], []
+    fc.problems += errors
+    fc.templates = {t.name: t for t in defn.templates}
+    for ref in service._referenced_templates(defn):
+        if ref not in fc.templates and ref in library:
+            fc.templates[ref], fc.template_files[ref] = library[ref]
+    catalog = Catalog(templates=set(fc.templates) | set(library), parse_rule=default_rule_parser(), unchecked=[])
+    fc.problems += validate_definition(defn, catalog, data=parsed.data, locate=lambda loc: line_at(parsed.root, loc))
+    fc.problems += service._template_problems(parsed, defn, fc)
+    return fc.lines(), [p.format(name) for p in catalog.unchecked or []]
 
 
 @app.command("apply")

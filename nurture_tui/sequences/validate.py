@@ -61,6 +61,9 @@ class Catalog:
     templates: set[str] | None = None
     segment_exists: Callable[[str], bool] | None = None
     parse_rule: Callable[[Any, str], Any] | None = None  # segments.rules.parse_rule(data, where)
+    #: No workspace (`validate` in a hook or CI job): a template not found in `templates` and any segment
+    #: name are references that could not be checked; they are collected here instead of being problems.
+    unchecked: list[Problem] | None = None
 
 
 def default_rule_parser() -> Callable[[Any, str], Any] | None:
@@ -84,6 +87,11 @@ class _Checker:
     def add(self, loc: Loc, message: str) -> None:
         self.problems.append(Problem(display_path(self.data, loc), message, self.locate(loc)))
 
+    def not_checked(self, loc: Loc, what: str) -> None:
+        assert self.catalog.unchecked is not None
+        self.catalog.unchecked.append(Problem(display_path(self.data, loc), f"{what} not checked (no workspace)",
+                                              self.locate(loc)))
+
     # -- rules ---------------------------------------------------------------------------------
     def rule(self, loc: Loc, rule: Any) -> None:
         if rule is None or self.catalog.parse_rule is None:
@@ -98,18 +106,22 @@ class _Checker:
             self.problems.append(Problem("", str(exc), self.locate(loc)))
             return
         root = getattr(parsed, "root", None)
-        if root is not None and self.catalog.segment_exists is not None:
+        if root is not None and (self.catalog.segment_exists is not None or self.catalog.unchecked is not None):
             from ..segments.rules import segment_refs
 
             for name in dict.fromkeys(segment_refs(root)):
                 self.segment(loc, name)
 
     def segment(self, loc: Loc, name: str | None) -> None:
-        if name and self.catalog.segment_exists is not None and not self.catalog.segment_exists(name):
+        if name and self.catalog.segment_exists is None and self.catalog.unchecked is not None:
+            self.not_checked(loc, f"segment {clip_repr(name)}")
+        elif name and self.catalog.segment_exists is not None and not self.catalog.segment_exists(name):
             self.add(loc, f"unknown segment {clip_repr(name)}")
 
     def template(self, loc: Loc, name: str | None) -> None:
-        if name and self.catalog.templates is not None and name not in self.catalog.templates:
+        if name and self.catalog.unchecked is not None and name not in (self.catalog.templates or ()):
+            self.not_checked(loc, f"template {clip_repr(name)}")
+        elif name and self.catalog.templates is not None and name not in self.catalog.templates:
             self.add(loc, f"unknown template {clip_repr(name)} "
                           "(not in templates:, the templates directory or the store)")
 
