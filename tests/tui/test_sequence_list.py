@@ -38,7 +38,7 @@ async def test_new_copy_export_import_delete(seeded_ws: Workspace, tmp_path: Pat
 
         await pilot.press("n")
         await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))
-        await pilot.press("down", "enter")  # the second sample: cold-lead-reengagement
+        await pilot.press("down", "down", "enter")  # after "blank": the second sample, cold-lead-reengagement
         await _prompt(pilot, "winback")
         await wait_for(pilot, lambda: "winback" in screen.shown)
         with seeded_ws.engine.connect() as conn:

@@ -23,8 +23,10 @@ from ..keymap import bind
 from .base import Column, ListScreen
 from .dialogs.confirm import ConfirmModal
 from .dialogs.prompt import ChoiceModal, PromptModal
+from .sequence_editor import SequenceEditorScreen
 
 LIVE = ("active", "waiting")
+BLANK = "<blank>"  # the "new program" choice that opens the tree editor on nothing
 
 
 def _step_summary(step: Any) -> str:
@@ -65,7 +67,8 @@ class SequencesScreen(ListScreen[SequenceSummary]):
 Sequences with their status, published version, `●` when the draft differs from it, leads live (active),
 waiting, done, and the goal rate. The tree shows the published version with live per-node counts.
 
-`n` starts a new program from a sample, `c` copies one, `d` deletes one nobody was ever enrolled in,
+`e` opens the tree editor, `n` starts a new program (blank, or from a sample), `c` copies one,
+`d` deletes one nobody was ever enrolled in,
 `i` imports a YAML file (a new draft, or the new draft of the sequence it names), `x` exports the draft as
 YAML to a path — the format `nurture sequences apply` reads back.
 """
@@ -77,6 +80,7 @@ YAML to a path — the format `nurture sequences apply` reads back.
     POLL_SECONDS = 3.0
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("enter", "show_tree", "Show tree", "sequences.open"),
+        bind("e", "edit", "Edit", "sequences.edit"),
         bind("n", "new", "New", "sequences.new"),
         bind("c", "copy", "Copy", "sequences.copy"),
         bind("d", "delete", "Delete", "sequences.delete"),
@@ -181,11 +185,20 @@ YAML to a path — the format `nurture sequences apply` reads back.
         self.notify(text)
         self.nurture.data_changed("sequences")
 
+    def action_edit(self) -> None:
+        row = self.current()
+        if row is not None:
+            self.app.push_screen(SequenceEditorScreen(row.name))
+
     @work(exclusive=True, group="sequences.write", exit_on_error=False, description="New sequence")
     async def action_new(self) -> None:
         sequences = self.console.sequences
-        path = await self.app.push_screen_wait(ChoiceModal("Start from which sample?", sequences.samples()))
+        path = await self.app.push_screen_wait(ChoiceModal(
+            "Start a new program", [(BLANK, "a blank program (in the tree editor)"), *sequences.samples()]))
         if not path:
+            return
+        if path == BLANK:
+            self.app.push_screen(SequenceEditorScreen(None))
             return
         name = await self.app.push_screen_wait(PromptModal("Name the new sequence", "name (a slug: my-nurture)"))
         if name:
