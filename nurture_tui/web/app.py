@@ -14,7 +14,6 @@ thread pool (the store is synchronous); each request is one transaction.
 from __future__ import annotations
 
 import hmac
-import json
 from typing import Any
 
 from starlette.applications import Starlette
@@ -89,11 +88,9 @@ def create_app(ws: Workspace) -> Starlette:
             return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401,
                                 headers={"WWW-Authenticate": 'Bearer realm="nurture-events"'})
         try:
-            payload: Any = json.loads(await _body(request))
-        except (ValueError, UnicodeDecodeError):
-            return JSONResponse({"error": "body: not valid JSON"}, status_code=400)
+            payload: Any = events_api.parse_body(await _body(request))
         except ValidationError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=413)
+            return JSONResponse({"error": str(exc)}, status_code=400)
         try:
             ids = await run_in_threadpool(events_api.ingest, ws, payload)
         except ValidationError as exc:
