@@ -142,9 +142,10 @@ class SequenceEditing:
     # -- saving ---------------------------------------------------------------------------------------
 
     def save(self, defn: SequenceDef, base: str | None, *, stored_name: str | None) -> EditorState:
-        """Save the draft through `service.save_draft` (the same checks as a file: a draft with problems is
-        refused with them). Refused in one line when the stored draft is no longer the one loaded (`base`,
-        e.g. after a CLI `apply`), when a new program's name is taken, or when the name was changed."""
+        """Save the draft through `service.save_draft`, problems and all (a draft is work in progress; publish
+        refuses it until the problems are fixed). Refused in one line when the stored draft is no longer the
+        one loaded (`base`, e.g. after a CLI `apply`), when a new program's name is taken, or when the name
+        was changed."""
         s = self.session
         if stored_name is not None and defn.name != stored_name:
             raise NurtureError(f"sequence {stored_name!r}: renaming is not supported here "
@@ -157,7 +158,7 @@ class SequenceEditing:
             if row is not None and checksum(row.draft or {}) != base:
                 raise NurtureError(f"sequence {defn.name!r} changed in the store since you opened it "
                                    f"(a `nurture sequences apply`?): not saved — reload it, or save under another name")
-            save_draft(conn, defn, user=s.operator.username, now=s.now())
+            save_draft(conn, defn, user=s.operator.username, now=s.now(), allow_problems=True)
             stored = get_row(conn, defn.name)
             _published, number, digest = self._published(conn, stored)
         return EditorState(defn.name, str(stored["status"]), number, checksum(stored["draft"] or {}), digest)

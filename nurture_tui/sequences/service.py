@@ -198,18 +198,22 @@ def apply_text(conn: Connection, text: str, filename: str, *, user: str, now: da
     return apply_checked(conn, fc, user=user, now=now, source_file=None)
 
 
-def save_draft(conn: Connection, defn: SequenceDef, *, user: str, now: datetime) -> ApplyResult:
-    """Save an edited definition as the draft (the TUI tree editor): the same checks as a file."""
+def save_draft(conn: Connection, defn: SequenceDef, *, user: str, now: datetime,
+               allow_problems: bool = False) -> ApplyResult:
+    """Save an edited definition as the draft (the TUI tree editor): the same checks as a file. With
+    `allow_problems` a draft that does not validate yet is stored anyway (work in progress is never lost);
+    `publish` checks again and refuses it until its problems are fixed."""
     fc = check_text(conn, dump_definition(defn), f"sequence {defn.name}")
-    return apply_checked(conn, fc, user=user, now=now, source_file=None)
+    return apply_checked(conn, fc, user=user, now=now, source_file=None, allow_problems=allow_problems)
 
 
 def apply_checked(conn: Connection, fc: FileCheck, *, user: str, now: datetime,
-                  source_file: str | None) -> ApplyResult:
-    fc.raise_for_problems()
+                  source_file: str | None, allow_problems: bool = False) -> ApplyResult:
+    if not allow_problems or fc.parsed.definition is None:
+        fc.raise_for_problems()
     defn = fc.definition
     saved = tuple(
-        spec.name for spec in fc.templates.values() if _upsert_template(conn, spec, user=user, now=now)
+        spec.name for spec in fc.templates.values() if _upsert_valid(conn, spec, user, now, allow_problems)
     )
     draft = defn.to_json()
     row = conn.execute(select(sequence).where(sequence.c.name == defn.name)).mappings().first()
@@ -234,6 +238,17 @@ def apply_checked(conn: Connection, fc: FileCheck, *, user: str, now: datetime,
                      after={"checksum": checksum(draft),
                             "diff": diff_definitions(before, defn).as_dict() if before else None})
     return ApplyResult(defn.name, sid, False, changed, saved)
+
+
+def _upsert_valid(conn: Connection, spec: TemplateSpec, user: str, now: datetime, allow_problems: bool) -> bool:
+    """Store an inline template; while a draft may have problems, a template that does not validate yet is
+    left out (the draft's problems say why) instead of failing the whole save."""
+    try:
+        return _upsert_template(conn, spec, user=user, now=now)
+    except ValidationError:
+        if not allow_problems:
+            raise
+        return False
 
 
 def _new_id(result: Any) -> int:

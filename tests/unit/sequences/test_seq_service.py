@@ -313,3 +313,21 @@ def test_delete_is_refused_while_leads_are_enrolled(samples_ws: Workspace) -> No
         enroll_lead(conn, lead_id, "demo-seq", now)
     with write_tx(samples_ws.engine) as conn, pytest.raises(ValidationError, match="1 leads are enrolled"):
         service.delete_sequence(conn, "demo-seq", user="tester", now=now)
+
+
+def test_the_editor_may_store_a_draft_with_problems_but_not_publish_it(workspace: Workspace) -> None:
+    apply(workspace, BASE)
+    now = workspace.clock.now()
+    with workspace.engine.connect() as conn:
+        defn = service.draft_definition(conn, "demo-seq")
+    broken = SequenceDef.model_validate({**defn.to_json(), "steps": [
+        {**defn.steps[0].model_dump(exclude_none=True), "goto": "nowhere"}, *[s.model_dump(exclude_none=True)
+                                                                             for s in defn.steps[1:]]]})
+    with write_tx(workspace.engine) as conn, pytest.raises(ProblemsError):
+        service.save_draft(conn, broken, user="tester", now=now)  # a file-like save refuses it
+    with write_tx(workspace.engine) as conn:
+        service.save_draft(conn, broken, user="tester", now=now, allow_problems=True)
+    with workspace.engine.connect() as conn:
+        assert service.draft_definition(conn, "demo-seq").steps[0].goto == "nowhere"
+    with write_tx(workspace.engine) as conn, pytest.raises(ProblemsError):
+        service.publish_report(conn, "demo-seq", user="tester", now=now)
