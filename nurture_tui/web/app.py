@@ -7,8 +7,9 @@
     POST /api/events        page views and form submissions; `Authorization: Bearer <events_api_token>`
     GET  /healthz
 
-A tampered, expired or wrong-kind token gets 400 and nothing is recorded. Database work runs in the
-thread pool (the store is synchronous); each request is one transaction.
+Request bodies are limited per route while they stream in, before routing, parsing or token checks
+(`limits.BodyLimit`: 413). A tampered, expired or wrong-kind token gets 400 and nothing is recorded.
+Database work runs in the thread pool (the store is synchronous); each request is one transaction.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace
 from . import events_api, pages, tracking
 from .forms import parse_form
+from .limits import BodyLimit, limit_for
 
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
 _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Referrer-Policy": "no-referrer"}
-_MAX_BODY = 1_000_000
 
 
 def _hit(request: Request) -> tracking.Hit:
@@ -45,13 +46,19 @@ def _bad(exc: Exception, *, html: bool = False) -> Response:
 
 
 async def _body(request: Request) -> bytes:
+    """The body (already bounded by `BodyLimit`; checked again for an app mounted without it)."""
     body = await request.body()
-    if len(body) > _MAX_BODY:
-        raise ValidationError("body", f"larger than {_MAX_BODY} bytes")
+    if len(body) > limit_for(request.url.path):
+        raise ValidationError("body", "request body too large")
     return body
 
 
-def create_app(ws: Workspace) -> Starlette:
+def create_app(ws: Workspace) -> BodyLimit:
+    """The tracking app wrapped in the per-route body limits."""
+    return BodyLimit(_routes(ws))
+
+
+def _routes(ws: Workspace) -> Starlette:
     api_token = ws.settings.mail.events_api_token.get_secret_value().encode()
 
     async def open_pixel(request: Request) -> Response:
