@@ -181,6 +181,11 @@ def apply_cmd(ctx: typer.Context, files: list[Path] = typer.Argument(..., help="
     from ..sequences import service
     from ..store.engine import write_tx
 
+    unreadable = [line for f in files for line in _read(f)[1]]  # too large, not UTF-8, NUL: every file named
+    if unreadable:
+        for line in unreadable:
+            typer.echo(line, err=True)
+        raise typer.Exit(2)
     with _ws(ctx) as ws, _problems_exit(), write_tx(ws.engine) as conn:
         results = [service.apply_file(conn, f, user=ws.user, now=ws.clock.now()) for f in files]
     for r in results:

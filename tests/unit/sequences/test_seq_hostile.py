@@ -134,3 +134,27 @@ def test_multi_file_validate_reports_every_file(tmp_path: Path, capsys: pytest.C
         "5-huge.yaml: file too large (5 MB; the limit is 1 MB)",
         "6-missing-step.yaml: steps: a sequence needs at least one step (line 2)",
     ]
+
+
+def test_validate_with_a_workspace_and_apply_report_every_unreadable_file(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{tmp_path / 'ws.db'}"
+    assert cli(capsys, "init", "--db", db)[0] == 0
+    bomb, latin, good = tmp_path / "bomb.yaml", tmp_path / "latin.yaml", tmp_path / "good.yaml"
+    bomb.write_text(ALIAS_BOMB)
+    latin.write_bytes(b"name: x\nsteps: [{id: a, exit: {}}]\ndescription: caf\xe9\n")
+    good.write_text("name: good\nsteps: [{id: a, exit: {}}]\n")
+    code, out, _ = cli(capsys, "sequences", "validate", str(bomb), str(latin), str(good), "--db", db)
+    assert code == 2 and out.splitlines() == [
+        "bomb.yaml: YAML aliases are not allowed (*a0); write the value out (line 3)",
+        "latin.yaml: line 3: not UTF-8 text",
+    ]
+    big = tmp_path / "big.yaml"
+    with big.open("wb") as fh:
+        fh.truncate(5_000_000)
+    code, out, err = cli(capsys, "sequences", "apply", str(big), str(latin), str(good), "--db", db)
+    assert (code, out) == (2, "")
+    assert err.splitlines() == ["big.yaml: file too large (5 MB; the limit is 1 MB)",
+                                "latin.yaml: line 3: not UTF-8 text"]
+    code, out, _ = cli(capsys, "sequences", "list", "--db", db)
+    assert "good" not in out  # all or nothing
