@@ -22,6 +22,7 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from ..errors import NotFoundError, NurtureError, ValidationError
 from ..store import audit
 from ..store.tables import enrollment, segment, sequence, sequence_version, template
+from ..yamlfile import read_text
 from .codec import Parsed, dump_definition, line_at, load_yaml, parse_data, parse_text, pydantic_problems
 from .model import CompiledSequence, SequenceDef, Step, TemplateSpec, compile_definition, iter_steps
 from .problems import Loc, Problem, ProblemsError
@@ -70,7 +71,12 @@ def read_templates_dir(directory: Path) -> tuple[dict[str, tuple[TemplateSpec, s
         return out, errors
     for path in sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")]):
         label = f"{directory.name}/{path.name}"
-        data, root, problems = load_yaml(path.read_text(encoding="utf-8"), label)
+        try:
+            text = read_text(path)
+        except ValidationError as exc:
+            errors.append(Problem("", exc.message, None, label))
+            continue
+        data, root, problems = load_yaml(text, label)
         errors += [replace(p, file=label) for p in problems]
         if problems:
             continue
@@ -133,12 +139,7 @@ def check_text(
 
 def check_file(conn: Connection | None, path: Path | str) -> FileCheck:
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise NurtureError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise NurtureError(f"{path}: not UTF-8 text (byte {exc.start})") from exc
+    text = read_text(path)  # size-limited, and a bad byte is named by its line
     return check_text(conn, text, path.name, templates_dir=path.parent / TEMPLATES_DIRNAME)
 
 
