@@ -50,12 +50,17 @@ _SEEDED_KEY = "score_rules_seeded"
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The rule set a new workspace starts with (Pardot-like defaults; edit with `nurture scoring rules apply`).
+#: Every rule a recipient (or anyone holding their link) can trigger again at will — opens, clicks, page
+#: views — is capped per window, so replaying one tracked link 100 times earns what a few genuine clicks
+#: do, not 100 × the points (issue 20 item 7; docs/scoring.md "Replayed clicks and opens").
 DEFAULT_RULES: list[dict[str, Any]] = [
     {"name": "email open", "kind": "open", "points": 1, "cap": {"points": 5, "per": "7d"}},
-    {"name": "email click", "kind": "click", "points": 3},
-    {"name": "pricing page click", "kind": "click", "url": "*pricing*", "points": 10},
+    {"name": "email click", "kind": "click", "points": 3, "cap": {"points": 9, "per": "1d"}},
+    {"name": "pricing page click", "kind": "click", "url": "*pricing*", "points": 10,
+     "cap": {"points": 10, "per": "1d"}},
     {"name": "page view", "kind": "page_view", "points": 1, "cap": {"points": 10, "per": "1d"}},
-    {"name": "pricing page view", "kind": "page_view", "url": "*pricing*", "points": 10},
+    {"name": "pricing page view", "kind": "page_view", "url": "*pricing*", "points": 10,
+     "cap": {"points": 10, "per": "1d"}},
     {"name": "form submission", "kind": "form", "points": 15},
     {"name": "email reply", "kind": "reply", "points": 10},
     {"name": "meeting booked", "kind": "meeting", "points": 30, "once": True},
