@@ -496,15 +496,8 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
 
     @work(exclusive=True, group="sequence_editor.form", exit_on_error=False, description="Leave")
     async def action_close(self) -> None:
-        if self.draft is not None and self.draft.dirty:
-            choice = await self.app.push_screen_wait(ChoiceModal(
-                "The program has unsaved changes", [("save", "Save, then leave"), ("discard", "Discard the changes"),
-                                                    ("stay", "Keep editing")]))
-            if choice == "save" and not await self._save():
-                return
-            if choice in (None, "stay"):
-                return
-        self.dismiss()
+        if await self.may_leave(self._save):
+            self.dismiss()
 
 
 def _name_problem(text: str) -> str | None:
