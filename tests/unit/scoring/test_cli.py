@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_support import run_cli as run
 from sqlalchemy import select
 
-from nurture_tui.cli import main
 from nurture_tui.config import load_settings
 from nurture_tui.scoring import service
 from nurture_tui.store.engine import make_engine, write_tx
@@ -16,16 +16,6 @@ from nurture_tui.store.models import GRADES
 from nurture_tui.store.tables import audit, lead
 
 from .helpers import add_lead, add_user
-
-
-def run(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -6,22 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
+from cli_support import run_cli as run
 from sqlalchemy import insert
 
-from nurture_tui.cli import main
 from nurture_tui.store.engine import make_engine, write_tx
 from nurture_tui.store.models import metadata
 from nurture_tui.store.tables import lead
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

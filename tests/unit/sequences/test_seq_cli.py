@@ -8,24 +8,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from cli_support import run_cli as cli
 from seq_support import SAMPLES, add_account, add_lead, add_segment, row_counts
 from sqlalchemy import insert
 
-from nurture_tui.cli import main
 from nurture_tui.store.engine import make_engine, write_tx
 from nurture_tui.store.tables import enrollment
 
 REPO_SEQUENCES = SAMPLES[0].parent
 
 
-def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture
