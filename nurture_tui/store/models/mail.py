@@ -65,6 +65,9 @@ class Outbox(SQLModel, table=True):
     message_id: str | None = Field(default=None, max_length=255)
     # Local part of the Message-ID; tracking tokens carry it, so the web app finds the row by it.
     message_ref: str | None = Field(default=None, max_length=40, unique=True)
+    # The dispatcher process that moved the row to `sending` (engine.lease holder: host, pid, boot id);
+    # a successor on the same host re-sends at once when that process is dead.
+    claimed_by: str | None = Field(default=None, max_length=200)
     created_at: datetime | None = dt_field()
     sent_at: datetime | None = dt_field()
 

@@ -26,6 +26,8 @@ class Sequence(SQLModel, table=True):
     draft: dict[str, Any] = json_field()  # the editable definition
     current_version_id: int | None = Field(default=None, sa_type=BigId)
     source_file: str | None = Field(default=None, max_length=500)
+    # Why the engine paused this program (a broken reference found at run time); cleared on resume.
+    error: str | None = Field(default=None, max_length=500)
     created_at: datetime | None = dt_field()
     updated_at: datetime | None = dt_field()
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 08:48:22.837844
+Create Date: 2026-12-06 04:01:35.490297
 """
 from collections.abc import Sequence
 
@@ -129,6 +129,7 @@ def upgrade() -> None:
     sa.Column('draft', nurture_tui.store.types.JsonType, nullable=False),
     sa.Column('current_version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('source_file', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('updated_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
@@ -484,6 +485,7 @@ def upgrade() -> None:
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('message_ref', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=True),
+    sa.Column('claimed_by', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('sent_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
