@@ -64,7 +64,7 @@ def send(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     spec = node.step.send
     assert spec is not None
     defn = plan.definition
-    category = spec.category or _template_category(ctx, spec.template)
+    category = spec.category or defn.category or _template_category(ctx, spec.template)
     lead_ids = [it.lead_id for it in items]
     suppressed = suppressed_ids(ctx.conn, lead_ids, category)
     window, caps = defn.send_window, defn.caps

@@ -261,7 +261,7 @@ def definition_to_export(defn: SequenceDef, templates: list[TemplateSpec] | None
             {"name": t.name, **t.model_dump(mode="json", exclude_none=True, exclude_defaults=True)} for t in tpls
         ]
     order = ["name", "description", "stage", "entry", "reentry", "goal", "exit_when", "suppressed",
-             "send_window", "caps", "steps", "templates"]
+             "category", "send_window", "caps", "steps", "templates"]
     return {k: data[k] for k in order if k in data}
 
 

@@ -251,6 +251,7 @@ class SequenceDef(_Model):
     goal: dict[str, Any] | None = None
     exit_when: list[dict[str, Any]] = Field(default_factory=list)
     suppressed: Literal["skip", "exit"] = "skip"
+    category: str | None = None  # the sends' subscription category unless a step names one; default: the template's
     send_window: SendWindow | None = None
     caps: Caps | None = None
     templates: list[TemplateSpec] = Field(default_factory=list)

@@ -261,7 +261,7 @@ class _LeadRun:
         spec = node.step.send
         assert spec is not None
         defn = self.compiled.definition
-        category = spec.category or self.conn.execute(
+        category = spec.category or defn.category or self.conn.execute(
             select(template.c.category).where(template.c.name == spec.template)).scalar() or "marketing"
         if self.lead_id in suppressed_ids(self.conn, [self.lead_id], category):
             if defn.suppressed == "exit":

@@ -90,6 +90,26 @@ def test_suppressed_skip_or_exit(workspace: Workspace, clock: VirtualClock) -> N
     assert (st.status, st.exit_reason) == ("exited", "suppressed")
 
 
+def test_the_programs_category_governs_its_sends_unless_a_step_names_one(
+        workspace: Workspace, clock: VirtualClock) -> None:
+    from nurture_tui.mail.subscriptions import set_category
+
+    program = {"name": "news", "category": "newsletter", "steps": [
+        {"id": "s1", "send": {"template": "welcome"}},
+        {"id": "s2", "send": {"template": "welcome", "category": "product"}}]}
+    now = clock.now()
+    with tx(workspace) as conn:
+        _template(conn, now)
+        publish(conn, program, now)
+        (lid,) = make_leads(conn, 1, now)
+        set_category(conn, lid, "newsletter", False, now)  # opted out of the program's category only
+        enroll_lead(conn, lid, "news", now)
+    run(workspace)
+    with workspace.engine.connect() as conn:
+        sent = conn.execute(select(outbox.c.node_id, outbox.c.category)).all()
+    assert [tuple(r) for r in sent] == [("s2", "product")]  # s1 (newsletter) skipped, s2 names its own
+
+
 def test_send_window_defers_and_caps_defer_never_drop(workspace: Workspace, clock: VirtualClock) -> None:
     windowed = {**SEND_WAIT, "name": "windowed",
                 "send_window": {"days": ["mon", "tue", "wed", "thu", "fri"], "start": "10:00", "end": "12:00",
