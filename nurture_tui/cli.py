@@ -42,7 +42,9 @@ def root(
 
 @app.command("init")
 def init_cmd(ctx: typer.Context) -> None:
-    """Create or upgrade a workspace."""
+    """Create or upgrade a workspace; give the config file fresh mail secrets (mode 0600) if it has none."""
+    from .config import resolve_config_path
+    from .configfile import ensure_secrets
     from .workspace import Workspace
 
     settings = common.state(ctx).settings()
@@ -53,6 +55,11 @@ def init_cmd(ctx: typer.Context) -> None:
         typer.echo(f"workspace {where} is up to date (schema {after})")
     else:
         typer.echo(f"workspace {where} ready (schema {before or 'empty'} → {after})")
+    res = ensure_secrets(settings.config_file or resolve_config_path())
+    if res.written:
+        typer.echo(f"config {res.path}: fresh {' and '.join('mail.' + k for k in res.written)} (mode 0600)")
+    elif res.chmod:
+        typer.echo(f"config {res.path}: mode tightened to 0600")
 
 
 def _register() -> None:

@@ -73,6 +73,13 @@ class ScoringSettings(BaseModel):
     mqa_score: float = 250.0  # account score (live) that makes an account an MQA
 
 
+#: The built-in values of `mail.secret_key` / `mail.events_api_token`: public (they are in the source), so the
+#: daemon and the web app refuse to start with them (`require_real_secrets`); `nurture init` writes fresh ones.
+DEV_SECRET_KEY = "change-me-nurture-dev-secret"
+DEV_EVENTS_TOKEN = "change-me-events-token"
+MIN_SECRET_CHARS = 16
+
+
 class MailSettings(BaseModel):
     smtp_url: str = "smtp://127.0.0.1:8025"
     from_email: str = "marketing@example.com"
@@ -80,8 +87,8 @@ class MailSettings(BaseModel):
     reply_to: str | None = None
     postal_address: str = "Example Inc., 1 Main Street, Springfield, USA"
     base_url: str = "http://127.0.0.1:8080"
-    secret_key: SecretStr = SecretStr("change-me-nurture-dev-secret")
-    events_api_token: SecretStr = SecretStr("change-me-events-token")
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
+    events_api_token: SecretStr = SecretStr(DEV_EVENTS_TOKEN)
     rate_per_second: float = 50.0
     rate_per_hour: int = 100_000
     max_connections: int = 4
@@ -204,3 +211,32 @@ def load_settings(
 def _first_line(exc: Exception) -> str:
     text = str(exc).strip().splitlines()
     return " ".join(t.strip() for t in text[:3]) if text else type(exc).__name__
+
+
+def secret_problems(mail: MailSettings) -> list[str]:
+    """What is wrong with the mail secrets for a network-facing process: empty, the built-in development
+    value, or shorter than MIN_SECRET_CHARS. Empty when both are fine."""
+    problems = []
+    for name, value, dev in (("secret_key", mail.secret_key, DEV_SECRET_KEY),
+                             ("events_api_token", mail.events_api_token, DEV_EVENTS_TOKEN)):
+        text = value.get_secret_value().strip()
+        if not text:
+            problems.append(f"mail.{name} is empty")
+        elif text == dev:
+            problems.append(f"mail.{name} is the built-in development value")
+        elif len(text) < MIN_SECRET_CHARS:
+            problems.append(f"mail.{name} is shorter than {MIN_SECRET_CHARS} characters")
+    return problems
+
+
+def require_real_secrets(settings: Settings, where: str) -> None:
+    """Refuse to run a process that signs tracking links or accepts events with a public or empty secret
+    (one line: what is wrong and how to set it)."""
+    from .errors import NurtureError
+
+    problems = secret_problems(settings.mail)
+    if problems:
+        config = settings.config_file or resolve_config_path()
+        raise NurtureError(
+            f"{where}: {'; '.join(problems)}; run `nurture init` to write fresh secrets into {config} "
+            "(or set NURTURE_MAIL__SECRET_KEY and NURTURE_MAIL__EVENTS_API_TOKEN)")

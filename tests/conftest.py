@@ -24,6 +24,8 @@ from nurture_tui.workspace import Workspace
 
 PG_URL = os.environ.get("NURTURE_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 09:00 UTC
+TEST_SECRET_KEY = "test-secret-key-not-for-production"
+TEST_EVENTS_TOKEN = "test-events-token-not-for-production"
 
 
 def _pg_available() -> str | None:
@@ -116,6 +118,10 @@ def sqlite_workspace(sqlite_url: str, tmp_path: Path, clock: VirtualClock) -> It
 
 @pytest.fixture(autouse=True)
 def _isolate_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Tests never read the developer's real config file or workspace."""
+    """Tests never read the developer's real config file or workspace. They run with explicit test secrets
+    (the daemon and the web app refuse the built-in ones, issue 20 item 1); subprocesses inherit them.
+    A test of the refusal deletes them."""
     monkeypatch.setenv("NURTURE_CONFIG", str(tmp_path / "absent-config.toml"))
     monkeypatch.setenv("NURTURE_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("NURTURE_MAIL__SECRET_KEY", TEST_SECRET_KEY)
+    monkeypatch.setenv("NURTURE_MAIL__EVENTS_API_TOKEN", TEST_EVENTS_TOKEN)

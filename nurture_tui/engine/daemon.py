@@ -15,6 +15,7 @@ import threading
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from ..config import require_real_secrets
 from ..errors import NurtureError
 from ..workspace import Workspace
 from .scheduler import NurtureScheduler
@@ -62,6 +63,7 @@ def run_daemon(ws: Workspace, sched: NurtureScheduler, *, http: str | None = Non
                stop: threading.Event | None = None) -> int:
     """Run `sched` (built by `nurture_tui.wiring`) until SIGTERM/SIGINT or `stop`."""
     log = logging.getLogger("nurture.daemon")
+    require_real_secrets(ws.settings, "daemon")
     stop = stop or threading.Event()
     hostport = parse_hostport(http) if http else None
     worker = sched.worker

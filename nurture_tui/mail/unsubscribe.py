@@ -13,29 +13,29 @@ from ..activity import ActivityEvent
 from ..config import MailSettings, Settings
 from ..engine.events import record_events
 from ..errors import ValidationError
-from ..store.tables import enrollment, lead, outbox
+from ..store.tables import enrollment, outbox
 from . import subscriptions
 from .suppression import TRANSACTIONAL
 from .tokens import TokenData
 
 
 def token_message(conn: Connection, data: TokenData) -> dict[str, Any]:
-    """The outbox row a token points at (plus the enrollment's version); the lead must still exist."""
+    """The outbox row a token points at (plus the enrollment's version). The message must exist and be
+    addressed to the token's lead: a validly signed token for an unknown message (forged with a leaked or
+    default secret, or for a lead that was deleted with its messages) is refused — no unsubscribe, no
+    redirect, no event. Outbox rows are never pruned on their own (only with their lead), so every token
+    nurture issued for a lead that still exists finds its message."""
     row = conn.execute(
         select(outbox.c.id, outbox.c.lead_id, outbox.c.sequence_id, outbox.c.node_id, outbox.c.template_id,
                outbox.c.category, outbox.c.status, outbox.c.sent_at, enrollment.c.version_id)
         .select_from(outbox.outerjoin(enrollment, enrollment.c.id == outbox.c.enrollment_id))
         .where(outbox.c.message_ref == data.message_ref)
     ).mappings().first()
-    if row is not None:
-        if row["lead_id"] != data.lead_id:
-            raise ValidationError("token", "does not match its message")
-        return dict(row)
-    if conn.execute(select(lead.c.id).where(lead.c.id == data.lead_id)).first() is None:
-        raise ValidationError("token", "unknown recipient")
-    # the message was pruned by retention: still attribute the event to the lead
-    return {"id": None, "lead_id": data.lead_id, "sequence_id": None, "node_id": None, "template_id": None,
-            "category": "marketing", "status": None, "sent_at": None, "version_id": None}
+    if row is None:
+        raise ValidationError("token", "unknown message")
+    if row["lead_id"] != data.lead_id:
+        raise ValidationError("token", "does not match its message")
+    return dict(row)
 
 
 def leave_category(conn: Connection, lead_id: int, category: str, now: datetime) -> list[str]:

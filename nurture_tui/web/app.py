@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from ..config import require_real_secrets
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace
 from . import events_api, pages, tracking
@@ -54,7 +55,9 @@ async def _body(request: Request) -> bytes:
 
 
 def create_app(ws: Workspace) -> BodyLimit:
-    """The tracking app wrapped in the per-route body limits."""
+    """The tracking app wrapped in the per-route body limits. Refuses (NurtureError) to build with an empty,
+    short or built-in `mail.secret_key` / `mail.events_api_token`: anyone could forge tokens or events."""
+    require_real_secrets(ws.settings, "web app")
     return BodyLimit(_routes(ws))
 
 
