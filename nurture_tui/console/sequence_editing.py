@@ -1,6 +1,7 @@
 """The tree editor's calls into the store: load a sequence's draft as a `SequenceDraft` (with the stored
 draft's checksum), the validation catalog, save the draft refusing when the stored draft changed since it
-was loaded (a concurrent `nurture sequences apply`), the diff against the published version with what
+was loaded (a concurrent `nurture sequences apply`), the diff against the published version (structural,
+and a line diff of the canonical YAML) with what
 publishing would do to the leads in flight, publish (with or without migration), pause/resume, and the
 simulator on the saved draft (one lead, a segment sample).
 
@@ -33,13 +34,15 @@ from ..sequences.service import (
     save_draft,
     versions,
 )
-from ..sequences.simulate import LeadSimulation, SegmentSimulation, simulate_lead, simulate_segment
+from ..sequences.simulate import LeadSimulation, SegmentSimulation, TimelineEvent, simulate_lead, simulate_segment
 from ..sequences.validate import Catalog, default_rule_parser
 from ..store.tables import enrollment, segment, sequence, template
+from .sequence_diff import YamlDiff
 from .sequence_draft import SequenceDraft
 from .session import ConsoleSession
 
-__all__ = ["Catalog", "EditorState", "LoadedDraft", "PublishPreview", "SequenceEditing"]
+__all__ = ["Catalog", "EditorState", "LeadSimulation", "LoadedDraft", "PublishPreview", "SegmentSimulation",
+           "SequenceEditing", "TimelineEvent"]
 
 AREA = "sequences"
 
@@ -81,6 +84,7 @@ class PublishPreview:
     in_flight: list[InFlight]
     problems: list[str]  # what the stored draft fails on (publish would refuse)
     unchanged: bool  # the draft equals the current version
+    lines: YamlDiff  # the canonical YAML of the published version against the draft's, line by line
 
 
 class SequenceEditing:
@@ -200,7 +204,8 @@ class SequenceEditing:
                 moves, why = True, ""
             in_flight.append(InFlight(node_id, c.get("waiting", 0), c.get("active", 0), moves, why))
         return PublishPreview(diff_definitions(published, draft), in_flight, problems,
-                              digest is not None and digest == checksum(draft.to_json()))
+                              digest is not None and digest == checksum(draft.to_json()),
+                              YamlDiff.of(published, draft))
 
     def publish(self, name: str, *, migrate: bool) -> PublishResult:
         s = self.session

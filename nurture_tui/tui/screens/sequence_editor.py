@@ -4,6 +4,13 @@ undo/redo, settings — validated in a debounced worker after every edit with th
 tree and marked at their node, saved as the draft (refused when the stored draft changed since it was
 loaded), and published with the diff and the leads in flight shown first.
 
+Beside editing: `t` tests the saved draft in the simulator (`SequenceSimulatorScreen`: a lead's timeline with
+outcomes picked by key, the forecast on a segment); `c` shows the published program's live counters on the
+tree (`v` cycles the versions they are summed over), refreshed every POLL_SECONDS and on `data_changed`; and
+the stored draft is watched in a worker every POLL_SECONDS: a `nurture sequences apply` while the editor is
+open reloads an unedited draft (with a notice), or asks whether to reload and lose the edits or keep them
+(saving is then refused, and says why); `R` reloads on demand.
+
 `SequenceEditorScreen(name)` edits the stored draft of sequence `name`; `SequenceEditorScreen(None)` starts a
 new blank program (its name is asked on the first save). The list screen pushes it (`e`/`enter`/`n`)."""
 
@@ -23,6 +30,7 @@ from textual.widgets.option_list import Option
 
 from ...console.sequence_draft import DraftProblem, Path, SequenceDraft, check_step_id, is_list_path
 from ...console.sequence_editing import EditorState, LoadedDraft, SequenceEditing
+from ...console.sequence_live import LiveCounts, SequenceLive
 from ...errors import NurtureError, ValidationError
 from ...sequences.model import Step
 from ...sequences.service import checksum
@@ -35,6 +43,7 @@ from .dialogs.node_form import KindModal, NodeForm
 from .dialogs.prompt import ChoiceModal, PromptModal
 from .dialogs.sequence_publish import PublishModal
 from .dialogs.sequence_settings import SettingsForm
+from .sequence_simulator import SequenceSimulatorScreen
 
 #: Edits closer together than this are validated once, after the last of them.
 DEBOUNCE_SECONDS = 0.15
@@ -51,8 +60,11 @@ Edit the program as a tree. `a` adds a step after the cursor (on an arm header o
 top row: the settings; `s` too), `d` deletes (asks when gotos point into it), `shift+↑/↓` move within the
 list, `y` / `p` copy and paste a subtree, `u` / `ctrl+r` undo and redo. `J` / `K` next / previous branch,
 `g` jumps to a goto's target and `backspace` back, `space` folds. `tab` goes to the problems: `enter` on one
-jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and the leads in flight first),
-`z` pauses or resumes the published program.
+jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff — `s` there: side by side — and
+the leads in flight first), `z` pauses or resumes the published program. `t` tests the saved draft: simulate a
+lead (outcomes by key at each decision) or forecast on a segment (`f` there). `c` shows the live counters per
+node (here / in / yes / no / exited / goal, summed over the live versions; `v` cycles the versions). A file
+applied meanwhile reloads the draft (asks first when you have unsaved edits); `R` reloads on demand.
 """
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("a", "add", "Add", "sequence_editor.add"),
@@ -75,6 +87,10 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
         bind("ctrl+s", "save", "Save", "sequence_editor.save"),
         bind("P", "publish", "Publish", "sequence_editor.publish", key_display="P"),
         bind("z", "pause_resume", "Pause/resume", "sequence_editor.pause", show=False),
+        bind("t", "test", "Test", "sequence_editor.test"),
+        bind("c", "counters", "Counters", "sequence_editor.counters"),
+        bind("v", "counter_version", "Counter version", "sequence_editor.counter_version", show=False),
+        bind("R", "reload_draft", "Reload", "sequence_editor.reload", show=False, key_display="R"),
         bind("escape", "close", "Back", "sequence_editor.back"),
     ]
 
@@ -88,6 +104,14 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
         revision: int
         problems: list[DraftProblem]
 
+    @dataclass
+    class StoreSeen(Message, bubble=False):
+        """The stored draft's state now, and the live counters when they are shown."""
+
+        generation: int
+        state: EditorState
+        live: LiveCounts | None
+
     def __init__(self, name: str | None = None) -> None:
         """`name`: the sequence whose stored draft to edit; None: a new blank program."""
         super().__init__()
@@ -100,6 +124,12 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
         self.clipboard: Step | None = None
         self.jumps: list[Key] = []
         self._checker = Debouncer(self, DEBOUNCE_SECONDS, self._check)
+        self.counters_on = False
+        self.counter_version: int | None = None  # None: summed over the live versions
+        self.live: LiveCounts | None = None
+        self.kept_over: str | None = None  # the stored checksum whose reload was declined ("keep mine")
+        self._store_generation = 0  # bumped by our own writes and loads: older watch results are dropped
+        self._reload_cursor: Key | None = None
 
     # -- layout and loading -------------------------------------------------------------------------
 
@@ -121,6 +151,7 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
         self.query_one("#problems", OptionList).display = False
         self.seq_tree.focus()
         self._load()
+        self.set_interval(self.POLL_SECONDS, self._watch_store)
 
     def on_unmount(self) -> None:
         self.nurture.open_editors.discard(self)
@@ -137,10 +168,117 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
 
     @on(Loaded)
     def _loaded(self, message: Loaded) -> None:
+        self._store_generation += 1
         self.draft = message.loaded.draft
         self.state = message.loaded.state
         self.names = message.names
-        self.refresh_draft(())
+        self.kept_over = None
+        cursor, self._reload_cursor = self._reload_cursor, None
+        self.refresh_draft(cursor or ())
+
+    # -- the store, watched: a file applied meanwhile, and the live counters -------------------------
+
+    def _watch_store(self) -> None:
+        if self.stored_name is not None and self.draft is not None and self.is_current:
+            self._read_store(self.stored_name, self._store_generation, self.counters_on, self.counter_version)
+
+    @work(thread=True, exclusive=True, group="sequence_editor.watch", exit_on_error=False,
+          description="Watch the stored draft")
+    def _read_store(self, name: str, generation: int, counters: bool, version: int | None) -> None:
+        state = self.editing.state(name)
+        live = SequenceLive(self.session).counts(name, version) if counters else None
+        self.post_result(self.StoreSeen(generation, state, live))
+
+    @on(StoreSeen)
+    def _store_seen(self, message: StoreSeen) -> None:
+        if message.generation != self._store_generation or self.draft is None or self.state is None:
+            return  # we saved, published or loaded since it was read
+        if message.live is not None and self.counters_on:
+            self.live = message.live
+            self.seq_tree.show_counts(message.live.counts)
+        changed = message.state.base != self.state.base
+        self.state = EditorState(self.state.name, message.state.status, message.state.version, self.state.base,
+                                 message.state.published_checksum)
+        self._title()
+        if not changed or message.state.base == self.kept_over:
+            return
+        if not self.draft.dirty:
+            self.notify(f"the stored draft of {self.state.name} changed (a `nurture sequences apply`?): reloaded",
+                        title="Draft reloaded")
+            self._reload()
+        else:
+            self.kept_over = message.state.base
+            self._ask_reload()
+
+    def _reload(self) -> None:
+        self._reload_cursor = self.seq_tree.cursor_key
+        self._store_generation += 1
+        self._load()
+
+    @work(exclusive=True, group="sequence_editor.form", exit_on_error=False, description="Reload?")
+    async def _ask_reload(self) -> None:
+        choice = await self.app.push_screen_wait(ChoiceModal(
+            "The stored draft changed while you were editing (a `nurture sequences apply`?)",
+            [("reload", "Reload it and lose my edits"),
+             ("keep", "Keep my edits (saving is refused while the stored draft differs; R reloads)")]))
+        if choice == "reload":
+            self._reload()
+        else:
+            self.notify("kept your edits: ctrl+s is refused until you reload (R), since the stored draft "
+                        "changed", severity="warning")
+
+    @work(exclusive=True, group="sequence_editor.form", exit_on_error=False, description="Reload")
+    async def action_reload_draft(self) -> None:
+        if self.stored_name is None:
+            self.notify("a new program: nothing stored to reload")
+            return
+        if self.draft is not None and self.draft.dirty and not await self.app.push_screen_wait(ConfirmModal(
+                "Reload the stored draft?", "Your unsaved edits are lost.", confirm_label="Reload",
+                destructive=True)):
+            return
+        self._reload()
+
+    def data_changed(self, what: str) -> None:
+        if what == "sequences":
+            self._watch_store()
+
+    def action_counters(self) -> None:
+        if self.stored_name is None or self.state is None or self.state.version is None:
+            self.notify("no live counters: the program is not published yet")
+            return
+        self.counters_on = not self.counters_on
+        if not self.counters_on:
+            self.live = None
+            self.seq_tree.show_counts(None)
+            self._title()
+        else:
+            self._watch_store()
+
+    def action_counter_version(self) -> None:
+        if not self.counters_on or self.live is None:
+            self.notify("`c` shows the live counters first")
+            return
+        order: list[int | None] = [None, *self.live.versions]
+        self.counter_version = order[(order.index(self.counter_version) + 1) % len(order)] \
+            if self.counter_version in order else None
+        self._watch_store()
+
+    # -- testing before going live ------------------------------------------------------------------
+
+    @work(exclusive=True, group="sequence_editor.form", exit_on_error=False, description="Test")
+    async def action_test(self) -> None:
+        draft = self.draft
+        if draft is None:
+            return
+        if draft.dirty or self.stored_name is None:
+            ok = await self.app.push_screen_wait(ConfirmModal(
+                "Save the draft first?", "The simulator runs on the saved draft.", confirm_label="Save"))
+            if not ok or not await self._save():
+                return
+        assert self.stored_name is not None
+        arms = {step.id: [arm.name for arm in step.split.arms] for _path, step in draft.walk()
+                if step.split is not None}
+        await self.app.push_screen(SequenceSimulatorScreen(self.stored_name, arms))
 
     # -- showing the draft --------------------------------------------------------------------------
 
@@ -170,10 +308,13 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
         checked = self.checked_revision == draft.revision
         n = len(self.problems)
         verdict = "checking…" if not checked else f"✗ {n} problem{'s' * (n != 1)}" if n else "✓ publishable"
+        live = self.live
+        counters = f"  counters {live.scope}" if self.counters_on and live is not None else ""
         self.query_one("#name", Static).update(Text.assemble(
             (name, "bold"), ("  ", ""), (where, "dim"),
             ("  ● unsaved" if unsaved else "  saved", "yellow" if unsaved else "dim"),
-            ("  ", ""), (verdict, "red" if checked and n else "green" if checked else "dim")))
+            ("  ", ""), (verdict, "red" if checked and n else "green" if checked else "dim"),
+            (counters, "cyan")))
 
     def _check(self) -> None:
         draft = self.draft
@@ -435,6 +576,7 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
                 return False
             self._edit(lambda: draft.set_settings(name=name))
         revision = draft.revision
+        self._store_generation += 1
         try:
             saved = await asyncio.to_thread(self.editing.save, draft.definition(), state.base,
                                             stored_name=self.stored_name)
@@ -443,6 +585,7 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
             return False
         if draft.revision == revision:
             draft.mark_saved()
+        self._store_generation += 1
         self.state = saved
         self.stored_name = saved.name
         self._title()
@@ -463,12 +606,14 @@ jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff and t
         choice = await self.app.push_screen_wait(PublishModal(name, self.state.version, preview))
         if choice is None:
             return
+        self._store_generation += 1
         try:
             result = await asyncio.to_thread(self.editing.publish, name, migrate=choice == "migrate")
         except NurtureError as exc:
             self.notify(f"not published: {str(exc).splitlines()[0]}", severity="error")
             return
         self.state = await asyncio.to_thread(self.editing.state, name)
+        self._store_generation += 1
         self._title()
         moved = ""
         if result.migration is not None:

@@ -1,5 +1,6 @@
-"""Publishing a sequence: the stored draft against the published version (steps added, removed and changed,
-settings changed), the leads in flight per node and what migration does to each (moves, or stays pinned and
+"""Publishing a sequence: the stored draft against the published version — the structural summary (steps
+added, removed and changed, settings changed), the line diff of their canonical YAML (unified; `s` shows it
+side by side), the leads in flight per node and what migration does to each (moves, or stays pinned and
 why), and the problems that block publishing. `p` publishes with the leads pinned to their version, `m`
 publishes and migrates the waiting ones, `esc` cancels."""
 
@@ -17,6 +18,7 @@ from textual.widgets import Label, Static
 
 from ....console.sequence_editing import PublishPreview
 from ...keymap import bind
+from ...widgets.sequences.yaml_diff import YamlDiffView
 
 
 def preview_renderable(name: str, version: int | None, preview: PublishPreview) -> Table:
@@ -32,6 +34,10 @@ def preview_renderable(name: str, version: int | None, preview: PublishPreview) 
             grid.add_row(label, Text(", ".join(items), style=style))
     if diff.empty and version:
         grid.add_row("", "no changes")
+    added, removed = preview.lines.counts()
+    if added or removed:
+        grid.add_row("lines", Text.assemble((f"+{added}", "green"), " ", (f"-{removed}", "red"),
+                                            ("  (the YAML diff is below)", "dim")))
     if preview.in_flight:
         flights = Table("node", "waiting", "running", "with migration", box=None, padding=(0, 1),
                         header_style="bold")
@@ -54,10 +60,11 @@ class PublishModal(ModalScreen[str | None]):
     """Returns "pin" (publish; leads stay on their version), "migrate" (publish and move the waiting leads
     whose node still exists with the same kind) or None."""
 
-    CSS_PATH = "node_form.tcss"
+    CSS_PATH = "sequence_publish.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("p", "choose('pin')", "Publish", "sequence_publish.pin"),
         bind("m", "choose('migrate')", "Publish + migrate", "sequence_publish.migrate"),
+        bind("s", "toggle_side_by_side", "Side by side", "sequence_publish.side_by_side"),
         bind("escape,n", "cancel", "Cancel", "sequence_publish.cancel"),
     ]
 
@@ -68,14 +75,28 @@ class PublishModal(ModalScreen[str | None]):
         self.preview = preview
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
+        with Vertical(id="dialog", classes="publish"):
             yield Label(f"Publish {self.seq_name}", id="title")
-            with VerticalScroll(id="body"):
-                yield Static(preview_renderable(self.seq_name, self.version, self.preview), id="diff")
+            with VerticalScroll(id="body", classes="publish"):
+                yield Static(preview_renderable(self.seq_name, self.version, self.preview), id="summary")
+                yield Label(self._diff_heading(False), id="diff-heading", classes="step")
+                yield YamlDiffView(self.preview.lines, id="diff")
             blocked = bool(self.preview.problems)
-            yield Label("fix the problems first · esc: back" if blocked else
-                        "p: publish (leads stay on their version) · m: publish + migrate waiting · esc: cancel",
-                        id="hint")
+            yield Label("fix the problems first · s: side by side · esc: back" if blocked else
+                        "p: publish (leads stay on their version) · m: publish + migrate waiting · "
+                        "s: side by side · esc: cancel", id="hint")
+
+    def on_mount(self) -> None:
+        self.query_one("#body", VerticalScroll).focus()
+
+    def _diff_heading(self, side_by_side: bool) -> str:
+        base = f"v{self.version}" if self.version else "nothing"
+        return f"YAML: {base} → draft ({'side by side' if side_by_side else 'unified'}; s switches)"
+
+    def action_toggle_side_by_side(self) -> None:
+        view = self.query_one("#diff", YamlDiffView)
+        view.side_by_side = not view.side_by_side
+        self.query_one("#diff-heading", Label).update(self._diff_heading(view.side_by_side))
 
     def action_choose(self, choice: str) -> None:
         if self.preview.problems:

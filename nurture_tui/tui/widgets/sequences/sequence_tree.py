@@ -1,7 +1,10 @@
 """`SequenceTree`: a sequence draft as a tree — every node with a badge per kind and its one-line summary
 (`SequenceDraft.rows()`), the yes/no and split arms as labelled children, each `goto` as a row of its own,
 and the nodes with problems marked. It shows a draft it is given; the editor screen edits the draft and
-calls `show` again with where the cursor goes. Collapsed nodes stay collapsed across redraws."""
+calls `show` again with where the cursor goes. Collapsed nodes stay collapsed across redraws.
+
+With live counters on (`show_counts`), every step row ends with the published program's counters for its
+node (`node_counts.counts_text`); `show_counts` relabels the rows in place, so the cursor does not move."""
 
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ....console.sequence_draft import DraftProblem, Path, Row, SequenceDraft
+from ....console.sequence_live import NodeCounts
+from .node_counts import counts_text
 
 #: Badge colours per kind (Rich styles: the badge is the only coloured part of a row).
 BADGE_STYLES = {"send": "bold blue", "wait": "bold yellow", "wait_for": "bold magenta", "branch": "bold cyan",
@@ -37,6 +42,8 @@ class SequenceTree(Tree[Row]):
         self.nodes_by_key: dict[Key, TreeNode[Row]] = {}
         self._rows: list[Row] = []
         self._pending: Key | None = None  # where the cursor goes once the rebuilt tree is laid out
+        self._problems_at: dict[Path, list[str]] = {}
+        self.counts: dict[str, NodeCounts] | None = None  # live counters per node id (None: not shown)
 
     def show(self, draft: SequenceDraft, cursor: Path | Key | None = None,
              problems: list[DraftProblem] | None = None) -> None:
@@ -49,6 +56,7 @@ class SequenceTree(Tree[Row]):
         for p in problems or []:
             if p.path is not None:
                 at.setdefault(p.path, []).append(p.message)
+        self._problems_at = at
         self.clear()
         name = draft.defn.name
         self.root.set_label(Text.assemble((name, "bold"), ("  (empty: `a` adds the first step)"
@@ -59,7 +67,7 @@ class SequenceTree(Tree[Row]):
         rows = draft.rows()
         for row in rows:
             parent = stack[row.depth] if row.depth < len(stack) else stack[-1]
-            label = self._label(row, at)
+            label = self._label(row)
             expandable = row.kind in ("wait_for", "branch", "split", "arm")
             node = parent.add(label, data=row, allow_expand=expandable) if expandable \
                 else parent.add_leaf(label, data=row)
@@ -102,8 +110,15 @@ class SequenceTree(Tree[Row]):
                 return self.root
             path = path[:-1]
 
-    @staticmethod
-    def _label(row: Row, problems: dict[Path, list[str]]) -> Text:
+    def show_counts(self, counts: dict[str, NodeCounts] | None) -> None:
+        """Show these counters on every step row (None: hide them); relabels in place."""
+        self.counts = counts
+        for key, node in self.nodes_by_key.items():
+            if node is not self.root and node.data is not None and not key[1]:
+                node.set_label(self._label(node.data))
+
+    def _label(self, row: Row) -> Text:
+        problems = self._problems_at
         if row.kind == "arm":
             return Text(row.summary, style="bold italic")
         text = Text()
@@ -116,6 +131,8 @@ class SequenceTree(Tree[Row]):
                 text.append(f"  {row.label}", style="dim italic")
             if row.path in problems:
                 text.append("  ✗ " + problems[row.path][0], style="bold red")
+            if self.counts is not None:
+                text.append_text(counts_text(self.counts.get(row.step_id or ""), row.kind))
         return text
 
     # -- where the cursor is ------------------------------------------------------------------------
