@@ -26,6 +26,12 @@ before that outcome was committed, the row's lease expires and it is sent once m
 derived from the idempotency key, so the duplicate carries the same Message-ID (receivers and relays that
 de-duplicate on it drop it).
 
+Crash recovery (issue 20 item 8): each claim marks its rows with the dispatcher's holder (`claimed_by`:
+host, pid, boot id, process start — engine/lease.py). Each pass first looks at the rows other dispatchers
+left `sending`: when their process is dead on this host (same boot), nothing can still be on the wire for
+them, so they are made due at once and re-sent with the same Message-ID, instead of waiting out
+`send_lease_seconds`. Rows of a process on another host wait for the lease to expire, as before.
+
 Recording outcomes is never skipped: a failed recording transaction (a lock timeout, a dropped
 connection, a serialisation failure) is retried with backoff until it commits or the process dies, while
 the sending threads carry on. Abandoning it would leave delivered rows in `sending`, to be sent again
@@ -51,6 +57,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..activity import ActivityEvent
 from ..clock import clock_span
 from ..engine.events import record_events
+from ..engine.lease import holder_is_dead, make_holder
 from ..store.engine import write_tx
 from ..store.tables import outbox
 from ..workspace import Workspace
@@ -108,6 +115,8 @@ class Dispatcher:
         self.domain = self.envelope_from.rsplit("@", 1)[-1] or "localhost"
         self.default_from = formataddr((one_line(self.mail.from_name), self.envelope_from))
         self._lock = threading.Lock()  # one dispatch pass at a time per dispatcher
+        self.holder = make_holder("dispatch")  # written to claimed_by: who has these rows on the wire
+        self.recovered = 0  # rows of dead dispatchers made due again (for logs and tests)
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -136,6 +145,7 @@ class Dispatcher:
 
         with self._lock:
             self.relay_down.clear()
+            self._recover_dead_claims()
             batch = claim_next()
             while batch:
                 # tokens are signed now, at send time: they expire token_ttl_days after this pass
@@ -152,6 +162,28 @@ class Dispatcher:
 
     # -- claim -----------------------------------------------------------------------------------
 
+    def _recover_dead_claims(self) -> int:
+        """Make the `sending` rows of a dispatcher process that died on this host due now (see the module
+        doc). The rows stay `sending`, so the ordinary claim below takes them, exactly once."""
+        now = self.ws.clock.now()
+        o = outbox.c
+        with self.ws.engine.connect() as conn:
+            holders = [h for h in conn.execute(
+                select(o.claimed_by).where(o.status == "sending", o.next_try_at > now, o.claimed_by.is_not(None),
+                                           o.claimed_by != self.holder).distinct()
+            ).scalars() if holder_is_dead(h)]
+        total = 0
+        for dead in holders:
+            with write_tx(self.ws.engine) as conn:
+                n = conn.execute(update(outbox).where(o.status == "sending", o.claimed_by == dead)
+                                 .values(next_try_at=now)).rowcount
+            if n:
+                log.warning("re-sending %d messages a dead dispatcher left on the wire", n,
+                            extra={"dead": dead})
+            total += n
+        self.recovered += total
+        return total
+
     def _claim(self, n: int) -> tuple[list[dict[str, Any]], int]:
         now = self.ws.clock.now()
         o = outbox.c
@@ -166,7 +198,7 @@ class Dispatcher:
         with write_tx(self.ws.engine) as conn:
             claimed = [dict(r) for r in conn.execute(
                 update(outbox).where(o.id.in_(pick))
-                .values(status="sending", attempts=o.attempts + 1, next_try_at=lease)
+                .values(status="sending", attempts=o.attempts + 1, next_try_at=lease, claimed_by=self.holder)
                 .returning(*[o[c] for c in _CLAIM_COLUMNS])
             ).mappings()]
             blocked: set[int] = set()
