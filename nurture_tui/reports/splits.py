@@ -1,0 +1,114 @@
+"""Split tests: per `split` node, its arms compared on open, click and goal.
+
+A lead is in arm X of a split when it was sent a message from a send step inside arm X in the period (the
+arm is drawn per lead deterministically, so a lead is only ever in one arm of a split). Per arm: n (leads),
+opened (leads who opened one of those messages, bots excluded), clicked (likewise), goal (leads whose
+enrollment in that version met the goal). Two arms are compared with a pooled two-proportion z-test, more
+arms with Pearson's chi-squared test (k−1 degrees of freedom); both two-sided, significant at p < 0.05.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, case, exists, func, select
+
+from ..store.tables import activity, enrollment
+from .common import Report, Scope, make_report, rate, segment_leads
+from .stats import TestResult, chi_squared, two_proportion_z
+from .versions import VersionInfo, versions
+
+NAME = "splits"
+TITLE = "Split tests"
+COLUMNS = ["sequence", "version", "split", "arm", "weight", "n", "opened", "open_rate", "clicked", "click_rate",
+           "goal", "goal_rate", "p_open", "p_click", "p_goal"]
+METRICS = (("opened", "open"), ("clicked", "click"), ("goal", "goal"))
+ALPHA = 0.05
+
+
+def _arm_nodes(v: VersionInfo, split_id: str) -> list[tuple[str, int, list[str]]]:
+    node = v.compiled.nodes[split_id]
+    out = []
+    for j, (name, weight, _first) in enumerate(node.arms):
+        prefix = f"{node.path}.split.arms[{j}]."
+        out.append((name, weight, [n.id for n in v.compiled.nodes.values()
+                                   if n.path.startswith(prefix) and n.kind == "send"]))
+    return out
+
+
+def test(successes: list[int], totals: list[int]) -> TestResult:
+    if len(totals) == 2:
+        return two_proportion_z(successes[0], totals[0], successes[1], totals[1])
+    return chi_squared(successes, totals)
+
+
+def verdict(label: str, metric: str, arms: list[dict[str, Any]], result: TestResult) -> str:
+    """E.g. "welcome v2 split ab, goal: arm B leads by 2.1 pts, p = 0.03, n = 4,210 (significant)"."""
+    n = sum(a["n"] for a in arms)
+    rates = sorted(((a[f"{metric}_rate"] or 0.0, a["arm"]) for a in arms if a["n"]), reverse=True)
+    if len(rates) < 2:
+        return f"{label}, {metric}: fewer than two arms with leads (n = {n:,}); nothing to compare"
+    (best, leader), (second, _) = rates[0], rates[1]
+    if result.p_value is None:
+        return f"{label}, {metric}: no difference to test (every arm {best:.1f} %, n = {n:,})"
+    p = result.p_value
+    ptxt = "p < 0.001" if p < 0.001 else f"p = {p:.3f}" if p < 0.01 else f"p = {p:.2f}"
+    if p < ALPHA:
+        return (f"{label}, {metric}: arm {leader} leads by {best - second:.1f} pts, {ptxt}, n = {n:,} "
+                f"({result.method}; significant)")
+    return (f"{label}, {metric}: no significant difference (arm {leader} ahead by {best - second:.1f} pts, "
+            f"{ptxt}, n = {n:,}, {result.method})")
+
+
+def load(conn: Connection, scope: Scope) -> Report:
+    a, e = activity.c, enrollment.c
+    seg = segment_leads(conn, scope)
+    rows: list[dict[str, Any]] = []
+    summary: list[str] = []
+    for v in versions(conn, scope):
+        for split_id, node in v.compiled.nodes.items():
+            if node.kind != "split":
+                continue
+            arms = _arm_nodes(v, split_id)
+            send_nodes = [n for _name, _w, nodes in arms for n in nodes]
+            if not send_nodes:
+                continue
+            arm_of = case(*[(a.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
+            o2 = activity.alias("o2")
+            opened = exists().where(o2.c.outbox_id == a.outbox_id, o2.c.kind == "open", o2.c.bot.is_(False))
+            clicked = exists().where(o2.c.outbox_id == a.outbox_id, o2.c.kind == "click", o2.c.bot.is_(False))
+            where = [a.version_id == v.id, a.kind == "sent", a.node_id.in_(send_nodes),
+                     a.at >= scope.period.since, a.at < scope.period.until]
+            if seg is not None:
+                where.append(a.lead_id.in_(seg))
+            per_lead = (select(arm_of.label("arm"), a.lead_id,
+                               func.max(case((opened, 1), else_=0)).label("opened"),
+                               func.max(case((clicked, 1), else_=0)).label("clicked"))
+                        .where(*where).group_by(arm_of, a.lead_id).subquery())
+            goal = exists().where(e.lead_id == per_lead.c.lead_id, e.version_id == v.id, e.status == "goal")
+            stats = {r.arm: r for r in conn.execute(
+                select(per_lead.c.arm, func.count().label("n"), func.sum(per_lead.c.opened).label("opened"),
+                       func.sum(per_lead.c.clicked).label("clicked"),
+                       func.sum(case((goal, 1), else_=0)).label("goal")).group_by(per_lead.c.arm))}
+            arm_rows: list[dict[str, Any]] = []
+            for name, weight, _nodes in arms:
+                got = stats.get(name)
+                n = int(got.n) if got is not None else 0
+                vals = {m: int(getattr(got, m) or 0) if got is not None else 0 for m, _ in METRICS}
+                arm_rows.append({"sequence": v.sequence, "version": v.number, "split": split_id, "arm": name,
+                                 "weight": weight, "n": n, **vals,
+                                 **{f"{lbl}_rate": rate(vals[m], n) for m, lbl in METRICS}})
+            label = f"{v.sequence} v{v.number} split {split_id}"
+            for m, lbl in METRICS:
+                res = test([r[m] for r in arm_rows], [r["n"] for r in arm_rows])
+                for r in arm_rows:
+                    r[f"p_{lbl}"] = None if res.p_value is None else round(res.p_value, 4)
+                if sum(r["n"] for r in arm_rows):
+                    summary.append(verdict(label, lbl, arm_rows, res))
+            if any(r["n"] for r in arm_rows):
+                rows += arm_rows
+    return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary, notes=[
+        "n = leads sent a message from a step inside the arm in the period; rates are % of n",
+        "two arms: pooled two-proportion z-test; more: Pearson chi-squared (k-1 df); significant at p < 0.05",
+    ], empty="no split arm sent anything in the period" + (f" in {scope.sequence_name!r}" if scope.sequence_name
+                                                         else ""))
