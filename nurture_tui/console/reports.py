@@ -1,11 +1,17 @@
-"""Reports and the dashboard: KPIs, engagement per day, MQLs per week, the funnel by stage."""
+"""Reports and the dashboard: KPIs, the funnel by stage, sent/opened/clicked per send day (per cohort), and
+every report of `nurture report` (`reports.service`) for the Reports screen."""
 
 from __future__ import annotations
 
-from ..reports.dashboard import Dashboard, Series, daily_engagement, funnel, load_dashboard
+from datetime import date
+
+from ..reports.common import Report
+from ..reports.dashboard import Dashboard, Series, funnel, load_dashboard
+from ..reports.emails import daily_series
+from ..reports.service import REPORTS, report_on
 from .session import ConsoleSession
 
-__all__ = ["Dashboard", "ReportsConsole", "Series"]
+__all__ = ["Dashboard", "Report", "ReportsConsole", "Series"]
 
 
 class ReportsConsole:
@@ -19,5 +25,18 @@ class ReportsConsole:
             return load_dashboard(conn, self.session.now())
 
     def funnel_and_daily(self) -> tuple[list[tuple[str, int]], Series]:
+        """The funnel by stage, and the last 14 send days: `open`/`click` count the messages sent that day
+        that were opened/clicked, so opened / sent is a rate of that day's cohort (≤ 100 %)."""
         with self.session.read() as conn:
-            return funnel(conn), daily_engagement(conn, self.session.now())
+            return funnel(conn), daily_series(conn, self.session.now())
+
+    @staticmethod
+    def names() -> list[str]:
+        return list(REPORTS)
+
+    def report(self, name: str, *, since: date | None = None, until: date | None = None,
+               sequence: str | None = None, segment: str | None = None) -> Report:
+        """One report, as `nurture report` prints it (a `ValidationError` for a bad name or period)."""
+        with self.session.read() as conn:
+            return report_on(conn, self.session.settings, name, self.session.now(), since=since, until=until,
+                             sequence=sequence, segment=segment)

@@ -23,12 +23,14 @@ Rates are over delivered messages; click-to-open is unique clicks over unique op
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
 from ..store.tables import activity, outbox, sequence, suppression, template
-from .common import Report, Scope, day_of, make_report, rate, segment_leads, week_of
+from .common import Period, Report, Scope, day_of, make_report, rate, segment_leads, week_of
+from .dashboard import Series, start_of_day
 
 NAME = "emails"
 TITLE = "Email metrics per send cohort"
@@ -72,7 +74,8 @@ def _per_message(conn: Connection, scope: Scope) -> Any:
     return eng
 
 
-def load(conn: Connection, scope: Scope) -> Report:
+def cohort_cells(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """The cohort's counts per (sequence, step, template, day sent): every figure is additive over cells."""
     o = outbox.c
     eng = _per_message(conn, scope)
     day = day_of(conn, o.created_at).label("day")
@@ -95,7 +98,28 @@ def load(conn: Connection, scope: Scope) -> Report:
             .select_from(outbox.outerjoin(eng, eng.c.oid == o.id))
             .where(*cohort_where(conn, scope))
             .group_by(o.sequence_id, o.node_id, o.template_id, day))
-    cells = [dict(r._mapping) for r in conn.execute(stmt)]
+    return [dict(r._mapping) for r in conn.execute(stmt)]
+
+
+def daily_series(conn: Connection, now: datetime, days: int = 14) -> Series:
+    """Sent, opened and clicked per send day over the last `days` days (the TUI's Reports table): "open" and
+    "click" are the messages *of that day's cohort* that were opened / clicked (bots excluded), so
+    open / sent is a true rate, never above 100 %."""
+    today = start_of_day(now)
+    first = today - timedelta(days=days - 1)
+    scope = Scope(Period(first, today + timedelta(days=1)), now)
+    per_day: dict[str, Counter[str]] = defaultdict(Counter)
+    for c in cohort_cells(conn, scope):
+        per_day[c["day"]].update({"sent": int(c["sent"]), "open": int(c["unique_opens"] or 0),
+                                  "click": int(c["unique_clicks"] or 0)})
+    starts = [first + timedelta(days=i) for i in range(days)]
+    keys = [f"{s:%Y-%m-%d}" for s in starts]
+    return Series(labels=[f"{s:%m-%d}" for s in starts],
+                  values={k: [per_day[d][k] for d in keys] for k in ("sent", "open", "click")})
+
+
+def load(conn: Connection, scope: Scope) -> Report:
+    cells = cohort_cells(conn, scope)
     if not cells:
         return make_report(NAME, TITLE, scope, COLUMNS, [], empty="no messages were sent in the period"
                            + (" by this sequence" if scope.sequence_id else ""))

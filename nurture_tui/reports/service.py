@@ -36,11 +36,20 @@ def run_report(conn: Connection, name: str, scope: Scope, settings: Settings) ->
     return REPORTS[check_name(name)](conn, scope, settings)
 
 
-def load_report(engine: Engine, settings: Settings, name: str, now: datetime, *, since: date | None = None,
-                until: date | None = None, sequence: str | None = None, segment: str | None = None) -> Report:
-    """Validate the request (name, period, names), then run the report in one read transaction."""
+def report_on(conn: Connection, settings: Settings, name: str, now: datetime, *, since: date | None = None,
+              until: date | None = None, sequence: str | None = None, segment: str | None = None) -> Report:
+    """Validate the request (name, period, sequence and segment names), then run the report on `conn`."""
     check_name(name)
     period = make_period(now, since, until)
+    scope = resolve_scope(conn, period, now, sequence, segment)
+    return run_report(conn, name, scope, settings)
+
+
+def load_report(engine: Engine, settings: Settings, name: str, now: datetime, *, since: date | None = None,
+                until: date | None = None, sequence: str | None = None, segment: str | None = None) -> Report:
+    """`report_on` in a read transaction of its own."""
+    check_name(name)
+    make_period(now, since, until)  # a bad period is refused before a connection is opened
     with engine.connect() as conn:
-        scope = resolve_scope(conn, period, now, sequence, segment)
-        return run_report(conn, name, scope, settings)
+        return report_on(conn, settings, name, now, since=since, until=until, sequence=sequence,
+                         segment=segment)

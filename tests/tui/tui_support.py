@@ -69,16 +69,24 @@ def seed(ws: Workspace, now: datetime = T0, n_leads: int = N_LEADS) -> dict[str,
             })
         conn.execute(insert(t.lead), leads)
         acts = []
+        messages = []  # each send is an outbox row its opens and clicks point at (reports count per send cohort)
         for day in range(14):
             for j in range(day % 5 + 3):
                 lead_id = (day * 11 + j) % n_leads + 1
                 at = now - timedelta(days=day, hours=j + 1)
-                acts.append({"lead_id": lead_id, "kind": "sent", "at": at, "meta": {"template": "welcome-1"}})
+                oid = len(messages) + 1
+                messages.append({"id": oid, "idempotency_key": f"seed-{oid}", "lead_id": lead_id,
+                                 "to_email": f"lead{lead_id:04d}@example.com", "status": "sent", "created_at": at,
+                                 "sent_at": at})
+                acts.append({"lead_id": lead_id, "kind": "sent", "at": at, "outbox_id": oid,
+                             "meta": {"template": "welcome-1"}})
                 if j % 2 == 0:
-                    acts.append({"lead_id": lead_id, "kind": "open", "at": at + timedelta(minutes=5), "meta": {}})
+                    acts.append({"lead_id": lead_id, "kind": "open", "at": at + timedelta(minutes=5), "outbox_id": oid,
+                                 "meta": {}})
                 if j % 3 == 0:
                     acts.append({"lead_id": lead_id, "kind": "click", "at": at + timedelta(minutes=9),
-                                 "url": "https://example.com/pricing", "meta": {}})
+                                 "url": "https://example.com/pricing", "outbox_id": oid, "meta": {}})
+        conn.execute(insert(t.outbox), messages)
         conn.execute(insert(t.activity), acts)
         conn.execute(insert(t.score_event), [
             {"lead_id": 5, "at": now - timedelta(days=d), "points": 5.0 + d, "reason": "click"} for d in range(6, 0, -1)
