@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from ..types import BigId
@@ -27,6 +27,12 @@ class Activity(SQLModel, table=True):
         # without a sort; per-lead probes `kind = ? AND lead_id = ? AND at > ?`).
         Index("ix_activity_kind_at", "kind", "at", "lead_id", "bot"),
         Index("ix_activity_kind_lead_at", "kind", "lead_id", "at", "bot"),
+        # Reports (reports/emails.py, reports/splits.py): a message's opens, clicks and unsubscribes, and a
+        # version's sends per step. Partial: only mail and sequence activity carries these ids.
+        Index("ix_activity_outbox_kind", "outbox_id", "kind", "bot",
+              sqlite_where=text("outbox_id IS NOT NULL"), postgresql_where=text("outbox_id IS NOT NULL")),
+        Index("ix_activity_version_node", "version_id", "node_id", "kind", "at", "lead_id", "outbox_id",
+              sqlite_where=text("version_id IS NOT NULL"), postgresql_where=text("version_id IS NOT NULL")),
     )
 
     id: int | None = id_field()

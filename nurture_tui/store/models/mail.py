@@ -42,7 +42,11 @@ class TemplateVersion(SQLModel, table=True):
 
 class Outbox(SQLModel, table=True):
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next", "status", "next_try_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next", "status", "next_try_at"),
+        # Reports: the send cohort of a period (reports/emails.py), with what the per-cell counts read.
+        Index("ix_outbox_created", "created_at", "status", "sequence_id", "node_id", "template_id", "lead_id"),
+    )
 
     id: int | None = id_field()
     idempotency_key: str = Field(unique=True, max_length=200)  # enrollment:node:attempt

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 04:01:35.490297
+Create Date: 2026-12-06 04:11:10.957828
 """
 from collections.abc import Sequence
 
@@ -359,6 +359,8 @@ def upgrade() -> None:
         batch_op.create_index('ix_activity_kind_at', ['kind', 'at', 'lead_id', 'bot'], unique=False)
         batch_op.create_index('ix_activity_kind_lead_at', ['kind', 'lead_id', 'at', 'bot'], unique=False)
         batch_op.create_index('ix_activity_lead_at', ['lead_id', 'at'], unique=False)
+        batch_op.create_index('ix_activity_outbox_kind', ['outbox_id', 'kind', 'bot'], unique=False, sqlite_where=sa.text('outbox_id IS NOT NULL'), postgresql_where=sa.text('outbox_id IS NOT NULL'))
+        batch_op.create_index('ix_activity_version_node', ['version_id', 'node_id', 'kind', 'at', 'lead_id', 'outbox_id'], unique=False, sqlite_where=sa.text('version_id IS NOT NULL'), postgresql_where=sa.text('version_id IS NOT NULL'))
 
     op.create_table('campaign_member',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -494,6 +496,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('message_ref')
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.create_index('ix_outbox_created', ['created_at', 'status', 'sequence_id', 'node_id', 'template_id', 'lead_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_outbox_lead_id'), ['lead_id'], unique=False)
         batch_op.create_index('ix_outbox_status_next', ['status', 'next_try_at'], unique=False)
 
@@ -545,6 +548,7 @@ def downgrade() -> None:
     with op.batch_alter_table('outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_outbox_status_next')
         batch_op.drop_index(batch_op.f('ix_outbox_lead_id'))
+        batch_op.drop_index('ix_outbox_created')
 
     op.drop_table('outbox')
     with op.batch_alter_table('opportunity', schema=None) as batch_op:
@@ -575,6 +579,8 @@ def downgrade() -> None:
 
     op.drop_table('campaign_member')
     with op.batch_alter_table('activity', schema=None) as batch_op:
+        batch_op.drop_index('ix_activity_version_node', sqlite_where=sa.text('version_id IS NOT NULL'), postgresql_where=sa.text('version_id IS NOT NULL'))
+        batch_op.drop_index('ix_activity_outbox_kind', sqlite_where=sa.text('outbox_id IS NOT NULL'), postgresql_where=sa.text('outbox_id IS NOT NULL'))
         batch_op.drop_index('ix_activity_lead_at')
         batch_op.drop_index('ix_activity_kind_lead_at')
         batch_op.drop_index('ix_activity_kind_at')
