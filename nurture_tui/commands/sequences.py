@@ -48,7 +48,7 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
     if as_json:
         for r in rows:
             echo_json({"name": r.name, "status": r.status, "version": r.version,
-                       "draft_changed": r.draft_changed, "enrolled": r.enrolled})
+                       "draft_changed": r.draft_changed, "enrolled": r.enrolled, "error": r.error})
         return
     typer.echo(f"{'name':<28} {'status':<8} {'version':>7}  {'draft':<9} enrolled")
     for r in rows:
@@ -56,6 +56,33 @@ def list_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json", h
         draft = "changed" if r.draft_changed else "="
         version = f"v{r.version}" if r.version else "-"
         typer.echo(f"{r.name:<28} {r.status:<8} {version:>7}  {draft:<9} {enrolled}")
+        if r.error:
+            typer.echo(f"  error: {r.error}")
+
+
+@app.command("show")
+def show_cmd(ctx: typer.Context, name: str = typer.Argument(..., help="Sequence name."),
+             as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """One sequence: status (and why the engine paused it), current version, enrollments by status."""
+    from ..errors import NotFoundError
+    from ..sequences import service
+
+    with _ws(ctx) as ws, ws.engine.connect() as conn:
+        row = next((r for r in service.list_sequences(conn) if r.name == name), None)
+    if row is None:
+        raise NotFoundError(f"sequence {name!r}: no such sequence")
+    data = {"name": row.name, "status": row.status, "version": row.version, "draft_changed": row.draft_changed,
+            "enrolled": row.enrolled, "error": row.error, "description": row.description}
+    if as_json:
+        echo_json(data)
+        return
+    for key, value in data.items():
+        if key == "enrolled":
+            value = ", ".join(f"{k} {v}" for k, v in sorted(row.enrolled.items())) or "-"
+        if value is not None and value != "":
+            typer.echo(f"{key + ':':<15}{value}")
+    if row.error:
+        typer.echo(f"fix the reference, then `nurture sequences resume {row.name}`")
 
 
 @app.command("validate")

@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 
 from ..activity import ActivityEvent
 from ..config import Settings
+from ..errors import NurtureError
 from ..mail.compose import SendRequest, compose_outbox_rows
 from ..scoring.service import apply_activities
 from ..segments.materialize import refresh_for_leads
@@ -31,9 +32,11 @@ from .claim import claim, paused_sequence_ids
 from .context import Item, StepContext
 from .enroll import recheck_segment_entry
 from .executors import EXECUTORS
+from .isolation import BrokenProgram, pause_broken, program
 from .lifecycle import Live, goal_or_exit
 from .plans import Plan, load_plan
 
+MAX_BROKEN_RETRIES = 50  # programs paused for a broken reference before one batch gives up
 MAX_ROUNDS = 64  # instantaneous nodes one enrollment may pass in one batch (loops need a wait)
 _JSON_OR_NULL = JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql")
 
@@ -47,9 +50,19 @@ class BatchResult:
 
 
 def run_batch(engine: Engine, now: datetime, settings: Settings, limit: int) -> BatchResult:
+    """One batch in one transaction. A program with a broken reference (engine/isolation.py) rolls the
+    batch back, is paused with its error in a transaction of its own, and the batch runs again without it."""
     started = time.perf_counter()
-    with write_tx(engine) as conn:
-        result = process_due(conn, now, settings, limit)
+    for _ in range(MAX_BROKEN_RETRIES):
+        try:
+            with write_tx(engine) as conn:
+                result = process_due(conn, now, settings, limit)
+            break
+        except BrokenProgram as broken:
+            with write_tx(engine) as conn:
+                pause_broken(conn, broken.sequence_id, broken.name, broken.error, now)
+    else:
+        raise NurtureError(f"engine: {MAX_BROKEN_RETRIES} programs with broken references in one batch")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -86,7 +99,8 @@ def process_due(conn: Connection, now: datetime, settings: Settings, limit: int)
     for r in rows:
         plan = plans.get(r.version_id)
         if plan is None:
-            plan = plans[r.version_id] = load_plan(conn, r.version_id)
+            with program(r.sequence_id, f"#{r.sequence_id}"):
+                plan = plans[r.version_id] = load_plan(conn, r.version_id)
         items.append(Item(r, plan))
     for it in items:
         if it.arrived and it.steps == 0 and it.node_id is not None:
@@ -106,7 +120,8 @@ def process_due(conn: Connection, now: datetime, settings: Settings, limit: int)
                 for it in group:
                     ctx.end(it, "exited", f"unknown node {node_id!r}")
                 continue
-            EXECUTORS[node.kind](ctx, plan, node, group)
+            with program(plan.sequence_id, plan.sequence_name):
+                EXECUTORS[node.kind](ctx, plan, node, group)
         pending = [it for it in pending if not it.finished and it.arrived and it.status == "active"]
     _flush(ctx, items)
     return BatchResult(claimed=len(rows), steps=ctx.steps, sends=len(ctx.sends))
@@ -117,7 +132,7 @@ def _check_rules(ctx: StepContext, items: list[Item]) -> None:
     if not ruled:
         return
     lives = [Live(it.id, it.lead_id, it.sequence_id, it.version_id, it.node_id, it.steps) for it in ruled]
-    verdicts = goal_or_exit(ctx.conn, lives, ctx.now)
+    verdicts = goal_or_exit(ctx.conn, lives, ctx.now, isolate=False)
     for it in ruled:
         if it.id in verdicts:
             status, reason = verdicts[it.id]

@@ -14,7 +14,7 @@ while one is in flight (segment sweeps, which see the same member again and agai
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -26,9 +26,10 @@ from ..config import Settings
 from ..errors import NotFoundError
 from ..mail.suppression import suppressed_ids
 from ..segments.compiler import matching_ids, members, where_clause
-from ..segments.rules import parse_rule
+from ..segments.rules import Rule, parse_rule
 from ..store.tables import activity, enrollment, lead, sequence
 from .bulk import insert_rows, insert_with_ids
+from .isolation import BROKEN_REFERENCE, pause_broken
 from .matching import TemplateNames, event_matches
 from .plans import Plan, entry_rule, load_plan
 
@@ -48,12 +49,31 @@ def _sequence_row(conn: Connection, name: str) -> Any:
     return row
 
 
-def _running_sequences(conn: Connection) -> list[Plan]:
+def _running_sequences(conn: Connection, now: datetime) -> list[Plan]:
+    """The plans of every running program. A program whose plan cannot be built (a broken reference in
+    an old database) is paused with its error and left out (engine/isolation.py)."""
     rows = conn.execute(
-        select(sequence.c.current_version_id)
+        select(sequence.c.id, sequence.c.name, sequence.c.current_version_id)
         .where(sequence.c.status == "active", sequence.c.current_version_id.is_not(None))
-    ).scalars()
-    return [load_plan(conn, vid) for vid in rows]
+    ).all()
+    plans = []
+    for sid, name, vid in rows:
+        try:
+            plans.append(load_plan(conn, vid))
+        except BROKEN_REFERENCE as exc:
+            pause_broken(conn, sid, name, str(exc), now)
+    return plans
+
+
+def _entry_ids(conn: Connection, plan: Plan, now: datetime, build: Callable[[Rule], list[int]]) -> list[int]:
+    """`build(entry rule)` for one program, isolating a broken reference to it: the program is paused and
+    no lead enters it (compiling the rule fails before any of its SQL runs)."""
+    try:
+        rule = entry_rule(conn, plan)
+        return [] if rule is None else build(rule)
+    except BROKEN_REFERENCE as exc:
+        pause_broken(conn, plan.sequence_id, plan.sequence_name, str(exc), now)
+        return []
 
 
 def enroll_lead(
@@ -131,20 +151,21 @@ def entry_sweep(conn: Connection, now: datetime, settings: Settings | None = Non
     """Enrol the members of every running segment-entry sequence not yet enrolled; returns the count.
     (`settings` is accepted for callers that pass it; entry needs none.)"""
     total = 0
-    for plan in _running_sequences(conn):
-        rule = entry_rule(conn, plan)
-        if rule is None:
-            continue
+    for plan in _running_sequences(conn, now):
         e = enrollment.c
         blocked = [e.lead_id == lead.c.id, e.sequence_id == plan.sequence_id]
         if plan.definition.reentry != "never":
             blocked.append(e.status.in_(LIVE))
-        q = (
-            select(lead.c.id)
-            .where(where_clause(conn, rule, now), ~exists().where(and_(*blocked)))
-            .order_by(lead.c.id)
-        )
-        ids = list(conn.execute(q).scalars())
+
+        def not_enrolled(rule: Rule, blocked: list[Any] = blocked) -> list[int]:
+            q = (
+                select(lead.c.id)
+                .where(where_clause(conn, rule, now), ~exists().where(and_(*blocked)))
+                .order_by(lead.c.id)
+            )
+            return list(conn.execute(q).scalars())
+
+        ids = _entry_ids(conn, plan, now, not_enrolled)
         for chunk in chunks(ids, CHUNK):
             total += len(enroll_many(conn, plan, chunk, now, source="segment", sweep=True))
     return total
@@ -153,18 +174,15 @@ def entry_sweep(conn: Connection, now: datetime, settings: Settings | None = Non
 def recheck_segment_entry(conn: Connection, lead_ids: list[int], now: datetime) -> int:
     """Re-check segment entry for changed leads right away (between periodic sweeps)."""
     total = 0
-    for plan in _running_sequences(conn):
-        rule = entry_rule(conn, plan)
-        if rule is None:
-            continue
-        hits = matching_ids(conn, rule, lead_ids, now)
+    for plan in _running_sequences(conn, now):
+        hits = _entry_ids(conn, plan, now, lambda rule: sorted(matching_ids(conn, rule, lead_ids, now)))
         total += len(enroll_many(conn, plan, hits, now, source="segment", sweep=True))
     return total
 
 
 def enroll_from_events(conn: Connection, acts: Sequence[ActivityEvent], now: datetime) -> int:
     """Event entry: enrol leads whose (recorded, non-bot) activity matches a running sequence's entry event."""
-    plans = [p for p in _running_sequences(conn)
+    plans = [p for p in _running_sequences(conn, now)
              if p.definition.entry.type == "event" and p.definition.entry.event is not None]
     if not plans:
         return 0

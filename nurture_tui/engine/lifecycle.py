@@ -12,6 +12,7 @@ from sqlalchemy import Connection, bindparam, null, update
 from ..activity import ActivityEvent
 from ..segments.compiler import matching_ids
 from ..store.tables import enrollment
+from .isolation import BrokenProgram, pause_broken, program
 from .node_stats import CounterBatch
 from .plans import load_plan
 
@@ -28,8 +29,13 @@ class Live:
     steps: int
 
 
-def goal_or_exit(conn: Connection, items: list[Live], now: datetime) -> dict[int, tuple[str, str]]:
-    """Enrollments whose lead now meets the sequence goal (→ 'goal') or an exit rule (→ 'exited')."""
+def goal_or_exit(conn: Connection, items: list[Live], now: datetime, *,
+                 isolate: bool = True) -> dict[int, tuple[str, str]]:
+    """Enrollments whose lead now meets the sequence goal (→ 'goal') or an exit rule (→ 'exited').
+
+    A program whose goal or exit rule names something that is gone (engine/isolation.py): with `isolate`
+    it is paused in this transaction and its enrollments get no verdict; without, `BrokenProgram` is
+    raised (a batch rolls back and runs again without that program)."""
     by_version: dict[int, list[Live]] = defaultdict(list)
     for it in items:
         by_version[it.version_id].append(it)
@@ -40,12 +46,19 @@ def goal_or_exit(conn: Connection, items: list[Live], now: datetime) -> dict[int
             continue
         lead_ids = sorted({it.lead_id for it in group})
         hits: dict[int, tuple[str, str]] = {}
-        for i, rule in reversed(list(enumerate(plan.exits))):
-            for lid in matching_ids(conn, rule, lead_ids, now):
-                hits[lid] = ("exited", f"exit_when[{i}]")
-        if plan.goal is not None:
-            for lid in matching_ids(conn, plan.goal, lead_ids, now):
-                hits[lid] = ("goal", "goal met")  # a goal wins over an exit rule
+        try:
+            with program(plan.sequence_id, plan.sequence_name):
+                for i, rule in reversed(list(enumerate(plan.exits))):
+                    for lid in matching_ids(conn, rule, lead_ids, now):
+                        hits[lid] = ("exited", f"exit_when[{i}]")
+                if plan.goal is not None:
+                    for lid in matching_ids(conn, plan.goal, lead_ids, now):
+                        hits[lid] = ("goal", "goal met")  # a goal wins over an exit rule
+        except BrokenProgram as broken:
+            if not isolate:
+                raise
+            pause_broken(conn, broken.sequence_id, broken.name, broken.error, now)
+            continue
         for it in group:
             if it.lead_id in hits:
                 out[it.id] = hits[it.lead_id]

@@ -482,7 +482,9 @@ def _set_status(conn: Connection, name: str, status: str, *, user: str, now: dat
     if status == "active" and row["current_version_id"] is None:
         raise NurtureError(f"sequence {name!r} has never been published; run `nurture sequences publish {name}`")
     if row["status"] != status:
-        conn.execute(update(sequence).where(sequence.c.id == row["id"]).values(status=status, updated_at=now))
+        # pausing or resuming by hand clears the error the engine paused it for (engine/isolation.py)
+        conn.execute(update(sequence).where(sequence.c.id == row["id"])
+                     .values(status=status, error=None, updated_at=now))
         audit.record(conn, at=now, user=user, action="pause" if status == "paused" else "resume",
                      entity="sequence", entity_id=row["id"], before={"status": row["status"]},
                      after={"status": status})
@@ -508,12 +510,13 @@ class SequenceSummary:
     enrolled: dict[str, int]  # enrollment status -> count (all versions)
     description: str
     updated_at: datetime | None
+    error: str | None = None  # why the engine paused it (a broken reference), until resumed
 
 
 def list_sequences(conn: Connection) -> list[SequenceSummary]:
     rows = conn.execute(
         select(sequence.c.id, sequence.c.name, sequence.c.status, sequence.c.draft, sequence.c.description,
-               sequence.c.updated_at, sequence_version.c.number, sequence_version.c.checksum)
+               sequence.c.updated_at, sequence.c.error, sequence_version.c.number, sequence_version.c.checksum)
         .select_from(sequence.outerjoin(sequence_version, sequence_version.c.id == sequence.c.current_version_id))
         .order_by(sequence.c.name)
     ).all()
@@ -528,6 +531,7 @@ def list_sequences(conn: Connection) -> list[SequenceSummary]:
             id=r.id, name=r.name, status=r.status, version=r.number,
             draft_changed=r.checksum is None or checksum(r.draft or {}) != r.checksum,
             enrolled=counts.get(r.id, {}), description=r.description or "", updated_at=r.updated_at,
+            error=r.error,
         )
         for r in rows
     ]
