@@ -70,6 +70,8 @@ class Lead(SQLModel, table=True):
         Index("ix_lead_score", "score"),
         Index("ix_lead_stage_country_score", "stage", "country", "score"),
         Index("ix_lead_grade_rank", "grade_rank"),
+        # the engine's change watcher walks leads by (updated_at, id) to re-check goals and exits at once
+        Index("ix_lead_updated_at", "updated_at", "id"),
     )
 
     id: int | None = id_field()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 04:11:10.957828
+Create Date: 2026-12-06 04:12:04.874248
 """
 from collections.abc import Sequence
 
@@ -338,6 +338,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_lead_grade_rank', ['grade_rank'], unique=False)
         batch_op.create_index('ix_lead_score', ['score'], unique=False)
         batch_op.create_index('ix_lead_stage_country_score', ['stage', 'country', 'score'], unique=False)
+        batch_op.create_index('ix_lead_updated_at', ['updated_at', 'id'], unique=False)
 
     op.create_table('activity',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -587,6 +588,7 @@ def downgrade() -> None:
 
     op.drop_table('activity')
     with op.batch_alter_table('lead', schema=None) as batch_op:
+        batch_op.drop_index('ix_lead_updated_at')
         batch_op.drop_index('ix_lead_stage_country_score')
         batch_op.drop_index('ix_lead_score')
         batch_op.drop_index('ix_lead_grade_rank')
