@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ..errors import NurtureError
 from ..sequences.codec import parse_data
@@ -36,9 +36,10 @@ from ..sequences.service import (
 )
 from ..sequences.simulate import LeadSimulation, SegmentSimulation, TimelineEvent, simulate_lead, simulate_segment
 from ..sequences.validate import Catalog, default_rule_parser
-from ..store.tables import enrollment, segment, sequence, template
+from ..store.tables import segment, sequence, template
 from .sequence_diff import YamlDiff
 from .sequence_draft import SequenceDraft
+from .sequence_live import leads_at_nodes
 from .session import ConsoleSession
 
 __all__ = ["Catalog", "EditorState", "LeadSimulation", "LoadedDraft", "PublishPreview", "SegmentSimulation",
@@ -179,18 +180,12 @@ class SequenceEditing:
             published, _number, digest = self._published(conn, row)
             draft = draft_definition(conn, name)
             problems = [p.format(f"sequence {name}") for p in check_draft(conn, name)]
-            rows = conn.execute(
-                select(enrollment.c.node_id, enrollment.c.status, func.count())
-                .where(enrollment.c.sequence_id == row["id"], enrollment.c.status.in_(("waiting", "active")))
-                .group_by(enrollment.c.node_id, enrollment.c.status)).all()
+            counts = leads_at_nodes(conn, int(row["id"]))
         try:
             nodes = compile_definition(draft).nodes
         except Exception:  # an invalid draft: nothing would move
             nodes = {}
         old_nodes = compile_definition(published).nodes if published is not None else {}
-        counts: dict[str, dict[str, int]] = {}
-        for node_id, status, n in rows:
-            counts.setdefault(node_id or "", {})[status] = int(n)
         in_flight = []
         for node_id in sorted(counts, key=lambda k: (k not in old_nodes, list(old_nodes).index(k)
                                                        if k in old_nodes else 0, k)):

@@ -1,13 +1,16 @@
-"""Live per-node counters for the sequence editor's tree: here (at the node now) / entered / yes / no /
-exited / goal, as the engine keeps them (`engine.node_stats`, bumped in the advance transaction), for the
+"""Live per-node counters for the sequence editor's tree: here / entered / yes / no / exited / goal for the
 published program — summed over the current version and every older version that still has leads pinned
-to it, or for one version. Reads only; nothing here imports Textual."""
+to it, or for one version. Entered, yes, no, exited and goal are the engine's cumulative counters
+(`engine.node_stats`, bumped in the advance transaction); "here" is counted from the enrollments themselves
+(`leads_at_nodes`, also what the publish preview shows in flight), so it follows a migration, which moves
+enrollments between versions without touching the counters. Reads only; nothing here imports Textual."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Collection
+from dataclasses import dataclass, replace
 
-from sqlalchemy import select
+from sqlalchemy import Connection, func, select
 
 from ..engine.node_stats import NodeCounts, node_counts
 from ..sequences.service import get_row, versions
@@ -38,6 +41,20 @@ class LiveCounts:
         return "v" + "+v".join(str(v) for v in self.versions)
 
 
+def leads_at_nodes(conn: Connection, sequence_id: int,
+                   version_ids: Collection[int] | None = None) -> dict[str, dict[str, int]]:
+    """Enrollments in flight per node id and status (waiting / active), over all versions or those given."""
+    stmt = (select(enrollment.c.node_id, enrollment.c.status, func.count())
+            .where(enrollment.c.sequence_id == sequence_id, enrollment.c.status.in_(IN_FLIGHT))
+            .group_by(enrollment.c.node_id, enrollment.c.status))
+    if version_ids is not None:
+        stmt = stmt.where(enrollment.c.version_id.in_(list(version_ids)))
+    counts: dict[str, dict[str, int]] = {}
+    for node_id, status, n in conn.execute(stmt):
+        counts.setdefault(node_id or "", {})[status] = int(n)
+    return counts
+
+
 class SequenceLive:
     def __init__(self, session: ConsoleSession) -> None:
         self.session = session
@@ -53,5 +70,10 @@ class SequenceLive:
             live = [v for v in versions(conn, name) if v.current or v.id in pinned]
             numbers = [v.number for v in live]
             chosen = [v for v in live if v.number == version] or live
-            counts = node_counts(conn, [v.id for v in chosen]) if chosen else {}
+            ids = [v.id for v in chosen]
+            counts = node_counts(conn, ids) if ids else {}
+            here = leads_at_nodes(conn, int(row["id"]), ids) if ids else {}
+        for node_id in set(counts) | set(here):
+            at = sum(here.get(node_id, {}).values())
+            counts[node_id] = replace(counts.get(node_id, NodeCounts()), waiting=at)
         return LiveCounts(numbers, version if version in numbers else None, counts)

@@ -240,9 +240,10 @@ segment (`enter`) to see the expected reach per node for a sample of its members
         self._retitle()
 
     def _event_line(self, event: TimelineEvent) -> Text:
+        """`◆ Mon 2026-03-09 09:00 UTC  engaged  waits 5d for click: no`, and the why on a dim second line."""
         decision = event.kind in DECISIONS
         picked = event.node_id in self.outcomes and decision
-        text = Text(no_wrap=True, overflow="ellipsis")
+        text = Text()
         text.append("◆ " if decision else "  ", style="bold magenta" if decision else "")
         text.append(event.local, style="dim")
         text.append("  ")
@@ -251,8 +252,8 @@ segment (`enter`) to see the expected reach per node for a sample of its members
         text.append(event.text, style="bold" if decision else "")
         if picked:
             text.append("  (your pick)", style="yellow")
-        if event.why and not picked:
-            text.append(f"  — {event.why}", style="dim")
+        elif event.why:
+            text.append(f"\n    {event.why}", style="dim")
         return text
 
     def _decision(self) -> tuple[str, str] | None:
