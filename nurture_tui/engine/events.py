@@ -148,9 +148,22 @@ def wake_waiting(conn: Connection, live: list[ActivityEvent], now: datetime) -> 
 
 # -- goal / exit on events ---------------------------------------------------------------------------
 
+def check_rules_for_leads(conn: Connection, lead_ids: list[int], now: datetime) -> int:
+    """Goal and exit rules of these leads' live enrollments, now (after a change to the leads' data:
+    engine/recheck.py); finishes the enrollments that meet one. Returns how many finished."""
+    if not lead_ids:
+        return 0
+    counters = CounterBatch()
+    acts: list[ActivityEvent] = []
+    finished = _check_rules(conn, lead_ids, now, counters, acts)
+    insert_rows(conn, activity, [a.row() for a in acts])
+    counters.flush(conn)
+    return finished
+
+
 def _check_rules(
     conn: Connection, lead_ids: list[int], now: datetime, counters: CounterBatch, acts: list[ActivityEvent]
-) -> None:
+) -> int:
     e = enrollment.c
     rows = conn.execute(
         select(e.id, e.lead_id, e.sequence_id, e.version_id, e.node_id, e.steps)
@@ -159,11 +172,12 @@ def _check_rules(
     items = [Live(r.id, r.lead_id, r.sequence_id, r.version_id, r.node_id, r.steps) for r in rows]
     items = [it for it in items if _plan_has_rules(conn, it.version_id)]
     if not items:
-        return
+        return 0
     verdicts = goal_or_exit(conn, items, now)
     done = [(it, *verdicts[it.id]) for it in items if it.id in verdicts]
     if done:
         finish(conn, done, now, counters, acts)
+    return len(done)
 
 
 def _plan_has_rules(conn: Connection, version_id: int) -> bool:

@@ -4,6 +4,7 @@ Jobs (BackgroundScheduler, MemoryJobStore, `max_instances=1, coalesce=True, misf
 - `lease`  renew/take the leader lease (every lease_seconds / 3);
 - `tick`   claim → execute → advance due enrollments until none is due (engine.tick_seconds, 1 s);
 - `entry`  refresh hot segments, then the segment-entry sweep (engine.entry_sweep_seconds);
+- `recheck` goal and exit rules of leads whose data changed (engine/recheck.py, every second);
 - `webhooks`, `maintenance` (the engine's own);
 - the jobs other areas provide, handed in as `SchedulerJobs` (outbox dispatch, Salesforce sync, score
   decay, and extras such as the demo's engagement simulator). The scheduler imports none of those areas:
@@ -37,6 +38,7 @@ from .advance import BatchResult, run_due
 from .claim import next_due
 from .enroll import entry_sweep
 from .maintenance import run_maintenance
+from .recheck import RECHECK_SECONDS, ChangeWatcher
 from .tuning import HotPathTuning
 from .webhooks import deliver_due
 
@@ -96,6 +98,7 @@ class NurtureScheduler:
         self.last_batch_ms = 0.0
         self.on_batch: Callable[[BatchResult], None] | None = None
         self._tuning: HotPathTuning | None = None
+        self.watcher = ChangeWatcher()  # data changes → goal/exit re-check (the leader's `recheck` job)
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -122,9 +125,12 @@ class NurtureScheduler:
             self._role = "worker"
         else:
             self._renew_lease()
+            with self.ws.engine.connect() as conn:
+                self.watcher.start_at_latest(conn, self.ws.clock)  # changes from now on re-check goals and exits
             sched.add_job(self._renew_lease, "interval", seconds=max(settings.lease_seconds / 3, 0.5), id="lease")
             sched.add_job(self._leader_only(self._entry), "interval", seconds=settings.entry_sweep_seconds,
                           id="entry", next_run_time=now)
+            sched.add_job(self._leader_only(self._recheck), "interval", seconds=RECHECK_SECONDS, id="recheck")
             sched.add_job(self._leader_only(self._webhooks), "interval", seconds=WEBHOOK_SECONDS, id="webhooks")
             sched.add_job(self._leader_only(self._maintenance), "interval", seconds=MAINTENANCE_SECONDS,
                           id="maintenance")
@@ -232,6 +238,12 @@ class NurtureScheduler:
                 log.info("entry sweep", extra={"enrolled": n, "ms": round((time.perf_counter() - started) * 1000)})
         except Exception:
             log.exception("entry sweep failed")
+
+    def _recheck(self) -> None:
+        try:
+            self.watcher.run(self.ws)
+        except Exception:
+            log.exception("goal/exit re-check failed")
 
     def _webhooks(self) -> None:
         try:
