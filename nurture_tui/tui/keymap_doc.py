@@ -51,9 +51,11 @@ def _scopes(app_class: type[Any]) -> list[tuple[str, type[Any]]]:
             from .screens.dialogs.node_form import KindModal, NodeForm
             from .screens.dialogs.sequence_publish import PublishModal
             from .screens.dialogs.sequence_settings import SettingsForm
+            from .screens.sequence_simulator import SequenceSimulatorScreen
 
             scopes += [("Sequence editor", SequenceEditorScreen), ("Step kind", KindModal), ("Node form", NodeForm),
-                       ("Sequence settings", SettingsForm), ("Publish a sequence", PublishModal)]
+                       ("Sequence settings", SettingsForm), ("Publish a sequence", PublishModal),
+                       ("Sequence test (simulate, forecast)", SequenceSimulatorScreen)]
         if mode.name == "templates":
             scopes += [("Template editor", TemplateEditorScreen), ("Merge fields", MergeFieldModal),
                        ("Template versions", TemplateVersionsModal)]

@@ -101,3 +101,92 @@ def test_publish_dialog_with_diff_and_leads_in_flight(snap_compare: Any, seeded_
 
     assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
                         run_before=run_before)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Testing, publishing and live counters (issue 16 items 5 and 6)
+
+
+def test_publish_diff_side_by_side_at_80x24(snap_compare: Any, seeded_ws: Workspace) -> None:
+    async def run_before(pilot: Any) -> None:
+        await _open(pilot, "welcome")
+        await pilot.press("down", "down", "shift+up", "P")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PublishModal))
+        await pilot.press("s")
+        pilot.app.clear_notifications()  # the "saved" toast would cover the dialog
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SMALL,
+                        run_before=run_before)
+
+
+def test_publish_diff_unified_of_a_branch_change(snap_compare: Any, seeded_ws: Workspace) -> None:
+    from test_sequence_publish import published_with_leads
+
+    published_with_leads(seeded_ws)
+
+    async def run_before(pilot: Any) -> None:
+        editor = await _open(pilot, "fit-check")
+        step = editor.draft.step((2,))
+        branch = step.branch.model_copy(update={"rule": {"field": "score", "ge": 80}})
+        editor.draft.replace((2,), step.model_copy(update={"branch": branch}))
+        editor.refresh_draft((2,))
+        await _settle(pilot, editor)
+        await pilot.press("P")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PublishModal))
+        pilot.app.clear_notifications()
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
+                        run_before=run_before)
+
+
+def test_tree_with_live_counters(snap_compare: Any, seeded_ws: Workspace) -> None:
+    from test_sequence_publish import published_with_leads
+
+    published_with_leads(seeded_ws)
+
+    async def run_before(pilot: Any) -> None:
+        editor = await _open(pilot, "fit-check")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: editor.live is not None)
+        await pilot.press("down", "down")
+        await _settle(pilot, editor)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SMALL,
+                        run_before=run_before)
+
+
+async def _simulator(pilot: Any, name: str) -> Any:
+    from nurture_tui.tui.screens.sequence_simulator import SequenceSimulatorScreen
+
+    await _open(pilot, name)
+    await pilot.press("t")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SequenceSimulatorScreen))
+    return pilot.app.screen
+
+
+def test_simulator_timeline_with_a_picked_outcome(snap_compare: Any, seeded_ws: Workspace) -> None:
+    async def run_before(pilot: Any) -> None:
+        sim = await _simulator(pilot, "welcome")
+        await pilot.press(*"lead0005", "enter")
+        await wait_for(pilot, lambda: sim.timeline is not None and sim.simulated == sim.generation)
+        await pilot.press("down", "down", "down", "y")
+        await wait_for(pilot, lambda: sim.outcomes and sim.simulated == sim.generation)
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SMALL,
+                        run_before=run_before)
+
+
+def test_forecast_on_a_segment(snap_compare: Any, seeded_ws: Workspace) -> None:
+    async def run_before(pilot: Any) -> None:
+        sim = await _simulator(pilot, "welcome")
+        await pilot.press("tab", "f")
+        await wait_for(pilot, lambda: sim.query_one("#segments").option_count == 1)
+        await pilot.press("down", "enter")
+        await wait_for(pilot, lambda: sim.forecast is not None)
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
+                        run_before=run_before)

@@ -133,13 +133,13 @@ segment (`enter`) to see the expected reach per node for a sample of its members
         if forecast:
             text.append("forecast" + (f" on {self.forecast.segment!r}" if self.forecast else ": pick a segment"))
             return text
-        text.append(f"simulating {self.email}" if self.email else "simulate: pick a lead")
-        if self.outcomes:
-            text.append("   picked: " + ", ".join(f"{k}={v}" for k, v in self.outcomes.items()), style="yellow")
+        text.append(self.email or "simulate: pick a lead")
         if self.timeline is not None and self.simulated == self.generation:
-            text.append(f"   → {self.timeline.outcome}, {self.timeline.sends} send(s)", style="bold")
+            text.append(f"  → {self.timeline.outcome}, {self.timeline.sends} send(s)", style="bold")
         elif self.email:
-            text.append("   simulating…", style="dim")
+            text.append("  simulating…", style="dim")
+        if self.outcomes:
+            text.append("  picked " + ", ".join(f"{k}={v}" for k, v in self.outcomes.items()), style="yellow")
         return text
 
     def _retitle(self) -> None:
