@@ -12,7 +12,8 @@ another (the 187 % open rate the old dashboard table showed).
 - bounced_hard: refused permanently for the recipient (5xx → status bounced);
 - bounced_soft: given up after temporary refusals (status failed with a 4xx as the last error);
 - failed: other failures (our sender refused, a relay error);
-- unique/total opens, unique clicks: non-bot `open`/`click` activities carrying the message id; opens and
+- unique/total opens, unique clicks: non-bot `open`/`click` activities carrying the message id (of any cohort
+  message: only a delivered message carries the tracking links, so in practice of delivered ones); opens and
   clicks flagged as a machine (link scanners, mail-privacy prefetch: `activity.bot`) are counted apart in
   bot_opens and bot_clicks and nowhere else;
 - unsubscribes: messages whose unsubscribe link (or List-Unsubscribe) was used, by category left;
@@ -28,7 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
-from ..store.tables import activity, outbox, sequence, suppression, template
+from ..store.tables import activity, email_stat, outbox, sequence, suppression, template
 from .common import Period, Report, Scope, day_of, make_report, rate, segment_leads, week_of
 from .dashboard import Series, start_of_day
 
@@ -49,7 +50,7 @@ def _flag(cond: Any) -> Any:
 
 def cohort_where(conn: Connection, scope: Scope) -> list[Any]:
     o = outbox.c
-    where = [o.created_at >= scope.period.since, o.created_at < scope.period.until, o.status.in_(ATTEMPTED)]
+    where = [o.created_at >= scope.period.since, o.created_at < scope.period.until]
     if scope.sequence_id is not None:
         where.append(o.sequence_id == scope.sequence_id)
     seg = segment_leads(conn, scope)
@@ -75,13 +76,37 @@ def _per_message(conn: Connection, scope: Scope) -> Any:
 
 
 def cohort_cells(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
-    """The cohort's counts per (sequence, step, template, day sent): every figure is additive over cells."""
+    """The cohort's counts per (sequence, step, template, day sent): every figure is additive over cells.
+    Read from the `email_stat` rollup (exact: kept by triggers, see store/rollups.py); with a segment
+    filter, which the rollup cannot know, from the log itself."""
+    if scope.segment_name is not None:
+        return scan_cells(conn, scope)
+    s = email_stat.c
+    where = [s.day >= f"{scope.period.since:%Y-%m-%d}", s.day < f"{scope.period.until:%Y-%m-%d}"]
+    if scope.sequence_id is not None:
+        where.append(s.sequence_id == scope.sequence_id)
+    stmt = (select(s.sequence_id, s.node_id, s.template_id, s.day, *[func.sum(s[c]).label(c) for c in COUNTS
+                                                                      if c != "complaints"])
+            .where(*where).group_by(s.sequence_id, s.node_id, s.template_id, s.day))
+    out = []
+    for r in conn.execute(stmt):
+        cell = dict(r._mapping)
+        if not cell["sent"] and not any(cell[c] for c in COUNTS if c != "complaints"):
+            continue  # a cell whose messages were all deleted
+        cell.update(sequence_id=cell["sequence_id"] or None, node_id=cell["node_id"] or None,
+                    template_id=cell["template_id"] or None, complaints=0)
+        out.append(cell)
+    return out
+
+
+def scan_cells(conn: Connection, scope: Scope) -> list[dict[str, Any]]:
+    """`cohort_cells` computed from `outbox` and `activity` (the segment filter; the rollup's reference)."""
     o = outbox.c
     eng = _per_message(conn, scope)
     day = day_of(conn, o.created_at).label("day")
     soft = and_(o.status == "failed", o.last_error.like("4%"))
     stmt = (select(o.sequence_id, o.node_id, o.template_id, day,
-                   func.count().label("sent"),
+                   func.sum(_flag(o.status.in_(ATTEMPTED))).label("sent"),
                    func.sum(_flag(o.status == "sent")).label("delivered"),
                    func.sum(_flag(o.status == "bounced")).label("bounced_hard"),
                    func.sum(_flag(soft)).label("bounced_soft"),
@@ -170,8 +195,8 @@ def _unsub_categories(conn: Connection, scope: Scope) -> dict[tuple[Any, ...], C
     out: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
     rows = conn.execute(select(o.sequence_id, o.node_id, o.template_id, day_of(conn, o.created_at), o.category,
                                a.meta)
-                        .select_from(outbox.join(activity, a.outbox_id == o.id))
-                        .where(*cohort_where(conn, scope), a.kind == "unsubscribe"))
+                        .select_from(activity.join(outbox, o.id == a.outbox_id))
+                        .where(a.kind == "unsubscribe", a.outbox_id.is_not(None), *cohort_where(conn, scope)))
     for seq_id, node_id, tpl_id, day, category, meta in rows:
         left = (meta or {}).get("categories") or [category]
         out[(seq_id, node_id, tpl_id, day)].update("all marketing" if c == "*" else str(c) for c in left)

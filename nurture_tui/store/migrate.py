@@ -10,6 +10,8 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
+from . import rollups
+
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
@@ -40,6 +42,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
+        if revision == "head":
+            rollups.install(conn)  # triggers keeping the report rollups exact (store/rollups.py)
     return before, current_revision(engine)
 
 

@@ -9,6 +9,7 @@ from .engine import NodeCounter, WebhookOutbox
 from .mail import Outbox, Subscription, Suppression, Template, TemplateVersion
 from .ops import Audit, Lease, Meta
 from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
+from .reports import EmailStat
 from .salesforce import SfOutbox, SyncError, SyncState
 from .scoring import GradeProfile, Mql, ScoreEvent, ScoreRule
 from .segments import Segment, SegmentMember
@@ -20,9 +21,11 @@ ALL_MODELS: list[type[SQLModel]] = [
     Meta, Mql, Opportunity, Outbox, RepGroup, ScoreEvent, ScoreRule, Segment, SegmentMember, Sequence,
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
-    NodeCounter, WebhookOutbox,
+    NodeCounter, WebhookOutbox, EmailStat,
 ]
 apply_core_defaults(ALL_MODELS)
+
+from .. import rollups  # noqa: E402, F401  (registers the create_all hook that installs the rollup triggers)
 
 __all__ = [
     "ACTIVITY_KINDS",
@@ -36,6 +39,7 @@ __all__ = [
     "Audit",
     "Campaign",
     "CampaignMember",
+    "EmailStat",
     "Enrollment",
     "GradeProfile",
     "Lead",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 04:12:04.874248
+Create Date: 2026-12-06 04:16:41.467813
 """
 from collections.abc import Sequence
 
@@ -50,6 +50,26 @@ def upgrade() -> None:
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_name'), ['name'], unique=False)
 
+    op.create_table('email_stat',
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('sequence_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('template_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
+    sa.Column('sent', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('delivered', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('bounced_hard', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('bounced_soft', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('failed', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('unique_opens', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('total_opens', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('bot_opens', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('unique_clicks', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('total_clicks', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('bot_clicks', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('unsubscribes', sa.Integer(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('day', 'sequence_id', 'node_id', 'template_id', 'shard')
+    )
     op.create_table('grade_profile',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
@@ -638,6 +658,7 @@ def downgrade() -> None:
     op.drop_table('meta')
     op.drop_table('lease')
     op.drop_table('grade_profile')
+    op.drop_table('email_stat')
     with op.batch_alter_table('campaign', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_name'))
 

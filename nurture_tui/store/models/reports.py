@@ -1,0 +1,34 @@
+"""Rollups the reports read instead of scanning the log (kept by database triggers: store/rollups.py)."""
+
+from __future__ import annotations
+
+from sqlmodel import Field, SQLModel
+
+from ..types import BigId
+
+
+class EmailStat(SQLModel, table=True):
+    """Email figures per send cohort cell: the UTC day a message was queued (`outbox.created_at`), its
+    sequence, step and template (0 / '' when none), and a shard (message id % 8, so concurrent PostgreSQL
+    writers rarely wait on one row). Every column is a sum over the cell's messages, maintained in the same
+    transaction as the outbox or activity row that changes it, so it always equals a scan of the log."""
+
+    __tablename__ = "email_stat"
+
+    day: str = Field(primary_key=True, max_length=10)
+    sequence_id: int = Field(default=0, primary_key=True, sa_type=BigId)
+    node_id: str = Field(default="", primary_key=True, max_length=80)
+    template_id: int = Field(default=0, primary_key=True, sa_type=BigId)
+    shard: int = Field(default=0, primary_key=True)
+    sent: int = 0
+    delivered: int = 0
+    bounced_hard: int = 0
+    bounced_soft: int = 0
+    failed: int = 0
+    unique_opens: int = 0
+    total_opens: int = 0
+    bot_opens: int = 0
+    unique_clicks: int = 0
+    total_clicks: int = 0
+    bot_clicks: int = 0
+    unsubscribes: int = 0

@@ -1,0 +1,252 @@
+"""Database triggers that keep `email_stat` (the email reports' rollup) exact.
+
+Every writer — the engine's sends, the dispatcher's outcomes, tracking's opens and clicks, unsubscribes,
+retention pruning, lead erasure, bulk loads — changes `outbox` or `activity` rows; triggers on those two
+tables apply the change to `email_stat` in the same transaction, so the rollup can never disagree with a
+scan of the log, whoever writes and however many write at once:
+
+- outbox insert / update of status or last_error / delete: the message's status contribution (sent =
+  attempted: sent, bounced or failed; delivered; bounced_hard = bounced; bounced_soft = failed with a 4xx
+  last error; failed = the other failures) moves from the old cell to the new one; a deleted message also
+  takes its remaining opens, clicks and unsubscribes with it;
+- activity insert / update / delete of an open, click or unsubscribe carrying an outbox id: totals (bot and
+  non-bot apart) move, and a message's unique open / click / unsubscribe counts when its first non-bot one
+  arrives (and is taken back when its last one goes). On PostgreSQL the message's outbox row is locked
+  first (`FOR UPDATE`), so two first opens committed at once count one unique open, not two; the delete
+  triggers run BEFORE the row goes there, so a cascade (lead erasure) takes everything back exactly once.
+
+`install(conn)` creates the triggers (idempotent) and, when it had to create them, rebuilds the table from
+the log in the same transaction; `nurture init` (migrate.upgrade) and `metadata.create_all` call it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, event, text
+from sqlmodel import SQLModel
+
+ATTEMPTED = "('sent', 'bounced', 'failed')"
+KEY = ("day", "sequence_id", "node_id", "template_id", "shard")
+COUNTS = ("sent", "delivered", "bounced_hard", "bounced_soft", "failed", "unique_opens", "total_opens",
+          "bot_opens", "unique_clicks", "total_clicks", "bot_clicks", "unsubscribes")
+TRIGGER_NAMES = ("email_stat_outbox_ins", "email_stat_outbox_upd", "email_stat_outbox_del",
+                 "email_stat_activity_ins", "email_stat_activity_upd", "email_stat_activity_del")
+ENGAGED = "('open', 'click', 'unsubscribe')"
+
+
+def _day(col: str, pg: bool) -> str:
+    return f"to_char({col} AT TIME ZONE 'UTC', 'YYYY-MM-DD')" if pg else f"substr({col}, 1, 10)"
+
+
+def _flag(cond: str, sign: int) -> str:
+    return f"CASE WHEN {cond} THEN {sign} ELSE 0 END"
+
+
+def _status(r: str, sign: int) -> dict[str, str]:
+    soft = f"{r}.last_error LIKE '4%'"
+    return {"sent": _flag(f"{r}.status IN {ATTEMPTED}", sign), "delivered": _flag(f"{r}.status = 'sent'", sign),
+            "bounced_hard": _flag(f"{r}.status = 'bounced'", sign),
+            "bounced_soft": _flag(f"({r}.status = 'failed' AND {soft})", sign),
+            "failed": _flag(f"({r}.status = 'failed' AND ({r}.last_error IS NULL OR NOT {soft}))", sign)}
+
+
+def _others(r: str, kind: str, exclude_self: bool) -> str:
+    """Another non-bot `kind` activity of the message `r.outbox_id` exists."""
+    bot = "" if kind == "unsubscribe" else " AND NOT x.bot"
+    me = f" AND x.id <> {r}.id" if exclude_self else ""
+    return f"EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = {r}.outbox_id AND x.kind = '{kind}'{bot}{me})"
+
+
+def _engagement(r: str, sign: int) -> dict[str, str]:
+    """One activity row's contribution (its message's uniqueness judged against the other rows)."""
+    nonbot = f"NOT {r}.bot"
+    return {
+        "total_opens": _flag(f"({r}.kind = 'open' AND {nonbot})", sign),
+        "bot_opens": _flag(f"({r}.kind = 'open' AND {r}.bot)", sign),
+        "unique_opens": _flag(f"({r}.kind = 'open' AND {nonbot} AND NOT {_others(r, 'open', True)})", sign),
+        "total_clicks": _flag(f"({r}.kind = 'click' AND {nonbot})", sign),
+        "bot_clicks": _flag(f"({r}.kind = 'click' AND {r}.bot)", sign),
+        "unique_clicks": _flag(f"({r}.kind = 'click' AND {nonbot} AND NOT {_others(r, 'click', True)})", sign),
+        "unsubscribes": _flag(f"({r}.kind = 'unsubscribe' AND NOT {_others(r, 'unsubscribe', True)})", sign),
+    }
+
+
+def _message_engagement(o: str, sign: int) -> dict[str, str]:
+    """All remaining engagement of the message `o` (when the message itself goes)."""
+    def count(cond: str) -> str:
+        return f"{sign} * (SELECT count(*) FROM activity x WHERE x.outbox_id = {o}.id AND {cond})"
+
+    def exists(cond: str) -> str:
+        return _flag(f"EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = {o}.id AND {cond})", sign)
+
+    return {"total_opens": count("x.kind = 'open' AND NOT x.bot"), "bot_opens": count("x.kind = 'open' AND x.bot"),
+            "unique_opens": exists("x.kind = 'open' AND NOT x.bot"),
+            "total_clicks": count("x.kind = 'click' AND NOT x.bot"), "bot_clicks": count("x.kind = 'click' AND x.bot"),
+            "unique_clicks": exists("x.kind = 'click' AND NOT x.bot"), "unsubscribes": exists("x.kind = 'unsubscribe'")}
+
+
+def _upsert(o: str, values: dict[str, str], pg: bool, where: str) -> str:
+    """Add `values` to the cell of the outbox row `o` (selected by `where`)."""
+    cols = [*KEY, *values]
+    key = [_day(f"{o}.created_at", pg), f"coalesce({o}.sequence_id, 0)", f"coalesce({o}.node_id, '')",
+           f"coalesce({o}.template_id, 0)", f"{o}.id % 8"]
+    sets = ", ".join(f"{c} = email_stat.{c} + excluded.{c}" for c in values)
+    return (f"INSERT INTO email_stat ({', '.join(cols)}) SELECT {', '.join([*key, *values.values()])} "
+            f"{where} ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {sets}")
+
+
+def _outbox_sql(r: str, sign: int, pg: bool, with_engagement: bool) -> str:
+    """The outbox row `r` (NEW or OLD)'s contribution to its cell (a one-row SELECT without FROM)."""
+    values = _status(r, sign)
+    if with_engagement:
+        values |= _message_engagement(r, sign)
+    return _upsert(r, values, pg, f"WHERE {r}.created_at IS NOT NULL")
+
+
+def _activity_sql(r: str, sign: int, pg: bool, only_if: str = "TRUE") -> str:
+    """The activity row `r`'s contribution to its message's cell (nothing when the message is gone)."""
+    return _upsert("o", _engagement(r, sign), pg,
+                   f"FROM outbox o WHERE o.id = {r}.outbox_id AND o.created_at IS NOT NULL AND {only_if}")
+
+
+_CHANGED = "(OLD.status IS DISTINCT FROM NEW.status OR OLD.last_error IS DISTINCT FROM NEW.last_error)"
+_A_CHANGED = ("(OLD.outbox_id IS DISTINCT FROM NEW.outbox_id OR OLD.kind IS DISTINCT FROM NEW.kind "
+              "OR OLD.bot IS DISTINCT FROM NEW.bot)")
+_A_NEW = f"(NEW.outbox_id IS NOT NULL AND NEW.kind IN {ENGAGED})"
+_A_OLD = f"(OLD.outbox_id IS NOT NULL AND OLD.kind IN {ENGAGED})"
+
+
+def sqlite_ddl() -> list[str]:
+    changed = _CHANGED.replace("IS DISTINCT FROM", "IS NOT")
+    a_changed = _A_CHANGED.replace("IS DISTINCT FROM", "IS NOT")
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS email_stat_outbox_ins AFTER INSERT ON outbox "
+        f"WHEN NEW.status IN {ATTEMPTED} BEGIN {_outbox_sql('NEW', 1, False, False)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS email_stat_outbox_upd AFTER UPDATE ON outbox WHEN {changed} "
+        f"AND (OLD.status IN {ATTEMPTED} OR NEW.status IN {ATTEMPTED}) BEGIN "
+        f"{_outbox_sql('OLD', -1, False, False)}; {_outbox_sql('NEW', 1, False, False)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS email_stat_outbox_del AFTER DELETE ON outbox BEGIN "
+        f"{_outbox_sql('OLD', -1, False, True)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS email_stat_activity_ins AFTER INSERT ON activity WHEN {_A_NEW} BEGIN "
+        f"{_activity_sql('NEW', 1, False)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS email_stat_activity_upd AFTER UPDATE ON activity WHEN {a_changed} "
+        f"AND ({_A_OLD} OR {_A_NEW}) BEGIN "
+        f"{_activity_sql('OLD', -1, False, _A_OLD)}; {_activity_sql('NEW', 1, False, _A_NEW)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS email_stat_activity_del AFTER DELETE ON activity WHEN {_A_OLD} BEGIN "
+        f"{_activity_sql('OLD', -1, False)}; END",
+    ]
+
+
+def pg_ddl() -> list[str]:
+    outbox_fn = f"""
+CREATE OR REPLACE FUNCTION email_stat_outbox() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    IF NEW.status IN {ATTEMPTED} THEN {_outbox_sql('NEW', 1, True, False)}; END IF;
+  ELSIF TG_OP = 'UPDATE' THEN
+    IF {_CHANGED} AND (OLD.status IN {ATTEMPTED} OR NEW.status IN {ATTEMPTED}) THEN
+      {_outbox_sql('OLD', -1, True, False)};
+      {_outbox_sql('NEW', 1, True, False)};
+    END IF;
+  ELSE
+    -- BEFORE DELETE: the message's activity rows are still there to be taken back, whatever order a
+    -- cascade (lead erasure) deletes them in; an activity row deleted after it finds no message.
+    {_outbox_sql('OLD', -1, True, True)};
+    RETURN OLD;
+  END IF;
+  RETURN NULL;
+END $fn$"""
+    activity_fn = f"""
+CREATE OR REPLACE FUNCTION email_stat_activity() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND {_A_OLD} THEN
+    PERFORM 1 FROM outbox WHERE id = OLD.outbox_id FOR UPDATE;
+    {_activity_sql('OLD', -1, True)};
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND {_A_NEW} THEN
+    PERFORM 1 FROM outbox WHERE id = NEW.outbox_id FOR UPDATE;
+    {_activity_sql('NEW', 1, True)};
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
+  END IF;
+  RETURN NULL;
+END $fn$"""
+    return [
+        outbox_fn, activity_fn,
+        *[f"DROP TRIGGER IF EXISTS {n} ON {'outbox' if 'outbox' in n else 'activity'}" for n in TRIGGER_NAMES],
+        "CREATE TRIGGER email_stat_outbox_ins AFTER INSERT ON outbox FOR EACH ROW "
+        f"WHEN (NEW.status IN {ATTEMPTED}) EXECUTE FUNCTION email_stat_outbox()",
+        "CREATE TRIGGER email_stat_outbox_upd AFTER UPDATE OF status, last_error ON outbox FOR EACH ROW "
+        f"WHEN ({_CHANGED}) EXECUTE FUNCTION email_stat_outbox()",
+        "CREATE TRIGGER email_stat_outbox_del BEFORE DELETE ON outbox FOR EACH ROW "
+        "EXECUTE FUNCTION email_stat_outbox()",
+        f"CREATE TRIGGER email_stat_activity_ins AFTER INSERT ON activity FOR EACH ROW WHEN {_A_NEW} "
+        "EXECUTE FUNCTION email_stat_activity()",
+        "CREATE TRIGGER email_stat_activity_upd AFTER UPDATE OF outbox_id, kind, bot ON activity FOR EACH ROW "
+        f"WHEN ({_A_CHANGED}) EXECUTE FUNCTION email_stat_activity()",
+        f"CREATE TRIGGER email_stat_activity_del BEFORE DELETE ON activity FOR EACH ROW WHEN {_A_OLD} "
+        "EXECUTE FUNCTION email_stat_activity()",
+    ]
+
+
+def rebuild_sql(pg: bool) -> list[str]:
+    """Recompute the whole table from the log (what the triggers maintain incrementally)."""
+    def total(cond: str) -> str:
+        return f"sum({_flag(cond, 1)})"
+
+    sums = ", ".join(f"{total(cond)} AS {name}" for name, cond in (
+        ("opens", "a.kind = 'open' AND NOT a.bot"), ("bot_opens", "a.kind = 'open' AND a.bot"),
+        ("clicks", "a.kind = 'click' AND NOT a.bot"), ("bot_clicks", "a.kind = 'click' AND a.bot"),
+        ("unsubs", "a.kind = 'unsubscribe'")))
+    agg = f"SELECT a.outbox_id, {sums} FROM activity a WHERE a.outbox_id IS NOT NULL GROUP BY a.outbox_id"
+    status = _status("o", 1)
+    cols = {**status, "unique_opens": "CASE WHEN e.opens > 0 THEN 1 ELSE 0 END",
+            "total_opens": "coalesce(e.opens, 0)", "bot_opens": "coalesce(e.bot_opens, 0)",
+            "unique_clicks": "CASE WHEN e.clicks > 0 THEN 1 ELSE 0 END", "total_clicks": "coalesce(e.clicks, 0)",
+            "bot_clicks": "coalesce(e.bot_clicks, 0)", "unsubscribes": "CASE WHEN e.unsubs > 0 THEN 1 ELSE 0 END"}
+    key = [_day("o.created_at", pg), "coalesce(o.sequence_id, 0)", "coalesce(o.node_id, '')",
+           "coalesce(o.template_id, 0)", "o.id % 8"]
+    return ["DELETE FROM email_stat",
+            f"INSERT INTO email_stat ({', '.join([*KEY, *COUNTS])}) SELECT {', '.join(key)}, "
+            + ", ".join(f"sum({cols[c]})" for c in COUNTS)
+            + f" FROM outbox o LEFT JOIN ({agg}) e ON e.outbox_id = o.id WHERE o.created_at IS NOT NULL "
+            "GROUP BY 1, 2, 3, 4, 5"]
+
+
+def installed(conn: Connection) -> bool:
+    if conn.dialect.name == "postgresql":
+        sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
+               "WHERE t.tgname LIKE 'email_stat_%' AND c.relnamespace = to_regnamespace(current_schema())")
+    else:
+        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'email_stat_%'"
+    return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES)
+
+
+def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
+    """Create the triggers if they are missing and then rebuild the rollup from the log (both in the
+    caller's transaction). Returns True when it had to install them. `rebuild=True` forces a rebuild."""
+    pg = conn.dialect.name == "postgresql"
+
+    def run(stmt: str) -> None:
+        conn.exec_driver_sql(stmt.replace("%", "%%") if pg else stmt)  # psycopg reads % as a placeholder
+
+    fresh = not installed(conn)
+    if fresh:
+        for stmt in pg_ddl() if pg else sqlite_ddl():
+            run(stmt)
+    if fresh if rebuild is None else rebuild:
+        for stmt in rebuild_sql(pg):
+            run(stmt)
+    return fresh
+
+
+@event.listens_for(SQLModel.metadata, "after_create")
+def _after_create(target: Any, connection: Connection, **kw: Any) -> None:
+    """`metadata.create_all` (tests, tools) gets the triggers too, once the tables they sit on exist."""
+    tables = {t.name for t in kw.get("tables") or target.sorted_tables}
+    if "email_stat" in tables or not installed(connection):
+        existing = set(connection.dialect.get_table_names(connection))
+        if {"email_stat", "outbox", "activity"} <= existing:
+            install(connection)
