@@ -121,7 +121,10 @@ def _sync_indexes(path: Path, echo: Any) -> None:
         inspector = inspect(engine)
         changed = set()
         with engine.begin() as conn:
+            tables = set(inspector.get_table_names())
             for table in metadata.sorted_tables:
+                if table.name not in tables:
+                    continue  # a table newer than the cached data set (e.g. a report rollup)
                 existing = {ix["name"] for ix in inspector.get_indexes(table.name)}
                 wanted = {ix.name for ix in table.indexes}
                 for name in sorted(n for n in existing - wanted if n and n.startswith("ix_")):
