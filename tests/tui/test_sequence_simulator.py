@@ -148,3 +148,17 @@ async def test_forecast_on_a_segment(seeded_ws: Workspace) -> None:
         assert "forecast on 'Decision makers'" in str(sim.query_one("#sim-title").render())
         await pilot.press("f")  # back to the simulator
         assert sim.query_one("#panes").current == "simulate"
+
+
+async def test_an_unknown_lead_is_one_line_and_the_title_says_so(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="sequences")
+    async with app.run_test(size=SIZE) as pilot:
+        await open_editor(pilot, "welcome")
+        await pilot.press("t")
+        await wait_for(pilot, lambda: isinstance(app.screen, SequenceSimulatorScreen))
+        sim = app.screen
+        await pilot.press(*"nobody@nowhere.example", "enter")
+        await wait_for(pilot, lambda: any("no lead with that email" in n.message for n in app._notifications))
+        await wait_for(pilot, lambda: sim.simulated == sim.generation)
+        assert sim.timeline is None and "could not be simulated" in str(sim.query_one("#sim-title").render())
+        assert isinstance(app.screen, SequenceSimulatorScreen)  # a toast, not the error modal

@@ -22,6 +22,7 @@ from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Input, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from ...console.leads import LeadHit
 from ...console.sequence_editing import LeadSimulation, SegmentSimulation, SequenceEditing, TimelineEvent
@@ -136,8 +137,10 @@ segment (`enter`) to see the expected reach per node for a sample of its members
         text.append(self.email or "simulate: pick a lead")
         if self.timeline is not None and self.simulated == self.generation:
             text.append(f"  → {self.timeline.outcome}, {self.timeline.sends} send(s)", style="bold")
-        elif self.email:
+        elif self.email and self.simulated != self.generation:
             text.append("  simulating…", style="dim")
+        elif self.email:
+            text.append("  could not be simulated (see the message)", style="red")
         if self.outcomes:
             text.append("  picked " + ", ".join(f"{k}={v}" for k, v in self.outcomes.items()), style="yellow")
         return text
@@ -223,6 +226,15 @@ segment (`enter`) to see the expected reach per node for a sample of its members
           description="Simulate the lead")
     def _run(self, email: str, outcomes: str, generation: int) -> None:
         self.post_result(self.Simulated(generation, self.editing.simulate(self.seq_name, email, outcomes)))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """A failed run (a lead without that email, an outcome the draft no longer has): the toast says why
+        (the base screen routes it); the title stops saying "simulating…"."""
+        if event.worker.group == "sequence_simulator.run" and event.state == WorkerState.ERROR:
+            self.simulated = self.generation
+            self.timeline = None
+            self.query_one("#timeline", OptionList).clear_options()
+            self._retitle()
 
     @on(Simulated)
     def _simulated(self, message: Simulated) -> None:
