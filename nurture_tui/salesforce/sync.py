@@ -1,6 +1,7 @@
 """`run_sync`: one incremental (or full) two-way sync with an org, and the scheduler hook.
 
-Order: log in, read `limits/` (budget), pull (parents before children, then deletes and merges), push.
+Order: log in, read `limits/` (budget), pull (parents before children, then deletes and merges), push, then
+the Campaign Influence records the pipeline-influence report implies (salesforce/influence.py).
 Pull first, so a push goes to the record as it is now (e.g. the Contact a lead was converted into).
 Resumable by construction: pulls commit page by page with their watermark, pushes settle outbox rows call by
 call, and everything sent is idempotent (updates by Id, upserts on external ids), so re-running after an
@@ -22,6 +23,7 @@ from ..store.engine import write_tx
 from ..store.tables import sf_outbox, sync_error, sync_state
 from ..workspace import Workspace
 from .api import SfApi
+from .influence import InfluenceReport, push_influence
 from .pull import ObjectReport, Puller
 from .push import Pusher, PushReport
 from .retry import RetryPolicy
@@ -37,6 +39,7 @@ class SyncBusy(NurtureError):
 class SyncReport:
     pulled: dict[str, ObjectReport] = field(default_factory=dict)
     pushed: PushReport | None = None
+    influence: InfluenceReport | None = None  # the Campaign Influence push (salesforce/influence.py)
     events: int = 0
     api_calls: int = 0
     logins: int = 0
@@ -129,6 +132,8 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
                     pusher.run()
                 finally:
                     report.pushed = pusher.report
+                if not pusher.report.budget_stopped:
+                    report.influence = push_influence(ws, api, sink)
         except NurtureError:
             raise
         except Exception as exc:  # network, limits, a failed job: progress so far is committed

@@ -86,7 +86,31 @@ def _obj(name: str, prefix: str, fields: list[FieldDef]) -> ObjectDef:
     return ObjectDef(name, prefix, {f.name: f for f in fields}, label=name)
 
 
-def build_schema() -> dict[str, ObjectDef]:
+#: Influence models the emulated org has when Customizable Campaign Influence is on: Salesforce's own
+#: Primary Campaign Source model (never written to) and the three custom models nurture pushes to.
+INFLUENCE_MODELS = (("primaryModel", "Primary Campaign Source", True), ("Nurture_First_Touch", "First Touch", False),
+                    ("Nurture_Last_Touch", "Last Touch", False), ("Nurture_Even_Touch", "Even Touch", False))
+
+
+def _influence_objects() -> list[ObjectDef]:
+    """CampaignInfluence (API 37.0+, needs Customizable Campaign Influence) and its models."""
+    return [
+        _obj("CampaignInfluenceModel", "0Ml", [
+            *_system(owner=False), _ro(_s("DeveloperName", 80)), _ro(_s("MasterLabel", 80)),
+            FieldDef("IsActive", "boolean", createable=False, updateable=False, default=True),
+            FieldDef("IsDefaultModel", "boolean", createable=False, updateable=False, default=False),
+            FieldDef("IsModelLocked", "boolean", createable=False, updateable=False, default=False)]),
+        _obj("CampaignInfluence", "0Ci", [
+            *_system(owner=False), _ref("CampaignId", "Campaign", required=True),
+            _ref("OpportunityId", "Opportunity", required=True, updateable=False),
+            _ref("ContactId", "Contact"), _ref("ModelId", "CampaignInfluenceModel", required=True, updateable=False),
+            FieldDef("Influence", "double"),
+            FieldDef("RevenueShare", "currency", createable=False, updateable=False), NURTURE_KEY]),
+    ]
+
+
+def build_schema(*, campaign_influence: bool = True) -> dict[str, ObjectDef]:
+    """The org's objects; `campaign_influence=False` is an org without Customizable Campaign Influence."""
     objs = [
         _obj("User", "005", [*_system(owner=False), _s("Username", 80, required=True, external_id=True),
                               _s("FirstName", 40), _s("LastName", 80, required=True), _ro(_s("Name", 121)),
@@ -150,6 +174,8 @@ def build_schema() -> dict[str, ObjectDef]:
                              FieldDef("IsClosed", "boolean", createable=False, updateable=False, default=False),
                              NURTURE_KEY]),
     ]
+    if campaign_influence:
+        objs += _influence_objects()
     return {o.name: o for o in objs}
 
 

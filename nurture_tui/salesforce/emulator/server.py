@@ -24,6 +24,7 @@ from .auth import AuthState, Credentials, oauth_token, soap_login
 from .bulk import BulkApi
 from .faults import Faults
 from .rest import Request, Response, RestApi, dumps
+from .schema import INFLUENCE_MODELS
 from .store import Org, OrgError
 from .tls import make_tls_files
 
@@ -63,12 +64,12 @@ class Emulator:
                  clock: Callable[[], datetime] | None = None, batch_size: int = 2000,
                  daily_api_limit: int = 1_000_000, bulk_polls_before_done: int = 0,
                  username: str = "integration@nurture.example", password: str = "nurture-pass",
-                 security_token: str = "EMULATORTOKEN") -> None:
+                 security_token: str = "EMULATORTOKEN", campaign_influence: bool = True) -> None:
         self.host = host
         self._port = port
         self._tmp = None if directory else tempfile.TemporaryDirectory(prefix="nurture-sf-emulator-")
         self.directory = Path(directory or self._tmp.name)  # type: ignore[union-attr]
-        self.org = Org(clock)
+        self.org = Org(clock, campaign_influence=campaign_influence)
         self.faults = Faults()
         self.org.record_hook = self.faults.check_record
         self.stats = Stats()
@@ -82,6 +83,10 @@ class Emulator:
             "Username": username, "FirstName": "Nurture", "LastName": "Integration",
             "Email": "integration@example.com"})
         self.org.system_user = self.integration_user_id
+        if campaign_influence:  # Customizable Campaign Influence on: its models exist (set up in Setup)
+            self.org.insert_trusted("CampaignInfluenceModel", [
+                {"DeveloperName": name, "MasterLabel": label, "IsModelLocked": locked, "IsDefaultModel": locked}
+                for name, label, locked in INFLUENCE_MODELS])
         self.add_login(username, password, security_token, self.integration_user_id)
         self.auth.run_as = self.integration_user_id
         self.tls = make_tls_files(self.directory / "tls", host)

@@ -78,8 +78,8 @@ def _parse_cached(soql: str) -> Query:
 
 
 class Org:
-    def __init__(self, clock: Callable[[], datetime] | None = None) -> None:
-        self.schema: dict[str, ObjectDef] = build_schema()
+    def __init__(self, clock: Callable[[], datetime] | None = None, *, campaign_influence: bool = True) -> None:
+        self.schema: dict[str, ObjectDef] = build_schema(campaign_influence=campaign_influence)
         self._lower = {k.lower(): v for k, v in self.schema.items()}
         self._by_prefix = {o.prefix: o.name for o in self.schema.values()}
         self.records: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in self.schema}
@@ -215,6 +215,20 @@ class Org:
                 rec["FirstRespondedDate"] = today
         elif name == "Task":
             rec["IsClosed"] = rec.get("Status") in CLOSED_TASK_STATUSES
+        elif name == "CampaignInfluence":
+            opp = self.records["Opportunity"].get(rec.get("OpportunityId") or "") or {}
+            amount, share = opp.get("Amount"), rec.get("Influence")
+            rec["RevenueShare"] = None if amount is None or share is None else round(amount * share / 100.0, 2)
+
+    def _check_influence(self, vals: dict[str, Any]) -> None:
+        """Salesforce refuses records for a locked model (Primary Campaign Source) and shares over 100 %."""
+        model = self.records["CampaignInfluenceModel"].get(vals.get("ModelId") or "")
+        if model is not None and model.get("IsModelLocked"):
+            raise OrgError("FIELD_INTEGRITY_EXCEPTION", "You can't create or edit campaign influence records for "
+                           f"the {model.get('MasterLabel')} model.", ["ModelId"])
+        share = vals.get("Influence")
+        if share is not None and not 0 <= float(share) <= 100:
+            raise OrgError("NUMBER_OUTSIDE_VALID_RANGE", "Influence: value outside of valid range", ["Influence"])
 
     def _index(self, o: ObjectDef, rec: dict[str, Any], old: dict[str, Any] | None) -> None:
         for (oname, fname), idx in self._ext.items():
@@ -238,6 +252,8 @@ class Org:
                 raise OrgError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{', '.join(missing)}]",
                                missing)
             self._check_refs_not_converted(vals)
+            if o.name == "CampaignInfluence":
+                self._check_influence(vals)
             for f in o.fields.values():
                 if f.external_id and vals.get(f.name) and str(vals[f.name]).lower() in self._ext[(o.name, f.name)]:
                     raise OrgError("DUPLICATE_VALUE", f"duplicate value found: {f.name} duplicates value on record "
@@ -306,6 +322,8 @@ class Org:
                 if f.required and f.name in vals and vals[f.name] in (None, ""):
                     raise OrgError("REQUIRED_FIELD_MISSING", f"Required fields are missing: [{f.name}]", [f.name])
             self._check_refs_not_converted(vals)
+            if o.name == "CampaignInfluence":
+                self._check_influence({**rec, **vals})
             self._apply(o, rec, vals, user)
 
     def _apply(self, o: ObjectDef, rec: dict[str, Any], vals: dict[str, Any], user: str | None) -> None:

@@ -10,7 +10,7 @@ from .mail import Outbox, Subscription, Suppression, Template, TemplateVersion
 from .ops import Audit, Lease, Meta
 from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
 from .reports import EmailStat
-from .salesforce import SfOutbox, SyncError, SyncState
+from .salesforce import SfInfluence, SfOutbox, SyncError, SyncState
 from .scoring import GradeProfile, Mql, ScoreEvent, ScoreRule
 from .segments import Segment, SegmentMember
 from .sequences import ENROLLMENT_STATUSES, Enrollment, Sequence, SequenceVersion
@@ -21,7 +21,7 @@ ALL_MODELS: list[type[SQLModel]] = [
     Meta, Mql, Opportunity, Outbox, RepGroup, ScoreEvent, ScoreRule, Segment, SegmentMember, Sequence,
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
-    NodeCounter, WebhookOutbox, EmailStat,
+    NodeCounter, WebhookOutbox, EmailStat, SfInfluence,
 ]
 apply_core_defaults(ALL_MODELS)
 
@@ -57,6 +57,7 @@ __all__ = [
     "SegmentMember",
     "Sequence",
     "SequenceVersion",
+    "SfInfluence",
     "SfOutbox",
     "Subscription",
     "Suppression",

@@ -54,3 +54,19 @@ class SyncError(SQLModel, table=True):
     attempts: int = 1
     created_at: datetime | None = dt_field()
     resolved_at: datetime | None = dt_field()
+
+
+class SfInfluence(SQLModel, table=True):
+    """The Campaign Influence records last pushed to Salesforce (salesforce/influence.py): one per model,
+    opportunity and campaign, so a sync only sends what changed and removes what no longer holds."""
+
+    __tablename__ = "sf_influence"
+
+    key: str = Field(primary_key=True, max_length=80)  # the record's external id (Nurture_Key__c)
+    model: str = Field(max_length=40)  # first_touch / last_touch / even
+    opportunity_id: int = Field(sa_type=BigId, index=True)
+    campaign_id: int = Field(sa_type=BigId)
+    influence: float = 0.0  # percent
+    contact_sf_id: str | None = Field(default=None, max_length=18)
+    sf_id: str | None = Field(default=None, max_length=18)
+    pushed_at: datetime | None = dt_field()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 04:16:41.467813
+Create Date: 2026-12-06 04:21:12.414096
 """
 from collections.abc import Sequence
 
@@ -155,6 +155,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('sf_influence',
+    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('opportunity_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('influence', sa.Float(), server_default='0.0', nullable=False),
+    sa.Column('contact_sf_id', sqlmodel.sql.sqltypes.AutoString(length=18), nullable=True),
+    sa.Column('sf_id', sqlmodel.sql.sqltypes.AutoString(length=18), nullable=True),
+    sa.Column('pushed_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('key')
+    )
+    with op.batch_alter_table('sf_influence', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sf_influence_opportunity_id'), ['opportunity_id'], unique=False)
+
     op.create_table('sf_outbox',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('sobject', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
@@ -650,6 +664,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_sf_outbox_lead_id'))
 
     op.drop_table('sf_outbox')
+    with op.batch_alter_table('sf_influence', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sf_influence_opportunity_id'))
+
+    op.drop_table('sf_influence')
     op.drop_table('sequence')
     op.drop_table('segment')
     op.drop_table('score_rule')
