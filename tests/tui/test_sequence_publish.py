@@ -83,6 +83,29 @@ def test_yaml_diff_unified_and_side_by_side() -> None:
     assert all(u.tag == "+" for u in YamlDiff.of(None, new).unified()[1:])  # nothing published: all new
 
 
+def test_live_counters_console_call(seeded_ws: Workspace) -> None:
+    """`SequenceLive.counts`: the engine's counters with "here" counted from the enrollments; a version that
+    is not live (or not there) falls back to the sum; an unpublished program has no versions."""
+    from nurture_tui.console.facade import Console
+    from nurture_tui.console.sequence_live import SequenceLive
+
+    published_with_leads(seeded_ws)
+    console = Console.open(seeded_ws)
+    try:
+        live = SequenceLive(console.session)
+        summed = live.counts("fit-check")
+        assert summed.versions == [1] and summed.version is None and summed.scope == "v1"
+        assert {n: (c.waiting, c.entered, c.no) for n, c in summed.counts.items()} == {
+            "intro": (3, 15, 0), "settle": (8, 12, 0), "fit": (0, 4, 4), "nudge": (4, 4, 0)}
+        assert live.counts("fit-check", 1).version == 1
+        assert live.counts("fit-check", 7).version is None  # no such live version: the sum
+        with write_tx(seeded_ws.engine) as conn:
+            apply_text(conn, PROGRAM.replace("fit-check", "unpublished"), "u.yaml", user="alice", now=T0)
+        assert live.counts("unpublished").versions == [] and live.counts("unpublished").scope == "not published"
+    finally:
+        console.close()
+
+
 async def test_edit_a_published_program_see_the_diff_publish_with_migration(seeded_ws: Workspace) -> None:
     published_with_leads(seeded_ws)
     app = make_test_app(seeded_ws, initial_mode="sequences")
