@@ -127,3 +127,28 @@ async def test_what_the_editor_saves_exports_and_reimports_identically(
         assert checksum(draft_definition(conn, "welcome").to_json()) == before
     code, again, _err = run_cli(capsys, "sequences", "export", "welcome", "--db", url)
     assert code == 0 and again == text
+
+
+async def test_live_counters_follow_the_store_on_the_timer(seeded_ws: Workspace) -> None:
+    from datetime import timedelta
+
+    from sqlalchemy import insert
+    from tui_support import T0
+
+    from nurture_tui.store import tables as t
+    from nurture_tui.store.engine import write_tx
+
+    app = make_test_app(seeded_ws, initial_mode="sequences")
+    async with app.run_test(size=SIZE) as pilot:
+        editor = await open_editor(pilot, "welcome")
+        await pilot.press("down", "down", "c")
+        await wait_for(pilot, lambda: editor.live is not None)
+        hello = editor.seq_tree.nodes_by_key[((0,), False)]
+        assert "10 here" in str(hello.label)
+        cursor = editor.seq_tree.cursor_key
+        with write_tx(seeded_ws.engine) as conn:  # the engine enrols two more leads meanwhile
+            conn.execute(insert(t.enrollment), [
+                {"lead_id": i, "sequence_id": 1, "version_id": 1, "node_id": "hello", "status": "waiting",
+                 "due_at": T0 + timedelta(hours=1), "entered_at": T0, "node_entered_at": T0} for i in (90, 91)])
+        await wait_for(pilot, lambda: "12 here" in str(hello.label))
+        assert editor.seq_tree.cursor_key == cursor
