@@ -162,3 +162,10 @@ def week_of(day: str) -> str:
     """The Monday of an ISO 'YYYY-MM-DD' day's week."""
     d = date.fromisoformat(day)
     return (d - timedelta(days=d.weekday())).isoformat()
+
+
+def has(*where: Any) -> Any:
+    """`EXISTS (SELECT 1 … WHERE …)`: unlike `EXISTS (SELECT * …)` SQLite answers it from a covering index."""
+    from sqlalchemy import literal_column
+
+    return select(literal_column("1")).where(*where).exists()

@@ -29,6 +29,7 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, or_, select
 
+from ..batching import chunks
 from ..store.tables import activity, email_stat, outbox, sequence, suppression, template
 from .common import Period, Report, Scope, day_of, make_report, rate, segment_leads, week_of
 from .dashboard import Series, start_of_day
@@ -190,16 +191,22 @@ def _row(level: str, key: str, t: Counter[str], cats: Counter[str]) -> dict[str,
 
 
 def _unsub_categories(conn: Connection, scope: Scope) -> dict[tuple[Any, ...], Counter[str]]:
-    """Categories left per cohort cell (one unsubscribe may leave several; `*` = all marketing)."""
+    """Categories left per cohort cell (one unsubscribe may leave several; `*` = all marketing). Read from
+    the unsubscribes (few) to their messages, never the other way round (the cohort can be millions)."""
     o, a = outbox.c, activity.c
     out: dict[tuple[Any, ...], Counter[str]] = defaultdict(Counter)
-    rows = conn.execute(select(o.sequence_id, o.node_id, o.template_id, day_of(conn, o.created_at), o.category,
-                               a.meta)
-                        .select_from(activity.join(outbox, o.id == a.outbox_id))
-                        .where(a.kind == "unsubscribe", a.outbox_id.is_not(None), *cohort_where(conn, scope)))
-    for seq_id, node_id, tpl_id, day, category, meta in rows:
-        left = (meta or {}).get("categories") or [category]
-        out[(seq_id, node_id, tpl_id, day)].update("all marketing" if c == "*" else str(c) for c in left)
+    unsubs = conn.execute(select(a.outbox_id, a.meta).where(a.kind == "unsubscribe", a.outbox_id.is_not(None),
+                                                             a.at >= scope.period.since)).all()
+    by_message: dict[int, list[Any]] = defaultdict(list)
+    for oid, meta in unsubs:
+        by_message[int(oid)].append(meta)
+    for chunk in chunks(sorted(by_message)):
+        for oid, seq_id, node_id, tpl_id, day, category in conn.execute(
+                select(o.id, o.sequence_id, o.node_id, o.template_id, day_of(conn, o.created_at), o.category)
+                .where(o.id.in_(chunk), *cohort_where(conn, scope))):
+            for meta in by_message[oid]:
+                left = (meta or {}).get("categories") or [category]
+                out[(seq_id, node_id, tpl_id, day)].update("all marketing" if c == "*" else str(c) for c in left)
     return out
 
 

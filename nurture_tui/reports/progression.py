@@ -40,37 +40,36 @@ assert all(s in STAGES for s in STAGE_MILESTONES)
 def _reached(conn: Connection, scope: Scope, seg: Any) -> dict[int, dict[str, datetime]]:
     """Per lead with any milestone past awareness: when it reached each (closed downwards)."""
     until = scope.period.until
-    a, m, o = activity.c, mql.c, opportunity.c
+    a, m, o, lc = activity.c, mql.c, opportunity.c, lead.c
     raw: dict[int, dict[str, datetime]] = defaultdict(dict)
+    created: dict[int, datetime] = {}
 
-    def keep(lid: int, name: str, at: datetime | None) -> None:
+    def rows(stmt: Any, lead_col: Any) -> Any:
+        stmt = stmt.add_columns(func.min(lc.created_at)).join_from(stmt.get_final_froms()[0], lead, lc.id == lead_col)
+        return conn.execute(stmt.where(lead_col.in_(seg)) if seg is not None else stmt)
+
+    def keep(lid: int, name: str, at: datetime | None, born: datetime | None) -> None:
+        if born is not None:
+            created[lid] = born
         if at is not None and at < until and (name not in raw[lid] or at < raw[lid][name]):
             raw[lid][name] = at
 
-    def limited(stmt: Any, col: Any) -> Any:
-        return stmt.where(col.in_(seg)) if seg is not None else stmt
-
-    for lid, at, meta in conn.execute(limited(select(a.lead_id, a.at, a.meta).where(
-            a.kind == "stage_change", a.at < until), a.lead_id)):
-        to = (meta or {}).get("to")
-        if to in STAGE_MILESTONES:
-            keep(lid, to, at)
-    for lid, at in conn.execute(limited(select(m.lead_id, func.min(m.created_at)).group_by(m.lead_id), m.lead_id)):
-        keep(lid, "mql", at)
-    for lid, at in conn.execute(limited(select(m.lead_id, func.min(m.decided_at)).where(
-            m.status == "accepted").group_by(m.lead_id), m.lead_id)):
-        keep(lid, "sql", at)
-    for lid, at in conn.execute(limited(select(o.lead_id, func.min(o.created_at)).where(
-            o.lead_id.is_not(None)).group_by(o.lead_id), o.lead_id)):
-        keep(lid, "opportunity", at)
-    created = {}
-    if raw:
-        for lid, at in conn.execute(limited(select(lead.c.id, lead.c.created_at).where(lead.c.id.in_(
-                _advanced_ids(until))), lead.c.id)):
-            created[lid] = at
+    to = _json_text(conn, a.meta, "to")
+    for lid, stage, at, born in rows(select(a.lead_id, to, func.min(a.at)).where(
+            a.kind == "stage_change", a.at < until, to.in_(STAGE_MILESTONES)).group_by(a.lead_id, to), a.lead_id):
+        keep(lid, stage, at, born)
+    for lid, at, born in rows(select(m.lead_id, func.min(m.created_at)).group_by(m.lead_id), m.lead_id):
+        keep(lid, "mql", at, born)
+    for lid, at, born in rows(select(m.lead_id, func.min(m.decided_at)).where(m.status == "accepted")
+                              .group_by(m.lead_id), m.lead_id):
+        keep(lid, "sql", at, born)
+    for lid, at, born in rows(select(o.lead_id, func.min(o.created_at)).where(o.lead_id.is_not(None))
+                              .group_by(o.lead_id), o.lead_id):
+        keep(lid, "opportunity", at, born)
     out: dict[int, dict[str, datetime]] = {}
     for lid, got in raw.items():
-        if not got:
+        born = created.get(lid)
+        if not got or born is None:
             continue
         closed: dict[str, datetime] = {}
         later: datetime | None = None
@@ -79,12 +78,16 @@ def _reached(conn: Connection, scope: Scope, seg: Any) -> dict[int, dict[str, da
             later = at if later is None or (at is not None and at < later) else later
             if later is not None:
                 closed[name] = later
-        born = created.get(lid)
-        if born is None:
-            continue
         closed["awareness"] = min(born, *closed.values())
         out[lid] = closed
     return out
+
+
+def _json_text(conn: Connection, column: Any, key: str) -> Any:
+    """`column ->> key` on either backend."""
+    if conn.dialect.name == "postgresql":
+        return column.op("->>")(key)
+    return func.json_extract(column, f"$.{key}")
 
 
 def _advanced_ids(until: datetime) -> Any:
@@ -98,7 +101,7 @@ def load(conn: Connection, scope: Scope) -> Report:
     seg = segment_leads(conn, scope)
     reached = _reached(conn, scope, seg)
     e, lc = enrollment.c, lead.c
-    enrolled_where = [e.entered_at < p.until, lc.created_at < p.until]
+    enrolled_where = [e.entered_at < p.until]  # (a lead enrolled before the end was created before it)
     if scope.sequence_id is not None:
         enrolled_where.append(e.sequence_id == scope.sequence_id)
     if seg is not None:
@@ -108,7 +111,6 @@ def load(conn: Connection, scope: Scope) -> Report:
     groups: dict[int, set[str]] = defaultdict(set)
     if reached:
         for lid, sid in conn.execute(select(e.lead_id, e.sequence_id).distinct()
-                                     .select_from(enrollment.join(lead, lc.id == e.lead_id))
                                      .where(*enrolled_where, e.lead_id.in_(_advanced_ids(p.until)))):
             groups[lid].add(names.get(sid, str(sid)))
     # awareness counts per group (every lead created before the end)
@@ -119,10 +121,9 @@ def load(conn: Connection, scope: Scope) -> Report:
     if total == 0:
         return make_report(NAME, TITLE, scope, COLUMNS, [], empty="no leads existed before the end of the period")
     per_seq = {names.get(sid, str(sid)): int(n) for sid, n in conn.execute(
-        select(e.sequence_id, func.count(distinct(e.lead_id))).select_from(enrollment.join(lead, lc.id == e.lead_id))
-        .where(*enrolled_where).group_by(e.sequence_id))}
-    nurtured_any = int(conn.execute(select(func.count(distinct(e.lead_id))).select_from(
-        enrollment.join(lead, lc.id == e.lead_id)).where(*enrolled_where)).scalar_one())
+        select(e.sequence_id, func.count(distinct(e.lead_id))).where(*enrolled_where).group_by(e.sequence_id))}
+    enrolled_leads = select(e.lead_id).where(*enrolled_where).group_by(e.lead_id).subquery()
+    nurtured_any = int(conn.execute(select(func.count()).select_from(enrolled_leads)).scalar_one())
     aware = {ALL: total, NONE: total - nurtured_any, **per_seq}
     if scope.sequence_id is not None:
         aware = {k: v for k, v in aware.items() if k != NONE}

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Connection, case, exists, func, select
+from sqlalchemy import Connection, case, func, select
 
 from ..store.tables import activity, enrollment
-from .common import Report, Scope, make_report, rate, segment_leads
+from .common import Report, Scope, has, make_report, rate, segment_leads
 from .stats import TestResult, chi_squared, two_proportion_z
 from .versions import VersionInfo, versions
 
@@ -75,8 +75,8 @@ def load(conn: Connection, scope: Scope) -> Report:
                 continue
             arm_of = case(*[(a.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
             o2 = activity.alias("o2")
-            opened = exists().where(o2.c.outbox_id == a.outbox_id, o2.c.kind == "open", o2.c.bot.is_(False))
-            clicked = exists().where(o2.c.outbox_id == a.outbox_id, o2.c.kind == "click", o2.c.bot.is_(False))
+            opened = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "open", o2.c.bot.is_(False))
+            clicked = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "click", o2.c.bot.is_(False))
             where = [a.version_id == v.id, a.kind == "sent", a.node_id.in_(send_nodes),
                      a.at >= scope.period.since, a.at < scope.period.until]
             if seg is not None:
@@ -85,7 +85,7 @@ def load(conn: Connection, scope: Scope) -> Report:
                                func.max(case((opened, 1), else_=0)).label("opened"),
                                func.max(case((clicked, 1), else_=0)).label("clicked"))
                         .where(*where).group_by(arm_of, a.lead_id).subquery())
-            goal = exists().where(e.lead_id == per_lead.c.lead_id, e.version_id == v.id, e.status == "goal")
+            goal = has(e.lead_id == per_lead.c.lead_id, e.version_id == v.id, e.status == "goal")
             stats = {r.arm: r for r in conn.execute(
                 select(per_lead.c.arm, func.count().label("n"), func.sum(per_lead.c.opened).label("opened"),
                        func.sum(per_lead.c.clicked).label("clicked"),

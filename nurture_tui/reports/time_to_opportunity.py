@@ -17,10 +17,10 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, case, exists, func, select
+from sqlalchemy import Connection, case, func, select
 
 from ..store.tables import enrollment, lead, opportunity
-from .common import Report, Scope, days, make_report, quantile, r1, rate, segment_leads
+from .common import Report, Scope, days, has, make_report, quantile, r1, rate, segment_leads
 from .stats import bootstrap_median_diff
 
 NAME = "time-to-opportunity"
@@ -39,7 +39,7 @@ def load(conn: Connection, scope: Scope) -> Report:
     enrolled = [e.lead_id == lc.id, e.entered_at < func.coalesce(first.c.at, p.until)]
     if scope.sequence_id is not None:
         enrolled.append(e.sequence_id == scope.sequence_id)
-    nurtured = case((exists().where(*enrolled), 1), else_=0).label("nurtured")
+    nurtured = case((has(*enrolled), 1), else_=0).label("nurtured")
     where = [lc.created_at >= p.since, lc.created_at < p.until]
     seg = segment_leads(conn, scope)
     if seg is not None:

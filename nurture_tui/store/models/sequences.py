@@ -52,6 +52,11 @@ class Enrollment(SQLModel, table=True):
         Index("ix_enrollment_due", "due_at"),
         Index("ix_enrollment_lead_sequence", "lead_id", "sequence_id"),
         Index("ix_enrollment_version_node", "version_id", "node_id"),
+        # Reports: a lead's enrollments by time (nurtured before its first opportunity?), the leads of each
+        # sequence, and a version's enrollments of a period with their outcome (reports/*).
+        Index("ix_enrollment_lead_entered", "lead_id", "entered_at", "sequence_id"),
+        Index("ix_enrollment_sequence_lead", "sequence_id", "lead_id", "entered_at"),
+        Index("ix_enrollment_version_entered", "version_id", "entered_at", "status"),
     )
 
     id: int | None = id_field()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 04:21:12.414096
+Create Date: 2026-12-06 04:27:04.053309
 """
 from collections.abc import Sequence
 
@@ -121,6 +121,7 @@ def upgrade() -> None:
     sa.Column('points', sa.Float(), server_default='0.0', nullable=False),
     sa.Column('cap_points', sa.Float(), nullable=True),
     sa.Column('cap_window_days', sa.Float(), nullable=True),
+    sa.Column('cap_distinct', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('once', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.PrimaryKeyConstraint('id'),
@@ -439,7 +440,10 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('enrollment', schema=None) as batch_op:
         batch_op.create_index('ix_enrollment_due', ['due_at'], unique=False)
+        batch_op.create_index('ix_enrollment_lead_entered', ['lead_id', 'entered_at', 'sequence_id'], unique=False)
         batch_op.create_index('ix_enrollment_lead_sequence', ['lead_id', 'sequence_id'], unique=False)
+        batch_op.create_index('ix_enrollment_sequence_lead', ['sequence_id', 'lead_id', 'entered_at'], unique=False)
+        batch_op.create_index('ix_enrollment_version_entered', ['version_id', 'entered_at', 'status'], unique=False)
         batch_op.create_index('ix_enrollment_version_node', ['version_id', 'node_id'], unique=False)
 
     op.create_table('lead_tag',
@@ -604,7 +608,10 @@ def downgrade() -> None:
     op.drop_table('lead_tag')
     with op.batch_alter_table('enrollment', schema=None) as batch_op:
         batch_op.drop_index('ix_enrollment_version_node')
+        batch_op.drop_index('ix_enrollment_version_entered')
+        batch_op.drop_index('ix_enrollment_sequence_lead')
         batch_op.drop_index('ix_enrollment_lead_sequence')
+        batch_op.drop_index('ix_enrollment_lead_entered')
         batch_op.drop_index('ix_enrollment_due')
 
     op.drop_table('enrollment')
