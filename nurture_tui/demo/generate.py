@@ -545,7 +545,7 @@ class _History:
         package's own `grant`)."""
         grant, to_stored = self.grant, self.scale.to_stored
         total = 0.0
-        counts: dict[tuple[int, int], int] = {}
+        counts: dict[tuple[Any, ...], int] = {}
         matching = self._matching
         for _, kind, at_s, url, bot, meta_ in sorted(acts, key=lambda a: a[2]):
             if bot:
@@ -558,7 +558,7 @@ class _History:
                 continue
             at = datetime.fromtimestamp(at_s, UTC)
             for rule in rules:
-                points = grant(rule, at, counts)
+                points = grant(rule, at, counts, (0, url) if url else None)  # generated activities: no message
                 if points:
                     total += to_stored(points, at)
         return total

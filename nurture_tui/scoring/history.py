@@ -83,7 +83,7 @@ def _derive(rules: RuleSet, acts: list[Any], events: list[Any]) -> list[ScoreCha
         for rule in rules.for_kind(row.kind):
             if not rule.matches(row):
                 continue
-            points = grant(rule, at, counts)
+            points = grant(rule, at, counts, rule.repeat_key(row.outbox_id, row.url))
             if points:
                 out.append(ScoreChange(at=at, points=points, reason=rule.name, kind="rule", rule_id=rule.id,
                                        activity_id=row.id))

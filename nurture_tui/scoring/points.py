@@ -24,13 +24,18 @@ from .scale import ScoreScale, scale
 
 
 def _prior_counts(conn: Connection, rule: CompiledRule, lead_ids: set[int], since: datetime | None,
-                  exclude_ids: set[int], resets: Mapping[int, datetime]) -> dict[tuple[int, int], int]:
-    """How many earlier activities of each lead matched a capped `rule`, per cap bucket."""
+                  exclude_ids: set[int], resets: Mapping[int, datetime],
+                  repeats: set[tuple[int, int, int, str]]) -> dict[tuple[int, int], int]:
+    """How many earlier activities of each lead matched a capped `rule`, per cap bucket. For a `distinct`
+    rule a repeat of one (message, URL) in a bucket counts once; the (lead, bucket, repeat key) seen are
+    added to `repeats`."""
     counts: dict[tuple[int, int], int] = defaultdict(int)
+    cols = [activity.c.id, activity.c.lead_id, activity.c.at]
+    if rule.distinct:
+        cols += [activity.c.outbox_id, activity.c.url]
     for part in chunks(sorted(lead_ids)):
         # The SQL filter is the whole match, so (id, lead_id, at) is all we need: index-only for plain kinds.
-        q = select(activity.c.id, activity.c.lead_id, activity.c.at).where(rule.sql_filter(kind_index=False),
-                                                                           activity.c.lead_id.in_(part))
+        q = select(*cols).where(rule.sql_filter(kind_index=False), activity.c.lead_id.in_(part))
         if since is not None:
             q = q.where(activity.c.at >= since)
         for row in conn.execute(q):
@@ -39,7 +44,14 @@ def _prior_counts(conn: Connection, rule: CompiledRule, lead_ids: set[int], sinc
             reset = resets.get(row.lead_id)
             if reset is not None and row.at <= reset:
                 continue
-            counts[(row.lead_id, rule.bucket(row.at))] += 1
+            bucket = rule.bucket(row.at)
+            repeat = rule.repeat_key(row.outbox_id, row.url) if rule.distinct else None
+            if repeat is not None:
+                seen = (row.lead_id, bucket, *repeat)
+                if seen in repeats:
+                    continue
+                repeats.add(seen)
+            counts[(row.lead_id, bucket)] += 1
     return counts
 
 
@@ -52,20 +64,20 @@ def _bucket_start(rule: CompiledRule, bucket: int) -> datetime | None:
 def score_batch(conn: Connection, rules: RuleSet, acts: Sequence[ActivityEvent],
                 sc: ScoreScale) -> dict[int, float]:
     """Stored-scale score deltas per lead for a batch of recorded activities (caps honoured against history)."""
-    matched: list[tuple[int, datetime, int, CompiledRule]] = []  # lead, at, activity id (0 = none), rule
+    matched: list[tuple[int, datetime, int, CompiledRule, tuple[int, str] | None]] = []  # lead, at, id, rule, repeat
     for act in acts:
         if act.bot or act.at is None:
             continue
         for rule in rules.for_kind(act.kind):
             if rule.matches(act):
-                matched.append((act.lead_id, act.at, act.id or 0, rule))
+                matched.append((act.lead_id, act.at, act.id or 0, rule, rule.repeat_key(act.outbox_id, act.url)))
     if not matched:
         return {}
-    resets = reset_times(conn, {lid for lid, _, _, _ in matched})
+    resets = reset_times(conn, {m[0] for m in matched})
     matched = [m for m in matched if (t := resets.get(m[0])) is None or m[1] > t]
-    batch_ids = {aid for _, _, aid, _ in matched if aid}
+    batch_ids = {m[2] for m in matched if m[2]}
     capped: dict[int, tuple[CompiledRule, set[int], int]] = {}
-    for lid, at, _, rule in matched:
+    for lid, at, _, rule, _ in matched:
         if rule.capped:
             b = rule.bucket(at)
             entry = capped.get(rule.id)
@@ -75,14 +87,22 @@ def score_batch(conn: Connection, rules: RuleSet, acts: Sequence[ActivityEvent],
                 entry[1].add(lid)
                 capped[rule.id] = (rule, entry[1], min(entry[2], b))
     seen: dict[tuple[int, int, int], int] = {}
+    repeats: dict[int, set[tuple[int, int, int, str]]] = {}
     for rule, leads, first_bucket in capped.values():
-        prior = _prior_counts(conn, rule, leads, _bucket_start(rule, first_bucket), batch_ids, resets)
+        repeats[rule.id] = set()
+        prior = _prior_counts(conn, rule, leads, _bucket_start(rule, first_bucket), batch_ids, resets,
+                              repeats[rule.id])
         for (lid, b), n in prior.items():
             seen[(lid, rule.id, b)] = n
     deltas: dict[int, float] = defaultdict(float)
     matched.sort(key=lambda m: (m[1], m[2]))
-    for lid, at, _, rule in matched:
+    for lid, at, _, rule, repeat in matched:
         if rule.capped:
+            if rule.distinct and repeat is not None:
+                again = (lid, rule.bucket(at), *repeat)
+                if again in repeats[rule.id]:
+                    continue  # a repeat of one message/URL in this window: nothing, and not counted
+                repeats[rule.id].add(again)
             key = (lid, rule.id, rule.bucket(at))
             index = seen.get(key, 0)
             seen[key] = index + 1

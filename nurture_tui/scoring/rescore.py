@@ -100,9 +100,24 @@ def _rule_grants(rule: CompiledRule, lo: int | None, hi: int | None, sc: ScoreSc
     w = weight(activity.c.at, sc, dialect)
     if rule.cap is None:
         return select(activity.c.lead_id, (literal(rule.points) * w).label("amt")).where(where)
-    rn = func.row_number().over(partition_by=[activity.c.lead_id, _bucket(rule, dialect)],
-                                order_by=[activity.c.at, activity.c.id])
-    ranked = select(activity.c.lead_id, rn.label("rn"), w.label("w")).where(where).subquery(f"r{rule.id}")
+    if rule.distinct:
+        # repeats of one (message, URL) in a bucket count once: keep the first of each, then rank those
+        first = func.row_number().over(
+            partition_by=[activity.c.lead_id, _bucket(rule, dialect), func.coalesce(activity.c.outbox_id, 0),
+                          func.coalesce(activity.c.url, ""),
+                          # naming neither a message nor a URL: never a repeat (CompiledRule.repeat_key)
+                          case((and_(activity.c.outbox_id.is_(None), func.coalesce(activity.c.url, "") == ""),
+                                activity.c.id), else_=0)],
+            order_by=[activity.c.at, activity.c.id])
+        firsts = select(activity.c.lead_id, activity.c.at, activity.c.id, _bucket(rule, dialect).label("b"),
+                        first.label("rn1")).where(where).subquery(f"f{rule.id}")
+        rn_d = func.row_number().over(partition_by=[firsts.c.lead_id, firsts.c.b], order_by=[firsts.c.at, firsts.c.id])
+        ranked = (select(firsts.c.lead_id, rn_d.label("rn"), weight(firsts.c.at, sc, dialect).label("w"))
+                  .where(firsts.c.rn1 == 1).subquery(f"r{rule.id}"))
+    else:
+        rn = func.row_number().over(partition_by=[activity.c.lead_id, _bucket(rule, dialect)],
+                                    order_by=[activity.c.at, activity.c.id])
+        ranked = select(activity.c.lead_id, rn.label("rn"), w.label("w")).where(where).subquery(f"r{rule.id}")
     step = abs(rule.points)
     left = literal(rule.cap) - (ranked.c.rn - 1) * step
     g = case((left >= step, step), (left <= 0, 0.0), else_=left)

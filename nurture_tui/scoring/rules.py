@@ -7,7 +7,10 @@ A rule matches an activity when the kind is equal and every filter given matches
 - `form`: a glob over the form name (`activity.meta["form"]`).
 
 Every matching rule applies (a pricing-page click earns the click points *and* the pricing points).
-`cap: {points: P, per: 7d}` limits what one rule gives one lead per window; windows are consecutive
+`cap: {points: P, per: 7d, distinct: message}` limits what one rule gives one lead per window; with
+`distinct: message` repeats of one message and URL (the same tracked link, the same open pixel, the same
+page) count once per window, so a replayed link earns its points once, not up to the cap (issue 20
+item 7); without it every match counts toward the cap. Windows are consecutive
 periods of that length counted from 1970-01-01 UTC (fixed buckets, so the bulk rescore and the
 incremental path compute exactly the same thing). `cap` without `per` is a lifetime cap; `once: true`
 is a lifetime cap of the rule's own points (the first matching activity counts, later ones do not).
@@ -47,6 +50,7 @@ SCORABLE_KINDS = tuple(k for k in ACTIVITY_KINDS if k not in {"sent", "score_cha
 FILTER_KEYS = ("template", "sequence", "url", "form")
 _RULE_KEYS = {"name", "kind", "points", "once", "cap", "active", *FILTER_KEYS}
 _SEEDED_KEY = "score_rules_seeded"
+DISTINCT_KEYS = ("message",)
 UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: The rule set a new workspace starts with (Pardot-like defaults; edit with `nurture scoring rules apply`).
@@ -54,13 +58,13 @@ UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: views — is capped per window, so replaying one tracked link 100 times earns what a few genuine clicks
 #: do, not 100 × the points (issue 20 item 7; docs/scoring.md "Replayed clicks and opens").
 DEFAULT_RULES: list[dict[str, Any]] = [
-    {"name": "email open", "kind": "open", "points": 1, "cap": {"points": 5, "per": "7d"}},
-    {"name": "email click", "kind": "click", "points": 3, "cap": {"points": 9, "per": "1d"}},
+    {"name": "email open", "kind": "open", "points": 1, "cap": {"points": 5, "per": "7d", "distinct": "message"}},
+    {"name": "email click", "kind": "click", "points": 3, "cap": {"points": 9, "per": "1d", "distinct": "message"}},
     {"name": "pricing page click", "kind": "click", "url": "*pricing*", "points": 10,
-     "cap": {"points": 10, "per": "1d"}},
-    {"name": "page view", "kind": "page_view", "points": 1, "cap": {"points": 10, "per": "1d"}},
+     "cap": {"points": 10, "per": "1d", "distinct": "message"}},
+    {"name": "page view", "kind": "page_view", "points": 1, "cap": {"points": 10, "per": "1d", "distinct": "message"}},
     {"name": "pricing page view", "kind": "page_view", "url": "*pricing*", "points": 10,
-     "cap": {"points": 10, "per": "1d"}},
+     "cap": {"points": 10, "per": "1d", "distinct": "message"}},
     {"name": "form submission", "kind": "form", "points": 15},
     {"name": "email reply", "kind": "reply", "points": 10},
     {"name": "meeting booked", "kind": "meeting", "points": 30, "once": True},
@@ -92,11 +96,12 @@ class RuleSpec:
     cap_window_days: float | None = None
     once: bool = False
     active: bool = True
+    cap_distinct: str | None = None  # "message": repeats of one message/URL count once per window
 
     def as_row(self) -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "points": self.points, "filters": self.filters,
                 "cap_points": self.cap_points, "cap_window_days": self.cap_window_days, "once": self.once,
-                "active": self.active}
+                "active": self.active, "cap_distinct": self.cap_distinct}
 
 
 def parse_rule(data: Any, where: str = "rule") -> RuleSpec:
@@ -132,10 +137,17 @@ def parse_rule(data: Any, where: str = "rule") -> RuleSpec:
             filters[key] = values
     cap_points: float | None = None
     cap_days: float | None = None
+    cap_distinct: str | None = None
     cap = data.get("cap")
     if cap is not None:
-        if not isinstance(cap, Mapping) or "points" not in cap or set(cap) - {"points", "per"}:
-            raise ValidationError(f"{where}.cap", "expected {points: N, per: DURATION} (per optional)")
+        if not isinstance(cap, Mapping) or "points" not in cap or set(cap) - {"points", "per", "distinct"}:
+            raise ValidationError(f"{where}.cap", "expected {points: N, per: DURATION, distinct: message} "
+                                                  "(per and distinct optional)")
+        if cap.get("distinct") is not None:
+            if cap["distinct"] not in DISTINCT_KEYS:
+                raise ValidationError(f"{where}.cap.distinct", f"expected one of {', '.join(DISTINCT_KEYS)}, "
+                                                               f"got {cap['distinct']!r}")
+            cap_distinct = str(cap["distinct"])
         cp = cap["points"]
         if isinstance(cp, bool) or not isinstance(cp, (int, float)) or cp <= 0:
             raise ValidationError(f"{where}.cap.points", "must be a positive number")
@@ -155,7 +167,8 @@ def parse_rule(data: Any, where: str = "rule") -> RuleSpec:
     if once and cap is not None:
         raise ValidationError(f"{where}.once", "a one-time rule cannot also have a cap")
     return RuleSpec(name=name.strip(), kind=str(kind), points=float(points), filters=filters,
-                    cap_points=cap_points, cap_window_days=cap_days, once=once, active=active)
+                    cap_points=cap_points, cap_window_days=cap_days, once=once, active=active,
+                    cap_distinct=cap_distinct)
 
 
 def parse_rules_file(path: Path) -> list[RuleSpec]:
@@ -189,10 +202,20 @@ class CompiledRule:
     sequence_ids: frozenset[int] | None
     url: str | None
     form: str | None
+    distinct: bool = False  # cap.distinct: message — repeats of one (message, URL) count once per window
 
     @property
     def capped(self) -> bool:
         return self.cap is not None
+
+    @staticmethod
+    def repeat_key(outbox_id: int | None, url: str | None) -> tuple[int, str] | None:
+        """What makes two matches "the same" for `distinct: message`: the message and the URL. An activity
+        that names neither (an event without a URL) is never a repeat: None. The SQL (rescore) partitions
+        the same way."""
+        if outbox_id is None and not url:
+            return None
+        return (int(outbox_id or 0), url or "")
 
     def bucket(self, at: datetime) -> int:
         if self.window_s is None:
@@ -241,17 +264,25 @@ def granted(rule: CompiledRule, index: int) -> float:
     return math.copysign(max(0.0, min(step, rule.cap - index * step)), rule.points)
 
 
-#: One lead's matches so far in its current scoring cycle, per (rule id, cap bucket) — see `grant`.
-CapCounts = MutableMapping[tuple[int, int], int]
+#: One lead's matches so far in its current scoring cycle, per (rule id, cap bucket) — see `grant` — and,
+#: for `distinct` rules, the (rule id, cap bucket, repeat key) already counted.
+CapCounts = MutableMapping[tuple[Any, ...], int]
 
 
-def grant(rule: CompiledRule, at: datetime, counts: CapCounts) -> float:
+def grant(rule: CompiledRule, at: datetime, counts: CapCounts, repeat: tuple[int, str] | None = None) -> float:
     """Points one lead earns for a match of `rule` at `at`, counting the match in `counts` (that lead's earlier
-    matches). Pure, so whatever replays a history in Python (the demo generator, history derivations) caps
-    exactly as scoring does."""
+    matches). `repeat` is the match's `CompiledRule.repeat_key` (for `distinct` rules: a repeat within the
+    window earns nothing and is not counted). Pure, so whatever replays a history in Python (the demo
+    generator, history derivations) caps exactly as scoring does."""
     if rule.cap is None:
         return rule.points
-    key = (rule.id, rule.bucket(at))
+    bucket = rule.bucket(at)
+    if rule.distinct and repeat is not None:
+        seen = (rule.id, bucket, repeat)
+        if seen in counts:
+            return 0.0
+        counts[seen] = 1
+    key = (rule.id, bucket)
     index = counts.get(key, 0)
     counts[key] = index + 1
     return granted(rule, index)
@@ -322,6 +353,7 @@ def compile_rule(conn: Connection, row: Mapping[Any, Any]) -> CompiledRule:
         template_ids=_resolve(conn, template, filters["template"]) if "template" in filters else None,
         sequence_ids=_resolve(conn, sequence, filters["sequence"]) if "sequence" in filters else None,
         url=filters.get("url"), form=filters.get("form"),
+        distinct=cap is not None and not row["once"] and row.get("cap_distinct") == "message",
     )
 
 
@@ -385,6 +417,8 @@ def render_rule(spec: RuleSpec | Mapping[str, Any]) -> dict[str, Any]:
         cap: dict[str, Any] = {"points": row["cap_points"]}
         if row.get("cap_window_days"):
             cap["per"] = f"{row['cap_window_days']:g}d"
+        if row.get("cap_distinct"):
+            cap["distinct"] = row["cap_distinct"]
         out["cap"] = cap
     if not row.get("active", True):
         out["active"] = False

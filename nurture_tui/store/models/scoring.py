@@ -22,6 +22,8 @@ class ScoreRule(SQLModel, table=True):
     points: float = 0.0
     cap_points: float | None = None  # max points from this rule per lead per window
     cap_window_days: float | None = None
+    # "message": within a cap window, repeats of one (message, URL) count once (replayed links/pixels)
+    cap_distinct: str | None = Field(default=None, max_length=20)
     once: bool = False  # one-time vs every-time
     active: bool = True
 

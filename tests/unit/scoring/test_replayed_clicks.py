@@ -1,6 +1,7 @@
-"""Issue 20 item 7: replaying one tracked link (or re-opening one message) does not inflate the score without
-bound. The default rules cap what opens, clicks and page views give per lead and window; incremental scoring,
-the bulk rescore and the per-lead history agree on it."""
+"""Issue 20 item 7: replaying one tracked link (or re-opening one message) does not inflate the score. The
+default rules count repeats of one message and URL once per window (`cap.distinct: message`) and cap what
+opens, clicks and page views give per lead and window; incremental scoring, the bulk rescore and the
+per-lead history agree on it."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def ws(workspace):
     return workspace
 
 
-def test_one_link_clicked_100_times_is_capped(ws):
+def test_one_link_clicked_100_times_earns_its_points_once(ws):
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         guide, pricing, both = add_lead(conn, "g@x.test"), add_lead(conn, "p@x.test"), add_lead(conn, "b@x.test")
@@ -46,47 +47,61 @@ def test_one_link_clicked_100_times_is_capped(ws):
             record(conn, ws.settings, now + timedelta(seconds=i), _click(pricing, PRICING))
         record(conn, ws.settings, now, *[_click(both, GUIDE) for _ in range(50)],
                *[_click(both, PRICING) for _ in range(50)])
-        assert _live(ws, conn, guide) == pytest.approx(9)  # was 300: 3 per click, at most 9 a day
-        assert _live(ws, conn, pricing) == pytest.approx(9 + 10)  # was 1,300: click + pricing, each capped
-        assert _live(ws, conn, both) == pytest.approx(9 + 10)
+        assert _live(ws, conn, guide) == pytest.approx(3)  # was 300 uncapped, 9 with the per-lead cap alone
+        assert _live(ws, conn, pricing) == pytest.approx(3 + 10)  # was 1,300: click + pricing, each once
+        assert _live(ws, conn, both) == pytest.approx(3 + 3 + 10)  # two links of one message: each once
 
 
-def test_replayed_opens_are_capped(ws):
+def test_replayed_opens_count_once_per_message(ws):
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         lid = add_lead(conn)
         record(conn, ws.settings, now, *[{"lead_id": lid, "kind": "open", "outbox_id": 1} for _ in range(100)])
-        assert _live(ws, conn, lid) == pytest.approx(5)
+        assert _live(ws, conn, lid) == pytest.approx(1)
+        record(conn, ws.settings, now, *[{"lead_id": lid, "kind": "open", "outbox_id": m} for m in range(2, 20)])
+        assert _live(ws, conn, lid) == pytest.approx(5)  # many messages: the per-lead cap still holds
 
 
-def test_the_cap_is_per_window_genuine_engagement_still_counts(ws):
+def test_per_message_and_per_lead_windows_genuine_engagement_still_counts(ws):
     clock = ws.clock
     with write_tx(ws.engine) as conn:
         lid = add_lead(conn)
         record(conn, ws.settings, clock.now(), _click(lid, GUIDE, 1), _click(lid, f"{GUIDE}?2", 2))
-        assert _live(ws, conn, lid) == pytest.approx(6)  # distinct clicks below the cap score in full
+        assert _live(ws, conn, lid) == pytest.approx(6)  # distinct clicks score in full
         record(conn, ws.settings, clock.now(), *[_click(lid, GUIDE, 1) for _ in range(20)])
-        assert _live(ws, conn, lid) == pytest.approx(9)
+        assert _live(ws, conn, lid) == pytest.approx(6)  # replays of message 1's link: nothing
+        record(conn, ws.settings, clock.now(), _click(lid, GUIDE, 3), _click(lid, GUIDE, 4))
+        assert _live(ws, conn, lid) == pytest.approx(9)  # the same link in other messages: up to the lead cap
     clock.advance(timedelta(days=1))
     with write_tx(ws.engine) as conn:
         record(conn, ws.settings, clock.now(), *[_click(lid, GUIDE, 1) for _ in range(20)])
-        assert _live(ws, conn, lid) == pytest.approx(18)  # a new day, a new window
+        assert _live(ws, conn, lid) == pytest.approx(12)  # a new day, a new window: once more
 
 
 def test_bulk_rescore_and_history_agree_with_the_capped_score(ws):
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         lid = add_lead(conn)
+        other = add_lead(conn, "o@x.test")
         record(conn, ws.settings, now, *[_click(lid, PRICING) for _ in range(100)],
                *[{"lead_id": lid, "kind": "page_view", "url": PRICING} for _ in range(100)])
-        before = float(conn.execute(select(lead.c.score).where(lead.c.id == lid)).scalar_one())
-        assert _live(ws, conn, lid) == pytest.approx(9 + 10 + 10 + 10)
+        # a history mixing repeats, several messages and links, days, and events naming no message or URL
+        for day in range(3):
+            at = now + timedelta(days=day, hours=1)
+            record(conn, ws.settings, at, *[_click(other, f"{GUIDE}?{i % 4}", i % 3) for i in range(12)],
+                   *[{"lead_id": other, "kind": "open", "outbox_id": i % 2} for i in range(6)],
+                   *[{"lead_id": other, "kind": "open"} for _ in range(2)],
+                   *[{"lead_id": other, "kind": "page_view", "url": f"{PRICING}&{i % 2}"} for i in range(5)])
+        before = {x: float(conn.execute(select(lead.c.score).where(lead.c.id == x)).scalar_one()) for x in (lid, other)}
+        assert _live(ws, conn, lid) == pytest.approx(3 + 10 + 1 + 10)
+    ws.clock.advance(timedelta(days=3))
     rescore.rescore_all(ws.engine, ws.settings, ws.clock)
     with ws.engine.connect() as conn:
-        after = float(conn.execute(select(lead.c.score).where(lead.c.id == lid)).scalar_one())
         sc = service.scale(conn, ws.clock.now(), ws.settings)
-        assert after == pytest.approx(before, abs=1e-9)
-        assert service.recompute_stored(service.history(conn, lid), sc) == pytest.approx(after, abs=1e-9)
+        for x in (lid, other):
+            after = float(conn.execute(select(lead.c.score).where(lead.c.id == x)).scalar_one())
+            assert after == pytest.approx(before[x], abs=1e-9)
+            assert service.recompute_stored(service.history(conn, x), sc) == pytest.approx(after, abs=1e-9)
 
 
 def test_every_repeatable_default_rule_is_capped_and_documented():
@@ -95,6 +110,10 @@ def test_every_repeatable_default_rule_is_capped_and_documented():
     assert repeatable <= set(SCORABLE_KINDS)
     uncapped = [r["name"] for r in DEFAULT_RULES if r["kind"] in repeatable and not (r.get("cap") or r.get("once"))]
     assert uncapped == []
+    per_message = [r["name"] for r in DEFAULT_RULES if r["kind"] in repeatable
+                   and (r.get("cap") or {}).get("distinct") != "message"]
+    assert per_message == []
     doc = DOC.read_text()
     assert "### Replayed clicks and opens" in doc
-    assert "| click | +3 (capped at 9 per day) |" in doc and "| pricing click | +10 (capped at 10 per day) |" in doc
+    assert "| click | +3 (once per message and link per day; capped at 9 per day) |" in doc
+    assert "| open | +1 (once per message per 7 days; capped at 5 per 7 days) |" in doc

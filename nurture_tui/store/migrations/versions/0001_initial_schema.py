@@ -121,6 +121,7 @@ def upgrade() -> None:
     sa.Column('points', sa.Float(), server_default='0.0', nullable=False),
     sa.Column('cap_points', sa.Float(), nullable=True),
     sa.Column('cap_window_days', sa.Float(), nullable=True),
+    sa.Column('cap_distinct', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=True),
     sa.Column('once', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.PrimaryKeyConstraint('id'),
