@@ -4,10 +4,13 @@ every report of `nurture report` (`reports.service`) for the Reports screen."""
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
+from ..errors import ValidationError
 from ..reports.common import Report
 from ..reports.dashboard import Dashboard, Series, funnel, load_dashboard
 from ..reports.emails import daily_series
+from ..reports.render import as_csv
 from ..reports.service import REPORTS, report_on
 from .session import ConsoleSession
 
@@ -40,3 +43,14 @@ class ReportsConsole:
         with self.session.read() as conn:
             return report_on(conn, self.session.settings, name, self.session.now(), since=since, until=until,
                              sequence=sequence, segment=segment)
+
+    @staticmethod
+    def export_csv(report: Report, path: str) -> Path:
+        """Write `report` as `nurture report --format csv` does (`~` expanded; a missing folder or an unwritable
+        file is a `ValidationError`). Returns the absolute path written."""
+        target = Path(path).expanduser().resolve()
+        try:
+            target.write_text(as_csv(report), encoding="utf-8")
+        except OSError as exc:
+            raise ValidationError("export", f"cannot write {target}: {exc.strerror or exc}") from None
+        return target

@@ -86,7 +86,8 @@ def resolve_scope(conn: Connection, period: Period, now: datetime, sequence_name
 class Report:
     """One report's result. `rows` hold plain values (str, int, float, None) keyed by `columns`;
     `empty_reason` says why there are no rows; `notes` are definitions shown under the table;
-    `summary` is the one-paragraph answer (the time-to-opportunity verdict, for example)."""
+    `summary` is the one-paragraph answer (the time-to-opportunity verdict, for example); `samples` are
+    per-group raw values behind the rows for a chart (days to opportunity), not part of the outputs."""
 
     name: str
     title: str
@@ -97,6 +98,7 @@ class Report:
     summary: list[str] = field(default_factory=list)
     empty_reason: str | None = None
     filters: dict[str, str] = field(default_factory=dict)
+    samples: dict[str, list[float]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"report": self.name, "title": self.title,
@@ -107,10 +109,10 @@ class Report:
 
 def make_report(name: str, title: str, scope: Scope, columns: list[str], rows: list[dict[str, Any]], *,
                 notes: list[str] | None = None, summary: list[str] | None = None,
-                empty: str = "nothing in the period") -> Report:
+                empty: str = "nothing in the period", samples: dict[str, list[float]] | None = None) -> Report:
     filters = {k: v for k, v in (("sequence", scope.sequence_name), ("segment", scope.segment_name)) if v}
     return Report(name, title, scope.period, columns, rows, notes or [], summary or [],
-                  None if rows else empty, filters)
+                  None if rows else empty, filters, samples or {})
 
 
 # -- numbers that never divide by zero -----------------------------------------------------------------

@@ -70,7 +70,8 @@ def load(conn: Connection, scope: Scope) -> Report:
                      "p75_days": r1(quantile(xs, 0.75)), "mature": mature, "within_90d": within[flag],
                      "share_90d": rate(within[flag], mature)})
     summary = [_answer(samples[1], samples[0], rows)]
-    return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary, notes=[
+    return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary,
+                       samples={"nurtured": samples[1], "non-nurtured": samples[0]}, notes=[
         "cohort: leads created in the period; nurtured = entered a sequence before their first opportunity",
         "median/p75 over converted leads; share_90d = within_90d / mature (leads created ≥ 90 days before the end)",
         "difference CI: 95 % percentile bootstrap of the difference of medians (seeded)",
