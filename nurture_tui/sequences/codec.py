@@ -271,3 +271,36 @@ def dump_yaml(data: Any) -> str:
 
 def dump_definition(defn: SequenceDef, templates: list[TemplateSpec] | None = None) -> str:
     return dump_yaml(definition_to_export(defn, templates))
+
+
+def canonical_dump(defn: SequenceDef, templates: list[TemplateSpec] | None = None) -> str:
+    """`dump_definition` with every condition (entry rule, goal, exit rules, branch rules) in the rule
+    language's canonical shape (`{field: x, eq: 1}` and `{field: x, op: eq, value: 1}` read the same), so two
+    programs that behave the same dump the same — how a program built in the editor is compared with its
+    file. Rules that do not parse are left as written (validation reports them)."""
+    from ..segments.rules import parse_rule
+
+    def rule(data: Any) -> Any:
+        try:
+            return parse_rule(data).to_data()
+        except Exception:
+            return data
+
+    def steps(items: list[dict[str, Any]]) -> None:
+        for step in items:
+            if "branch" in step and "rule" in step["branch"]:
+                step["branch"]["rule"] = rule(step["branch"]["rule"])
+            for arm in ("yes", "no"):
+                steps(step.get(arm) or [])
+            for split_arm in (step.get("split") or {}).get("arms", []):
+                steps(split_arm.get("steps") or [])
+
+    data = definition_to_export(defn, templates)
+    if "rule" in data.get("entry", {}):
+        data["entry"]["rule"] = rule(data["entry"]["rule"])
+    if "goal" in data:
+        data["goal"] = rule(data["goal"])
+    if "exit_when" in data:
+        data["exit_when"] = [rule(r) for r in data["exit_when"]]
+    steps(data["steps"])
+    return dump_yaml(data)

@@ -9,26 +9,31 @@ what depends on the rest of the program stays a draft problem, shown at the node
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import yaml
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
-from textual.widgets import Input, Label, OptionList
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ....console.sequence_nodes import build_step, form_data
+from ....console.sequence_settings import parse_rule_text, rule_text
 from ....errors import ValidationError
 from ....sequences.model import ACTION_TYPES, WAIT_FOR_EVENTS, WEEKDAYS, Step
 from ...keymap import bind
 from ...widgets.segments.pick_list import Choice, PickList
+
+if TYPE_CHECKING:
+    from ...app import NurtureApp
 
 #: The kinds `a`/`A` offer, with the letter that picks each.
 KINDS = (("s", "send", "send an email"), ("w", "wait", "wait a duration, until a date or a weekday"),
@@ -43,6 +48,11 @@ ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "webhook": ("url",),
 }
 PARAMS = ("field", "value", "points", "campaign", "status", "owner", "subject", "body", "tag", "sequence", "url")
+#: Parameters picked from a list (`sequence_pickers.picker_names` key): type to narrow, `enter` picks; a name
+#: not in the list is taken as typed (a new campaign, `queue:NAME`), the draft's validation has the last word.
+PICKED = {"field": "fields", "campaign": "campaigns", "owner": "owners"}
+#: Parameters with inline suggestions (`→` completes).
+SUGGESTED = {"status": "statuses", "sequence": "sequences"}
 PARAM_HINTS = {"field": "lead field: status, industry, custom.<key> …", "value": "the value",
                "points": "points, e.g. 10 or -5", "campaign": "campaign name", "status": "member status",
                "owner": "username, group:NAME or queue:NAME", "subject": "task / notification subject",
@@ -86,6 +96,7 @@ class NodeForm(ModalScreen[Step | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "cancel", "Cancel", "node_form.cancel"),
         bind("ctrl+s", "save", "Save", "node_form.save", priority=True),
+        bind("f2", "build_rule", "Build the condition", "node_form.build_rule"),
     ]
 
     def __init__(self, step: Step, *, sequence: str, ids: list[str], names: dict[str, list[str]],
@@ -99,6 +110,7 @@ class NodeForm(ModalScreen[Step | None]):
         self.new = new
         self.data = form_data(step)
         self._problem_text = ""
+        self.pickers_loaded = step.kind != "action"  # the action parameters' names arrive in a worker
 
     # -- layout -------------------------------------------------------------------------------------
 
@@ -109,6 +121,7 @@ class NodeForm(ModalScreen[Step | None]):
             yield from self._field("id", "Id  (a slug; gotos follow a rename)", self.step.id)
             yield from self._kind_fields(spec)
             yield from self._field("label", "Label  (optional)", self.step.label or "")
+            yield from self._rare_fields(spec)
             yield from self._field("goto", "Goto  (optional: jump to this step id after it)", self.step.goto or "",
                                    self.ids)
             yield Label("", id="problem")
@@ -126,9 +139,7 @@ class NodeForm(ModalScreen[Step | None]):
             templates = self.names.get("templates", [])
             picker = PickList([Choice(t, t) for t in templates], placeholder="type to search the templates",
                               id="template")
-            return [Label("Template", classes="step"), picker,
-                    *self._field("category", "Subscription category  (optional: the template's)",
-                                 spec.get("category", ""))]
+            return [Label("Template", classes="step"), picker, Static("", id="preview")]
         if k == "wait":
             if "duration" in spec:
                 text = spec["duration"]
@@ -143,13 +154,11 @@ class NodeForm(ModalScreen[Step | None]):
             fields = self._field("events", f"Events  ({' / '.join(WAIT_FOR_EVENTS)}; "
                                            "filters node= template= url= form=; comma between events)", events,
                                  list(WAIT_FOR_EVENTS))
-            mode = self._field("mode", "Mode  (up_to: yes as soon as it happens · exactly: wait the whole window)",
-                               spec.get("mode", "up_to"), ["up_to", "exactly"])
-            return [*fields, *self._field("window", "Window  (3d, 1w, 36h)", spec.get("window", "")), *mode]
+            return [*fields, *self._field("window", "Window  (3d, 1w, 36h)", spec.get("window", ""))]
         if k == "branch":
-            text = f"segment {spec['segment']}" if "segment" in spec else _rule_text(spec.get("rule"))
+            text = f"segment {spec['segment']}" if "segment" in spec else rule_text(spec.get("rule"))
             return self._field("rule", "Condition  (quick filter: score>=50 grade>=B- · segment NAME · "
-                                       "or a rule as {all: [...]})", text)
+                                       "a rule as {all: [...]})  f2: build it", text)
         if k == "split":
             arms = ", ".join(f"{a['name']} {a['weight']}" for a in spec.get("arms", []))
             return self._field("arms", "Arms  (name weight, …: weights sum to 100)", arms)
@@ -160,10 +169,24 @@ class NodeForm(ModalScreen[Step | None]):
             for name in PARAMS:
                 value = spec.get(name)
                 text = "" if value is None else (value if isinstance(value, str) else _scalar(value))
-                out += self._field(name, name.capitalize() + f"  ({PARAM_HINTS[name]})", text,
-                                   self.names.get("sequences", []) if name == "sequence" else None)
+                title = name.capitalize() + f"  ({PARAM_HINTS[name]})"
+                if name in PICKED:
+                    out += [Label(title, classes="step", id=f"{name}-label"),
+                            PickList([], placeholder=f"type to search the {PICKED[name]}", id=name)]
+                else:
+                    out += self._field(name, title, text, self.names.get(SUGGESTED.get(name, ""), None))
             return out
         return self._field("reason", "Reason  (shown in the lead's history)", spec.get("reason", "exit step"))
+
+    def _rare_fields(self, spec: dict[str, Any]) -> list[Widget]:
+        """The kind's fields most steps leave at their default: after the label."""
+        if self.kind == "send":
+            return self._field("category", "Subscription category  (optional: the program's, else the template's)",
+                               spec.get("category", ""))
+        if self.kind == "wait_for":
+            return self._field("mode", "Mode  (up_to: yes as soon as it happens · exactly: wait the whole window)",
+                               spec.get("mode", "up_to"), ["up_to", "exactly"])
+        return []
 
     def on_mount(self) -> None:
         spec = self.data.get(self.kind, {})
@@ -173,8 +196,75 @@ class NodeForm(ModalScreen[Step | None]):
         if self.kind == "action":
             picker = self.query_one("#type", PickList)
             picker.set_choices(picker.choices, spec.get("type", ""))
+            for name in PICKED:
+                self.query_one(f"#{name}", PickList).set_choices([], str(spec.get(name) or ""))
             self._show_params(spec.get("type", ""))
+            self._load_pickers()
+        if self.kind == "send" and spec.get("template"):
+            self._preview(spec["template"])
         self.query_one("#id", Input).focus()
+
+    # -- what the pickers offer, the template preview -----------------------------------------------
+
+    @property
+    def backend(self) -> Any:
+        return cast("NurtureApp", self.app).backend
+
+    @work(exclusive=True, group="node_form.pickers", exit_on_error=False, description="Names to pick")
+    async def _load_pickers(self) -> None:
+        from ....console.sequence_pickers import picker_names
+
+        names = await asyncio.to_thread(picker_names, self.backend.session)
+        for name, key in PICKED.items():
+            picker = self.query_one(f"#{name}", PickList)
+            picker.set_choices([Choice(n, n) for n in names.get(key, [])], picker.input.value)
+        for name, key in SUGGESTED.items():
+            self.query_one(f"#{name}", Input).suggester = SuggestFromList(names.get(key, []), case_sensitive=True)
+        self.pickers_loaded = True
+
+    @on(OptionList.OptionHighlighted, "#template OptionList")
+    def _template_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+        event.stop()
+        if event.option.id:
+            self._preview(event.option.id)
+
+    @work(exclusive=True, group="node_form.preview", exit_on_error=False, description="Template preview")
+    async def _preview(self, name: str) -> None:
+        """The highlighted template's subject and opening lines (merge fields shown by name)."""
+        from rich.text import Text
+
+        box = self.query_one("#preview", Static)
+        await asyncio.sleep(0.1)  # typing on: only the template the cursor rests on is rendered
+        try:
+            preview = await asyncio.to_thread(self.backend.templates.preview, name)
+        except Exception as exc:
+            box.update(Text(f"{name}: {str(exc).splitlines()[0][:120]} (an inline template of this program is "
+                            "checked with the program)", style="dim"))
+            return
+        lines = [line for line in preview.body.splitlines() if line.strip()][:3]
+        box.update(Text.assemble(("Subject: ", "dim"), (preview.subject, "bold"), "\n",
+                                 ("\n".join(line[:100] for line in lines), "dim")))
+
+    @work(exclusive=True, group="node_form.rule", exit_on_error=False, description="Build a condition")
+    async def action_build_rule(self) -> None:
+        """`f2` on a branch's condition: the segment builder on it; its result replaces the text."""
+        from ..rule_builder import RuleBuilderScreen
+
+        if self.kind != "branch":
+            return
+        box = self.query_one("#rule", Input)
+        text = box.value.strip()
+        try:
+            data = parse_rule_text(text, "branch.rule") if text and not text.startswith("segment ") else None
+        except ValidationError as exc:
+            self._problem(str(exc))
+            return
+        builder = RuleBuilderScreen(f"branch {self.value('id') or 'step'}", data)
+        await self.app.push_screen_wait(builder)
+        if builder.result is not None:
+            box.value = rule_text(builder.result)
+            self._problem("")
+        box.focus()
 
     def _show_params(self, action_type: str) -> None:
         wanted = ACTION_FIELDS.get(action_type, ())
@@ -217,7 +307,8 @@ class NodeForm(ModalScreen[Step | None]):
 
     @on(PickList.NothingMatches)
     def _nothing(self, event: PickList.NothingMatches) -> None:
-        if event.pick_list.id == "template" and event.text:  # not in the store yet: the draft says so
+        free = event.pick_list.id == "template" or event.pick_list.id in PICKED
+        if free and event.text:  # not in the store (yet): taken as typed, the draft's validation says more
             self._next(event.pick_list)
             return
         self._problem(f"no {event.pick_list.id} matches {event.text[:40]!r}: pick one from the list")
@@ -225,7 +316,10 @@ class NodeForm(ModalScreen[Step | None]):
     # -- saving -------------------------------------------------------------------------------------
 
     def value(self, name: str) -> str:
-        return self.query_one(f"#{name}", Input).value.strip()
+        widget = self.query_one(f"#{name}")
+        box = widget.input if isinstance(widget, PickList) else widget
+        assert isinstance(box, Input)
+        return box.value.strip()
 
     def collect(self) -> dict[str, Any]:
         """The form's data as `build_step` takes it (raises ValidationError for a value it cannot read)."""
@@ -350,36 +444,10 @@ def _arms(text: str) -> list[dict[str, Any]]:
     return arms
 
 
-def _rule_text(rule: Any) -> str:
-    """A branch rule as the form shows it: the quick filter when it reads back as the same rule, else the
-    rule as a one-line mapping."""
-    from ....segments.quick import parse_quick, to_quick
-    from ....segments.rules import parse_rule
-
-    if not rule or rule == {"all": []}:
-        return ""
-    try:
-        quick = to_quick(parse_rule(rule))
-        if quick and parse_quick(quick).to_data() == rule:
-            return quick
-    except ValidationError:
-        pass
-    return yaml.safe_dump(rule, default_flow_style=True, sort_keys=False, width=10_000).strip()
-
-
 def _branch_spec(text: str) -> dict[str, Any]:
-    from ....segments.quick import parse_quick
-
     if not text:
-        raise ValidationError("branch.rule", "write the condition, e.g. score>=50 grade>=B-, or segment NAME")
+        raise ValidationError("branch.rule", "write the condition, e.g. score>=50 grade>=B-, or segment NAME "
+                                             "(f2 builds it)")
     if text.lower().startswith("segment "):
         return {"segment": text[8:].strip()}
-    if text.startswith("{"):
-        try:
-            rule = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise ValidationError("branch.rule", f"not a rule mapping: {str(exc).splitlines()[0]}") from None
-        if not isinstance(rule, dict):
-            raise ValidationError("branch.rule", "a rule is a mapping, e.g. {all: [{field: score, ge: 50}]}")
-        return {"rule": rule}
-    return {"rule": parse_quick(text).to_data()}
+    return {"rule": parse_rule_text(text, "branch.rule")}

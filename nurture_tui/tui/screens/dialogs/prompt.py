@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import ClassVar
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical
@@ -48,7 +49,8 @@ class PromptModal(ModalScreen[str | None]):
 
 
 class ChoiceModal(ModalScreen[str | None]):
-    """Pick one of `choices` (value, label); `enter` picks, `esc` cancels."""
+    """Pick one of `choices` (value, label); `enter` picks, `esc` cancels; a letter that starts exactly one
+    choice's value picks it at once (`y` / `n` for a yes/no arm)."""
 
     CSS_PATH = "prompt.tcss"
     BINDINGS: ClassVar[list[BindingType]] = [bind("escape", "cancel", "Cancel", "choice.cancel")]
@@ -65,6 +67,15 @@ class ChoiceModal(ModalScreen[str | None]):
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.dismiss(event.option.id)
+
+    def on_key(self, event: events.Key) -> None:
+        char = (event.character or "").lower()
+        if len(char) != 1 or not char.isalnum():
+            return
+        starting = [value for value, _label in self.choices if value.lower().startswith(char)]
+        if len(starting) == 1:
+            event.stop()
+            self.dismiss(starting[0])
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -1,53 +1,40 @@
-"""The sequence editor's settings form: the program's top-level settings (name, description, stage, entry,
-re-entry, goal, exit rules, suppression, send window with its time zone fallback and holidays, frequency
-caps, inline templates) as the YAML an export writes, edited in a text area; `ctrl+s` applies them through
-`SequenceDraft.set_settings` (one undoable edit; a wrong shape is refused in one line), `esc` cancels."""
+"""The sequence editor's settings form: the program's top-level settings, one line each (`console.
+sequence_settings` reads and writes them: name, description, stage, entry, re-entry, goal, exit rules,
+suppression, subscription category, send window, time zone fallback, holidays, what happens outside the
+window, frequency caps). `enter` moves to the next field and applies on the last, `ctrl+s` applies from
+anywhere, `f2` on a condition (entry rule, goal, exit rules) opens the segment builder on it, `f3` edits the
+program's inline templates (YAML, as the file holds them; the store's templates have the template editor),
+`esc` cancels. Applying is one undoable edit through `SequenceDraft.set_settings`; a value it cannot read is
+refused in one line naming the field, and the form stays open."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-import yaml
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Label, TextArea
+from textual.suggester import SuggestFromList
+from textual.widgets import Input, Label, TextArea
 
-from ....console.sequence_draft import SETTINGS, SequenceDraft
+from ....console.sequence_draft import SequenceDraft
+from ....console.sequence_settings import (
+    CHOICES,
+    FIELDS,
+    RULE_FIELDS,
+    parse_rule_text,
+    parse_templates,
+    rule_text,
+    settings_fields,
+    settings_values,
+    templates_text,
+)
 from ....errors import ValidationError
-from ....sequences.codec import definition_to_export, dump_yaml
-from ....sequences.model import SequenceDef
+from ....sequences.model import TemplateSpec
 from ...keymap import bind
-
-
-def settings_text(draft: SequenceDraft) -> str:
-    data = {k: v for k, v in definition_to_export(draft.defn).items() if k != "steps"}
-    return dump_yaml(data)
-
-
-def settings_values(text: str) -> dict[str, Any]:
-    """Every setting from the text (a setting left out goes back to its default); ValidationError when the
-    text is not a YAML mapping of settings."""
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "settings"
-        raise ValidationError(where, str(getattr(exc, "problem", None) or exc).splitlines()[0]) from None
-    if not isinstance(data, dict):
-        raise ValidationError("settings", "write the settings as `key: value` lines")
-    unknown = [k for k in data if k not in SETTINGS]
-    if unknown:
-        raise ValidationError(str(unknown[0]), f"not a setting (one of {', '.join(SETTINGS)})")
-    out: dict[str, Any] = {}
-    for key in SETTINGS:
-        field = SequenceDef.model_fields[key]
-        out[key] = data[key] if key in data else field.get_default(call_default_factory=True)
-    if not out.get("name"):
-        raise ValidationError("name", "the program needs a name")
-    return out
 
 
 class SettingsForm(ModalScreen[dict[str, Any] | None]):
@@ -58,33 +45,139 @@ class SettingsForm(ModalScreen[dict[str, Any] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "cancel", "Cancel", "sequence_settings.cancel"),
         bind("ctrl+s", "save", "Apply", "sequence_settings.apply", priority=True),
+        bind("f2", "build_rule", "Build the condition", "sequence_settings.build_rule"),
+        bind("f3", "templates", "Inline templates", "sequence_settings.templates"),
     ]
 
     def __init__(self, draft: SequenceDraft, apply: Callable[[dict[str, Any]], None]) -> None:
         super().__init__()
-        self.text = settings_text(draft)
+        self.texts = settings_fields(draft.defn)
+        self.templates = [t.model_copy() for t in draft.defn.templates]
         self.apply = apply
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog", classes="settings"):
-            yield Label("Settings  (entry, reentry, goal, exit_when, send_window, caps, templates …)", id="title")
-            area = TextArea(self.text, id="settings", tab_behavior="focus", soft_wrap=False)
+        with VerticalScroll(id="dialog", classes="settings"):
+            yield Label("Settings", id="title")
+            for key, title in FIELDS:
+                yield Label(title, classes="step")
+                box = Input(self.texts[key], id=key, select_on_focus=True)
+                if key in CHOICES:
+                    box.suggester = SuggestFromList(CHOICES[key], case_sensitive=True)
+                yield box
+            yield Label(self._templates_line(), classes="step", id="templates")
+            yield Label("", id="problem")
+            yield Label("enter: next field / apply · ctrl+s: apply · f2: build a condition · f3: inline templates "
+                        "· esc: cancel", id="hint")
+
+    def _templates_line(self) -> str:
+        names = ", ".join(t.name for t in self.templates) or "none"
+        return f"Inline templates  (f3 edits them): {names}"
+
+    def on_mount(self) -> None:
+        self.query_one("#name", Input).focus()
+
+    def value(self, key: str) -> str:
+        return self.query_one(f"#{key}", Input).value
+
+    @on(Input.Submitted)
+    def _submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        keys = [k for k, _title in FIELDS]
+        i = keys.index(event.input.id or "")
+        if i + 1 < len(keys):
+            self.query_one(f"#{keys[i + 1]}", Input).focus()
+        else:
+            self.action_save()
+
+    @work(exclusive=True, group="sequence_settings.rule", exit_on_error=False, description="Build a condition")
+    async def action_build_rule(self) -> None:
+        """The segment builder on the focused condition field; its result replaces the field's text."""
+        from ..rule_builder import RuleBuilderScreen
+
+        focused = self.focused
+        key = focused.id if isinstance(focused, Input) else None
+        if key not in RULE_FIELDS:
+            self._problem("f2 builds a condition: go to Entry, Goal or Exit when first")
+            return
+        assert isinstance(focused, Input) and key is not None
+        text = focused.value.strip()
+        if key == "entry":
+            word, _sep, text = text.partition(" ")
+            if word != "rule":
+                text = ""
+        try:
+            data = parse_rule_text(text, key) if text else None
+        except ValidationError as exc:
+            self._problem(str(exc))
+            return
+        builder = RuleBuilderScreen({"entry": "entry", "goal": "goal", "exit_when": "exit"}[key], data)
+        await self.app.push_screen_wait(builder)
+        if builder.result is not None:
+            new = rule_text(builder.result)
+            focused.value = f"rule {new}" if key == "entry" else new
+            self._problem("")
+        focused.focus()
+
+    @work(exclusive=True, group="sequence_settings.rule", exit_on_error=False, description="Inline templates")
+    async def action_templates(self) -> None:
+        focused = self.focused
+        templates = await self.app.push_screen_wait(InlineTemplatesForm(self.templates))
+        if templates is not None:
+            self.templates = templates
+            self.query_one("#templates", Label).update(self._templates_line())
+        if focused is not None:
+            focused.focus()
+
+    def action_save(self) -> None:
+        try:
+            values = {**settings_values({k: self.value(k) for k, _title in FIELDS}), "templates": self.templates}
+            self.apply(values)
+        except ValidationError as exc:
+            self._problem(str(exc))
+            return
+        self.dismiss(values)
+
+    def _problem(self, text: str) -> None:
+        self.query_one("#problem", Label).update(text)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class InlineTemplatesForm(ModalScreen[list[TemplateSpec] | None]):
+    """The program's inline templates as the file holds them (a YAML list of name, subject, html, text,
+    category, stage), in a text area; `ctrl+s` returns them when they read as templates (else one line
+    naming the line or the template), `esc` cancels."""
+
+    CSS_PATH = "node_form.tcss"
+    BINDINGS: ClassVar[list[BindingType]] = [
+        bind("escape", "cancel", "Cancel", "inline_templates.cancel"),
+        bind("ctrl+s", "save", "Use them", "inline_templates.apply", priority=True),
+    ]
+
+    def __init__(self, templates: list[TemplateSpec]) -> None:
+        super().__init__()
+        self.text = templates_text(templates)
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="templates"):
+            yield Label("Inline templates  (a YAML list: name, subject, html, text, category, stage)", id="title")
+            area = TextArea(self.text, id="templates-yaml", tab_behavior="focus", soft_wrap=False)
             area.indent_width = 2
             yield area
             yield Label("", id="problem")
-            yield Label("ctrl+s: apply · esc: cancel", id="hint")
+            yield Label("ctrl+s: use them · esc: cancel", id="hint")
 
     def on_mount(self) -> None:
         self.query_one(TextArea).focus()
 
     def action_save(self) -> None:
         try:
-            values = settings_values(self.query_one(TextArea).text)
-            self.apply(values)
+            templates = parse_templates(self.query_one(TextArea).text)
         except ValidationError as exc:
             self.query_one("#problem", Label).update(str(exc))
             return
-        self.dismiss(values)
+        self.dismiss(templates)
 
     def action_cancel(self) -> None:
         self.dismiss(None)

@@ -26,6 +26,39 @@ class Choice:
 MAX_SHOWN = 12
 
 
+def rank(choices: list[Choice], text: str) -> list[Choice]:
+    """What the list shows for `text`: fuzzy matches best first (an exact key first of all, then keys or
+    labels it starts), at most MAX_SHOWN; every choice for no text."""
+    text = text.strip()
+    if not text:
+        return list(choices)
+    matcher = Matcher(text)
+    scored = []
+    for c in choices:
+        score = matcher.match(f"{c.key} {c.label} {c.search}")
+        if c.key.lower() == text.lower():
+            score += 100  # an exact key wins
+        elif c.key.lower().startswith(text.lower()) or c.label.lower().startswith(text.lower()):
+            score += 10
+        if score > 0:
+            scored.append((score, c))
+    scored.sort(key=lambda sc: -sc[0])
+    return [c for _s, c in scored[:MAX_SHOWN]]
+
+
+def shortest_search(choices: list[Choice], key: str) -> str:
+    """The fewest characters (a prefix of the key or of its label, at least one) that bring `key` to the
+    top of the list: what a person types before `enter`."""
+    target = next((c for c in choices if c.key == key), None)
+    words = [key] + ([target.label] if target is not None else [])
+    for n in range(1, max(len(w) for w in words) + 1):
+        for word in words:
+            found = rank(choices, word[:n])
+            if found and found[0].key == key:
+                return word[:n]
+    return key
+
+
 class PickList(Vertical):
     DEFAULT_CSS = """
     PickList { height: auto; }
@@ -73,23 +106,7 @@ class PickList(Vertical):
         self.refilter(text)
 
     def refilter(self, text: str) -> None:
-        text = text.strip()
-        if text:
-            matcher = Matcher(text)
-            scored = []
-            for c in self.choices:
-                haystack = f"{c.key} {c.label} {c.search}"
-                score = matcher.match(haystack)
-                if c.key.lower() == text.lower():
-                    score += 100  # an exact key wins
-                elif c.key.lower().startswith(text.lower()) or c.label.lower().startswith(text.lower()):
-                    score += 10
-                if score > 0:
-                    scored.append((score, c))
-            scored.sort(key=lambda sc: -sc[0])
-            shown = [c for _s, c in scored[:MAX_SHOWN]]
-        else:
-            shown = list(self.choices)
+        shown = rank(self.choices, text)
         options = self.query_one(OptionList)
         if shown == self.shown and options.option_count == len(shown):
             if shown:  # the same list: rebuilding it would re-lay out the form for nothing
