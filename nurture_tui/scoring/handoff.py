@@ -199,3 +199,11 @@ def push_reassign(conn: Connection, mql_id: int, rep_id: int, now: datetime, set
                     m.summary or engagement_summary(conn, mql_id, now, settings), rep_id, now)
     if settings.notify_rep_email:
         email_rep(conn, mql_id, rep_id, m.summary or "", now)
+
+
+def push_note(conn: Connection, mql_id: int, what: str, now: datetime) -> None:
+    """A Task on the lead for its rep (the lead's owner when the entry waits in a queue) saying what a rep
+    did with the entry, with the hand-off summary."""
+    m = conn.execute(select(mql.c.lead_id, mql.c.rep_id, mql.c.summary, mql.c.why).where(mql.c.id == mql_id)).one()
+    sf.enqueue_task(conn, int(m.lead_id), f"{what}: " + _task_subject(conn, int(m.lead_id), m.why or {}),
+                    m.summary or "", int(m.rep_id) if m.rep_id is not None else None, now)

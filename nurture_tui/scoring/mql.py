@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, func, insert, select, true, update
+from sqlalchemy import ColumnElement, Connection, and_, case, func, insert, select, true, update
 
 from ..batching import chunks
 from ..config import ScoringSettings, Settings
@@ -35,6 +35,11 @@ class AlreadyQualified(ValidationError):
 
 OPEN_STATUSES = ("new", "snoozed")
 STATUSES = ("new", "snoozed", "accepted", "rejected", "recycled")
+#: The reasons a rep picks from when rejecting (any other text is accepted too).
+REJECT_REASONS = ("no budget", "not the decision maker", "bad timing", "student or researcher", "competitor",
+                  "existing customer", "bad data", "duplicate")
+#: How a queue can be ordered (oldest first by default); ties go to the older entry.
+SORTS = ("age", "score", "grade")
 
 
 def grade_rank(grade: str | None, where: str = "grade") -> int | None:
@@ -179,8 +184,9 @@ def _query() -> Any:
 
 def list_queue(conn: Connection, now: datetime, settings: Settings | ScoringSettings, *,
                status: str = "open", rep: str | None = None, queue: str | None = None,
-               overdue_only: bool = False, limit: int = 200) -> list[MqlEntry]:
-    """Entries oldest first. `status="open"` = new + snoozed-and-due; `"all"` = everything."""
+               overdue_only: bool = False, limit: int = 200, sort: str = "age") -> list[MqlEntry]:
+    """Entries oldest first (`sort="score"`: highest score first, `"grade"`: best grade first).
+    `status="open"` = new + snoozed-and-due; `"all"` = everything."""
     s = scoring_settings(settings)
     q = _query()
     if status == "open":
@@ -195,11 +201,22 @@ def list_queue(conn: Connection, now: datetime, settings: Settings | ScoringSett
         q = q.where(user.c.username == rep)
     if queue:
         q = q.where(mql.c.queue == queue)
-    q = q.order_by(mql.c.created_at, mql.c.id)
+    q = q.order_by(*_order(sort), mql.c.created_at, mql.c.id)
     entries = [_entry(r, now, s) for r in conn.execute(q.limit(None if overdue_only else limit))]
     if overdue_only:
         entries = [e for e in entries if e.overdue][:limit]
     return entries
+
+
+def _order(sort: str) -> tuple[Any, ...]:
+    if sort not in SORTS:
+        raise ValidationError("--sort", f"unknown sort {sort!r} ({', '.join(SORTS)})")
+    if sort == "score":
+        return (mql.c.score.desc(),)
+    if sort == "grade":  # A+ first; an entry without a grade last
+        return (mql.c.grade.is_(None), case(*((mql.c.grade == g, i) for i, g in enumerate(reversed(GRADES))),
+                                            else_=len(GRADES)), mql.c.score.desc())
+    return ()
 
 
 def get(conn: Connection, mql_id: int, now: datetime, settings: Settings | ScoringSettings) -> MqlEntry:
@@ -290,6 +307,18 @@ def reassign(conn: Connection, mql_id: int, to_username: str, user_name: str, no
     return rep_id
 
 
+def reassign_to_queue(conn: Connection, mql_id: int, queue: str, user_name: str, now: datetime) -> None:
+    """Put an entry back in a queue (no rep) for someone there to take; Salesforce gets a Task saying so."""
+    queue = queue.strip()
+    if not queue:
+        raise ValidationError("--queue", "a queue name is required")
+    r = _open_row(conn, mql_id)
+    conn.execute(update(mql).where(mql.c.id == mql_id).values(rep_id=None, queue=queue))
+    audit.record(conn, at=now, user=user_name, action="mql.reassign", entity="mql", entity_id=mql_id,
+                 before={"rep_id": r.rep_id, "queue": r.queue}, after={"rep_id": None, "queue": queue})
+    handoff.push_note(conn, mql_id, f"MQL moved to the {queue} queue", now)
+
+
 def snooze(conn: Connection, mql_id: int, until: datetime, user_name: str, now: datetime) -> None:
     if until <= now:
         raise ValidationError("--until", "must be in the future")
@@ -298,3 +327,4 @@ def snooze(conn: Connection, mql_id: int, until: datetime, user_name: str, now: 
     audit.record(conn, at=now, user=user_name, action="mql.snooze", entity="mql", entity_id=mql_id,
                  before={"status": r.status, "snoozed_until": r.snoozed_until and r.snoozed_until.isoformat()},
                  after={"status": "snoozed", "snoozed_until": until.isoformat()})
+    handoff.push_note(conn, mql_id, f"MQL snoozed until {until:%Y-%m-%d %H:%M} UTC", now)
