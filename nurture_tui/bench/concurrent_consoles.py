@@ -27,6 +27,7 @@ import tempfile
 import threading
 import time
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,15 +179,26 @@ def _tracking_client(base: str, secret: str, token: str, targets: list[tuple[int
                     tally.other[r.status_code] = tally.other.get(r.status_code, 0) + 1
 
 
+#: argv of one console process: (db url, config file, name, role, seconds, think, seed) → command line. The
+#: default writes through the console layer; a caller may drive the real TUI instead (the test suite runs
+#: the app under Textual's Pilot), as long as the process prints the same JSON line.
+ConsoleCommand = Callable[[str, str, str, str, float, float, int], list[str]]
+
+
+def console_layer_command(db_url: str, config: str, name: str, role: str, seconds: float, think: float,
+                          seed: int) -> list[str]:
+    return [sys.executable, "-m", "nurture_tui.bench.concurrent_consoles", db_url, config, name, role,
+            str(seconds), str(think), str(seed)]
+
+
 def _run_consoles(db_url: str, config: Path, n: int, seconds: float, think: float, tag: str,
-                  env: dict[str, str]) -> list[dict[str, Any]]:
+                  env: dict[str, str], command: ConsoleCommand = console_layer_command) -> list[dict[str, Any]]:
     procs = [subprocess.Popen(
-        [sys.executable, "-m", "nurture_tui.bench.concurrent_consoles", db_url, str(config), f"{tag}{i}",
-         ROLES[i % len(ROLES)], str(seconds), str(think), str(i)],
+        command(db_url, str(config), f"{tag}{i}", ROLES[i % len(ROLES)], seconds, think, i),
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) for i in range(n)]
     out = []
     for p in procs:
-        stdout, stderr = p.communicate(timeout=seconds + 120)
+        stdout, stderr = p.communicate(timeout=seconds + 240)
         if p.returncode != 0:
             raise RuntimeError(f"console process failed: {stderr.strip().splitlines()[-1:]}")
         out.append(json.loads(stdout.strip().splitlines()[-1]))
@@ -195,7 +207,8 @@ def _run_consoles(db_url: str, config: Path, n: int, seconds: float, think: floa
 
 def run_scenario(seconds: float = 60.0, consoles: int = 5, clients: int = 16, leads: int = 5000,
                  enrollments: int = 20_000, think: float = 0.05, reference_seconds: float = 5.0,
-                 workdir: Path | None = None) -> dict[str, Any]:
+                 workdir: Path | None = None, console_command: ConsoleCommand = console_layer_command,
+                 ) -> dict[str, Any]:
     """Run the whole scenario; returns the figures (raises nothing for a failed check: see `problems`)."""
     from sqlalchemy import func, select
 
@@ -221,7 +234,7 @@ def run_scenario(seconds: float = 60.0, consoles: int = 5, clients: int = 16, le
         settings = load_settings(config, db_url, mail={**mail})
         _seed(db_url, config, leads, enrollments, seconds)
 
-        reference = _run_consoles(db_url, config, 1, reference_seconds, think, "ref", env)
+        reference = _run_consoles(db_url, config, 1, reference_seconds, think, "ref", env, console_command)
 
         with SmtpSink(keep=100) as sink, Workspace.open(settings) as ws:
             with ws.engine.connect() as conn:
@@ -249,7 +262,8 @@ def run_scenario(seconds: float = 60.0, consoles: int = 5, clients: int = 16, le
                     for i in range(clients)]
                 for t in threads:
                     t.start()
-                results = _run_consoles(db_url, config, consoles, seconds, think, "console", env)
+                results = _run_consoles(db_url, config, consoles, seconds, think, "console", env,
+                                        console_command)
                 for t in threads:
                     t.join(timeout=120)
             finally:

@@ -65,9 +65,31 @@ def test_a_writer_that_begins_again_at_once_does_not_starve_the_others(tmp_path:
     engine.dispose()
 
 
+PILOT = Path(__file__).with_name("pilot_console.py")
+
+
+def _pilot(db_url: str, config: str, name: str, role: str, seconds: float, _think: float, _seed: int) -> list[str]:
+    return [sys.executable, str(PILOT), db_url, config, name, role, str(seconds)]
+
+
 @pytest.mark.slow
-def test_five_consoles_the_daemon_and_tracking_clients_for_12_s(tmp_path: Path) -> None:
-    """The short version of `nurture bench concurrent-consoles` (60 s there)."""
+def test_five_tuis_under_pilot_the_daemon_and_tracking_clients(tmp_path: Path) -> None:
+    """Five real TUIs (headless, Pilot pressing the keys of the bulk "adjust score"), the daemon leading with
+    the tracking app, and tracking clients: no error reaches an operator, a request or a job."""
+    from nurture_tui.bench.concurrent_consoles import run_scenario
+
+    result = run_scenario(seconds=15, consoles=5, clients=4, leads=1000, enrollments=3000, reference_seconds=3,
+                          workdir=tmp_path, console_command=_pilot)
+    print(json.dumps(result))
+    assert result["problems"] == []
+    assert result["locked_errors"] == 0 and result["console_errors"] == 0 and result["http_5xx"] == 0
+    assert result["daemon_errors"] == 0 and result["lost_writes"] == 0 and result["lost_tracking"] == 0
+    assert result["console_writes"] >= 5  # every TUI got writes through
+
+
+@pytest.mark.slow
+def test_five_console_layer_writers_the_daemon_and_tracking_clients_for_12_s(tmp_path: Path) -> None:
+    """The short version of `nurture bench concurrent-consoles` (60 s there), writes through the console layer."""
     from nurture_tui.bench.concurrent_consoles import run_scenario
 
     result = run_scenario(seconds=12, consoles=5, clients=4, leads=1000, enrollments=3000, reference_seconds=2,
