@@ -107,7 +107,10 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     lines += ["", f"FORMS ({len(forms)})"]
     for a in forms[-LIST_LINES:]:
         lines.append(f"  {_fmt_time(a.at)} {(a.meta or {}).get('form') or a.url or 'form'}")
-    other = Counter(a.kind for a in acts if a.kind in ("reply", "meeting", "page_view", "campaign_response"))
+    pages = Counter(a.url or "?" for a in acts if a.kind == "page_view")
+    lines += ["", f"PAGES VISITED ({sum(pages.values())})"]
+    lines += [f"  {url} ×{n}" if n > 1 else f"  {url}" for url, n in pages.most_common(LIST_LINES)]
+    other = Counter(a.kind for a in acts if a.kind in ("reply", "meeting", "campaign_response"))
     if other:
         lines.append("  also: " + ", ".join(f"{k} ×{n}" for k, n in sorted(other.items())))
 
