@@ -23,9 +23,12 @@ def dispatch_cmd(
     """Send due outbox messages through the configured relay (mail.smtp_url); Ctrl-C stops."""
     import time
 
+    from ..config import require_real_secrets
     from ..mail.dispatch import close_dispatcher, dispatch_due
 
     with state(ctx).workspace() as ws:
+        # the tracking and unsubscribe links it signs go out to the world: not with a public secret
+        require_real_secrets(ws.settings, "mail dispatch")
         try:
             while True:
                 res = dispatch_due(ws, limit)

@@ -167,3 +167,15 @@ def test_a_token_for_an_unknown_message_is_refused(workspace: Workspace) -> None
         kinds = [r.kind for r in conn.execute(select(activity.c.kind, activity.c.lead_id))]
         assert kinds == ["click"]
         assert conn.execute(select(subscription)).first() is None  # nobody was unsubscribed
+
+
+def test_mail_dispatch_refuses_default_secrets_too(tmp_path: Path) -> None:
+    """It signs the tracking links that go out in mail: a public secret would make them forgeable."""
+    db = f"sqlite:///{tmp_path / 'w.db'}"
+    env = _env_without_secrets(tmp_path)
+    nurture = str(Path(sys.executable).parent / "nurture")
+    assert subprocess.run([nurture, "--db", db, "init"], env=env, capture_output=True, timeout=60).returncode == 0
+    (tmp_path / "config.toml").unlink()
+    proc = subprocess.run([nurture, "--db", db, "mail", "dispatch", "--once"], env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: mail dispatch: mail.secret_key is the built-in")
