@@ -1,67 +1,176 @@
-"""Reports: the funnel by stage and engagement per day, refreshed live as keyed diffs."""
+"""Reports: every report of `nurture report` (`console.reports`) as a table and a chart, with filters
+(period, sequence, segment) and CSV export. `[`/`]` (or the tabs) pick the report, `p` cycles the period,
+`/` opens the filter form, `e` exports what is shown; the report reloads every 30 s as a keyed diff."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import BindingType
 from textual.message import Message
-from textual.widgets import DataTable, Label
+from textual.widgets import Static, Tab, Tabs
 
-from ...console.reports import Series
+from ...console.reports import Report, ReportsConsole
+from ...errors import ValidationError
+from ..keymap import bind
+from ..report_views import chart_for, table_columns
+from ..widgets.charts.spec import ChartSpec
+from ..widgets.charts.widget import ReportChart
 from ..widgets.common.keyed_table import KeyedTable
 from .base import NurtureScreen
+from .dialogs.report_filter import ReportFilterModal, ReportFilters
+
+#: Periods `p` cycles through (days up to today); 90 is the reports' default period.
+PERIODS = (90, 7, 30, 365)
+
+
+def _day(value: str, what: str) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValidationError(what, f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _cell(value: Any) -> Text:
+    """A table cell: numbers right-aligned with thousands separators, a missing rate as `—`."""
+    if value is None:
+        return Text("—", justify="right")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return Text(str(value))
+    if isinstance(value, float) and not value.is_integer():
+        return Text(f"{value:,.2f}".rstrip("0").rstrip("."), justify="right")
+    return Text(f"{value:,.0f}", justify="right")
 
 
 class ReportsScreen(NurtureScreen):
     CSS_PATH = "reports.tcss"
     TITLE = "Reports"
     AREA = "reports"
-    HELP = ("The funnel by stage and engagement per day on the workspace clock, refreshed every 10 s (`R`: now). "
-            "Every report is also printed by the CLI for scripts.")
+    HELP = ("Every report of `nurture report` as a table and a chart: `[` `]` or the tabs pick the report, `p` "
+            "cycles the period (7, 30, 365, 90 days), `/` sets since/until, sequence and segment, `c` clears "
+            "them, `e` exports the report as CSV to a path (the same CSV as `nurture report --format csv`). "
+            "Reloads every 30 s (`R`: now). Definitions: docs/reports.md.")
     POLL_GROUP = "reports.load"
-    POLL_SECONDS = 10.0
+    POLL_SECONDS = 30.0
+    BINDINGS: ClassVar[list[BindingType]] = [
+        bind("right_square_bracket", "step(1)", "Next report", "reports.next", key_display="]"),
+        bind("left_square_bracket", "step(-1)", "Previous report", "reports.previous", key_display="["),
+        bind("p", "cycle_period", "Period", "reports.period"),
+        bind("slash", "filter", "Filter", "reports.filter", key_display="/"),
+        bind("c", "clear_filters", "Clear filters", "reports.clear_filters", show=False),
+        bind("e", "export", "Export CSV", "reports.export"),
+    ]
 
     @dataclass
     class Loaded(Message, bubble=False):
-        funnel: list[tuple[str, int]]
-        daily: Series
+        report: Report
+        filters: ReportFilters
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.names = ReportsConsole.names()
+        self.current = self.names[0]
+        self.filters = ReportFilters()
+        self.report: Report | None = None
+        self._shown_name: str | None = None
+        self.period_step = 0  # index in PERIODS of what `p` last chose
 
     def compose_body(self) -> ComposeResult:
-        yield Label("Funnel by stage", classes="section-title")
-        yield KeyedTable(id="funnel", cursor_type="row")
-        yield Label("Engagement per day (last 14 days)", classes="section-title")
-        yield KeyedTable(id="daily", cursor_type="row", zebra_stripes=True)
+        yield Tabs(*[Tab(name, id=f"tab-{name}") for name in self.names], id="report-tabs")
+        yield Static("", id="filters")
+        yield KeyedTable(id="report", cursor_type="row", zebra_stripes=True)
+        yield ReportChart(id="chart")
+        yield Static("", id="summary")
 
     def on_mount(self) -> None:
-        funnel_table = self.query_one("#funnel", DataTable)
-        for title, width in (("Stage", 14), ("Leads", 10), ("Share", 7)):
-            funnel_table.add_column(title, width=width)
-        daily = self.query_one("#daily", DataTable)
-        for title, width in (("Day", 6), ("Sent", 8), ("Opened", 8), ("Clicked", 8), ("Open %", 7), ("Click %", 7)):
-            daily.add_column(title, width=width)
-        funnel_table.focus()
+        self.query_one("#report", KeyedTable).focus()
         self.load()
 
-    def load(self) -> None:
-        self._load()
+    # -- loading ----------------------------------------------------------------------------------------
 
-    @work(thread=True, exclusive=True, group="reports.load", exit_on_error=False, description="Reports")
-    def _load(self) -> None:
-        funnel, daily = self.console.reports.funnel_and_daily()
-        self.post_result(self.Loaded(funnel, daily))
+    def load(self) -> None:
+        self._load(self.current, self.filters)
+
+    @work(thread=True, exclusive=True, group="reports.load", exit_on_error=False, description="Report")
+    def _load(self, name: str, filters: ReportFilters) -> None:
+        report = self.console.reports.report(
+            name, since=_day(filters.since, "since"), until=_day(filters.until, "until"),
+            sequence=filters.sequence or None, segment=filters.segment or None)
+        self.post_result(self.Loaded(report, filters))
 
     @on(Loaded)
     def show(self, message: Loaded) -> None:
-        total = sum(n for _s, n in message.funnel) or 1
-        self.query_one("#funnel", KeyedTable).apply(
-            {stage: (stage, f"{n:,}", f"{100 * n / total:.1f}%") for stage, n in message.funnel})
-        daily = message.daily
-        rows = {}
-        for i, day in enumerate(daily.labels):
-            sent, opened, clicked = (daily.values[k][i] for k in ("sent", "open", "click"))
-            rows[day] = (day, f"{sent:,}", f"{opened:,}", f"{clicked:,}",
-                         f"{100 * opened / sent:.1f}%" if sent else "—",
-                         f"{100 * clicked / sent:.1f}%" if sent else "—")
-        self.query_one("#daily", KeyedTable).apply(rows)
+        report, self.filters = message.report, message.filters
+        if report.name != self.current:
+            return  # a load of a report the user has since left
+        self.report = report
+        self._fill_table(report)
+        self.query_one("#chart", ReportChart).show(chart_for(report))
+        self.query_one("#filters", Static).update(Text(self.filters.describe(report.period.label)))
+        lines = report.summary or ([report.empty_reason] if report.empty_reason else [])
+        self.query_one("#summary", Static).update(Text("\n".join(f"» {line}" for line in lines)))
+
+    def _fill_table(self, report: Report) -> None:
+        table = self.query_one("#report", KeyedTable)
+        columns = table_columns(report)
+        if self._shown_name != report.name or [str(c.label) for c in table.columns.values()] != columns:
+            table.clear(columns=True)
+            for column in columns:
+                table.add_column(column, key=column)
+            self._shown_name = report.name
+        table.apply({str(i): tuple(_cell(row.get(c)) for c in columns) for i, row in enumerate(report.rows)})
+
+    # -- picking the report ------------------------------------------------------------------------------
+
+    def action_step(self, delta: int) -> None:
+        self.query_one(Tabs).active = f"tab-{self.names[(self.names.index(self.current) + delta) % len(self.names)]}"
+
+    @on(Tabs.TabActivated, "#report-tabs")
+    def _tab_activated(self, event: Tabs.TabActivated) -> None:
+        name = (event.tab.id or "").removeprefix("tab-")
+        if name and name != self.current:
+            self.current = name
+            self.query_one("#chart", ReportChart).show(ChartSpec("bars", name, [], empty="loading…"))
+            self.load()
+
+    # -- filters and export ------------------------------------------------------------------------------
+
+    def action_cycle_period(self) -> None:
+        self.period_step = (self.period_step + 1) % len(PERIODS)
+        days = PERIODS[self.period_step]
+        since = "" if days == PERIODS[0] else (self.session.now().date() - timedelta(days=days - 1)).isoformat()
+        self.notify(f"last {days} days", timeout=2)
+        self._load(self.current, replace(self.filters, since=since, until=""))
+
+    def action_clear_filters(self) -> None:
+        self._load(self.current, ReportFilters())
+
+    @work(exclusive=True, group="reports.dialog", exit_on_error=False, description="Report filters")
+    async def action_filter(self) -> None:
+        filters = await self.app.push_screen_wait(ReportFilterModal(self.filters))
+        if filters is not None:
+            self._load(self.current, filters)
+
+    @work(exclusive=True, group="reports.dialog", exit_on_error=False, description="Export CSV")
+    async def action_export(self) -> None:
+        from .dialogs.prompt import PromptModal
+
+        report = self.report
+        if report is None or report.name != self.current:
+            self.notify("the report is still loading")
+            return
+        default = f"nurture-{report.name}-{(report.period.until - timedelta(days=1)):%Y-%m-%d}.csv"
+        path = await self.app.push_screen_wait(PromptModal(f"Export {report.title} as CSV to", "a file path",
+                                                           value=default))
+        if not path:
+            return
+        written = await asyncio.to_thread(self.console.reports.export_csv, report, path)
+        self.notify(f"wrote {len(report.rows):,} rows to {written}", title="Export CSV")
