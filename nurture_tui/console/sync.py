@@ -1,4 +1,6 @@
-"""Sync & audit: Salesforce sync state per object, the push outbox, open errors, and the audit log."""
+"""Sync & audit: Salesforce sync state per object (last pull, last push, pending pushes, open errors), the
+org's API usage against its daily limit, the open sync errors with Salesforce's message and a retry, and
+the audit log (`console.audit_log`)."""
 
 from __future__ import annotations
 
@@ -8,26 +10,53 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from ..reports.dashboard import SyncHealth, sync_health
-from ..store.tables import audit, sf_outbox, sync_error, sync_state
+from ..salesforce.error_retry import retry_error
+from ..store.tables import sf_outbox, sync_error, sync_state
+from .audit_log import AuditFilter, AuditRow, audit_choices, audit_log
 from .session import ConsoleSession
+
+__all__ = ["ApiUsage", "AuditFilter", "AuditRow", "SyncConsole", "SyncErrorRow", "SyncObject", "SyncOverview"]
+
+#: Open errors shown (newest first); the CLI's `nurture salesforce errors` lists them all.
+ERRORS_SHOWN = 200
 
 
 @dataclass(frozen=True)
 class SyncObject:
     sobject: str
     status: str
-    watermark: datetime | None
+    last_pull: datetime | None  # the pull watermark: the newest change read from Salesforce
     last_run_at: datetime | None
+    last_push: datetime | None  # the newest push of this object that Salesforce accepted
+    pending: int
+    errors: int
 
 
 @dataclass(frozen=True)
-class AuditRow:
+class ApiUsage:
+    """The org's daily API requests as the last sync saw them; pushes stop at `allowed` (the budget share)."""
+
+    used: int
+    limit: int
+    allowed: int
+    at: datetime | None
+
+    @property
+    def share(self) -> float:
+        return self.used / self.limit if self.limit else 0.0
+
+
+@dataclass(frozen=True)
+class SyncErrorRow:
     id: int
-    at: datetime
-    user: str
-    action: str
-    entity: str
-    entity_id: str
+    at: datetime | None
+    sobject: str
+    direction: str
+    record_id: str
+    code: str
+    message: str
+    attempts: int
+    queued: bool  # its push is queued again (after a retry) and waits for the next sync
 
 
 @dataclass(frozen=True)
@@ -35,25 +64,57 @@ class SyncOverview:
     health: SyncHealth
     objects: list[SyncObject]
     outbox: dict[str, int]
-    errors: list[tuple[datetime | None, str, str]]  # (at, object, message)
+    errors: list[SyncErrorRow]
+    api: ApiUsage | None
+
+
+def _lock_key() -> str:
+    """The sync_state row that marks a running sync and keeps the API usage (imported when a worker first
+    reads it: `salesforce.sync` loads the Salesforce client, which the first paint must not wait for)."""
+    from ..salesforce.sync import LOCK_KEY
+
+    return LOCK_KEY
+
+
+def _per_object(conn: Connection) -> list[SyncObject]:
+    o, e = sf_outbox.c, sync_error.c
+    pushed: dict[str, datetime | None] = {r[0]: r[1] for r in conn.execute(
+        select(o.sobject, func.max(o.sent_at)).where(o.status == "sent").group_by(o.sobject))}
+    pending: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
+        select(o.sobject, func.count()).where(o.status == "pending").group_by(o.sobject))}
+    errors: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
+        select(e.sobject, func.count()).where(e.resolved_at.is_(None)).group_by(e.sobject))}
+    states = {r.sobject: r for r in conn.execute(select(sync_state).where(sync_state.c.sobject != _lock_key()))}
+    names = sorted(set(states) | set(pushed) | set(pending) | {s for s in errors if s != "*"})
+    return [SyncObject(name, states[name].status if name in states else "—",
+                       states[name].watermark if name in states else None,
+                       states[name].last_run_at if name in states else None,
+                       pushed.get(name), int(pending.get(name, 0)), int(errors.get(name, 0))) for name in names]
+
+
+def _api_usage(conn: Connection) -> ApiUsage | None:
+    detail = conn.execute(select(sync_state.c.detail).where(sync_state.c.sobject == _lock_key())).scalar()
+    if not detail or not detail.get("api_max"):
+        return None
+    at = detail.get("at")
+    return ApiUsage(int(detail.get("api_used") or 0), int(detail["api_max"]), int(detail.get("api_allowed") or 0),
+                    datetime.fromisoformat(at) if at else None)
+
+
+def _open_errors(conn: Connection) -> list[SyncErrorRow]:
+    e = sync_error.c
+    stmt = (select(sync_error, sf_outbox.c.status.label("outbox_status"))
+            .select_from(sync_error.outerjoin(sf_outbox, sf_outbox.c.id == e.sf_outbox_id))
+            .where(e.resolved_at.is_(None)).order_by(e.id.desc()).limit(ERRORS_SHOWN))
+    return [SyncErrorRow(r.id, r.created_at, r.sobject, r.direction, r.record_id or "", r.code or "error",
+                         r.message, int(r.attempts or 0), r.outbox_status == "pending") for r in conn.execute(stmt)]
 
 
 def sync_overview(conn: Connection) -> SyncOverview:
-    objects = [SyncObject(r.sobject, r.status, r.watermark, r.last_run_at)
-               for r in conn.execute(select(sync_state).order_by(sync_state.c.sobject))]
     outbox = {r[0]: int(r[1]) for r in conn.execute(
         select(sf_outbox.c.status, func.count()).group_by(sf_outbox.c.status))}
-    errors = [(r.created_at, r.sobject, f"{r.code or 'error'}: {r.message}") for r in conn.execute(
-        select(sync_error).where(sync_error.c.resolved_at.is_(None))
-        .order_by(sync_error.c.id.desc()).limit(50))]
-    return SyncOverview(health=sync_health(conn), objects=objects, outbox=outbox, errors=errors)
-
-
-def audit_log(conn: Connection, *, limit: int = 200, before_id: int | None = None) -> list[AuditRow]:
-    stmt = select(audit).order_by(audit.c.id.desc()).limit(limit)
-    if before_id is not None:
-        stmt = stmt.where(audit.c.id < before_id)
-    return [AuditRow(r.id, r.at, r.user, r.action, r.entity, r.entity_id or "") for r in conn.execute(stmt)]
+    return SyncOverview(health=sync_health(conn), objects=_per_object(conn), outbox=outbox,
+                        errors=_open_errors(conn), api=_api_usage(conn))
 
 
 class SyncConsole:
@@ -66,7 +127,18 @@ class SyncConsole:
         with self.session.read() as conn:
             return sync_overview(conn)
 
-    def audit(self, *, limit: int = 200, before_id: int | None = None) -> list[AuditRow]:
-        """The newest `limit` audit entries (older than `before_id` when paging back)."""
+    def audit(self, *, limit: int = 200, before_id: int | None = None,
+              where: AuditFilter = AuditFilter()) -> list[AuditRow]:
+        """The newest `limit` audit entries matching `where` (older than `before_id` when paging back)."""
         with self.session.read() as conn:
-            return audit_log(conn, limit=limit, before_id=before_id)
+            return audit_log(conn, limit=limit, before_id=before_id, where=where)
+
+    def audit_choices(self) -> tuple[list[str], list[str]]:
+        """The users and entities in the audit log (the filter's choices)."""
+        with self.session.read() as conn:
+            return audit_choices(conn)
+
+    def retry(self, error_id: int) -> str:
+        """Retry one sync error (operators and admins; audited); says what was done."""
+        with self.session.write(self.AREA) as conn:
+            return retry_error(conn, error_id, now=self.session.now(), user=self.session.operator.username)

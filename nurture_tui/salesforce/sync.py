@@ -97,6 +97,18 @@ def _acquire(ws: Workspace) -> None:
         raise SyncBusy("another Salesforce sync is starting; try again in a moment") from exc
 
 
+def _remember_api_usage(ws: Workspace, api: SfApi) -> None:
+    """Keep the org's daily API usage as last seen on the lock row, for the Sync & audit screen (not when the
+    sync never read `limits/`)."""
+    budget = api.budget
+    if budget.max_calls <= 0:
+        return
+    usage = {"api_used": budget.used, "api_max": budget.max_calls, "api_allowed": budget.allowed,
+             "at": ws.clock.now().isoformat()}
+    with write_tx(ws.engine) as conn:
+        conn.execute(update(sync_state).where(sync_state.c.sobject == LOCK_KEY).values(detail=usage))
+
+
 def _release(ws: Workspace) -> None:
     with write_tx(ws.engine) as conn:
         conn.execute(update(sync_state).where(sync_state.c.sobject == LOCK_KEY).values(status="idle"))
@@ -147,6 +159,7 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
         report.relogins = api.stats.relogins
         report.budget_used = api.budget.used
         report.budget_allowed = api.budget.allowed
+        _remember_api_usage(ws, api)
         with ws.engine.connect() as conn:
             report.open_errors = len(conn.execute(select(sync_error.c.id).where(
                 sync_error.c.resolved_at.is_(None))).all())
