@@ -228,10 +228,13 @@ class NurtureScheduler:
 
     def _entry(self) -> None:
         started = time.perf_counter()
+        now = self.ws.clock.now()
         try:
-            now = self.ws.clock.now()
             with write_tx(self.ws.engine) as conn:
                 refresh_all(conn, now, half_life_days=self.ws.settings.scoring.half_life_days)
+        except Exception:  # e.g. a hot segment whose reference was broken by hand: the sweep still runs
+            log.exception("hot segment refresh failed")
+        try:
             with write_tx(self.ws.engine) as conn:
                 n = entry_sweep(conn, now, self.ws.settings)
             if n:
