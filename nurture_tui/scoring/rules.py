@@ -373,6 +373,11 @@ def ensure_default_rules(conn: Connection) -> None:
 def load_rules(conn: Connection) -> RuleSet:
     """The active rule set, compiled (seeding the defaults on first use)."""
     ensure_default_rules(conn)
+    return active_rules(conn)
+
+
+def active_rules(conn: Connection) -> RuleSet:
+    """The active rule set as stored, compiled, without seeding (for readers on a read-only connection)."""
     rows = conn.execute(select(score_rule).where(score_rule.c.active == True).order_by(score_rule.c.id))  # noqa: E712
     return RuleSet(tuple(compile_rule(conn, r._mapping) for r in rows))
 
