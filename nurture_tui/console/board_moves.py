@@ -21,6 +21,7 @@ from ..batching import chunks
 from ..config import ScoringSettings
 from ..scoring.accounts import _aggregate
 from ..scoring.history import histories, recompute_stored
+from ..scoring.rules import active_rules
 from ..scoring.scale import ScoreScale
 from ..store.tables import activity, lead, score_event
 
@@ -82,11 +83,13 @@ def day_start_scores(conn: Connection, kind: str, keys: Sequence[int], scale: Sc
     """Live score at 00:00 UTC today per lead or account key."""
     midnight = day_start(now)
     factor = scale.factor(midnight)
+    stored: dict[int, float] = {}
     if kind == "leads":
-        stored = dict(conn.execute(select(lead.c.id, lead.c.score).where(lead.c.id.in_(keys))).tuples().all())
+        for part in chunks(sorted(keys)):
+            stored.update((int(i), float(v)) for i, v in conn.execute(select(lead.c.id, lead.c.score)
+                                                                      .where(lead.c.id.in_(part))))
         return {k: v * factor for k, v in _stored_at(conn, stored, scale, midnight).items()}
     members: dict[int, list[int]] = defaultdict(list)
-    stored = {}
     for part in chunks(sorted(keys)):
         for lid, aid, score in conn.execute(select(lead.c.id, lead.c.account_id, lead.c.score)
                                             .where(lead.c.account_id.in_(part))):
@@ -100,7 +103,7 @@ def _stored_at(conn: Connection, stored_now: dict[int, float], scale: ScoreScale
     """Each lead's stored score as it was at `at`: unchanged unless it earned points or was reset since."""
     changed = _changed_since(conn, list(stored_now), at)
     out = dict(stored_now)
-    for lead_id, changes in (histories(conn, changed) if changed else {}).items():
+    for lead_id, changes in (histories(conn, changed, active_rules(conn)) if changed else {}).items():
         since = [c for c in changes if c.at >= at]
         if any(c.kind == "reset" for c in since):
             out[lead_id] = recompute_stored([c for c in changes if c.at < at], scale)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 from ..scoring import mql
 from ..scoring.history import history
 from ..scoring.mql import REJECT_REASONS, SORTS, MqlEntry
+from ..scoring.rules import active_rules
 from ..scoring.scale import ScoreScale
 from ..store.tables import lead, user
 from ..store.tables import mql as mql_table
@@ -48,7 +49,7 @@ def arrivals(previous: set[int] | None, entries: Sequence[MqlEntry], rep: str) -
 
 def score_curve(lead_id: int, conn: Connection, scale: ScoreScale, now: datetime) -> list[float]:
     """The lead's live score after each of its last score changes, then now."""
-    changes = history(conn, lead_id)
+    changes = history(conn, lead_id, active_rules(conn))
     stored, curve = 0.0, []
     for ch in changes:
         stored = scale.to_stored(ch.points, ch.at) if ch.kind == "reset" else stored + scale.to_stored(ch.points, ch.at)

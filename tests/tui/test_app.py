@@ -268,8 +268,8 @@ async def test_mql_accept_and_reject_with_reason(seeded_ws: Workspace) -> None:
         await wait_for(pilot, lambda: _count(seeded_ws, t.mql, t.mql.c.status == "accepted") == 1)
         await wait_for(pilot, lambda: len(app.screen.entries) == 1)  # type: ignore[attr-defined]
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptModal))
-        await pilot.press(*"no budget", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))  # the reason picker
+        await pilot.press("enter")  # its first reason: no budget
         await wait_for(pilot, lambda: _count(seeded_ws, t.mql, t.mql.c.status.in_(("rejected", "recycled"))) == 1)
         await wait_for(pilot, lambda: not app.screen.entries)  # type: ignore[attr-defined]
     with seeded_ws.engine.connect() as conn:
