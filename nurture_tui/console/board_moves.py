@@ -46,7 +46,7 @@ class BoardMoves:
     """Per board (leads or accounts) of one console."""
 
     def __init__(self) -> None:
-        self._previous: dict[int, tuple[int, float]] | None = {}
+        self._previous: dict[int, tuple[int, float]] | None = None  # None: the first refresh shows no movement
         self._day: date | None = None
         self._day_start: dict[int, float] = {}
 

@@ -114,7 +114,10 @@ class MqlConsole:
         monday = morning + timedelta(days=(7 - morning.weekday()) % 7)
         options = [("in 1 hour", now + timedelta(hours=1)), ("in 4 hours", now + timedelta(hours=4)),
                    ("tomorrow 09:00", morning), ("Monday 09:00", monday), ("in a week", now + timedelta(days=7))]
-        return [(at.isoformat(), f"{label}  ({at:%a %d %b %H:%M} UTC)") for label, at in options]
+        out: dict[datetime, str] = {}  # one choice per time: "in a week" is "Monday 09:00" on a Monday morning
+        for label, at in options:
+            out.setdefault(at, f"{label}  ({at:%a %d %b %H:%M} UTC)")
+        return [(at.isoformat(), label) for at, label in out.items()]
 
     # -- decisions ----------------------------------------------------------------------------------
 
