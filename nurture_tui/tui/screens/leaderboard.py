@@ -74,6 +74,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
     def __init__(self, *, rate_hz: int = 1) -> None:
         super().__init__()
         self.follow = True
+        self.followed: str | None = None  # the row key followed (kept while it is off the board)
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
@@ -101,7 +102,12 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         """With follow, the cursor stays on its lead wherever it moves (scrolled into view); without, it
         keeps its place on screen instead of chasing its lead."""
         if self.follow:
+            table = self.table
+            if self.followed is None or self.followed in self.shown:
+                self.followed = table.cursor_key()  # the user may have moved the cursor since
             super().refresh_rows()
+            if self.followed in self.shown and table.cursor_key() != self.followed:  # back on the board
+                table.move_cursor(row=table.get_row_index(self.followed), animate=False)
         else:
             row = self.table.cursor_row
             super().refresh_rows()
@@ -117,9 +123,10 @@ class LeaderboardScreen(ListScreen[BoardRow]):
 
     def _show_status(self) -> None:
         state = "paused" if self.paused else f"{self.rate_hz} Hz"
-        current = self.current() if self.follow else None
-        parts = [f"top {len(self.rows)} {self.kind} by live score", state,
-                 f"following {current.name}" if current else "follow off" if not self.follow else "",
+        current = self.shown.get(self.followed or "") if self.follow else None
+        following = (f"following {current.name}" if current else "following a lead off the board" if self.followed
+                     else "") if self.follow else "follow off"
+        parts = [f"top {len(self.rows)} {self.kind} by live score", state, following,
                  self.board_filter.describe(),
                  f"{len(self.shown)} match /" if self.filter_words else ""]
         self.query_one("#status", Label).update(" · ".join(p for p in parts if p))
@@ -134,6 +141,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
 
     def action_toggle_kind(self) -> None:
         self.kind = "accounts" if self.kind == "leads" else "leads"
+        self.followed = None
         table = self.table
         table.columns[table.ordered_columns[2].key].label = Text("Lead" if self.kind == "leads" else "Account")
         table.columns[table.ordered_columns[9].key].label = Text("Company" if self.kind == "leads" else "Top lead")
@@ -147,6 +155,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
 
     def action_toggle_follow(self) -> None:
         self.follow = not self.follow
+        self.followed = self.table.cursor_key() if self.follow else None
         self.notify(f"follow {'on' if self.follow else 'off'}")
         self._show_status()
 

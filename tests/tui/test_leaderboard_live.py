@@ -1,0 +1,144 @@
+"""Leaderboards (issue 18 item 1): the followed lead keeps the cursor while a concurrent writer moves ranks
+under it; the console's boards — accounts, filters, rank movement, deltas since the last refresh and since
+the start of the day."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import insert, update
+from tui_support import T0, make_test_app, wait_for
+
+from nurture_tui.console.facade import Console
+from nurture_tui.console.leaderboard import BoardFilter
+from nurture_tui.scoring import accounts, service
+from nurture_tui.store import tables as t
+from nurture_tui.store.engine import write_tx
+from nurture_tui.workspace import Workspace
+
+SIZE = (160, 48)
+
+
+def _writer(ws: Workspace, followed: int, stop: threading.Event) -> None:
+    """Score changes through the scoring service as the engine makes them: other leads rise past the
+    followed one, which climbs and falls by turns, until stopped."""
+    rnd = random.Random(3)
+    step = 0
+    while not stop.is_set():
+        step += 1
+        with write_tx(ws.engine) as conn:
+            lead_id = followed if step % 3 == 0 else rnd.randrange(1, 121)
+            points = (60.0 if step % 6 == 0 else -50.0) if lead_id == followed else rnd.choice((25.0, 60.0))
+            service.adjust_score(conn, lead_id, points, "concurrent writer", ws.clock.now(), ws.settings)
+        stop.wait(0.05)
+
+
+async def test_followed_lead_keeps_the_cursor_while_ranks_change(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen: Any = app.screen
+        table = screen.table
+        await wait_for(pilot, lambda: table.row_count == 50)
+        await pilot.press("plus", "plus", "plus", "plus")  # 4 Hz is the most
+        assert screen.rate_hz == 4
+        await pilot.press(*["down"] * 30)
+        followed = table.cursor_key()
+        assert followed is not None and screen.follow
+        clears: list[object] = []
+        real_clear = table.clear
+        table.clear = lambda *a, **kw: clears.append(a) or real_clear(*a, **kw)  # counts, then clears for real
+        stop = threading.Event()
+        writer = threading.Thread(target=_writer, args=(seeded_ws, int(followed), stop))
+        writer.start()
+        ranks: list[str] = []
+        moves: set[str] = set()
+        try:
+            seen = screen.updates
+            while len(ranks) < 12:
+                await wait_for(pilot, lambda: screen.updates > seen)
+                seen = screen.updates
+                if followed not in screen.shown:
+                    continue  # it fell off the top 50 for a moment
+                assert table.cursor_key() == followed
+                ranks.append(str(table.get_cell(followed, "rank")))
+                moves |= {str(table.get_cell(k, "move"))[:1] for k in screen.shown}
+        finally:
+            stop.set()
+            writer.join()
+        assert len(set(ranks)) > 2, ranks  # it moved, and the cursor went with it
+        assert {"▲", "▼"} <= moves
+        assert clears == []  # keyed diffs only: the table was never cleared and refilled
+        assert "following" in str(screen.query_one("#status").render())
+
+
+async def test_accounts_board_filters_and_pause(seeded_ws: Workspace) -> None:
+    _accounts(seeded_ws)
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen: Any = app.screen
+        await wait_for(pilot, lambda: screen.table.row_count == 50)
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: screen.kind == "accounts" and screen.table.row_count == 8)
+        assert all(k.startswith("account-") for k in screen.shown)
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LeadDetailScreen")
+        await pilot.press("escape", "tab", "e")
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "ChoiceModal")
+        await pilot.press("down", "enter")  # the one sequence: welcome
+        await wait_for(pilot, lambda: screen.kind == "leads" and screen.board_filter.sequence == "welcome"
+                       and screen.table.row_count == 30)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: screen.table.row_count == 50)
+        await pilot.press("p")
+        frozen = screen.updates
+        await pilot.pause(1.5)
+        assert screen.paused and screen.updates == frozen
+
+
+def _accounts(ws: Workspace) -> None:
+    """One account per seeded company, its leads attached, account scores computed by scoring."""
+    with write_tx(ws.engine) as conn:
+        companies = sorted({"Acme", "Globex", "Initech", "Umbrella", "Hooli", "Stark", "Wayne", "Wonka"})
+        for n, name in enumerate(companies, start=1):
+            conn.execute(insert(t.account).values(id=n, name=name, owner_id=1 + n % 2, created_at=T0))
+            conn.execute(update(t.lead).where(t.lead.c.company == name).values(account_id=n))
+        accounts.refresh(conn, None, T0, ws.settings)
+
+
+def test_console_boards_moves_deltas_and_filters(seeded_ws: Workspace) -> None:
+    ws = seeded_ws
+    _accounts(ws)
+    console = Console.open(ws)
+    board = console.leaderboard
+    first = board.top(10)
+    assert [r.rank for r in first] == list(range(1, 11))
+    assert all(r.moved == 0 and r.delta_refresh == 0 for r in first)  # the first refresh shows no movement
+    assert all(r.delta_day is not None and r.delta_day <= 0 for r in first)  # only decay since midnight
+    tenth = first[-1]
+    with write_tx(ws.engine) as conn:
+        service.adjust_score(conn, tenth.lead_id, 500.0, "test", ws.clock.now(), ws.settings)
+    second = board.top(10)
+    assert second[0].lead_id == tenth.lead_id and second[0].moved == 9
+    assert round(second[0].delta_refresh) == 500 and round(second[0].delta_day or 0) == round(500 + first[-1].delta_day)
+    assert second[1].moved == -1
+    ws.clock.advance(timedelta(days=1))  # type: ignore[attr-defined]
+    third = board.top(10)
+    assert third[0].delta_day is not None and abs(third[0].delta_day) < 30  # a new day, a new baseline
+
+    accts = board.top(8, kind="accounts")
+    assert len(accts) == 8 and accts[0].score >= accts[-1].score and all(a.lead_id for a in accts)
+    owners = {a.owner for a in board.top(8, kind="accounts", board_filter=BoardFilter(owner="rita"), track=False)}
+    assert owners == {"Rita Rep"}
+    by_owner = board.top(50, board_filter=BoardFilter(owner="rita"), track=False)
+    assert len(by_owner) == 30 and {r.owner for r in by_owner} == {"Rita Rep"}
+    with write_tx(ws.engine) as conn:
+        conn.execute(insert(t.segment_member), [{"segment_id": 1, "lead_id": i} for i in (3, 5, 7)])
+    in_segment = board.top(50, board_filter=BoardFilter(segment="Decision makers"), track=False)
+    assert sorted(r.lead_id for r in in_segment) == [3, 5, 7]
+    in_sequence = board.top(50, board_filter=BoardFilter(sequence="welcome", owner="rita"), track=False)
+    assert {r.lead_id for r in in_sequence} == {i for i in range(1, 31) if i % 4 == 0}
+    choices = board.choices()
+    assert choices.segments == ["Decision makers"] and choices.sequences == ["welcome"] and "rita" in choices.owners
