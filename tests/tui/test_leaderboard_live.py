@@ -58,7 +58,7 @@ async def test_followed_lead_keeps_the_cursor_while_ranks_change(seeded_ws: Work
         try:
             seen = screen.updates
             while len(ranks) < 12:
-                await wait_for(pilot, lambda: screen.updates > seen)
+                await wait_for(pilot, lambda seen=seen: screen.updates > seen)
                 seen = screen.updates
                 if followed not in screen.shown:
                     continue  # it fell off the top 50 for a moment
