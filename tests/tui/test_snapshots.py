@@ -45,14 +45,14 @@ def _mode_ready(mode: str) -> Callable[[Any], Callable[[], bool]]:
             "templates": lambda: "Subject" in str(s.query_one("#preview", Static).render()),
             "leaderboard": lambda: s.query_one("#board", DataTable).row_count == 50,
             "mql": lambda: len(s.entries) == 2,
-            "reports": lambda: s.query_one("#daily", DataTable).row_count == 14,
-            "sync": lambda: s.query_one("#audit", DataTable).row_count == 5,
         }
         return checks[mode]
     return ready
 
 
-MODE_NAMES = ["dashboard", "leads", "segments", "sequences", "templates", "leaderboard", "mql", "reports", "sync"]
+# Reports and Sync & audit have their own snapshots at 80×24 and 160×48 (test_reports_screen.py,
+# test_sync_audit_screen.py), on data that fills every report and every sync state.
+MODE_NAMES = ["dashboard", "leads", "segments", "sequences", "templates", "leaderboard", "mql"]
 
 
 @pytest.mark.parametrize("mode", MODE_NAMES)

@@ -11,6 +11,8 @@ EIGHTHS = " ▏▎▍▌▋▊▉"
 LEVELS = "▁▂▃▄▅▆▇█"
 #: Series colours, in order (theme-neutral ANSI names read well on dark and light themes).
 STYLES = ("cyan", "magenta", "green", "yellow")
+#: A trend's widest column (cells per point) and tallest band (lines per series).
+MAX_STEP, MAX_BAND = 8, 6
 
 
 def number(value: float, unit: str = "") -> str:
@@ -58,7 +60,7 @@ def draw_bars(spec: ChartSpec, width: int, height: int) -> Text:
             style = STYLES[i % len(STYLES)]
             drawn = bar(v, top, bar_w)
             out.append(drawn, style=style)
-            shown = " " + number(v, spec.unit)
+            shown = " " + number(v, spec.unit) if v or not side_by_side else ""  # empty buckets stay blank
             if side_by_side:
                 out.append(shown.ljust(bar_w - len(drawn) + value_w + 2), style="dim")
             else:
@@ -90,9 +92,9 @@ def draw_trend(spec: ChartSpec, width: int, height: int) -> Text:
     """One band per series over the labels (left to right), each column `step` cells wide, with the first
     and last label under the bands and each series' min … max and last value beside its name."""
     n = len(spec.labels)
-    step = max(1, min(4, width // max(n, 1)))
+    step = max(1, min(MAX_STEP, width // max(n, 1)))
     bands = max(1, len(spec.series))
-    band_h = max(1, min(4, (height - 1) // bands - 1))
+    band_h = max(1, min(MAX_BAND, (height - 1) // bands - 1))
     out = Text()
     for i, (name, values) in enumerate(spec.series.items()):
         shown = list(values)
