@@ -142,8 +142,8 @@ async def type_field(log: KeyLog, text: str) -> bool:
 
 
 async def up(log: KeyLog, levels: int = 1) -> None:
-    """To the step `levels` arms up (the tree's `shift+left`: the arm header, then its step)."""
-    await log.press(*(["shift+left"] * (2 * levels)))
+    """To the step `levels` arms up (`o`: out of the arm, to its step)."""
+    await log.press(*(["o"] * levels))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -182,7 +182,10 @@ async def build_rule(log: KeyLog, conditions: list[Condition], group: int | None
         for name, key in (("#subject", cond.subject), ("#op", cond.op)):
             picker = form.query_one(name, PickList)
             await wait_for(pilot, lambda p=picker: bool(p.choices))  # type: ignore[misc]
-            await log.press(*shortest_search(picker.choices, key), "enter")
+            on_top = picker.shown[:1] == [c for c in picker.choices if c.key == key][:1]
+            if not (on_top and not picker.input.value):  # "enter for the first": no search needed
+                await log.press(*shortest_search(picker.choices, key))
+            await log.press("enter")
         if cond.value:
             await log.text(cond.value)
             await log.press("enter")

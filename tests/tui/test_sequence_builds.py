@@ -5,6 +5,7 @@ no problems, saved, and the stored draft's canonical dump equal to the sample fi
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from tui_support import make_test_app, wait_for
@@ -12,7 +13,7 @@ from tui_support import make_test_app, wait_for
 from nurture_tui.mail.files import load_template_file
 from nurture_tui.mail.templates import upsert_template
 from nurture_tui.sequences.codec import canonical_dump, parse_text
-from nurture_tui.sequences.service import draft_definition
+from nurture_tui.sequences.service import draft_definition, get_row, load_version
 from nurture_tui.tui.screens.sequence_editor import SequenceEditorScreen
 from nurture_tui.tui.sequence_builds import BUILDS, KeyLog, templates_of
 from nurture_tui.workspace import Workspace
@@ -28,6 +29,42 @@ def store_templates(ws: Workspace) -> None:
     with ws.engine.begin() as conn:
         for spec in load_template_file(SAMPLES / "templates" / "consideration.yaml"):
             upsert_template(conn, **spec, user="alice", now=T0)
+
+
+async def pick(pilot: Any, sim: Any, node: str, key: str) -> None:
+    """The timeline's cursor to `node`'s decision (`↓`), then its outcome key; the timeline re-runs."""
+    rows = [e.node_id for e in sim.timeline.events]
+    panel = sim.query_one("#timeline")
+    await pilot.press(*(["down"] * (rows.index(node) - (panel.highlighted or 0))))
+    generation = sim.generation
+    await pilot.press(key)
+    await wait_for(pilot, lambda: sim.generation > generation and sim.simulated == sim.generation)
+
+
+async def simulate_the_fast_track_then_publish(pilot: Any, editor: Any) -> None:
+    """`t`: a lead through the saved draft — opens the first email, clicks pricing: the fast track, to the
+    rep; `esc`, `P` publishes (v1: nothing in flight), `p`."""
+    from nurture_tui.tui.screens.dialogs.sequence_publish import PublishModal
+    from nurture_tui.tui.screens.sequence_simulator import SequenceSimulatorScreen
+
+    await pilot.press("t")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, SequenceSimulatorScreen))
+    sim = pilot.app.screen
+    await pilot.press(*"lead0005")
+    await wait_for(pilot, lambda: bool(sim.hits))
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: sim.timeline is not None and sim.simulated == sim.generation)
+    await pick(pilot, sim, "opened-1", "y")
+    await pick(pilot, sim, "intent-1", "y")
+    path = [e.node_id for e in sim.timeline.events if e.node_id]
+    assert path[-6:] == ["flag-intent-1", "fast-track", "intent-points", "to-decision", "tell-rep", "fast-tracked"]
+    assert "reengage" not in path and "email-3" not in path
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: pilot.app.screen is editor)
+    await pilot.press("P")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, PublishModal))
+    await pilot.press("p")
+    await wait_for(pilot, lambda: editor.state is not None and editor.state.version == 1)
 
 
 @pytest.mark.parametrize("name", sorted(BUILDS))
@@ -51,6 +88,11 @@ async def test_build_a_sample_from_nothing_by_keys(seeded_ws: Workspace, name: s
         await wait_for(pilot, lambda: not editor.draft.dirty and editor.stored_name == expected.name)
         nodes = len(editor.draft.ids())
         print(f"{name}: {nodes} steps, {log.keys} keys ({log.parts}) + {log.free} free-text characters")
+        if name == "consideration-nurture":
+            await simulate_the_fast_track_then_publish(pilot, editor)
     with seeded_ws.engine.connect() as conn:
         stored = draft_definition(conn, name)
+        version_id = get_row(conn, name)["current_version_id"]
+        published = load_version(conn, version_id).definition if name == "consideration-nurture" else stored
     assert canonical_dump(stored) == canonical_dump(expected)
+    assert canonical_dump(published) == canonical_dump(expected)

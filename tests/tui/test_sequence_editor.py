@@ -184,3 +184,32 @@ async def test_publish_shows_the_diff_and_the_leads_in_flight_then_migrates(seed
         by_version: dict[int, int] = dict(conn.execute(select(t.enrollment.c.version_id, func.count())
                                        .group_by(t.enrollment.c.version_id)).all())
     assert by_version == {current: 20, 1: 10}  # the waiting moved; the running stay on v1
+
+
+async def test_the_cursor_follows_a_step_moved_below_the_fold(seeded_ws: Workspace) -> None:
+    """In a long program the moved step keeps the cursor (a node past the first screen used to send the
+    cursor to the top: its line number was not built yet)."""
+    from tui_support import T0
+
+    from nurture_tui.bench.sequence_editor import big_program
+    from nurture_tui.sequences.model import SequenceDef
+    from nurture_tui.sequences.service import save_draft
+    from nurture_tui.store.engine import write_tx
+
+    with write_tx(seeded_ws.engine) as conn:
+        save_draft(conn, SequenceDef.model_validate(big_program()), user="alice", now=T0, allow_problems=True)
+    app = make_test_app(seeded_ws, initial_mode="sequences")
+    async with app.run_test(size=(100, 24)) as pilot:
+        editor = await open_editor(pilot, "bench-200")
+        tree = editor.seq_tree
+        tree.go(((17,), False))
+        await pilot.pause()
+        assert tree.cursor_path == (17,)
+        await pilot.press("shift+down")
+        await wait_for(pilot, lambda: editor.draft.revision == 1)
+        await pilot.pause()
+        assert tree.cursor_path == (18,) and editor.draft.step((18,)).id == "opened-5"
+        await pilot.press("u")
+        await wait_for(pilot, lambda: editor.draft.revision == 2)
+        await pilot.pause()
+        assert tree.cursor_path == (18,)

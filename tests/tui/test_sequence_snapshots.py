@@ -190,3 +190,109 @@ def test_forecast_on_a_segment(snap_compare: Any, seeded_ws: Workspace) -> None:
 
     assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
                         run_before=run_before)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Every node form, the settings form and the condition builder (issue 16 items 3 and 4)
+
+FORMS = {
+    "send": ("consideration-nurture", (0,)),
+    "wait": ("consideration-nurture", (2,)),
+    "wait_for": ("consideration-nurture", (1,)),
+    "branch": ("decision-stage", (4,)),
+    "split": ("cold-lead-reengagement", (0,)),
+    "exit": ("consideration-nurture", (12,)),
+}
+
+
+async def _form(pilot: Any, sample: str, path: tuple[Any, ...]) -> Any:
+    editor = await _open(pilot, sample)
+    editor.seq_tree.go((path, False))
+    await pilot.pause()
+    await pilot.press("e")
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, NodeForm))
+    form = pilot.app.screen
+    if form.kind == "send":  # the template's preview arrives from a worker
+        await wait_for(pilot, lambda: bool(str(form.query_one("#preview").render()).strip()))
+    _freeze(pilot.app)
+    await pilot.pause(0.3)
+    return form
+
+
+def _snap_form(snap_compare: Any, ws: Workspace, kind: str, size: tuple[int, int]) -> bool:
+    sample, path = FORMS[kind]
+    _with_sample(ws, f"{sample}.yaml")
+
+    async def run_before(pilot: Any) -> None:
+        await _form(pilot, sample, path)
+
+    return bool(snap_compare(make_test_app(ws, initial_mode="sequences"), terminal_size=size,
+                             run_before=run_before))
+
+
+def test_node_form_send_with_its_template_preview(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_form(snap_compare, seeded_ws, "send", SIZE)
+
+
+def test_node_form_wait(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_form(snap_compare, seeded_ws, "wait", SMALL)
+
+
+def test_node_form_wait_for(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_form(snap_compare, seeded_ws, "wait_for", SMALL)
+
+
+def test_node_form_branch(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_form(snap_compare, seeded_ws, "branch", SMALL)
+
+
+def test_node_form_split(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_form(snap_compare, seeded_ws, "split", SMALL)
+
+
+def test_node_form_exit(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_form(snap_compare, seeded_ws, "exit", SMALL)
+
+
+def test_condition_builder_of_a_branch(snap_compare: Any, seeded_ws: Workspace) -> None:
+    """`f2` in the branch form: the segment builder on the branch's condition, with its live count."""
+    from nurture_tui.tui.screens.rule_builder import RuleBuilderScreen
+
+    _with_sample(seeded_ws, "decision-stage.yaml")
+
+    async def run_before(pilot: Any) -> None:
+        form = await _form(pilot, "decision-stage", (4,))
+        form.query_one("#rule").focus()
+        await pilot.press("f2")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, RuleBuilderScreen))
+        builder = pilot.app.screen
+        await wait_for(pilot, lambda: builder.last is not None and builder.subjects is not None)
+        _freeze(pilot.app)
+        await pilot.pause(0.3)
+
+    assert snap_compare(make_test_app(seeded_ws, initial_mode="sequences"), terminal_size=SIZE,
+                        run_before=run_before)
+
+
+def _snap_settings(snap_compare: Any, ws: Workspace, size: tuple[int, int]) -> bool:
+    from nurture_tui.tui.screens.dialogs.sequence_settings import SettingsForm
+
+    _with_sample(ws, "consideration-nurture.yaml")
+
+    async def run_before(pilot: Any) -> None:
+        await _open(pilot, "consideration-nurture")
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, SettingsForm))
+        _freeze(pilot.app)
+        await pilot.pause(0.3)
+
+    return bool(snap_compare(make_test_app(ws, initial_mode="sequences"), terminal_size=size,
+                             run_before=run_before))
+
+
+def test_settings_form_at_80x24(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_settings(snap_compare, seeded_ws, SMALL)
+
+
+def test_settings_form_large(snap_compare: Any, seeded_ws: Workspace) -> None:
+    assert _snap_settings(snap_compare, seeded_ws, (160, 48))

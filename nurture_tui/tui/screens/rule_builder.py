@@ -5,13 +5,15 @@ unchanged (asking first when it was edited). Nothing is stored here: the sequenc
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import work
+from textual.binding import BindingType
 from textual.widgets import Static
 
 from ...console.segment_draft import RuleDraft
+from ..keymap import bind
 from .segment_editor import SegmentEditorScreen
 
 
@@ -19,6 +21,7 @@ class RuleBuilderScreen(SegmentEditorScreen):
     TITLE = "Condition builder"
     AREA = "sequences"
     HELP = SegmentEditorScreen.HELP.replace("`ctrl+s` saves", "`ctrl+s` hands the condition back to the form")
+    BINDINGS: ClassVar[list[BindingType]] = [bind("ctrl+s", "save", "Use it", "rule_builder.use")]
 
     def __init__(self, what: str, data: dict[str, Any] | None) -> None:
         """`what`: the condition's name in the title ("branch sales-ready", "goal"); `data`: its rule data."""

@@ -59,7 +59,7 @@ Edit the program as a tree. `a` adds a step after the cursor (on an arm header o
 `A` adds the first step of an arm of the step under the cursor, `e` or `enter` edits a step in its form (on the
 top row: the settings; `s` too), `d` deletes (asks when gotos point into it), `shift+↑/↓` move within the
 list, `y` / `p` copy and paste a subtree, `u` / `ctrl+r` undo and redo. `J` / `K` next / previous branch,
-`g` jumps to a goto's target and `backspace` back, `space` folds. `tab` goes to the problems: `enter` on one
+`g` jumps to a goto's target and `backspace` back, `o` goes out of an arm to its step, `space` folds. `tab` goes to the problems: `enter` on one
 jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff — `s` there: side by side — and
 the leads in flight first), `z` pauses or resumes the published program. `t` tests the saved draft: simulate a
 lead (outcomes by key at each decision) or forecast on a segment (`f` there). `c` shows the live counters per
@@ -82,6 +82,7 @@ applied meanwhile reloads the draft (asks first when you have unsaved edits); `R
         bind("K", "branch(-1)", "Previous branch", "sequence_editor.previous_branch", show=False, key_display="K"),
         bind("g", "jump", "Go to target", "sequence_editor.jump", show=False),
         bind("backspace", "jump_back", "Jump back", "sequence_editor.jump_back", show=False),
+        bind("o", "out", "Out of the arm", "sequence_editor.out", show=False),
         bind("s", "settings", "Settings", "sequence_editor.settings"),
         bind("tab", "switch_pane", "Problems", "sequence_editor.problems", show=False),
         bind("ctrl+s", "save", "Save", "sequence_editor.save"),
@@ -558,6 +559,16 @@ applied meanwhile reloads the draft (asks first when you have unsaved edits); `R
     def action_jump_back(self) -> None:
         if self.jumps:
             self.seq_tree.go(self.jumps.pop())
+
+    def action_out(self) -> None:
+        """To the step whose arm holds the cursor (`a` then adds after it): one key for the tree's two
+        `shift+left`s (the arm header, then its step)."""
+        path = self.seq_tree.cursor_path
+        step = path[:-2] if not is_list_path(path) else path[:-1]
+        if len(path) < 2 or not step:
+            self.notify("already at the top level")
+            return
+        self.seq_tree.go((step, False))
 
     # -- saving, publishing, leaving ----------------------------------------------------------------
 

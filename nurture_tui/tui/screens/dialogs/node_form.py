@@ -57,6 +57,8 @@ PARAM_HINTS = {"field": "lead field: status, industry, custom.<key> …", "value
                "points": "points, e.g. 10 or -5", "campaign": "campaign name", "status": "member status",
                "owner": "username, group:NAME or queue:NAME", "subject": "task / notification subject",
                "body": "body (optional)", "tag": "tag", "sequence": "sequence to enrol into", "url": "https://…"}
+#: The opening of the template's text the send form shows (about three lines).
+PREVIEW_CHARS = 220
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
@@ -241,9 +243,9 @@ class NodeForm(ModalScreen[Step | None]):
             box.update(Text(f"{name}: {str(exc).splitlines()[0][:120]} (an inline template of this program is "
                             "checked with the program)", style="dim"))
             return
-        lines = [line for line in preview.body.splitlines() if line.strip()][:3]
+        body = " ".join(preview.body.split())
         box.update(Text.assemble(("Subject: ", "dim"), (preview.subject, "bold"), "\n",
-                                 ("\n".join(line[:100] for line in lines), "dim")))
+                                 (body[:PREVIEW_CHARS] + ("…" if len(body) > PREVIEW_CHARS else ""), "dim")))
 
     @work(exclusive=True, group="node_form.rule", exit_on_error=False, description="Build a condition")
     async def action_build_rule(self) -> None:

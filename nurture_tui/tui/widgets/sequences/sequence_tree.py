@@ -98,6 +98,9 @@ class SequenceTree(Tree[Row]):
                 if parent.data is not None:
                     self.collapsed.discard(row_key(parent.data))
             parent = parent.parent
+        # A node's line number is set when the tree's lines are built, which Textual does lazily on the next
+        # render: build them now, or a node below the fold still has line -1 and the cursor lands on the top.
+        _ = self._tree_lines
         self.move_cursor(node)
 
     def _nearest(self, key: Key) -> TreeNode[Row]:
