@@ -44,7 +44,7 @@ def _mode_ready(mode: str) -> Callable[[Any], Callable[[], bool]]:
             "sequences": lambda: len(s.query_one("#tree", Tree).root.children) == 3,
             "templates": lambda: "Subject" in str(s.query_one("#preview", Static).render()),
             "leaderboard": lambda: s.query_one("#board", DataTable).row_count == 50,
-            "mql": lambda: len(s.entries) == 2,
+            "mql": lambda: len(s.entries) == 2 and s.panel is not None,
         }
         return checks[mode]
     return ready

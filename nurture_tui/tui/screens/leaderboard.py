@@ -53,8 +53,8 @@ class LeaderboardScreen(ListScreen[BoardRow]):
             "hottest lead).")
     COLUMNS = (Column("rank", "#", 3), Column("move", "±", 4), Column("lead", "Lead", 24),
                Column("score", "Score", 5), Column("delta", "Δ", 4), Column("day", "Δ day", 5),
-               Column("grade", "Gr", 2), Column("stage", "Stage", 11), Column("owner", "Owner", 12),
-               Column("company", "Company", 18), Column("last", "Last engagement", 11))
+               Column("grade", "Gr", 2), Column("stage", "Stage", 13), Column("owner", "Owner", 12),
+               Column("company", "Company", 24), Column("last", "Last engagement", 15))
     TABLE_ID = "board"
     EMPTY = "Nothing scored yet (with these filters)."
     POLL_GROUP = LIST_LOAD
@@ -75,6 +75,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         super().__init__()
         self.follow = True
         self.followed: str | None = None  # the row key followed (kept while it is off the board)
+        self._refreshing = False
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
@@ -103,9 +104,11 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         keeps its place on screen instead of chasing its lead."""
         if self.follow:
             table = self.table
-            if self.followed is None or self.followed in self.shown:
-                self.followed = table.cursor_key()  # the user may have moved the cursor since
-            super().refresh_rows()
+            self._refreshing = True
+            try:
+                super().refresh_rows()
+            finally:
+                self._refreshing = False
             if self.followed in self.shown and table.cursor_key() != self.followed:  # back on the board
                 table.move_cursor(row=table.get_row_index(self.followed), animate=False)
         else:
@@ -113,6 +116,13 @@ class LeaderboardScreen(ListScreen[BoardRow]):
             super().refresh_rows()
             self.table.move_cursor(row=row, animate=False)
         self.updates += 1
+        self._show_status()
+
+    def rows_shown(self) -> None:
+        """The cursor moved (by a key or a refresh): it picks the lead followed, unless that lead is off the
+        board for the moment (then the cursor returns to it when it is back)."""
+        if self.follow and not self._refreshing and (self.followed is None or self.followed in self.shown):
+            self.followed = self.table.cursor_key()
         self._show_status()
 
     def _schedule_next(self) -> None:

@@ -166,7 +166,9 @@ class MqlQueueScreen(ListScreen[MqlEntry]):
 
     def _show_panel(self, panel: HandoffPanel | None) -> None:
         curve = panel.curve if panel else []
-        self.query_one("#spark", Sparkline).data = curve if len(curve) > 1 else []
+        spark = self.query_one("#spark", Sparkline)
+        spark.data = curve if len(curve) > 1 else []
+        spark.display = len(curve) > 1
         self.query_one("#spark-label", Label).update(
             f"score history: {curve[0]:.0f} → {curve[-1]:.0f} over {len(curve) - 1} changes" if len(curve) > 1
             else "score history: no changes recorded" if panel else "")
