@@ -98,7 +98,7 @@ def serve(
     if user and not USER_NAME.match(user):
         raise ValidationError("--user", f"{user!r} is not a user name")
     st = state(ctx)
-    st.workspace(check_schema=False).close()  # a missing or uninitialised workspace fails here, not per tab
+    st.workspace().close()  # a missing or uninitialised workspace fails here, not in every browser tab
     make_server(st, host=host, port=port, user=user, user_header=user_header, public_url=public_url,
                 read_only=read_only).serve()
 

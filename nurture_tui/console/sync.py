@@ -53,6 +53,7 @@ class SyncErrorRow:
     sobject: str
     direction: str
     record_id: str
+    lead_id: int | None  # the local lead a refused push was about
     code: str
     message: str
     attempts: int
@@ -103,11 +104,12 @@ def _api_usage(conn: Connection) -> ApiUsage | None:
 
 def _open_errors(conn: Connection) -> list[SyncErrorRow]:
     e = sync_error.c
-    stmt = (select(sync_error, sf_outbox.c.status.label("outbox_status"))
+    stmt = (select(sync_error, sf_outbox.c.status.label("outbox_status"), sf_outbox.c.lead_id)
             .select_from(sync_error.outerjoin(sf_outbox, sf_outbox.c.id == e.sf_outbox_id))
             .where(e.resolved_at.is_(None)).order_by(e.id.desc()).limit(ERRORS_SHOWN))
-    return [SyncErrorRow(r.id, r.created_at, r.sobject, r.direction, r.record_id or "", r.code or "error",
-                         r.message, int(r.attempts or 0), r.outbox_status == "pending") for r in conn.execute(stmt)]
+    return [SyncErrorRow(r.id, r.created_at, r.sobject, r.direction, r.record_id or "", r.lead_id,
+                         r.code or "error", r.message, int(r.attempts or 0), r.outbox_status == "pending")
+            for r in conn.execute(stmt)]
 
 
 def sync_overview(conn: Connection) -> SyncOverview:

@@ -55,6 +55,7 @@ async def test_sync_state_api_usage_and_errors(seeded_ws: Workspace) -> None:
         assert [k.value for k in errors.ordered_row_keys()] == [str(JOB_ERROR_ID), str(PULL_ERROR_ID),
                                                                   str(PUSH_ERROR_ID)]
         assert "Salesforce says" in [str(c.label) for c in errors.columns.values()]
+        assert str(errors.get_row(str(PUSH_ERROR_ID))[3]) == "lead 9"  # a refused create has no Salesforce id yet
 
 
 async def test_retry_each_kind_of_error(seeded_ws: Workspace) -> None:

@@ -108,10 +108,10 @@ class ReportsScreen(NurtureScreen):
 
     @on(Loaded)
     def show(self, message: Loaded) -> None:
-        report, self.filters = message.report, message.filters
+        report = message.report
         if report.name != self.current:
             return  # a load of a report the user has since left
-        self.report = report
+        self.report, self.filters = report, message.filters
         self._fill_table(report)
         self.query_one("#chart", ReportChart).show(chart_for(report))
         self.query_one("#filters", Static).update(Text(self.filters.describe(report.period.label)))

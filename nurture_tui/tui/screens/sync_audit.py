@@ -33,6 +33,11 @@ def _short(dt: Any) -> str:
     return dt.strftime("%m-%d %H:%M") if dt else "never"
 
 
+def _record(error: SyncErrorRow) -> str:
+    """The Salesforce id, else the local lead a push was for, else `—` (a whole-sync failure)."""
+    return error.record_id or (f"lead {error.lead_id}" if error.lead_id is not None else "—")
+
+
 def api_line(api: ApiUsage | None) -> Text:
     """`API 1,234/15,000 today (8 %) █▌·········· push budget 12,000 · 03-02 08:58` (or why there is none)."""
     if api is None:
@@ -133,7 +138,7 @@ class SyncAuditScreen(NurtureScreen):
                          o.status) for o in ov.objects})
         self.errors = {str(e.id): e for e in ov.errors}
         self.query_one("#errors", KeyedTable).apply(
-            {key: (_when(e.at), e.sobject, e.direction, e.record_id or "—",
+            {key: (_when(e.at), e.sobject, e.direction, _record(e),
                    ("⟳ " if e.queued else "") + f"{e.code}: {e.message}") for key, e in self.errors.items()})
         self.query_one("#errors-title", Label).update(
             f"Open sync errors ({len(ov.errors):,})" + (" — t retries the highlighted one" if ov.errors else ""))
@@ -186,7 +191,7 @@ class SyncAuditScreen(NurtureScreen):
             return
         error = self.errors[key]
         outcome = await asyncio.to_thread(self.console.sync.retry, error.id)
-        self.notify(f"{error.sobject} {error.record_id or ''} {outcome}".replace("  ", " "), title="Retry")
+        self.notify(f"{error.sobject} {_record(error)}: {outcome}", title="Retry")
         self.nurture.data_changed("sync")
         self.load()
 
