@@ -417,11 +417,14 @@ class _Gen:
     def _score(self) -> int:
         """Scores are in (see `_History`); refresh account scores and open the MQLs they earn."""
         from ..scoring import accounts, mql
+        from .mqls import spread_ages
 
         self.progress("mqls", 0, 1)
         with write_tx(self.ws.engine) as conn:
             accounts.refresh(conn, None, self.now, self.ws.settings)
-            return len(mql.check_all(conn, self.now, self.ws.settings))
+            qualified = mql.check_all(conn, self.now, self.ws.settings)
+            spread_ages(conn, qualified, self.now, self.seed)
+            return len(qualified)
 
 
 class _History:

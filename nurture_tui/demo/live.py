@@ -41,6 +41,7 @@ from ..store.engine import write_tx
 from ..store.tables import lead, outbox
 from ..workspace import Workspace
 from . import data as D
+from .mqls import MQL_JOB, MQL_SECONDS, MqlArrivals
 
 if TYPE_CHECKING:
     from ..engine.scheduler import NurtureScheduler
@@ -248,6 +249,7 @@ class DemoRuntime:
         self.scheduler: NurtureScheduler | None = None
         self.org: Any = None  # the emulated Salesforce org the demo syncs with
         self.simulator: EngagementSimulator | None = None
+        self.arrivals: MqlArrivals | None = None  # hot leads engaging until they qualify (a live MQL queue)
         self.prepared: PrepareResult | None = None
         self._started = False
 
@@ -269,7 +271,9 @@ class DemoRuntime:
         self.ws.settings.mail.smtp_url = self.sink.url
         self.org = _start_org(self.ws)
         self.simulator = EngagementSimulator(self.ws, seed=self.seed)
-        self.scheduler = build_scheduler(self.ws, Job(SIMULATOR_JOB, self.simulator.run, SIMULATOR_SECONDS))
+        self.arrivals = MqlArrivals(self.ws, seed=self.seed)
+        self.scheduler = build_scheduler(self.ws, Job(SIMULATOR_JOB, self.simulator.run, SIMULATOR_SECONDS),
+                                         Job(MQL_JOB, self.arrivals.run, MQL_SECONDS))
         self.clock.set_speed(self.speed)
         self.scheduler.start()
         self._started = True
