@@ -35,6 +35,7 @@ def test_system_clock_is_aware() -> None:
 
 
 def test_config_precedence_toml_env_and_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NURTURE_MAIL__SECRET_KEY")  # the suite's test secret would win over the file
     cfg = tmp_path / "config.toml"
     cfg.write_text('db_url = "sqlite:///from-toml.db"\n[user]\nname = "ana"\nrole = "rep"\n'
                    '[mail]\nrate_per_second = 7\nsecret_key = "s3cret"\n')
