@@ -4,9 +4,10 @@ processes can never both believe they hold it. Lease expiry is real time (proces
 workspace clock, which may be virtual.
 
 Crash recovery (issue 20 item 8): a holder string names its process — `kind:host:pid:boot_id:start:nonce`
-(the kernel's boot id from /proc/sys/kernel/random/boot_id and the process start time in clock ticks from
-/proc/<pid>/stat). A process on the same host and the same boot can tell that such a holder is dead (no
-process with that pid, a zombie, or a different process that reused the pid) and takes its lease over at
+(the kernel's boot id from /proc/sys/kernel/random/boot_id with the pid namespace, and the process start
+time in clock ticks from /proc/<pid>/stat). A process on the same host, boot and pid namespace can tell
+that such a holder is dead (no process with that pid, a zombie, or a different process that reused the
+pid) and takes its lease over at
 once instead of waiting for it to expire. A holder on another host, from another boot or in an older format
 is only taken over when its lease expires, as before. The dispatcher marks the outbox rows it claims with its
 holder, so rows left `sending` by a dead process are re-sent at once too (mail/dispatch.py).
@@ -40,11 +41,16 @@ _BOOT_ID = Path("/proc/sys/kernel/random/boot_id")
 
 
 def boot_id() -> str:
-    """The kernel's boot id ("" where there is none: then no holder is ever judged dead early)."""
+    """The kernel's boot id and this process's pid namespace (`<boot id>.<pid ns inode>`): pids are only
+    comparable within one namespace, so two containers that share a host name never judge each other's
+    processes dead. "" where either is unknown: then no holder is ever judged dead early."""
     try:
-        return _BOOT_ID.read_text().strip()
+        boot = _BOOT_ID.read_text().strip()
+        ns = os.readlink("/proc/self/ns/pid")  # e.g. "pid:[4026531836]"
     except OSError:
         return ""
+    digits = "".join(ch for ch in ns if ch.isdigit())
+    return f"{boot}.{digits}" if boot and digits else ""
 
 
 def _proc_stat(pid: int) -> tuple[str, str] | None:
