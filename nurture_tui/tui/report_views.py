@@ -60,8 +60,12 @@ def _funnel(report: Report) -> ChartSpec:
 
 
 def _progression(report: Report) -> ChartSpec:
-    return _bars(report, "Leads that moved, % of eligible", report.rows,
-                 lambda r: f"{r['sequence']} {r['transition']}", {"rate": "rate"}, "%")
+    """The first group's stage transitions (all leads, or the one sequence filtered to); the table has every
+    sequence's."""
+    first = report.rows[0]["sequence"] if report.rows else ""
+    rows = [r for r in report.rows if r["sequence"] == first]
+    return _bars(report, f"Leads that moved, % of eligible — {first}", rows, lambda r: str(r["transition"]),
+                 {"rate": "rate"}, "%")
 
 
 def _time_to_opportunity(report: Report) -> ChartSpec:

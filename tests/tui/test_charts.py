@@ -77,3 +77,12 @@ def test_an_empty_report_says_why_instead_of_a_chart() -> None:
 def test_leading_columns_come_first_and_none_is_dropped() -> None:
     report = _report("mql", ["by", "key", "rejected_by_reason", "created", "open"], [])
     assert table_columns(report) == ["by", "key", "created", "open", "rejected_by_reason"]
+
+
+def test_progression_charts_the_first_group_by_transition() -> None:
+    rows = [{"sequence": seq, "transition": t, "rate": rate} for seq, t, rate in (
+        ("(all leads)", "awareness → consideration", 10.0), ("(all leads)", "consideration → decision", 50.0),
+        ("nurture", "awareness → consideration", 80.0))]
+    spec = chart_for(_report("progression", ["sequence", "transition", "rate"], rows))
+    assert spec.labels == ["awareness → consideration", "consideration → decision"]
+    assert spec.series == {"rate": [10.0, 50.0]} and spec.title.endswith("(all leads)")

@@ -28,6 +28,8 @@ from .dialogs.report_filter import ReportFilterModal, ReportFilters
 
 #: Periods `p` cycles through (days up to today); 90 is the reports' default period.
 PERIODS = (90, 7, 30, 365)
+#: Widest table column (longer cells are cut; the CSV export has them whole).
+MAX_COLUMN = 40
 
 
 def _day(value: str, what: str) -> date | None:
@@ -80,7 +82,7 @@ class ReportsScreen(NurtureScreen):
         self.current = self.names[0]
         self.filters = ReportFilters()
         self.report: Report | None = None
-        self._shown_name: str | None = None
+        self._layout: list[tuple[str, int]] = []  # the table's columns and widths
         self.period_step = 0  # index in PERIODS of what `p` last chose
 
     def compose_body(self) -> ComposeResult:
@@ -119,14 +121,19 @@ class ReportsScreen(NurtureScreen):
         self.query_one("#summary", Static).update(Text("\n".join(f"» {line}" for line in lines)))
 
     def _fill_table(self, report: Report) -> None:
+        """Rows as a keyed diff; the columns (and their widths, from the widest cell) are rebuilt only when
+        they change — another report, or a value wider than its column."""
         table = self.query_one("#report", KeyedTable)
         columns = table_columns(report)
-        if self._shown_name != report.name or [str(c.label) for c in table.columns.values()] != columns:
+        cells = {str(i): tuple(_cell(row.get(c)) for c in columns) for i, row in enumerate(report.rows)}
+        layout = [(c, min(MAX_COLUMN, max([len(c), *(len(r[j].plain) for r in cells.values())])))
+                  for j, c in enumerate(columns)]
+        if layout != self._layout:
             table.clear(columns=True)
-            for column in columns:
-                table.add_column(column, key=column)
-            self._shown_name = report.name
-        table.apply({str(i): tuple(_cell(row.get(c)) for c in columns) for i, row in enumerate(report.rows)})
+            for column, width in layout:
+                table.add_column(column, key=column, width=width)
+            self._layout = layout
+        table.apply(cells)
 
     # -- picking the report ------------------------------------------------------------------------------
 
