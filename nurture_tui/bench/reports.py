@@ -221,7 +221,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
                     [lambda n=name: run_report(conn, n, scope, settings),
                      lambda s=sql: raw.execute(s, params).fetchall()], runs)
                 per_report[name], reference[name] = ours_ms, ref_ms
-                ratio[name] = round(ours_ms / ref_ms, 2) if ref_ms else 0.0
+                ratio[name] = round(ours_ms / ref_ms, 3) if ref_ms else 0.0
                 echo(f"  {name}: {rows[name]} rows, ours {ours_ms} ms, reference {ref_ms} ms")
     finally:
         raw.close()
