@@ -94,8 +94,8 @@ MODES: tuple[Mode, ...] = (
     Mode("templates", "5", "Templates", _templates, "email templates with a rendered preview"),
     Mode("leaderboard", "6", "Leaderboard", _leaderboard, "the hottest leads by live score"),
     Mode("mql", "7", "MQL queue", _mql, "marketing-qualified leads to accept or reject"),
-    Mode("reports", "8", "Reports", _reports, "funnel by stage and engagement per day"),
-    Mode("sync", "9", "Sync & audit", _sync, "Salesforce sync health and the audit log"),
+    Mode("reports", "8", "Reports", _reports, "every report as a table and a chart; filters, CSV export"),
+    Mode("sync", "9", "Sync & audit", _sync, "Salesforce sync, API usage, errors to retry; the audit log"),
 )
 BY_NAME: dict[str, Mode] = {m.name: m for m in MODES}
 
