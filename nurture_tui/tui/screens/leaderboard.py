@@ -6,17 +6,18 @@ sequence; `f` follows the lead under the cursor (off: the cursor keeps its place
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
+from typing import ClassVar, cast
 
 from rich.console import RenderableType
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.widgets import DataTable, Label
+from textual.widgets import DataTable, Label, Static
 
 from ...console.leaderboard import BoardChoices, BoardFilter, BoardRow, Kind
 from ..keymap import bind
+from ..widgets.leaderboard.live_table import LiveTable
 from .base import LIST_LOAD, Column, ListScreen
 from .dialogs.prompt import ChoiceModal
 from .lead_detail import LeadDetailScreen
@@ -76,13 +77,15 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         self.follow = True
         self.followed: str | None = None  # the row key followed (kept while it is off the board)
         self._refreshing = False
+        self._status_text = ""
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
         self.rate_hz = rate_hz
 
     def compose_body(self) -> ComposeResult:
-        yield from self.compose_list()
+        yield LiveTable(id=self.TABLE_ID, cursor_type="row", zebra_stripes=True)
+        yield Static("", id="list-state", classes="list-state")
         yield Label("", id="status")
 
     def fetch(self) -> list[BoardRow]:
@@ -139,7 +142,10 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         parts = [f"top {len(self.rows)} {self.kind} by live score", state, following,
                  self.board_filter.describe(),
                  f"{len(self.shown)} match /" if self.filter_words else ""]
-        self.query_one("#status", Label).update(" · ".join(p for p in parts if p))
+        text = " · ".join(p for p in parts if p)
+        if text != self._status_text:  # an update re-lays out the screen: only when it says something new
+            self._status_text = text
+            self.query_one("#status", Label).update(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
@@ -152,10 +158,10 @@ class LeaderboardScreen(ListScreen[BoardRow]):
     def action_toggle_kind(self) -> None:
         self.kind = "accounts" if self.kind == "leads" else "leads"
         self.followed = None
-        table = self.table
+        table = cast(LiveTable, self.table)
         table.columns[table.ordered_columns[2].key].label = Text("Lead" if self.kind == "leads" else "Account")
         table.columns[table.ordered_columns[9].key].label = Text("Company" if self.kind == "leads" else "Top lead")
-        table.refresh()
+        table.refresh_columns()
         self.load()
 
     def action_toggle_pause(self) -> None:
