@@ -36,13 +36,13 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("reentry", "Re-entry  (never · anytime · after_exit)"),
     ("goal", "Goal  (a condition: reaching it ends the program, converted)  f2: build"),
     ("exit_when", "Exit when  (any of these conditions)  f2: build"),
-    ("suppressed", "Suppressed leads  (skip: carry on without the email · exit)"),
-    ("category", "Subscription category  (of every send; empty: each template's)"),
     ("send_window", "Send window  (tue,wed,thu 08:30-16:30 or mon-fri 09:00-17:00; empty: any time)"),
     ("timezone", "Time zone  (whose first: lead / account / sequence, then the fallback zone)"),
     ("holidays", "Holidays  (a country code such as US: skip its public holidays · on · off)"),
-    ("outside", "Outside the window  (next_window · skip)"),
     ("caps", "Frequency caps  (1/day 2/week; empty: none)"),
+    ("suppressed", "Suppressed leads  (skip: carry on without the email · exit)"),
+    ("category", "Subscription category  (of every send; empty: each template's)"),
+    ("outside", "Outside the window  (next_window · skip)"),
 )
 RULE_FIELDS = ("entry", "goal", "exit_when")
 CHOICES: dict[str, tuple[str, ...]] = {

@@ -39,7 +39,11 @@ async def _builds(app: Any, pilot: Any) -> None:
         expected = parse_text(text).definition
         editor = SequenceEditorScreen(None)
         app.push_screen(editor)
-        await _until(lambda: app.screen is editor and editor.draft is not None, what="a blank program")
+
+        def opened(e: SequenceEditorScreen = editor) -> bool:
+            return app.screen is e and e.draft is not None
+
+        await _until(opened, what="a blank program")
         log = KeyLog(pilot)
         start = time.perf_counter()
         await build(log, templates_of(text))

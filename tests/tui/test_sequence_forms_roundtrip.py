@@ -47,9 +47,9 @@ async def test_every_form_of_a_sample_saves_back_what_it_showed(seeded_ws: Works
             results: list[Any] = []
             form = NodeForm(step, sequence=defn.name, ids=[], names={"templates": []})
             app.push_screen(form, results.append)
-            await wait_for(pilot, lambda f=form: app.screen is f and f.pickers_loaded)  # type: ignore[misc]
+            await wait_for(pilot, lambda: app.screen is form and form.pickers_loaded)  # noqa: B023 - awaited here
             await pilot.press("ctrl+s")
-            await wait_for(pilot, lambda: bool(results))
+            await wait_for(pilot, lambda: bool(results))  # noqa: B023 - awaited here
             got = results[0]
             assert got is not None, f"{name}: the form refused {step.id}"
             want = step.model_copy(update={"yes": None, "no": None})

@@ -56,15 +56,17 @@ class SequenceEditorScreen(NurtureScreen):
     AREA = "sequences"
     HELP = """\
 Edit the program as a tree. `a` adds a step after the cursor (on an arm header or the top: first in that list),
-`A` adds the first step of an arm of the step under the cursor, `e` or `enter` edits a step in its form (on the
-top row: the settings; `s` too), `d` deletes (asks when gotos point into it), `shift+↑/↓` move within the
-list, `y` / `p` copy and paste a subtree, `u` / `ctrl+r` undo and redo. `J` / `K` next / previous branch,
-`g` jumps to a goto's target and `backspace` back, `o` goes out of an arm to its step, `space` folds. `tab` goes to the problems: `enter` on one
-jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff — `s` there: side by side — and
-the leads in flight first), `z` pauses or resumes the published program. `t` tests the saved draft: simulate a
-lead (outcomes by key at each decision) or forecast on a segment (`f` there). `c` shows the live counters per
-node (here / in / yes / no / exited / goal, summed over the live versions; `v` cycles the versions). A file
-applied meanwhile reloads the draft (asks first when you have unsaved edits); `R` reloads on demand.
+`A` adds the first step of an arm of the step under the cursor (`y` / `n` or the arm's letter), `e` or `enter`
+edits a step in its form (on the top row: the settings; `s` too; `f2` in a condition field opens the segment
+builder on it), `d` deletes (asks when gotos point into it), `shift+↑/↓` move within the list, `y` / `p` copy
+and paste a subtree, `u` / `ctrl+r` undo and redo. `J` / `K` next / previous branch, `g` jumps to a goto's
+target and `backspace` back, `o` goes out of an arm to its step, `space` folds. `tab` goes to the problems:
+`enter` on one jumps to its node. `ctrl+s` saves the draft, `P` publishes (shows the diff — `s` there: side by
+side — and the leads in flight first), `z` pauses or resumes the published program. `t` tests the saved draft:
+simulate a lead (outcomes by key at each decision) or forecast on a segment (`f` there). `c` shows the live
+counters per node (here / in / yes / no / exited / goal, summed over the live versions; `v` cycles the
+versions). A file applied meanwhile reloads the draft (asks first when you have unsaved edits); `R` reloads on
+demand.
 """
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("a", "add", "Add", "sequence_editor.add"),
@@ -320,7 +322,7 @@ applied meanwhile reloads the draft (asks first when you have unsaved edits); `R
     def _check(self) -> None:
         draft = self.draft
         if draft is not None:
-            self._run_check(SequenceDraft(draft.definition(), draft.catalog), draft.revision)
+            self._run_check(draft.snapshot(), draft.revision)
 
     @work(thread=True, exclusive=True, group="sequence_editor.check", exit_on_error=False, description="Validate")
     def _run_check(self, copy: SequenceDraft, revision: int) -> None:
@@ -337,7 +339,7 @@ applied meanwhile reloads the draft (asks first when you have unsaved edits); `R
         panel.add_options([Option(Text.assemble(("✗ ", "bold red"), p.format()), id=str(i))
                            for i, p in enumerate(message.problems)])
         panel.display = bool(message.problems)
-        self.seq_tree.show(self.draft, None, self.problems)
+        self.seq_tree.mark_problems(self.problems)
         self._title()
 
     @on(OptionList.OptionSelected, "#problems")

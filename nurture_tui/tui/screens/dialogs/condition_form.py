@@ -85,7 +85,9 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
         value.placeholder = subject.hint
         value.suggester = SuggestFromList(subject.choices, case_sensitive=False) if subject.choices else None
         self._problem("")
-        if focus:
+        if len(subject.ops) == 1:  # nothing to choose (a membership's `is`): straight to the value
+            self._choose_op(subject.ops[0], focus=focus)
+        elif focus:
             ops.focus()
 
     @on(PickList.NothingMatches)

@@ -8,6 +8,8 @@ node (`node_counts.counts_text`); `show_counts` relabels the rows in place, so t
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from rich.text import Text
 from textual import on
 from textual.widgets import Tree
@@ -43,47 +45,79 @@ class SequenceTree(Tree[Row]):
         self._rows: list[Row] = []
         self._pending: Key | None = None  # where the cursor goes once the rebuilt tree is laid out
         self._problems_at: dict[Path, list[str]] = {}
+        self._marks_before: dict[Path, list[str]] = {}  # the marks `show` replaced (what kept rows showed)
         self.counts: dict[str, NodeCounts] | None = None  # live counters per node id (None: not shown)
 
     def show(self, draft: SequenceDraft, cursor: Path | Key | None = None,
              problems: list[DraftProblem] | None = None) -> None:
-        """Rebuild from the draft, mark the steps with `problems` (the editor validates in a worker, so
-        they may be of an older revision until the new check lands), and put the cursor on `cursor` (a
-        path — its step row — or a row key; default: where it was)."""
+        """Show the draft, mark the steps with `problems` (the editor validates in a worker, so they may be
+        of an older revision until the new check lands), and put the cursor on `cursor` (a path — its step
+        row — or a row key; default: where it was).
+
+        A keyed diff, not a rebuild: rows are matched by what they are (a step by its id, an arm by its
+        step and name, a goto by its step), so an edit touches only the nodes it changed — a move removes
+        and re-adds the moved steps, a form edit relabels one row — and a long program stays fast."""
         key: Key = self.cursor_key if cursor is None else (
             cursor if _is_key(cursor) else (cursor, False))  # type: ignore[assignment]
-        at: dict[Path, list[str]] = {}
-        for p in problems or []:
-            if p.path is not None:
-                at.setdefault(p.path, []).append(p.message)
-        self._problems_at = at
-        self.clear()
+        self._marks_before, self._problems_at = self._problems_at, _by_path(problems)
         name = draft.defn.name
         self.root.set_label(Text.assemble((name, "bold"), ("  (empty: `a` adds the first step)"
                                                             if not draft.defn.steps else "", "dim")))
         self.root.data = Row((), -1, "arm", "", name)
-        nodes: dict[Key, TreeNode[Row]] = {((), False): self.root}
-        stack: list[TreeNode[Row]] = [self.root]
         rows = draft.rows()
-        for row in rows:
-            parent = stack[row.depth] if row.depth < len(stack) else stack[-1]
-            label = self._label(row)
-            expandable = row.kind in ("wait_for", "branch", "split", "arm")
-            node = parent.add(label, data=row, allow_expand=expandable) if expandable \
-                else parent.add_leaf(label, data=row)
-            nodes[row_key(row)] = node
-            del stack[row.depth + 1:]
-            stack.append(node)
+        self._reconcile(self.root, _forest(rows))
         self._rows = rows
+        nodes: dict[Key, TreeNode[Row]] = {((), False): self.root}
+        stack = list(self.root.children)
+        while stack:
+            node = stack.pop()
+            if node.data is not None:
+                nodes[row_key(node.data)] = node
+            stack.extend(node.children)
         self.nodes_by_key = nodes
         self.root.expand()
-        for k, node in nodes.items():
-            if node.allow_expand and not node.children:
-                node.allow_expand = False  # an empty arm: nothing to fold
-            elif node.allow_expand and k not in self.collapsed:
-                node.expand()
         self._pending = key
         self.call_after_refresh(self._settle_cursor)
+
+    def _reconcile(self, parent: TreeNode[Row], items: list[_Item]) -> None:
+        """Make `parent`'s children show `items`: the common head and tail are kept (updated in place, and
+        reconciled below), the middle is removed and added anew."""
+        old = list(parent.children)
+        old_ids = [_ident(n.data, parent.data) for n in old]
+        new_ids = [item.ident for item in items]
+        head = 0
+        while head < min(len(old), len(items)) and old_ids[head] == new_ids[head]:
+            head += 1
+        tail = 0
+        while (tail < min(len(old), len(items)) - head
+               and old_ids[len(old) - 1 - tail] == new_ids[len(items) - 1 - tail]):
+            tail += 1
+        for node in old[head:len(old) - tail]:
+            node.remove()
+        before = old[len(old) - tail] if tail else None
+        for item in items[head:len(items) - tail]:
+            self._add(parent, item, before)
+        kept = list(zip(old[:head], items[:head], strict=True))
+        kept += list(zip(old[len(old) - tail:], items[len(items) - tail:], strict=True))
+        for node, item in kept:
+            row = item.row
+            same_marks = self._marks_before.get(row.path) == self._problems_at.get(row.path)
+            if node.data != row or not same_marks:  # a row's label is its row, its marks, the counters
+                node.data = row
+                label = self._label(row)
+                if label != node.label:
+                    node.set_label(label)
+            self._reconcile(node, item.children)
+            if node.allow_expand != bool(item.children):
+                node.allow_expand = bool(item.children)  # an empty arm: nothing to fold
+
+    def _add(self, parent: TreeNode[Row], item: _Item, before: TreeNode[Row] | None) -> None:
+        row = item.row
+        node = parent.add(self._label(row), data=row, before=before, allow_expand=bool(item.children))
+        for child in item.children:
+            self._add(node, child, None)
+        if item.children and row_key(row) not in self.collapsed:
+            node.expand()
 
     def _settle_cursor(self) -> None:
         if self._pending is not None:
@@ -112,6 +146,16 @@ class SequenceTree(Tree[Row]):
             if not path:
                 return self.root
             path = path[:-1]
+
+    def mark_problems(self, problems: list[DraftProblem]) -> None:
+        """Mark these problems (a check of the draft shown now): relabels only the steps whose marks
+        changed — a check after every edit never rebuilds the tree."""
+        old, new = self._problems_at, _by_path(problems)
+        self._problems_at = new
+        for path in {p for p in old.keys() | new.keys() if old.get(p) != new.get(p)}:
+            node = self.nodes_by_key.get((path, False))
+            if node is not None and node.data is not None and node is not self.root:
+                node.set_label(self._label(node.data))
 
     def show_counts(self, counts: dict[str, NodeCounts] | None) -> None:
         """Show these counters on every step row (None: hide them); relabels in place."""
@@ -181,3 +225,46 @@ class SequenceTree(Tree[Row]):
 def _is_key(value: object) -> bool:
     return (isinstance(value, tuple) and len(value) == 2 and isinstance(value[0], tuple)
             and isinstance(value[1], bool))
+
+
+def _by_path(problems: list[DraftProblem] | None) -> dict[Path, list[str]]:
+    at: dict[Path, list[str]] = {}
+    for p in problems or []:
+        if p.path is not None:
+            at.setdefault(p.path, []).append(p.message)
+    return at
+
+
+@dataclass
+class _Item:
+    """A row with its children: what `_reconcile` matches against a node."""
+
+    row: Row
+    ident: tuple[str, ...]
+    children: list[_Item] = field(default_factory=list)
+
+
+def _ident(row: Row | None, parent: Row | None) -> tuple[str, ...]:
+    """What a row is, whatever its path: a step by its id, a goto by its step, an arm by its step and name."""
+    if row is None:
+        return ("?",)
+    if row.kind == "arm":
+        owner = parent.step_id if parent is not None and parent.step_id else "?"
+        return ("arm", owner, str(row.path[-1]))
+    return ("goto" if row.kind == "goto" else "step", row.step_id or "?", row.kind)
+
+
+def _forest(rows: list[Row]) -> list[_Item]:
+    """`rows()` (depth-first, with depths) as nested items; siblings with the same identity (duplicate ids
+    in a draft being edited) get a running number so matching stays one-to-one."""
+    top: list[_Item] = []
+    stack: list[tuple[Row | None, list[_Item]]] = [(None, top)]
+    for row in rows:
+        del stack[row.depth + 1:]
+        parent_row, siblings = stack[-1]
+        ident = _ident(row, parent_row)
+        seen = sum(1 for s in siblings if s.ident[:3] == ident)
+        item = _Item(row, (*ident, str(seen)) if seen else ident)
+        siblings.append(item)
+        stack.append((row, item.children))
+    return top
