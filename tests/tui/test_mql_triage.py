@@ -22,7 +22,7 @@ from nurture_tui.workspace import Workspace
 
 SIZE = (160, 48)
 NO_WAIT = RetryPolicy(max_tries=4, base_delay=0.0, max_relogins=2, sleep=lambda _s: None)
-RITA = 2  # the seeded rep
+INSTANCE = "https://nurture-demo.my.salesforce.com"
 RITAS_LEADS = list(range(4, 84, 4))  # the 20 leads she owns
 
 
@@ -31,7 +31,7 @@ def _queue_of_20(ws: Workspace) -> None:
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         conn.execute(delete(t.mql))
-        conn.execute(update(t.lead).values(mql_at=None, sf_id=None))
+        conn.execute(update(t.lead).values(mql_at=None))
     with write_tx(ws.engine) as conn:
         for n, lead_id in enumerate(RITAS_LEADS):
             mql.qualify(conn, lead_id, now - timedelta(hours=3 * (len(RITAS_LEADS) - n)), ws.settings)
@@ -50,6 +50,7 @@ async def test_rep_triages_twenty_mqls_by_keyboard_and_salesforce_shows_it(seede
     with write_tx(ws.engine) as conn:
         conn.execute(update(t.lead).values(sf_id=None))
     org = start_demo_org(ws, directory=ws.settings.data_dir / "org")
+    ws.settings.salesforce.instance_url = INSTANCE
     try:
         assert run_sync(ws, policy=NO_WAIT).ok  # links the leads and users by email and username
         _queue_of_20(ws)
@@ -69,6 +70,9 @@ async def test_rep_triages_twenty_mqls_by_keyboard_and_salesforce_shows_it(seede
                 await wait_for(pilot, lambda: app.screen is screen and len(screen.entries) == n)
 
             await settled(20)
+            await wait_for(pilot, lambda: screen.panel is not None)
+            await pilot.press("o")  # the Salesforce URL, shown and copied
+            await wait_for(pilot, lambda: app.clipboard.startswith(INSTANCE + "/00Q"))
             assert [e.lead_id for e in screen.entries.values()] == RITAS_LEADS  # oldest first
             assert sum(e.overdue for e in screen.entries.values()) == 12  # 60, 57 … 27 hours old: past the 24 h SLA
             await wait_for(pilot, lambda: "WHY IT QUALIFIED" in str(screen.query_one("#summary").render()))
@@ -103,6 +107,10 @@ async def test_rep_triages_twenty_mqls_by_keyboard_and_salesforce_shows_it(seede
             await pilot.press("a")
             await settled(10)
             await wait_for(pilot, lambda: not screen.tagged)
+            with write_tx(ws.engine) as conn:  # a new MQL arrives for her while she works
+                mql.qualify(conn, 84, ws.clock.now(), ws.settings)
+            await settled(11)
+            await wait_for(pilot, lambda: any("new MQL for you" in n.message for n in app._notifications))
 
         rows = _status(ws)
         assert rows[accepted].status == "accepted"
