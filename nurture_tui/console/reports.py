@@ -7,14 +7,14 @@ from datetime import date
 from pathlib import Path
 
 from ..errors import ValidationError
-from ..reports.common import Report
+from ..reports.common import Report, parse_day
 from ..reports.dashboard import Dashboard, Series, funnel, load_dashboard
 from ..reports.emails import daily_series
 from ..reports.render import as_csv
 from ..reports.service import REPORTS, report_on
 from .session import ConsoleSession
 
-__all__ = ["Dashboard", "Report", "ReportsConsole", "Series"]
+__all__ = ["Dashboard", "Report", "ReportsConsole", "Series", "parse_day"]
 
 
 class ReportsConsole:

@@ -117,6 +117,13 @@ async def test_filters_period_and_clear(reports_ws: Workspace) -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: any("no segment named" in n.message for n in app._notifications))
         assert screen.filters == wanted and screen.report.rows == expected.rows
+        await pilot.press("slash")  # so is a date that is not one, worded as the CLI words it
+        await wait_for(pilot, lambda: isinstance(app.screen, ReportFilterModal))
+        app.screen.query_one("#filter-since", Input).value = "03/02"
+        app.screen.query_one("#filter-since", Input).focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any("since: '03/02' is not a date" in n.message for n in app._notifications))
+        assert screen.filters == wanted
 
         await pilot.press("p")  # the 7 days up to today
         await wait_for(pilot, lambda: screen.filters.since == "2026-02-24")

@@ -16,8 +16,7 @@ from textual.binding import BindingType
 from textual.message import Message
 from textual.widgets import Static, Tab, Tabs
 
-from ...console.reports import Report, ReportsConsole
-from ...errors import ValidationError
+from ...console.reports import Report, ReportsConsole, parse_day
 from ..keymap import bind
 from ..report_views import chart_for, table_columns
 from ..widgets.charts.spec import ChartSpec
@@ -33,12 +32,7 @@ MAX_COLUMN = 40
 
 
 def _day(value: str, what: str) -> date | None:
-    if not value:
-        return None
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValidationError(what, f"{value!r} is not a date (YYYY-MM-DD)") from None
+    return parse_day(value, what) if value else None
 
 
 def _cell(value: Any) -> Text:
