@@ -9,7 +9,7 @@ from textual.widgets import Static
 from tui_support import make_test_app, wait_for
 
 from nurture_tui.tui.screens.dialogs.error import ErrorModal
-from nurture_tui.tui.screens.dialogs.prompt import PromptModal
+from nurture_tui.tui.screens.dialogs.prompt import ChoiceModal
 from nurture_tui.tui.widgets.leads.lead_list import LeadList
 from nurture_tui.workspace import Workspace
 
@@ -25,8 +25,8 @@ async def test_a_write_on_one_screen_reloads_the_others(seeded_ws: Workspace) ->
         await pilot.press("7")
         await wait_for(pilot, lambda: app.current_mode == "mql" and len(getattr(app.screen, "entries", {})) == 2)
         await pilot.press("x")
-        await wait_for(pilot, lambda: isinstance(app.screen, PromptModal))
-        await pilot.press(*"student", "enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, ChoiceModal))  # the reason picker
+        await pilot.press("down", "down", "down", "enter")  # student or researcher
         await wait_for(pilot, lambda: lst._generation > generation)  # the Leads screen reloaded, unseen
 
 
