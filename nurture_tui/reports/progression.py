@@ -18,13 +18,13 @@ sequences counts in both), "(not nurtured)" (never enrolled), and "(all leads)".
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, distinct, func, select, union
 
 from ..store.models.people import STAGES
-from ..store.tables import activity, enrollment, lead, mql, opportunity, sequence
+from ..store.tables import activity, enrollment, lead, lead_cohort, lead_milestone, mql, opportunity, sequence
 from .common import Report, Scope, days, make_report, quantile, r1, rate, segment_leads
 
 NAME = "progression"
@@ -36,12 +36,15 @@ ALL, NONE = "(all leads)", "(not nurtured)"
 
 assert all(s in STAGES for s in STAGE_MILESTONES)
 
+Raw = dict[int, dict[str, datetime]]
 
-def _reached(conn: Connection, scope: Scope, seg: Any) -> dict[int, dict[str, datetime]]:
-    """Per lead with any milestone past awareness: when it reached each (closed downwards)."""
+
+def _scan_reached(conn: Connection, scope: Scope, seg: Any) -> tuple[Raw, dict[int, datetime]]:
+    """Per lead: the earliest time of each milestone past awareness before the end of the period, and when the
+    lead was created — from the log itself (used with a segment, and to check the rollup)."""
     until = scope.period.until
     a, m, o, lc = activity.c, mql.c, opportunity.c, lead.c
-    raw: dict[int, dict[str, datetime]] = defaultdict(dict)
+    raw: Raw = defaultdict(dict)
     created: dict[int, datetime] = {}
 
     def rows(stmt: Any, lead_col: Any) -> Any:
@@ -66,6 +69,27 @@ def _reached(conn: Connection, scope: Scope, seg: Any) -> dict[int, dict[str, da
     for lid, at, born in rows(select(o.lead_id, func.min(o.created_at)).where(o.lead_id.is_not(None))
                               .group_by(o.lead_id), o.lead_id):
         keep(lid, "opportunity", at, born)
+    return raw, created
+
+
+def _rollup_reached(conn: Connection, scope: Scope) -> tuple[Raw, dict[int, datetime]]:
+    """The same from the `lead_milestone` rollup (its times are each milestone's earliest in the log, kept
+    exact by triggers: store/rollups.py), one row per lead with a milestone."""
+    until = scope.period.until
+    ms = lead_milestone.c
+    cols = [ms.consideration_at, ms.decision_at, ms.mql_at, ms.sql_at, ms.opportunity_at]
+    raw: Raw = defaultdict(dict)
+    created: dict[int, datetime] = {}
+    for lid, born, *times in conn.execute(select(ms.lead_id, lead.c.created_at, *cols)
+                                          .join(lead, lead.c.id == ms.lead_id)):
+        if born is not None:
+            created[lid] = born
+        raw[lid] = {name: at for name, at in zip(MILESTONES[1:], times, strict=True) if at is not None and at < until}
+    return raw, created
+
+
+def _close(raw: Raw, created: dict[int, datetime]) -> dict[int, dict[str, datetime]]:
+    """Close the milestones downwards: one reached at t means every earlier one was reached by t."""
     out: dict[int, dict[str, datetime]] = {}
     for lid, got in raw.items():
         born = created.get(lid)
@@ -83,6 +107,11 @@ def _reached(conn: Connection, scope: Scope, seg: Any) -> dict[int, dict[str, da
     return out
 
 
+def reached(conn: Connection, scope: Scope, seg: Any, *, from_rollup: bool) -> dict[int, dict[str, datetime]]:
+    """Per lead with any milestone past awareness before the end of the period: when it reached each."""
+    return _close(*(_rollup_reached(conn, scope) if from_rollup else _scan_reached(conn, scope, seg)))
+
+
 def _json_text(conn: Connection, column: Any, key: str) -> Any:
     """`column ->> key` on either backend."""
     if conn.dialect.name == "postgresql":
@@ -96,34 +125,64 @@ def _advanced_ids(until: datetime) -> Any:
                  select(m.lead_id), select(o.lead_id).where(o.lead_id.is_not(None)))
 
 
-def load(conn: Connection, scope: Scope) -> Report:
-    p = scope.period
-    seg = segment_leads(conn, scope)
-    reached = _reached(conn, scope, seg)
-    e, lc = enrollment.c, lead.c
-    enrolled_where = [e.entered_at < p.until]  # (a lead enrolled before the end was created before it)
+def uses_rollups(scope: Scope, seg: Any) -> bool:
+    """The rollups answer for every lead and whole UTC days (a segment's leads come from the log)."""
+    until = scope.period.until.astimezone(UTC)
+    return seg is None and until == until.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _enrolled_where(scope: Scope, seg: Any) -> list[Any]:
+    e = enrollment.c
+    where = [e.entered_at < scope.period.until]  # (a lead enrolled before the end was created before it)
     if scope.sequence_id is not None:
-        enrolled_where.append(e.sequence_id == scope.sequence_id)
+        where.append(e.sequence_id == scope.sequence_id)
     if seg is not None:
-        enrolled_where.append(e.lead_id.in_(seg))
-    names = dict(conn.execute(select(sequence.c.id, sequence.c.name)).all())
-    # groups of the advanced leads
-    groups: dict[int, set[str]] = defaultdict(set)
-    if reached:
-        for lid, sid in conn.execute(select(e.lead_id, e.sequence_id).distinct()
-                                     .where(*enrolled_where, e.lead_id.in_(_advanced_ids(p.until)))):
-            groups[lid].add(names.get(sid, str(sid)))
-    # awareness counts per group (every lead created before the end)
-    lead_where = [lc.created_at < p.until]
+        where.append(e.lead_id.in_(seg))
+    return where
+
+
+def awareness(conn: Connection, scope: Scope, seg: Any, *, from_rollup: bool) -> tuple[int, dict[int, int], int]:
+    """Leads created before the end of the period; per sequence id, its leads enrolled before the end; the
+    leads enrolled in any sequence (in the `--sequence` one) before the end."""
+    until = scope.period.until
+    if from_rollup:
+        c = lead_cohort.c
+        sums = {int(sid): int(n) for sid, n in conn.execute(
+            select(c.sequence_id, func.sum(c.n)).where(c.day < f"{until.astimezone(UTC):%Y-%m-%d}")
+            .group_by(c.sequence_id))}
+        per_seq = {sid: n for sid, n in sums.items() if sid > 0 and n > 0 and scope.sequence_id in (None, sid)}
+        nurtured = sums.get(-1, 0) if scope.sequence_id is None else per_seq.get(scope.sequence_id, 0)
+        return sums.get(0, 0), per_seq, nurtured
+    e, lc = enrollment.c, lead.c
+    lead_where = [lc.created_at < until]
     if seg is not None:
         lead_where.append(lc.id.in_(seg))
     total = int(conn.execute(select(func.count()).select_from(lead).where(*lead_where)).scalar_one())
-    if total == 0:
-        return make_report(NAME, TITLE, scope, COLUMNS, [], empty="no leads existed before the end of the period")
-    per_seq = {names.get(sid, str(sid)): int(n) for sid, n in conn.execute(
+    enrolled_where = _enrolled_where(scope, seg)
+    per_seq = {int(sid): int(n) for sid, n in conn.execute(
         select(e.sequence_id, func.count(distinct(e.lead_id))).where(*enrolled_where).group_by(e.sequence_id))}
     enrolled_leads = select(e.lead_id).where(*enrolled_where).group_by(e.lead_id).subquery()
-    nurtured_any = int(conn.execute(select(func.count()).select_from(enrolled_leads)).scalar_one())
+    return total, per_seq, int(conn.execute(select(func.count()).select_from(enrolled_leads)).scalar_one())
+
+
+def load(conn: Connection, scope: Scope) -> Report:
+    p = scope.period
+    seg = segment_leads(conn, scope)
+    from_rollup = uses_rollups(scope, seg)
+    got = reached(conn, scope, seg, from_rollup=from_rollup)
+    e = enrollment.c
+    names = dict(conn.execute(select(sequence.c.id, sequence.c.name)).all())
+    # groups of the advanced leads
+    groups: dict[int, set[str]] = defaultdict(set)
+    if got:
+        advanced = select(lead_milestone.c.lead_id) if from_rollup else _advanced_ids(p.until)
+        for lid, sid in conn.execute(select(e.lead_id, e.sequence_id).distinct()
+                                     .where(*_enrolled_where(scope, seg), e.lead_id.in_(advanced))):
+            groups[lid].add(names.get(sid, str(sid)))
+    total, by_seq, nurtured_any = awareness(conn, scope, seg, from_rollup=from_rollup)
+    if total == 0:
+        return make_report(NAME, TITLE, scope, COLUMNS, [], empty="no leads existed before the end of the period")
+    per_seq = {names.get(sid, str(sid)): n for sid, n in by_seq.items()}
     aware = {ALL: total, NONE: total - nurtured_any, **per_seq}
     if scope.sequence_id is not None:
         aware = {k: v for k, v in aware.items() if k != NONE}
@@ -137,7 +196,7 @@ def load(conn: Connection, scope: Scope) -> Report:
     reached_before: dict[tuple[str, str], int] = defaultdict(int)  # (group, milestone) reached < until
     before_start: dict[tuple[str, str], int] = defaultdict(int)  # reached < since
     moved: dict[tuple[str, str], list[float]] = defaultdict(list)
-    for lid, ms in reached.items():
+    for lid, ms in got.items():
         for g in lead_groups(lid):
             for i, name in enumerate(MILESTONES[1:], start=1):
                 at = ms.get(name)

@@ -15,6 +15,21 @@ scan of the log, whoever writes and however many write at once:
   first (`FOR UPDATE`), so two first opens committed at once count one unique open, not two; the delete
   triggers run BEFORE the row goes there, so a cascade (lead erasure) takes everything back exactly once.
 
+The progression report's rollups (`lead_milestone`, `lead_cohort`) are kept the same way:
+
+- `lead_milestone`: any write of a `stage_change` activity, an MQL or an opportunity recomputes that lead's
+  row from its own log rows (a handful of index probes: earliest stage change to consideration / decision,
+  first MQL, first accepted MQL, first opportunity); the row goes when none is left or the lead is erased;
+- `lead_cohort`: a lead counts on the day it was created (sequence 0), on the day of its first enrollment
+  (-1) and of its first enrollment in each sequence; an enrollment insert / update of lead, sequence or
+  entered_at / delete moves the lead between days only when it changes that first entry, judged against the
+  lead's other enrollments (index probes).
+
+On PostgreSQL both first lock the lead's row (`FOR NO KEY UPDATE`: it does not conflict with the key-share
+locks foreign keys take), so writers of one lead's milestones or enrollments run one after the other and
+each recomputation sees the other's committed rows. Engine steps that only update an enrollment's node,
+status or due time, and every other activity kind, fire nothing.
+
 `install(conn)` creates the triggers (idempotent) and, when it had to create them, rebuilds the table from
 the log in the same transaction; `nurture init` (migrate.upgrade) and `metadata.create_all` call it.
 """
@@ -215,13 +230,186 @@ def rebuild_sql(pg: bool) -> list[str]:
             "GROUP BY 1, 2, 3, 4, 5"]
 
 
+# --- the progression report's rollups: lead_milestone and lead_cohort ---------------------------------------
+
+ROLLUP_TABLES = ("email_stat", "lead_milestone", "lead_cohort")
+MILESTONE_COLS = ("consideration_at", "decision_at", "mql_at", "sql_at", "opportunity_at")
+PROGRESS_TRIGGERS = ("progress_activity_ins", "progress_activity_upd", "progress_activity_del",
+                     "progress_mql_ins", "progress_mql_upd", "progress_mql_del",
+                     "progress_opportunity_ins", "progress_opportunity_upd", "progress_opportunity_del",
+                     "progress_enrollment_ins", "progress_enrollment_upd", "progress_enrollment_del",
+                     "progress_lead_ins", "progress_lead_upd", "progress_lead_del")
+_NONE_LEFT = " AND ".join(f"{c} IS NULL" for c in MILESTONE_COLS)
+
+
+def _stage_to(r: str, pg: bool) -> str:
+    return f"{r}.meta ->> 'to'" if pg else f"json_extract({r}.meta, '$.to')"
+
+
+def _milestone_values(x: str, pg: bool) -> list[str]:
+    """Lead `x`'s milestone times from the log (each the earliest; index probes per lead)."""
+    def stage(to: str) -> str:
+        return (f"(SELECT min(s.at) FROM activity s WHERE s.kind = 'stage_change' AND s.lead_id = {x} "
+                f"AND {_stage_to('s', pg)} = '{to}')")
+
+    return [stage("consideration"), stage("decision"), f"(SELECT min(m.created_at) FROM mql m WHERE m.lead_id = {x})",
+            f"(SELECT min(m.decided_at) FROM mql m WHERE m.lead_id = {x} AND m.status = 'accepted')",
+            f"(SELECT min(o.created_at) FROM opportunity o WHERE o.lead_id = {x})"]
+
+
+def _milestone_sql(x: str, pg: bool) -> list[str]:
+    """Recompute lead `x`'s row (nothing for an erased lead; no row when it has no milestone)."""
+    sets = ", ".join(f"{c} = excluded.{c}" for c in MILESTONE_COLS)
+    return [f"INSERT INTO lead_milestone (lead_id, {', '.join(MILESTONE_COLS)}) SELECT l.id, "
+            f"{', '.join(_milestone_values('l.id', pg))} FROM lead l WHERE l.id = {x} "
+            f"ON CONFLICT (lead_id) DO UPDATE SET {sets}",
+            f"DELETE FROM lead_milestone WHERE lead_id = {x} AND {_NONE_LEFT}"]
+
+
+def _cohort_add(day: str, seq: str, n: str, where: str) -> str:
+    return (f"INSERT INTO lead_cohort (day, sequence_id, n) SELECT {day}, {seq}, {n} {where} "
+            "ON CONFLICT (day, sequence_id) DO UPDATE SET n = lead_cohort.n + excluded.n")
+
+
+def _enrollment_sql(r: str, sign: int, pg: bool) -> list[str]:
+    """The enrollment row `r` (NEW added / OLD removed) moves its lead's first entry, overall (-1) and in its
+    sequence, when it is earlier than the lead's other enrollments' (`q.m`, which excludes `r` itself)."""
+    out = []
+    for seq, same in (("-1", ""), (f"{r}.sequence_id", f" AND e.sequence_id = {r}.sequence_id")):
+        others = (f"FROM (SELECT (SELECT min(e.entered_at) FROM enrollment e WHERE e.lead_id = {r}.lead_id{same} "
+                  f"AND e.id <> {r}.id) AS m) q WHERE {r}.entered_at IS NOT NULL")
+        out += [_cohort_add(_day(f"{r}.entered_at", pg), seq, str(sign),
+                            f"{others} AND (q.m IS NULL OR {r}.entered_at < q.m)"),
+                _cohort_add(_day("q.m", pg), seq, str(-sign), f"{others} AND q.m IS NOT NULL AND {r}.entered_at < q.m")]
+    return out
+
+
+def _lead_sql(r: str, sign: int, pg: bool) -> str:
+    return _cohort_add(_day(f"{r}.created_at", pg), "0", str(sign), f"WHERE {r}.created_at IS NOT NULL")
+
+
+_STAGE_CHANGED = ("(OLD.lead_id IS DISTINCT FROM NEW.lead_id OR OLD.kind IS DISTINCT FROM NEW.kind OR OLD.at IS "
+                  "DISTINCT FROM NEW.at OR OLD.meta IS DISTINCT FROM NEW.meta) AND (OLD.kind = 'stage_change' OR "
+                  "NEW.kind = 'stage_change')")
+_MQL_CHANGED = ("(OLD.lead_id IS DISTINCT FROM NEW.lead_id OR OLD.created_at IS DISTINCT FROM NEW.created_at OR "
+                "OLD.decided_at IS DISTINCT FROM NEW.decided_at OR OLD.status IS DISTINCT FROM NEW.status)")
+_OPP_CHANGED = "(OLD.lead_id IS DISTINCT FROM NEW.lead_id OR OLD.created_at IS DISTINCT FROM NEW.created_at)"
+_ENR_CHANGED = ("(OLD.lead_id IS DISTINCT FROM NEW.lead_id OR OLD.sequence_id IS DISTINCT FROM NEW.sequence_id OR "
+                "OLD.entered_at IS DISTINCT FROM NEW.entered_at)")
+#: (table, trigger name suffix, condition on insert (NEW) / delete (OLD), columns and condition on update)
+_MILESTONE_SOURCES = (
+    ("activity", "NEW.kind = 'stage_change'", "OLD.kind = 'stage_change'", "lead_id, kind, at, meta", _STAGE_CHANGED),
+    ("mql", "TRUE", "TRUE", "lead_id, created_at, decided_at, status", _MQL_CHANGED),
+    ("opportunity", "NEW.lead_id IS NOT NULL", "OLD.lead_id IS NOT NULL", "lead_id, created_at", _OPP_CHANGED),
+)
+
+
+def _body(stmts: list[str]) -> str:
+    return " ".join(f"{s};" for s in stmts)
+
+
+def progress_sqlite_ddl() -> list[str]:
+    def sq(cond: str) -> str:
+        return cond.replace("IS DISTINCT FROM", "IS NOT")
+
+    out = []
+    for table, ins, dele, _cols, changed in _MILESTONE_SOURCES:
+        out += [
+            f"CREATE TRIGGER IF NOT EXISTS progress_{table}_ins AFTER INSERT ON {table} WHEN {ins} BEGIN "
+            f"{_body(_milestone_sql('NEW.lead_id', False))} END",
+            f"CREATE TRIGGER IF NOT EXISTS progress_{table}_upd AFTER UPDATE ON {table} WHEN {sq(changed)} BEGIN "
+            f"{_body([*_milestone_sql('OLD.lead_id', False), *_milestone_sql('NEW.lead_id', False)])} END",
+            f"CREATE TRIGGER IF NOT EXISTS progress_{table}_del AFTER DELETE ON {table} WHEN {dele} BEGIN "
+            f"{_body(_milestone_sql('OLD.lead_id', False))} END"]
+    return [
+        *out,
+        "CREATE TRIGGER IF NOT EXISTS progress_enrollment_ins AFTER INSERT ON enrollment BEGIN "
+        f"{_body(_enrollment_sql('NEW', 1, False))} END",
+        f"CREATE TRIGGER IF NOT EXISTS progress_enrollment_upd AFTER UPDATE ON enrollment WHEN {sq(_ENR_CHANGED)} "
+        f"BEGIN {_body([*_enrollment_sql('OLD', -1, False), *_enrollment_sql('NEW', 1, False)])} END",
+        "CREATE TRIGGER IF NOT EXISTS progress_enrollment_del AFTER DELETE ON enrollment BEGIN "
+        f"{_body(_enrollment_sql('OLD', -1, False))} END",
+        f"CREATE TRIGGER IF NOT EXISTS progress_lead_ins AFTER INSERT ON lead BEGIN {_lead_sql('NEW', 1, False)}; END",
+        "CREATE TRIGGER IF NOT EXISTS progress_lead_upd AFTER UPDATE ON lead WHEN OLD.created_at IS NOT "
+        f"NEW.created_at BEGIN {_lead_sql('OLD', -1, False)}; {_lead_sql('NEW', 1, False)}; END",
+        f"CREATE TRIGGER IF NOT EXISTS progress_lead_del AFTER DELETE ON lead BEGIN {_lead_sql('OLD', -1, False)}; "
+        "DELETE FROM lead_milestone WHERE lead_id = OLD.id; END",
+    ]
+
+
+def _lock(x: str) -> str:
+    return f"PERFORM 1 FROM lead WHERE id = {x} FOR NO KEY UPDATE"
+
+
+def progress_pg_ddl() -> list[str]:
+    def plpgsql(name: str, old: list[str], new: list[str], extra_old: str = "TRUE") -> str:
+        return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND {extra_old} THEN
+    {_body(old)}
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') THEN
+    {_body(new)}
+  END IF;
+  RETURN NULL;
+END $fn$"""
+
+    milestone_fn = plpgsql("progress_milestone", [_lock("OLD.lead_id"), *_milestone_sql("OLD.lead_id", True)],
+                           [_lock("NEW.lead_id"), *_milestone_sql("NEW.lead_id", True)])
+    enrollment_fn = plpgsql("progress_enrollment", [_lock("OLD.lead_id"), *_enrollment_sql("OLD", -1, True)],
+                            [_lock("NEW.lead_id"), *_enrollment_sql("NEW", 1, True)])
+    lead_fn = plpgsql("progress_lead", [_lead_sql("OLD", -1, True)], [_lead_sql("NEW", 1, True)]).replace(
+        "RETURN NULL;", "IF TG_OP = 'DELETE' THEN DELETE FROM lead_milestone WHERE lead_id = OLD.id; END IF;\n"
+        "  RETURN NULL;")
+    out = [milestone_fn, enrollment_fn, lead_fn,
+           *[f"DROP TRIGGER IF EXISTS {n} ON {n.split('_')[1]}" for n in PROGRESS_TRIGGERS]]
+    for table, ins, dele, cols, changed in _MILESTONE_SOURCES:
+        out += [f"CREATE TRIGGER progress_{table}_ins AFTER INSERT ON {table} FOR EACH ROW WHEN ({ins}) "
+                "EXECUTE FUNCTION progress_milestone()",
+                f"CREATE TRIGGER progress_{table}_upd AFTER UPDATE OF {cols} ON {table} FOR EACH ROW "
+                f"WHEN ({changed}) EXECUTE FUNCTION progress_milestone()",
+                f"CREATE TRIGGER progress_{table}_del AFTER DELETE ON {table} FOR EACH ROW WHEN ({dele}) "
+                "EXECUTE FUNCTION progress_milestone()"]
+    return [*out,
+            "CREATE TRIGGER progress_enrollment_ins AFTER INSERT ON enrollment FOR EACH ROW "
+            "EXECUTE FUNCTION progress_enrollment()",
+            "CREATE TRIGGER progress_enrollment_upd AFTER UPDATE OF lead_id, sequence_id, entered_at ON enrollment "
+            f"FOR EACH ROW WHEN ({_ENR_CHANGED}) EXECUTE FUNCTION progress_enrollment()",
+            "CREATE TRIGGER progress_enrollment_del AFTER DELETE ON enrollment FOR EACH ROW "
+            "EXECUTE FUNCTION progress_enrollment()",
+            "CREATE TRIGGER progress_lead_ins AFTER INSERT ON lead FOR EACH ROW EXECUTE FUNCTION progress_lead()",
+            "CREATE TRIGGER progress_lead_upd AFTER UPDATE OF created_at ON lead FOR EACH ROW "
+            "WHEN (OLD.created_at IS DISTINCT FROM NEW.created_at) EXECUTE FUNCTION progress_lead()",
+            "CREATE TRIGGER progress_lead_del AFTER DELETE ON lead FOR EACH ROW EXECUTE FUNCTION progress_lead()"]
+
+
+def progress_rebuild_sql(pg: bool) -> list[str]:
+    """Recompute both progression rollups from the log."""
+    first = "SELECT lead_id, {seq} AS seq, min(entered_at) AS f FROM enrollment GROUP BY lead_id{group}"
+    return [
+        "DELETE FROM lead_milestone", "DELETE FROM lead_cohort",
+        f"INSERT INTO lead_milestone (lead_id, {', '.join(MILESTONE_COLS)}) SELECT l.id, "
+        f"{', '.join(_milestone_values('l.id', pg))} FROM lead l WHERE l.id IN (SELECT lead_id FROM activity "
+        "WHERE kind = 'stage_change' UNION SELECT lead_id FROM mql UNION SELECT lead_id FROM opportunity)",
+        f"DELETE FROM lead_milestone WHERE {_NONE_LEFT}",
+        f"INSERT INTO lead_cohort (day, sequence_id, n) SELECT {_day('created_at', pg)}, 0, count(*) FROM lead "
+        "WHERE created_at IS NOT NULL GROUP BY 1",
+        *[f"INSERT INTO lead_cohort (day, sequence_id, n) SELECT {_day('x.f', pg)}, x.seq, count(*) FROM "
+          f"({first.format(seq=seq, group=group)}) x WHERE x.f IS NOT NULL GROUP BY 1, 2"
+          for seq, group in (("-1", ""), ("sequence_id", ", sequence_id"))],
+    ]
+
+
 def installed(conn: Connection) -> bool:
     if conn.dialect.name == "postgresql":
         sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-               "WHERE t.tgname LIKE 'email_stat_%' AND c.relnamespace = to_regnamespace(current_schema())")
+               "WHERE (t.tgname LIKE 'email_stat_%' OR t.tgname LIKE 'progress_%') "
+               "AND c.relnamespace = to_regnamespace(current_schema())")
     else:
-        sql = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'email_stat_%'"
-    return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES)
+        sql = ("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
+               "AND (name LIKE 'email_stat_%' OR name LIKE 'progress_%')")
+    return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS)
 
 
 def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
@@ -234,10 +422,10 @@ def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
 
     fresh = not installed(conn)
     if fresh:
-        for stmt in pg_ddl() if pg else sqlite_ddl():
+        for stmt in [*pg_ddl(), *progress_pg_ddl()] if pg else [*sqlite_ddl(), *progress_sqlite_ddl()]:
             run(stmt)
     if fresh if rebuild is None else rebuild:
-        for stmt in rebuild_sql(pg):
+        for stmt in [*rebuild_sql(pg), *progress_rebuild_sql(pg)]:
             run(stmt)
     return fresh
 
@@ -246,7 +434,7 @@ def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
 def _after_create(target: Any, connection: Connection, **kw: Any) -> None:
     """`metadata.create_all` (tests, tools) gets the triggers too, once the tables they sit on exist."""
     tables = {t.name for t in kw.get("tables") or target.sorted_tables}
-    if "email_stat" in tables or not installed(connection):
+    if tables & set(ROLLUP_TABLES) or not installed(connection):
         existing = set(connection.dialect.get_table_names(connection))
-        if {"email_stat", "outbox", "activity"} <= existing:
+        if set(ROLLUP_TABLES) | {"outbox", "activity", "lead", "enrollment", "mql", "opportunity"} <= existing:
             install(connection)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlmodel import Field, SQLModel
 
 from ..types import BigId
+from ._base import dt_field
 
 
 class EmailStat(SQLModel, table=True):
@@ -32,3 +35,31 @@ class EmailStat(SQLModel, table=True):
     total_clicks: int = 0
     bot_clicks: int = 0
     unsubscribes: int = 0
+
+
+class LeadMilestone(SQLModel, table=True):
+    """The progression report's per-lead milestone times, each the earliest in the log: the first
+    `stage_change` activity to consideration / decision, the first MQL, the first MQL accepted by a rep
+    (its `decided_at`), the first opportunity. A row exists while the lead has at least one of them."""
+
+    __tablename__ = "lead_milestone"
+
+    lead_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    consideration_at: datetime | None = dt_field()
+    decision_at: datetime | None = dt_field()
+    mql_at: datetime | None = dt_field()
+    sql_at: datetime | None = dt_field()
+    opportunity_at: datetime | None = dt_field()
+
+
+class LeadCohort(SQLModel, table=True):
+    """The progression report's lead counts per UTC day: `sequence_id` 0 = leads by the day they were
+    created, -1 = leads by the day of their first enrollment in any sequence, a sequence id = leads by the
+    day of their first enrollment in that sequence. Sums over the days before a period's end are the
+    report's "awareness" counts."""
+
+    __tablename__ = "lead_cohort"
+
+    day: str = Field(primary_key=True, max_length=10)
+    sequence_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    n: int = 0

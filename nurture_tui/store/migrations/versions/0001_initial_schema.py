@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 04:27:04.053309
+Create Date: 2026-12-06 05:10:27.911229
 """
 from collections.abc import Sequence
 
@@ -79,6 +79,21 @@ def upgrade() -> None:
     sa.Column('active', sa.Boolean(), server_default=sa.text('true'), nullable=False),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
+    )
+    op.create_table('lead_cohort',
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('sequence_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('n', sa.Integer(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('day', 'sequence_id')
+    )
+    op.create_table('lead_milestone',
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('consideration_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('decision_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('mql_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('sql_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('opportunity_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('lead_id')
     )
     op.create_table('lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
@@ -682,6 +697,8 @@ def downgrade() -> None:
     op.drop_table('node_counter')
     op.drop_table('meta')
     op.drop_table('lease')
+    op.drop_table('lead_milestone')
+    op.drop_table('lead_cohort')
     op.drop_table('grade_profile')
     op.drop_table('email_stat')
     with op.batch_alter_table('campaign', schema=None) as batch_op:
