@@ -140,7 +140,8 @@ def _add_new_columns(url: str, echo: Any) -> None:
                 for col in table.columns:
                     if col.name in present:
                         continue
-                    default = getattr(col.default, "arg", None) if col.default is not None and col.default.is_scalar else None
+                    scalar = col.default is not None and col.default.is_scalar
+                    default = getattr(col.default, "arg", None) if scalar else None
                     ddl = f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {col.type.compile(engine.dialect)}'
                     if default is not None:
                         ddl += f" DEFAULT {default!r}" if not isinstance(default, bool) else f" DEFAULT {int(default)}"
