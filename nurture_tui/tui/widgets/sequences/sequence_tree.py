@@ -75,9 +75,14 @@ class SequenceTree(Tree[Row]):
                 nodes[row_key(node.data)] = node
             stack.extend(node.children)
         self.nodes_by_key = nodes
-        self.root.expand()
-        self._pending = key
-        self.call_after_refresh(self._settle_cursor)
+        if not self.root.is_expanded:
+            self.root.expand()
+        if self.is_mounted and self.size.height:
+            self._pending = None
+            self._put_cursor(self._nearest(key))  # now, not after a refresh: an edit paints in one frame
+        else:  # not laid out yet (the first show): once it is
+            self._pending = key
+            self.call_after_refresh(self._settle_cursor)
 
     def _reconcile(self, parent: TreeNode[Row], items: list[_Item]) -> None:
         """Make `parent`'s children show `items`: the common head and tail are kept (updated in place, and
