@@ -60,7 +60,7 @@ class BoardChoices:
     sequences: list[str]
 
 
-def _lead_filter(stmt: Select[Any], conn: Connection, f: BoardFilter, owner_id: int | None) -> Select[Any]:
+def _lead_filter(stmt: Select[Any], f: BoardFilter, owner_id: int | None) -> Select[Any]:
     if owner_id is not None:
         stmt = stmt.where(lead.c.owner_id == owner_id)
     if f.owner:
@@ -89,7 +89,7 @@ def leaderboard(conn: Connection, *, factor: float, limit: int = 50, owner_id: i
         .select_from(lead.outerjoin(user, user.c.id == lead.c.owner_id))
         .order_by(lead.c.score.desc(), lead.c.id.desc()).limit(limit)
     )
-    stmt = _lead_filter(stmt, conn, board_filter, owner_id)
+    stmt = _lead_filter(stmt, board_filter, owner_id)
     return [
         BoardRow(key=r.id, lead_id=r.id, rank=i + 1,
                  name=" ".join(p for p in (r.first_name, r.last_name) if p) or r.email, company=r.company or "",
@@ -115,7 +115,7 @@ def top_accounts(conn: Connection, *, factor: float, limit: int = 50, owner_id: 
         stmt = stmt.where(account.c.owner_id == select(user.c.id).where(user.c.username == board_filter.owner)
                           .scalar_subquery())
     if board_filter.segment or board_filter.sequence:
-        members = _lead_filter(select(lead.c.id).where(lead.c.account_id == account.c.id), conn,
+        members = _lead_filter(select(lead.c.id).where(lead.c.account_id == account.c.id),
                                BoardFilter(segment=board_filter.segment, sequence=board_filter.sequence), None)
         stmt = stmt.where(members.exists())
     rows = conn.execute(stmt).all()
