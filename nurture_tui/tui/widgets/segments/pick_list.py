@@ -47,15 +47,20 @@ def rank(choices: list[Choice], text: str) -> list[Choice]:
 
 
 def shortest_search(choices: list[Choice], key: str) -> str:
-    """The fewest characters (a prefix of the key or of its label, at least one) that bring `key` to the
-    top of the list: what a person types before `enter`."""
+    """The fewest characters that bring `key` to the top of the list — a prefix of the key or its label, or
+    a fragment of the key (`prob` for `cn-1-problem`), as a person narrows a fuzzy list — what is typed
+    before `enter`; at least one character."""
     target = next((c for c in choices if c.key == key), None)
     words = [key] + ([target.label] if target is not None else [])
-    for n in range(1, max(len(w) for w in words) + 1):
-        for word in words:
-            found = rank(choices, word[:n])
+    longest = max(len(w) for w in words)
+    for n in range(1, longest + 1):
+        candidates = [w[:n] for w in words] + [key[i:i + n] for i in range(1, len(key) - n + 1)]
+        for text in candidates:
+            if not text.strip():
+                continue
+            found = rank(choices, text)
             if found and found[0].key == key:
-                return word[:n]
+                return text
     return key
 
 
