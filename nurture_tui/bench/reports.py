@@ -28,7 +28,7 @@ from .segments import T_NOW, WORK, _interleaved_medians, _sync_indexes, _templat
 
 NAME = "reports"
 TARGET_MS = 1000.0
-ENRICH_VERSION = 2
+ENRICH_VERSION = 3
 
 WELCOME = {"name": "bench-welcome", "steps": [
     {"id": "s1", "send": {"template": "bench-1"}},
