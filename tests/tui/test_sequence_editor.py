@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from tui_support import make_test_app, wait_for
+from tui_support import make_test_app, open_sequence_editor, wait_for
 
 from nurture_tui.tui.screens.sequence_editor import SequenceEditorScreen
 from nurture_tui.workspace import Workspace
@@ -17,11 +17,7 @@ SAMPLES = Path(__file__).resolve().parents[2] / "sequences"
 
 
 async def open_editor(pilot: Any, name: str | None) -> Any:
-    app = pilot.app
-    await wait_for(pilot, lambda: bool(getattr(app.screen, "rows", None)))
-    await app.push_screen(SequenceEditorScreen(name))
-    await wait_for(pilot, lambda: isinstance(app.screen, SequenceEditorScreen) and app.screen.draft is not None)
-    editor = app.screen
+    editor = await open_sequence_editor(pilot, name)
     await settled(pilot, editor)
     return editor
 

@@ -10,26 +10,19 @@ from typing import Any
 
 import pytest
 from cli_support import run_cli
-from tui_support import make_test_app, wait_for
+from tui_support import make_test_app, open_sequence_editor, wait_for
 
 from nurture_tui.sequences.codec import parse_text
 from nurture_tui.sequences.service import checksum, draft_definition, export
 from nurture_tui.tui.screens.dialogs.confirm import ConfirmModal
 from nurture_tui.tui.screens.dialogs.prompt import ChoiceModal
-from nurture_tui.tui.screens.sequence_editor import SequenceEditorScreen
 from nurture_tui.workspace import Workspace
 
 SIZE = (120, 36)
 
 
 async def open_editor(pilot: Any, name: str) -> Any:
-    app = pilot.app
-    await wait_for(pilot, lambda: bool(getattr(app.screen, "rows", None)))
-    await app.push_screen(SequenceEditorScreen(name))
-    await wait_for(pilot, lambda: isinstance(app.screen, SequenceEditorScreen) and app.screen.draft is not None)
-    editor = app.screen
-    await wait_for(pilot, lambda: editor.checked_revision == editor.draft.revision)
-    return editor
+    return await open_sequence_editor(pilot, name)
 
 
 def apply_edited_file(ws: Workspace, tmp_path: Path, capsys: pytest.CaptureFixture[str], old: str, new: str) -> None:

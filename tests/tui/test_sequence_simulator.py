@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tui_support import T0, make_test_app, wait_for
+from tui_support import T0, make_test_app, open_sequence_editor, wait_for
 
 from nurture_tui.sequences.service import apply_file
 from nurture_tui.store.engine import write_tx
@@ -23,13 +23,7 @@ LEAD = "lead0005@stark.example"
 
 
 async def open_editor(pilot: Any, name: str) -> Any:
-    app = pilot.app
-    await wait_for(pilot, lambda: bool(getattr(app.screen, "rows", None)))
-    await app.push_screen(SequenceEditorScreen(name))
-    await wait_for(pilot, lambda: isinstance(app.screen, SequenceEditorScreen) and app.screen.draft is not None)
-    editor = app.screen
-    await wait_for(pilot, lambda: editor.checked_revision == editor.draft.revision)
-    return editor
+    return await open_sequence_editor(pilot, name)
 
 
 async def simulate(pilot: Any, lead_prefix: str) -> Any:

@@ -165,3 +165,16 @@ async def wait_for(pilot: Pilot[Any], cond: Callable[[], bool], timeout: float =
             raise AssertionError("condition not met in time")
         await pilot.pause(0.02)
 
+
+async def open_sequence_editor(pilot: Pilot[Any], name: str | None) -> Any:
+    """From a list screen: push the sequence editor on `name` (None: a blank program) and wait for its first
+    check."""
+    from nurture_tui.tui.screens.sequence_editor import SequenceEditorScreen
+
+    app = pilot.app
+    await wait_for(pilot, lambda: bool(getattr(app.screen, "rows", None)))
+    await app.push_screen(SequenceEditorScreen(name))
+    await wait_for(pilot, lambda: isinstance(app.screen, SequenceEditorScreen) and app.screen.draft is not None)
+    editor: Any = app.screen
+    await wait_for(pilot, lambda: editor.checked_revision == editor.draft.revision)
+    return editor

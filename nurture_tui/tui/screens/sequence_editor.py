@@ -320,8 +320,13 @@ demand.
             (counters, "cyan")))
 
     def _check(self) -> None:
+        # After the edit has painted: the check's copy and its thread would otherwise hold the GIL while the
+        # tree repaints, and every edit would wait for validation to show.
+        self.call_after_refresh(self._start_check)
+
+    def _start_check(self) -> None:
         draft = self.draft
-        if draft is not None:
+        if draft is not None and self.checked_revision != draft.revision:
             self._run_check(draft.snapshot(), draft.revision)
 
     @work(thread=True, exclusive=True, group="sequence_editor.check", exit_on_error=False, description="Validate")
