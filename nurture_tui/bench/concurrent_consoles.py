@@ -191,6 +191,13 @@ def console_layer_command(db_url: str, config: str, name: str, role: str, second
             str(seconds), str(think), str(seed)]
 
 
+def pilot_console_command(db_url: str, config: str, name: str, role: str, seconds: float, _think: float,
+                          _seed: int) -> list[str]:
+    """A real TUI, headless under Pilot, pressing the keys of the bulk "adjust score" (a fresh process; the
+    core never imports Textual, so the TUI side lives in `tui/bench_console_probe.py`)."""
+    return [sys.executable, "-m", "nurture_tui.tui.bench_console_probe", db_url, config, name, role, str(seconds)]
+
+
 def _run_consoles(db_url: str, config: Path, n: int, seconds: float, think: float, tag: str,
                   env: dict[str, str], command: ConsoleCommand = console_layer_command) -> list[dict[str, Any]]:
     procs = [subprocess.Popen(
@@ -359,6 +366,8 @@ def command(
     clients: int = typer.Option(16, "--clients", min=0, max=64, help="Tracking clients (threads)."),
     leads: int = typer.Option(5000, "--leads", min=100, help="Leads in the workspace."),
     enrollments: int = typer.Option(20_000, "--enrollments", min=0, help="Program steps coming due in the run."),
+    pilot: bool = typer.Option(False, "--pilot", help="The consoles are real TUIs under Pilot (else console-layer "
+                                                      "writers, many more writes a second)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Consoles, the daemon and the tracking app on one SQLite workspace: no lock error reaches anyone and
@@ -366,7 +375,9 @@ def command(
     from .common import record
 
     result = run_scenario(seconds=seconds, consoles=consoles, clients=clients, leads=leads,
-                          enrollments=enrollments)
+                          enrollments=enrollments,
+                          console_command=pilot_console_command if pilot else console_layer_command)
+    result["consoles_kind"] = "tui-pilot" if pilot else "console-layer"
     record(result, as_json=json_)
     if result["problems"]:
         raise typer.Exit(1)

@@ -1,8 +1,10 @@
 """One TUI console, headless under Textual's Pilot, making the bulk "adjust score" write by keys until its time
-is up (issue 20 item 12): tag the current lead (space), `a`, points, reason, confirm `y`. Run as a script by
-tests/integration/store/test_concurrent_writers.py through the concurrent-consoles scenario; prints the
-scenario's one JSON line: {"name", "ok", "errors", "latencies"}. An error toast or the error modal the app
-shows (what would reach the operator) is an error."""
+is up (issue 20 item 12): tag the current lead (space), `a`, points, reason, confirm `y`. Run as
+`python -m nurture_tui.tui.bench_console_probe DB CONFIG USER ROLE SECONDS` by `nurture bench
+concurrent-consoles --pilot` and tests/integration/store/test_concurrent_writers.py; prints the scenario's
+one JSON line: {"name", "ok", "errors", "latencies"}. An error toast or the error modal the app shows (what
+would reach the operator) is an error; a write has landed when the audit log (read through the console) has
+a newer entry of this user."""
 
 from __future__ import annotations
 
@@ -29,26 +31,24 @@ async def _until(pilot: Any, cond: Callable[[], bool], timeout: float) -> bool:
 async def main(db_url: str, config: str, name: str, role: str, seconds: float) -> None:
     os.environ["NURTURE_USER__NAME"] = name
     os.environ["NURTURE_USER__ROLE"] = role
-    from sqlalchemy import func, select
     from textual.widgets import Input
 
-    from nurture_tui.config import load_settings
-    from nurture_tui.store.tables import audit
-    from nurture_tui.tui.app import make_app
-    from nurture_tui.tui.screens.dialogs.confirm import ConfirmModal
-    from nurture_tui.tui.screens.dialogs.error import ErrorModal
-    from nurture_tui.tui.screens.dialogs.prompt import PromptModal
-    from nurture_tui.tui.widgets.leads.lead_list import LeadList
-    from nurture_tui.workspace import Workspace
+    from ..config import load_settings
+    from ..console.audit_log import AuditFilter
+    from ..workspace import Workspace
+    from .app import make_app
+    from .screens.dialogs.confirm import ConfirmModal
+    from .screens.dialogs.error import ErrorModal
+    from .screens.dialogs.prompt import PromptModal
+    from .widgets.leads.lead_list import LeadList
 
     ws = Workspace.open(load_settings(config, db_url))
+    app = make_app(ws, initial_mode="leads")
 
     def landed() -> int:
-        with ws.engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(audit).where(
-                audit.c.action == "lead.adjust_score", audit.c.user == name)).scalar_one())
+        newest = app.backend.sync.audit(limit=1, where=AuditFilter(user=name))
+        return newest[0].id if newest else 0
 
-    app = make_app(ws, initial_mode="leads")
     ok, errors, latencies = 0, [], []
     async with app.run_test(size=(120, 40)) as pilot:
         await _until(pilot, lambda: bool(app.screen.query(LeadList)) and app.screen.query_one(LeadList).loaded, 60)

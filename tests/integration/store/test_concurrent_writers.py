@@ -65,21 +65,14 @@ def test_a_writer_that_begins_again_at_once_does_not_starve_the_others(tmp_path:
     engine.dispose()
 
 
-PILOT = Path(__file__).with_name("pilot_console.py")
-
-
-def _pilot(db_url: str, config: str, name: str, role: str, seconds: float, _think: float, _seed: int) -> list[str]:
-    return [sys.executable, str(PILOT), db_url, config, name, role, str(seconds)]
-
-
 @pytest.mark.slow
 def test_five_tuis_under_pilot_the_daemon_and_tracking_clients(tmp_path: Path) -> None:
     """Five real TUIs (headless, Pilot pressing the keys of the bulk "adjust score"), the daemon leading with
     the tracking app, and tracking clients: no error reaches an operator, a request or a job."""
-    from nurture_tui.bench.concurrent_consoles import run_scenario
+    from nurture_tui.bench.concurrent_consoles import pilot_console_command, run_scenario
 
     result = run_scenario(seconds=15, consoles=5, clients=4, leads=1000, enrollments=3000, reference_seconds=3,
-                          workdir=tmp_path, console_command=_pilot)
+                          workdir=tmp_path, console_command=pilot_console_command)
     print(json.dumps(result))
     assert result["problems"] == []
     assert result["locked_errors"] == 0 and result["console_errors"] == 0 and result["http_5xx"] == 0
