@@ -239,31 +239,62 @@ PROGRESS_TRIGGERS = ("progress_activity_ins", "progress_activity_upd", "progress
                      "progress_opportunity_ins", "progress_opportunity_upd", "progress_opportunity_del",
                      "progress_enrollment_ins", "progress_enrollment_upd", "progress_enrollment_del",
                      "progress_lead_ins", "progress_lead_upd", "progress_lead_del")
-_NONE_LEFT = " AND ".join(f"{c} IS NULL" for c in MILESTONE_COLS)
+_NONE_LEFT = "consideration_at IS NULL"  # (the earliest of them all: reached with any later one)
+_STAGES = ("consideration", "decision")
 
 
 def _stage_to(r: str, pg: bool) -> str:
     return f"{r}.meta ->> 'to'" if pg else f"json_extract({r}.meta, '$.to')"
 
 
-def _milestone_values(x: str, pg: bool) -> list[str]:
-    """Lead `x`'s milestone times from the log (each the earliest; index probes per lead)."""
+def _least(exprs: list[str], pg: bool) -> str:
+    """The earliest non-NULL time (NULL when all are)."""
+    if len(exprs) == 1:
+        return exprs[0]
+    if pg:
+        return f"LEAST({', '.join(exprs)})"
+    far = "'9999-12-31'"  # SQLite keeps times as ISO text
+    return f"NULLIF(min({', '.join(f'coalesce({e}, {far})' for e in exprs)}), {far})"
+
+
+def _milestone_row(raw: str, pg: bool) -> str:
+    """lead_milestone's columns from `raw` (lead_id, r1…r5: each milestone's own earliest time): a milestone
+    is reached at the earliest of its own time and every later one's; awareness at creation or, if earlier,
+    the first milestone (NULL for a lead without a creation time)."""
+    rs = [f"r.r{i}" for i in range(1, 6)]
+    closed = [_least(rs[i:], pg) for i in range(5)]
+    aware = f"CASE WHEN l.created_at IS NOT NULL THEN {_least(['l.created_at', closed[0]], pg)} END"
+    return (f"INSERT INTO lead_milestone (lead_id, awareness_at, {', '.join(MILESTONE_COLS)}) "
+            f"SELECT l.id, {aware}, {', '.join(closed)} FROM lead l JOIN ({raw}) r ON r.lead_id = l.id "
+            f"WHERE TRUE ON CONFLICT (lead_id) DO UPDATE SET awareness_at = excluded.awareness_at, "
+            + ", ".join(f"{c} = excluded.{c}" for c in MILESTONE_COLS))
+
+
+def _milestone_sql(x: str, pg: bool) -> list[str]:
+    """Recompute lead `x`'s row from its log rows (index probes; nothing for an erased lead, no row when it
+    has no milestone)."""
     def stage(to: str) -> str:
         return (f"(SELECT min(s.at) FROM activity s WHERE s.kind = 'stage_change' AND s.lead_id = {x} "
                 f"AND {_stage_to('s', pg)} = '{to}')")
 
-    return [stage("consideration"), stage("decision"), f"(SELECT min(m.created_at) FROM mql m WHERE m.lead_id = {x})",
-            f"(SELECT min(m.decided_at) FROM mql m WHERE m.lead_id = {x} AND m.status = 'accepted')",
-            f"(SELECT min(o.created_at) FROM opportunity o WHERE o.lead_id = {x})"]
-
-
-def _milestone_sql(x: str, pg: bool) -> list[str]:
-    """Recompute lead `x`'s row (nothing for an erased lead; no row when it has no milestone)."""
-    sets = ", ".join(f"{c} = excluded.{c}" for c in MILESTONE_COLS)
-    return [f"INSERT INTO lead_milestone (lead_id, {', '.join(MILESTONE_COLS)}) SELECT l.id, "
-            f"{', '.join(_milestone_values('l.id', pg))} FROM lead l WHERE l.id = {x} "
-            f"ON CONFLICT (lead_id) DO UPDATE SET {sets}",
+    raw = [*(stage(to) for to in _STAGES), f"(SELECT min(m.created_at) FROM mql m WHERE m.lead_id = {x})",
+           f"(SELECT min(m.decided_at) FROM mql m WHERE m.lead_id = {x} AND m.status = 'accepted')",
+           f"(SELECT min(o.created_at) FROM opportunity o WHERE o.lead_id = {x})"]
+    cols = ", ".join(f"{v} AS r{i}" for i, v in enumerate(raw, start=1))
+    return [_milestone_row(f"SELECT {x} AS lead_id, {cols}", pg),
             f"DELETE FROM lead_milestone WHERE lead_id = {x} AND {_NONE_LEFT}"]
+
+
+def _milestone_rebuild(pg: bool) -> list[str]:
+    to = _stage_to("a", pg)
+    kinds = [*_STAGES, "mql", "sql", "opportunity"]
+    raw = ("SELECT lead_id, " + ", ".join(f"min(CASE WHEN k = '{k}' THEN at END) AS r{i}"
+                                         for i, k in enumerate(kinds, start=1))
+           + f" FROM (SELECT a.lead_id, {to} AS k, a.at FROM activity a WHERE a.kind = 'stage_change' "
+           f"UNION ALL SELECT lead_id, 'mql', created_at FROM mql UNION ALL SELECT lead_id, 'sql', decided_at "
+           "FROM mql WHERE status = 'accepted' UNION ALL SELECT lead_id, 'opportunity', created_at FROM opportunity "
+           "WHERE lead_id IS NOT NULL) x GROUP BY lead_id")
+    return [_milestone_row(raw, pg), f"DELETE FROM lead_milestone WHERE {_NONE_LEFT}"]
 
 
 def _cohort_add(day: str, seq: str, n: str, where: str) -> str:
@@ -331,7 +362,8 @@ def progress_sqlite_ddl() -> list[str]:
         f"{_body(_enrollment_sql('OLD', -1, False))} END",
         f"CREATE TRIGGER IF NOT EXISTS progress_lead_ins AFTER INSERT ON lead BEGIN {_lead_sql('NEW', 1, False)}; END",
         "CREATE TRIGGER IF NOT EXISTS progress_lead_upd AFTER UPDATE ON lead WHEN OLD.created_at IS NOT "
-        f"NEW.created_at BEGIN {_lead_sql('OLD', -1, False)}; {_lead_sql('NEW', 1, False)}; END",
+        f"NEW.created_at BEGIN {_lead_sql('OLD', -1, False)}; {_lead_sql('NEW', 1, False)}; "
+        f"{_body(_milestone_sql('NEW.id', False))} END",
         f"CREATE TRIGGER IF NOT EXISTS progress_lead_del AFTER DELETE ON lead BEGIN {_lead_sql('OLD', -1, False)}; "
         "DELETE FROM lead_milestone WHERE lead_id = OLD.id; END",
     ]
@@ -359,7 +391,8 @@ END $fn$"""
                            [_lock("NEW.lead_id"), *_milestone_sql("NEW.lead_id", True)])
     enrollment_fn = plpgsql("progress_enrollment", [_lock("OLD.lead_id"), *_enrollment_sql("OLD", -1, True)],
                             [_lock("NEW.lead_id"), *_enrollment_sql("NEW", 1, True)])
-    lead_fn = plpgsql("progress_lead", [_lead_sql("OLD", -1, True)], [_lead_sql("NEW", 1, True)]).replace(
+    lead_fn = plpgsql("progress_lead", [_lead_sql("OLD", -1, True)], [
+        _lead_sql("NEW", 1, True), f"IF TG_OP = 'UPDATE' THEN {_body(_milestone_sql('NEW.id', True))} END IF"]).replace(
         "RETURN NULL;", "IF TG_OP = 'DELETE' THEN DELETE FROM lead_milestone WHERE lead_id = OLD.id; END IF;\n"
         "  RETURN NULL;")
     out = [milestone_fn, enrollment_fn, lead_fn,
@@ -389,10 +422,7 @@ def progress_rebuild_sql(pg: bool) -> list[str]:
     first = "SELECT lead_id, {seq} AS seq, min(entered_at) AS f FROM enrollment GROUP BY lead_id{group}"
     return [
         "DELETE FROM lead_milestone", "DELETE FROM lead_cohort",
-        f"INSERT INTO lead_milestone (lead_id, {', '.join(MILESTONE_COLS)}) SELECT l.id, "
-        f"{', '.join(_milestone_values('l.id', pg))} FROM lead l WHERE l.id IN (SELECT lead_id FROM activity "
-        "WHERE kind = 'stage_change' UNION SELECT lead_id FROM mql UNION SELECT lead_id FROM opportunity)",
-        f"DELETE FROM lead_milestone WHERE {_NONE_LEFT}",
+        *_milestone_rebuild(pg),
         f"INSERT INTO lead_cohort (day, sequence_id, n) SELECT {_day('created_at', pg)}, 0, count(*) FROM lead "
         "WHERE created_at IS NOT NULL GROUP BY 1",
         *[f"INSERT INTO lead_cohort (day, sequence_id, n) SELECT {_day('x.f', pg)}, x.seq, count(*) FROM "

@@ -38,13 +38,16 @@ class EmailStat(SQLModel, table=True):
 
 
 class LeadMilestone(SQLModel, table=True):
-    """The progression report's per-lead milestone times, each the earliest in the log: the first
-    `stage_change` activity to consideration / decision, the first MQL, the first MQL accepted by a rep
-    (its `decided_at`), the first opportunity. A row exists while the lead has at least one of them."""
+    """The progression report's per-lead milestone times. A milestone's own time is its earliest in the log
+    (the first `stage_change` activity to consideration / decision, the first MQL, the first MQL accepted by
+    a rep (its `decided_at`), the first opportunity); it counts as reached at the earliest of its own time and
+    every later milestone's, and awareness at the lead's creation or, if earlier, its first milestone. A row
+    exists while the lead has at least one milestone."""
 
     __tablename__ = "lead_milestone"
 
     lead_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    awareness_at: datetime | None = dt_field()
     consideration_at: datetime | None = dt_field()
     decision_at: datetime | None = dt_field()
     mql_at: datetime | None = dt_field()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 05:10:27.911229
+Create Date: 2026-12-06 05:27:12.906912
 """
 from collections.abc import Sequence
 
@@ -88,6 +88,7 @@ def upgrade() -> None:
     )
     op.create_table('lead_milestone',
     sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('awareness_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('consideration_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('decision_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('mql_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
