@@ -17,9 +17,10 @@ scan of the log, whoever writes and however many write at once:
 
 The progression report's rollups (`lead_milestone`, `lead_cohort`) are kept the same way:
 
-- `lead_milestone`: any write of a `stage_change` activity, an MQL or an opportunity recomputes that lead's
-  row from its own log rows (a handful of index probes: earliest stage change to consideration / decision,
-  first MQL, first accepted MQL, first opportunity); the row goes when none is left or the lead is erased;
+- `lead_milestone`: any write of a `stage_change` activity, an MQL or an opportunity, and a change of a
+  lead's `created_at`, recomputes that lead's row from its own log rows (a handful of index probes: earliest
+  stage change to consideration / decision, first MQL, first accepted MQL, first opportunity; then each
+  closed downwards, see models/reports.py); the row goes when none is left or the lead is erased;
 - `lead_cohort`: a lead counts on the day it was created (sequence 0), on the day of its first enrollment
   (-1) and of its first enrollment in each sequence; an enrollment insert / update of lead, sequence or
   entered_at / delete moves the lead between days only when it changes that first entry, judged against the
