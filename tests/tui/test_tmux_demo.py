@@ -17,7 +17,7 @@ pytestmark = pytest.mark.slow
 
 SCREENS = [("1", "Dashboard", "Leads"), ("2", "Leads", "Email"), ("3", "Segments", "Live count"),
            ("4", "Sequences", "Sequence"), ("5", "Templates", "Template"), ("6", "Leaderboard", "Last engagement"),
-           ("7", "MQL queue", "Age"), ("8", "Reports", "Funnel by stage"), ("9", "Sync & audit", "Audit log")]
+           ("7", "MQL queue", "Age"), ("8", "Reports", "time-to-opportunity"), ("9", "Sync & audit", "Audit log")]
 
 
 def _tmux(*args: str) -> str:
