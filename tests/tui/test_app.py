@@ -438,7 +438,8 @@ async def test_scheduler_runs_in_process_or_views_a_daemon(seeded_ws: Workspace)
     app = make_test_app(seeded_ws, initial_mode="leads", background=True, status_interval=0.2)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.status is not None and app.status.scheduler == "leader", timeout=20)
-        assert "sched leader" in str(app.screen.query_one("#header", Static).render())
+        # the header shows it on its next update (it redraws only when its text changes)
+        await wait_for(pilot, lambda: "sched leader" in str(app.screen.query_one("#header", Static).render()))
     assert lease.current(seeded_ws.engine) is None  # released on quit
 
     assert lease.acquire(seeded_ws.engine, "daemon@elsewhere", 600)  # a daemon holds the lease
