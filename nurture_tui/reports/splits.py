@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from ..store.tables import activity, enrollment
+from ..store.tables import activity, enrollment, lead_send_stat
 from .common import Report, Scope, has, make_report, rate, segment_leads
 from .stats import TestResult, chi_squared, two_proportion_z
 from .versions import VersionInfo, versions
@@ -60,53 +60,78 @@ def verdict(label: str, metric: str, arms: list[dict[str, Any]], result: TestRes
             f"{ptxt}, n = {n:,}, {result.method})")
 
 
-def load(conn: Connection, scope: Scope) -> Report:
-    a, e = activity.c, enrollment.c
+def _per_lead(v: VersionInfo, arms: list[tuple[str, int, list[str]]], scope: Scope, seg: Any, scan: bool) -> Any:
+    """Per (arm, lead) sent a message from the arm's send steps in the period: whether one of those messages
+    was opened / clicked. From the `lead_send_stat` rollup (exact: kept by triggers, see store/rollups.py) or,
+    with `scan`, from the activity log itself (what the rollup must always equal)."""
+    send_nodes = [n for _name, _w, nodes in arms for n in nodes]
+    if not scan:
+        s = lead_send_stat.c
+        arm_of = case(*[(s.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
+        where = [s.version_id == v.id, s.node_id.in_(send_nodes), s.day >= f"{scope.period.since:%Y-%m-%d}",
+                 s.day < f"{scope.period.until:%Y-%m-%d}"]
+        if seg is not None:
+            where.append(s.lead_id.in_(seg))
+        return (select(arm_of.label("arm"), s.lead_id, func.max(case((s.opened > 0, 1), else_=0)).label("opened"),
+                       func.max(case((s.clicked > 0, 1), else_=0)).label("clicked"))
+                .where(*where).group_by(arm_of, s.lead_id).subquery())
+    a = activity.c
+    arm_of = case(*[(a.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
+    o2 = activity.alias("o2")
+    opened = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "open", o2.c.bot.is_(False))
+    clicked = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "click", o2.c.bot.is_(False))
+    where = [a.version_id == v.id, a.kind == "sent", a.node_id.in_(send_nodes),
+             a.at >= scope.period.since, a.at < scope.period.until]
+    if seg is not None:
+        where.append(a.lead_id.in_(seg))
+    return (select(arm_of.label("arm"), a.lead_id, func.max(case((opened, 1), else_=0)).label("opened"),
+                   func.max(case((clicked, 1), else_=0)).label("clicked"))
+            .where(*where).group_by(arm_of, a.lead_id).subquery())
+
+
+def arm_rows(conn: Connection, scope: Scope, *, scan: bool = False) -> list[list[dict[str, Any]]]:
+    """Each split's arms in the period (n, opened, clicked, goal and their rates), one list per split."""
+    e = enrollment.c
     seg = segment_leads(conn, scope)
-    rows: list[dict[str, Any]] = []
-    summary: list[str] = []
+    out: list[list[dict[str, Any]]] = []
     for v in versions(conn, scope):
         for split_id, node in v.compiled.nodes.items():
             if node.kind != "split":
                 continue
             arms = _arm_nodes(v, split_id)
-            send_nodes = [n for _name, _w, nodes in arms for n in nodes]
-            if not send_nodes:
+            if not any(nodes for _name, _w, nodes in arms):
                 continue
-            arm_of = case(*[(a.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
-            o2 = activity.alias("o2")
-            opened = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "open", o2.c.bot.is_(False))
-            clicked = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "click", o2.c.bot.is_(False))
-            where = [a.version_id == v.id, a.kind == "sent", a.node_id.in_(send_nodes),
-                     a.at >= scope.period.since, a.at < scope.period.until]
-            if seg is not None:
-                where.append(a.lead_id.in_(seg))
-            per_lead = (select(arm_of.label("arm"), a.lead_id,
-                               func.max(case((opened, 1), else_=0)).label("opened"),
-                               func.max(case((clicked, 1), else_=0)).label("clicked"))
-                        .where(*where).group_by(arm_of, a.lead_id).subquery())
+            per_lead = _per_lead(v, arms, scope, seg, scan)
             goal = has(e.lead_id == per_lead.c.lead_id, e.version_id == v.id, e.status == "goal")
             stats = {r.arm: r for r in conn.execute(
                 select(per_lead.c.arm, func.count().label("n"), func.sum(per_lead.c.opened).label("opened"),
                        func.sum(per_lead.c.clicked).label("clicked"),
                        func.sum(case((goal, 1), else_=0)).label("goal")).group_by(per_lead.c.arm))}
-            arm_rows: list[dict[str, Any]] = []
+            cells: list[dict[str, Any]] = []
             for name, weight, _nodes in arms:
                 got = stats.get(name)
                 n = int(got.n) if got is not None else 0
                 vals = {m: int(getattr(got, m) or 0) if got is not None else 0 for m, _ in METRICS}
-                arm_rows.append({"sequence": v.sequence, "version": v.number, "split": split_id, "arm": name,
+                cells.append({"sequence": v.sequence, "version": v.number, "split": split_id, "arm": name,
                                  "weight": weight, "n": n, **vals,
                                  **{f"{lbl}_rate": rate(vals[m], n) for m, lbl in METRICS}})
-            label = f"{v.sequence} v{v.number} split {split_id}"
-            for m, lbl in METRICS:
-                res = test([r[m] for r in arm_rows], [r["n"] for r in arm_rows])
-                for r in arm_rows:
-                    r[f"p_{lbl}"] = None if res.p_value is None else round(res.p_value, 4)
-                if sum(r["n"] for r in arm_rows):
-                    summary.append(verdict(label, lbl, arm_rows, res))
-            if any(r["n"] for r in arm_rows):
-                rows += arm_rows
+            if any(r["n"] for r in cells):
+                out.append(cells)
+    return out
+
+
+def load(conn: Connection, scope: Scope) -> Report:
+    rows: list[dict[str, Any]] = []
+    summary: list[str] = []
+    for arms in arm_rows(conn, scope):
+        first = arms[0]
+        label = f"{first['sequence']} v{first['version']} split {first['split']}"
+        for m, lbl in METRICS:
+            res = test([r[m] for r in arms], [r["n"] for r in arms])
+            for r in arms:
+                r[f"p_{lbl}"] = None if res.p_value is None else round(res.p_value, 4)
+            summary.append(verdict(label, lbl, arms, res))
+        rows += arms
     return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary, notes=[
         "n = leads sent a message from a step inside the arm in the period; rates are % of n",
         "two arms: pooled two-proportion z-test; more: Pearson chi-squared (k-1 df); significant at p < 0.05",

@@ -233,7 +233,7 @@ def rebuild_sql(pg: bool) -> list[str]:
 
 # --- the progression report's rollups: lead_milestone and lead_cohort ---------------------------------------
 
-ROLLUP_TABLES = ("email_stat", "lead_milestone", "lead_cohort")
+ROLLUP_TABLES = ("email_stat", "lead_milestone", "lead_cohort", "lead_send_stat")
 MILESTONE_COLS = ("consideration_at", "decision_at", "mql_at", "sql_at", "opportunity_at")
 PROGRESS_TRIGGERS = ("progress_activity_ins", "progress_activity_upd", "progress_activity_del",
                      "progress_mql_ins", "progress_mql_upd", "progress_mql_del",
@@ -432,15 +432,139 @@ def progress_rebuild_sql(pg: bool) -> list[str]:
     ]
 
 
+# --- the split-test report's rollup: lead_send_stat ------------------------------------------------------
+
+SEND_TRIGGERS = ("send_stat_activity_ins", "send_stat_activity_upd", "send_stat_activity_del")
+SEND_KEY = ("version_id", "node_id", "day", "lead_id")
+
+
+def _sent_row(r: str) -> str:
+    """`r` is a send step's `sent` activity (what lead_send_stat counts)."""
+    return f"({r}.kind = 'sent' AND {r}.version_id IS NOT NULL AND {r}.node_id IS NOT NULL)"
+
+
+def _engaged_row(r: str) -> str:
+    """`r` is a non-bot open or click of a message (what marks a counted send opened / clicked)."""
+    return f"({r}.outbox_id IS NOT NULL AND {r}.kind IN ('open', 'click') AND NOT {r}.bot)"
+
+
+def _message_has(outbox_id: str, kind: str, exclude: str | None = None) -> str:
+    """The message has a non-bot activity of `kind` (an SQL expression), other than the row `exclude`."""
+    me = f" AND x.id <> {exclude}" if exclude else ""
+    return f"EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = {outbox_id} AND x.kind = {kind} AND NOT x.bot{me})"
+
+
+def _send_upsert(s: str, values: tuple[str, str, str], pg: bool, where: str) -> str:
+    """Add (sent, opened, clicked) to the cell of the `sent` activity `s` (selected by `where`)."""
+    key = [f"{s}.version_id", f"{s}.node_id", _day(f"{s}.at", pg), f"{s}.lead_id"]
+    return (f"INSERT INTO lead_send_stat ({', '.join(SEND_KEY)}, sent, opened, clicked) "
+            f"SELECT {', '.join([*key, *values])} {where} ON CONFLICT ({', '.join(SEND_KEY)}) DO UPDATE SET "
+            + ", ".join(f"{c} = lead_send_stat.{c} + excluded.{c}" for c in ("sent", "opened", "clicked")))
+
+
+def _send_sql(r: str, sign: int, pg: bool) -> list[str]:
+    """The `sent` activity `r` (NEW added / OLD removed): its message, opened / clicked or not, in its cell;
+    a cell left counting no send goes."""
+    flags = tuple(_flag(f"{r}.outbox_id IS NOT NULL AND {_message_has(f'{r}.outbox_id', k)}", sign)
+                  for k in ("'open'", "'click'"))
+    out = [_send_upsert(r, (str(sign), *flags), pg, f"WHERE {_sent_row(r)}")]
+    if sign < 0:
+        out.append(f"DELETE FROM lead_send_stat WHERE version_id = {r}.version_id AND node_id = {r}.node_id "
+                   f"AND day = {_day(f'{r}.at', pg)} AND lead_id = {r}.lead_id AND sent <= 0")
+    return out
+
+
+def _engaged_sql(r: str, sign: int, pg: bool) -> list[str]:
+    """The open / click `r`: when it is its message's only non-bot one of its kind, the message's send
+    counts as opened / clicked (or no longer does)."""
+    values = ("0", _flag(f"{r}.kind = 'open'", sign), _flag(f"{r}.kind = 'click'", sign))
+    return [_send_upsert("s", values, pg, f"FROM activity s WHERE s.outbox_id = {r}.outbox_id AND {_sent_row('s')} "
+                         f"AND {_engaged_row(r)} AND NOT {_message_has(f'{r}.outbox_id', f'{r}.kind', f'{r}.id')}")]
+
+
+def _send_stat_sql(r: str, sign: int, pg: bool) -> list[str]:
+    return [*_send_sql(r, sign, pg), *_engaged_sql(r, sign, pg)]
+
+
+_SEND_CHANGED = ("(OLD.kind IS DISTINCT FROM NEW.kind OR OLD.version_id IS DISTINCT FROM NEW.version_id OR "
+                 "OLD.node_id IS DISTINCT FROM NEW.node_id OR OLD.at IS DISTINCT FROM NEW.at OR OLD.lead_id IS "
+                 "DISTINCT FROM NEW.lead_id OR OLD.outbox_id IS DISTINCT FROM NEW.outbox_id OR OLD.bot IS DISTINCT "
+                 "FROM NEW.bot)")
+
+
+def _send_any(r: str) -> str:
+    return f"({_sent_row(r)} OR {_engaged_row(r)})"
+
+
+def send_sqlite_ddl() -> list[str]:
+    changed = _SEND_CHANGED.replace("IS DISTINCT FROM", "IS NOT")
+    return [
+        f"CREATE TRIGGER IF NOT EXISTS send_stat_activity_ins AFTER INSERT ON activity WHEN {_send_any('NEW')} "
+        f"BEGIN {_body(_send_stat_sql('NEW', 1, False))} END",
+        f"CREATE TRIGGER IF NOT EXISTS send_stat_activity_upd AFTER UPDATE ON activity WHEN {changed} AND "
+        f"({_send_any('OLD')} OR {_send_any('NEW')}) BEGIN "
+        f"{_body([*_send_stat_sql('OLD', -1, False), *_send_stat_sql('NEW', 1, False)])} END",
+        f"CREATE TRIGGER IF NOT EXISTS send_stat_activity_del AFTER DELETE ON activity WHEN {_send_any('OLD')} "
+        f"BEGIN {_body(_send_stat_sql('OLD', -1, False))} END",
+    ]
+
+
+def send_pg_ddl() -> list[str]:
+    # An open / click first locks its message's outbox row (as email_stat's trigger does), so two first opens
+    # committed at once mark the send opened once; BEFORE DELETE, so a cascade takes everything back once.
+    fn = f"""
+CREATE OR REPLACE FUNCTION send_stat_activity() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF TG_OP IN ('UPDATE', 'DELETE') AND {_send_any('OLD')} THEN
+    IF {_engaged_row('OLD')} THEN PERFORM 1 FROM outbox WHERE id = OLD.outbox_id FOR UPDATE; END IF;
+    {_body(_send_stat_sql('OLD', -1, True))}
+  END IF;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND {_send_any('NEW')} THEN
+    IF {_engaged_row('NEW')} THEN PERFORM 1 FROM outbox WHERE id = NEW.outbox_id FOR UPDATE; END IF;
+    {_body(_send_stat_sql('NEW', 1, True))}
+  END IF;
+  IF TG_OP = 'DELETE' THEN
+    RETURN OLD;
+  END IF;
+  RETURN NULL;
+END $fn$"""
+    return [fn, *[f"DROP TRIGGER IF EXISTS {n} ON activity" for n in SEND_TRIGGERS],
+            f"CREATE TRIGGER send_stat_activity_ins AFTER INSERT ON activity FOR EACH ROW WHEN ({_send_any('NEW')}) "
+            "EXECUTE FUNCTION send_stat_activity()",
+            "CREATE TRIGGER send_stat_activity_upd AFTER UPDATE OF kind, version_id, node_id, at, lead_id, outbox_id, "
+            f"bot ON activity FOR EACH ROW WHEN ({_SEND_CHANGED}) EXECUTE FUNCTION send_stat_activity()",
+            f"CREATE TRIGGER send_stat_activity_del BEFORE DELETE ON activity FOR EACH ROW WHEN ({_send_any('OLD')}) "
+            "EXECUTE FUNCTION send_stat_activity()"]
+
+
+def send_rebuild_sql(pg: bool) -> list[str]:
+    flags = [f"sum({_flag(_message_has('s.outbox_id', k), 1)})" for k in ("'open'", "'click'")]
+    return ["DELETE FROM lead_send_stat",
+            f"INSERT INTO lead_send_stat ({', '.join(SEND_KEY)}, sent, opened, clicked) SELECT s.version_id, "
+            f"s.node_id, {_day('s.at', pg)}, s.lead_id, count(*), {', '.join(flags)} FROM activity s "
+            f"WHERE {_sent_row('s')} GROUP BY 1, 2, 3, 4"]
+
+
 def installed(conn: Connection) -> bool:
     if conn.dialect.name == "postgresql":
         sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-               "WHERE (t.tgname LIKE 'email_stat_%' OR t.tgname LIKE 'progress_%') "
+               "WHERE (t.tgname LIKE 'email_stat_%' OR t.tgname LIKE 'progress_%' OR t.tgname LIKE 'send_stat_%') "
                "AND c.relnamespace = to_regnamespace(current_schema())")
     else:
         sql = ("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-               "AND (name LIKE 'email_stat_%' OR name LIKE 'progress_%')")
-    return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS)
+               "AND (name LIKE 'email_stat_%' OR name LIKE 'progress_%' OR name LIKE 'send_stat_%')")
+    return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS) + len(SEND_TRIGGERS)
+
+
+def _create_missing_tables(conn: Connection) -> bool:
+    """A workspace made before a rollup existed gets its table (`nurture init`); True when one was made."""
+    from .models import metadata  # (models import this module to register the create_all hook)
+
+    existing = set(conn.dialect.get_table_names(conn))
+    missing = [metadata.tables[name] for name in ROLLUP_TABLES if name not in existing]
+    for table in missing:
+        table.create(conn)
+    return bool(missing)
 
 
 def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
@@ -451,12 +575,13 @@ def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
     def run(stmt: str) -> None:
         conn.exec_driver_sql(stmt.replace("%", "%%") if pg else stmt)  # psycopg reads % as a placeholder
 
-    fresh = not installed(conn)
+    fresh = _create_missing_tables(conn) or not installed(conn)
     if fresh:
-        for stmt in [*pg_ddl(), *progress_pg_ddl()] if pg else [*sqlite_ddl(), *progress_sqlite_ddl()]:
+        for stmt in ([*pg_ddl(), *progress_pg_ddl(), *send_pg_ddl()] if pg
+                     else [*sqlite_ddl(), *progress_sqlite_ddl(), *send_sqlite_ddl()]):
             run(stmt)
     if fresh if rebuild is None else rebuild:
-        for stmt in [*rebuild_sql(pg), *progress_rebuild_sql(pg)]:
+        for stmt in [*rebuild_sql(pg), *progress_rebuild_sql(pg), *send_rebuild_sql(pg)]:
             run(stmt)
     return fresh
 

@@ -66,3 +66,19 @@ class LeadCohort(SQLModel, table=True):
     day: str = Field(primary_key=True, max_length=10)
     sequence_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
     n: int = 0
+
+
+class LeadSendStat(SQLModel, table=True):
+    """The split-test report's per-lead sends: per published version, send step, UTC day sent (the `sent`
+    activity's time) and lead, the messages sent (`sent` activities) and how many of them were opened /
+    clicked (a non-bot open / click carrying the message's outbox id). A row exists while it counts a send."""
+
+    __tablename__ = "lead_send_stat"
+
+    version_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    node_id: str = Field(primary_key=True, max_length=80)
+    day: str = Field(primary_key=True, max_length=10)
+    lead_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    sent: int = 0
+    opened: int = 0
+    clicked: int = 0

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 05:27:12.906912
+Create Date: 2026-12-06 07:05:24.725220
 """
 from collections.abc import Sequence
 
@@ -95,6 +95,16 @@ def upgrade() -> None:
     sa.Column('sql_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('opportunity_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('lead_id')
+    )
+    op.create_table('lead_send_stat',
+    sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('sent', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('opened', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('clicked', sa.Integer(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('version_id', 'node_id', 'day', 'lead_id')
     )
     op.create_table('lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
@@ -698,6 +708,7 @@ def downgrade() -> None:
     op.drop_table('node_counter')
     op.drop_table('meta')
     op.drop_table('lease')
+    op.drop_table('lead_send_stat')
     op.drop_table('lead_milestone')
     op.drop_table('lead_cohort')
     op.drop_table('grade_profile')

@@ -1,0 +1,143 @@
+"""The split report's rollup (`lead_send_stat`: store/rollups.py) always gives what a scan of the activity log
+gives, whatever writes: sends, opens and clicks (bots too) inserted, re-flagged, re-pointed to another message,
+re-timed and deleted, sends re-timed and removed, leads erased; a rebuild gives the same table; `nurture init`
+heals a workspace made before the table existed; and on PostgreSQL two first opens of one message committed at
+once mark its send opened once."""
+
+from __future__ import annotations
+
+import random
+import threading
+from datetime import date
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert, select, text, update
+
+from nurture_tui.reports.common import make_period, resolve_scope
+from nurture_tui.reports.splits import arm_rows
+from nurture_tui.store import rollups
+from nurture_tui.store.engine import make_engine, write_tx
+from nurture_tui.store.tables import activity, lead, lead_send_stat
+from nurture_tui.workspace import Workspace
+
+from .report_fixture import build, d
+
+PERIODS = ((date(2026, 2, 1), date(2026, 3, 2)), (date(2026, 2, 3), date(2026, 2, 3)),
+           (date(2026, 2, 4), date(2026, 3, 2)))
+
+
+def _both(ws: Workspace) -> list[tuple[Any, Any]]:
+    with ws.engine.connect() as conn:
+        return [(arm_rows(conn, scope), arm_rows(conn, scope, scan=True))
+                for since, until in PERIODS
+                for scope in [resolve_scope(conn, make_period(d(3, 2), since, until), d(3, 2))]]
+
+
+def _assert_equal(ws: Workspace, what: str) -> None:
+    for rollup, scan in _both(ws):
+        assert rollup == scan, what
+
+
+def _table(ws: Workspace) -> list[Any]:
+    with ws.engine.connect() as conn:
+        return sorted(tuple(r) for r in conn.execute(select(lead_send_stat)))
+
+
+def test_rollup_equals_scan_through_every_kind_of_write(workspace: Workspace) -> None:
+    build(workspace)
+    first = _both(workspace)
+    assert first[0][0] == first[0][1] and [a["n"] for a in first[0][0][0]] == [20, 20]
+    rnd = random.Random(11)
+    a = activity.c
+    for step in range(48):
+        oid = rnd.choice(range(101, 141))
+        with write_tx(workspace.engine) as conn:
+            lid = conn.execute(select(a.lead_id).where(a.outbox_id == oid, a.kind == "sent")).scalar()
+            if lid is None:
+                continue
+            choice = step % 8
+            if choice in (0, 1):  # a new open / click, sometimes a bot's
+                conn.execute(insert(activity).values(lead_id=lid, kind=("open", "click")[choice], at=d(2, 26),
+                                                     outbox_id=oid, bot=rnd.random() < 0.3, meta={}))
+            elif choice == 2:  # an open or click re-flagged as a bot's, or moved to another message
+                aid = conn.execute(select(a.id).where(a.outbox_id == oid, a.kind.in_(("open", "click")))
+                                   .limit(1)).scalar()
+                if aid is not None:
+                    conn.execute(update(activity).where(a.id == aid).values(
+                        bot=rnd.random() < 0.5, outbox_id=rnd.choice([oid, 101, 125])))
+            elif choice == 3:  # retention pruning of a message's engagement
+                conn.execute(delete(activity).where(a.outbox_id == oid, a.kind.in_(("open", "click"))))
+            elif choice == 4:  # a send re-timed (into another day, sometimes out of the period)
+                conn.execute(update(activity).where(a.outbox_id == oid, a.kind == "sent").values(
+                    at=rnd.choice([d(2, 3, 9), d(2, 5, 9), d(1, 20, 9)])))
+            elif choice == 5:  # a second send of the same step to the lead on another day (re-entry)
+                conn.execute(insert(activity).values(lead_id=lid, kind="sent", at=d(2, 8, 9), outbox_id=None,
+                                                     sequence_id=2, version_id=2, node_id="a1", meta={}))
+            elif choice == 6:  # a send's activity removed
+                conn.execute(delete(activity).where(a.outbox_id == oid, a.kind == "sent"))
+            elif step > 30:  # erasing a lead deletes its messages and activities (cascade)
+                conn.execute(delete(lead).where(lead.c.id == lid))
+        _assert_equal(workspace, f"step {step} ({choice})")
+    before = _table(workspace)
+    with write_tx(workspace.engine) as conn:  # a rebuild from the log gives the same table
+        rollups.install(conn, rebuild=True)
+    assert _table(workspace) == before
+    assert all(r[4] > 0 for r in before)  # no cell left counting no send
+
+
+def test_init_creates_the_table_of_an_older_workspace(db_url: str) -> None:
+    """A workspace made before `lead_send_stat` existed: `nurture init` (migrate.upgrade) creates the table,
+    its triggers and a rollup rebuilt from the log."""
+    from nurture_tui.store import migrate
+
+    engine = make_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        with write_tx(engine) as conn:
+            conn.execute(insert(lead).values(id=1, email="a@example.com"))
+            conn.execute(insert(activity).values(lead_id=1, kind="sent", at=d(2, 2), version_id=7, node_id="x",
+                                                 meta={}))
+            for name in rollups.SEND_TRIGGERS:
+                conn.exec_driver_sql(f"DROP TRIGGER {name}" + (" ON activity" if "postgresql" in db_url else ""))
+            conn.exec_driver_sql("DROP TABLE lead_send_stat")
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert rollups.installed(conn)
+            assert conn.execute(select(lead_send_stat.c.day, lead_send_stat.c.sent)).all() == [("2026-02-02", 1)]
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.pg
+def test_concurrent_first_opens_mark_the_send_once(pg_url: str, workspace: Workspace) -> None:
+    if workspace.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    build(workspace)
+    engine = make_engine(workspace.settings.db_url)
+    with engine.connect() as conn:  # a message of arm B nobody opened
+        oid, lid = conn.execute(text(
+            "SELECT s.outbox_id, s.lead_id FROM activity s WHERE s.kind = 'sent' AND s.node_id = 'b1' AND NOT EXISTS "
+            "(SELECT 1 FROM activity x WHERE x.outbox_id = s.outbox_id AND x.kind = 'open' AND NOT x.bot) LIMIT 1")).one()
+    row = {"lead_id": lid, "kind": "open", "at": d(2, 26), "outbox_id": oid, "bot": False, "meta": {}}
+    first = engine.connect()
+    tx = first.begin()
+    first.execute(insert(activity).values(**row))
+    done = threading.Event()
+
+    def second() -> None:
+        with write_tx(engine) as conn:  # waits for the message's lock until the first commits
+            conn.execute(insert(activity).values(**row))
+        done.set()
+
+    t = threading.Thread(target=second)
+    t.start()
+    assert not done.wait(0.5)
+    tx.commit()
+    first.close()
+    t.join(10)
+    assert done.is_set()
+    with engine.connect() as conn:
+        assert conn.execute(select(lead_send_stat.c.opened).where(lead_send_stat.c.lead_id == lid)).scalar_one() == 1
+    engine.dispose()
+    _assert_equal(workspace, "after two concurrent first opens")
