@@ -7,7 +7,8 @@ random leads, scored, segmented, qualified — the writes the engine makes) whil
 (`python -m nurture_tui.tui.bench_live_probe`, 160×48) shows the leaderboard at 4 Hz and reports:
 
 - refresh_ms_p99: the poll firing → the console query in its worker → the keyed diff applied → the frame
-  after it painted, p99 over every refresh of the measured window;
+  that painted it, p99 over every refresh of the measured window (with its median, the query alone
+  `fetch_ms_p99`, the diff on the UI thread `apply_ms_p99`, and the table lines drawn again per refresh);
 - cpu_pct_at_4hz: the probe process's CPU (every thread) over that window, in % of one core;
 - reference_ms: the bare query (the top 50 by stored score with the owner's name, on a raw sqlite3
   connection) p99, timed here while the writer runs; ratio = refresh_ms_p99 / reference_ms.
@@ -183,6 +184,8 @@ def run(leads: int, activities: int, seed: int, seconds: float, rate: int, batch
         "reference": "the top-50 query with the owner join on a raw sqlite3 connection, p99, same run",
         "refresh_ms_median": round(percentile(refresh["ms"], 50), 2),
         "fetch_ms_p99": round(percentile(refresh["fetch_ms"], 99), 2),
+        "apply_ms_p99": round(percentile(refresh.get("apply_ms", []), 99), 2),
+        "lines_drawn_median": percentile(refresh.get("lines_drawn", []), 50),
         "refreshes": cpu["refreshes"], "seconds": cpu["seconds"], "rate_hz": rate,
         "engine_writes": written, "leads": leads, "activities": activities, "seed": seed,
         "targets": TARGETS,

@@ -10,6 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, update
+from textual.coordinate import Coordinate
+from textual.widgets import DataTable
 from tui_support import T0, make_test_app, wait_for
 
 from nurture_tui.console.facade import Console
@@ -142,3 +144,101 @@ def test_console_boards_moves_deltas_and_filters(seeded_ws: Workspace) -> None:
     assert {r.lead_id for r in in_sequence} == {i for i in range(1, 31) if i % 4 == 0}
     choices = board.choices()
     assert choices.segments == ["Decision makers"] and choices.sequences == ["welcome"] and "rita" in choices.owners
+
+
+async def test_live_table_draws_what_the_data_table_draws(seeded_ws: Workspace) -> None:
+    """LiveTable's Line-API strips equal DataTable's own rendering, line for line (cursor, zebra, hover,
+    header, focused and not, scrolled sideways)."""
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen: Any = app.screen
+        table = screen.table
+        await wait_for(pilot, lambda: table.row_count == 50 and screen.updates >= 1)
+        await pilot.press("down", "down")
+
+        def same() -> None:
+            table._pseudo_class_state = table.get_pseudo_class_state()
+            width = table.size.width
+            for y in range(table.size.height):
+                for x1, x2 in ((0, width), (3, width + 3)):
+                    ours = table._render_line(y, x1, x2, table.rich_style)
+                    theirs = DataTable._render_line(table, y, x1, x2, table.rich_style)
+                    assert list(ours) == list(theirs), (y, x1, ours.text)
+
+        same()
+        table._show_hover_cursor = True
+        table.hover_coordinate = Coordinate(5, 0)
+        same()
+        table.hover_coordinate = Coordinate(-1, 2)  # over the header
+        same()
+        table._show_hover_cursor = False
+        await pilot.press("slash")  # the filter box takes the focus
+        await pilot.pause()
+        assert not table.has_focus
+        same()
+
+
+async def test_a_refresh_redraws_only_the_rows_that_changed(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen: Any = app.screen
+        table = screen.table
+        await wait_for(pilot, lambda: table.row_count == 50)
+        await pilot.press("plus", "plus", "plus")
+        seen = screen.updates
+        await wait_for(pilot, lambda: screen.updates >= seen + 2)  # the clock is frozen: nothing moves now
+        await pilot.pause()
+        requested: list[int] = []
+        render_line = table.render_line
+        table.render_line = lambda y: requested.append(y) or render_line(y)  # lines the compositor asks for
+        drawn = table.lines_rendered
+        seen = screen.updates
+        await wait_for(pilot, lambda: screen.updates >= seen + 2)
+        await pilot.pause()
+        assert table.lines_rendered == drawn and requested == []  # nothing changed: nothing drawn or repainted
+
+        fifth = table.ordered_row_keys()[4].value
+        with write_tx(seeded_ws.engine) as conn:  # one cell of one row changes; no rank moves
+            conn.execute(update(t.lead).where(t.lead.c.id == int(fifth)).values(grade="F"))
+        await wait_for(pilot, lambda: table.get_cell(fifth, "grade") == "F")
+        await pilot.pause()
+        header = table.header_height
+        assert table.lines_rendered == drawn + 1
+        assert set(requested) == {header + 4}  # only its line was repainted
+        assert "F" in table.render_line(header + 4).text.split()
+
+
+async def test_live_table_reorders_by_key_and_redraws_moved_rows(seeded_ws: Workspace) -> None:
+    """The keyed diff on the widget alone: rows keep their keys (and the cursor its row's key) across a
+    re-order; only the lines whose row changed are drawn again."""
+    from textual.app import App, ComposeResult
+
+    from nurture_tui.tui.widgets.leaderboard.live_table import LiveTable
+
+    class Board(App[None]):
+        def compose(self) -> ComposeResult:
+            yield LiveTable(id="t", cursor_type="row", zebra_stripes=True)
+
+    app = Board()
+    async with app.run_test(size=(40, 8)) as pilot:
+        table = app.query_one(LiveTable)
+        table.add_column("Lead", key="lead", width=10)
+        table.add_column("Score", key="score", width=5)
+        table.apply({k: (k, str(s)) for k, s in (("ann", 30), ("bob", 20), ("cyd", 10))})
+        table.move_cursor(row=1)
+        await pilot.pause()
+        lines = [table.render_line(y).text for y in range(1, 4)]
+        assert [line.split()[0] for line in lines] == ["ann", "bob", "cyd"]
+        drawn = table.lines_rendered
+        table.apply({k: (k, str(s)) for k, s in (("cyd", 40), ("ann", 30), ("bob", 20))})
+        table.move_cursor(row=table.get_row_index("bob"))
+        await pilot.pause()
+        assert table.cursor_key() == "bob" and table.cursor_row == 2
+        assert [table.render_line(y).text.split() for y in range(1, 4)] == [["cyd", "40"], ["ann", "30"],
+                                                                             ["bob", "20"]]
+        assert table.lines_rendered == drawn + 3  # every row moved
+        drawn = table.lines_rendered
+        table.apply({k: (k, str(s)) for k, s in (("cyd", 40), ("ann", 31), ("bob", 20))})
+        await pilot.pause()
+        assert [table.render_line(y).text.split()[1] for y in range(1, 4)] == ["40", "31", "20"]
+        assert table.lines_rendered == drawn + 1  # only ann's score changed

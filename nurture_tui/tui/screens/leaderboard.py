@@ -78,6 +78,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         self.followed: str | None = None  # the row key followed (kept while it is off the board)
         self._refreshing = False
         self._status_text = ""
+        self._state_text: str | None = None
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
@@ -146,6 +147,12 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         if text != self._status_text:  # an update re-lays out the screen: only when it says something new
             self._status_text = text
             self.query_one("#status", Label).update(text)
+
+    def _set_state(self, text: str) -> None:
+        """The empty/no-match line, only when it says something new (an update re-lays out the screen)."""
+        if text != self._state_text:
+            self._state_text = text
+            super()._set_state(text)
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
