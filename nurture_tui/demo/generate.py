@@ -34,7 +34,7 @@ from sqlalchemy import func, select, update
 
 from ..batching import chunks
 from ..errors import NurtureError
-from ..store import meta
+from ..store import meta, rollups
 from ..store.engine import write_tx
 from ..store.models import GRADES
 from ..store.tables import (
@@ -357,6 +357,8 @@ class _Gen:
         # B-tree inserts): about twice as fast. Unique indexes stay, so every constraint is enforced.
         deferred = {t: [ix for ix in t.indexes if not ix.unique] for t in (lead, activity)}
         self._drop(deferred)
+        with write_tx(self.ws.engine) as conn:  # and the rollup triggers (their probes need those indexes)
+            rollups.uninstall(conn)
         with write_tx(self.ws.engine) as conn:
             from ..scoring import rules
 
@@ -371,6 +373,9 @@ class _Gen:
             conn.execute(update(lead).values(**self._grade_values(conn)))
         self._create({lead: deferred[lead]})
         mqls = self._score()
+        self.progress("report rollups", 0, 1)
+        with write_tx(self.ws.engine) as conn:  # the triggers back, the rollups rebuilt from the log once
+            rollups.install(conn)
         summary = DemoSummary(
             leads=self.n, accounts=self.n_accounts, named_accounts=self.n_named, users=self.n_users,
             rep_groups=len(D.REGIONS), campaigns=len(D.CAMPAIGNS), campaign_members=self.n_members,

@@ -567,6 +567,20 @@ def _create_missing_tables(conn: Connection) -> bool:
     return bool(missing)
 
 
+def _trigger_table(name: str) -> str:
+    if name.startswith(("email_stat_", "send_stat_")):
+        return name.split("_")[2]
+    return name.split("_")[1]  # progress_<table>_<op>
+
+
+def uninstall(conn: Connection) -> None:
+    """Drop every rollup trigger (a bulk load without its secondary indexes would make each trigger's probes
+    scan the table); `install` afterwards creates them and rebuilds the rollups from the log."""
+    pg = conn.dialect.name == "postgresql"
+    for name in (*TRIGGER_NAMES, *PROGRESS_TRIGGERS, *SEND_TRIGGERS):
+        conn.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}" + (f" ON {_trigger_table(name)}" if pg else ""))
+
+
 def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
     """Create the triggers if they are missing and then rebuild the rollup from the log (both in the
     caller's transaction). Returns True when it had to install them. `rebuild=True` forces a rebuild."""

@@ -13,13 +13,17 @@ from nurture_tui.demo.generate import build_demo, is_demo, stored_demo
 from nurture_tui.demo.workspace import ensure_demo
 from nurture_tui.engine.events import ENGAGEMENT_KINDS
 from nurture_tui.errors import NurtureError
+from nurture_tui.store import rollups
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.models import PERSONAS, STAGES
 from nurture_tui.store.tables import (
     account,
     activity,
     campaign_member,
+    email_stat,
     lead,
+    lead_cohort,
+    lead_milestone,
     opportunity,
     rep_group,
     user,
@@ -62,6 +66,15 @@ def test_build_small_demo(workspace: Workspace) -> None:
     assert {r.id for r in leads if r.opted_out} <= unsubscribed
     assert any(r.score > 0 for r in leads)
     assert stored_demo(workspace) == summary and is_demo(workspace)
+    # The load ran without the rollup triggers (their probes need the indexes it defers); they are back and
+    # the rollups equal a rebuild from the log.
+    with write_tx(workspace.engine) as conn:
+        assert rollups.installed(conn)
+        tables = (lead_cohort, lead_milestone, email_stat)
+        before = [sorted(map(tuple, conn.execute(select(t)))) for t in tables]
+        rollups.install(conn, rebuild=True)
+        assert [sorted(map(tuple, conn.execute(select(t)))) for t in tables] == before
+        assert conn.execute(select(func.sum(lead_cohort.c.n)).where(lead_cohort.c.sequence_id == 0)).scalar() == 300
 
 
 def test_same_seed_same_data(tmp_path: Path) -> None:
