@@ -79,6 +79,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         self._refreshing = False
         self._status_text = ""
         self._state_text: str | None = None
+        self._board: tuple[object, ...] | None = None  # what the table shows: rows, filter, kind
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
@@ -105,7 +106,13 @@ class LeaderboardScreen(ListScreen[BoardRow]):
 
     def refresh_rows(self) -> None:
         """With follow, the cursor stays on its lead wherever it moves (scrolled into view); without, it
-        keeps its place on screen instead of chasing its lead."""
+        keeps its place on screen instead of chasing its lead. A load equal to the one shown (a quiet board)
+        changes nothing."""
+        board = (tuple(self.rows), tuple(self.filter_words), self.kind)
+        if board == self._board:
+            self.updates += 1
+            return
+        self._board = board
         if self.follow:
             table = self.table
             self._refreshing = True
