@@ -30,7 +30,7 @@ from ..sequences.problems import Loc, ProblemsError
 from ..sequences.validate import Catalog, default_rule_parser, validate_definition
 
 Path = tuple[int | str, ...]
-#: Undo history kept per editor (each entry is a deep copy of the definition).
+#: Undo history kept per editor (each entry is the definition as JSON text: see `_checkpoint`).
 MAX_UNDO = 200
 #: The settings `set_settings` edits: every top-level field of SequenceDef except `steps`.
 SETTINGS = tuple(f for f in SequenceDef.model_fields if f != "steps")
@@ -86,7 +86,7 @@ class SequenceDraft:
     def __init__(self, definition: SequenceDef, catalog: Catalog | None = None) -> None:
         self.defn = copy_definition(definition)
         self.catalog = catalog
-        self._undo: list[SequenceDef] = []
+        self._undo: list[str] = []  # the definitions before each edit, as JSON (see `_checkpoint`)
         self._redo: list[SequenceDef] = []
         self.changes = 0  # edits since load or the last `mark_saved`
         self.revision = 0  # bumps on every change (edits, undo, redo): a cache key for the UI
@@ -114,6 +114,18 @@ class SequenceDraft:
     def snapshot(self) -> SequenceDraft:
         """A draft of the definition as it stands, for a worker to check while editing goes on (one copy)."""
         return SequenceDraft(self.defn, self.catalog)
+
+    def frozen(self) -> str:
+        """The definition as it stands, as JSON text: what a worker thaws (`thaw`) into its own draft to check
+        while editing goes on. Half a `snapshot` on the calling thread, and the text is not shared with anything."""
+        return self.defn.model_dump_json()
+
+    @classmethod
+    def thaw(cls, frozen: str, catalog: Catalog | None = None) -> SequenceDraft:
+        """A draft of a definition `frozen` earlier (equal to the `snapshot` taken then)."""
+        draft = cls(SequenceDef(name="_", steps=[]), catalog)
+        draft.defn = SequenceDef.model_validate_json(frozen)
+        return draft
 
     def dump(self) -> str:
         """The canonical YAML (`nurture sequences export` format)."""
@@ -371,7 +383,7 @@ class SequenceDraft:
         if not self._undo:
             return False
         self._redo.append(self.defn)
-        self.defn = self._undo.pop()
+        self.defn = SequenceDef.model_validate_json(self._undo.pop())
         self.changes -= 1
         self.revision += 1
         return True
@@ -379,7 +391,7 @@ class SequenceDraft:
     def redo(self) -> bool:
         if not self._redo:
             return False
-        self._undo.append(self.defn)
+        self._undo.append(self.defn.model_dump_json())
         self.defn = self._redo.pop()
         self.changes += 1
         self.revision += 1
@@ -423,7 +435,10 @@ class SequenceDraft:
     # -- internals ------------------------------------------------------------------------------------
 
     def _checkpoint(self) -> None:
-        self._undo.append(copy_definition(self.defn))
+        # The history holds text, not models: a 200-step copy is over a thousand objects the cyclic GC would
+        # scan on every full collection, and two hundred of them made those collections slow enough to
+        # stall the editor; text is one object it never scans. `undo` validates it back (what a copy did).
+        self._undo.append(self.defn.model_dump_json())
         del self._undo[:-MAX_UNDO]
         self._redo.clear()
         self.changes += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.widgets import Tree
@@ -36,6 +37,7 @@ class SequenceTree(Tree[Row]):
     """
 
     def __init__(self, *, id: str | None = None) -> None:
+        self._widths: dict[int, tuple[Text, int]] = {}  # node id → (its label, the label's cell width)
         super().__init__("steps", data=Row((), -1, "arm", "", "steps"), id=id)
         self.show_root = True
         self.guide_depth = 2
@@ -75,6 +77,8 @@ class SequenceTree(Tree[Row]):
                 nodes[row_key(node.data)] = node
             stack.extend(node.children)
         self.nodes_by_key = nodes
+        if len(self._widths) > 2 * len(nodes) + 64:  # forget the widths of removed nodes
+            self._widths = {n.id: w for n in nodes.values() if (w := self._widths.get(n.id)) is not None}
         if not self.root.is_expanded:
             self.root.expand()
         if self.is_mounted and self.size.height:
@@ -123,6 +127,29 @@ class SequenceTree(Tree[Row]):
             self._add(node, child, None)
         if item.children and row_key(row) not in self.collapsed:
             node.expand()
+
+    # -- what Textual's Tree does on every change, made cheaper -----------------------------------------
+
+    def _invalidate(self) -> None:
+        """As `Tree._invalidate` (every node add, remove, fold), but a repaint, not a layout of the screen: the
+        tree's height is fixed (`1fr`), and when its lines change its virtual size, that reactive lays it out
+        itself. A layout re-renders the whole screen (header, footer, title, problems), not just the tree."""
+        self._clear_line_cache()
+        self._updates += 1
+        self.root._reset()
+        self.refresh()
+
+    def get_label_width(self, node: TreeNode[Row]) -> int:
+        """As `Tree.get_label_width` (the toggle icon and the label), with the label's width kept per node:
+        Textual measures every line after every change, and rendering 300 labels to measure them is most of a
+        rebuild's cost."""
+        label = node.label
+        assert isinstance(label, Text)  # `process_label` made it one
+        cached = self._widths.get(node.id)
+        if cached is None or cached[0] is not label:
+            cached = self._widths[node.id] = (label, label.cell_len)
+        icon = (self.ICON_NODE_EXPANDED if node.is_expanded else self.ICON_NODE) if node.allow_expand else ""
+        return cached[1] + cell_len(icon)
 
     def _settle_cursor(self) -> None:
         if self._pending is not None:
