@@ -22,7 +22,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from .screens.dialogs.condition_form import ConditionForm
-from .screens.dialogs.node_form import KindModal, NodeForm
+from .screens.dialogs.node_form import ACTION_LETTERS, ActionTypeList, KindModal, NodeForm
 from .screens.dialogs.prompt import ChoiceModal
 from .screens.dialogs.sequence_settings import InlineTemplatesForm, SettingsForm
 from .screens.rule_builder import RuleBuilderScreen
@@ -103,7 +103,8 @@ def editor(log: KeyLog) -> SequenceEditorScreen:
 async def add(log: KeyLog, how: str, kind: str, *fields: str, arm: str | None = None) -> None:
     """`a` (or `A`, then the arm's first letter when the step has several), the kind's letter, then each
     field in form order — id, the kind's fields, label, the kind's rarer fields, goto — each left with
-    `enter` (an empty string skips a field); `ctrl+s` saves the step."""
+    `enter` (an empty string skips a field; the action type's letter moves on by itself); `ctrl+s` saves
+    the step from its last field (a picker's search included: `ctrl+s` takes the match `enter` would)."""
     pilot = log.pilot
     ed = editor(log)
     revision = ed.draft.revision if ed.draft else -1
@@ -119,26 +120,28 @@ async def add(log: KeyLog, how: str, kind: str, *fields: str, arm: str | None = 
     await wait_for(pilot, lambda: form.pickers_loaded)
     last = max((i for i, text in enumerate(fields) if text), default=-1)
     for i, text in enumerate(fields[:last + 1]):
-        picked = await type_field(log, text)
-        if i < last or picked:  # a picker takes its choice with `enter` (and may save, being the last field)
-            await log.press("enter")
+        await type_field(log, text, last=i == last)
     if pilot.app.screen is form:
         await log.press("ctrl+s")
     await until_screen(pilot, SequenceEditorScreen)
     await wait_for(pilot, lambda: ed.draft is not None and ed.draft.revision > revision)
 
 
-async def type_field(log: KeyLog, text: str) -> bool:
-    """A picker (template, action type, field, campaign, owner): the shortest search that puts the choice
-    on top (keys); a name it does not list yet, and every other field: the text (free text)."""
+async def type_field(log: KeyLog, text: str, *, last: bool = False) -> None:
+    """The action type: its letter (the form moves on). A picker (template, field, campaign, owner): the
+    shortest search that puts the choice on top (keys); a name it does not list yet, and every other field:
+    the text (free text). Then `enter` to the next field, unless it is the last (`ctrl+s` follows)."""
     focused = log.pilot.app.focused
+    if isinstance(focused, ActionTypeList):
+        await log.press(next(letter for letter, kind in ACTION_LETTERS if kind == text))
+        return
     picker = focused.parent if focused is not None else None
     if isinstance(picker, PickList) and any(c.key == text for c in picker.choices):
         await log.press(*shortest_search(picker.choices, text))
-        return True
-    if text:
+    elif text:
         await log.text(text)
-    return isinstance(picker, PickList)
+    if not last:
+        await log.press("enter")
 
 
 async def up(log: KeyLog, levels: int = 1) -> None:
@@ -158,26 +161,32 @@ class Condition:
     subject: str
     op: str
     value: str = ""
+    #: the last condition of a rule, into a NONE group: `esc` after it ends the run, `!` negates it
+    negate: bool = False
 
 
 async def build_rule(log: KeyLog, conditions: list[Condition], group: int | None = None) -> None:
-    """`f2` on the focused condition field: the segment builder; the top group's operator (`e`, then `group`
-    rows down: 1 ANY, 2 NONE) and each condition (`a`, subject, operator, value); `ctrl+s` hands it back."""
+    """`f2` on the focused condition field: the segment builder; the top group's operator when it is not
+    already the one wanted (`e`, then `group` rows down: 0 ALL, 1 ANY, 2 NONE); `a` and the conditions, one
+    form after another (subject, operator, value; `enter` adds it and opens the next form, `ctrl+s` on the
+    last adds it and hands the rule back, the settings form moving on to its next field)."""
     pilot = log.pilot
+    field = pilot.app.focused
     await log.press("f2")
     await until_screen(pilot, RuleBuilderScreen)
     builder = pilot.app.screen
     assert isinstance(builder, RuleBuilderScreen)
     await wait_for(pilot, lambda: builder.subjects is not None)
-    if group is not None:
+    if group is not None and builder.draft.root.op != ("all", "any", "none")[group]:
         await log.press("e")
         await until_screen(pilot, ChoiceModal)
         await log.press(*(["down"] * group), "enter")
         await until_screen(pilot, RuleBuilderScreen)
-    for cond in conditions:
-        items = len(builder.draft.root.items)
-        await log.press("a")
-        await until_screen(pilot, ConditionForm)
+    await log.press("a")
+    form: Any = None
+    for i, cond in enumerate(conditions):
+        await wait_for(pilot, lambda old=form: isinstance(pilot.app.screen, ConditionForm)  # type: ignore[misc]
+                       and pilot.app.screen is not old)
         form = pilot.app.screen
         for name, key in (("#subject", cond.subject), ("#op", cond.op)):
             if name == "#op" and getattr(form, "op", None) == key:
@@ -188,25 +197,38 @@ async def build_rule(log: KeyLog, conditions: list[Condition], group: int | None
             if not (on_top and not picker.input.value):  # "enter for the first": no search needed
                 await log.press(*shortest_search(picker.choices, key))
             await log.press("enter")
-        if cond.value:
+        last = i == len(conditions) - 1
+        if cond.value:  # the operator takes one
             await log.text(cond.value)
-            await log.press("enter")
+            await log.press("ctrl+s" if last and not cond.negate else "enter")
+        if not last or not (cond.negate or not cond.value):
+            continue
+        # added by the operator's `enter` (or the value's, before a negation): the next form is open
+        await wait_for(pilot, lambda old=form: isinstance(pilot.app.screen, ConditionForm)  # type: ignore[misc]
+                       and pilot.app.screen is not old)
+        if not cond.negate:
+            await log.press("ctrl+s")
+            continue
+        await log.press("escape")
         await until_screen(pilot, RuleBuilderScreen)
-        await wait_for(pilot, lambda n=items: len(builder.draft.root.items) == n + 1)  # type: ignore[misc]
-    await log.press("ctrl+s")
+        await wait_for(pilot, lambda n=len(builder.draft.root.items) - 1:  # type: ignore[misc]
+                       builder.rule_tree.cursor_path == (n,))
+        await log.press("exclamation_mark", "ctrl+s")
     await until_screen(pilot, SettingsForm)
+    await wait_for(pilot, lambda: pilot.app.focused not in (None, field))  # on to the next field
 
 
 @dataclass(frozen=True)
 class Settings:
-    """The settings form's fields in order; a string is typed (free text), a tuple is keys (a choice or a
-    completion), a list of conditions is built with `f2`; None keeps the default. `templates`: the inline
+    """The settings form's fields in order; a string is typed (free text), a tuple is keys (a choice: the
+    letters its completion needs, `enter` taking it), a list of conditions is built with `f2` (the entry: a
+    rule, whatever it held; the form moves on by itself); None keeps the default. `templates`: the inline
     templates YAML, pasted into `f3`'s text area."""
 
     name: str
     description: str = ""
     stage: tuple[str, ...] | None = None
-    entry: tuple[tuple[str, ...], list[Condition]] | None = None
+    entry: list[Condition] | None = None
     reentry: tuple[str, ...] | None = None
     goal: tuple[int | None, list[Condition]] | None = None
     exit_when: tuple[int | None, list[Condition]] | None = None
@@ -244,16 +266,17 @@ async def _settings(log: KeyLog, s: Settings) -> None:
         await log.press(*s.stage)
     await log.press("enter")
     if s.entry:
-        await log.press(*s.entry[0])
-        await build_rule(log, s.entry[1])
-    await log.press("enter")
+        await build_rule(log, s.entry)
+    else:
+        await log.press("enter")
     if s.reentry:
         await log.press(*s.reentry)
     await log.press("enter")
     for rule in (s.goal, s.exit_when):
         if rule:
             await build_rule(log, rule[1], rule[0])
-        await log.press("enter")
+        else:
+            await log.press("enter")
     for text in (s.send_window, s.timezone, s.holidays):
         if text:
             await log.text(text)
@@ -274,14 +297,14 @@ async def cold_lead_reengagement(log: KeyLog, templates: str) -> None:
         name="cold-lead-reengagement",
         description="Wakes up leads with no engagement for 90 days; an A/B test on the opener, a break-up email, "
                     "then dormant.",
-        stage=("c", "o", "right"),
-        entry=(("r", "right"), [Condition("last_activity_at", "older_than", "90d"),
-                                      Condition("stage", "in", "awareness, consideration"),
-                                      Condition("opted_out", "eq", "false"),
-                                      Condition("bounced", "eq", "false"),
-                                      Condition("tags", "not_contains", "dormant"),
-                                      Condition("activity:entered", "never", "180d sequence:cold-lead-reengagement")]),
-        reentry=("a", "f", "right"),
+        stage=("c",),
+        entry=([Condition("last_activity_at", "older_than", "90d"),
+                Condition("stage", "in", "awareness, consideration"),
+                Condition("opted_out", "eq", "false"),
+                Condition("bounced", "eq", "false"),
+                Condition("tags", "not_contains", "dormant"),
+                Condition("activity:entered", "never", "180d sequence:cold-lead-reengagement")]),
+        reentry=("a", "f"),
         goal=(1, [Condition("activity:click", "within", "7d also:form,reply")]),
         send_window="tue,wed,thu 10:00-15:00", timezone="lead Europe/London", holidays="GB", caps="1/week",
         templates=templates))
@@ -314,12 +337,12 @@ async def consideration_nurture(log: KeyLog, templates: str = "") -> None:
         description="Six emails over five weeks for leads evaluating the category. A high-intent click (pricing, "
                     "demo) fast-tracks the lead to a tailored email and the rep; no opens at all switches to a "
                     "re-engagement path.",
-        stage=("c", "o", "right"),
-        entry=(("r", "right"), [Condition("stage", "eq", "consideration"),
-                                      Condition("opted_out", "eq", "false"),
-                                      Condition("tags", "not_contains", "nurture-unengaged"),
-                                      Condition("activity:entered", "never", "90d sequence:consideration-nurture")]),
-        reentry=("a", "f", "right"),
+        stage=("c",),
+        entry=([Condition("stage", "eq", "consideration"),
+                Condition("opted_out", "eq", "false"),
+                Condition("tags", "not_contains", "nurture-unengaged"),
+                Condition("activity:entered", "never", "90d sequence:consideration-nurture")]),
+        reentry=("a", "f"),
         goal=(1, [Condition("mql_status", "is", "any"), Condition("activity:meeting", "within", "60d")]),
         exit_when=(None, [Condition("stage", "in", "customer")]),
         send_window="tue,wed,thu 08:30-16:30", timezone="lead America/Chicago", holidays="US",
@@ -361,14 +384,13 @@ async def decision_stage(log: KeyLog, templates: str) -> None:
     await settings(log, Settings(
         name="decision-stage",
         description="Case study and ROI for leads in the decision stage, ending in the MQL hand-off to sales.",
-        stage=("d", "right"),
-        entry=(("r", "right"), [Condition("stage", "eq", "decision"), Condition("grade", "ge", "C"),
-                                      Condition("mql_status", "is", "any")]),
+        stage=("d",),
+        entry=([Condition("stage", "eq", "decision"), Condition("grade", "ge", "C"),
+                Condition("mql_status", "is", "any", negate=True)]),
         goal=(1, [Condition("activity:meeting", "within", "30d also:opportunity")]),
         exit_when=(1, [Condition("opted_out", "eq", "true"), Condition("stage", "eq", "customer")]),
         send_window="mon-fri 08:00-18:00", timezone="lead America/New_York", holidays="US",
         caps="1/day 3/week", templates=templates))
-    await negate_last_entry_condition(log)
     await add(log, "a", "s", "case-study", "ds-case-study", "Peer case study (same industry)")
     await add(log, "a", "f", "read-case", "click node=case-study", "4d")
     await add(log, "A", "a", "case-points", "adjust_score", "10", arm="y")
@@ -398,26 +420,6 @@ async def decision_stage(log: KeyLog, templates: str) -> None:
               "Read the case study and used the ROI calculator; see the engagement summary in nurture.")
     await add(log, "a", "a", "mql-notify", "notify_rep", "New MQL from the decision-stage nurture")
     await add(log, "a", "e", "handed-off", "MQL hand-off")
-
-
-async def negate_last_entry_condition(log: KeyLog) -> None:
-    """decision-stage's entry says "not already an MQL": the builder's `!` puts a condition into a NONE
-    group. Reopen the settings, `f2` on the entry, go to the last condition, `!`, hand it back, apply."""
-    pilot = log.pilot
-    ed = editor(log)
-    revision = ed.draft.revision if ed.draft else -1
-    await log.press("s")
-    await until_screen(pilot, SettingsForm)
-    await log.press("enter", "enter", "enter")  # name, description, stage → entry
-    await log.press("f2")
-    await until_screen(pilot, RuleBuilderScreen)
-    builder = pilot.app.screen
-    assert isinstance(builder, RuleBuilderScreen)
-    await log.press("end", "exclamation_mark", "ctrl+s")
-    await until_screen(pilot, SettingsForm)
-    await log.press("ctrl+s")
-    await until_screen(pilot, SequenceEditorScreen)
-    await wait_for(pilot, lambda: ed.draft is not None and ed.draft.revision > revision)
 
 
 def templates_of(sample_text: str) -> str:

@@ -1,6 +1,10 @@
 """The condition form of the segment builder: what the condition is about (a field, a behaviour or a
 membership, picked by fuzzy search), an operator valid for it, and a typed value checked by the rule
-language as you type. `enter` moves on and finally saves; a bad value is refused in one line."""
+language as you type. `enter` moves on and finally saves; a bad value is refused in one line.
+
+Opened by the condition builder of a sequence (`more`), one form follows another: `enter` on the value adds
+the condition and opens the next one's form, `ctrl+s` adds it and hands the whole rule back (on a form left
+untouched: just hands it back), `esc` stops adding."""
 
 from __future__ import annotations
 
@@ -31,19 +35,27 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "cancel", "Cancel", "condition.cancel"),
         bind("shift+tab", "back", "Back a step", "condition.back", show=False),
+        bind("ctrl+s", "done", "Add it, use the rule", "condition.done", priority=True),
     ]
 
-    def __init__(self, subjects: list[Subject], data: dict[str, Any] | None = None) -> None:
+    def __init__(self, subjects: list[Subject], data: dict[str, Any] | None = None, *, more: int = 0) -> None:
+        """`more`: the number of this condition in a run of them (the sequence's condition builder), 0 alone."""
         super().__init__()
         self.subjects = {s.key: s for s in subjects}
         self.subject: Subject | None = None
         self.op: str | None = None
         self.initial = split(data) if data else None
+        self.more = more
+        #: `ctrl+s` closed the form: the rule is done (the builder hands it back)
+        self.done = False
         self._problem_text = ""
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return bool(self.more) if action == "done" else True
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label("Condition", id="title")
+            yield Label(f"Condition {self.more}" if self.more > 1 else "Condition", id="title")
             yield Label("About  (a field, activity: …, in segment …)", classes="step")
             yield PickList([Choice(s.key, s.label, s.kind) for s in self.subjects.values()],
                            placeholder="type to search: industry, score, activity: open, in segment …",
@@ -53,7 +65,9 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
             yield Label("Value", classes="step", id="value-label")
             yield Input(placeholder="", id="value")
             yield Label("", id="problem")
-            yield Label("enter: next / save · shift+tab: back · esc: cancel", id="hint")
+            yield Label("enter: next / add it, then the next · ctrl+s: add it, use the rule · shift+tab: back · "
+                        "esc: done" if self.more else "enter: next / save · shift+tab: back · esc: cancel",
+                        id="hint")
 
     def on_mount(self) -> None:
         if self.initial:
@@ -135,17 +149,33 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
         else:
             self._problem("")
 
-    def _finish(self, text: str) -> None:
+    def _finish(self, text: str) -> bool:
         if self.subject is None or self.op is None:
             self._problem("pick what the condition is about and an operator first")
-            return
+            return False
         try:
             data = build(self.subject, self.op, text)
         except ValidationError as exc:
             self._problem(str(exc))
             self.query_one("#value", Input).focus()
-            return
+            return False
         self.dismiss(data)
+        return True
+
+    def action_done(self) -> None:
+        """`ctrl+s`: this condition (the operator `enter` would take, when none is picked yet), then the rule
+        is done; on a form left untouched, only the rule."""
+        subject = self.query_one("#subject", PickList)
+        if self.subject is None and not subject.input.value.strip():
+            self.done = True
+            self.dismiss(None)
+            return
+        op = self.query_one("#op", PickList).highlighted_key()
+        if self.subject is not None and self.op is None and op is not None:
+            self._choose_op(op, focus=False)
+        self.done = True
+        if not self._finish(self.query_one("#value", Input).value):
+            self.done = False
 
     def _problem(self, text: str) -> None:
         label = self.query_one("#problem", Label)

@@ -1,17 +1,20 @@
 """The sequence editor's node dialogs: `KindModal` (which kind of step to add: one letter) and `NodeForm` (a
 step's own values, per kind: a template picker, durations, the events a `wait_for` listens for with its
 window and `up_to`/`exactly`, a branch condition in the quick-filter syntax or as a segment, split arms and
-weights, an action type picker with that type's parameters, an exit reason; then id, label and goto).
+weights, the action type — one letter each, as the kinds — with that type's parameters, an exit reason; then
+id, label and goto).
 
-`enter` moves to the next field and saves on the last, `ctrl+s` saves from anywhere, `esc` cancels. The
-form refuses a bad value in one line (`sequence_nodes.build_step`: validate's own checks on the step alone);
-what depends on the rest of the program stays a draft problem, shown at the node."""
+`enter` moves to the next field and saves on the last, `ctrl+s` saves from anywhere (in a picker, with the
+choice `enter` would take), `esc` cancels. The form refuses a bad value in one line (`sequence_nodes.
+build_step`: validate's own checks on the step alone); what depends on the rest of the program stays a draft
+problem, shown at the node."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import yaml
@@ -19,6 +22,8 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.events import Key
+from textual.message import Message
 from textual.screen import ModalScreen
 from textual.suggester import SuggestFromList
 from textual.widget import Widget
@@ -28,7 +33,7 @@ from textual.widgets.option_list import Option
 from ....console.sequence_nodes import build_step, form_data
 from ....console.sequence_settings import parse_rule_text, rule_text
 from ....errors import ValidationError
-from ....sequences.model import ACTION_TYPES, WAIT_FOR_EVENTS, WEEKDAYS, Step
+from ....sequences.model import WAIT_FOR_EVENTS, WEEKDAYS, Step
 from ...keymap import bind
 from ...widgets.segments.pick_list import Choice, PickList
 
@@ -40,6 +45,10 @@ KINDS = (("s", "send", "send an email"), ("w", "wait", "wait a duration, until a
          ("f", "wait_for", "wait for an event (yes/no arms)"), ("b", "branch", "branch on a condition (yes/no arms)"),
          ("x", "split", "A/B split (weighted arms)"), ("a", "action", "do something (score, tag, field, campaign…)"),
          ("e", "exit", "leave the sequence"))
+#: The action types with the letter that picks each in the form's type list (no search, no `enter`).
+ACTION_LETTERS = (("a", "adjust_score"), ("t", "add_tag"), ("r", "remove_tag"), ("u", "update_field"),
+                  ("s", "set_stage"), ("c", "add_to_campaign"), ("e", "enroll"), ("n", "notify_rep"),
+                  ("k", "create_task"), ("o", "assign_owner"), ("w", "webhook"))
 #: The parameters each action type takes, in the order the form asks for them.
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "update_field": ("field", "value"), "set_stage": ("value",), "adjust_score": ("points",),
@@ -89,6 +98,47 @@ class KindModal(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
+
+
+class ActionTypeList(OptionList):
+    """The action types, a letter each (`t` add_tag, `a` adjust_score …): the letter — or `↑`/`↓` and
+    `enter` — picks one and the form moves on to its parameters. `value`: the type picked (or the step's)."""
+
+    @dataclass
+    class Picked(Message):
+        type_list: ActionTypeList
+        key: str
+
+        @property
+        def control(self) -> ActionTypeList:
+            return self.type_list
+
+    def __init__(self, value: str = "", *, id: str | None = None) -> None:
+        super().__init__(*[Option(f"{letter}  {kind}", id=kind) for letter, kind in ACTION_LETTERS], id=id)
+        self.value = value
+        self.letters = {letter: kind for letter, kind in ACTION_LETTERS}
+        self.order = [kind for _letter, kind in ACTION_LETTERS]
+
+    def on_mount(self) -> None:
+        self.highlighted = self.order.index(self.value) if self.value in self.order else 0
+
+    def on_key(self, event: Key) -> None:
+        kind = self.letters.get(event.character or "")
+        if kind is not None:
+            event.stop()
+            event.prevent_default()
+            self.pick(kind)
+
+    @on(OptionList.OptionSelected)
+    def _selected(self, event: OptionList.OptionSelected) -> None:
+        event.stop()
+        if event.option.id:
+            self.pick(event.option.id)
+
+    def pick(self, kind: str) -> None:
+        self.value = kind
+        self.highlighted = self.order.index(kind)
+        self.post_message(self.Picked(self, kind))
 
 
 class NodeForm(ModalScreen[Step | None]):
@@ -165,9 +215,9 @@ class NodeForm(ModalScreen[Step | None]):
             arms = ", ".join(f"{a['name']} {a['weight']}" for a in spec.get("arms", []))
             return self._field("arms", "Arms  (name weight, …: weights sum to 100)", arms)
         if k == "action":
-            picker = PickList([Choice(t, t) for t in ACTION_TYPES], placeholder="type to search the action types",
-                              id="type")
-            out: list[Widget] = [Label("Action type", classes="step"), picker]
+            action_type = spec.get("type", "")
+            out: list[Widget] = [Label(_type_title(action_type), classes="step", id="type-label"),
+                                 ActionTypeList(action_type, id="type")]
             for name in PARAMS:
                 value = spec.get(name)
                 text = "" if value is None else (value if isinstance(value, str) else _scalar(value))
@@ -196,8 +246,6 @@ class NodeForm(ModalScreen[Step | None]):
             picker = self.query_one("#template", PickList)
             picker.set_choices(picker.choices, spec.get("template", ""))
         if self.kind == "action":
-            picker = self.query_one("#type", PickList)
-            picker.set_choices(picker.choices, spec.get("type", ""))
             for name in PICKED:
                 self.query_one(f"#{name}", PickList).set_choices([], str(spec.get(name) or ""))
             self._show_params(spec.get("type", ""))
@@ -249,7 +297,8 @@ class NodeForm(ModalScreen[Step | None]):
 
     @work(exclusive=True, group="node_form.rule", exit_on_error=False, description="Build a condition")
     async def action_build_rule(self) -> None:
-        """`f2` on a branch's condition: the segment builder on it; its result replaces the text."""
+        """`f2` on a branch's condition: the segment builder on it; its result replaces the text, and the form
+        moves on."""
         from ..rule_builder import RuleBuilderScreen
 
         if self.kind != "branch":
@@ -263,10 +312,12 @@ class NodeForm(ModalScreen[Step | None]):
             return
         builder = RuleBuilderScreen(f"branch {self.value('id') or 'step'}", data)
         await self.app.push_screen_wait(builder)
-        if builder.result is not None:
-            box.value = rule_text(builder.result)
-            self._problem("")
-        box.focus()
+        if builder.result is None:
+            box.focus()
+            return
+        box.value = rule_text(builder.result)
+        self._problem("")
+        self._next(box)  # the condition is done: on to the label
 
     def _show_params(self, action_type: str) -> None:
         wanted = ACTION_FIELDS.get(action_type, ())
@@ -279,7 +330,7 @@ class NodeForm(ModalScreen[Step | None]):
     def _order(self) -> list[Widget]:
         """The fields in the order `enter` visits them (hidden parameters skipped)."""
         out: list[Widget] = []
-        for w in self.query("Input, PickList"):
+        for w in self.query("Input, PickList, ActionTypeList"):
             if isinstance(w, Input) and isinstance(w.parent, PickList):
                 continue
             if w.display:
@@ -302,10 +353,15 @@ class NodeForm(ModalScreen[Step | None]):
     @on(PickList.Picked)
     def _picked(self, event: PickList.Picked) -> None:
         event.pick_list.input.value = event.key
-        if event.pick_list.id == "type":
-            self._show_params(event.key)
         self._problem("")
         self._next(event.pick_list)
+
+    @on(ActionTypeList.Picked)
+    def _type_picked(self, event: ActionTypeList.Picked) -> None:
+        self.query_one("#type-label", Label).update(_type_title(event.key))
+        self._show_params(event.key)
+        self._problem("")
+        self._next(event.type_list)
 
     @on(PickList.NothingMatches)
     def _nothing(self, event: PickList.NothingMatches) -> None:
@@ -344,7 +400,7 @@ class NodeForm(ModalScreen[Step | None]):
         elif k == "split":
             spec = {"arms": _arms(self.value("arms"))}
         elif k == "action":
-            action_type = self.query_one("#type", PickList).input.value.strip()
+            action_type = self.query_one("#type", ActionTypeList).value
             spec = {"type": action_type}
             for name in ACTION_FIELDS.get(action_type, ()):
                 text = self.value(name)
@@ -364,6 +420,10 @@ class NodeForm(ModalScreen[Step | None]):
         return {"id": self.value("id"), "label": self.value("label"), "goto": self.value("goto"), k: spec}
 
     def action_save(self) -> None:
+        focused = self.focused
+        picker = focused.parent if focused is not None else None
+        if isinstance(picker, PickList):  # what `enter` would take: the highlighted match of the search
+            picker.take()
         try:
             step = build_step(self.collect(), sequence=self.sequence)
         except ValidationError as exc:
@@ -382,6 +442,10 @@ class NodeForm(ModalScreen[Step | None]):
 
 # ---------------------------------------------------------------------------------------------------
 # Reading the one-line fields
+
+
+def _type_title(action_type: str) -> str:
+    return f"Action type  {action_type or '(a letter picks it)'}"
 
 
 def _scalar(value: Any) -> str:

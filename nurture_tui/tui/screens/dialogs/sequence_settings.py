@@ -1,11 +1,14 @@
 """The sequence editor's settings form: the program's top-level settings, one line each (`console.
 sequence_settings` reads and writes them: name, description, stage, entry, re-entry, goal, exit rules,
 suppression, subscription category, send window, time zone fallback, holidays, what happens outside the
-window, frequency caps). `enter` moves to the next field and applies on the last, `ctrl+s` applies from
-anywhere, `f2` on a condition (entry rule, goal, exit rules) opens the segment builder on it, `f3` edits the
-program's inline templates (YAML, as the file holds them; the store's templates have the template editor),
-`esc` cancels. Applying is one undoable edit through `SequenceDraft.set_settings`; a value it cannot read is
-refused in one line naming the field, and the form stays open."""
+window, frequency caps). `enter` moves to the next field and applies on the last (in a field of known values
+— stage, re-entry, suppressed, outside the window — taking the completion shown: `a` `enter` is anytime),
+`ctrl+s` applies from anywhere, `f2` on a condition (entry rule, goal, exit rules) opens the segment builder
+on it (a new goal or exit rule as an ANY group; on the entry, a rule whatever it held) and moves on to the
+next field with the rule it hands back, `f3` edits the program's inline templates (YAML, as the file holds
+them; the store's templates have the template editor), `esc` cancels. Applying is one undoable edit through
+`SequenceDraft.set_settings`; a value it cannot read is refused in one line naming the field, and the form
+stays open."""
 
 from __future__ import annotations
 
@@ -35,6 +38,17 @@ from ....console.sequence_settings import (
 from ....errors import ValidationError
 from ....sequences.model import TemplateSpec
 from ...keymap import bind
+
+#: The fields `enter` completes to the value shown as you type (a prefix of one of their known values).
+COMPLETED = ("stage", "reentry", "suppressed", "outside")
+
+
+def completed(key: str, text: str) -> str:
+    """The value `enter` leaves in field `key`: the first known value `text` starts (what the field's
+    suggestion shows), else the text as typed."""
+    if key not in COMPLETED or not text or text in CHOICES[key]:
+        return text
+    return next((choice for choice in CHOICES[key] if choice.startswith(text)), text)
 
 
 class SettingsForm(ModalScreen[dict[str, Any] | None]):
@@ -82,8 +96,15 @@ class SettingsForm(ModalScreen[dict[str, Any] | None]):
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        key = event.input.id or ""
+        completion = completed(key, event.value)
+        if completion != event.value:
+            event.input.value = completion
+        self._next(key)
+
+    def _next(self, key: str) -> None:
         keys = [k for k, _title in FIELDS]
-        i = keys.index(event.input.id or "")
+        i = keys.index(key)
         if i + 1 < len(keys):
             self.query_one(f"#{keys[i + 1]}", Input).focus()
         else:
@@ -106,17 +127,19 @@ class SettingsForm(ModalScreen[dict[str, Any] | None]):
             if word != "rule":
                 text = ""
         try:
-            data = parse_rule_text(text, key) if text else None
+            data = parse_rule_text(text, key) if text else ({"any": []} if key != "entry" else None)
         except ValidationError as exc:
             self._problem(str(exc))
             return
         builder = RuleBuilderScreen({"entry": "entry", "goal": "goal", "exit_when": "exit"}[key], data)
         await self.app.push_screen_wait(builder)
-        if builder.result is not None:
-            new = rule_text(builder.result)
-            focused.value = f"rule {new}" if key == "entry" else new
-            self._problem("")
-        focused.focus()
+        if builder.result is None:
+            focused.focus()
+            return
+        new = rule_text(builder.result)
+        focused.value = f"rule {new}" if key == "entry" else new
+        self._problem("")
+        self._next(key)
 
     @work(exclusive=True, group="sequence_settings.rule", exit_on_error=False, description="Inline templates")
     async def action_templates(self) -> None:

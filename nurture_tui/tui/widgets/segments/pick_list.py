@@ -155,6 +155,19 @@ class PickList(Vertical):
         choice = self.shown[options.highlighted]
         self.post_message(self.Picked(self, choice.key))
 
+    def highlighted_key(self) -> str | None:
+        """What `enter` would pick now."""
+        options = self.query_one(OptionList)
+        return self.shown[options.highlighted].key if options.highlighted is not None and self.shown else None
+
+    def take(self) -> None:
+        """What `enter` would pick, into the input, without the `Picked` message (a form's `ctrl+s` saves
+        with it): the highlighted match of a search that is not a choice's key already."""
+        text = self.input.value.strip()
+        key = self.highlighted_key()
+        if text and key is not None and not any(c.key == text for c in self.choices):
+            self.input.value = key
+
     def focus(self, scroll_visible: bool = True) -> PickList:
         self.input.focus(scroll_visible)
         return self
