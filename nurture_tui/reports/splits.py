@@ -1,10 +1,11 @@
 """Split tests: per `split` node, its arms compared on open, click and goal.
 
-A lead is in arm X of a split when it was sent a message from a send step inside arm X in the period (the
-arm is drawn per lead deterministically, so a lead is only ever in one arm of a split). Per arm: n (leads),
-opened (leads who opened one of those messages, bots excluded), clicked (likewise), goal (leads whose
-enrollment in that version met the goal). Two arms are compared with a pooled two-proportion z-test, more
-arms with Pearson's chi-squared test (k−1 degrees of freedom); both two-sided, significant at p < 0.05.
+Each arm's cohort is the leads that entered it in the period: their first message from a send step inside
+the arm was sent in the period (the arm is drawn per lead deterministically, so a lead is only ever in one arm
+of a split, and counted once, in the period it entered). Per arm: n (leads), opened (of them, those who opened
+any of the arm's messages, bots excluded, whenever), clicked (likewise), goal (those whose enrollment in that
+version met the goal). Two arms are compared with a pooled two-proportion z-test, more arms with Pearson's
+chi-squared test (k−1 degrees of freedom); both two-sided, significant at p < 0.05.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from ..store.tables import activity, enrollment, lead_send_stat
+from ..store.tables import activity, enrollment, lead_send, send_cohort
 from .common import Report, Scope, has, make_report, rate, segment_leads
 from .stats import TestResult, chi_squared, two_proportion_z
 from .versions import VersionInfo, versions
@@ -60,38 +61,73 @@ def verdict(label: str, metric: str, arms: list[dict[str, Any]], result: TestRes
             f"{ptxt}, n = {n:,}, {result.method})")
 
 
-def _per_lead(v: VersionInfo, arms: list[tuple[str, int, list[str]]], scope: Scope, seg: Any, scan: bool) -> Any:
-    """Per (arm, lead) sent a message from the arm's send steps in the period: whether one of those messages
-    was opened / clicked. From the `lead_send_stat` rollup (exact: kept by triggers, see store/rollups.py) or,
-    with `scan`, from the activity log itself (what the rollup must always equal)."""
+Arms = list[tuple[str, int, list[str]]]
+
+
+def _days(scope: Scope) -> tuple[str, str]:
+    return f"{scope.period.since:%Y-%m-%d}", f"{scope.period.until:%Y-%m-%d}"
+
+
+def _from_cells(conn: Connection, v: VersionInfo, arms: Arms, scope: Scope) -> dict[str, dict[str, int]]:
+    """Arms of one send step each: their cohorts are sums of `send_cohort` cells over the period's days."""
+    c = send_cohort.c
+    since, until = _days(scope)
+    arm_of = {nodes[0]: name for name, _w, nodes in arms if nodes}
+    rows = conn.execute(select(c.node_id, func.sum(c.n), func.sum(c.opened), func.sum(c.clicked), func.sum(c.goal))
+                        .where(c.version_id == v.id, c.node_id.in_(list(arm_of)), c.day >= since, c.day < until)
+                        .group_by(c.node_id))
+    return {arm_of[node]: dict(zip(("n", *(m for m, _ in METRICS)), map(int, vals), strict=True))
+            for node, *vals in rows}
+
+
+def _per_lead(v: VersionInfo, arms: Arms, seg: Any, scan: bool) -> Any:
+    """Per (arm, lead) sent from the arm's send steps: the time (day, from the rollup) of its first message from
+    the arm, and whether it opened / clicked any of them and met the version's goal. From `lead_send` (exact:
+    kept by triggers, see store/rollups.py) or, with `scan`, from the log itself (what it must always equal)."""
     send_nodes = [n for _name, _w, nodes in arms for n in nodes]
+    e = enrollment.c
     if not scan:
-        s = lead_send_stat.c
+        s = lead_send.c
         arm_of = case(*[(s.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
-        where = [s.version_id == v.id, s.node_id.in_(send_nodes), s.day >= f"{scope.period.since:%Y-%m-%d}",
-                 s.day < f"{scope.period.until:%Y-%m-%d}"]
+        where = [s.version_id == v.id, s.node_id.in_(send_nodes)]
         if seg is not None:
             where.append(s.lead_id.in_(seg))
-        return (select(arm_of.label("arm"), s.lead_id, func.max(case((s.opened > 0, 1), else_=0)).label("opened"),
-                       func.max(case((s.clicked > 0, 1), else_=0)).label("clicked"))
+        return (select(arm_of.label("arm"), s.lead_id, func.min(s.first_day).label("first"),
+                       func.max(s.opened).label("opened"), func.max(s.clicked).label("clicked"),
+                       func.max(s.goal).label("goal"))
                 .where(*where).group_by(arm_of, s.lead_id).subquery())
     a = activity.c
     arm_of = case(*[(a.node_id.in_(nodes), name) for name, _w, nodes in arms if nodes])
     o2 = activity.alias("o2")
+
+    def flag(cond: Any) -> Any:
+        return func.max(case((cond, 1), else_=0))
+
     opened = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "open", o2.c.bot.is_(False))
     clicked = has(o2.c.outbox_id == a.outbox_id, o2.c.kind == "click", o2.c.bot.is_(False))
-    where = [a.version_id == v.id, a.kind == "sent", a.node_id.in_(send_nodes),
-             a.at >= scope.period.since, a.at < scope.period.until]
+    goal = has(e.lead_id == a.lead_id, e.version_id == v.id, e.status == "goal")
+    where = [a.version_id == v.id, a.kind == "sent", a.node_id.in_(send_nodes)]
     if seg is not None:
         where.append(a.lead_id.in_(seg))
-    return (select(arm_of.label("arm"), a.lead_id, func.max(case((opened, 1), else_=0)).label("opened"),
-                   func.max(case((clicked, 1), else_=0)).label("clicked"))
+    return (select(arm_of.label("arm"), a.lead_id, func.min(a.at).label("first"), flag(opened).label("opened"),
+                   flag(clicked).label("clicked"), flag(goal).label("goal"))
             .where(*where).group_by(arm_of, a.lead_id).subquery())
 
 
+def _from_leads(conn: Connection, v: VersionInfo, arms: Arms, scope: Scope, seg: Any, scan: bool
+                ) -> dict[str, dict[str, int]]:
+    per_lead = _per_lead(v, arms, seg, scan)
+    since, until = (scope.period.since, scope.period.until) if scan else _days(scope)
+    rows = conn.execute(select(per_lead.c.arm, func.count(), *[func.sum(per_lead.c[m]) for m, _ in METRICS])
+                        .where(per_lead.c.first >= since, per_lead.c.first < until).group_by(per_lead.c.arm))
+    return {arm: dict(zip(("n", *(m for m, _ in METRICS)), map(int, vals), strict=True)) for arm, *vals in rows}
+
+
 def arm_rows(conn: Connection, scope: Scope, *, scan: bool = False) -> list[list[dict[str, Any]]]:
-    """Each split's arms in the period (n, opened, clicked, goal and their rates), one list per split."""
-    e = enrollment.c
+    """Each split's arms (one list per split): n = the leads that entered the arm in the period (were first
+    sent a message from a send step inside it), and of them those that opened / clicked any of the arm's
+    messages and met the version's goal. Arms of one send step each (the usual A/B test) read day cells; an
+    arm with several send steps (or a segment) groups per lead to count each lead once."""
     seg = segment_leads(conn, scope)
     out: list[list[dict[str, Any]]] = []
     for v in versions(conn, scope):
@@ -101,22 +137,18 @@ def arm_rows(conn: Connection, scope: Scope, *, scan: bool = False) -> list[list
             arms = _arm_nodes(v, split_id)
             if not any(nodes for _name, _w, nodes in arms):
                 continue
-            per_lead = _per_lead(v, arms, scope, seg, scan)
-            goal = has(e.lead_id == per_lead.c.lead_id, e.version_id == v.id, e.status == "goal")
-            stats = {r.arm: r for r in conn.execute(
-                select(per_lead.c.arm, func.count().label("n"), func.sum(per_lead.c.opened).label("opened"),
-                       func.sum(per_lead.c.clicked).label("clicked"),
-                       func.sum(case((goal, 1), else_=0)).label("goal")).group_by(per_lead.c.arm))}
-            cells: list[dict[str, Any]] = []
+            cells = not scan and seg is None and all(len(nodes) <= 1 for _name, _w, nodes in arms)
+            stats = _from_cells(conn, v, arms, scope) if cells else _from_leads(conn, v, arms, scope, seg, scan)
+            arm_stats: list[dict[str, Any]] = []
             for name, weight, _nodes in arms:
-                got = stats.get(name)
-                n = int(got.n) if got is not None else 0
-                vals = {m: int(getattr(got, m) or 0) if got is not None else 0 for m, _ in METRICS}
-                cells.append({"sequence": v.sequence, "version": v.number, "split": split_id, "arm": name,
-                                 "weight": weight, "n": n, **vals,
-                                 **{f"{lbl}_rate": rate(vals[m], n) for m, lbl in METRICS}})
-            if any(r["n"] for r in cells):
-                out.append(cells)
+                got = stats.get(name, {})
+                n = got.get("n", 0)
+                vals = {m: got.get(m, 0) for m, _ in METRICS}
+                arm_stats.append({"sequence": v.sequence, "version": v.number, "split": split_id, "arm": name,
+                                  "weight": weight, "n": n, **vals,
+                                  **{f"{lbl}_rate": rate(vals[m], n) for m, lbl in METRICS}})
+            if any(r["n"] for r in arm_stats):
+                out.append(arm_stats)
     return out
 
 
@@ -133,7 +165,8 @@ def load(conn: Connection, scope: Scope) -> Report:
             summary.append(verdict(label, lbl, arms, res))
         rows += arms
     return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary, notes=[
-        "n = leads sent a message from a step inside the arm in the period; rates are % of n",
+        "n = leads that entered the arm in the period (their first message from a step inside it); opened, "
+        "clicked, goal = of those leads, whenever; rates are % of n",
         "two arms: pooled two-proportion z-test; more: Pearson chi-squared (k-1 df); significant at p < 0.05",
     ], empty="no split arm sent anything in the period" + (f" in {scope.sequence_name!r}" if scope.sequence_name
                                                          else ""))

@@ -233,7 +233,7 @@ def rebuild_sql(pg: bool) -> list[str]:
 
 # --- the progression report's rollups: lead_milestone and lead_cohort ---------------------------------------
 
-ROLLUP_TABLES = ("email_stat", "lead_milestone", "lead_cohort", "lead_send_stat")
+ROLLUP_TABLES = ("email_stat", "lead_milestone", "lead_cohort", "lead_send", "send_cohort")
 MILESTONE_COLS = ("consideration_at", "decision_at", "mql_at", "sql_at", "opportunity_at")
 PROGRESS_TRIGGERS = ("progress_activity_ins", "progress_activity_upd", "progress_activity_del",
                      "progress_mql_ins", "progress_mql_upd", "progress_mql_del",
@@ -432,127 +432,184 @@ def progress_rebuild_sql(pg: bool) -> list[str]:
     ]
 
 
-# --- the split-test report's rollup: lead_send_stat ------------------------------------------------------
+# --- the split-test report's rollups: lead_send and send_cohort ---------------------------------------------
 
-SEND_TRIGGERS = ("send_stat_activity_ins", "send_stat_activity_upd", "send_stat_activity_del")
-SEND_KEY = ("version_id", "node_id", "day", "lead_id")
+SEND_TRIGGERS = ("send_activity_ins", "send_activity_upd", "send_activity_del",
+                 "send_enrollment_ins", "send_enrollment_upd", "send_enrollment_del")
+_CELL = ("version_id", "node_id", "day")
 
 
 def _sent_row(r: str) -> str:
-    """`r` is a send step's `sent` activity (what lead_send_stat counts)."""
+    """`r` is a send step's `sent` activity (what lead_send counts)."""
     return f"({r}.kind = 'sent' AND {r}.version_id IS NOT NULL AND {r}.node_id IS NOT NULL)"
 
 
 def _engaged_row(r: str) -> str:
-    """`r` is a non-bot open or click of a message (what marks a counted send opened / clicked)."""
+    """`r` is a non-bot open or click of a message (what marks a lead's send opened / clicked)."""
     return f"({r}.outbox_id IS NOT NULL AND {r}.kind IN ('open', 'click') AND NOT {r}.bot)"
 
 
-def _message_has(outbox_id: str, kind: str, exclude: str | None = None) -> str:
-    """The message has a non-bot activity of `kind` (an SQL expression), other than the row `exclude`."""
-    me = f" AND x.id <> {exclude}" if exclude else ""
-    return f"EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = {outbox_id} AND x.kind = {kind} AND NOT x.bot{me})"
+def _keys_of_sent(r: str) -> str:
+    return f"(SELECT {r}.version_id AS v, {r}.node_id AS n, {r}.lead_id AS l WHERE {_sent_row(r)})"
 
 
-def _send_upsert(s: str, values: tuple[str, str, str], pg: bool, where: str) -> str:
-    """Add (sent, opened, clicked) to the cell of the `sent` activity `s` (selected by `where`)."""
-    key = [f"{s}.version_id", f"{s}.node_id", _day(f"{s}.at", pg), f"{s}.lead_id"]
-    return (f"INSERT INTO lead_send_stat ({', '.join(SEND_KEY)}, sent, opened, clicked) "
-            f"SELECT {', '.join([*key, *values])} {where} ON CONFLICT ({', '.join(SEND_KEY)}) DO UPDATE SET "
-            + ", ".join(f"{c} = lead_send_stat.{c} + excluded.{c}" for c in ("sent", "opened", "clicked")))
+def _keys_of_engaged(r: str) -> str:
+    """The send of the message `r` engaged with (a message has one `sent` activity)."""
+    return (f"(SELECT s.version_id AS v, s.node_id AS n, s.lead_id AS l FROM activity s "
+            f"WHERE s.outbox_id = {r}.outbox_id AND {_sent_row('s')} AND {_engaged_row(r)})")
 
 
-def _send_sql(r: str, sign: int, pg: bool) -> list[str]:
-    """The `sent` activity `r` (NEW added / OLD removed): its message, opened / clicked or not, in its cell;
-    a cell left counting no send goes."""
-    flags = tuple(_flag(f"{r}.outbox_id IS NOT NULL AND {_message_has(f'{r}.outbox_id', k)}", sign)
-                  for k in ("'open'", "'click'"))
-    out = [_send_upsert(r, (str(sign), *flags), pg, f"WHERE {_sent_row(r)}")]
-    if sign < 0:
-        out.append(f"DELETE FROM lead_send_stat WHERE version_id = {r}.version_id AND node_id = {r}.node_id "
-                   f"AND day = {_day(f'{r}.at', pg)} AND lead_id = {r}.lead_id AND sent <= 0")
-    return out
+def _keys_of_enrollment(r: str) -> str:
+    """Every send step the enrollment's lead was sent from in its version (its goal flag is theirs)."""
+    return (f"(SELECT DISTINCT s.version_id AS v, s.node_id AS n, s.lead_id AS l FROM activity s "
+            f"WHERE s.kind = 'sent' AND s.lead_id = {r}.lead_id AND s.version_id = {r}.version_id "
+            f"AND s.node_id IS NOT NULL AND {r}.status = 'goal')")
 
 
-def _engaged_sql(r: str, sign: int, pg: bool) -> list[str]:
-    """The open / click `r`: when it is its message's only non-bot one of its kind, the message's send
-    counts as opened / clicked (or no longer does)."""
-    values = ("0", _flag(f"{r}.kind = 'open'", sign), _flag(f"{r}.kind = 'click'", sign))
-    return [_send_upsert("s", values, pg, f"FROM activity s WHERE s.outbox_id = {r}.outbox_id AND {_sent_row('s')} "
-                         f"AND {_engaged_row(r)} AND NOT {_message_has(f'{r}.outbox_id', f'{r}.kind', f'{r}.id')}")]
+def _message_has(outbox_id: str, kind: str) -> str:
+    """The message has a non-bot activity of `kind`."""
+    return f"EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = {outbox_id} AND x.kind = '{kind}' AND NOT x.bot)"
 
 
-def _send_stat_sql(r: str, sign: int, pg: bool) -> list[str]:
-    return [*_send_sql(r, sign, pg), *_engaged_sql(r, sign, pg)]
+def _goal_met(k: str) -> str:
+    """The lead `k.l`'s enrollment in the version `k.v` met the goal."""
+    return f"EXISTS (SELECT 1 FROM enrollment e WHERE e.lead_id = {k}.l AND e.version_id = {k}.v AND e.status = 'goal')"
 
 
-_SEND_CHANGED = ("(OLD.kind IS DISTINCT FROM NEW.kind OR OLD.version_id IS DISTINCT FROM NEW.version_id OR "
-                 "OLD.node_id IS DISTINCT FROM NEW.node_id OR OLD.at IS DISTINCT FROM NEW.at OR OLD.lead_id IS "
-                 "DISTINCT FROM NEW.lead_id OR OLD.outbox_id IS DISTINCT FROM NEW.outbox_id OR OLD.bot IS DISTINCT "
-                 "FROM NEW.bot)")
+def _cell_add(sign: int, keys: str) -> str:
+    """Add (sign ×) the lead_send rows of `keys` to their send_cohort cells."""
+    vals = ", ".join(f"{sign} * ls.{c}" for c in ("opened", "clicked", "goal"))
+    return (f"INSERT INTO send_cohort (version_id, node_id, day, n, opened, clicked, goal) "
+            f"SELECT ls.version_id, ls.node_id, ls.first_day, {sign}, {vals} FROM {keys} k JOIN lead_send ls "
+            "ON ls.version_id = k.v AND ls.node_id = k.n AND ls.lead_id = k.l WHERE TRUE "
+            f"ON CONFLICT ({', '.join(_CELL)}) DO UPDATE SET "
+            + ", ".join(f"{c} = send_cohort.{c} + excluded.{c}" for c in ("n", "opened", "clicked", "goal")))
+
+
+def _recompute(keys: str, pg: bool) -> list[str]:
+    """Recompute the lead_send rows of `keys` (v, n, l) from the log, moving their cells' counts: take the old
+    rows out of their cells (dropping a cell left empty), recompute the rows (index probes: the lead's sends
+    from the step, their messages' opens and clicks, its goal in the version), put them back in."""
+    sends = "FROM activity s WHERE s.kind = 'sent' AND s.lead_id = k.l AND s.version_id = k.v AND s.node_id = k.n"
+
+    def engaged(kind: str) -> str:
+        return _flag(f"EXISTS (SELECT 1 {sends} AND {_message_has('s.outbox_id', kind)})", 1)
+
+    goal = _flag(_goal_met("k"), 1)
+    row = (f"SELECT k.v, k.n, k.l, (SELECT min(s.at) {sends}) AS first_at, {engaged('open')} AS o, "
+           f"{engaged('click')} AS c, {goal} AS g FROM {keys} k")
+    return [
+        _cell_add(-1, keys),
+        f"DELETE FROM send_cohort WHERE n = 0 AND ({', '.join(_CELL)}) IN (SELECT ls.version_id, ls.node_id, "
+        f"ls.first_day FROM {keys} k JOIN lead_send ls ON ls.version_id = k.v AND ls.node_id = k.n "
+        "AND ls.lead_id = k.l)",
+        f"DELETE FROM lead_send WHERE (version_id, node_id, lead_id) IN (SELECT k.v, k.n, k.l FROM {keys} k)",
+        "INSERT INTO lead_send (version_id, node_id, lead_id, first_day, opened, clicked, goal) "
+        f"SELECT q.v, q.n, q.l, {_day('q.first_at', pg)}, q.o, q.c, q.g FROM ({row}) q WHERE q.first_at IS NOT NULL",
+        _cell_add(1, keys),
+    ]
+
+
+_SEND_A_CHANGED = ("(OLD.kind IS DISTINCT FROM NEW.kind OR OLD.version_id IS DISTINCT FROM NEW.version_id OR "
+                   "OLD.node_id IS DISTINCT FROM NEW.node_id OR OLD.at IS DISTINCT FROM NEW.at OR OLD.lead_id IS "
+                   "DISTINCT FROM NEW.lead_id OR OLD.outbox_id IS DISTINCT FROM NEW.outbox_id OR OLD.bot IS "
+                   "DISTINCT FROM NEW.bot)")
+_SEND_E_CHANGED = ("(OLD.status IS DISTINCT FROM NEW.status OR OLD.version_id IS DISTINCT FROM NEW.version_id OR "
+                   "OLD.lead_id IS DISTINCT FROM NEW.lead_id) AND (OLD.status = 'goal' OR NEW.status = 'goal')")
 
 
 def _send_any(r: str) -> str:
     return f"({_sent_row(r)} OR {_engaged_row(r)})"
 
 
+def _activity_recompute(r: str, pg: bool) -> list[str]:
+    return [*_recompute(_keys_of_sent(r), pg), *_recompute(_keys_of_engaged(r), pg)]
+
+
 def send_sqlite_ddl() -> list[str]:
-    changed = _SEND_CHANGED.replace("IS DISTINCT FROM", "IS NOT")
+    def sq(cond: str) -> str:
+        return cond.replace("IS DISTINCT FROM", "IS NOT")
+
     return [
-        f"CREATE TRIGGER IF NOT EXISTS send_stat_activity_ins AFTER INSERT ON activity WHEN {_send_any('NEW')} "
-        f"BEGIN {_body(_send_stat_sql('NEW', 1, False))} END",
-        f"CREATE TRIGGER IF NOT EXISTS send_stat_activity_upd AFTER UPDATE ON activity WHEN {changed} AND "
+        f"CREATE TRIGGER IF NOT EXISTS send_activity_ins AFTER INSERT ON activity WHEN {_send_any('NEW')} "
+        f"BEGIN {_body(_activity_recompute('NEW', False))} END",
+        f"CREATE TRIGGER IF NOT EXISTS send_activity_upd AFTER UPDATE ON activity WHEN {sq(_SEND_A_CHANGED)} AND "
         f"({_send_any('OLD')} OR {_send_any('NEW')}) BEGIN "
-        f"{_body([*_send_stat_sql('OLD', -1, False), *_send_stat_sql('NEW', 1, False)])} END",
-        f"CREATE TRIGGER IF NOT EXISTS send_stat_activity_del AFTER DELETE ON activity WHEN {_send_any('OLD')} "
-        f"BEGIN {_body(_send_stat_sql('OLD', -1, False))} END",
+        f"{_body([*_activity_recompute('OLD', False), *_activity_recompute('NEW', False)])} END",
+        f"CREATE TRIGGER IF NOT EXISTS send_activity_del AFTER DELETE ON activity WHEN {_send_any('OLD')} "
+        f"BEGIN {_body(_activity_recompute('OLD', False))} END",
+        "CREATE TRIGGER IF NOT EXISTS send_enrollment_ins AFTER INSERT ON enrollment WHEN NEW.status = 'goal' "
+        f"BEGIN {_body(_recompute(_keys_of_enrollment('NEW'), False))} END",
+        f"CREATE TRIGGER IF NOT EXISTS send_enrollment_upd AFTER UPDATE ON enrollment WHEN {sq(_SEND_E_CHANGED)} "
+        f"BEGIN {_body([q for r in ('OLD', 'NEW') for q in _recompute(_keys_of_enrollment(r), False)])} END",
+        "CREATE TRIGGER IF NOT EXISTS send_enrollment_del AFTER DELETE ON enrollment WHEN OLD.status = 'goal' "
+        f"BEGIN {_body(_recompute(_keys_of_enrollment('OLD'), False))} END",
     ]
 
 
 def send_pg_ddl() -> list[str]:
-    # An open / click first locks its message's outbox row (as email_stat's trigger does), so two first opens
-    # committed at once mark the send opened once; BEFORE DELETE, so a cascade takes everything back once.
-    fn = f"""
-CREATE OR REPLACE FUNCTION send_stat_activity() RETURNS trigger LANGUAGE plpgsql AS $fn$
+    # Each recomputation first locks the lead's row (as the progression triggers do), so two writers of one
+    # lead's sends, opens or goal run one after the other and the second sees the first's rows.
+    def fn(name: str, old: list[str], new: list[str], old_when: str, new_when: str) -> str:
+        return f"""
+CREATE OR REPLACE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
-  IF TG_OP IN ('UPDATE', 'DELETE') AND {_send_any('OLD')} THEN
-    IF {_engaged_row('OLD')} THEN PERFORM 1 FROM outbox WHERE id = OLD.outbox_id FOR UPDATE; END IF;
-    {_body(_send_stat_sql('OLD', -1, True))}
+  IF TG_OP IN ('UPDATE', 'DELETE') AND {old_when} THEN
+    {_lock("OLD.lead_id")};
+    {_body(old)}
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND {_send_any('NEW')} THEN
-    IF {_engaged_row('NEW')} THEN PERFORM 1 FROM outbox WHERE id = NEW.outbox_id FOR UPDATE; END IF;
-    {_body(_send_stat_sql('NEW', 1, True))}
-  END IF;
-  IF TG_OP = 'DELETE' THEN
-    RETURN OLD;
+  IF TG_OP IN ('INSERT', 'UPDATE') AND {new_when} THEN
+    {_lock("NEW.lead_id")};
+    {_body(new)}
   END IF;
   RETURN NULL;
 END $fn$"""
-    return [fn, *[f"DROP TRIGGER IF EXISTS {n} ON activity" for n in SEND_TRIGGERS],
-            f"CREATE TRIGGER send_stat_activity_ins AFTER INSERT ON activity FOR EACH ROW WHEN ({_send_any('NEW')}) "
-            "EXECUTE FUNCTION send_stat_activity()",
-            "CREATE TRIGGER send_stat_activity_upd AFTER UPDATE OF kind, version_id, node_id, at, lead_id, outbox_id, "
-            f"bot ON activity FOR EACH ROW WHEN ({_SEND_CHANGED}) EXECUTE FUNCTION send_stat_activity()",
-            f"CREATE TRIGGER send_stat_activity_del BEFORE DELETE ON activity FOR EACH ROW WHEN ({_send_any('OLD')}) "
-            "EXECUTE FUNCTION send_stat_activity()"]
+
+    return [
+        fn("send_activity", _activity_recompute("OLD", True), _activity_recompute("NEW", True),
+           _send_any("OLD"), _send_any("NEW")),
+        fn("send_enrollment", _recompute(_keys_of_enrollment("OLD"), True),
+           _recompute(_keys_of_enrollment("NEW"), True), "OLD.status = 'goal'", "NEW.status = 'goal'"),
+        *[f"DROP TRIGGER IF EXISTS {n} ON {_trigger_table(n)}" for n in SEND_TRIGGERS],
+        f"CREATE TRIGGER send_activity_ins AFTER INSERT ON activity FOR EACH ROW WHEN ({_send_any('NEW')}) "
+        "EXECUTE FUNCTION send_activity()",
+        "CREATE TRIGGER send_activity_upd AFTER UPDATE OF kind, version_id, node_id, at, lead_id, outbox_id, bot "
+        f"ON activity FOR EACH ROW WHEN ({_SEND_A_CHANGED} AND ({_send_any('OLD')} OR {_send_any('NEW')})) "
+        "EXECUTE FUNCTION send_activity()",
+        f"CREATE TRIGGER send_activity_del AFTER DELETE ON activity FOR EACH ROW WHEN ({_send_any('OLD')}) "
+        "EXECUTE FUNCTION send_activity()",
+        "CREATE TRIGGER send_enrollment_ins AFTER INSERT ON enrollment FOR EACH ROW WHEN (NEW.status = 'goal') "
+        "EXECUTE FUNCTION send_enrollment()",
+        "CREATE TRIGGER send_enrollment_upd AFTER UPDATE OF status, version_id, lead_id ON enrollment FOR EACH ROW "
+        f"WHEN ({_SEND_E_CHANGED}) EXECUTE FUNCTION send_enrollment()",
+        "CREATE TRIGGER send_enrollment_del AFTER DELETE ON enrollment FOR EACH ROW WHEN (OLD.status = 'goal') "
+        "EXECUTE FUNCTION send_enrollment()",
+    ]
 
 
 def send_rebuild_sql(pg: bool) -> list[str]:
-    flags = [f"sum({_flag(_message_has('s.outbox_id', k), 1)})" for k in ("'open'", "'click'")]
-    return ["DELETE FROM lead_send_stat",
-            f"INSERT INTO lead_send_stat ({', '.join(SEND_KEY)}, sent, opened, clicked) SELECT s.version_id, "
-            f"s.node_id, {_day('s.at', pg)}, s.lead_id, count(*), {', '.join(flags)} FROM activity s "
-            f"WHERE {_sent_row('s')} GROUP BY 1, 2, 3, 4"]
+    def engaged(kind: str) -> str:
+        return f"max({_flag(_message_has('s.outbox_id', kind), 1)})"
+
+    goal = _flag(_goal_met("q"), 1)
+    per_lead = (f"SELECT s.version_id AS v, s.node_id AS n, s.lead_id AS l, min(s.at) AS first_at, "
+                f"{engaged('open')} AS o, {engaged('click')} AS c FROM activity s WHERE {_sent_row('s')} "
+                "GROUP BY s.version_id, s.node_id, s.lead_id")
+    return ["DELETE FROM send_cohort", "DELETE FROM lead_send",
+            "INSERT INTO lead_send (version_id, node_id, lead_id, first_day, opened, clicked, goal) "
+            f"SELECT q.v, q.n, q.l, {_day('q.first_at', pg)}, q.o, q.c, {goal} FROM ({per_lead}) q",
+            "INSERT INTO send_cohort (version_id, node_id, day, n, opened, clicked, goal) SELECT version_id, node_id, "
+            "first_day, count(*), sum(opened), sum(clicked), sum(goal) FROM lead_send GROUP BY 1, 2, 3"]
 
 
 def installed(conn: Connection) -> bool:
     if conn.dialect.name == "postgresql":
         sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
-               "WHERE (t.tgname LIKE 'email_stat_%' OR t.tgname LIKE 'progress_%' OR t.tgname LIKE 'send_stat_%') "
+               "WHERE (t.tgname LIKE 'email_stat_%' OR t.tgname LIKE 'progress_%' OR t.tgname LIKE 'send_%') "
                "AND c.relnamespace = to_regnamespace(current_schema())")
     else:
         sql = ("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
-               "AND (name LIKE 'email_stat_%' OR name LIKE 'progress_%' OR name LIKE 'send_stat_%')")
+               "AND (name LIKE 'email_stat_%' OR name LIKE 'progress_%' OR name LIKE 'send_%')")
     return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS) + len(SEND_TRIGGERS)
 
 
@@ -568,9 +625,9 @@ def _create_missing_tables(conn: Connection) -> bool:
 
 
 def _trigger_table(name: str) -> str:
-    if name.startswith(("email_stat_", "send_stat_")):
+    if name.startswith("email_stat_"):
         return name.split("_")[2]
-    return name.split("_")[1]  # progress_<table>_<op>
+    return name.split("_")[1]  # progress_<table>_<op>, send_<table>_<op>
 
 
 def uninstall(conn: Connection) -> None:

@@ -9,7 +9,7 @@ from .engine import NodeCounter, WebhookOutbox
 from .mail import Outbox, Subscription, Suppression, Template, TemplateVersion
 from .ops import Audit, Lease, Meta
 from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
-from .reports import EmailStat, LeadCohort, LeadMilestone, LeadSendStat
+from .reports import EmailStat, LeadCohort, LeadMilestone, LeadSend, SendCohort
 from .salesforce import SfInfluence, SfOutbox, SyncError, SyncState
 from .scoring import GradeProfile, Mql, ScoreEvent, ScoreRule
 from .segments import Segment, SegmentMember
@@ -21,7 +21,7 @@ ALL_MODELS: list[type[SQLModel]] = [
     Meta, Mql, Opportunity, Outbox, RepGroup, ScoreEvent, ScoreRule, Segment, SegmentMember, Sequence,
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
-    NodeCounter, WebhookOutbox, EmailStat, SfInfluence, LeadCohort, LeadMilestone, LeadSendStat,
+    NodeCounter, WebhookOutbox, EmailStat, SfInfluence, LeadCohort, LeadMilestone, LeadSend, SendCohort,
 ]
 apply_core_defaults(ALL_MODELS)
 
@@ -45,7 +45,7 @@ __all__ = [
     "Lead",
     "LeadCohort",
     "LeadMilestone",
-    "LeadSendStat",
+    "LeadSend",
     "LeadTag",
     "Lease",
     "Meta",
@@ -58,6 +58,7 @@ __all__ = [
     "ScoreRule",
     "Segment",
     "SegmentMember",
+    "SendCohort",
     "Sequence",
     "SequenceVersion",
     "SfInfluence",

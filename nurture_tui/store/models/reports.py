@@ -68,17 +68,34 @@ class LeadCohort(SQLModel, table=True):
     n: int = 0
 
 
-class LeadSendStat(SQLModel, table=True):
-    """The split-test report's per-lead sends: per published version, send step, UTC day sent (the `sent`
-    activity's time) and lead, the messages sent (`sent` activities) and how many of them were opened /
-    clicked (a non-bot open / click carrying the message's outbox id). A row exists while it counts a send."""
+class LeadSend(SQLModel, table=True):
+    """The split-test report's per-lead send state: per published version, send step and lead, the UTC day of
+    the lead's first message from the step (its `sent` activity) and whether any of its messages from the step
+    was opened / clicked (a non-bot open / click carrying the message's outbox id), and whether its enrollment
+    in that version met the goal (0/1 each). A row exists while the lead has a send from the step."""
 
-    __tablename__ = "lead_send_stat"
+    __tablename__ = "lead_send"
+
+    version_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    lead_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    node_id: str = Field(primary_key=True, max_length=80)
+    first_day: str = Field(max_length=10)
+    opened: int = 0
+    clicked: int = 0
+    goal: int = 0
+
+
+class SendCohort(SQLModel, table=True):
+    """`lead_send` summed per (version, send step, first day): the leads first sent from the step that day
+    and, of them, those who opened, clicked and met the goal. Additive over days, so a period's figures for an
+    arm with one send step are a sum of a few cells."""
+
+    __tablename__ = "send_cohort"
 
     version_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
     node_id: str = Field(primary_key=True, max_length=80)
     day: str = Field(primary_key=True, max_length=10)
-    lead_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
-    sent: int = 0
+    n: int = 0
     opened: int = 0
     clicked: int = 0
+    goal: int = 0

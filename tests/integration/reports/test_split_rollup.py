@@ -1,8 +1,9 @@
-"""The split report's rollup (`lead_send_stat`: store/rollups.py) always gives what a scan of the activity log
-gives, whatever writes: sends, opens and clicks (bots too) inserted, re-flagged, re-pointed to another message,
-re-timed and deleted, sends re-timed and removed, leads erased; a rebuild gives the same table; `nurture init`
-heals a workspace made before the table existed; and on PostgreSQL two first opens of one message committed at
-once mark its send opened once."""
+"""The split report's rollups (`lead_send`, `send_cohort`: store/rollups.py) always give what a scan of the
+log gives, whatever writes: sends, opens and clicks (bots too) inserted, re-flagged, re-pointed to another
+message and deleted, sends re-timed, repeated and removed, goals met and lost, leads erased; both the day-cell
+path (one send step per arm) and the per-lead path (several, or a segment); a rebuild gives the same tables;
+`nurture init` heals a workspace made before the tables existed; and on PostgreSQL two writers of one lead's
+send state committed at once leave it exact."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from nurture_tui.reports.common import make_period, resolve_scope
 from nurture_tui.reports.splits import arm_rows
 from nurture_tui.store import rollups
 from nurture_tui.store.engine import make_engine, write_tx
-from nurture_tui.store.tables import activity, lead, lead_send_stat
+from nurture_tui.store.tables import activity, enrollment, lead, lead_send, send_cohort
 from nurture_tui.workspace import Workspace
 
 from .report_fixture import build, d
@@ -34,14 +35,14 @@ def _both(ws: Workspace) -> list[tuple[Any, Any]]:
                 for scope in [resolve_scope(conn, make_period(d(3, 2), since, until), d(3, 2))]]
 
 
+def _tables(ws: Workspace) -> list[list[Any]]:
+    with ws.engine.connect() as conn:
+        return [sorted(tuple(r) for r in conn.execute(select(t))) for t in (lead_send, send_cohort)]
+
+
 def _assert_equal(ws: Workspace, what: str) -> None:
     for rollup, scan in _both(ws):
         assert rollup == scan, what
-
-
-def _table(ws: Workspace) -> list[Any]:
-    with ws.engine.connect() as conn:
-        return sorted(tuple(r) for r in conn.execute(select(lead_send_stat)))
 
 
 def test_rollup_equals_scan_through_every_kind_of_write(workspace: Workspace) -> None:
@@ -71,24 +72,46 @@ def test_rollup_equals_scan_through_every_kind_of_write(workspace: Workspace) ->
             elif choice == 4:  # a send re-timed (into another day, sometimes out of the period)
                 conn.execute(update(activity).where(a.outbox_id == oid, a.kind == "sent").values(
                     at=rnd.choice([d(2, 3, 9), d(2, 5, 9), d(1, 20, 9)])))
-            elif choice == 5:  # a second send of the same step to the lead on another day (re-entry)
-                conn.execute(insert(activity).values(lead_id=lid, kind="sent", at=d(2, 8, 9), outbox_id=None,
-                                                     sequence_id=2, version_id=2, node_id="a1", meta={}))
+            elif choice == 5:  # a second send to the lead on another day (re-entry), sometimes of another step
+                conn.execute(insert(activity).values(lead_id=lid, kind="sent", at=rnd.choice([d(1, 30), d(2, 8, 9)]),
+                                                     outbox_id=None, sequence_id=2, version_id=2,
+                                                     node_id=rnd.choice(["a1", "b1", "a2"]), meta={}))
             elif choice == 6:  # a send's activity removed
                 conn.execute(delete(activity).where(a.outbox_id == oid, a.kind == "sent"))
-            elif step > 30:  # erasing a lead deletes its messages and activities (cascade)
+            elif step % 16 == 7:  # the lead's goal met, or lost
+                e = enrollment.c
+                status = conn.execute(select(e.status).where(e.lead_id == lid, e.version_id == 2)).scalar()
+                conn.execute(update(enrollment).where(e.lead_id == lid, e.version_id == 2).values(
+                    status="active" if status == "goal" else "goal"))
+            elif step > 30:  # erasing a lead deletes its messages, activities and enrollments (cascade)
                 conn.execute(delete(lead).where(lead.c.id == lid))
         _assert_equal(workspace, f"step {step} ({choice})")
-    before = _table(workspace)
-    with write_tx(workspace.engine) as conn:  # a rebuild from the log gives the same table
+    before = _tables(workspace)
+    with write_tx(workspace.engine) as conn:  # a rebuild from the log gives the same tables
         rollups.install(conn, rebuild=True)
-    assert _table(workspace) == before
-    assert all(r[4] > 0 for r in before)  # no cell left counting no send
+    assert _tables(workspace) == before
+    assert all(r[3] > 0 for r in before[1])  # no cell left counting no lead
+
+
+def test_arms_of_several_steps_count_each_lead_once(workspace: Workspace) -> None:
+    """A lead sent twice from an arm (two steps, or one step twice) counts once, in the period of its first
+    message; an arm of two steps makes the report group per lead (the cell path would count it twice)."""
+    build(workspace)
+    with write_tx(workspace.engine) as conn:  # L101 (arm A): a second message from a1 on 02-20; L121 (arm B)
+        for lid, node, at in ((101, "a1", d(2, 20)), (121, "b1", d(2, 20)), (121, "b2", d(2, 21))):
+            conn.execute(insert(activity).values(lead_id=lid, kind="sent", at=at, sequence_id=2, version_id=2,
+                                                 node_id=node, meta={}))
+    _assert_equal(workspace, "repeated sends")
+    with workspace.engine.connect() as conn:
+        feb = resolve_scope(conn, make_period(d(3, 2), date(2026, 2, 1), date(2026, 3, 1)), d(3, 2))
+        late = resolve_scope(conn, make_period(d(3, 2), date(2026, 2, 10), date(2026, 3, 1)), d(3, 2))
+        assert [a["n"] for a in arm_rows(conn, feb)[0]] == [20, 20]
+        assert arm_rows(conn, late) == []  # both entered on 02-03
 
 
 def test_init_creates_the_table_of_an_older_workspace(db_url: str) -> None:
-    """A workspace made before `lead_send_stat` existed: `nurture init` (migrate.upgrade) creates the table,
-    its triggers and a rollup rebuilt from the log."""
+    """A workspace made before `lead_send` and `send_cohort` existed: `nurture init` (migrate.upgrade) creates
+    the tables, their triggers and rollups rebuilt from the log."""
     from nurture_tui.store import migrate
 
     engine = make_engine(db_url)
@@ -98,13 +121,14 @@ def test_init_creates_the_table_of_an_older_workspace(db_url: str) -> None:
             conn.execute(insert(lead).values(id=1, email="a@example.com"))
             conn.execute(insert(activity).values(lead_id=1, kind="sent", at=d(2, 2), version_id=7, node_id="x",
                                                  meta={}))
-            for name in rollups.SEND_TRIGGERS:
-                conn.exec_driver_sql(f"DROP TRIGGER {name}" + (" ON activity" if "postgresql" in db_url else ""))
-            conn.exec_driver_sql("DROP TABLE lead_send_stat")
+            rollups.uninstall(conn)
+            conn.exec_driver_sql("DROP TABLE lead_send")
+            conn.exec_driver_sql("DROP TABLE send_cohort")
         migrate.upgrade(engine)
         with engine.connect() as conn:
             assert rollups.installed(conn)
-            assert conn.execute(select(lead_send_stat.c.day, lead_send_stat.c.sent)).all() == [("2026-02-02", 1)]
+            assert conn.execute(select(lead_send.c.first_day)).all() == [("2026-02-02",)]
+            assert conn.execute(select(send_cohort.c.day, send_cohort.c.n)).all() == [("2026-02-02", 1)]
     finally:
         engine.dispose()
 
@@ -138,6 +162,6 @@ def test_concurrent_first_opens_mark_the_send_once(pg_url: str, workspace: Works
     t.join(10)
     assert done.is_set()
     with engine.connect() as conn:
-        assert conn.execute(select(lead_send_stat.c.opened).where(lead_send_stat.c.lead_id == lid)).scalar_one() == 1
+        assert conn.execute(select(lead_send.c.opened).where(lead_send.c.lead_id == lid)).scalar_one() == 1
     engine.dispose()
     _assert_equal(workspace, "after two concurrent first opens")

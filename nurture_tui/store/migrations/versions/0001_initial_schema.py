@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 07:05:24.725220
+Create Date: 2026-12-06 07:12:46.728990
 """
 from collections.abc import Sequence
 
@@ -96,15 +96,15 @@ def upgrade() -> None:
     sa.Column('opportunity_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('lead_id')
     )
-    op.create_table('lead_send_stat',
+    op.create_table('lead_send',
     sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
-    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
-    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
-    sa.Column('sent', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('first_day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
     sa.Column('opened', sa.Integer(), server_default='0', nullable=False),
     sa.Column('clicked', sa.Integer(), server_default='0', nullable=False),
-    sa.PrimaryKeyConstraint('version_id', 'node_id', 'day', 'lead_id')
+    sa.Column('goal', sa.Integer(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('version_id', 'lead_id', 'node_id')
     )
     op.create_table('lease',
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
@@ -167,6 +167,16 @@ def upgrade() -> None:
     sa.Column('updated_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
+    )
+    op.create_table('send_cohort',
+    sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
+    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('n', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('opened', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('clicked', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('goal', sa.Integer(), server_default='0', nullable=False),
+    sa.PrimaryKeyConstraint('version_id', 'node_id', 'day')
     )
     op.create_table('sequence',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -702,13 +712,14 @@ def downgrade() -> None:
 
     op.drop_table('sf_influence')
     op.drop_table('sequence')
+    op.drop_table('send_cohort')
     op.drop_table('segment')
     op.drop_table('score_rule')
     op.drop_table('rep_group')
     op.drop_table('node_counter')
     op.drop_table('meta')
     op.drop_table('lease')
-    op.drop_table('lead_send_stat')
+    op.drop_table('lead_send')
     op.drop_table('lead_milestone')
     op.drop_table('lead_cohort')
     op.drop_table('grade_profile')
