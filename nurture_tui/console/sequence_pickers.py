@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from ..segments.fields import custom_keys
-from ..sequences.model import UPDATABLE_LEAD_FIELDS
+from ..sequences.model import UPDATABLE_LEAD_FIELDS, SequenceDef, iter_steps
 from ..store.tables import campaign, campaign_member, rep_group, segment, sequence, template, user
 from .session import ConsoleSession
 
@@ -37,3 +37,15 @@ def picker_names(session: ConsoleSession) -> dict[str, list[str]]:
             "owners": users + [f"group:{g}" for g in names(rep_group.c.name)],
             "fields": [*UPDATABLE_LEAD_FIELDS, *(f"custom.{k}" for k in custom_keys(conn))],
         }
+
+
+def template_order(names: list[str], program: SequenceDef | None) -> list[str]:
+    """The send form's templates in the order its picker lists them (and breaks a search's ties): the
+    program's own inline templates first, as the file holds them, then the others; the templates the program
+    sends already last (a nurture program rarely sends one email twice), so the next one is mostly on top."""
+    if program is None:
+        return list(names)
+    inline = [t.name for t in program.templates]
+    ordered = inline + [n for n in names if n not in set(inline)]
+    sent = {s.send.template for s in iter_steps(program.steps) if s.send is not None}
+    return [n for n in ordered if n not in sent] + [n for n in ordered if n in sent]

@@ -129,15 +129,17 @@ async def add(log: KeyLog, how: str, kind: str, *fields: str, arm: str | None = 
 
 async def type_field(log: KeyLog, text: str, *, last: bool = False) -> None:
     """The action type: its letter (the form moves on). A picker (template, field, campaign, owner): the
-    shortest search that puts the choice on top (keys); a name it does not list yet, and every other field:
-    the text (free text). Then `enter` to the next field, unless it is the last (`ctrl+s` follows)."""
+    shortest search that puts the choice on top (keys), none when it is on top already; a name it does not
+    list yet, and every other field: the text (free text). Then `enter` to the next field, unless it is the
+    last (`ctrl+s` follows)."""
     focused = log.pilot.app.focused
     if isinstance(focused, ActionTypeList):
         await log.press(next(letter for letter, kind in ACTION_LETTERS if kind == text))
         return
     picker = focused.parent if focused is not None else None
     if isinstance(picker, PickList) and any(c.key == text for c in picker.choices):
-        await log.press(*shortest_search(picker.choices, text))
+        if picker.input.value or picker.highlighted_key() != text:  # else on top: `enter` takes the first
+            await log.press(*shortest_search(picker.choices, text))
     elif text:
         await log.text(text)
     if not last:

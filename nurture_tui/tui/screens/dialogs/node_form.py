@@ -31,9 +31,10 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ....console.sequence_nodes import build_step, form_data
+from ....console.sequence_pickers import template_order
 from ....console.sequence_settings import parse_rule_text, rule_text
 from ....errors import ValidationError
-from ....sequences.model import WAIT_FOR_EVENTS, WEEKDAYS, Step
+from ....sequences.model import WAIT_FOR_EVENTS, WEEKDAYS, SequenceDef, Step
 from ...keymap import bind
 from ...widgets.segments.pick_list import Choice, PickList
 
@@ -188,7 +189,7 @@ class NodeForm(ModalScreen[Step | None]):
     def _kind_fields(self, spec: dict[str, Any]) -> list[Widget]:
         k = self.kind
         if k == "send":
-            templates = self.names.get("templates", [])
+            templates = template_order(self.names.get("templates", []), self._program())
             picker = PickList([Choice(t, t) for t in templates], placeholder="type to search the templates",
                               id="template")
             return [Label("Template", classes="step"), picker, Static("", id="preview")]
@@ -229,6 +230,14 @@ class NodeForm(ModalScreen[Step | None]):
                     out += self._field(name, title, text, self.names.get(SUGGESTED.get(name, ""), None))
             return out
         return self._field("reason", "Reason  (shown in the lead's history)", spec.get("reason", "exit step"))
+
+    def _program(self) -> SequenceDef | None:
+        """The program this step belongs to: the draft of the editor under this form (None elsewhere)."""
+        for screen in reversed(self.app.screen_stack):
+            defn = getattr(getattr(screen, "draft", None), "defn", None)
+            if isinstance(defn, SequenceDef):
+                return defn
+        return None
 
     def _rare_fields(self, spec: dict[str, Any]) -> list[Widget]:
         """The kind's fields most steps leave at their default: after the label."""

@@ -162,10 +162,11 @@ class PickList(Vertical):
 
     def take(self) -> None:
         """What `enter` would pick, into the input, without the `Picked` message (a form's `ctrl+s` saves
-        with it): the highlighted match of a search that is not a choice's key already."""
+        with it): the highlighted match of the search — the first choice, with no search — unless the text
+        is a choice's key already."""
         text = self.input.value.strip()
         key = self.highlighted_key()
-        if text and key is not None and not any(c.key == text for c in self.choices):
+        if key is not None and not any(c.key == text for c in self.choices):
             self.input.value = key
 
     def focus(self, scroll_visible: bool = True) -> PickList:
