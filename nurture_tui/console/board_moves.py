@@ -49,6 +49,7 @@ class BoardMoves:
         self._previous: dict[int, tuple[int, float]] | None = None  # None: the first refresh shows no movement
         self._day: date | None = None
         self._day_start: dict[int, float] = {}
+        self._deferred: list[int] = []  # keys shown without their baseline yet (see defer_baselines)
 
     def missing_baselines(self, now: datetime, keys: Sequence[int]) -> list[int]:
         """Keys whose start-of-day score is not known yet (all of them on a new day)."""
@@ -56,8 +57,23 @@ class BoardMoves:
             self._day, self._day_start = now.date(), {}
         return [k for k in keys if k not in self._day_start]
 
-    def add_baselines(self, scores: dict[int, float]) -> None:
-        self._day_start.update(scores)
+    def add_baselines(self, scores: dict[int, float], now: datetime | None = None) -> None:
+        """Start-of-day scores computed at `now` (dropped if the day has turned since)."""
+        if now is None or now.date() == self._day:
+            self._day_start.update(scores)
+
+    def defer_baselines(self, keys: Sequence[int]) -> None:
+        """These rows are shown without a day delta for now; `take_deferred` hands them to whoever computes
+        their baselines off the refresh's critical path."""
+        self._deferred = list(keys)
+
+    def take_deferred(self) -> list[int]:
+        keys, self._deferred = self._deferred, []
+        return keys
+
+    @property
+    def deferred(self) -> bool:
+        return bool(self._deferred)
 
     def reset_refresh(self) -> None:
         """The next refresh shows no movement (after a filter change, the previous ranks mean nothing)."""

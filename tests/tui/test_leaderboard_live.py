@@ -242,3 +242,40 @@ async def test_live_table_reorders_by_key_and_redraws_moved_rows(seeded_ws: Work
         await pilot.pause()
         assert [table.render_line(y).text.split()[1] for y in range(1, 4)] == ["40", "31", "20"]
         assert table.lines_rendered == drawn + 1  # only ann's score changed
+
+
+def test_day_baselines_can_wait_for_after_the_refresh(seeded_ws: Workspace) -> None:
+    """`top(..., baselines=False)` shows a lead new on the board without its day delta; `fill_baselines`
+    computes it after, and the next refresh shows the same delta the inline path gives."""
+    ws = seeded_ws
+    board = Console.open(ws).leaderboard
+    first = board.top(10)
+    assert all(r.delta_day is not None for r in first) and not board.baselines_deferred("leads")
+    outsider = board.top(40, track=False)[-1]
+    with write_tx(ws.engine) as conn:
+        service.adjust_score(conn, outsider.lead_id, 500.0, "test", ws.clock.now(), ws.settings)
+    second = board.top(10, baselines=False)
+    assert second[0].lead_id == outsider.lead_id and second[0].moved is None and second[0].delta_day is None
+    assert all(r.delta_day is not None for r in second[1:])
+    assert board.baselines_deferred("leads")
+    assert board.fill_baselines("leads") == 1 and not board.baselines_deferred("leads")
+    third = board.top(10, baselines=False)
+    inline = Console.open(ws).leaderboard.top(10)
+    assert third[0].delta_day is not None and round(third[0].delta_day) == round(inline[0].delta_day or 0)
+    assert board.fill_baselines("leads") == 0
+
+
+async def test_a_lead_new_on_the_board_gets_its_day_delta_after_it_shows(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=SIZE) as pilot:
+        screen: Any = app.screen
+        table = screen.table
+        await wait_for(pilot, lambda: table.row_count == 50 and screen.updates >= 1)
+        await pilot.press("plus", "plus", "plus")
+        outsider = str(screen.console.leaderboard.top(80, track=False)[-1].lead_id)
+        assert outsider not in screen.shown
+        with write_tx(seeded_ws.engine) as conn:
+            service.adjust_score(conn, int(outsider), 500.0, "test", seeded_ws.clock.now(), seeded_ws.settings)
+        await wait_for(pilot, lambda: outsider in screen.shown)
+        assert str(table.get_cell(outsider, "move")) == "new"
+        await wait_for(pilot, lambda: str(table.get_cell(outsider, "day")).startswith("+"))

@@ -80,6 +80,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         self._status_text = ""
         self._state_text: str | None = None
         self._board: tuple[object, ...] | None = None  # what the table shows: rows, filter, kind
+        self._first_board = True  # the next load is the first of its kind and filter
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
@@ -91,7 +92,10 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         yield Label("", id="status")
 
     def fetch(self) -> list[BoardRow]:
-        return self.console.leaderboard.top(TOP, kind=self.kind, board_filter=self.board_filter)
+        # The first board of a kind or filter comes with every row's day delta; after that, a lead new on
+        # the board gets its start-of-day score after the refresh that shows it (fill_baselines), not in it.
+        return self.console.leaderboard.top(TOP, kind=self.kind, board_filter=self.board_filter,
+                                            baselines=self._first_board)
 
     def row_key(self, row: BoardRow) -> str:
         return str(row.key) if self.kind == "leads" else f"account-{row.key}"
@@ -108,6 +112,9 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         """With follow, the cursor stays on its lead wherever it moves (scrolled into view); without, it
         keeps its place on screen instead of chasing its lead. A load equal to the one shown (a quiet board)
         changes nothing."""
+        if self.console.leaderboard.baselines_deferred(self.kind):
+            self.call_after_refresh(self._fill_baselines)
+        self._first_board = False
         board = (tuple(self.rows), tuple(self.filter_words), self.kind)
         if board == self._board:
             self.updates += 1
@@ -128,6 +135,11 @@ class LeaderboardScreen(ListScreen[BoardRow]):
             self.table.move_cursor(row=row, animate=False)
         self.updates += 1
         self._show_status()
+
+    def _fill_baselines(self) -> None:
+        kind = self.kind
+        self.run_worker(lambda: self.console.leaderboard.fill_baselines(kind), thread=True, exclusive=True,
+                        group="leaderboard.baselines", exit_on_error=False, description="leaderboard day deltas")
 
     def rows_shown(self) -> None:
         """The cursor moved (by a key or a refresh): it picks the lead followed, unless that lead is off the
@@ -172,6 +184,7 @@ class LeaderboardScreen(ListScreen[BoardRow]):
     def action_toggle_kind(self) -> None:
         self.kind = "accounts" if self.kind == "leads" else "leads"
         self.followed = None
+        self._first_board = True
         table = cast(LiveTable, self.table)
         table.columns[table.ordered_columns[2].key].label = Text("Lead" if self.kind == "leads" else "Account")
         table.columns[table.ordered_columns[9].key].label = Text("Company" if self.kind == "leads" else "Top lead")
@@ -228,5 +241,6 @@ class LeaderboardScreen(ListScreen[BoardRow]):
 
     def _apply_filter(self, board_filter: BoardFilter) -> None:
         self.board_filter = board_filter
+        self._first_board = True
         self.console.leaderboard.forget_moves(self.kind)
         self.load()

@@ -99,8 +99,12 @@ class LiveTable(KeyedTable):
     def apply(self, rows: Mapping[str, Sequence[RenderableType]], *, ordered: bool = True) -> None:
         count = self.row_count
         before = self._visible_versions()
-        with self._held_repaints():
-            super().apply(rows, ordered=ordered)
+        try:
+            with self._held_repaints():
+                super().apply(rows, ordered=ordered)
+        except BaseException:
+            super().refresh(layout=True)  # a diff cut short: paint what there is
+            raise
         if self.row_count != count or self._held_layout:
             if self._held_full or self._held_layout:
                 super().refresh(layout=self._held_layout)
@@ -179,7 +183,7 @@ class LiveTable(KeyedTable):
         show_cursor, show_hover = self.show_cursor, self._show_hover_cursor
         cursor_row, hover_row = self.cursor_coordinate.row, self.hover_coordinate.row
         state = (x1, x2, width, base_style, self.cursor_type, show_cursor, show_hover, self._pseudo_class_state,
-                 self._epoch)
+                 self.zebra_stripes, self.cell_padding, self._epoch)
         if y < header:  # the column labels: DataTable's own rendering, kept while nothing it shows changes
             key: tuple[Any, ...] = ("header", y, hover_row == -1, *state)
             strip = self._strips.get(key)
