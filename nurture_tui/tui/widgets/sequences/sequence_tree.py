@@ -25,6 +25,7 @@ BADGE_STYLES = {"send": "bold blue", "wait": "bold yellow", "wait_for": "bold ma
                 "split": "bold cyan", "action": "bold green", "exit": "bold red", "goto": "bold"}
 
 Key = tuple[Path, bool]  # (path, is the goto row)
+LineSignature = tuple[tuple[int, bool], ...]  # the nodes on a line's path: (node id, is its list's last)
 
 
 def row_key(row: Row) -> Key:
@@ -38,6 +39,9 @@ class SequenceTree(Tree[Row]):
 
     def __init__(self, *, id: str | None = None) -> None:
         self._widths: dict[int, tuple[Text, int]] = {}  # node id → (its label, the label's cell width)
+        self._diffing = False  # `show` is changing nodes: only the lines that change are redrawn
+        self._signatures: list[LineSignature] | None = None  # what each line showed at the last build
+        self._same: tuple[int, int] = (0, 0)  # the rows `show` found unchanged: [0, a) and [b, end)
         super().__init__("steps", data=Row((), -1, "arm", "", "steps"), id=id)
         self.show_root = True
         self.guide_depth = 2
@@ -58,17 +62,44 @@ class SequenceTree(Tree[Row]):
 
         A keyed diff, not a rebuild: rows are matched by what they are (a step by its id, an arm by its
         step and name, a goto by its step), so an edit touches only the nodes it changed — a move removes
-        and re-adds the moved steps, a form edit relabels one row — and a long program stays fast."""
+        and re-adds the moved steps, a form edit relabels one row — and a long program stays fast. The rows
+        before and after the edit that are the same as last time (same place, same content) are not even
+        visited, and only the screen lines whose content changed are drawn again (`_build`)."""
         key: Key = self.cursor_key if cursor is None else (
             cursor if _is_key(cursor) else (cursor, False))  # type: ignore[assignment]
-        self._marks_before, self._problems_at = self._problems_at, _by_path(problems)
+        marks_before, self._problems_at = self._problems_at, _by_path(problems)
+        self._marks_before = marks_before
         name = draft.defn.name
-        self.root.set_label(Text.assemble((name, "bold"), ("  (empty: `a` adds the first step)"
-                                                            if not draft.defn.steps else "", "dim")))
-        self.root.data = Row((), -1, "arm", "", name)
-        rows = draft.rows()
-        self._reconcile(self.root, _forest(rows))
-        self._rows = rows
+        root_label = Text.assemble((name, "bold"), ("  (empty: `a` adds the first step)"
+                                                     if not draft.defn.steps else "", "dim"))
+        self._diffing = True  # the node changes below redraw only the lines they change
+        try:
+            if root_label != self.root.label:  # the root is on every line's path: relabelled, all redraw
+                self.root.set_label(root_label)
+            self.root.data = Row((), -1, "arm", "", name)
+            rows = draft.rows()
+            self._same = _same_ends(self._rows, rows)
+            counters = self._updates, self.root._updates
+            self._reconcile(self.root, _forest(rows))
+            # `TreeNode.add` bumps the tree's change counter and the parent's, and both are in the cache key of
+            # every line (the root is on every line's path): every line would be drawn again. Put them back;
+            # `_build` drops the drawings of the lines whose content changed.
+            self._updates, self.root._updates = counters
+            self._rows = rows
+            self._index_nodes()
+            self._relabel_marks(marks_before)  # rows left alone above whose marks changed
+            if not self.root.is_expanded:
+                self.root.expand()
+            if self.is_mounted and self.size.height:
+                self._pending = None
+                self._put_cursor(self._nearest(key))  # now, not after a refresh: an edit paints in one frame
+            else:  # not laid out yet (the first show): once it is
+                self._pending = key
+                self.call_after_refresh(self._settle_cursor)
+        finally:
+            self._diffing = False
+
+    def _index_nodes(self) -> None:
         nodes: dict[Key, TreeNode[Row]] = {((), False): self.root}
         stack = list(self.root.children)
         while stack:
@@ -79,14 +110,6 @@ class SequenceTree(Tree[Row]):
         self.nodes_by_key = nodes
         if len(self._widths) > 2 * len(nodes) + 64:  # forget the widths of removed nodes
             self._widths = {n.id: w for n in nodes.values() if (w := self._widths.get(n.id)) is not None}
-        if not self.root.is_expanded:
-            self.root.expand()
-        if self.is_mounted and self.size.height:
-            self._pending = None
-            self._put_cursor(self._nearest(key))  # now, not after a refresh: an edit paints in one frame
-        else:  # not laid out yet (the first show): once it is
-            self._pending = key
-            self.call_after_refresh(self._settle_cursor)
 
     def _reconcile(self, parent: TreeNode[Row], items: list[_Item]) -> None:
         """Make `parent`'s children show `items`: the common head and tail are kept (updated in place, and
@@ -108,8 +131,11 @@ class SequenceTree(Tree[Row]):
             self._add(parent, item, before)
         kept = list(zip(old[:head], items[:head], strict=True))
         kept += list(zip(old[len(old) - tail:], items[len(items) - tail:], strict=True))
+        prefix, suffix = self._same
         for node, item in kept:
             row = item.row
+            if (item.end <= prefix or item.start >= suffix) and node.data == row:
+                continue  # it and all below it are the rows shown already, in the same place
             same_marks = self._marks_before.get(row.path) == self._problems_at.get(row.path)
             if node.data != row or not same_marks:  # a row's label is its row, its marks, the counters
                 node.data = row
@@ -119,6 +145,15 @@ class SequenceTree(Tree[Row]):
             self._reconcile(node, item.children)
             if node.allow_expand != bool(item.children):
                 node.allow_expand = bool(item.children)  # an empty arm: nothing to fold
+
+    def _relabel_marks(self, before: dict[Path, list[str]]) -> None:
+        now = self._problems_at
+        for path in {p for p in before.keys() | now.keys() if before.get(p) != now.get(p)}:
+            node = self.nodes_by_key.get((path, False))
+            if node is not None and node.data is not None and node is not self.root:
+                label = self._label(node.data)
+                if label != node.label:
+                    node.set_label(label)
 
     def _add(self, parent: TreeNode[Row], item: _Item, before: TreeNode[Row] | None) -> None:
         row = item.row
@@ -131,13 +166,47 @@ class SequenceTree(Tree[Row]):
     # -- what Textual's Tree does on every change, made cheaper -----------------------------------------
 
     def _invalidate(self) -> None:
-        """As `Tree._invalidate` (every node add, remove, fold), but a repaint, not a layout of the screen: the
-        tree's height is fixed (`1fr`), and when its lines change its virtual size, that reactive lays it out
-        itself. A layout re-renders the whole screen (header, footer, title, problems), not just the tree."""
+        """What `Tree` calls on every node add, remove and fold. As `Tree._invalidate`, but a repaint, not a
+        layout of the screen: the tree's height is fixed (`1fr`), and when its lines change its virtual
+        size, that reactive lays it out itself (a layout re-renders the whole screen, not just the tree).
+        While `show` changes nodes, not even that: the lines are rebuilt, and `_build` redraws those whose
+        content changed."""
+        if self._diffing:
+            self._tree_lines_cached = None
+            return
         self._clear_line_cache()
         self._updates += 1
         self.root._reset()
         self.refresh()
+
+    def _clear_line_cache(self) -> None:
+        super()._clear_line_cache()
+        self._signatures = None  # every line is drawn again: nothing to compare the next build with
+
+    def _build(self) -> None:
+        """`Tree._build`, then the lines compared with the last build's: each line's drawing is cached under
+        its number and the state of the nodes on its path, so a line whose number now shows other nodes (or
+        the same nodes with other guides) drops its cached drawing and is repainted; the others keep theirs.
+        A move redraws the moved steps' lines, not the whole tree."""
+        width = self.virtual_size.width
+        super()._build()
+        lines = self._tree_lines_cached or []
+        signatures = [_signature(line.path, line.last) for line in lines]
+        before, self._signatures = self._signatures, signatures
+        if before is None:
+            return  # the cache was cleared, the widget refreshed
+        if self.virtual_size.width != width:  # every line is padded to the widest
+            self._line_cache.clear()
+            self._updates += 1
+            self.refresh()
+            return
+        changed = {y for y in range(max(len(before), len(signatures)))
+                   if y >= len(before) or y >= len(signatures) or before[y] != signatures[y]}
+        if changed:
+            for key in [k for k in self._line_cache.keys() if k[0] in changed]:  # noqa: SIM118 (no __iter__)
+                self._line_cache.discard(key)
+            for y in changed:
+                self._refresh_line(y)
 
     def get_label_width(self, node: TreeNode[Row]) -> int:
         """As `Tree.get_label_width` (the toggle icon and the label), with the label's width kept per node:
@@ -259,6 +328,25 @@ def _is_key(value: object) -> bool:
             and isinstance(value[1], bool))
 
 
+def _signature(path: list[TreeNode[Row]], last: bool) -> LineSignature:
+    """What a tree line draws besides the nodes' own state: which nodes are on its path, and which of them
+    end their list (the guides: `├──` or `└──`, `│` or blank)."""
+    return (*((node.id, node.is_last) for node in path), (-1, last))
+
+
+def _same_ends(old: list[Row], new: list[Row]) -> tuple[int, int]:
+    """The rows that did not change, as `(a, b)`: `new[:a] == old[:a]` and `new[b:]` equals the same number of
+    rows at the end of `old`."""
+    n = min(len(old), len(new))
+    a = 0
+    while a < n and old[a] == new[a]:
+        a += 1
+    tail = 0
+    while tail < n - a and old[len(old) - 1 - tail] == new[len(new) - 1 - tail]:
+        tail += 1
+    return a, len(new) - tail
+
+
 def _by_path(problems: list[DraftProblem] | None) -> dict[Path, list[str]]:
     at: dict[Path, list[str]] = {}
     for p in problems or []:
@@ -273,6 +361,8 @@ class _Item:
 
     row: Row
     ident: tuple[str, ...]
+    start: int  # its row's index in `rows()`
+    end: int = 0  # past its last descendant's
     children: list[_Item] = field(default_factory=list)
 
 
@@ -291,12 +381,18 @@ def _forest(rows: list[Row]) -> list[_Item]:
     in a draft being edited) get a running number so matching stays one-to-one."""
     top: list[_Item] = []
     stack: list[tuple[Row | None, list[_Item]]] = [(None, top)]
-    for row in rows:
-        del stack[row.depth + 1:]
+    open_items: list[_Item] = []  # the item at each depth whose descendants are being read
+    for index, row in enumerate(rows):
+        for done in open_items[row.depth:]:
+            done.end = index
+        del stack[row.depth + 1:], open_items[row.depth:]
         parent_row, siblings = stack[-1]
         ident = _ident(row, parent_row)
         seen = sum(1 for s in siblings if s.ident[:3] == ident)
-        item = _Item(row, (*ident, str(seen)) if seen else ident)
+        item = _Item(row, (*ident, str(seen)) if seen else ident, index)
         siblings.append(item)
         stack.append((row, item.children))
+        open_items.append(item)
+    for done in open_items:
+        done.end = len(rows)
     return top
