@@ -182,8 +182,9 @@ class SequenceDraft:
         def visit(steps: list[Step], base: Path, depth: int) -> None:
             for i, step in enumerate(steps):
                 path = (*base, i)
-                out.append(Row(path, depth, step.kind, BADGES[step.kind], summary(step), step.id, step.label))
-                if step.has_yes_no:
+                kind = step.kind  # a search of the kinds: once per step (the tree asks for rows on every edit)
+                out.append(Row(path, depth, kind, BADGES[kind], summary(step), step.id, step.label))
+                if kind in ("wait_for", "branch"):  # has_yes_no
                     for arm in ("yes", "no"):
                         out.append(Row((*path, arm), depth + 1, "arm", "", arm))
                         visit(getattr(step, arm) or [], (*path, arm), depth + 2)

@@ -382,14 +382,16 @@ def _forest(rows: list[Row]) -> list[_Item]:
     top: list[_Item] = []
     stack: list[tuple[Row | None, list[_Item]]] = [(None, top)]
     open_items: list[_Item] = []  # the item at each depth whose descendants are being read
+    seen: dict[tuple[int, tuple[str, ...]], int] = {}  # (id of a sibling list, identity) → how many so far
     for index, row in enumerate(rows):
         for done in open_items[row.depth:]:
             done.end = index
         del stack[row.depth + 1:], open_items[row.depth:]
         parent_row, siblings = stack[-1]
         ident = _ident(row, parent_row)
-        seen = sum(1 for s in siblings if s.ident[:3] == ident)
-        item = _Item(row, (*ident, str(seen)) if seen else ident, index)
+        count = seen.get((id(siblings), ident), 0)
+        seen[(id(siblings), ident)] = count + 1
+        item = _Item(row, (*ident, str(count)) if count else ident, index)
         siblings.append(item)
         stack.append((row, item.children))
         open_items.append(item)
