@@ -176,6 +176,11 @@ async def test_live_table_draws_what_the_data_table_draws(seeded_ws: Workspace) 
         await pilot.pause()
         assert not table.has_focus
         same()
+        before = table._render_line(table.header_height, 0, table.size.width, table.rich_style)
+        app.theme = "textual-light"
+        await pilot.pause()
+        same()
+        assert table._render_line(table.header_height, 0, table.size.width, table.rich_style) != before
 
 
 async def test_a_refresh_redraws_only_the_rows_that_changed(seeded_ws: Workspace) -> None:

@@ -54,6 +54,7 @@ class LiveTable(KeyedTable):
         self._epoch = 0
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(512)
         self._meta: dict[tuple[int, int], Style] = {}
+        self._row_styles: dict[tuple[object, ...], Style] = {}
         self._holding = False  # inside apply(): full repaints are held back
         self._held_full = False
         self._held_layout = False
@@ -162,9 +163,11 @@ class LiveTable(KeyedTable):
         super()._clear_caches()
         self._strips.clear()
         self._meta.clear()
+        self._row_styles.clear()
 
     def notify_style_update(self) -> None:
         self._strips.clear()
+        self._row_styles.clear()
         super().notify_style_update()
 
     # -- drawing (Line API) -------------------------------------------------------------------------
@@ -213,7 +216,7 @@ class LiveTable(KeyedTable):
         component_style, post_style = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
             self.cursor_foreground_priority == "css", self.cursor_background_priority == "css")
-        row_style = self._get_row_style(row_index, base_style)
+        row_style = self._row_style(row_index, base_style)
         data = self._data[row_key]
         padding = self.cell_padding
         segments: list[Segment] = []
@@ -229,6 +232,14 @@ class LiveTable(KeyedTable):
             {"row": row_index, "column": 0, "out_of_bounds": True})
         segments.append(Segment(" " * max(0, width - table_width), extend_style))
         return Strip(line_crop(segments, x1, x2, width)).adjust_cell_length(width, base_style).simplify()
+
+    def _row_style(self, row_index: int, base_style: Style) -> Style:
+        """DataTable's `_get_row_style` (a component style: ~0.2 ms to compute), kept per stripe."""
+        key = (row_index % 2 if self.zebra_stripes else 0, base_style, self._pseudo_class_state)
+        style = self._row_styles.get(key)
+        if style is None:
+            style = self._row_styles[key] = self._get_row_style(row_index, base_style)
+        return style
 
     def _meta_style(self, row_index: int, column_index: int) -> Style:
         meta = self._meta.get((row_index, column_index))
