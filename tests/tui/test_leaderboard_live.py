@@ -284,3 +284,18 @@ async def test_a_lead_new_on_the_board_gets_its_day_delta_after_it_shows(seeded_
         await wait_for(pilot, lambda: outsider in screen.shown)
         assert str(table.get_cell(outsider, "move")) == "new"
         await wait_for(pilot, lambda: str(table.get_cell(outsider, "day")).startswith("+"))
+
+
+async def test_a_click_on_a_row_moves_the_cursor_and_a_second_opens_the_lead(seeded_ws: Workspace) -> None:
+    """The lines drawn through the Line API carry the row/column meta the DataTable's mouse handling reads."""
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen: Any = app.screen
+        table = screen.table
+        await wait_for(pilot, lambda: table.row_count == 50 and screen.updates >= 1)
+        await pilot.click("#board", offset=(10, table.header_height + 4))
+        await wait_for(pilot, lambda: table.cursor_row == 4)
+        key = table.cursor_key()
+        await pilot.click("#board", offset=(10, table.header_height + 4))
+        await wait_for(pilot, lambda: type(app.screen).__name__ == "LeadDetailScreen")
+        assert str(app.screen.lead_id) == key  # type: ignore[attr-defined]
