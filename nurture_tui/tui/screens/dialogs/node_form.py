@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 import yaml
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
@@ -46,10 +47,14 @@ KINDS = (("s", "send", "send an email"), ("w", "wait", "wait a duration, until a
          ("f", "wait_for", "wait for an event (yes/no arms)"), ("b", "branch", "branch on a condition (yes/no arms)"),
          ("x", "split", "A/B split (weighted arms)"), ("a", "action", "do something (score, tag, field, campaign…)"),
          ("e", "exit", "leave the sequence"))
-#: The action types with the letter that picks each in the form's type list (no search, no `enter`).
+#: The action types with the letter that picks each in the form's type list (no search, no `enter`), and the
+#: word the list shows for it.
 ACTION_LETTERS = (("a", "adjust_score"), ("t", "add_tag"), ("r", "remove_tag"), ("u", "update_field"),
                   ("s", "set_stage"), ("c", "add_to_campaign"), ("e", "enroll"), ("n", "notify_rep"),
                   ("k", "create_task"), ("o", "assign_owner"), ("w", "webhook"))
+ACTION_WORDS = {"adjust_score": "score", "add_tag": "tag", "remove_tag": "untag", "update_field": "field",
+                "set_stage": "stage", "add_to_campaign": "campaign", "enroll": "enroll", "notify_rep": "notify",
+                "create_task": "task", "assign_owner": "owner", "webhook": "webhook"}
 #: The parameters each action type takes, in the order the form asks for them.
 ACTION_FIELDS: dict[str, tuple[str, ...]] = {
     "update_field": ("field", "value"), "set_stage": ("value",), "adjust_score": ("points",),
@@ -101,9 +106,10 @@ class KindModal(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class ActionTypeList(OptionList):
-    """The action types, a letter each (`t` add_tag, `a` adjust_score …): the letter — or `↑`/`↓` and
-    `enter` — picks one and the form moves on to its parameters. `value`: the type picked (or the step's)."""
+class ActionTypeList(Widget, can_focus=True):
+    """The action types, a letter and a word each (`t tag`, `a score` …; the type's name is in the label
+    above). A letter picks one and the form moves on to its parameters; `↑`/`↓` step through the types and
+    `enter` takes the one shown. `value`: the type picked (or the step's)."""
 
     @dataclass
     class Picked(Message):
@@ -114,14 +120,23 @@ class ActionTypeList(OptionList):
         def control(self) -> ActionTypeList:
             return self.type_list
 
+    @dataclass
+    class Changed(Message):
+        """`↑`/`↓` showed another type (not picked yet)."""
+
+        type_list: ActionTypeList
+        key: str
+
     def __init__(self, value: str = "", *, id: str | None = None) -> None:
-        super().__init__(*[Option(f"{letter}  {kind}", id=kind) for letter, kind in ACTION_LETTERS], id=id)
+        super().__init__(id=id)
         self.value = value
         self.letters = {letter: kind for letter, kind in ACTION_LETTERS}
         self.order = [kind for _letter, kind in ACTION_LETTERS]
 
-    def on_mount(self) -> None:
-        self.highlighted = self.order.index(self.value) if self.value in self.order else 0
+    def render(self) -> Text:
+        return Text("  ").join(
+            Text.assemble((letter, "bold"), " ", (ACTION_WORDS[kind], "reverse" if kind == self.value else "dim"))
+            for letter, kind in ACTION_LETTERS)
 
     def on_key(self, event: Key) -> None:
         kind = self.letters.get(event.character or "")
@@ -129,16 +144,20 @@ class ActionTypeList(OptionList):
             event.stop()
             event.prevent_default()
             self.pick(kind)
-
-    @on(OptionList.OptionSelected)
-    def _selected(self, event: OptionList.OptionSelected) -> None:
-        event.stop()
-        if event.option.id:
-            self.pick(event.option.id)
+        elif event.key in ("up", "down"):
+            event.stop()
+            step = 1 if event.key == "down" else -1
+            i = self.order.index(self.value) + step if self.value in self.order else 0
+            self.value = self.order[i % len(self.order)]
+            self.refresh(layout=True)
+            self.post_message(self.Changed(self, self.value))
+        elif event.key == "enter" and self.value:
+            event.stop()
+            self.pick(self.value)
 
     def pick(self, kind: str) -> None:
         self.value = kind
-        self.highlighted = self.order.index(kind)
+        self.refresh(layout=True)
         self.post_message(self.Picked(self, kind))
 
 
@@ -365,6 +384,11 @@ class NodeForm(ModalScreen[Step | None]):
         self._problem("")
         self._next(event.pick_list)
 
+    @on(ActionTypeList.Changed)
+    def _type_changed(self, event: ActionTypeList.Changed) -> None:
+        self.query_one("#type-label", Label).update(_type_title(event.key))
+        self._show_params(event.key)
+
     @on(ActionTypeList.Picked)
     def _type_picked(self, event: ActionTypeList.Picked) -> None:
         self.query_one("#type-label", Label).update(_type_title(event.key))
@@ -454,7 +478,7 @@ class NodeForm(ModalScreen[Step | None]):
 
 
 def _type_title(action_type: str) -> str:
-    return f"Action type  {action_type or '(a letter picks it)'}"
+    return f"Action type  {action_type}" if action_type else "Action type  (its letter picks it)"
 
 
 def _scalar(value: Any) -> str:
