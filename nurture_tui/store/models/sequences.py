@@ -57,6 +57,9 @@ class Enrollment(SQLModel, table=True):
         Index("ix_enrollment_lead_entered", "lead_id", "entered_at", "sequence_id"),
         Index("ix_enrollment_sequence_lead", "sequence_id", "lead_id", "entered_at"),
         Index("ix_enrollment_version_entered", "version_id", "entered_at", "status"),
+        # The split report's rollup triggers: did this lead's enrollment in this version meet the goal? (probed
+        # on every send, open and click; without it a planner short of statistics scans the version's rows)
+        Index("ix_enrollment_lead_version", "lead_id", "version_id", "status"),
     )
 
     id: int | None = id_field()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 07:12:46.728990
+Create Date: 2026-12-06 07:23:05.859566
 """
 from collections.abc import Sequence
 
@@ -478,6 +478,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_enrollment_due', ['due_at'], unique=False)
         batch_op.create_index('ix_enrollment_lead_entered', ['lead_id', 'entered_at', 'sequence_id'], unique=False)
         batch_op.create_index('ix_enrollment_lead_sequence', ['lead_id', 'sequence_id'], unique=False)
+        batch_op.create_index('ix_enrollment_lead_version', ['lead_id', 'version_id', 'status'], unique=False)
         batch_op.create_index('ix_enrollment_sequence_lead', ['sequence_id', 'lead_id', 'entered_at'], unique=False)
         batch_op.create_index('ix_enrollment_version_entered', ['version_id', 'entered_at', 'status'], unique=False)
         batch_op.create_index('ix_enrollment_version_node', ['version_id', 'node_id'], unique=False)
@@ -646,6 +647,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_enrollment_version_node')
         batch_op.drop_index('ix_enrollment_version_entered')
         batch_op.drop_index('ix_enrollment_sequence_lead')
+        batch_op.drop_index('ix_enrollment_lead_version')
         batch_op.drop_index('ix_enrollment_lead_sequence')
         batch_op.drop_index('ix_enrollment_lead_entered')
         batch_op.drop_index('ix_enrollment_due')
