@@ -61,10 +61,17 @@ def field_subject(name: str, choices: tuple[str, ...] = ()) -> Subject:
                    hints.get(spec.kind, "text"))
 
 
+#: The subjects nurture rules are most often about, listed first (in this order): the picker shows them first
+#: with no search, and a search's ties go to them (`s` finds stage, `m` the MQL status, `t` tags).
+COMMON_FIRST = ("stage", "score", "grade", "status", "mql_status", "tags", "opted_out", "bounced",
+                "last_activity_at", "persona", "owner", "industry", "country")
+
+
 def subjects(custom_keys: tuple[str, ...] = (), data_choices: dict[str, tuple[str, ...]] | None = None,
              names: dict[str, tuple[str, ...]] | None = None) -> list[Subject]:
     """Everything the picker offers: every field of the rule language (custom keys seen in the data),
-    every behaviour kind, and the memberships (with the names that exist)."""
+    every behaviour kind, and the memberships (with the names that exist); the common ones first
+    (`COMMON_FIRST`)."""
     data_choices = data_choices or {}
     names = names or {}
     out = [field_subject(name, data_choices.get(name, ())) for name in F.FIELDS]
@@ -79,7 +86,8 @@ def subjects(custom_keys: tuple[str, ...] = (), data_choices: dict[str, tuple[st
                 "a campaign name"),
         Subject("mql_status", "MQL status", "membership", ("is",), MQL_STATUSES, "an MQL status"),
     ]
-    return out
+    rank = {key: i for i, key in enumerate(COMMON_FIRST)}
+    return sorted(out, key=lambda subject: rank.get(subject.key, len(rank)))  # stable: the rest keep their order
 
 
 def _values(text: str) -> list[str]:

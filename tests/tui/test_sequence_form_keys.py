@@ -9,6 +9,7 @@ from typing import Any
 
 from tui_support import make_test_app, wait_for
 
+from nurture_tui.console.segment_conditions import COMMON_FIRST, subjects
 from nurture_tui.console.sequence_draft import SequenceDraft
 from nurture_tui.console.sequence_pickers import template_order
 from nurture_tui.sequences.model import ACTION_TYPES, SequenceDef, Step
@@ -16,6 +17,7 @@ from nurture_tui.tui.screens.dialogs.condition_form import ConditionForm
 from nurture_tui.tui.screens.dialogs.node_form import ACTION_LETTERS, ACTION_WORDS, ActionTypeList, NodeForm
 from nurture_tui.tui.screens.dialogs.sequence_settings import SettingsForm, completed
 from nurture_tui.tui.screens.rule_builder import RuleBuilderScreen
+from nurture_tui.tui.widgets.segments.pick_list import Choice, shortest_search
 from nurture_tui.workspace import Workspace
 
 SIZE = (100, 40)
@@ -39,6 +41,14 @@ def test_template_order_puts_the_programs_own_first_and_the_sent_last() -> None:
     names = ["a", "b", "c", "own-1", "own-2"]
     assert template_order(names, program) == ["own-1", "a", "c", "own-2", "b"]
     assert template_order(names, None) == names
+
+
+def test_the_common_subjects_come_first_and_win_a_searchs_ties() -> None:
+    listed = subjects()
+    assert tuple(s.key for s in listed[:len(COMMON_FIRST)]) == COMMON_FIRST
+    choices = [Choice(s.key, s.label, s.kind) for s in listed]
+    assert {key: shortest_search(choices, key) for key in ("stage", "tags", "mql_status", "opted_out")} == {
+        "stage": "s", "tags": "t", "mql_status": "m", "opted_out": "o"}
 
 
 async def test_action_type_by_its_letter_then_its_parameters(seeded_ws: Workspace) -> None:
