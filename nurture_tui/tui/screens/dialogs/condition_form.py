@@ -65,9 +65,8 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
             yield Label("Value", classes="step", id="value-label")
             yield Input(placeholder="", id="value")
             yield Label("", id="problem")
-            yield Label("enter: next / add it, then the next · ctrl+s: add it, use the rule · shift+tab: back · "
-                        "esc: done" if self.more else "enter: next / save · shift+tab: back · esc: cancel",
-                        id="hint")
+            yield Label("enter: next / add, then the next · ctrl+s: add, use the rule · esc: done" if self.more
+                        else "enter: next / save · shift+tab: back · esc: cancel", id="hint")
 
     def on_mount(self) -> None:
         if self.initial:
