@@ -184,3 +184,20 @@ async def test_settings_complete_known_values_and_f2_moves_on(seeded_ws: Workspa
         await wait_for(pilot, lambda: bool(applied))
         assert draft.defn.goal == {"any": [{"field": "score", "op": "ge", "value": 50}]}
         assert draft.defn.stage == "consideration" and draft.defn.reentry == "after_exit"
+
+
+async def test_f1_in_the_forms_explains_their_keys(seeded_ws: Workspace) -> None:
+    from nurture_tui.tui.screens.dialogs.help import HelpScreen
+
+    app = make_test_app(seeded_ws, initial_mode="sequences")
+    async with app.run_test(size=SIZE) as pilot:
+        await _app_ready(pilot)
+        draft = SequenceDraft(SequenceDef(name="p", steps=[]))
+        form = NodeForm(draft.blank("action"), sequence="p", ids=[], names={"templates": []}, new=True)
+        app.push_screen(form)
+        await wait_for(pilot, lambda: app.screen is form and form.pickers_loaded)
+        await pilot.press("f1")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen))
+        assert app.screen.query("#about") and "one letter" in NodeForm.HELP
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: app.screen is form)

@@ -32,10 +32,17 @@ class ConditionForm(ModalScreen[dict[str, Any] | None]):
     """Returns the condition's rule data, or None when cancelled."""
 
     CSS_PATH = "condition_form.tcss"
+    HELP = """\
+Type to search what the condition is about (the common subjects are listed first: `s` finds stage), `enter`;
+the operator (`enter` takes the first), `enter`; the value, `enter`. `shift+tab` goes back a step. In a
+sequence's condition builder, `enter` on the value adds the condition and opens the next one's form,
+`ctrl+s` adds it and hands the rule back, `esc` stops adding.
+"""
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "cancel", "Cancel", "condition.cancel"),
         bind("shift+tab", "back", "Back a step", "condition.back", show=False),
         bind("ctrl+s", "done", "Add it, use the rule", "condition.done", priority=True),
+        bind("f1", "app.help", "Help", "condition.help", show=False),
     ]
 
     def __init__(self, subjects: list[Subject], data: dict[str, Any] | None = None, *, more: int = 0) -> None:

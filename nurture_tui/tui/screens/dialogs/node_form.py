@@ -165,10 +165,18 @@ class NodeForm(ModalScreen[Step | None]):
     """Returns the step built from the form (its children are the editor's business), or None."""
 
     CSS_PATH = "node_form.tcss"
+    HELP = """\
+`enter` moves to the next field and saves on the last; `ctrl+s` saves from any field — in a picker with the
+match `enter` would take (the first, with no search). An action's type is one letter (`a` score, `t` tag,
+`r` untag, `u` field, `s` stage, `c` campaign, `e` enroll, `n` notify, `k` task, `o` owner, `w` webhook), and
+the form moves on to that type's parameters. The send form lists the program's own templates first and the
+ones it sends already last. `f2` on a branch's condition opens the condition builder. `esc` cancels.
+"""
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "cancel", "Cancel", "node_form.cancel"),
         bind("ctrl+s", "save", "Save", "node_form.save", priority=True),
         bind("f2", "build_rule", "Build the condition", "node_form.build_rule"),
+        bind("f1", "app.help", "Help", "node_form.help", show=False),
     ]
 
     def __init__(self, step: Step, *, sequence: str, ids: list[str], names: dict[str, list[str]],

@@ -56,11 +56,18 @@ class SettingsForm(ModalScreen[dict[str, Any] | None]):
     line; returns the values applied, or None when cancelled."""
 
     CSS_PATH = "node_form.tcss"
+    HELP = """\
+`enter` moves to the next field and applies on the last; in stage, re-entry, suppressed and outside the
+window it takes the completion shown (`c` `enter`: consideration, `a` `f` `enter`: after_exit). `f2` on the
+entry, goal or exit rule opens the condition builder (a new goal or exit rule is an ANY group), and the form
+moves on with the rule it hands back. `f3` edits the inline templates, `ctrl+s` applies, `esc` cancels.
+"""
     BINDINGS: ClassVar[list[BindingType]] = [
         bind("escape", "cancel", "Cancel", "sequence_settings.cancel"),
         bind("ctrl+s", "save", "Apply", "sequence_settings.apply", priority=True),
         bind("f2", "build_rule", "Build the condition", "sequence_settings.build_rule"),
         bind("f3", "templates", "Inline templates", "sequence_settings.templates"),
+        bind("f1", "app.help", "Help", "sequence_settings.help", show=False),
     ]
 
     def __init__(self, draft: SequenceDraft, apply: Callable[[dict[str, Any]], None]) -> None:
