@@ -201,3 +201,28 @@ async def test_f1_in_the_forms_explains_their_keys(seeded_ws: Workspace) -> None
         assert app.screen.query("#about") and "one letter" in NodeForm.HELP
         await pilot.press("escape")
         await wait_for(pilot, lambda: app.screen is form)
+
+
+async def test_a_branch_built_with_f2_moves_on_to_the_label(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="sequences")
+    async with app.run_test(size=SIZE) as pilot:
+        await _app_ready(pilot)
+        draft = SequenceDraft(SequenceDef(name="p", steps=[]))
+        results: list[Step | None] = []
+        form = NodeForm(draft.blank("branch"), sequence="p", ids=[], names={"templates": []}, new=True)
+        app.push_screen(form, results.append)
+        await wait_for(pilot, lambda: app.screen is form)
+        await pilot.press(*"hot", "enter", "f2")
+        await wait_for(pilot, lambda: isinstance(app.screen, RuleBuilderScreen))
+        builder = app.screen
+        assert isinstance(builder, RuleBuilderScreen)
+        await wait_for(pilot, lambda: builder.subjects is not None)
+        await pilot.press("a")
+        await _next_form(pilot)
+        await pilot.press(*"score", "enter", *"ge", "enter", *"50", "ctrl+s")
+        await wait_for(pilot, lambda: app.screen is form and getattr(app.focused, "id", None) == "label")
+        assert form.value("rule") == "score>=50"
+        await pilot.press(*"Hot?", "ctrl+s")
+        await wait_for(pilot, lambda: bool(results))
+        step = results[0]
+        assert step is not None and step.branch is not None and step.label == "Hot?"
