@@ -9,6 +9,7 @@ import threading
 from datetime import timedelta
 from typing import Any
 
+from rich.text import Text
 from sqlalchemy import insert, update
 from textual.coordinate import Coordinate
 from textual.widgets import DataTable
@@ -85,6 +86,8 @@ async def test_accounts_board_filters_and_pause(seeded_ws: Workspace) -> None:
         await pilot.press("tab")
         await wait_for(pilot, lambda: screen.kind == "accounts" and screen.table.row_count == 8)
         assert all(k.startswith("account-") for k in screen.shown)
+        header = screen.table.render_line(0).text
+        assert "Account" in header and "Top lead" in header and "Company" not in header
         await pilot.press("enter")
         await wait_for(pilot, lambda: type(app.screen).__name__ == "LeadDetailScreen")
         await pilot.press("escape", "tab", "e")
@@ -247,6 +250,10 @@ async def test_live_table_reorders_by_key_and_redraws_moved_rows(seeded_ws: Work
         await pilot.pause()
         assert [table.render_line(y).text.split()[1] for y in range(1, 4)] == ["40", "31", "20"]
         assert table.lines_rendered == drawn + 1  # only ann's score changed
+        assert table.render_line(0).text.split() == ["Lead", "Score"]
+        table.columns[table.ordered_columns[0].key].label = Text("Account")
+        table.refresh_columns()  # the header changes at once, not only with the next rows
+        assert table.render_line(0).text.split() == ["Account", "Score"]
 
 
 def test_day_baselines_can_wait_for_after_the_refresh(seeded_ws: Workspace) -> None:

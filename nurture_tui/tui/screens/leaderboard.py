@@ -113,7 +113,8 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         keeps its place on screen instead of chasing its lead. A load equal to the one shown (a quiet board)
         changes nothing."""
         if self.console.leaderboard.baselines_deferred(self.kind):
-            self.call_after_refresh(self._fill_baselines)
+            # between two refreshes: not while this one is drawn (the worker's Python would share the GIL)
+            self.set_timer(0.3 / self.rate_hz, self._fill_baselines)
         self._first_board = False
         board = (tuple(self.rows), tuple(self.filter_words), self.kind)
         if board == self._board:

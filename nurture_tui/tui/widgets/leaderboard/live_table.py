@@ -14,7 +14,7 @@ layout of the whole screen. Here:
   through DataTable's own path;
 - `apply` (the keyed diff) repaints only the lines whose row or version changed: the full repaints and
   the layout the DataTable asks for on every `update_cell`, `remove_row` and re-order are held back while
-  it runs, unless the number of rows changed.
+  it runs, unless the number of rows changed (then it repaints and lays out as DataTable does).
 
 This relies on DataTable internals (`_render_line`, `_row_locations`, `_get_row_style`,
 `_get_styles_to_render_cell`, `_pseudo_class_state`; Textual is pinned exactly). tests/tui/
@@ -47,6 +47,18 @@ _FAST_OVERFLOW = (None, "fold", "crop")
 _FAST_JUSTIFY = (None, "default")
 
 
+def _content_key(value: object) -> tuple[object, ...] | None:
+    """What a cell's drawing depends on, for a plain string or a Text without spans (None: anything else —
+    markup may carry meta of its own, which must merge with the row/column meta in DataTable's order)."""
+    if value is None:
+        return ("",)
+    if isinstance(value, str):
+        return None if "[" in value else ("s", value)
+    if type(value) is Text and not value.spans and (not isinstance(value.style, Style) or not value.style.meta):
+        return ("t", value.plain, value.style, value.justify, value.overflow, value.no_wrap, value.end)
+    return None
+
+
 class LiveTable(KeyedTable):
     def __init__(self, **kwargs: Any) -> None:
         # before DataTable's __init__: its reactive watchers already clear caches and refresh
@@ -55,6 +67,8 @@ class LiveTable(KeyedTable):
         self._strips: LRUCache[tuple[Any, ...], Strip] = LRUCache(512)
         self._meta: dict[tuple[int, int], Style] = {}
         self._row_styles: dict[tuple[object, ...], Style] = {}
+        self._cells: LRUCache[tuple[object, ...], list[Segment]] = LRUCache(4096)
+        self._meta_styles: LRUCache[tuple[Style | None, Style], Style] = LRUCache(8192)
         self._holding = False  # inside apply(): full repaints are held back
         self._held_full = False
         self._held_layout = False
@@ -91,8 +105,11 @@ class LiveTable(KeyedTable):
         return super().add_column(*args, **kwargs)
 
     def refresh_columns(self) -> None:
-        """Column labels or widths changed: render every line again."""
+        """Column labels or widths changed: render every line again (DataTable's own caches too: its header
+        line is keyed on the update count, which a label change does not move)."""
         self._epoch += 1
+        self._update_count += 1
+        self._clear_caches()
         self.refresh()
 
     # -- the keyed diff, repainting only the lines that changed -------------------------------------
@@ -106,9 +123,11 @@ class LiveTable(KeyedTable):
         except BaseException:
             super().refresh(layout=True)  # a diff cut short: paint what there is
             raise
-        if self.row_count != count or self._held_layout:
-            if self._held_full or self._held_layout:
-                super().refresh(layout=self._held_layout)
+        if self.row_count != count:  # rows came or went: the scrollbar may come or go, as DataTable does
+            super().refresh(layout=True)
+            return
+        if self._held_layout:
+            super().refresh(layout=True)
             return
         if not self._held_full:
             return
@@ -164,10 +183,14 @@ class LiveTable(KeyedTable):
         self._strips.clear()
         self._meta.clear()
         self._row_styles.clear()
+        self._cells.clear()
+        self._meta_styles.clear()
 
     def notify_style_update(self) -> None:
         self._strips.clear()
         self._row_styles.clear()
+        self._cells.clear()
+        self._meta_styles.clear()
         super().notify_style_update()
 
     # -- drawing (Line API) -------------------------------------------------------------------------
@@ -224,8 +247,21 @@ class LiveTable(KeyedTable):
         for column_index, column in enumerate(self.ordered_columns):
             cell_width = column.get_render_width(self)
             table_width += cell_width
-            pre_style = row_style + self._meta_style(row_index, column_index) + component_style
-            segments.extend(self._draw_cell(data.get(column.key), cell_width, padding, pre_style, post_style))
+            value = data.get(column.key)
+            meta = self._meta_style(row_index, column_index)
+            content = _content_key(value)
+            if content is None:  # markup, spans, other renderables: drawn as they come
+                pre_style = row_style + meta + component_style
+                segments.extend(self._draw_cell(value, cell_width, padding, pre_style, post_style))
+                continue
+            # The cell's segments without the row/column meta are the same wherever the row is (a row that
+            # moves keeps most of its cells): kept, and the meta added to their styles.
+            key = (content, cell_width, padding, row_style, component_style, post_style)
+            drawn = self._cells.get(key)
+            if drawn is None:
+                drawn = self._cells[key] = self._draw_cell(value, cell_width, padding, row_style + component_style,
+                                                           post_style)
+            segments.extend(Segment(text, self._with_meta(style, meta)) for text, style, _ in drawn)
         extend_style, _ = self._get_styles_to_render_cell(
             False, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor, False, False)
         extend_style = row_style + extend_style + Style.from_meta(
@@ -246,6 +282,13 @@ class LiveTable(KeyedTable):
         if meta is None:
             meta = self._meta[row_index, column_index] = Style.from_meta({"row": row_index, "column": column_index})
         return meta
+
+    def _with_meta(self, style: Style | None, meta: Style) -> Style:
+        key = (style, meta)
+        combined = self._meta_styles.get(key)
+        if combined is None:
+            combined = self._meta_styles[key] = (style or Style()) + meta
+        return combined
 
     def _draw_cell(self, value: Any, width: int, padding: int, pre_style: Style, post_style: Style) -> list[Segment]:
         """A cell padded to `width`: Text the way Rich renders it (no wrap, cropped), anything else through
