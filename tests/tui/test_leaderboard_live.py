@@ -207,13 +207,13 @@ async def test_a_refresh_redraws_only_the_rows_that_changed(seeded_ws: Workspace
 
         fifth = table.ordered_row_keys()[4].value
         with write_tx(seeded_ws.engine) as conn:  # one cell of one row changes; no rank moves
-            conn.execute(update(t.lead).where(t.lead.c.id == int(fifth)).values(grade="F"))
-        await wait_for(pilot, lambda: table.get_cell(fifth, "grade") == "F")
+            conn.execute(update(t.lead).where(t.lead.c.id == int(fifth)).values(grade="Z"))
+        await wait_for(pilot, lambda: table.get_cell(fifth, "grade") == "Z")
         await pilot.pause()
         header = table.header_height
         assert table.lines_rendered == drawn + 1
         assert set(requested) == {header + 4}  # only its line was repainted
-        assert "F" in table.render_line(header + 4).text.split()
+        assert "Z" in table.render_line(header + 4).text.split()
 
 
 async def test_live_table_reorders_by_key_and_redraws_moved_rows(seeded_ws: Workspace) -> None:
@@ -306,3 +306,27 @@ async def test_a_click_on_a_row_moves_the_cursor_and_a_second_opens_the_lead(see
         await pilot.click("#board", offset=(10, table.header_height + 4))
         await wait_for(pilot, lambda: type(app.screen).__name__ == "LeadDetailScreen")
         assert str(app.screen.lead_id) == key  # type: ignore[attr-defined]
+
+
+async def test_a_change_further_down_a_scrolled_board_repaints_its_line(seeded_ws: Workspace) -> None:
+    app = make_test_app(seeded_ws, initial_mode="leaderboard")
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen: Any = app.screen
+        table = screen.table
+        await wait_for(pilot, lambda: table.row_count == 50)
+        await pilot.press("plus", "plus", "plus", *["down"] * 40)
+        await wait_for(pilot, lambda: table.cursor_row == 40 and table.scroll_offset.y > 20)
+        seen = screen.updates
+        await wait_for(pilot, lambda: screen.updates >= seen + 2)
+        await pilot.pause()
+        requested: list[int] = []
+        render_line = table.render_line
+        table.render_line = lambda y: requested.append(y) or render_line(y)
+        key = table.ordered_row_keys()[38].value
+        with write_tx(seeded_ws.engine) as conn:
+            conn.execute(update(t.lead).where(t.lead.c.id == int(key)).values(grade="Z"))
+        await wait_for(pilot, lambda: table.get_cell(key, "grade") == "Z")
+        await pilot.pause()
+        y = table.header_height + 38 - int(table.scroll_offset.y)
+        assert set(requested) == {y}
+        assert table.render_line(y).text.split()[0] == "39" and "Z" in table.render_line(y).text.split()

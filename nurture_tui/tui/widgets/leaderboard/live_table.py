@@ -115,7 +115,7 @@ class LiveTable(KeyedTable):
     # -- the keyed diff, repainting only the lines that changed -------------------------------------
 
     def apply(self, rows: Mapping[str, Sequence[RenderableType]], *, ordered: bool = True) -> None:
-        count = self.row_count
+        count, first = self.row_count, self._first_visible_row()
         before = self._visible_versions()
         try:
             with self._held_repaints():
@@ -132,7 +132,10 @@ class LiveTable(KeyedTable):
         if not self._held_full:
             return
         after = self._visible_versions()
-        for row_index, (was, now) in enumerate(zip(before, after, strict=True), start=self._first_visible_row()):
+        if self._first_visible_row() != first or len(after) != len(before):  # scrolled meanwhile
+            super().refresh()
+            return
+        for row_index, (was, now) in enumerate(zip(before, after, strict=True), start=first):
             if was != now:
                 self.refresh_row(row_index)
 
