@@ -153,14 +153,16 @@ class LeaderboardConsole:
         self._lock = threading.Lock()  # top() and fill_baselines() may run in two worker threads at once
 
     def top(self, limit: int = 50, *, kind: Kind = "leads", board_filter: BoardFilter = BoardFilter(),
-            track: bool = True, baselines: bool = True) -> list[BoardRow]:
+            track: bool = True, defer_baselines: int = 0) -> list[BoardRow]:
         """The top `limit` leads or accounts (a rep: their own), scores decayed to now, each with its rank
         movement and deltas since this console's previous call for the same kind (`track=False`: plain rows,
         nothing remembered) and since the start of the day.
 
         A row's start-of-day score is computed once a day, the first time it is on the board: re-deriving
-        what it earned today takes 10-20 ms a lead on the 1M data set. `baselines=False` leaves that out
-        (those rows have no `delta_day` this time) for `fill_baselines` to do after the rows are shown."""
+        what it earned today takes 10-20 ms a lead on the 1M data set. When at most `defer_baselines` rows
+        lack theirs (leads new on a board already shown), they are left out (no `delta_day` this time) for
+        `fill_baselines` to compute after the rows are shown; more, or every row (a new board), are computed
+        here."""
         s = self.session
         with s.read() as conn:
             scale = s.scale(conn)
@@ -173,9 +175,10 @@ class LeaderboardConsole:
             moves = self._moves[kind]
             with self._lock:
                 missing = moves.missing_baselines(now, [r.key for r in rows])
-                if missing and not baselines:
+                defer = len(missing) <= defer_baselines and len(missing) < len(rows)  # not a new board
+                if missing and defer:
                     moves.defer_baselines(missing)
-            if missing and baselines:
+            if missing and not defer:
                 scores = day_start_scores(conn, kind, missing, scale, now, s.settings.scoring)
                 with self._lock:
                     moves.add_baselines(scores, now)
@@ -183,12 +186,12 @@ class LeaderboardConsole:
             return moves.apply(rows)
 
     def baselines_deferred(self, kind: Kind) -> bool:
-        """Rows of the last `top(..., baselines=False)` are waiting for their start-of-day score."""
+        """Rows of the last `top` are waiting for their start-of-day score (see `defer_baselines`)."""
         return self._moves[kind].deferred
 
     def fill_baselines(self, kind: Kind) -> int:
-        """Compute the start-of-day scores `top(..., baselines=False)` left out (the next `top` shows their
-        day delta). Returns how many were computed."""
+        """Compute the start-of-day scores `top` left out (the next `top` shows their day delta). Returns how
+        many were computed."""
         moves = self._moves[kind]
         with self._lock:
             keys = moves.take_deferred()

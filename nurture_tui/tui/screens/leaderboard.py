@@ -23,6 +23,7 @@ from .dialogs.prompt import ChoiceModal
 from .lead_detail import LeadDetailScreen
 
 TOP = 50
+DEFER_BASELINES = 5  # leads new on the board whose day delta may wait for the next refresh
 RATES_HZ = (1, 2, 3, 4)
 ANY = "\x00any"  # the picker's "no filter" value
 
@@ -80,7 +81,6 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         self._status_text = ""
         self._state_text: str | None = None
         self._board: tuple[object, ...] | None = None  # what the table shows: rows, filter, kind
-        self._first_board = True  # the next load is the first of its kind and filter
         self.updates = 0
         self.kind: Kind = "leads"
         self.board_filter = BoardFilter()
@@ -92,10 +92,10 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         yield Label("", id="status")
 
     def fetch(self) -> list[BoardRow]:
-        # The first board of a kind or filter comes with every row's day delta; after that, a lead new on
-        # the board gets its start-of-day score after the refresh that shows it (fill_baselines), not in it.
+        # A new board comes with every row's day delta; a few leads new on it get their start-of-day score
+        # after the refresh that shows them (fill_baselines), not in it.
         return self.console.leaderboard.top(TOP, kind=self.kind, board_filter=self.board_filter,
-                                            baselines=self._first_board)
+                                            defer_baselines=DEFER_BASELINES)
 
     def row_key(self, row: BoardRow) -> str:
         return str(row.key) if self.kind == "leads" else f"account-{row.key}"
@@ -115,7 +115,6 @@ class LeaderboardScreen(ListScreen[BoardRow]):
         if self.console.leaderboard.baselines_deferred(self.kind):
             # between two refreshes: not while this one is drawn (the worker's Python would share the GIL)
             self.set_timer(0.3 / self.rate_hz, self._fill_baselines)
-        self._first_board = False
         board = (tuple(self.rows), tuple(self.filter_words), self.kind)
         if board == self._board:
             self.updates += 1
@@ -185,7 +184,6 @@ class LeaderboardScreen(ListScreen[BoardRow]):
     def action_toggle_kind(self) -> None:
         self.kind = "accounts" if self.kind == "leads" else "leads"
         self.followed = None
-        self._first_board = True
         table = cast(LiveTable, self.table)
         table.columns[table.ordered_columns[2].key].label = Text("Lead" if self.kind == "leads" else "Account")
         table.columns[table.ordered_columns[9].key].label = Text("Company" if self.kind == "leads" else "Top lead")
@@ -242,6 +240,5 @@ class LeaderboardScreen(ListScreen[BoardRow]):
 
     def _apply_filter(self, board_filter: BoardFilter) -> None:
         self.board_filter = board_filter
-        self._first_board = True
         self.console.leaderboard.forget_moves(self.kind)
         self.load()
