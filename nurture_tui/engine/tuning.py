@@ -23,6 +23,8 @@ from typing import Any, ClassVar
 
 from sqlalchemy import Engine, event
 
+from .. import heap
+
 log = logging.getLogger("nurture.engine")
 
 CHECKPOINT_EVERY_S = 0.25
@@ -43,7 +45,7 @@ def tune_gc() -> None:
         if _gc_users == 1:
             _gc_saved = gc.get_threshold()
             gc.collect()
-            gc.freeze()
+            heap.hold()
             gc.set_threshold(*GC_THRESHOLDS)
 
 
@@ -54,7 +56,7 @@ def restore_gc() -> None:
         _gc_users = max(0, _gc_users - 1)
         if _gc_users == 0 and _gc_saved is not None:
             gc.set_threshold(*_gc_saved)
-            gc.unfreeze()
+            heap.release()
             _gc_saved = None
 
 

@@ -17,7 +17,6 @@ new blank program (its name is asked on the first save). The list screen pushes 
 from __future__ import annotations
 
 import asyncio
-import gc
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -29,6 +28,7 @@ from textual.message import Message
 from textual.widgets import OptionList, Static, Tree
 from textual.widgets.option_list import Option
 
+from ... import heap
 from ...console.sequence_draft import DraftProblem, Path, SequenceDraft, check_step_id, is_list_path
 from ...console.sequence_editing import EditorState, LoadedDraft, SequenceEditing
 from ...console.sequence_live import LiveCounts, SequenceLive
@@ -51,7 +51,7 @@ from .sequence_simulator import SequenceSimulatorScreen
 DEBOUNCE_SECONDS = 0.15
 BRANCHING = ("wait_for", "branch", "split")
 
-#: The editors that froze the heap (`_freeze_heap`); the last one to close thaws it.
+#: The editors holding the heap frozen (`_freeze_heap`), so a screen thaws it at most once.
 _FREEZERS: set[int] = set()
 
 
@@ -59,18 +59,19 @@ def _freeze_heap(editor: SequenceEditorScreen) -> None:
     """Move every object alive once a program is loaded (the app, Textual, the program) into the GC's
     permanent generation. A full collection scans every tracked object, and after a while in the console
     that is half a million of them: 250–400 ms with the UI thread stopped, in the middle of a keystroke.
-    Frozen, they are skipped, and a full collection scans only what editing made since. O(1), no scan."""
-    gc.freeze()
-    _FREEZERS.add(id(editor))
+    Frozen, they are skipped, and a full collection scans only what editing made since. O(1), no scan.
+    The hold is shared with the in-process engine's (`heap`): neither thaws the other's."""
+    if id(editor) not in _FREEZERS:
+        _FREEZERS.add(id(editor))
+        heap.hold()
 
 
 def _thaw_heap(editor: SequenceEditorScreen) -> None:
-    """The last open editor closed: the frozen objects go back to the collector (a closed editor's widgets
-    and drafts among them, which only a collection frees)."""
+    """The editor closed: its hold goes; the last holder's release gives the frozen objects back to the
+    collector (a closed editor's widgets and drafts among them, which only a collection frees)."""
     if id(editor) in _FREEZERS:
         _FREEZERS.discard(id(editor))
-        if not _FREEZERS:
-            gc.unfreeze()
+        heap.release()
 
 
 class SequenceEditorScreen(NurtureScreen):
