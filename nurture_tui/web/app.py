@@ -2,6 +2,10 @@
 
     GET  /o/{token}.gif     open pixel (always a 1×1 GIF for a valid token; 400 for a bad one)
     GET  /c/{token}         click: records it, then 302 to the URL inside the signed token (never elsewhere)
+
+Opens and clicks: the token is verified in memory on the event loop, the hit goes to the process's
+group-commit writer (`ingest.HitWriter`) and the answer is sent once the transaction holding it has
+committed (no thread-pool hop, no transaction of its own).
     GET  /u/{token}         unsubscribe page: leave this category, or choose categories / opt out of all
     POST /u/{token}         the page's forms, and RFC 8058 one-click (`List-Unsubscribe=One-Click`)
     POST /api/events        page views and form submissions; `Authorization: Bearer <events_api_token>`
@@ -9,12 +13,15 @@
 
 Request bodies are limited per route while they stream in, before routing, parsing or token checks
 (`limits.BodyLimit`: 413). A tampered, expired or wrong-kind token gets 400 and nothing is recorded.
-Database work runs in the thread pool (the store is synchronous); each request is one transaction.
+Other database work runs in the thread pool (the store is synchronous), one transaction per request.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
@@ -28,10 +35,12 @@ from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace
 from . import events_api, pages, tracking
 from .forms import parse_form
+from .ingest import HitWriter
 from .limits import BodyLimit, limit_for
 
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
          b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+log = logging.getLogger("nurture.web")
 _NO_STORE = {"Cache-Control": "no-store, no-cache, must-revalidate, private", "Referrer-Policy": "no-referrer"}
 
 
@@ -58,26 +67,40 @@ def create_app(ws: Workspace) -> BodyLimit:
     """The tracking app wrapped in the per-route body limits. Refuses (NurtureError) to build with an empty,
     short or built-in `mail.secret_key` / `mail.events_api_token`: anyone could forge tokens or events."""
     require_real_secrets(ws.settings, "web app")
-    return BodyLimit(_routes(ws))
+    writer = HitWriter(ws)
+    app = BodyLimit(_routes(ws, writer))
+    app.hit_writer = writer  # type: ignore[attr-defined]
+    return app
 
 
-def _routes(ws: Workspace) -> Starlette:
+def hit_writer(app: Any) -> HitWriter | None:
+    """The group-commit writer of an app built by `create_app` (to close it when the server stops)."""
+    return getattr(app, "hit_writer", None)
+
+
+def _routes(ws: Workspace, writer: HitWriter) -> Starlette:
     api_token = ws.settings.mail.events_api_token.get_secret_value().encode()
 
-    async def open_pixel(request: Request) -> Response:
-        token = request.path_params["token"].removesuffix(".gif")
+    async def record(request: Request, token: str, kind: str) -> tuple[str, Response | None]:
+        """(click target, None) once the hit is committed, or ("", the error response)."""
+        now = ws.clock.now()
         try:
-            await run_in_threadpool(tracking.record_hit, ws, token, "open", _hit(request))
+            data = tracking.check_hit(ws, token, kind, now)
+            await writer.record(data, kind, _hit(request), now)
         except (ValidationError, NotFoundError) as exc:
-            return _bad(exc)
-        return Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
+            return "", _bad(exc, html=kind == "click")
+        except Exception:  # the writer logged it; a plain 500
+            log.exception("tracking hit failed")
+            return "", PlainTextResponse("temporarily unavailable", status_code=500, headers=_NO_STORE)
+        return data.url, None
+
+    async def open_pixel(request: Request) -> Response:
+        _, error = await record(request, request.path_params["token"].removesuffix(".gif"), "open")
+        return error or Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
     async def click(request: Request) -> Response:
-        try:
-            rec = await run_in_threadpool(tracking.record_hit, ws, request.path_params["token"], "click", _hit(request))
-        except (ValidationError, NotFoundError) as exc:
-            return _bad(exc, html=True)
-        return RedirectResponse(rec.url, status_code=302, headers=_NO_STORE)
+        url, error = await record(request, request.path_params["token"], "click")
+        return error or RedirectResponse(url, status_code=302, headers=_NO_STORE)
 
     async def unsubscribe(request: Request) -> Response:
         token = request.path_params["token"]
@@ -110,7 +133,12 @@ def _routes(ws: Workspace) -> Starlette:
     async def health(request: Request) -> Response:
         return PlainTextResponse("ok")
 
-    return Starlette(routes=[
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        yield
+        await run_in_threadpool(writer.close)  # commit what is queued before the process goes
+
+    return Starlette(lifespan=lifespan, routes=[
         Route("/o/{token}", open_pixel, methods=["GET"]),
         Route("/c/{token}", click, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),

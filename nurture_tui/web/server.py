@@ -9,7 +9,7 @@ import uvicorn
 
 from ..errors import NurtureError
 from ..workspace import Workspace
-from .app import create_app
+from .app import create_app, hit_writer
 
 
 def parse_listen(value: str, where: str = "--http") -> tuple[str, int]:
@@ -28,7 +28,8 @@ class WebServer:
     """`WebServer(ws, "127.0.0.1", 0).start()` → serving; `.url`; `.stop()`. Port 0 = a free port."""
 
     def __init__(self, ws: Workspace, host: str = "127.0.0.1", port: int = 8080) -> None:
-        config = uvicorn.Config(create_app(ws), host=host, port=port, log_level="warning", access_log=False,
+        self.app = create_app(ws)
+        config = uvicorn.Config(self.app, host=host, port=port, log_level="warning", access_log=False,
                                 lifespan="off", server_header=False)
         self.server = uvicorn.Server(config)
         self.host = host
@@ -59,6 +60,9 @@ class WebServer:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=10)
+        writer = hit_writer(self.app)
+        if writer is not None:
+            writer.close()  # commits what is still queued
 
     def __enter__(self) -> WebServer:
         return self.start()

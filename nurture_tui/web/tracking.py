@@ -1,31 +1,22 @@
 """What the tracking endpoints do, independent of HTTP: verify a token, find its message, and record the
 open / click / unsubscribe through `engine.events.record_events` (the one event pipeline: activity,
-score, `wait_for` wake-ups, goals). Everything a request writes commits in one transaction."""
+score, `wait_for` wake-ups, goals). Opens and clicks go through the group-commit writer (`ingest.py`:
+one transaction for every hit that arrived meanwhile); an unsubscribe commits in its own transaction."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
-from ..activity import ActivityEvent
-from ..engine.events import record_events
 from ..errors import ValidationError
 from ..mail import subscriptions, unsubscribe
 from ..mail.tokens import TokenData, TokenSigner
 from ..store.engine import write_tx
 from ..workspace import Workspace
-from .bots import bot_reason
+from .ingest import Hit, HitWriter
 
-
-@dataclass(frozen=True)
-class Hit:
-    """One request's facts that matter for bot detection and the activity's meta."""
-
-    user_agent: str | None
-    ip: str | None
-    method: str = "GET"
+__all__ = ["Hit", "HitWriter", "Recorded", "check_hit", "record_hit"]
 
 
 @dataclass(frozen=True)
@@ -43,26 +34,20 @@ def verify(ws: Workspace, token: str, kind: str, now: datetime) -> TokenData:
     return signer(ws).verify(token, now, kind=kind)
 
 
-def record_hit(ws: Workspace, token: str, kind: str, hit: Hit) -> Recorded:
-    """Verify and record an open or click; raises ValidationError (→ 400) before writing anything."""
-    now = ws.clock.now()
+def check_hit(ws: Workspace, token: str, kind: str, now: datetime) -> TokenData:
+    """Verify an open or click token in memory; raises ValidationError (→ 400) before anything is queued."""
     data = verify(ws, token, kind, now)
     if kind == "click" and not data.url.startswith(("http://", "https://")):
         raise ValidationError("token", "click target is not an http(s) URL")
-    with write_tx(ws.engine) as conn:
-        msg = unsubscribe.token_message(conn, data)
-        reason = bot_reason(hit.user_agent, msg["sent_at"], now, window_seconds=ws.settings.mail.bot_open_seconds,
-                            method=hit.method, in_flight=msg["status"] in ("queued", "sending"))
-        meta: dict[str, Any] = {"ua": (hit.user_agent or "")[:300], "ip": hit.ip}
-        if reason:
-            meta["bot_reason"] = reason
-        event = ActivityEvent(
-            data.lead_id, kind, now, sequence_id=msg["sequence_id"], version_id=msg["version_id"],
-            node_id=msg["node_id"], template_id=msg["template_id"], outbox_id=msg["id"],
-            url=data.url[:2048] or None, bot=reason is not None, meta=meta,
-        )
-        ids = record_events(conn, [event], now, ws.settings)
-    return Recorded(ids[0] if ids else None, reason, data.url)
+    return data
+
+
+def record_hit(ws: Workspace, writer: HitWriter, token: str, kind: str, hit: Hit) -> Recorded:
+    """Verify and record an open or click through the group-commit writer (from a thread; the app awaits
+    `HitWriter.record` instead). Returns after the commit that holds the hit."""
+    now = ws.clock.now()
+    data = check_hit(ws, token, kind, now)
+    return Recorded(writer.record_sync(data, kind, hit, now), None, data.url)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,221 @@
+"""Group-commit ingest of opens and clicks (issue 21).
+
+The request handler verifies the token in memory (HMAC; a bad one is a 400 that never reaches the
+database) and hands the hit to this process's `HitWriter`. One writer thread drains everything queued
+since its last commit into **one** transaction: it looks up the hits' messages in one query, flags bots,
+and runs `engine.events.record_events` on the whole batch (activity rows, scores, segments, `wait_for`
+wake-ups, goals, entry), then commits and resolves each hit's future. The response is sent only after
+that commit: an acknowledged hit is durable (a crash, even SIGKILL, loses only hits that were never
+answered), and there is no journal to replay. Under load batches grow by themselves (whatever arrived
+while the previous commit ran), so the cost of a transaction is shared by every hit in it; when idle a
+hit commits alone, at once.
+
+A hit whose token names no message of its lead is refused in the batch (the handler answers 400), as
+before. If a batch fails as a whole (a deadlock between two worker processes on PostgreSQL, a database
+that stayed busy), it is retried once, then each hit is committed on its own so one bad hit fails only
+its own request (500). Each worker process has its own writer; a hit is one request, recorded once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from ..activity import ActivityEvent
+from ..engine.events import record_events
+from ..errors import NurtureError, ValidationError
+from ..mail.tokens import TokenData
+from ..store.engine import write_tx
+from ..store.tables import enrollment, outbox
+from ..workspace import Workspace
+from .bots import bot_reason
+
+log = logging.getLogger("nurture.web.ingest")
+
+#: Most hits in one transaction (a bigger backlog is committed in several).
+MAX_BATCH = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """One request's facts that matter for bot detection and the activity's meta."""
+
+    user_agent: str | None
+    ip: str | None
+    method: str = "GET"
+
+
+@dataclass(slots=True)
+class Pending:
+    """A verified hit waiting for its group commit."""
+
+    data: TokenData
+    kind: str
+    hit: Hit
+    now: datetime
+    done: threading.Event | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    future: asyncio.Future[int | None] | None = None
+    result: int | None = None
+    error: BaseException | None = field(default=None)
+
+    def settle(self) -> None:
+        if self.future is not None and self.loop is not None:
+            self.loop.call_soon_threadsafe(_resolve, self.future, self.result, self.error)
+        if self.done is not None:
+            self.done.set()
+
+
+def _resolve(fut: asyncio.Future[int | None], result: int | None, error: BaseException | None) -> None:
+    if fut.done():  # the request went away (client disconnect); the hit is recorded all the same
+        return
+    if error is not None:
+        fut.set_exception(error)
+    else:
+        fut.set_result(result)
+
+
+class HitWriter:
+    """The process's group-commit writer: `await writer.record(data, kind, hit, now)` → activity id (or
+    None if nothing was stored), after the commit that holds it."""
+
+    def __init__(self, ws: Workspace, max_batch: int = MAX_BATCH) -> None:
+        self.ws = ws
+        self.max_batch = max_batch
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.batches = 0
+        self.hits = 0
+
+    async def record(self, data: TokenData, kind: str, hit: Hit, now: datetime) -> int | None:
+        loop = asyncio.get_running_loop()
+        pending = Pending(data, kind, hit, now, loop=loop, future=loop.create_future())
+        self.submit(pending)
+        assert pending.future is not None
+        return await asyncio.shield(pending.future)
+
+    def record_sync(self, data: TokenData, kind: str, hit: Hit, now: datetime) -> int | None:
+        """The same from a thread (tests, tools)."""
+        pending = Pending(data, kind, hit, now, done=threading.Event())
+        self.submit(pending)
+        assert pending.done is not None
+        pending.done.wait()
+        if pending.error is not None:
+            raise pending.error
+        return pending.result
+
+    def submit(self, pending: Pending) -> None:
+        with self._lock:
+            if self._closed:
+                raise NurtureError("tracking writer is shut down")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="nurture-hit-writer", daemon=True)
+                self._thread.start()
+            self._queue.put(pending)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._lock:
+            self._closed = True
+            thread = self._thread
+            if thread is not None:
+                self._queue.put(None)
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[Pending]) -> None:
+        for attempt in (1, 2):
+            try:
+                self._write(batch)
+                break
+            except Exception as exc:  # retried, then isolated per hit below
+                if attempt == 1:
+                    log.warning("tracking batch failed, retrying", extra={"hits": len(batch), "error": str(exc)})
+                    continue
+                if len(batch) == 1:
+                    log.error("tracking hit not recorded", extra={"error": str(exc)})
+                    batch[0].error = exc
+                else:
+                    for one in batch:
+                        one.error = None
+                        self._commit([one])
+                    return
+        self.batches += 1
+        self.hits += len(batch)
+        for p in batch:
+            p.settle()
+
+    def _write(self, batch: list[Pending]) -> None:
+        settings = self.ws.settings
+        with write_tx(self.ws.engine) as conn:
+            msgs = _messages(conn, sorted({p.data.message_ref for p in batch}))
+            events: list[ActivityEvent] = []
+            owners: list[Pending] = []
+            for p in batch:
+                p.error, p.result = None, None
+                msg = msgs.get(p.data.message_ref)
+                if msg is None:
+                    p.error = ValidationError("token", "unknown message")
+                    continue
+                if msg["lead_id"] != p.data.lead_id:
+                    p.error = ValidationError("token", "does not match its message")
+                    continue
+                reason = bot_reason(p.hit.user_agent, msg["sent_at"], p.now,
+                                    window_seconds=settings.mail.bot_open_seconds, method=p.hit.method,
+                                    in_flight=msg["status"] in ("queued", "sending"))
+                meta: dict[str, Any] = {"ua": (p.hit.user_agent or "")[:300], "ip": p.hit.ip}
+                if reason:
+                    meta["bot_reason"] = reason
+                events.append(ActivityEvent(
+                    p.data.lead_id, p.kind, p.now, sequence_id=msg["sequence_id"], version_id=msg["version_id"],
+                    node_id=msg["node_id"], template_id=msg["template_id"], outbox_id=msg["id"],
+                    url=p.data.url[:2048] or None, bot=reason is not None, meta=meta,
+                ))
+                owners.append(p)
+            if events:
+                now = max(max(p.now for p in owners), self.ws.clock.now())
+                ids = record_events(conn, events, now, settings)
+                for p, aid in zip(owners, ids, strict=True):
+                    p.result = aid
+
+
+def _messages(conn: Connection, refs: list[str]) -> dict[str, dict[str, Any]]:
+    """The outbox rows (plus enrollment version) of these message refs, in one query per 500."""
+    out: dict[str, dict[str, Any]] = {}
+    for i in range(0, len(refs), 500):
+        rows = conn.execute(
+            select(outbox.c.id, outbox.c.lead_id, outbox.c.sequence_id, outbox.c.node_id, outbox.c.template_id,
+                   outbox.c.status, outbox.c.sent_at, outbox.c.message_ref, enrollment.c.version_id)
+            .select_from(outbox.outerjoin(enrollment, enrollment.c.id == outbox.c.enrollment_id))
+            .where(outbox.c.message_ref.in_(refs[i:i + 500]))
+        ).mappings()
+        for row in rows:
+            out[row["message_ref"]] = dict(row)
+    return out
