@@ -37,6 +37,7 @@ the log in the same transaction; `nurture init` (migrate.upgrade) and `metadata.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from sqlalchemy import Connection, event, text
@@ -610,15 +611,34 @@ def send_rebuild_sql(pg: bool) -> list[str]:
             "first_day, count(*), sum(opened), sum(clicked), sum(goal) FROM lead_send GROUP BY 1, 2, 3"]
 
 
+DDL_KEY = "rollups.ddl"
+
+
+def _ddl(pg: bool) -> list[str]:
+    return ([*pg_ddl(), *progress_pg_ddl(), *send_pg_ddl()] if pg
+            else [*sqlite_ddl(), *progress_sqlite_ddl(), *send_sqlite_ddl()])
+
+
+def _fingerprint(pg: bool) -> str:
+    """Of the trigger definitions this code installs: a workspace whose triggers were made by other code
+    (an older release) gets them replaced and its rollups rebuilt."""
+    return hashlib.sha256("\n".join(_ddl(pg)).encode()).hexdigest()[:16]
+
+
 def installed(conn: Connection) -> bool:
-    if conn.dialect.name == "postgresql":
+    from . import meta  # (models import this module: store.meta would import them back)
+
+    pg = conn.dialect.name == "postgresql"
+    if pg:
         sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
                "WHERE (t.tgname LIKE 'email_stat_%' OR t.tgname LIKE 'progress_%' OR t.tgname LIKE 'send_%') "
                "AND c.relnamespace = to_regnamespace(current_schema())")
     else:
         sql = ("SELECT count(*) FROM sqlite_master WHERE type = 'trigger' "
                "AND (name LIKE 'email_stat_%' OR name LIKE 'progress_%' OR name LIKE 'send_%')")
-    return int(conn.execute(text(sql)).scalar_one()) == len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS) + len(SEND_TRIGGERS)
+    expected = len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS) + len(SEND_TRIGGERS)
+    complete = int(conn.execute(text(sql)).scalar_one()) == expected
+    return complete and meta.get(conn, DDL_KEY) == _fingerprint(pg)
 
 
 def _create_missing_tables(conn: Connection) -> bool:
@@ -656,9 +676,12 @@ def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
 
     fresh = _create_missing_tables(conn) or not installed(conn)
     if fresh:
-        for stmt in ([*pg_ddl(), *progress_pg_ddl(), *send_pg_ddl()] if pg
-                     else [*sqlite_ddl(), *progress_sqlite_ddl(), *send_sqlite_ddl()]):
+        from . import meta
+
+        uninstall(conn)  # (SQLite's CREATE TRIGGER IF NOT EXISTS would keep an older definition)
+        for stmt in _ddl(pg):
             run(stmt)
+        meta.put(conn, DDL_KEY, _fingerprint(pg))
     if fresh if rebuild is None else rebuild:
         for stmt in [*rebuild_sql(pg), *progress_rebuild_sql(pg), *send_rebuild_sql(pg)]:
             run(stmt)

@@ -165,3 +165,27 @@ def test_concurrent_first_opens_mark_the_send_once(pg_url: str, workspace: Works
         assert conn.execute(select(lead_send.c.opened).where(lead_send.c.lead_id == lid)).scalar_one() == 1
     engine.dispose()
     _assert_equal(workspace, "after two concurrent first opens")
+
+
+def test_init_replaces_triggers_made_by_other_code(db_url: str) -> None:
+    """Trigger definitions from another release (their fingerprint differs) are replaced by `nurture init`,
+    and the rollups rebuilt from the log."""
+    from nurture_tui.store import meta, migrate
+
+    engine = make_engine(db_url)
+    try:
+        migrate.upgrade(engine)
+        with write_tx(engine) as conn:
+            conn.execute(insert(lead).values(id=1, email="a@example.com"))
+            conn.execute(delete(lead_send))
+            meta.put(conn, rollups.DDL_KEY, "0000")
+            assert not rollups.installed(conn)
+            conn.execute(insert(activity).values(lead_id=1, kind="sent", at=d(2, 2), version_id=7, node_id="x",
+                                                 meta={}))
+            conn.execute(delete(lead_send))  # as if the older trigger had not kept it
+        migrate.upgrade(engine)
+        with engine.connect() as conn:
+            assert rollups.installed(conn)
+            assert conn.execute(select(lead_send.c.first_day)).all() == [("2026-02-02",)]
+    finally:
+        engine.dispose()
