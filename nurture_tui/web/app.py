@@ -125,9 +125,14 @@ def _routes(ws: Workspace, writer: HitWriter) -> Starlette:
         except ValidationError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         try:
-            ids = await run_in_threadpool(events_api.ingest, ws, payload)
+            now = ws.clock.now()
+            events = events_api.parse_events(payload, now)
+            ids = await writer.record_api(events, now)
         except ValidationError as exc:
             return JSONResponse({"error": str(exc)}, status_code=422)
+        except Exception:  # the writer logged it; a plain 500
+            log.exception("events request failed")
+            return JSONResponse({"error": "temporarily unavailable"}, status_code=500)
         return JSONResponse({"recorded": len(ids), "activity_ids": ids}, status_code=202)
 
     async def health(request: Request) -> Response:

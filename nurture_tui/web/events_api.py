@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, select
 
 from ..activity import ActivityEvent
 from ..engine.events import record_events
@@ -134,23 +134,38 @@ def parse_events(payload: Any, now: datetime) -> list[ApiEvent]:
 
 
 def ingest(ws: Workspace, payload: Any) -> list[int]:
-    """Validate and record; returns the activity ids. Nothing is written unless every event is valid."""
+    """Validate and record in a transaction of its own; returns the activity ids. Nothing is written unless
+    every event is valid. (The app sends requests through the group-commit writer instead: `ingest.py`.)"""
     now = ws.clock.now()
     events = parse_events(payload, now)
     with write_tx(ws.engine) as conn:
-        emails = sorted({e.email for e in events if e.email})
-        by_email = dict(conn.execute(select(func.lower(lead.c.email), lead.c.id)
-                                     .where(func.lower(lead.c.email).in_(emails))).all()) if emails else {}
-        ids = sorted({e.lead_id for e in events if e.lead_id is not None})
-        known = set(conn.execute(select(lead.c.id).where(lead.c.id.in_(ids))).scalars()) if ids else set()
-        acts: list[ActivityEvent] = []
-        for i, e in enumerate(events):
-            if e.email:
-                if e.email not in by_email:
-                    raise ValidationError(f"events[{i}].email", f"no lead with email {clip_repr(e.email, 64)}")
-                acts.append(e.activity(by_email[e.email]))
-            elif e.lead_id not in known or e.lead_id is None:
-                raise ValidationError(f"events[{i}].lead_id", f"no lead with id {e.lead_id}")
-            else:
-                acts.append(e.activity(e.lead_id))
-        return record_events(conn, acts, now, ws.settings)
+        return record_events(conn, to_activities(events, *lookup(conn, [events])), now, ws.settings)
+
+
+def lookup(conn: Connection, requests: list[list[ApiEvent]]) -> tuple[dict[str, int], set[int]]:
+    """The leads these requests name: (lower-case email → id, ids that exist), in two queries."""
+    emails = sorted({e.email for events in requests for e in events if e.email})
+    by_email: dict[str, int] = {}
+    for i in range(0, len(emails), 500):
+        by_email.update(dict(conn.execute(select(func.lower(lead.c.email), lead.c.id)
+                                     .where(func.lower(lead.c.email).in_(emails[i:i + 500]))).all()))
+    ids = sorted({e.lead_id for events in requests for e in events if e.lead_id is not None})
+    known: set[int] = set()
+    for i in range(0, len(ids), 500):
+        known.update(conn.execute(select(lead.c.id).where(lead.c.id.in_(ids[i:i + 500]))).scalars())
+    return by_email, known
+
+
+def to_activities(events: list[ApiEvent], by_email: dict[str, int], known: set[int]) -> list[ActivityEvent]:
+    """One request's events as activities; ValidationError names the first unknown lead."""
+    acts: list[ActivityEvent] = []
+    for i, e in enumerate(events):
+        if e.email:
+            if e.email not in by_email:
+                raise ValidationError(f"events[{i}].email", f"no lead with email {clip_repr(e.email, 64)}")
+            acts.append(e.activity(by_email[e.email]))
+        elif e.lead_id not in known or e.lead_id is None:
+            raise ValidationError(f"events[{i}].lead_id", f"no lead with id {e.lead_id}")
+        else:
+            acts.append(e.activity(e.lead_id))
+    return acts

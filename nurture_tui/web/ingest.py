@@ -4,7 +4,8 @@ The request handler verifies the token in memory (HMAC; a bad one is a 400 that 
 database) and hands the hit to this process's `HitWriter`. One writer thread drains everything queued
 since its last commit into **one** transaction: it looks up the hits' messages in one query, flags bots,
 and runs `engine.events.record_events` on the whole batch (activity rows, scores, segments, `wait_for`
-wake-ups, goals, entry), then commits and resolves each hit's future. The response is sent only after
+wake-ups, goals, entry) — events-API requests (page views, forms) join the same batch, each all or
+nothing — then commits and resolves each hit's future. The response is sent only after
 that commit: an acknowledged hit is durable (a crash, even SIGKILL, loses only hits that were never
 answered), and there is no journal to replay. Under load batches grow by themselves (whatever arrived
 while the previous commit ran), so the cost of a transaction is shared by every hit in it; when idle a
@@ -36,6 +37,7 @@ from ..store.engine import write_tx
 from ..store.tables import enrollment, outbox
 from ..workspace import Workspace
 from .bots import bot_reason
+from .events_api import ApiEvent, lookup, to_activities
 
 log = logging.getLogger("nurture.web.ingest")
 
@@ -54,16 +56,17 @@ class Hit:
 
 @dataclass(slots=True)
 class Pending:
-    """A verified hit waiting for its group commit."""
+    """A verified hit (or one events-API request: `api`) waiting for its group commit."""
 
-    data: TokenData
+    data: TokenData | None
     kind: str
-    hit: Hit
+    hit: Hit | None
     now: datetime
+    api: list[ApiEvent] | None = None
     done: threading.Event | None = None
     loop: asyncio.AbstractEventLoop | None = None
-    future: asyncio.Future[int | None] | None = None
-    result: int | None = None
+    future: asyncio.Future[Any] | None = None
+    result: Any = None
     error: BaseException | None = field(default=None)
 
     def settle(self) -> None:
@@ -73,7 +76,7 @@ class Pending:
             self.done.set()
 
 
-def _resolve(fut: asyncio.Future[int | None], result: int | None, error: BaseException | None) -> None:
+def _resolve(fut: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if fut.done():  # the request went away (client disconnect); the hit is recorded all the same
         return
     if error is not None:
@@ -101,7 +104,17 @@ class HitWriter:
         pending = Pending(data, kind, hit, now, loop=loop, future=loop.create_future())
         self.submit(pending)
         assert pending.future is not None
-        return await asyncio.shield(pending.future)
+        result: int | None = await asyncio.shield(pending.future)
+        return result
+
+    async def record_api(self, events: list[ApiEvent], now: datetime) -> list[int]:
+        """One events-API request, all or nothing (ValidationError names its first unknown lead)."""
+        loop = asyncio.get_running_loop()
+        pending = Pending(None, "api", None, now, api=events, loop=loop, future=loop.create_future())
+        self.submit(pending)
+        assert pending.future is not None
+        ids: list[int] = await asyncio.shield(pending.future)
+        return ids
 
     def record_sync(self, data: TokenData, kind: str, hit: Hit, now: datetime) -> int | None:
         """The same from a thread (tests, tools)."""
@@ -175,35 +188,53 @@ class HitWriter:
     def _write(self, batch: list[Pending]) -> None:
         settings = self.ws.settings
         with write_tx(self.ws.engine) as conn:
-            msgs = _messages(conn, sorted({p.data.message_ref for p in batch}))
+            hits = [p for p in batch if p.data is not None]
+            calls = [p for p in batch if p.api is not None]
+            msgs = _messages(conn, sorted({p.data.message_ref for p in hits if p.data is not None}))
+            by_email, known = lookup(conn, [p.api for p in calls if p.api is not None]) if calls else ({}, set())
             events: list[ActivityEvent] = []
-            owners: list[Pending] = []
+            owners: list[tuple[Pending, int]] = []
             for p in batch:
                 p.error, p.result = None, None
-                msg = msgs.get(p.data.message_ref)
+                if p.api is not None:
+                    try:
+                        acts = to_activities(p.api, by_email, known)
+                    except ValidationError as exc:
+                        p.error = exc
+                        continue
+                    events += acts
+                    owners.append((p, len(acts)))
+                    continue
+                data, hit = p.data, p.hit
+                assert data is not None and hit is not None
+                msg = msgs.get(data.message_ref)
                 if msg is None:
                     p.error = ValidationError("token", "unknown message")
                     continue
-                if msg["lead_id"] != p.data.lead_id:
+                if msg["lead_id"] != data.lead_id:
                     p.error = ValidationError("token", "does not match its message")
                     continue
-                reason = bot_reason(p.hit.user_agent, msg["sent_at"], p.now,
-                                    window_seconds=settings.mail.bot_open_seconds, method=p.hit.method,
+                reason = bot_reason(hit.user_agent, msg["sent_at"], p.now,
+                                    window_seconds=settings.mail.bot_open_seconds, method=hit.method,
                                     in_flight=msg["status"] in ("queued", "sending"))
-                meta: dict[str, Any] = {"ua": (p.hit.user_agent or "")[:300], "ip": p.hit.ip}
+                meta: dict[str, Any] = {"ua": (hit.user_agent or "")[:300], "ip": hit.ip}
                 if reason:
                     meta["bot_reason"] = reason
                 events.append(ActivityEvent(
-                    p.data.lead_id, p.kind, p.now, sequence_id=msg["sequence_id"], version_id=msg["version_id"],
+                    data.lead_id, p.kind, p.now, sequence_id=msg["sequence_id"], version_id=msg["version_id"],
                     node_id=msg["node_id"], template_id=msg["template_id"], outbox_id=msg["id"],
-                    url=p.data.url[:2048] or None, bot=reason is not None, meta=meta,
+                    url=data.url[:2048] or None, bot=reason is not None, meta=meta,
                 ))
-                owners.append(p)
+                owners.append((p, -1))
             if events:
-                now = max(max(p.now for p in owners), self.ws.clock.now())
+                now = max(max(p.now for p, _ in owners), self.ws.clock.now())
                 ids = record_events(conn, events, now, settings)
-                for p, aid in zip(owners, ids, strict=True):
-                    p.result = aid
+                at = 0
+                for p, n in owners:
+                    if n < 0:
+                        p.result, at = ids[at], at + 1
+                    else:
+                        p.result, at = ids[at:at + n], at + n
 
 
 def _messages(conn: Connection, refs: list[str]) -> dict[str, dict[str, Any]]:
