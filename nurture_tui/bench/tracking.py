@@ -200,6 +200,14 @@ def _count(url: str) -> int:
         engine.dispose()
 
 
+def _writer_stats(log: Path) -> dict[str, Any]:
+    """The daemon's `tracking writer closed` log line (hits, batches, mean batch)."""
+    for line in log.read_text(errors="replace").splitlines():
+        if '"tracking writer closed"' in line:
+            return dict(json.loads(line))
+    return {}
+
+
 # -- the reference: a bare Starlette app, sqlite3, one transaction per request ------------------------
 
 def reference_app(db_path: str) -> Any:
@@ -330,6 +338,7 @@ def command(
             finally:
                 _stop(proc)
             recorded = _count(url)
+            writer = _writer_stats(data_dir / "daemon.log")
 
             ref_port = _free_port()
             ref = subprocess.Popen([sys.executable, "-c", "import sys; from nurture_tui.bench.tracking import "
@@ -355,6 +364,8 @@ def command(
         "sent": ours["sent"],
         "recorded": recorded,
         "status_codes": ours["codes"],
+        "writer_batches": writer.get("batches"),
+        "writer_mean_batch": writer.get("mean_batch"),
         "reference_requests_per_s": theirs["requests_per_s"],
         "reference_p50_ms": theirs["p50_ms"],
         "reference_p99_ms": theirs["p99_ms"],

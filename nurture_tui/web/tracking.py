@@ -27,7 +27,16 @@ class Recorded:
 
 
 def signer(ws: Workspace) -> TokenSigner:
-    return TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    secret = ws.settings.mail.secret_key.get_secret_value()
+    cached = _SIGNERS.get(secret)
+    if cached is None:
+        cached = _SIGNERS[secret] = TokenSigner(secret)
+        if len(_SIGNERS) > 8:
+            _SIGNERS.pop(next(iter(_SIGNERS)))
+    return cached
+
+
+_SIGNERS: dict[str, TokenSigner] = {}
 
 
 def verify(ws: Workspace, token: str, kind: str, now: datetime) -> TokenData:
