@@ -141,8 +141,9 @@ def test_concurrent_first_opens_mark_the_send_once(pg_url: str, workspace: Works
     engine = make_engine(workspace.settings.db_url)
     with engine.connect() as conn:  # a message of arm B nobody opened
         oid, lid = conn.execute(text(
-            "SELECT s.outbox_id, s.lead_id FROM activity s WHERE s.kind = 'sent' AND s.node_id = 'b1' AND NOT EXISTS "
-            "(SELECT 1 FROM activity x WHERE x.outbox_id = s.outbox_id AND x.kind = 'open' AND NOT x.bot) LIMIT 1")).one()
+            "SELECT s.outbox_id, s.lead_id FROM activity s WHERE s.kind = 'sent' AND s.node_id = 'b1' AND NOT "
+            "EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = s.outbox_id AND x.kind = 'open' AND NOT x.bot) "
+            "LIMIT 1")).one()
     row = {"lead_id": lid, "kind": "open", "at": d(2, 26), "outbox_id": oid, "bot": False, "meta": {}}
     first = engine.connect()
     tx = first.begin()
