@@ -1,4 +1,4 @@
-"""`nurture bench tracking --json [--db postgresql://…]`: the tracking app under a burst of opens and clicks.
+"""`nurture bench tracking --json` (`--db postgresql://…`): the tracking app under a burst of opens and clicks.
 
 1. A fresh workspace (a temporary SQLite file, or a fresh schema in the given PostgreSQL database, dropped
    afterwards) with `--leads` leads, one sent message each and the default scoring rules.
@@ -295,16 +295,20 @@ def _drop_schema(url: str, schema: str) -> None:
 
 
 def command(
-    db: str | None = typer.Option(None, "--db", help="postgresql://… (a fresh schema, dropped after); "
-                                                    "default: a temporary SQLite file."),
+    ctx: typer.Context,
     clients: int = typer.Option(64, "--clients", min=1, max=256, help="Concurrent keep-alive connections."),
     seconds: float = typer.Option(15.0, "--seconds", min=1.0, max=30.0, help="Load duration (≤ 30 s)."),
     leads: int = typer.Option(2000, "--leads", min=10, help="Leads (one sent message each)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Opens, clicks and page views from 64 keep-alive clients against the tracking app (engine running)."""
+    from ..commands.common import state
     from .common import record
 
+    # `nurture --db postgresql://… bench tracking` (the CLI hoists --db): a fresh schema there, dropped
+    # after; otherwise a temporary SQLite file
+    given = state(ctx).db_url
+    db = given if given and given.startswith("postgresql") else None
     nurture = str(Path(sys.executable).parent / "nurture")
     with tempfile.TemporaryDirectory(prefix="nurture-bench-tracking-") as tmp:
         data_dir = Path(tmp)
