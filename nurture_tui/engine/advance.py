@@ -9,6 +9,7 @@ transaction. Nodes are executed a node at a time across the batch, so per-node l
 
 from __future__ import annotations
 
+import json
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -27,7 +28,7 @@ from ..segments.materialize import refresh_for_leads
 from ..store.engine import write_tx
 from ..store.fastwrite import update_many
 from ..store.tables import activity, enrollment, outbox
-from .bulk import insert_rows, insert_with_ids
+from .bulk import driver_cursor, insert_rows, insert_with_ids
 from .claim import claim, paused_sequence_ids
 from .context import Item, StepContext
 from .enroll import recheck_segment_entry
@@ -174,6 +175,8 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
              "exited_at": ctx.now if it.finished else None, "exit_reason": it.reason, "id": it.id}
             for it in changed
         ])
+    elif changed and conn.dialect.driver == "psycopg":
+        _advance_pg(conn, ctx.now, changed)
     elif changed:
         conn.execute(_ADVANCE, [
             {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
@@ -186,6 +189,30 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         touched = sorted(ctx.touched_leads)
         refresh_for_leads(conn, touched, ctx.now)
         recheck_segment_entry(conn, touched, ctx.now)
+
+
+# PostgreSQL: the whole batch's advance in one statement, each column as one array parameter (one round
+# trip, one statement text, so psycopg prepares it on the server).
+_PG_ADVANCE = (
+    "UPDATE enrollment AS e SET node_id = u.node_id, status = u.status, due_at = u.due_at, "
+    "wait_for = u.wait_for::jsonb, node_entered_at = u.entered, steps = u.steps, exited_at = u.exited, "
+    "exit_reason = u.reason "
+    "FROM unnest(%s::bigint[], %s::text[], %s::text[], %s::timestamptz[], %s::text[], %s::timestamptz[], "
+    "%s::integer[], %s::timestamptz[], %s::text[]) AS u(id, node_id, status, due_at, wait_for, entered, steps, "
+    "exited, reason) WHERE e.id = u.id"
+)
+
+
+def _advance_pg(conn: Connection, now: datetime, changed: list[Item]) -> None:
+    dumps = json.dumps
+    params = (
+        [it.id for it in changed], [it.node_id for it in changed], [it.status for it in changed],
+        [it.due_at for it in changed], [None if it.wait_for is None else dumps(it.wait_for) for it in changed],
+        [it.node_entered_at for it in changed], [it.steps for it in changed],
+        [now if it.finished else None for it in changed], [it.reason for it in changed],
+    )
+    with driver_cursor(conn, _PG_ADVANCE) as cur:
+        cur.execute(_PG_ADVANCE, params)
 
 
 _ADVANCE = (

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, select
 
 from ..store.tables import enrollment, sequence
 from ..store.types import from_db, to_db
+from .bulk import driver_cursor
 
 e = enrollment.c
 CLAIM_COLUMNS = (e.id, e.lead_id, e.sequence_id, e.version_id, e.node_id, e.status, e.steps, e.wait_for,
@@ -47,6 +48,8 @@ def claim(conn: Connection, now: datetime, limit: int, paused: Sequence[int] = (
     `Claimed` tuples."""
     if conn.dialect.name == "sqlite":
         return _claim_sqlite(conn, now, limit, paused)
+    if conn.dialect.driver == "psycopg":
+        return _claim_psycopg(conn, now, limit, paused)
     q = select(*CLAIM_COLUMNS).where(e.due_at <= now)
     if paused:
         q = q.where(e.sequence_id.not_in(list(paused)))
@@ -66,6 +69,24 @@ def _claim_sqlite(conn: Connection, now: datetime, limit: int, paused: Sequence[
     rows = conn.exec_driver_sql(_SQLITE_CLAIM.format(paused=marks), (to_db(now), *paused, limit)).all()
     return [Claimed(eid, lead_id, seq_id, ver_id, node_id, status, steps,
                     json.loads(wait_for) if wait_for is not None else None, from_db(entered), from_db(due))
+            for eid, lead_id, seq_id, ver_id, node_id, status, steps, wait_for, entered, due in rows]
+
+
+_PG_CLAIM = (f"SELECT {', '.join(c.name for c in CLAIM_COLUMNS)} FROM enrollment "
+             "WHERE due_at <= %s AND sequence_id <> ALL(%s::bigint[]) ORDER BY due_at, id LIMIT %s "
+             "FOR UPDATE SKIP LOCKED")
+
+
+def _claim_psycopg(conn: Connection, now: datetime, limit: int, paused: Sequence[int]) -> list[Claimed]:
+    """PostgreSQL through psycopg 3 on the connection's own transaction (the row locks are this
+    transaction's, as with Core): one statement text whatever is paused, so psycopg prepares it on the
+    server after a few batches; jsonb and timestamptz arrive already converted."""
+    with driver_cursor(conn, _PG_CLAIM) as cur:
+        cur.execute(_PG_CLAIM, (now, list(paused), limit))
+        rows = cur.fetchall()
+    return [Claimed(eid, lead_id, seq_id, ver_id, node_id, status, steps, wait_for,
+                    entered if entered is None or entered.tzinfo is UTC else entered.astimezone(UTC),
+                    due if due is None or due.tzinfo is UTC else due.astimezone(UTC))
             for eid, lead_id, seq_id, ver_id, node_id, status, steps, wait_for, entered, due in rows]
 
 
