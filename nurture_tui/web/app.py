@@ -23,12 +23,14 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import require_real_secrets
 from ..errors import NotFoundError, ValidationError
@@ -68,9 +70,59 @@ def create_app(ws: Workspace) -> BodyLimit:
     short or built-in `mail.secret_key` / `mail.events_api_token`: anyone could forge tokens or events."""
     require_real_secrets(ws.settings, "web app")
     writer = HitWriter(ws)
-    app = BodyLimit(_routes(ws, writer))
+    app = BodyLimit(FastHits(_routes(ws, writer), ws, writer))
     app.hit_writer = writer  # type: ignore[attr-defined]
     return app
+
+
+_PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(PIXEL)).encode()),
+                  *((k.lower().encode(), v.encode()) for k, v in _NO_STORE.items())]
+_REDIRECT_HEADERS = [(b"content-length", b"0"), *((k.lower().encode(), v.encode()) for k, v in _NO_STORE.items())]
+
+
+class FastHits:
+    """`GET /o/{token}` and `GET /c/{token}` answered straight from ASGI — the hot path under a mail
+    burst: no routing, Request or Response objects. The same answers as the Starlette routes (which still
+    serve HEAD and everything else): the pixel or the 302 once the hit is committed; errors through the
+    same responses."""
+
+    def __init__(self, app: ASGIApp, ws: Workspace, writer: HitWriter) -> None:
+        self.app, self.ws, self.writer = app, ws, writer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or scope["method"] != "GET" or path[:3] not in ("/o/", "/c/") \
+                or len(path) == 3 or "/" in path[3:]:
+            await self.app(scope, receive, send)
+            return
+        kind = "open" if path[1] == "o" else "click"
+        token = path[3:].removesuffix(".gif") if kind == "open" else path[3:]
+        ua = None
+        for name, value in scope["headers"]:
+            if name == b"user-agent":
+                ua = value.decode("latin-1")
+                break
+        client = scope.get("client")
+        now = self.ws.clock.now()
+        error: Response | None = None
+        try:
+            data = tracking.check_hit(self.ws, token, kind, now)
+            await self.writer.record(data, kind, tracking.Hit(ua, client[0] if client else None, "GET"), now)
+        except (ValidationError, NotFoundError) as exc:
+            error = _bad(exc, html=kind == "click")
+        except Exception:  # the writer logged it; a plain 500
+            log.exception("tracking hit failed")
+            error = PlainTextResponse("temporarily unavailable", status_code=500, headers=_NO_STORE)
+        if error is not None:
+            await error(scope, receive, send)
+        elif kind == "open":
+            await send({"type": "http.response.start", "status": 200, "headers": _PIXEL_HEADERS})
+            await send({"type": "http.response.body", "body": PIXEL})
+        else:
+            location = quote(data.url, safe=":/%#?=@[]!$&'()*+,;").encode("latin-1")
+            await send({"type": "http.response.start", "status": 302,
+                        "headers": [(b"location", location), *_REDIRECT_HEADERS]})
+            await send({"type": "http.response.body", "body": b""})
 
 
 def hit_writer(app: Any) -> HitWriter | None:
