@@ -338,6 +338,7 @@ def command(
                                     stderr=open(data_dir / "daemon.log", "wb"))  # noqa: SIM115
             try:
                 _wait_ready(port, proc)
+                load_avg = os.getloadavg()[0]  # the machine is shared: how busy it was going in
                 ours = load(port, reqs, clients, seconds)
             finally:
                 _stop(proc)
@@ -361,6 +362,7 @@ def command(
         "db": "postgresql" if db else "sqlite",
         "clients": clients,
         "seconds": seconds,
+        "load_avg_1m_before": round(load_avg, 2),
         "requests_per_s": ours["requests_per_s"],
         "p50_ms": ours["p50_ms"],
         "p99_ms": ours["p99_ms"],
