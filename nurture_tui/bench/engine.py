@@ -288,31 +288,201 @@ def run_naive(path: Path, jobs_db: Path, leads: int) -> dict[str, float]:
 
 # -- (d) PostgreSQL -----------------------------------------------------------------------------------
 
-def run_pg(pg_url: str, steps: int, batch: int, data_dir: Path) -> float | None:
-    """Our engine on a fresh PostgreSQL schema (dropped afterwards); None when unreachable."""
+class PgSchema:
+    """A fresh schema on the PostgreSQL server (search_path set in the URL), dropped on exit."""
+
+    def __init__(self, pg_url: str) -> None:
+        self.pg_url = pg_url
+        self.name = f"bench_{uuid.uuid4().hex[:10]}"
+        sep = "&" if "?" in pg_url else "?"
+        self.url = f"{pg_url}{sep}options=-csearch_path%3D{self.name}"
+        self.admin: Any = None
+
+    def __enter__(self) -> PgSchema:
+        from sqlalchemy import text
+
+        from ..store.engine import make_engine
+
+        self.admin = make_engine(self.pg_url)
+        with self.admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {self.name}"))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from sqlalchemy import text
+
+        with self.admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA IF EXISTS {self.name} CASCADE"))
+        self.admin.dispose()
+
+
+def _pg_reachable(pg_url: str) -> bool:
     from sqlalchemy import text
 
     from ..store.engine import make_engine
 
     try:
-        admin = make_engine(pg_url)
-        with admin.begin() as conn:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-    except Exception:
-        return None
-    sep = "&" if "?" in pg_url else "?"
-    url = f"{pg_url}{sep}options=-csearch_path%3D{schema}"
-    try:
-        ws = _workspace(url, data_dir)
+        eng = make_engine(pg_url)
         try:
-            return run_ours(ws, steps, batch)["steps_per_s"]
+            with eng.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        finally:
+            eng.dispose()
+    except Exception:
+        return False
+    return True
+
+
+class PgReference:
+    """The reference step in plain psycopg 3 + Jinja2 (bare render, template compiled once), on the same
+    schema, triggers and data as ours: per batch one claim (`FOR UPDATE SKIP LOCKED`), one lead read, ids
+    for the outbox rows from their sequence, outbox and activity rows by `COPY`, one score update and one
+    advance update for the batch, one commit. The template, sequence and version ids are the seed's."""
+
+    def __init__(self, url: str) -> None:
+        from jinja2.sandbox import SandboxedEnvironment
+
+        from ..engine.seeding import WELCOME_HTML, WELCOME_SUBJECT
+
+        env = SandboxedEnvironment(autoescape=True)
+        self.subject = env.from_string(WELCOME_SUBJECT)
+        self.html = env.from_string(WELCOME_HTML)
+        self.url = url
+
+    def run(self, batch: int, now: datetime) -> dict[str, float]:
+        import psycopg
+
+        from .common import percentile
+
+        dsn = self.url.replace("postgresql+psycopg://", "postgresql://")
+        due = now + timedelta(days=3)
+        lat: list[float] = []
+        done = 0
+        with psycopg.connect(dsn) as con:
+            start = time.perf_counter()
+            while True:
+                t0 = time.perf_counter()
+                with con.transaction(), con.cursor() as cur:
+                    cur.execute("SELECT id, lead_id FROM enrollment WHERE due_at <= %s ORDER BY due_at, id LIMIT %s "
+                                "FOR UPDATE SKIP LOCKED", (now, batch))
+                    rows = cur.fetchall()
+                    if not rows:
+                        break
+                    done += self.step(cur, rows, now, due)
+                lat.append(time.perf_counter() - t0)
+            elapsed = time.perf_counter() - start
+        return {"steps_per_s": done / elapsed if elapsed else 0.0, "p99_batch_ms": percentile(lat, 99) * 1000}
+
+    def step(self, cur: Any, rows: list[tuple[int, int]], now: datetime, due: datetime) -> int:
+        lead_ids = [r[1] for r in rows]
+        cur.execute("SELECT id, email, first_name, company, title FROM lead WHERE id = ANY(%s)", (lead_ids,))
+        leads = {r[0]: r for r in cur.fetchall()}
+        cur.execute("SELECT id FROM template WHERE name = 'welcome'")
+        template_id = cur.fetchone()[0]
+        cur.execute("SELECT nextval(pg_get_serial_sequence('outbox', 'id')) FROM generate_series(1, %s)",
+                    (len(rows),))
+        ids = sorted(r[0] for r in cur.fetchall())
+        sender = {"name": "Nurture"}
+        with cur.copy("COPY outbox (id, idempotency_key, lead_id, enrollment_id, sequence_id, node_id, template_id, "
+                      "category, to_email, subject, html, text, headers, status, attempts, next_try_at, created_at) "
+                      "FROM STDIN") as copy:
+            for oid, (eid, lid) in zip(ids, rows, strict=True):
+                _id, email, first, company, title = leads[lid]
+                ctx = {"lead": {"first_name": first, "company": company, "title": title}, "sender": sender}
+                copy.write_row((oid, f"e{eid}:s1:0", lid, eid, 1, "s1", template_id, "marketing", email,
+                                self.subject.render(ctx), self.html.render(ctx), "", "{}", "queued", 0, now, now))
+        with cur.copy("COPY activity (lead_id, kind, at, sequence_id, version_id, node_id, template_id, outbox_id, "
+                      "bot, meta) FROM STDIN") as copy:
+            for oid, (_eid, lid) in zip(ids, rows, strict=True):
+                copy.write_row((lid, "sent", now, 1, 1, "s1", template_id, oid, False, "{}"))
+        cur.execute("UPDATE lead SET score = score + 1.0 WHERE id = ANY(%s)", (lead_ids,))
+        cur.execute("UPDATE enrollment SET node_id = 'w1', status = 'waiting', due_at = %s, steps = steps + 1, "
+                    "node_entered_at = %s WHERE id = ANY(%s)", (due, now, [r[0] for r in rows]))
+        return len(rows)
+
+
+def _pg_worker(url: str, data_dir: str, batch: int, go: Any, out: Any) -> None:
+    """One engine worker process for the two-worker run: waits for `go`, drains the due steps, reports
+    (steps, first batch start, last batch end) on the system-wide monotonic clock."""
+    from ..engine.advance import run_batch
+    from ..engine.tuning import HotPathTuning
+
+    ws = _workspace(url, Path(data_dir))
+    try:
+        go.wait()
+        done = 0
+        with HotPathTuning(ws.engine):
+            start = time.perf_counter()
+            while True:
+                res = run_batch(ws.engine, ws.clock.now(), ws.settings, batch)
+                if not res.claimed:
+                    break
+                done += res.steps
+            end = time.perf_counter()
+        out.put((done, start, end))
+    finally:
+        ws.close()
+
+
+def run_pg_workers(url: str, steps: int, batch: int, data_dir: Path, workers: int) -> float:
+    """Steps/s of `workers` engine processes draining `steps` due enrollments together (wall time from
+    the first worker's start to the last one's end)."""
+    import multiprocessing
+
+    from ..engine.seeding import seed_due
+
+    ws = _workspace(url, data_dir)
+    seed_due(ws.engine, steps, T_NOW)
+    ws.close()
+    mp = multiprocessing.get_context("spawn")
+    go = mp.Event()
+    out = mp.Queue()
+    procs = [mp.Process(target=_pg_worker, args=(url, str(data_dir), batch, go, out)) for _ in range(workers)]
+    for p in procs:
+        p.start()
+    time.sleep(3.0)  # let every worker import and connect before the start signal
+    go.set()
+    import queue
+
+    results: list[tuple[int, float, float]] = []
+    while len(results) < len(procs):
+        try:
+            results.append(out.get(timeout=1.0))
+        except queue.Empty:
+            if not any(p.is_alive() for p in procs) and out.empty():
+                raise RuntimeError("bench engine: a PostgreSQL worker process died") from None
+    for p in procs:
+        p.join()
+    done = sum(r[0] for r in results)
+    elapsed = max(r[2] for r in results) - min(r[1] for r in results)
+    return done / elapsed if elapsed > 0 else 0.0
+
+
+def run_pg(pg_url: str, steps: int, batch: int, data_dir: Path) -> dict[str, float] | None:
+    """On fresh PostgreSQL schemas (dropped afterwards), each seeded with `steps` due enrollments: our
+    engine in this process, the plain-psycopg reference, and our engine in two worker processes.
+    None when the server is unreachable."""
+    if not _pg_reachable(pg_url):
+        return None
+    from ..engine.seeding import seed_due
+
+    with PgSchema(pg_url) as schema:
+        ws = _workspace(schema.url, data_dir)
+        try:
+            ours = run_ours(ws, steps, batch)
         finally:
             ws.close()
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        admin.dispose()
+    with PgSchema(pg_url) as schema:
+        ws = _workspace(schema.url, data_dir)
+        try:
+            seed_due(ws.engine, steps, T_NOW)
+        finally:
+            ws.close()
+        ref = PgReference(schema.url).run(batch, T_NOW)
+    with PgSchema(pg_url) as schema:
+        two = run_pg_workers(schema.url, steps, batch, data_dir, 2)
+    return {"steps_per_s": ours["steps_per_s"], "p99_batch_ms": ours["p99_batch_ms"],
+            "reference_steps_per_s": ref["steps_per_s"], "two_workers_steps_per_s": two}
 
 
 def command(
@@ -353,6 +523,7 @@ def command(
         url = pg_url or os.environ.get("NURTURE_TEST_PG_URL")
         if pg_steps and url:
             pg = run_pg(url, pg_steps, batch, work)
+        pg_ours = pg["steps_per_s"] if pg else 0.0
         result = {
             "scenario": "engine",
             "steps": steps,
@@ -369,7 +540,14 @@ def command(
             "naive_executed": naive["executed"],
             "naive_add_slack_s": naive["slack_s"],
             "vs_naive": round(ours["steps_per_s"] / naive["per_s"], 1) if naive["per_s"] else None,
-            "postgres_steps_per_s": round(pg) if pg else None,
+            "postgres_steps": pg_steps if pg else None,
+            "postgres_steps_per_s": round(pg_ours) if pg else None,
+            "postgres_p99_batch_ms": round(pg["p99_batch_ms"], 1) if pg else None,
+            "postgres_reference_steps_per_s": round(pg["reference_steps_per_s"]) if pg else None,
+            "pg_ratio": round(pg_ours / pg["reference_steps_per_s"], 3) if pg and pg["reference_steps_per_s"]
+            else None,
+            "postgres_two_workers_steps_per_s": round(pg["two_workers_steps_per_s"]) if pg else None,
+            "pg_two_workers_speedup": round(pg["two_workers_steps_per_s"] / pg_ours, 2) if pg and pg_ours else None,
             "node_counters_read_ms": ours["counters_read_ms"],
             "node_group_by_read_ms": ours["group_by_read_ms"],
         }
