@@ -143,6 +143,26 @@ def _check_rules(ctx: StepContext, items: list[Item]) -> None:
 def _flush(ctx: StepContext, items: list[Item]) -> None:
     conn = ctx.conn
     now = ctx.now
+    # The advance first: its rows are this batch's alone (claimed), while the outbox and activity inserts'
+    # rollup triggers lock rows that every worker's batch updates, held until commit; the shorter that
+    # stretch, the less parallel PostgreSQL workers wait on each other.
+    changed = [it for it in items if it.changed]
+    if changed and conn.dialect.name == "sqlite":
+        update_many(conn, enrollment, [
+            {"node_id": it.node_id, "status": it.status, "due_at": it.due_at, "wait_for": it.wait_for,
+             "node_entered_at": it.node_entered_at, "steps": it.steps,
+             "exited_at": ctx.now if it.finished else None, "exit_reason": it.reason, "id": it.id}
+            for it in changed
+        ])
+    elif changed and conn.dialect.driver == "psycopg":
+        _advance_pg(conn, ctx.now, changed)
+    elif changed:
+        conn.execute(_ADVANCE, [
+            {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
+             "p_entered": it.node_entered_at, "p_steps": it.steps,
+             "p_exited": ctx.now if it.finished else None, "p_reason": it.reason}
+            for it in changed
+        ])
     sent: list[ActivityEvent] = []
     if ctx.sends:
         requests = [
@@ -167,23 +187,6 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         apply_activities(conn, [a.stored(aid, now) for a, aid in zip(sent, ids, strict=True)], now, ctx.settings)
     if ctx.activities:
         insert_rows(conn, activity, [a.row() for a in ctx.activities])
-    changed = [it for it in items if it.changed]
-    if changed and conn.dialect.name == "sqlite":
-        update_many(conn, enrollment, [
-            {"node_id": it.node_id, "status": it.status, "due_at": it.due_at, "wait_for": it.wait_for,
-             "node_entered_at": it.node_entered_at, "steps": it.steps,
-             "exited_at": ctx.now if it.finished else None, "exit_reason": it.reason, "id": it.id}
-            for it in changed
-        ])
-    elif changed and conn.dialect.driver == "psycopg":
-        _advance_pg(conn, ctx.now, changed)
-    elif changed:
-        conn.execute(_ADVANCE, [
-            {"eid": it.id, "p_node": it.node_id, "p_status": it.status, "p_due": it.due_at, "p_wf": it.wait_for,
-             "p_entered": it.node_entered_at, "p_steps": it.steps,
-             "p_exited": ctx.now if it.finished else None, "p_reason": it.reason}
-            for it in changed
-        ])
     ctx.counters.flush(conn)
     if ctx.touched_leads:  # actions changed these leads: segments and entry see it at once
         touched = sorted(ctx.touched_leads)
