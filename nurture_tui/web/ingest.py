@@ -48,6 +48,9 @@ MAX_BATCH = 1000
 #: transaction has a fixed cost of a few ms; waiting this long for company halves it per hit under load
 #: and adds at most this much to an idle hit's answer.
 LINGER_SECONDS = 0.002
+#: Longest the writer waits for company after a slow commit, and the longest gap between two hits it waits.
+MAX_LINGER = 0.025
+QUIET = 0.003
 #: Writer threads per process. One on both backends: SQLite has one writer at a time anyway, and on
 #: PostgreSQL, although a batch mostly waits for round trips, batches side by side contend for the same
 #: rows (the rollups' per-message and per-day counters, the lead rows of a burst): 4 writers measured
@@ -107,6 +110,7 @@ class HitWriter:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closed = False
+        self._last_write = 0.0
         self.batches = 0
         self.hits = 0
 
@@ -168,7 +172,10 @@ class HitWriter:
             if first is None:
                 break
             batch = [first]
-            until = time.monotonic() + self.linger  # clock-ok: a real-time batching window
+            started = time.monotonic()  # clock-ok: a real-time batching window
+            # a slow commit (PostgreSQL round trips) is worth waiting a little longer for company, as
+            # long as hits keep coming: up to a quarter of the last write, never a gap over QUIET
+            until = started + max(self.linger, min(MAX_LINGER, self._last_write / 4))
             while len(batch) < self.max_batch:
                 try:
                     item = self._queue.get_nowait()
@@ -177,14 +184,16 @@ class HitWriter:
                     if left <= 0:
                         break
                     try:
-                        item = self._queue.get(timeout=left)
+                        item = self._queue.get(timeout=min(left, max(self.linger, QUIET)))
                     except queue.Empty:
                         break
                 if item is None:
                     stop = True
                     break
                 batch.append(item)
+            t0 = time.monotonic()  # clock-ok
             self._commit(batch)
+            self._last_write = time.monotonic() - t0  # clock-ok
 
     def _commit(self, batch: list[Pending]) -> None:
         for attempt in (1, 2):
