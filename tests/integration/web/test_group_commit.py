@@ -43,7 +43,6 @@ SERVE = """
 import sys, time
 from nurture_tui.config import load_settings
 from nurture_tui.web.server import WebServer
-from nurture_tui.web.tracking import Hit, record_hit
 from nurture_tui.workspace import Workspace
 ws = Workspace.open(load_settings(None, sys.argv[1]))
 WebServer(ws, "127.0.0.1", int(sys.argv[2])).start()
