@@ -199,7 +199,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
     from ..config import load_settings
     from ..reports.common import make_period, resolve_scope
     from ..reports.service import REPORTS, run_report
-    from ..store import rollups
+    from ..store import migrate
     from ..store.engine import make_engine
     from ..store.types import to_db
 
@@ -210,7 +210,7 @@ def run(leads: int, activities: int, seed: int, runs: int, echo: Any) -> dict[st
     engine = make_engine(url)
     with engine.begin() as conn:  # a data set built before a rollup existed gets it (as `nurture init` does)
         step = time.perf_counter()
-        if rollups.install(conn):
+        if migrate.ensure_rollups(conn):
             echo(f"  rollups installed and rebuilt in {time.perf_counter() - step:.1f}s")
     raw = sqlite3.connect(path)
     raw.execute("PRAGMA cache_size=-65536")

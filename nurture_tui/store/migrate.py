@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from . import rollups
 
@@ -43,8 +43,21 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
         if revision == "head":
-            rollups.install(conn)  # triggers keeping the report rollups exact (store/rollups.py)
+            ensure_rollups(conn)  # triggers keeping the report rollups exact (store/rollups.py)
     return before, current_revision(engine)
+
+
+def ensure_rollups(conn: Connection) -> bool:
+    """The report rollups' tables (a workspace made before one existed gets it: while there is a single
+    revision, new tables are folded into it) and their triggers, rebuilt from the log when either was
+    missing or out of date. True when it installed or rebuilt anything."""
+    from .models import metadata
+
+    existing = set(conn.dialect.get_table_names(conn))
+    missing = [metadata.tables[name] for name in rollups.ROLLUP_TABLES if name not in existing]
+    for table in missing:
+        table.create(conn)
+    return rollups.install(conn, rebuild=True if missing else None) or bool(missing)
 
 
 def downgrade(engine: Engine, revision: str = "base") -> None:

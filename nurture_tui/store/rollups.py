@@ -31,8 +31,15 @@ locks foreign keys take), so writers of one lead's milestones or enrollments run
 each recomputation sees the other's committed rows. Engine steps that only update an enrollment's node,
 status or due time, and every other activity kind, fire nothing.
 
-`install(conn)` creates the triggers (idempotent) and, when it had to create them, rebuilds the table from
-the log in the same transaction; `nurture init` (migrate.upgrade) and `metadata.create_all` call it.
+The split report's rollups (`lead_send`, `send_cohort`) are kept the same way: a send step's `sent` activity,
+a non-bot open or click of a message, or an enrollment reaching or leaving `goal` recomputes the lead's
+`lead_send` rows from its own log rows and moves their `send_cohort` cells (the lead's row locked first on
+PostgreSQL).
+
+`install(conn)` creates the triggers (idempotent) and, when it had to create them, rebuilds the tables from
+the log in the same transaction; a fingerprint of the definitions kept in `meta` makes triggers created by
+other code count as missing. `nurture init` (migrate.ensure_rollups, which also creates a rollup table an
+older workspace lacks) and `metadata.create_all` call it; `uninstall` drops them for a bulk load.
 """
 
 from __future__ import annotations
@@ -42,6 +49,8 @@ from typing import Any
 
 from sqlalchemy import Connection, event, text
 from sqlmodel import SQLModel
+
+from . import meta
 
 ATTEMPTED = "('sent', 'bounced', 'failed')"
 KEY = ("day", "sequence_id", "node_id", "template_id", "shard")
@@ -626,8 +635,6 @@ def _fingerprint(pg: bool) -> str:
 
 
 def installed(conn: Connection) -> bool:
-    from . import meta  # (models import this module: store.meta would import them back)
-
     pg = conn.dialect.name == "postgresql"
     if pg:
         sql = ("SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid "
@@ -639,17 +646,6 @@ def installed(conn: Connection) -> bool:
     expected = len(TRIGGER_NAMES) + len(PROGRESS_TRIGGERS) + len(SEND_TRIGGERS)
     complete = int(conn.execute(text(sql)).scalar_one()) == expected
     return complete and meta.get(conn, DDL_KEY) == _fingerprint(pg)
-
-
-def _create_missing_tables(conn: Connection) -> bool:
-    """A workspace made before a rollup existed gets its table (`nurture init`); True when one was made."""
-    from .models import metadata  # (models import this module to register the create_all hook)
-
-    existing = set(conn.dialect.get_table_names(conn))
-    missing = [metadata.tables[name] for name in ROLLUP_TABLES if name not in existing]
-    for table in missing:
-        table.create(conn)
-    return bool(missing)
 
 
 def _trigger_table(name: str) -> str:
@@ -674,10 +670,8 @@ def install(conn: Connection, *, rebuild: bool | None = None) -> bool:
     def run(stmt: str) -> None:
         conn.exec_driver_sql(stmt.replace("%", "%%") if pg else stmt)  # psycopg reads % as a placeholder
 
-    fresh = _create_missing_tables(conn) or not installed(conn)
+    fresh = not installed(conn)
     if fresh:
-        from . import meta
-
         uninstall(conn)  # (SQLite's CREATE TRIGGER IF NOT EXISTS would keep an older definition)
         for stmt in _ddl(pg):
             run(stmt)

@@ -377,9 +377,10 @@ async def test_worker_bug_opens_the_error_modal(seeded_ws: Workspace) -> None:
         await pilot.pause(0.3)
         seeded_ws.engine.dispose()
         with seeded_ws.engine.begin() as conn:
-            conn.exec_driver_sql("DROP TABLE enrollment")  # reports/dashboard still work; drop what they read
+            # (renamed first: a rename re-checks every trigger, and the rollup triggers read enrollment)
             conn.exec_driver_sql("ALTER TABLE lead RENAME TO lead_gone")
             conn.exec_driver_sql("ALTER TABLE email_stat RENAME TO email_stat_gone")  # the emails report's rollup
+            conn.exec_driver_sql("DROP TABLE enrollment")  # reports/dashboard still work; drop what they read
         await pilot.press("R")
         await wait_for(pilot, lambda: isinstance(app.screen, ErrorModal))
         await pilot.press("escape")
