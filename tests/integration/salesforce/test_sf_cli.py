@@ -47,10 +47,16 @@ def test_emulator_command_serves_until_stopped(tmp_path: Path) -> None:
 
     import requests
 
+    def ctrl_c_reaches_it() -> None:
+        # The child inherits the signal mask and an ignored SIGINT from the test process; after the rest of
+        # the suite (xdist, servers run in-process) either may be set, and Ctrl-C must reach the command.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+
     nurture = Path(sys.executable).parent / "nurture"
     proc = subprocess.Popen([str(nurture), "--db", f"sqlite:///{tmp_path / 'w.db'}", "salesforce", "emulator",
                              "--port", "0", "--leads", "20", "--dir", str(tmp_path / "emu")],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True, preexec_fn=ctrl_c_reaches_it)
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
