@@ -19,11 +19,12 @@ import logging
 import sqlite3
 import threading
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import ClassVar
 
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from .. import heap
+from ..store.engine import set_autocheckpoint
 
 log = logging.getLogger("nurture.engine")
 
@@ -84,7 +85,7 @@ class BackgroundCheckpointer:
             users = self._active.get(id(self.engine), 0)
             self._active[id(self.engine)] = users + 1
             if users == 0:
-                event.listen(self.engine, "connect", _no_autocheckpoint)
+                set_autocheckpoint(self.engine, False)
                 self.engine.dispose()  # pooled connections reopen with auto-checkpointing off
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="nurture-wal-checkpoint", daemon=True)
@@ -100,8 +101,8 @@ class BackgroundCheckpointer:
             users = self._active.pop(id(self.engine), 1) - 1
             if users > 0:
                 self._active[id(self.engine)] = users
-            elif event.contains(self.engine, "connect", _no_autocheckpoint):
-                event.remove(self.engine, "connect", _no_autocheckpoint)
+            else:
+                set_autocheckpoint(self.engine, True)
                 self.engine.dispose()  # back to SQLite's default auto-checkpointing
         self._checkpoint_once()
 
@@ -123,10 +124,6 @@ class BackgroundCheckpointer:
             self.checkpoints += 1
         finally:
             conn.close()
-
-
-def _no_autocheckpoint(dbapi_conn: Any, _record: Any) -> None:
-    dbapi_conn.execute("PRAGMA wal_autocheckpoint=0")
 
 
 class HotPathTuning:

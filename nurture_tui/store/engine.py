@@ -76,6 +76,21 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 5) -> Engine:
     raise NurtureError(f"--db {url!r}: unsupported database (use sqlite:/// or postgresql://)")
 
 
+#: Engines whose new connections run without WAL auto-checkpoints (engine.tuning's background checkpointer
+#: does them instead). A flag their own connect listener reads: adding or removing a listener while other
+#: threads open connections races SQLAlchemy's event dispatch ("deque mutated during iteration").
+_NO_AUTOCHECKPOINT: set[int] = set()
+
+
+def set_autocheckpoint(engine: Engine, enabled: bool) -> None:
+    """Connections opened from now on auto-checkpoint (SQLite's default) or not; dispose the pool to apply
+    it to pooled ones."""
+    if enabled:
+        _NO_AUTOCHECKPOINT.discard(id(engine))
+    else:
+        _NO_AUTOCHECKPOINT.add(id(engine))
+
+
 def _sqlite_engine(url: str, *, echo: bool) -> Engine:
     parsed = make_url(url)
     database = parsed.database
@@ -97,6 +112,8 @@ def _sqlite_engine(url: str, *, echo: bool) -> Engine:
             if memory and "journal_mode" in pragma:
                 continue
             cur.execute(pragma)
+        if id(engine) in _NO_AUTOCHECKPOINT:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
