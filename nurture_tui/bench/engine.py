@@ -52,15 +52,15 @@ def _workspace(url: str, data_dir: Path) -> Workspace:
     return Workspace(load_settings(None, url, data_dir=data_dir), engine, VirtualClock(T_NOW))
 
 
-def run_ours(ws: Workspace, steps: int, batch: int) -> dict[str, float]:
+def _drain(ws: Workspace, batch: int) -> tuple[int, list[float], float, float]:
+    """Run batches until none is due, under what the scheduler runs under (background checkpoints, frozen
+    GC): (steps, each batch's seconds, start, end on the monotonic clock)."""
     from ..engine.advance import run_batch
-    from ..engine.seeding import seed_due
     from ..engine.tuning import HotPathTuning
 
-    seed_due(ws.engine, steps, T_NOW)
     lat: list[float] = []
     done = 0
-    with HotPathTuning(ws.engine):  # what the scheduler runs under: background checkpoints, frozen GC
+    with HotPathTuning(ws.engine):
         start = time.perf_counter()
         while True:
             res = run_batch(ws.engine, ws.clock.now(), ws.settings, batch)
@@ -68,7 +68,16 @@ def run_ours(ws: Workspace, steps: int, batch: int) -> dict[str, float]:
                 break
             done += res.steps
             lat.append(res.seconds)
-        elapsed = time.perf_counter() - start
+        end = time.perf_counter()
+    return done, lat, start, end
+
+
+def run_ours(ws: Workspace, steps: int, batch: int) -> dict[str, float]:
+    from ..engine.seeding import seed_due
+
+    seed_due(ws.engine, steps, T_NOW)
+    done, lat, start, end = _drain(ws, batch)
+    elapsed = end - start
     from .common import percentile
 
     return {"steps": done, "steps_per_s": done / elapsed if elapsed else 0.0,
@@ -404,21 +413,10 @@ class PgReference:
 def _pg_worker(url: str, data_dir: str, batch: int, go: Any, out: Any) -> None:
     """One engine worker process for the two-worker run: waits for `go`, drains the due steps, reports
     (steps, first batch start, last batch end) on the system-wide monotonic clock."""
-    from ..engine.advance import run_batch
-    from ..engine.tuning import HotPathTuning
-
     ws = _workspace(url, Path(data_dir))
     try:
         go.wait()
-        done = 0
-        with HotPathTuning(ws.engine):
-            start = time.perf_counter()
-            while True:
-                res = run_batch(ws.engine, ws.clock.now(), ws.settings, batch)
-                if not res.claimed:
-                    break
-                done += res.steps
-            end = time.perf_counter()
+        done, _lat, start, end = _drain(ws, batch)
         out.put((done, start, end))
     finally:
         ws.close()
