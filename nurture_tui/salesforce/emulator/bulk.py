@@ -66,7 +66,9 @@ class BulkApi:
         except OrgError as err:
             return Response(err.status, err.rest_body())
         except SoqlError as err:
-            return Response(400, [{"message": err.message, "errorCode": err.code}])
+            body = req.json() if req.method == "POST" else None
+            soql = str(body.get("query") or "") if isinstance(body, dict) else ""
+            return Response(400, [{"message": err.wire_message(soql), "errorCode": err.code}])
 
     def _route(self, req: Request, parts: list[str]) -> Response:
         kind = parts[0] if parts else ""
@@ -124,8 +126,9 @@ class BulkApi:
                 raise OrgError("INVALIDJOB", f"Invalid operation: {op}")
             soql = str(body.get("query") or "")
             result = self.org.query(soql, include_deleted=op == "queryAll")
-            if result.count_only or result.aggregate is not None:
-                raise OrgError("INVALIDJOB", "Aggregate queries are not supported by Bulk API 2.0")
+            if result.count_only or result.aggregate or result.nested:
+                raise OrgError("INVALIDJOB", "Aggregate queries, parent-to-child subqueries and TYPEOF are not "
+                               "supported by Bulk API 2.0")
             info = self._new_info(req, body, "V2Query", result.sobject)
             job = Job(info, self.polls_before_done, rows=result.records, columns=result.columns,
                       getters=result.getters)

@@ -14,9 +14,10 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from .schema import describe_global_entry, describe_object
-from .soql import SoqlError, format_datetime, parse_datetime
-from .store import Org, OrgError, QueryResult
+from .query import QueryResult, child_rows, name_view, target_of, typeof_fields
+from .schema import ObjectDef, describe_global_entry, describe_object
+from .soql import SoqlError, SubQuery, TypeOf, format_datetime, parse_datetime
+from .store import Org, OrgError
 
 
 @dataclass
@@ -56,16 +57,27 @@ class Cursor:
 
 
 class Projector:
-    """Builds the JSON shape of a query row: `attributes`, plain fields, nested parent objects."""
+    """Builds the JSON shape of a query row: `attributes`, plain fields, nested parent objects (a polymorphic one as
+    the `Name` object: `{"attributes": {"type": "Name", "url": …/User/005…}}`), TYPEOF objects with their real
+    type, and parent-to-child subqueries as `{totalSize, done, records}` or null."""
 
     def __init__(self, org: Org, result: QueryResult, version: str) -> None:
         self.org = org
         self.version = version
         self.sobject = result.sobject
-        self.plan = self._plan(result.sobject, [c.split(".") for c in result.columns])
+        o = org.schema[result.sobject]
+        self.plan = self._plan(o, [c.split(".") for c in result.columns])
+        for item in result.query.items if result.query else []:
+            if isinstance(item, SubQuery):
+                rows = child_rows(org, o, item.query, result.include_deleted)
+                sub_plan = self._plan(org.schema[rows.sobject], [c.split(".") for c in rows.columns])
+                self.plan.append((rows.relationship, ("sub", rows, sub_plan)))
+            elif isinstance(item, TypeOf):
+                fk, per_type, default = typeof_fields(org, o, item)
+                rel = o.fields[fk].relationship or item.relationship
+                self.plan.append((rel, ("typeof", fk, per_type, default)))
 
-    def _plan(self, sobject: str, paths: list[list[str]]) -> list[tuple[str, Any]]:
-        o = self.org.schema[sobject]
+    def _plan(self, o: ObjectDef, paths: list[list[str]]) -> list[tuple[str, Any]]:
         plan: list[tuple[str, Any]] = []
         groups: OrderedDict[str, list[list[str]]] = OrderedDict()
         for p in paths:
@@ -75,23 +87,46 @@ class Projector:
                 groups.setdefault(p[0], []).append(p[1:])
         for rel, subpaths in groups.items():
             f = o.relationships[rel.lower()]
-            target = f.reference_to[0] if f.reference_to else "User"
-            target = sobject if target == "Self" else target
-            plan.append((rel, (f.name, target, self._plan(target, subpaths))))
+            target = target_of(self.org, o, f)
+            plan.append((rel, ("parent", f.name, target.name, self._plan(target, subpaths))))
         return plan
 
-    def _build(self, rec: dict[str, Any], sobject: str, plan: list[tuple[str, Any]]) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {"type": sobject,
-                                              "url": f"/services/data/v{self.version}/sobjects/{sobject}/{rec['Id']}"}}
+    def _url(self, sobject: str, rid: str) -> str:
+        return f"/services/data/v{self.version}/sobjects/{sobject}/{rid}"
+
+    def _build(self, rec: dict[str, Any], sobject: str, plan: list[tuple[str, Any]],
+               type_name: str | None = None) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": {"type": type_name or sobject, "url": self._url(sobject, rec["Id"])}}
         for key, sub in plan:
             if sub is None:
                 out[key] = rec.get(key)
-                continue
-            fk, _target, subplan = sub
-            parent_id = rec.get(fk)
-            parent = self.org.find(parent_id) if parent_id else None
-            ptype = self.org.type_of(parent_id) if parent_id else None
-            out[key] = self._build(parent, ptype or _target, subplan) if parent else None
+            elif sub[0] == "parent":
+                _kind, fk, target, subplan = sub
+                parent_id = rec.get(fk)
+                if target == "Name":
+                    view = name_view(self.org, parent_id)
+                    real = self.org.type_of(str(parent_id)) or ""
+                    out[key] = self._build(view, real, subplan, "Name") if view else None
+                else:
+                    parent = self.org.find(parent_id) if parent_id else None
+                    out[key] = self._build(parent, target, subplan) if parent else None
+            elif sub[0] == "sub":
+                _kind, rows, subplan = sub
+                children = rows.by_parent.get(rec["Id"])
+                out[key] = {"totalSize": len(children), "done": True, "records": [
+                    self._build(c, rows.sobject, subplan) for c in children]} if children else None
+            else:
+                _kind, fk, per_type, default = sub
+                target_id = rec.get(fk)
+                ttype = self.org.type_of(target_id) if target_id else None
+                if not target_id or not ttype:
+                    out[key] = None
+                elif ttype in per_type:
+                    target = self.org.find(target_id) or {}
+                    out[key] = self._build(target, ttype, [(n, None) for n in per_type[ttype]])
+                else:
+                    view = name_view(self.org, target_id) or {}
+                    out[key] = self._build(view, ttype, [(n, None) for n in default])
         return out
 
     def __call__(self, rec: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +150,7 @@ class RestApi:
         except OrgError as err:
             return Response(err.status, err.rest_body())
         except SoqlError as err:
-            return Response(400, [{"message": err.message, "errorCode": err.code}])
+            return Response(400, [{"message": err.wire_message(req.params.get("q") or ""), "errorCode": err.code}])
 
     def _route(self, req: Request, parts: list[str]) -> Response:
         m = req.method
@@ -161,10 +196,11 @@ class RestApi:
         result = self.org.query(soql, include_deleted)
         if result.count_only:
             return Response(200, {"totalSize": result.total, "done": True, "records": []})
-        if result.aggregate is not None:
-            return Response(200, {"totalSize": 1, "done": True, "records": [
-                {"attributes": {"type": "AggregateResult"}, "expr0": int(result.aggregate)}]})
-        cursor = Cursor(result, req.version, Projector(self.org, result, req.version))
+        if result.aggregate:
+            return Response(200, {"totalSize": result.total, "done": True, "records": result.records})
+        with self.org.lock:
+            projector = Projector(self.org, result, req.version)
+        cursor = Cursor(result, req.version, projector)
         with self._lock:
             cid = f"01g{next(self._cursor_seq):015d}"
             self._cursors[cid] = cursor
@@ -211,7 +247,8 @@ class RestApi:
             raise OrgError("METHOD_NOT_ALLOWED", f"HTTP Method '{m}' not allowed. Allowed are GET,POST", status=405)
         sub = parts[1]
         if len(parts) == 2 and sub == "describe" and m == "GET":
-            return Response(200, describe_object(o, req.version))
+            with self.org.lock:
+                return Response(200, describe_object(o, req.version, self.org.schema, self.org.picklists(o)))
         if len(parts) == 2 and sub in ("updated", "deleted") and m == "GET":
             return self._changes(req, o.name, sub)
         if len(parts) == 2:

@@ -248,8 +248,7 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        body = self._read_body()
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             resp = self.emulator.handle(self.command, self.path, headers, body)
@@ -274,5 +273,22 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if payload and resp.status not in (204, 304):
             self.wfile.write(payload)
+
+    def _read_body(self) -> bytes:
+        """The request body: Content-Length, or `Transfer-Encoding: chunked` (what jsforce/node-fetch send for
+        login requests; `http.server` does not decode it by itself)."""
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            parts: list[bytes] = []
+            while True:
+                size_line = self.rfile.readline(65537)
+                size = int(size_line.split(b";", 1)[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(65537) not in (b"\r\n", b"\n", b""):
+                        pass  # trailer headers, then the blank line that ends the message
+                    return b"".join(parts)
+                parts.append(self.rfile.read(size))
+                self.rfile.readline(3)  # the CRLF after each chunk
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve

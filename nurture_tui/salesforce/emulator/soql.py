@@ -1,9 +1,11 @@
 """A SOQL subset: tokenizer, parser and a compiler to Python closures over stored records.
 
-Covers what the sync and a person at a prompt send: field lists with parent relationships (`Owner.Name`),
-`COUNT()`, WHERE with AND/OR/NOT and parentheses, = != <> < <= > >=, IN / NOT IN, LIKE, null, booleans,
+Covers what the sync and admins' scripts send: field lists with parent relationships (`Owner.Name`, polymorphic
+`Owner`/`Who`/`What` through the `Name` object, TYPEOF), parent-to-child subqueries, `COUNT()` and the aggregate
+functions COUNT/COUNT_DISTINCT/SUM/AVG/MIN/MAX with aliases, GROUP BY and HAVING, WHERE with AND/OR/NOT and
+parentheses, = != <> < <= > >=, IN / NOT IN (values or a semi-/anti-join sub-select), LIKE, null, booleans,
 numbers, quoted strings (backslash escapes), date and datetime literals, relative date literals
-(TODAY, LAST_N_DAYS:n …), ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT, OFFSET.
+(TODAY, LAST_N_DAYS:n, THIS_QUARTER …), ORDER BY (ASC/DESC, NULLS FIRST/LAST), LIMIT, OFFSET.
 
 Stored records hold wire-format values (datetimes as `2024-01-15T10:30:00.000+0000`, dates as
 `2024-01-15`), which sort and compare correctly as strings, so literals are normalised to the same form.
@@ -19,12 +21,27 @@ from typing import Any
 
 
 class SoqlError(Exception):
-    """Malformed query (→ 400 MALFORMED_QUERY) or unknown field/object (→ 400 INVALID_FIELD/INVALID_TYPE)."""
+    """Malformed query (→ 400 MALFORMED_QUERY) or unknown field/object (→ 400 INVALID_FIELD/INVALID_TYPE).
 
-    def __init__(self, code: str, message: str) -> None:
+    `pos` is the offset in the query text the error points at; `wire_message(q)` renders Salesforce's
+    caret form (the query line, a `^` under the column, `ERROR at Row:r:Column:c`, then the message)."""
+
+    def __init__(self, code: str, message: str, pos: int | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.pos = pos
+
+    def wire_message(self, soql: str) -> str:
+        if self.pos is None:
+            return self.message
+        before = soql[:self.pos]
+        row = before.count("\n") + 1
+        line_start = before.rfind("\n") + 1
+        col = self.pos - line_start
+        line_end = soql.find("\n", self.pos)
+        line = soql[line_start:line_end if line_end >= 0 else len(soql)]
+        return f"\n{line}\n{' ' * col}^\nERROR at Row:{row}:Column:{col + 1}\n{self.message}"
 
 
 _TOKEN = re.compile(
@@ -43,13 +60,14 @@ _TOKEN = re.compile(
 _ESCAPES = {"n": "\n", "N": "\n", "r": "\r", "R": "\r", "t": "\t", "T": "\t", "b": "\b", "B": "\b", "f": "\f",
             "F": "\f", '"': '"', "'": "'", "\\": "\\"}
 _KEYWORDS = {"SELECT", "FROM", "WHERE", "AND", "OR", "NOT", "IN", "LIKE", "ORDER", "BY", "ASC", "DESC", "NULLS",
-             "FIRST", "LAST", "LIMIT", "OFFSET", "NULL", "TRUE", "FALSE", "COUNT"}
+             "FIRST", "LAST", "LIMIT", "OFFSET", "NULL", "TRUE", "FALSE", "COUNT", "HAVING", "TYPEOF"}
 
 
 @dataclass(frozen=True)
 class Tok:
     kind: str
     text: str
+    pos: int = 0
 
 
 def tokenize(q: str) -> list[Tok]:
@@ -59,9 +77,10 @@ def tokenize(q: str) -> list[Tok]:
     while pos < len(q):
         m = _TOKEN.match(q, pos)
         if not m or m.end() == pos:
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{q[pos:pos + 20].strip()}'")
+            at = len(q) - len(q[pos:].lstrip())
+            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{q[pos:pos + 20].strip()}'", at)
         kind = m.lastgroup or ""
-        out.append(Tok(kind, m.group(kind)))
+        out.append(Tok(kind, m.group(kind), m.start(kind)))
         pos = m.end()
     return out
 
@@ -127,8 +146,8 @@ class DateRange:
             return today + timedelta(days=a), today + timedelta(days=b)
         if name == "LAST_N_DAYS":
             return today - timedelta(days=n), today
-        if name == "NEXT_N_DAYS":
-            return today, today + timedelta(days=n)
+        if name == "NEXT_N_DAYS":  # from tomorrow on (Salesforce: "starts 00:00:00 of the next day")
+            return today + timedelta(days=1), today + timedelta(days=n)
         if name == "N_DAYS_AGO":
             d = today - timedelta(days=n)
             return d, d
@@ -137,21 +156,48 @@ class DateRange:
             shift = {"THIS_WEEK": 0, "LAST_WEEK": -7, "NEXT_WEEK": 7}[name]
             s = week_start + timedelta(days=shift)
             return s, s + timedelta(days=6)
+        if name == "LAST_N_WEEKS":
+            return week_start - timedelta(days=7 * n), week_start - timedelta(days=1)
+        if name == "NEXT_N_WEEKS":
+            return week_start + timedelta(days=7), week_start + timedelta(days=7 * n + 6)
+        if name == "N_WEEKS_AGO":
+            s = week_start - timedelta(days=7 * n)
+            return s, s + timedelta(days=6)
         if name in ("THIS_MONTH", "LAST_MONTH", "NEXT_MONTH"):
-            y, mo = today.year, today.month + {"THIS_MONTH": 0, "LAST_MONTH": -1, "NEXT_MONTH": 1}[name]
-            y, mo = y + (mo - 1) // 12, (mo - 1) % 12 + 1
-            first = date(y, mo, 1)
-            nxt = date(y + mo // 12, mo % 12 + 1, 1)
-            return first, nxt - timedelta(days=1)
-        if name in ("THIS_YEAR", "LAST_YEAR"):
-            y = today.year - (name == "LAST_YEAR")
-            return date(y, 1, 1), date(y, 12, 31)
+            first = _month_start(today, {"THIS_MONTH": 0, "LAST_MONTH": -1, "NEXT_MONTH": 1}[name])
+            return first, _month_start(first, 1) - timedelta(days=1)
+        if name == "LAST_N_MONTHS":  # the n whole months before this one
+            return _month_start(today, -n), _month_start(today, 0) - timedelta(days=1)
+        if name == "NEXT_N_MONTHS":
+            return _month_start(today, 1), _month_start(today, n + 1) - timedelta(days=1)
+        if name == "N_MONTHS_AGO":
+            first = _month_start(today, -n)
+            return first, _month_start(first, 1) - timedelta(days=1)
+        if name in ("THIS_QUARTER", "LAST_QUARTER", "NEXT_QUARTER", "LAST_N_QUARTERS", "NEXT_N_QUARTERS"):
+            q0 = _month_start(today, -((today.month - 1) % 3))  # calendar quarters (the default fiscal year)
+            span = {"THIS_QUARTER": (0, 1), "LAST_QUARTER": (-1, 0), "NEXT_QUARTER": (1, 2),
+                    "LAST_N_QUARTERS": (-n, 0), "NEXT_N_QUARTERS": (1, n + 1)}[name]
+            return _month_start(q0, 3 * span[0]), _month_start(q0, 3 * span[1]) - timedelta(days=1)
+        years = {"THIS_YEAR": (0, 0), "LAST_YEAR": (-1, -1), "NEXT_YEAR": (1, 1), "LAST_N_YEARS": (-n, -1),
+                 "NEXT_N_YEARS": (1, n), "N_YEARS_AGO": (-n, -n)}
+        if name in years:
+            a, b = years[name]
+            return date(today.year + a, 1, 1), date(today.year + b, 12, 31)
         raise SoqlError("MALFORMED_QUERY", f"unknown date literal {name}")
 
 
+def _month_start(d: date, months: int) -> date:
+    """The first day of the month `months` away from `d`'s month."""
+    m = d.month - 1 + months
+    return date(d.year + m // 12, m % 12 + 1, 1)
+
+
 _RELATIVE = {"TODAY", "YESTERDAY", "TOMORROW", "LAST_90_DAYS", "NEXT_90_DAYS", "THIS_WEEK", "LAST_WEEK",
-             "NEXT_WEEK", "THIS_MONTH", "LAST_MONTH", "NEXT_MONTH", "THIS_YEAR", "LAST_YEAR"}
-_RELATIVE_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO"}
+             "NEXT_WEEK", "THIS_MONTH", "LAST_MONTH", "NEXT_MONTH", "THIS_QUARTER", "LAST_QUARTER", "NEXT_QUARTER",
+             "THIS_YEAR", "LAST_YEAR", "NEXT_YEAR"}
+_RELATIVE_N = {"LAST_N_DAYS", "NEXT_N_DAYS", "N_DAYS_AGO", "LAST_N_WEEKS", "NEXT_N_WEEKS", "N_WEEKS_AGO",
+               "LAST_N_MONTHS", "NEXT_N_MONTHS", "N_MONTHS_AGO", "LAST_N_QUARTERS", "NEXT_N_QUARTERS",
+               "LAST_N_YEARS", "NEXT_N_YEARS", "N_YEARS_AGO"}
 
 
 @dataclass(frozen=True)
@@ -161,22 +207,78 @@ class Lit:
 
 
 # ------------------------------------------------------------------------------------------------- AST
+AGGREGATES = frozenset({"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"})
+
+
+@dataclass(frozen=True)
+class Agg:
+    """An aggregate function in SELECT, HAVING or ORDER BY; `path` is None for COUNT()."""
+
+    func: str
+    path: str | None
+    alias: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str | None]:
+        return self.func, self.path.lower() if self.path else None
+
+
+@dataclass
+class SubQuery:
+    """A parent-to-child subquery in SELECT: `(SELECT … FROM Contacts …)`; `query.sobject` is the relationship."""
+
+    query: Query
+
+
+@dataclass
+class TypeOf:
+    """`TYPEOF Owner WHEN User THEN Username, Email WHEN Group THEN Name ELSE Name END`."""
+
+    relationship: str
+    whens: list[tuple[str, list[str]]]
+    default: list[str]
+
+
 @dataclass
 class Query:
     sobject: str
-    fields: list[str]
-    count: bool = False
-    count_expr: str | None = None  # COUNT(Id) → an AggregateResult row
+    fields: list[str]  # plain field paths, in SELECT order
+    count: bool = False  # SELECT COUNT() → totalSize only
     where: Any = None
-    order: list[tuple[str, bool, bool | None]] = field(default_factory=list)  # (path, desc, nulls_first)
+    order: list[tuple[Any, bool, bool | None]] = field(default_factory=list)  # (path or Agg, desc, nulls_first)
     limit: int | None = None
     offset: int = 0
+    items: list[Any] = field(default_factory=list)  # SELECT order: path str, Agg, SubQuery, TypeOf
+    aliases: dict[str, str] = field(default_factory=dict)  # field path (lower) → alias (aggregate queries)
+    group_by: list[str] = field(default_factory=list)
+    having: Any = None
+    positions: dict[str, int] = field(default_factory=dict)  # path (lower) → offset, for caret errors
+
+    @property
+    def aggregates(self) -> list[Agg]:
+        return [i for i in self.items if isinstance(i, Agg)]
+
+    @property
+    def is_aggregate(self) -> bool:
+        return bool(self.group_by) or bool(self.aggregates)
+
+
+FROM_POSITION = " from"  # the key of the FROM object's offset in Query.positions (no path has a space)
+_CLAUSES = {"FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET", "WITH", "FOR", "WHEN", "ELSE", "END",
+            "THEN"}
 
 
 class _Parser:
     def __init__(self, q: str) -> None:
+        self.text = q
         self.toks = tokenize(q)
         self.i = 0
+
+    def _here(self) -> int:
+        return self.toks[self.i].pos if self.i < len(self.toks) else len(self.text.rstrip())
+
+    def fail(self, message: str, pos: int | None = None) -> SoqlError:
+        return SoqlError("MALFORMED_QUERY", message, self._here() if pos is None else pos)
 
     def peek(self, upper: str | None = None) -> Tok | None:
         t = self.toks[self.i] if self.i < len(self.toks) else None
@@ -184,22 +286,28 @@ class _Parser:
             return t
         return t if t.kind == "ident" and t.text.upper() == upper else None
 
+    def peek_text(self, text: str, ahead: int = 0) -> bool:
+        j = self.i + ahead
+        return j < len(self.toks) and self.toks[j].text == text
+
     def take(self) -> Tok:
         if self.i >= len(self.toks):
-            raise SoqlError("MALFORMED_QUERY", "unexpected end of query")
+            raise self.fail("unexpected token: <EOF>")
         t = self.toks[self.i]
         self.i += 1
         return t
 
     def expect_kw(self, kw: str) -> None:
-        t = self.take()
-        if not (t.kind == "ident" and t.text.upper() == kw):
-            raise SoqlError("MALFORMED_QUERY", f"expecting '{kw}', unexpected token: '{t.text}'")
+        t = self.peek()
+        if not (t is not None and t.kind == "ident" and t.text.upper() == kw):
+            raise self.fail(f"expecting '{kw}', unexpected token: {_shown(t)}")
+        self.i += 1
 
     def expect(self, text: str) -> None:
-        t = self.take()
-        if t.text != text:
-            raise SoqlError("MALFORMED_QUERY", f"expecting '{text}', unexpected token: '{t.text}'")
+        t = self.peek()
+        if t is None or t.text != text:
+            raise self.fail(f"expecting '{text}', unexpected token: {_shown(t)}")
+        self.i += 1
 
     def accept_kw(self, kw: str) -> bool:
         if self.peek(kw):
@@ -208,41 +316,95 @@ class _Parser:
         return False
 
     def ident(self) -> str:
-        t = self.take()
-        if t.kind != "ident" or t.text.upper() in _KEYWORDS - {"FIRST", "LAST"}:
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{t.text}'")
+        t = self.peek()
+        if t is None or t.kind != "ident" or t.text.upper() in _KEYWORDS - {"FIRST", "LAST"}:
+            raise self.fail(f"unexpected token: {_shown(t)}")
+        self.i += 1
         return t.text
 
-    def parse(self) -> Query:
+    def path(self, q: Query) -> str:
+        pos = self._here()
+        p = self.ident()
+        q.positions.setdefault(p.lower(), pos)
+        return p
+
+    def _is_agg_call(self) -> bool:
+        t = self.peek()
+        return t is not None and t.kind == "ident" and t.text.upper() in AGGREGATES and self.peek_text("(", 1)
+
+    def agg(self, q: Query) -> Agg:
+        func = self.take().text.upper()
+        self.expect("(")
+        if self.peek_text(")"):
+            if func != "COUNT":
+                raise self.fail(f"{func}() needs a field")
+            path = None
+        else:
+            path = self.path(q)
+        self.expect(")")
+        return Agg(func, path)
+
+    def _alias(self) -> str | None:
+        t = self.peek()
+        if t is not None and t.kind == "ident" and t.text.upper() not in _KEYWORDS | _CLAUSES:
+            self.i += 1
+            return t.text
+        return None
+
+    # ----------------------------------------------------------------------------------------- clauses
+    def parse(self, nested: bool = False) -> Query:
         self.expect_kw("SELECT")
-        fields: list[str] = []
-        count = False
-        count_expr = None
+        q = Query(sobject="", fields=[])
         while True:
-            if self.peek("COUNT"):
-                self.take()
-                self.expect("(")
-                if self.peek() and self.peek().text == ")":  # type: ignore[union-attr]
-                    count = True
+            if self._is_agg_call():
+                a = self.agg(q)
+                if a.func == "COUNT" and a.path is None:
+                    q.count = True
                 else:
-                    count_expr = self.ident()
+                    q.items.append(Agg(a.func, a.path, self._alias()))
+            elif self.peek_text("("):
+                if nested:
+                    raise self.fail("nesting of semi join sub-selects is not supported")
+                self.take()
+                sub = self.parse(nested=True)
                 self.expect(")")
+                q.items.append(SubQuery(sub))
+            elif self.peek("TYPEOF"):
+                q.items.append(self.typeof())
             else:
-                fields.append(self.ident())
-            if self.peek() and self.peek().text == ",":  # type: ignore[union-attr]
+                p = self.path(q)
+                q.fields.append(p)
+                q.items.append(p)
+                alias = self._alias()
+                if alias:
+                    q.aliases[p.lower()] = alias
+            if self.peek_text(","):
                 self.take()
                 continue
             break
         self.expect_kw("FROM")
-        q = Query(sobject=self.ident(), fields=fields, count=count, count_expr=count_expr)
-        if count and fields:
-            raise SoqlError("MALFORMED_QUERY", "COUNT() cannot be combined with other fields")
+        q.positions[FROM_POSITION] = self._here()
+        q.sobject = self.ident()
+        if q.count and q.items:
+            raise self.fail("COUNT() cannot be combined with other fields", self.toks[0].pos)
         if self.accept_kw("WHERE"):
-            q.where = self.expr()
+            q.where = self.expr(q, having=False)
+        if self.accept_kw("WITH"):  # WITH SECURITY_ENFORCED / USER_MODE / SYSTEM_MODE: sharing is not emulated
+            self.ident()
+        if self.accept_kw("GROUP"):
+            self.expect_kw("BY")
+            q.group_by.append(self.path(q))
+            while self.peek_text(","):
+                self.take()
+                q.group_by.append(self.path(q))
+        if self.accept_kw("HAVING"):
+            if not q.group_by and not q.aggregates:
+                raise self.fail("HAVING needs GROUP BY or an aggregate function")
+            q.having = self.expr(q, having=True)
         if self.accept_kw("ORDER"):
             self.expect_kw("BY")
             while True:
-                path = self.ident()
+                key: Any = self.agg(q) if self._is_agg_call() else self.path(q)
                 desc = False
                 if self.accept_kw("DESC"):
                     desc = True
@@ -251,9 +413,11 @@ class _Parser:
                 nulls: bool | None = None
                 if self.accept_kw("NULLS"):
                     t = self.take()
+                    if t.text.upper() not in ("FIRST", "LAST"):
+                        raise self.fail(f"expecting FIRST or LAST, unexpected token: '{t.text}'", t.pos)
                     nulls = t.text.upper() == "FIRST"
-                q.order.append((path, desc, nulls))
-                if self.peek() and self.peek().text == ",":  # type: ignore[union-attr]
+                q.order.append((key, desc, nulls))
+                if self.peek_text(","):
                     self.take()
                     continue
                 break
@@ -261,58 +425,116 @@ class _Parser:
             q.limit = self._int()
         if self.accept_kw("OFFSET"):
             q.offset = self._int()
-        if self.i != len(self.toks):
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{self.toks[self.i].text}'")
+        if self.accept_kw("FOR"):  # FOR VIEW / FOR REFERENCE / FOR UPDATE: accepted, nothing to emulate
+            self.ident()
+        if not nested and self.i != len(self.toks):
+            raise self.fail(f"unexpected token: '{self.toks[self.i].text}'")
+        self._check_grouping(q)
         return q
+
+    def _check_grouping(self, q: Query) -> None:
+        if not q.is_aggregate:
+            return
+        grouped = {g.lower() for g in q.group_by}
+        for item in q.items:
+            if isinstance(item, SubQuery | TypeOf):
+                raise self.fail("subqueries and TYPEOF cannot be used in an aggregate query", self.toks[0].pos)
+            if isinstance(item, str) and item.lower() not in grouped:
+                raise SoqlError("MALFORMED_QUERY", f"Field must be grouped or aggregated: {item}",
+                                q.positions.get(item.lower()))
+        for key, _desc, _nulls in q.order:
+            if isinstance(key, str) and key.lower() not in grouped and key not in q.aliases.values():
+                raise SoqlError("MALFORMED_QUERY", f"Ordered field must be grouped or aggregated: {key}",
+                                q.positions.get(key.lower()))
+
+    def typeof(self) -> TypeOf:
+        self.expect_kw("TYPEOF")
+        rel = self.ident()
+        whens: list[tuple[str, list[str]]] = []
+        default: list[str] = []
+        while self.accept_kw("WHEN"):
+            sobject = self.ident()
+            self.expect_kw("THEN")
+            whens.append((sobject, self._field_list()))
+        if self.accept_kw("ELSE"):
+            default = self._field_list()
+        self.expect_kw("END")
+        if not whens and not default:
+            raise self.fail("TYPEOF needs at least one WHEN … THEN")
+        return TypeOf(rel, whens, default)
+
+    def _field_list(self) -> list[str]:
+        out = [self.ident()]
+        while self.peek_text(","):
+            self.take()
+            out.append(self.ident())
+        return out
 
     def _int(self) -> int:
         t = self.take()
         if t.kind != "num" or "." in t.text or t.text.startswith("-"):
-            raise SoqlError("MALFORMED_QUERY", f"expecting a non-negative integer, unexpected token: '{t.text}'")
+            raise self.fail(f"expecting a non-negative integer, unexpected token: '{t.text}'", t.pos)
         return int(t.text)
 
-    def expr(self) -> Any:
-        left = self.term()
-        parts = [left]
+    def expr(self, q: Query, having: bool) -> Any:
+        parts = [self.term(q, having)]
         while self.accept_kw("OR"):
-            parts.append(self.term())
+            parts.append(self.term(q, having))
         return parts[0] if len(parts) == 1 else ("or", parts)
 
-    def term(self) -> Any:
-        parts = [self.factor()]
+    def term(self, q: Query, having: bool) -> Any:
+        parts = [self.factor(q, having)]
         while self.accept_kw("AND"):
-            parts.append(self.factor())
+            parts.append(self.factor(q, having))
         return parts[0] if len(parts) == 1 else ("and", parts)
 
-    def factor(self) -> Any:
+    def factor(self, q: Query, having: bool) -> Any:
         if self.accept_kw("NOT"):
-            return ("not", self.factor())
-        t = self.peek()
-        if t is not None and t.text == "(":
+            return ("not", self.factor(q, having))
+        if self.peek_text("("):
             self.take()
-            e = self.expr()
+            e = self.expr(q, having)
             self.expect(")")
             return e
-        path = self.ident()
+        lhs: Any
+        if self._is_agg_call():
+            pos = self._here()
+            lhs = self.agg(q)
+            if not having:
+                raise self.fail("Aggregate functions are not allowed in a WHERE clause; use HAVING", pos)
+        else:
+            lhs = self.path(q)
         if self.accept_kw("NOT"):
             self.expect_kw("IN")
-            return ("in", path, self.value_list(), True)
+            return self._in(q, lhs, True)
         if self.accept_kw("IN"):
-            return ("in", path, self.value_list(), False)
+            return self._in(q, lhs, False)
         if self.accept_kw("LIKE"):
             v = self.take()
             if v.kind != "str":
-                raise SoqlError("MALFORMED_QUERY", "LIKE needs a string literal")
-            return ("like", path, _unquote(v.text, like=True))
-        op = self.take()
-        if op.kind != "op":
-            raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{op.text}'")
-        return ("cmp", path, "!=" if op.text == "<>" else op.text, self.value())
+                raise self.fail("LIKE needs a string literal", v.pos)
+            return ("like", lhs, _unquote(v.text, like=True))
+        op = self.peek()
+        if op is None or op.kind != "op":
+            raise self.fail(f"unexpected token: {_shown(op)}")
+        self.i += 1
+        return ("cmp", lhs, "!=" if op.text == "<>" else op.text, self.value())
+
+    def _in(self, q: Query, lhs: Any, negated: bool) -> Any:
+        if self.peek_text("(") and self.i + 1 < len(self.toks) and self.toks[self.i + 1].text.upper() == "SELECT":
+            pos = self._here()
+            self.take()
+            sub = self.parse(nested=True)
+            self.expect(")")
+            if len(sub.items) != 1 or not isinstance(sub.items[0], str) or sub.is_aggregate:
+                raise self.fail("a semi join sub-select can only select one Id or reference field", pos)
+            return ("insub", lhs, sub, negated)
+        return ("in", lhs, self.value_list(), negated)
 
     def value_list(self) -> list[Lit]:
         self.expect("(")
         out = [self.value()]
-        while self.peek() and self.peek().text == ",":  # type: ignore[union-attr]
+        while self.peek_text(","):
             self.take()
             out.append(self.value())
         self.expect(")")
@@ -328,13 +550,17 @@ class _Parser:
             try:
                 return Lit("datetime", format_datetime(parse_datetime(t.text)))
             except ValueError as exc:
-                raise SoqlError("MALFORMED_QUERY", f"invalid datetime literal '{t.text}'") from exc
+                raise self.fail(f"invalid datetime literal '{t.text}'", t.pos) from exc
         if t.kind == "date":
+            try:
+                date.fromisoformat(t.text)
+            except ValueError as exc:
+                raise self.fail(f"invalid date literal '{t.text}'", t.pos) from exc
             return Lit("date", t.text)
         if t.kind == "rel":
             name, n = t.text.split(":")
             if name.upper() not in _RELATIVE_N:
-                raise SoqlError("MALFORMED_QUERY", f"unknown date literal '{t.text}'")
+                raise self.fail(f"unknown date literal '{t.text}'", t.pos)
             return Lit("range", DateRange(name.upper(), int(n)))
         if t.kind == "ident":
             up = t.text.upper()
@@ -344,11 +570,15 @@ class _Parser:
                 return Lit("bool", up == "TRUE")
             if up in _RELATIVE:
                 return Lit("range", DateRange(up))
-        raise SoqlError("MALFORMED_QUERY", f"unexpected token: '{t.text}'")
+        raise self.fail(f"unexpected token: '{t.text}'", t.pos)
 
 
 def parse(q: str) -> Query:
     return _Parser(q).parse()
+
+
+def _shown(t: Tok | None) -> str:
+    return f"'{t.text}'" if t is not None else "<EOF>"
 
 
 # -------------------------------------------------------------------------------------------- compiling
@@ -437,19 +667,31 @@ def _like_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out), re.IGNORECASE | re.DOTALL)
 
 
-def compile_where(node: Any, resolve: Callable[[str], tuple[Getter, str]], now: datetime) -> Pred:
-    """`resolve(path)` returns (getter, field type) or raises SoqlError for an unknown field."""
+def compile_where(node: Any, resolve: Callable[[Any], tuple[Getter, str]], now: datetime,
+                  semi: Callable[[Query], set[Any]] | None = None) -> Pred:
+    """`resolve(path or Agg)` returns (getter, field type) or raises SoqlError for an unknown field;
+    `semi(subquery)` returns the values a semi-join (`Id IN (SELECT LeadId FROM …)`) selects."""
     kind = node[0]
     if kind == "and":
-        preds = [compile_where(n, resolve, now) for n in node[1]]
+        preds = [compile_where(n, resolve, now, semi) for n in node[1]]
         return lambda r: all(p(r) for p in preds)
     if kind == "or":
-        preds = [compile_where(n, resolve, now) for n in node[1]]
+        preds = [compile_where(n, resolve, now, semi) for n in node[1]]
         return lambda r: any(p(r) for p in preds)
     if kind == "not":
-        inner = compile_where(node[1], resolve, now)
+        inner = compile_where(node[1], resolve, now, semi)
         return lambda r: not inner(r)
     get, ftype = resolve(node[1])
+    if kind == "insub":
+        if semi is None:
+            raise SoqlError("MALFORMED_QUERY", "semi join sub-selects are not supported here")
+        if ftype not in ("id", "reference"):
+            raise SoqlError("MALFORMED_QUERY", f"semi join sub-selects can only be used with an Id or reference "
+                            f"field, not {node[1]}")
+        values = semi(node[2])
+        if node[3]:
+            return lambda r: get(r) not in values
+        return lambda r: get(r) in values
     if kind == "cmp":
         return _cmp(get, ftype, node[2], node[3], now)
     if kind == "in":

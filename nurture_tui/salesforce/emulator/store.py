@@ -12,13 +12,12 @@ import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from functools import lru_cache
 from typing import Any
 
-from .schema import CLOSED_TASK_STATUSES, RESPONDED_STATUSES, FieldDef, ObjectDef, build_schema
-from .soql import Getter, Query, SoqlError, compile_where, format_datetime, parse, parse_datetime, sort_rows
+from .query import QueryResult, evaluate, field_of
+from .schema import CLOSED_TASK_STATUSES, LEAD_STATUSES, RESPONDED_STATUSES, FieldDef, ObjectDef, build_schema
+from .soql import format_datetime, parse_datetime
 
 _SUFFIX = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -61,22 +60,6 @@ class OrgError(Exception):
 RecordHook = Callable[[str, str | None, dict[str, Any]], None]
 
 
-@dataclass
-class QueryResult:
-    sobject: str
-    records: list[dict[str, Any]]  # raw stored records, filtered, ordered, limited
-    total: int
-    count_only: bool
-    columns: list[str]  # canonical select paths
-    getters: list[Getter]
-    aggregate: str | None = None
-
-
-@lru_cache(maxsize=512)
-def _parse_cached(soql: str) -> Query:
-    return parse(soql)
-
-
 class Org:
     def __init__(self, clock: Callable[[], datetime] | None = None, *, campaign_influence: bool = True) -> None:
         self.schema: dict[str, ObjectDef] = build_schema(campaign_influence=campaign_influence)
@@ -91,6 +74,9 @@ class Org:
         self.clock = clock or (lambda: datetime.now(UTC))  # clock-ok: the emulated org's own clock
         self.record_hook: RecordHook | None = None
         self.system_user: str | None = None
+        self.insert_trusted("LeadStatus", [  # the org's Lead Status values (Setup), as in a new org
+            {"MasterLabel": label, "ApiName": label, "SortOrder": i + 1, "IsDefault": default,
+             "IsConverted": converted} for i, (label, default, converted) in enumerate(LEAD_STATUSES)])
 
     # ------------------------------------------------------------------------------------------ helpers
     def obj(self, name: str) -> ObjectDef:
@@ -113,6 +99,21 @@ class Org:
             record_id = id18(record_id)
         t = self.type_of(record_id)
         return self.records[t].get(record_id) if t else None
+
+    def picklists(self, o: ObjectDef) -> dict[str, list[tuple[str, bool]]]:
+        """Picklist values that live in setup objects: Lead.Status from LeadStatus, in SortOrder."""
+        if o.name != "Lead":
+            return {}
+        rows = sorted((r for r in self.records["LeadStatus"].values() if not r["IsDeleted"]),
+                      key=lambda r: r.get("SortOrder") or 0)
+        return {"Status": [(str(r["MasterLabel"]), bool(r["IsDefault"])) for r in rows]}
+
+    def writable(self, sobject: str) -> ObjectDef:
+        """The object, if the data API may write it (setup objects such as LeadStatus are read-only)."""
+        o = self.obj(sobject)
+        if o.setup:
+            raise OrgError("INVALID_TYPE", f"entity type cannot be inserted: {o.name}")
+        return o
 
     def count(self, sobject: str) -> int:
         return len(self.records[self.obj(sobject).name])
@@ -242,7 +243,7 @@ class Org:
     # ------------------------------------------------------------------------------------------- writes
     def create(self, sobject: str, data: dict[str, Any], user: str | None = None) -> str:
         with self.lock:
-            o = self.obj(sobject)
+            o = self.writable(sobject)
             if self.record_hook:
                 self.record_hook(o.name, None, data)
             vals = self._fields_in(o, data, creating=True)
@@ -311,7 +312,7 @@ class Org:
 
     def update(self, sobject: str, record_id: str, data: dict[str, Any], user: str | None = None) -> None:
         with self.lock:
-            o = self.obj(sobject)
+            o = self.writable(sobject)
             rec = self._live(o, record_id)
             if self.record_hook:
                 self.record_hook(o.name, rec["Id"], data)
@@ -356,7 +357,7 @@ class Org:
                user: str | None = None) -> tuple[str, bool]:
         """Returns (id, created). `ext_field` may be `Id`."""
         with self.lock:
-            o = self.obj(sobject)
+            o = self.writable(sobject)
             f = o.field(ext_field)
             if f is None or not (f.external_id or f.name == "Id"):
                 raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
@@ -375,7 +376,7 @@ class Org:
 
     def delete(self, sobject: str, record_id: str, user: str | None = None, master: str | None = None) -> None:
         with self.lock:
-            o = self.obj(sobject)
+            o = self.writable(sobject)
             rec = self._live(o, record_id)
             if self.record_hook:
                 self.record_hook(o.name, rec["Id"], {})
@@ -441,7 +442,7 @@ class Org:
             rec = self.records[o.name].get(rid)
             if rec is None or rec["IsDeleted"]:
                 raise OrgError("NOT_FOUND", "The requested resource does not exist", status=404)
-            names = [self._field(o, n).name for n in fields] if fields else list(o.fields)
+            names = [field_of(o, n).name for n in fields] if fields else list(o.fields)
             return self.wire(o.name, rec, names, version)
 
     def get_by_external(self, sobject: str, ext_field: str, value: str) -> list[str]:
@@ -463,83 +464,9 @@ class Org:
             out[n] = rec.get(n)
         return out
 
-    def _field(self, o: ObjectDef, name: str) -> FieldDef:
-        f = o.field(name)
-        if f is None:
-            raise SoqlError("INVALID_FIELD", f"No such column '{name}' on entity '{o.name}'. If you are attempting "
-                            "to use a custom field, be sure to append the '__c' after the custom field name. Please "
-                            "reference your WSDL or the describe call for the appropriate names.")
-        return f
-
-    def resolver(self, o: ObjectDef) -> Callable[[str], tuple[Getter, str, str]]:
-        """path → (getter, field type, canonical path)."""
-
-        def resolve(path: str) -> tuple[Getter, str, str]:
-            parts = path.split(".")
-            if len(parts) > 1 and parts[0].lower() == o.name.lower():
-                parts = parts[1:]  # `Lead.Email` is allowed
-            cur = o
-            chain: list[str] = []
-            canon: list[str] = []
-            for rel in parts[:-1]:
-                f = cur.relationships.get(rel.lower())
-                if f is None:
-                    raise SoqlError("INVALID_FIELD", f"Didn't understand relationship '{rel}' in field path. If you "
-                                    "are attempting to use a custom relationship, be sure to append the '__r' after "
-                                    "the custom relationship name.")
-                chain.append(f.name)
-                canon.append(f.relationship or rel)
-                target = f.reference_to[0] if f.reference_to else "User"
-                cur = o if target == "Self" else self.schema[target]
-            leaf = self._field(cur, parts[-1])
-            canon.append(leaf.name)
-            if not chain:
-                name = leaf.name
-                return (lambda r: r.get(name)), leaf.type, name
-            find = self.find
-            leaf_name = leaf.name
-
-            def get(r: dict[str, Any]) -> Any:
-                cur_rec: dict[str, Any] | None = r
-                for fk in chain:
-                    rid = cur_rec.get(fk) if cur_rec else None
-                    cur_rec = find(rid) if rid else None
-                return cur_rec.get(leaf_name) if cur_rec else None
-
-            return get, leaf.type, ".".join(canon)
-
-        return resolve
-
     def query(self, soql: str, include_deleted: bool = False) -> QueryResult:
-        q = _parse_cached(soql)
         with self.lock:
-            o = self._lower.get(q.sobject.lower())
-            if o is None:
-                raise SoqlError("INVALID_TYPE", f"sObject type '{q.sobject}' is not supported.")
-            resolve = self.resolver(o)
-            now = self.clock()
-            rows: Iterable[dict[str, Any]] = self.records[o.name].values()
-            if not include_deleted:
-                rows = (r for r in rows if not r["IsDeleted"])
-            if q.where is not None:
-                pred = compile_where(q.where, lambda p: resolve(p)[:2], now)
-                rows = [r for r in rows if pred(r)]
-            else:
-                rows = list(rows)
-            if q.order:
-                rows = sort_rows(rows, [(resolve(p)[0], desc, nulls) for p, desc, nulls in q.order])
-            if q.offset:
-                rows = rows[q.offset:]
-            if q.limit is not None:
-                rows = rows[:q.limit]
-            if q.count:
-                return QueryResult(o.name, [], len(rows), True, [], [])
-            if q.count_expr is not None:
-                get = resolve(q.count_expr)[0]
-                n = sum(1 for r in rows if get(r) is not None)
-                return QueryResult(o.name, [], 1, False, ["expr0"], [], aggregate=str(n))
-            resolved = [resolve(p) for p in q.fields]
-            return QueryResult(o.name, rows, len(rows), False, [c for _, _, c in resolved], [g for g, _, _ in resolved])
+            return evaluate(self, soql, include_deleted)
 
     # --------------------------------------------------------------------------------- change tracking
     def updated_ids(self, sobject: str, start: str, end: str) -> list[str]:

@@ -62,7 +62,9 @@ def test_query_paging_relationships_and_limit_info(emulator: Emulator) -> None:
     assert (first["totalSize"], len(first["records"]), first["done"]) == (700, 200, False)
     assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/")
     rec = first["records"][0]
-    assert rec["attributes"]["type"] == "Lead" and rec["Owner"]["attributes"]["type"] == "User"
+    assert rec["attributes"]["type"] == "Lead"  # a Lead's Owner is polymorphic (User or queue): the Name object
+    assert rec["Owner"]["attributes"] == {"type": "Name", "url": "/services/data/v59.0/sobjects/User/"
+                                          + rec["Owner"]["attributes"]["url"].rsplit("/", 1)[1]}
     assert rec["Owner"]["Name"]
     all_rows = list(sf.query_all_iter("SELECT Id, SystemModstamp FROM Lead", headers={
         "Sforce-Query-Options": "batchSize=250"}))

@@ -54,7 +54,7 @@ def test_dates_order_limit_offset_count(org: Org) -> None:
 def test_errors_name_the_problem() -> None:
     with pytest.raises(SoqlError, match="expecting 'FROM'"):
         parse("SELECT Id Lead")
-    with pytest.raises(SoqlError, match="unexpected end of query"):
+    with pytest.raises(SoqlError, match="unexpected token: <EOF>"):
         parse("SELECT Id FROM Lead WHERE")
     with pytest.raises(SoqlError, match="unexpected token: 'Lead'"):
         parse("SELECT Id FROM Account Lead")

@@ -1,0 +1,66 @@
+// Unchanged jsforce against the nurture Salesforce emulator: log in, query, update, one Bulk 2.0 ingest job
+// and one Bulk 2.0 query job. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
+// emulator and passes its settings as JSON in SF_EMULATOR (NODE_EXTRA_CA_CERTS trusts the emulator's CA).
+// Prints one JSON line with what it saw; any failure exits non-zero with the error on stderr.
+'use strict';
+
+const jsforce = require('jsforce');
+
+function bulkQuery(conn, soql) {
+  return conn.bulk2.query(soql, { pollInterval: 20, pollTimeout: 20000 }).then(
+    (stream) => new Promise((resolve, reject) => {
+      const rows = [];
+      stream.on('record', (r) => rows.push(r));
+      stream.on('error', reject);
+      stream.on('end', () => resolve(rows));
+    }),
+  );
+}
+
+async function main() {
+  const cfg = JSON.parse(process.env.SF_EMULATOR);
+  const options = { loginUrl: cfg.loginUrl, version: cfg.version };
+  if (cfg.flow === 'oauth2-password') {
+    options.oauth2 = { loginUrl: cfg.loginUrl, clientId: cfg.consumerKey, clientSecret: cfg.consumerSecret };
+  }
+  const conn = new jsforce.Connection(options);
+  const userInfo = await conn.login(cfg.username, cfg.password + cfg.securityToken);
+
+  const found = await conn.query(`SELECT Id, LastName, Owner.Name FROM Lead WHERE Email = '${cfg.email}'`);
+  const lead = found.records[0];
+  const updated = await conn.sobject('Lead').update({ Id: lead.Id, Title: 'Updated by jsforce' });
+  const after = await conn.sobject('Lead').retrieve(lead.Id);
+
+  const loaded = await conn.bulk2.loadAndWaitForResults({
+    object: 'Lead',
+    operation: 'insert',
+    input: [
+      { LastName: 'Bulk One', Company: 'JsBulk', Email: 'bulk1@example.com' },
+      { LastName: 'Bulk Two', Company: 'JsBulk', Email: 'bulk2@example.com' },
+      { LastName: '', Company: 'JsBulk', Email: 'bulk3@example.com' },
+    ],
+    pollInterval: 20,
+    pollTimeout: 20000,
+  });
+  const rows = await bulkQuery(conn, "SELECT Id, LastName, Email FROM Lead WHERE Company = 'JsBulk' ORDER BY Email");
+  const grouped = await conn.query('SELECT Company, COUNT(Id) n FROM Lead GROUP BY Company ORDER BY Company');
+
+  process.stdout.write(JSON.stringify({
+    instanceUrl: conn.instanceUrl,
+    userId: userInfo.id,
+    queried: { totalSize: found.totalSize, lastName: lead.LastName, ownerType: lead.Owner.attributes.type },
+    update: updated,
+    titleAfter: after.Title,
+    bulkIngest: {
+      successful: loaded.successfulResults.length,
+      failed: loaded.failedResults.map((r) => r.sf__Error),
+    },
+    bulkQuery: rows,
+    grouped: grouped.records,
+  }) + '\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`jsforce smoke failed: ${err && err.stack ? err.stack : err}\n`);
+  process.exit(1);
+});
