@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
@@ -50,6 +51,9 @@ def emulator_cmd(
                    f"{summary.campaigns} campaigns, {summary.members} members, {summary.opportunities} opportunities")
     typer.echo(f"  config for `nurture sync` (also in {where / 'nurture-salesforce.toml'}):\n")
     typer.echo(snippet)
+    creds = emu.credentials()
+    (where / "credentials.json").write_text(json.dumps(creds, indent=2) + "\n")
+    typer.echo(_credentials_text(creds, where / "credentials.json"))
     typer.echo("  admin: POST /_emulator/faults {\"kind\": \"unavailable\", \"times\": 2} · GET /_emulator/stats\n"
                "Ctrl-C stops it.")
     try:
@@ -59,6 +63,38 @@ def emulator_cmd(
         pass
     finally:
         emu.stop()
+
+
+def _credentials_text(c: dict[str, str], path: Path) -> str:
+    """What every login flow needs, for users' own scripts (simple-salesforce, jsforce, curl)."""
+    token = c["password"] + c["security_token"]
+    return "\n".join([
+        f"  credentials for your own scripts (also in {path}):",
+        f"    instance / login URL  {c['instance_url']}   (API versions: any vNN.0)",
+        f"    username              {c['username']}",
+        f"    password              {c['password']}",
+        f"    security token        {c['security_token']}   (SOAP login and the OAuth password flow take "
+        f"password+token: {token}; the OAuth flow also takes the password alone)",
+        f"    consumer key          {c['consumer_key']}",
+        f"    consumer secret       {c['consumer_secret']}",
+        f"    JWT private key       {c['jwt_private_key_file']}   (JWT bearer: iss = consumer key, sub = username)",
+        f"    session id            {c['session_id']}   (direct use: `Authorization: Bearer …`; Bulk API 1.0: "
+        "`X-SFDC-Session: …`)",
+        f"    CA certificate        {c['ca_file']}   (Python: requests session.verify + trust_env = False; "
+        "Node: NODE_EXTRA_CA_CERTS)",
+        "  login flows:",
+        f"    SOAP login()          POST {c['soap_login_url']}   <username>, <password>password+token</password>",
+        f"    OAuth password        POST {c['token_url']}   grant_type=password, client_id, client_secret, "
+        "username, password",
+        f"    OAuth JWT bearer      POST {c['token_url']}   grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer, "
+        "assertion (RS256)",
+        f"    client credentials    POST {c['token_url']}   grant_type=client_credentials, HTTP Basic consumer "
+        "key:secret",
+        f"    jsforce               new jsforce.Connection({{loginUrl: '{c['login_url']}'}}).login(username, "
+        "password+token)",
+        f"    simple-salesforce     Salesforce(instance_url='{c['instance_url']}', session_id=<session id>, "
+        "session=<requests.Session trusting the CA>)",
+        ""])
 
 
 @app.command("status")

@@ -1,7 +1,8 @@
 """The emulator's HTTPS server: a threaded `http.server` with TLS, keep-alive and TCP_NODELAY.
 
 Routing: `/services/Soap/u/{ver}` (SOAP login), `/services/oauth2/token` (OAuth), `/services/data/` (versions),
-`/services/data/vXX.X/…` (REST + Bulk 2.0; counted as API calls, `Sforce-Limit-Info` on every response) and
+`/services/data/vXX.X/…` (REST + Bulk 2.0; counted as API calls, `Sforce-Limit-Info` on every response),
+`/services/async/{ver}/…` (Bulk API 1.0, JSON; session in `X-SFDC-Session`) and
 `/_emulator/…` (admin: stats, faults, convert, merge, expire sessions; not counted).
 """
 
@@ -20,8 +21,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import AuthState, Credentials, oauth_token, soap_login
+from .auth import ORG_ID, AuthState, Credentials, oauth_token, soap_login
 from .bulk import BulkApi
+from .bulk1 import Bulk1Api
 from .faults import Faults
 from .rest import Request, Response, RestApi, dumps
 from .schema import INFLUENCE_MODELS
@@ -30,6 +32,7 @@ from .tls import make_tls_files
 
 _DATA = re.compile(r"^/services/data/v(\d+\.\d)(?:/(.*))?$")
 _SOAP = re.compile(r"^/services/Soap/u/(\d+\.\d)")
+_ASYNC = re.compile(r"^/services/async/(\d+\.\d)/(.*)$")
 _ROUTE_KEY = re.compile(r"/(?:[a-zA-Z0-9]{15,18}|01g\d+-\d+)(?=/|$)")
 
 
@@ -78,6 +81,7 @@ class Emulator:
         self.auth = AuthState()
         self.rest = RestApi(self.org, batch_size=batch_size, daily_limit=lambda: (self.api_used, self.daily_api_limit))
         self.bulk = BulkApi(self.org, self.faults, polls_before_done=bulk_polls_before_done)
+        self.bulk1 = Bulk1Api(self.org)
         self.username, self.password, self.security_token = username, password, security_token
         self.integration_user_id = self.org.create("User", {
             "Username": username, "FirstName": "Nurture", "LastName": "Integration",
@@ -117,6 +121,17 @@ class Emulator:
                 "consumer_key": self.auth.consumer_key, "consumer_secret": self.auth.consumer_secret,
                 "private_key_file": self.jwt_key_file, "domain": "login" if auth != "client_credentials" else
                 "emulator.my"}
+
+    def credentials(self, version: str = "59.0") -> dict[str, str]:
+        """Everything each login flow needs, plus a ready session id for direct use (`nurture salesforce
+        emulator` prints it and writes it to credentials.json)."""
+        url = self.url
+        return {"instance_url": url, "login_url": url, "api_version": version, "organization_id": ORG_ID,
+                "username": self.username, "password": self.password, "security_token": self.security_token,
+                "consumer_key": self.auth.consumer_key, "consumer_secret": self.auth.consumer_secret,
+                "jwt_private_key_file": str(self.jwt_key_file), "ca_file": str(self.ca_file),
+                "session_id": self.auth.issue(self.integration_user_id),
+                "soap_login_url": f"{url}/services/Soap/u/{version}", "token_url": f"{url}/services/oauth2/token"}
 
     def expire_sessions(self) -> None:
         self.auth.revoke()
@@ -172,6 +187,9 @@ class Emulator:
             return Response(status, payload)
         if path.rstrip("/") == "/services/data":
             return Response(200, [{"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}])
+        m = _ASYNC.match(path)
+        if m:
+            return self._bulk1(method, path, m.group(1), m.group(2), params, headers, body)
         m = _DATA.match(path)
         if not m:
             return Response(404, [{"message": "The requested resource does not exist", "errorCode": "NOT_FOUND"}])
@@ -203,6 +221,23 @@ class Emulator:
             with self.stats.lock:
                 self.stats.faults += 1
             return Response(fault.status, fault.body())
+        return resp
+
+    def _bulk1(self, method: str, path: str, version: str, rest_path: str, params: dict[str, str],
+               headers: dict[str, str], body: bytes) -> Response:
+        """Bulk API 1.0: the session is in X-SFDC-Session; errors are {exceptionCode, exceptionMessage}."""
+        self.stats.count(method, path)
+        user_id = self.auth.user_for(headers.get("x-sfdc-session", "").strip())
+        if user_id is None:
+            return Response(400, {"exceptionCode": "InvalidSessionId", "exceptionMessage": "Invalid session id"})
+        with self.stats.lock:
+            if self.api_used >= self.daily_api_limit:
+                return Response(403, {"exceptionCode": "ExceededQuota",
+                                      "exceptionMessage": "TotalRequests Limit exceeded."})
+            self.api_used += 1
+        req = Request(method, rest_path, version, params, headers, body, user_id)
+        resp = self.bulk1.handle(req, [p for p in rest_path.strip("/").split("/") if p])
+        resp.headers["Sforce-Limit-Info"] = f"api-usage={self.api_used}/{self.daily_api_limit}"
         return resp
 
     def _admin(self, method: str, action: str, body: bytes) -> Response:
@@ -248,7 +283,12 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def _serve(self) -> None:
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError:  # a chunk size that is not hex: the stream cannot be resynchronised
+            self.close_connection = True
+            self.send_error(400, "malformed chunked request body")
+            return
         headers = {k.lower(): v for k, v in self.headers.items()}
         try:
             resp = self.emulator.handle(self.command, self.path, headers, body)
