@@ -80,6 +80,14 @@ DEV_EVENTS_TOKEN = "change-me-events-token"
 MIN_SECRET_CHARS = 16
 
 
+class DkimSettings(BaseModel):
+    """DKIM signing of outgoing mail (off until `selector` and `key_file` are set)."""
+
+    selector: str | None = None
+    domain: str | None = None  # the d= domain; default the From address's domain
+    key_file: Path | None = None  # RSA PEM, or ed25519 (PEM PKCS#8 or dkimpy's base64 seed)
+
+
 class MailSettings(BaseModel):
     smtp_url: str = "smtp://127.0.0.1:8025"
     from_email: str = "marketing@example.com"
@@ -103,6 +111,18 @@ class MailSettings(BaseModel):
     retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
     max_attempts: int = 8
     send_lease_seconds: float = 600.0  # a 'sending' row older than this is re-queued (crash recovery)
+    # Deliverability (docs/mail.md "Deliverability"): DKIM signing, the start-up SPF/DKIM/DMARC check,
+    # List-Id / Feedback-ID, bounce and complaint processing, seed list for test sends.
+    dkim: DkimSettings = Field(default_factory=lambda: DkimSettings())
+    # TXT records for the start-up alignment check, name → records (e.g. {"_dmarc.example.com":
+    # ["v=DMARC1; p=none"]}); when empty the check asks DNS, but only for a relay that is not on this host.
+    dns_records: dict[str, list[str]] = Field(default_factory=dict)
+    list_id_domain: str | None = None  # List-Id: <category.program.DOMAIN>; default the From domain
+    feedback_id_sender: str = "nurture"  # the last field of Feedback-ID (Gmail's feedback loop)
+    seed_list: list[str] = Field(default_factory=list)  # `templates test-send` without --to
+    soft_bounce_limit: int = 3  # this many soft bounces within the window suppress the address
+    soft_bounce_window_days: float = 30.0
+    bounce_imap_url: str | None = None  # imaps://user:pass@host[:993]/MAILBOX for `nurture mail bounces --imap`
 
 
 class SalesforceSettings(BaseModel):

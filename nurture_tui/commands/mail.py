@@ -126,4 +126,43 @@ def unsubscribes_cmd(
         raise ValidationError(str(maildir), "not a Maildir (no new/ directory)")
     with state(ctx).workspace() as ws:
         res = process_maildir(ws, maildir)
-    echo_json({"processed": res.processed, "unsubscribed": res.unsubscribed, "invalid": res.invalid})
+    echo_json({"processed": res.processed, "unsubscribed": res.unsubscribed, "invalid": res.invalid,
+               "reports": res.reports})
+
+
+@app.command("bounces")
+def bounces_cmd(
+    ctx: typer.Context,
+    maildir: Annotated[Path | None, typer.Argument(help="Maildir receiving bounces and complaints.")] = None,
+    imap: Annotated[str | None, typer.Option("--imap", help="imap[s]://user:pass@host/FOLDER "
+                                             "(default mail.bounce_imap_url).")] = None,
+) -> None:
+    """Apply the DSN bounces and ARF complaints waiting in a Maildir or an IMAP folder (idempotent)."""
+    from ..errors import NurtureError
+    from ..mail.bouncebox import process_imap, process_maildir
+
+    with state(ctx).workspace() as ws:
+        url = imap or (None if maildir else ws.settings.mail.bounce_imap_url)
+        if maildir is None and not url:
+            raise NurtureError("give a MAILDIR, --imap URL, or set mail.bounce_imap_url")
+        res = process_imap(ws, url) if url else process_maildir(ws, maildir or Path())
+    echo_json(res.as_dict())
+    for line in res.feedback.errors:
+        typer.echo(f"warning: {line}", err=True)
+    if res.error:
+        raise NurtureError(res.error)
+
+
+@app.command("check-dns")
+def check_dns_cmd(ctx: typer.Context) -> None:
+    """Check the From domain's SPF, DKIM and DMARC records (mail.dns_records, else live DNS)."""
+    from ..mail.dkimsign import signer_for
+    from ..mail.dnscheck import check_alignment, resolver_for
+
+    with state(ctx).workspace() as ws:
+        mail = ws.settings.mail
+        findings = check_alignment(mail, signer_for(mail), resolver_for(mail))
+    for f in findings:
+        typer.echo(f"{f.level:<8} {f.check:<6} {f.text}")
+    if any(f.level == "warning" for f in findings):
+        raise typer.Exit(1)

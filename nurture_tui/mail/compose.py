@@ -92,6 +92,20 @@ class Composer:
         self.mailto = one_line(mail.unsubscribe_mailto or f"unsubscribe@{self.domain}")
         self.sender = {"name": mail.from_name, "email": mail.from_email, "postal_address": mail.postal_address}
         self.postal_html = _html.escape(mail.postal_address)
+        self.list_domain = one_line(mail.list_id_domain or self.domain).strip(". ").lower()
+        self.list_name = one_line(mail.from_name).replace('"', "'")
+        self.feedback_sender = _feedback_field(mail.feedback_id_sender) or "nurture"
+
+    def list_id(self, category: str) -> str:
+        """RFC 2919 List-Id for a subscription category: `"Name category" <category.domain>`."""
+        label = _feedback_field(category).replace(":", "-").replace("_", "-") or "marketing"
+        return f'"{self.list_name} {label}" <{label}.{self.list_domain}>'
+
+    def feedback_id(self, row: Mapping[str, Any]) -> str:
+        """Gmail's Feedback-ID `campaign:customer:mail type:sender`: program, template, category, sender
+        (ids only, nothing personal; complaint rates are reported per field in Postmaster Tools)."""
+        return (f"seq{row.get('sequence_id') or 0}:tpl{row.get('template_id') or 0}:"
+                f"{_feedback_field(row['category'])}:{self.feedback_sender}")
 
     def click_url(self, lead_id: int, ref: str, url: str) -> str:
         return f"{self.base}/c/{self.signer.sign('click', lead_id, ref, self.expires, url)}"
@@ -135,6 +149,11 @@ class Composer:
     def compliance_text(self, body: str, unsub: str, prefs: str) -> str:
         return (f"{body.rstrip()}\n\n--\nUnsubscribe: {unsub}\nManage email preferences: {prefs}\n"
                 f"{self.mail.postal_address}\n")
+
+
+def _feedback_field(value: str) -> str:
+    """A Feedback-ID / List-Id label: lower-case letters, digits, '-', '_' and '.' only."""
+    return re.sub(r"[^a-z0-9._-]+", "-", one_line(value).lower()).strip("-.")
 
 
 def _insert_before_body_end(body: str, extra: str) -> str:
@@ -262,8 +281,10 @@ def finalize(row: Mapping[str, Any], comp: Composer) -> dict[str, Any]:
         # tokens are base64url + ".", so only the space needs encoding in the mailto subject
         headers["List-Unsubscribe"] = f"<mailto:{comp.mailto}?subject=unsubscribe%20{unsub_token}>, <{unsub}>"
         headers["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        headers["List-Id"] = comp.list_id(row["category"])
     elif pixel:
         body = _insert_before_body_end(body, f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">')
+    headers["Feedback-ID"] = comp.feedback_id(row)
     return {"subject": subject, "html": body, "text": text, "headers": headers}
 
 

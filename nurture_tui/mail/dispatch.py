@@ -51,6 +51,7 @@ from datetime import datetime, timedelta
 from email.utils import formataddr
 from typing import Any
 
+from dkim import DKIMException
 from sqlalchemy import and_, bindparam, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -62,6 +63,8 @@ from ..store.engine import write_tx
 from ..store.tables import outbox
 from ..workspace import Workspace
 from .compose import Composer, finalize
+from .dkimsign import signer_for
+from .dnscheck import warn_in_background
 from .message import build_message
 from .ratelimit import RateLimiter
 from .smtp import SendOutcome, SmtpPool, parse_smtp_url
@@ -117,6 +120,8 @@ class Dispatcher:
         self._lock = threading.Lock()  # one dispatch pass at a time per dispatcher
         self.holder = make_holder("dispatch")  # written to claimed_by: who has these rows on the wire
         self.recovered = 0  # rows of dead dispatchers made due again (for logs and tests)
+        self.dkim = signer_for(self.mail)  # a DKIM key that cannot be read fails here, once, not per message
+        warn_in_background(self.mail, self.dkim)  # SPF/DKIM/DMARC alignment: logged warnings, never blocks
 
     # -- public ----------------------------------------------------------------------------------
 
@@ -204,7 +209,7 @@ class Dispatcher:
             blocked: set[int] = set()
             for category in {r["category"] for r in claimed}:
                 lead_ids = [r["lead_id"] for r in claimed if r["category"] == category]
-                hit = suppressed_ids(conn, lead_ids, category)
+                hit = suppressed_ids(conn, lead_ids, category, self.ws.settings.compliance.required())
                 blocked |= {r["id"] for r in claimed if r["category"] == category and r["lead_id"] in hit}
             if blocked:
                 conn.execute(update(outbox).where(o.id.in_(sorted(blocked))).values(
@@ -222,7 +227,9 @@ class Dispatcher:
             row = {**row, "message_id": f"<outbox.{row['id']}@{self.domain}>"}
         try:
             data = build_message({**row, **finalize(row, comp)}, self.ws.clock.now(), default_from=self.default_from)
-        except (ValueError, TypeError) as exc:  # e.g. a header value the email package refuses
+            if self.dkim is not None:
+                data = self.dkim.sign(data)
+        except (ValueError, TypeError, DKIMException) as exc:  # e.g. a header value the email package refuses
             return SendOutcome("fail", None, f"cannot build message: {exc}"), self.ws.clock.now()
         outcome = self.pool.send(self.envelope_from, row["to_email"], data)
         if outcome.status == "temp" and outcome.code in (None, 421):

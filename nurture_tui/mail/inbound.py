@@ -6,13 +6,17 @@ address to a Maildir (or point `nurture mail sink --maildir` at it in the demo) 
 `nurture mail unsubscribes MAILDIR`: each new message's token is verified exactly like the web
 one-click (tampered or expired tokens are skipped and counted), the lead leaves the message's category,
 and the message is moved to `cur/` so it is processed once.
+
+Delivery reports that land in the same mailbox (a DSN for a message we sent, an ARF complaint) are no
+unsubscribe requests with a bad token: they go to the bounce processor (`mail.bouncebox`) and are counted
+as `reports`, not `invalid`.
 """
 
 from __future__ import annotations
 
 import mailbox
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes
 from email.policy import default as default_policy
 from pathlib import Path
@@ -20,6 +24,7 @@ from pathlib import Path
 from ..errors import ValidationError
 from ..store.engine import write_tx
 from ..workspace import Workspace
+from .bouncebox import MailboxResult, process_message
 from .tokens import TokenSigner
 from .unsubscribe import leave_category, record_unsubscribe, token_message
 
@@ -31,6 +36,8 @@ class InboundResult:
     processed: int = 0
     unsubscribed: int = 0  # requests that changed something
     invalid: int = 0  # no token, tampered, expired or unknown
+    reports: int = 0  # DSNs and complaints, handed to the bounce processor
+    feedback: MailboxResult = field(default_factory=MailboxResult)
 
 
 def process_maildir(ws: Workspace, path: Path | str) -> InboundResult:
@@ -42,7 +49,15 @@ def process_maildir(ws: Workspace, path: Path | str) -> InboundResult:
         if msg.get_subdir() != "new":
             continue
         result.processed += 1
-        parsed = message_from_bytes(msg.as_bytes(), policy=default_policy)
+        raw = msg.as_bytes()
+        parsed = message_from_bytes(raw, policy=default_policy)
+        if parsed.get_content_type() == "multipart/report":
+            result.reports += 1
+            process_message(ws, raw, "unsubscribe-mailbox", result.feedback)
+            msg.set_subdir("cur")
+            msg.add_flag("S")
+            box[key] = msg
+            continue
         match = _TOKEN.search(str(parsed.get("Subject", "")))
         now = ws.clock.now()
         try:

@@ -17,6 +17,7 @@ from typing import Any
 
 #: Header names compose may set; anything else in a row's `headers` is ignored.
 ALLOWED_HEADERS = ("From", "To", "Reply-To", "Message-ID", "List-Unsubscribe", "List-Unsubscribe-Post",
+                   "List-Id", "Feedback-ID",
                    "X-Nurture-Test")  # the last: template editor test sends (mail/testsend.py)
 _CRLF = "\r\n"
 

@@ -57,7 +57,9 @@ def suppress(
         conn.execute(insert(suppression).values(email=email, lead_id=lead_id, reason=reason,
                                                 detail=detail[:2000], created_at=now))
     if reason == "bounce" and lead_id is not None:
-        conn.execute(update(lead).where(lead.c.id == lead_id).values(bounced=True, updated_at=now))
+        # date and reason of the (first) hard bounce: what Salesforce's EmailBouncedDate/Reason carry
+        conn.execute(update(lead).where(lead.c.id == lead_id, lead.c.bounced.is_not(True))
+                     .values(bounced=True, bounced_at=now, bounce_reason=detail[:255] or None, updated_at=now))
 
 
 def lift(conn: Connection, email: str, reason: str | None = None) -> int:

@@ -27,6 +27,7 @@ from ..config import MailSettings, Settings
 from ..errors import NurtureError, ValidationError
 from ..store import audit
 from .compose import Composer
+from .dkimsign import signer_for
 from .message import build_message
 from .preview import render_compiled
 from .smtp import SmtpPool, parse_smtp_url
@@ -79,6 +80,8 @@ def build_test_message(conn: Connection, settings: Settings, compiled: CompiledT
     headers = {"From": comp.from_header, "To": to, "Message-ID": message_id, TEST_HEADER: "yes"}
     if comp.reply_to:
         headers["Reply-To"] = comp.reply_to
+    if compiled.category != TRANSACTIONAL:  # List-Id as sent; no Feedback-ID (a test is no campaign)
+        headers["List-Id"] = comp.list_id(compiled.category)
     return TestMessage(to, SUBJECT_PREFIX + out.subject, body, text, headers, message_id)
 
 
@@ -87,6 +90,9 @@ def deliver(mail: MailSettings, message: TestMessage, now: datetime) -> None:
     row: dict[str, Any] = {"to_email": message.to, "subject": message.subject, "html": message.html,
                            "text": message.text, "headers": message.headers, "message_id": message.message_id}
     data = build_message(row, now, default_from=formataddr((one_line(mail.from_name), one_line(mail.from_email))))
+    signer = signer_for(mail)
+    if signer is not None:  # signed like real mail, so a seed-list inbox shows the real authentication results
+        data = signer.sign(data)
     pool = SmtpPool(parse_smtp_url(mail.smtp_url), 1)
     try:
         outcome = pool.send(one_line(mail.from_email), message.to, data)

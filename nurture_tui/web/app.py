@@ -9,6 +9,7 @@ committed (no thread-pool hop, no transaction of its own).
     GET  /u/{token}         unsubscribe page: leave this category, or choose categories / opt out of all
     POST /u/{token}         the page's forms, and RFC 8058 one-click (`List-Unsubscribe=One-Click`)
     POST /api/events        page views and form submissions; `Authorization: Bearer <events_api_token>`
+    POST /api/bounces       ESP bounce/complaint webhooks (web/bounce_hook.py; same token)
     GET  /healthz
 
 Request bodies are limited per route while they stream in, before routing, parsing or token checks
@@ -36,6 +37,7 @@ from ..config import require_real_secrets
 from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace
 from . import events_api, pages, tracking
+from .bounce_hook import bounce_endpoint
 from .forms import parse_form
 from .ingest import HitWriter
 from .limits import BodyLimit, limit_for
@@ -200,5 +202,6 @@ def _routes(ws: Workspace, writer: HitWriter) -> Starlette:
         Route("/c/{token}", click, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/api/events", events, methods=["POST"]),
+        Route("/api/bounces", bounce_endpoint(ws), methods=["POST"]),
         Route("/healthz", health, methods=["GET"]),
     ])

@@ -21,6 +21,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 #: (path prefix, largest body in bytes); the first match wins, the last entry is the default.
 ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
     ("/api/events", 1_000_000),  # up to 1,000 events
+    ("/api/bounces", 5_000_000),  # an ESP webhook batch (SendGrid posts up to a few MB)
     ("/u/", 64_000),  # the unsubscribe forms and RFC 8058 one-click
     ("/o/", 0),  # GET only: no body
     ("/c/", 0),

@@ -6,7 +6,7 @@ from sqlmodel import SQLModel
 from ._base import apply_core_defaults
 from .activity import ACTIVITY_KINDS, Activity, Campaign, CampaignMember, Opportunity
 from .engine import NodeCounter, WebhookOutbox
-from .mail import Outbox, Subscription, Suppression, Template, TemplateVersion
+from .mail import MailFeedback, Outbox, Subscription, Suppression, Template, TemplateVersion
 from .ops import Audit, Lease, Meta
 from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
 from .reports import EmailStat, LeadCohort, LeadMilestone, LeadSend, SendCohort
@@ -22,6 +22,7 @@ ALL_MODELS: list[type[SQLModel]] = [
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
     NodeCounter, WebhookOutbox, EmailStat, SfInfluence, LeadCohort, LeadMilestone, LeadSend, SendCohort,
+    MailFeedback,
 ]
 apply_core_defaults(ALL_MODELS)
 
@@ -48,6 +49,7 @@ __all__ = [
     "LeadSend",
     "LeadTag",
     "Lease",
+    "MailFeedback",
     "Meta",
     "Mql",
     "NodeCounter",

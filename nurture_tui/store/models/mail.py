@@ -94,3 +94,26 @@ class Suppression(SQLModel, table=True):
     reason: str = Field(max_length=20)  # bounce / complaint / manual / unsubscribe
     detail: str = ""
     created_at: datetime | None = dt_field()
+
+
+class MailFeedback(SQLModel, table=True):
+    """One processed bounce (DSN, ESP event) or complaint (ARF, ESP event), per recipient (mail/bounces.py).
+
+    `dedupe_key` makes processing idempotent: the same report read twice (a maildir re-scan, an IMAP
+    re-read, a webhook retry) is recognised and counted once. Nothing personal is kept: the lead by id, the
+    recipient address replaced by `<recipient>` in `reason` (erasure then has nothing to scrub here)."""
+
+    __tablename__ = "mail_feedback"
+    __table_args__ = (Index("ix_mail_feedback_lead_kind", "lead_id", "kind", "created_at"),)
+
+    id: int | None = id_field()
+    dedupe_key: str = Field(unique=True, max_length=64)
+    kind: str = Field(max_length=12)  # hard_bounce / soft_bounce / delayed / complaint / malformed
+    outcome: str = Field(max_length=12)  # applied / unmatched / ignored / malformed
+    source: str = Field(max_length=40)  # maildir / imap / webhook:sendgrid / webhook:generic
+    lead_id: int | None = Field(default=None, sa_type=BigId)
+    outbox_id: int | None = Field(default=None, sa_type=BigId)
+    status: str | None = Field(default=None, max_length=16)  # enhanced status code, e.g. 5.1.1
+    reason: str = Field(default="", max_length=500)
+    received_at: datetime | None = dt_field()  # when the report says it happened
+    created_at: datetime | None = dt_field()

@@ -103,6 +103,8 @@ class Lead(SQLModel, table=True):
     mql_at: datetime | None = dt_field()
     opted_out: bool = False
     bounced: bool = False
+    bounced_at: datetime | None = dt_field()  # hard bounce (Salesforce EmailBouncedDate)
+    bounce_reason: str | None = Field(default=None, max_length=255)  # (Salesforce EmailBouncedReason)
     last_activity_at: datetime | None = dt_field()
     custom: dict[str, Any] = json_field()
     created_at: datetime | None = dt_field()

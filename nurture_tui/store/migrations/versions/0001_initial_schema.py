@@ -113,6 +113,24 @@ def upgrade() -> None:
     sa.Column('expires_at', nurture_tui.store.types.UTCDateTime(), nullable=False),
     sa.PrimaryKeyConstraint('name')
     )
+    op.create_table('mail_feedback',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('dedupe_key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('outcome', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('outbox_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=True),
+    sa.Column('reason', sqlmodel.sql.sqltypes.AutoString(length=500), server_default='', nullable=False),
+    sa.Column('received_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dedupe_key')
+    )
+    with op.batch_alter_table('mail_feedback', schema=None) as batch_op:
+        batch_op.create_index('ix_mail_feedback_lead_kind', ['lead_id', 'kind', 'created_at'], unique=False)
+
     op.create_table('meta',
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
     sa.Column('value', nurture_tui.store.types.JsonType, nullable=True),
@@ -398,6 +416,8 @@ def upgrade() -> None:
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('updated_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('sf_modstamp', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('bounced_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('bounce_reason', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
     sa.ForeignKeyConstraint(['owner_id'], ['user.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -735,3 +755,7 @@ def downgrade() -> None:
 
     op.drop_table('audit')
     # ### end Alembic commands ###
+    with op.batch_alter_table('mail_feedback', schema=None) as batch_op:
+        batch_op.drop_index('ix_mail_feedback_lead_kind')
+
+    op.drop_table('mail_feedback')

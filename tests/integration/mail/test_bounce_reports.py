@@ -1,0 +1,188 @@
+"""Bounces and complaints that come back after sending: real messages go out through the dispatcher to an
+aiosmtpd sink; DSN and ARF reports shaped like Postfix's, Exim's, Gmail's, Outlook's and Yahoo's (fixtures/
+reports, filled with the Message-ID the sink received) are read from a Maildir and applied to the right lead.
+"""
+
+from __future__ import annotations
+
+import mailbox
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from mail_support import add_lead, save_template
+from sqlalchemy import func, insert, select
+
+from nurture_tui.mail import suppression
+from nurture_tui.mail.bouncebox import process_maildir
+from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
+from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
+from nurture_tui.mail.inbound import process_maildir as process_unsubscribes
+from nurture_tui.mail.sink import SmtpSink
+from nurture_tui.reports.common import Period, Scope
+from nurture_tui.reports.emails import cohort_cells
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import activity, lead, mail_feedback, outbox
+
+FIXTURES = Path(__file__).parent / "fixtures" / "reports"
+PEOPLE = {"ann": "ann@acme.test", "bob": "bob@globex.test", "cy": "cy@gmail.test", "dave": "dave@hotmail.test",
+          "erin": "erin@yahoo.test", "fay": "fay@acme.test"}
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as s:
+        yield s
+
+
+@pytest.fixture
+def ws(workspace, sink):
+    workspace.settings.mail.smtp_url = sink.url
+    workspace.settings.mail.rate_per_second = 1000
+    yield workspace
+    close_dispatcher(workspace)
+
+
+def _send(ws, sink, now, names, attempt=0) -> dict[str, str]:
+    """Queue and really send one message per lead; returns lead name → the Message-ID the sink received."""
+    with write_tx(ws.engine) as conn:
+        ids = {n: conn.execute(select(lead.c.id).where(lead.c.email == PEOPLE[n])).scalar_one() for n in names}
+        conn.execute(insert(outbox), compose_outbox_rows(
+            conn, [SendRequest(ids[n], "welcome", None, None, None, "s1", f"{n}:s1:{attempt}") for n in names],
+            ws.settings, now))
+    before = len(sink.messages)
+    assert dispatch_due(ws).sent == len(names) and sink.wait_for(before + len(names))
+    by_to = {m.rcpt_tos[0]: m.message()["Message-ID"] for m in sink.messages[before:]}
+    return {n: by_to[PEOPLE[n]] for n in names}
+
+
+def _setup(ws, sink, clock) -> tuple[dict[str, int], dict[str, str]]:
+    now = clock.now()
+    ids = {n: add_lead(ws, e, now, first_name=n.title()) for n, e in PEOPLE.items()}
+    save_template(ws, now)
+    return ids, _send(ws, sink, now, list(PEOPLE))
+
+
+def _report(name: str, recipient: str, message_id: str) -> bytes:
+    text = (FIXTURES / name).read_text().replace("@@RECIPIENT@@", recipient).replace("@@MESSAGE_ID@@", message_id)
+    return text.replace("\n", "\r\n").encode()
+
+
+def _drop(box: Path, *reports: bytes) -> None:
+    md = mailbox.Maildir(str(box), create=True)
+    for raw in reports:
+        md.add(mailbox.MaildirMessage(raw))
+
+
+def _lead(ws, lead_id):
+    with ws.engine.connect() as conn:
+        return conn.execute(select(lead).where(lead.c.id == lead_id)).one()
+
+
+def test_reports_from_five_mtas_suppress_the_right_leads(ws, sink, clock, tmp_path) -> None:
+    ids, mids = _setup(ws, sink, clock)
+    box = tmp_path / "bounces"
+    clock.advance(timedelta(hours=1))
+    _drop(box,
+          _report("postfix_user_unknown.eml", PEOPLE["ann"], mids["ann"]),
+          _report("exim_no_such_user.eml", PEOPLE["bob"], mids["bob"]),
+          _report("gmail_mailbox_full.eml", PEOPLE["cy"], mids["cy"]),
+          _report("outlook_mailbox_unavailable.eml", PEOPLE["dave"], mids["dave"]),
+          _report("yahoo_arf_complaint.eml", PEOPLE["erin"], mids["erin"]),
+          _report("auto_reply.eml", PEOPLE["fay"], mids["fay"]))
+    res = process_maildir(ws, box)
+    fb = res.feedback
+    assert (res.messages, res.reports, res.not_reports) == (6, 5, 1)
+    assert (fb.hard, fb.soft, fb.complaints, fb.unmatched, fb.malformed, fb.duplicates) == (3, 1, 1, 0, 0, 0)
+    with ws.engine.connect() as conn:
+        hard = suppression.suppressed_ids(conn, ids.values(), "transactional")
+        marketing = suppression.suppressed_ids(conn, ids.values(), "marketing")
+        status = dict(conn.execute(select(outbox.c.to_email, outbox.c.status)).all())
+        kinds = conn.execute(select(activity.c.lead_id, activity.c.kind, activity.c.outbox_id, activity.c.meta)
+                             .where(activity.c.kind.in_(("bounce", "unsubscribe")))).all()
+    # hard bounces and the complaint stop all mail; the soft bounce (mailbox full) and the auto-reply nothing
+    assert hard == {ids["ann"], ids["bob"], ids["dave"], ids["erin"]}
+    assert marketing == hard
+    assert status == {PEOPLE["ann"]: "bounced", PEOPLE["bob"]: "bounced", PEOPLE["cy"]: "failed",
+                      PEOPLE["dave"]: "bounced", PEOPLE["erin"]: "sent", PEOPLE["fay"]: "sent"}
+    assert sorted((r.lead_id, r.kind) for r in kinds) == sorted(
+        [(ids["ann"], "bounce"), (ids["bob"], "bounce"), (ids["dave"], "bounce"), (ids["erin"], "unsubscribe")])
+    assert all(r.outbox_id is not None for r in kinds)
+    ann = _lead(ws, ids["ann"])
+    assert ann.bounced and ann.bounced_at is not None and ann.bounce_reason.startswith("5.1.1 550 5.1.1")
+    assert _lead(ws, ids["bob"]).bounce_reason.startswith("5.1.1")  # Exim's 5.0.0 refined from the diagnostic
+    erin = _lead(ws, ids["erin"])
+    assert erin.opted_out and not erin.bounced
+    with ws.engine.connect() as conn:  # nothing personal kept in mail_feedback
+        reasons = conn.execute(select(mail_feedback.c.reason)).scalars().all()
+    assert reasons and not any("@acme.test" in r or "@globex.test" in r for r in reasons)
+    # the email report sees them: 3 hard, 1 soft, 1 complaint
+    with ws.engine.connect() as conn:
+        scope = Scope(Period(clock.now() - timedelta(days=1), clock.now() + timedelta(days=1)), clock.now())
+        cells = cohort_cells(conn, scope)
+    assert sum(c["bounced_hard"] for c in cells) == 3 and sum(c["bounced_soft"] for c in cells) == 1
+    assert sum(c["delivered"] for c in cells) == 2
+    # re-reading the same reports (moved back to new/) counts nothing twice
+    md = mailbox.Maildir(str(box), create=False)
+    for key in list(md.iterkeys()):
+        msg = md.get_message(key)
+        msg.set_subdir("new")
+        md[key] = msg
+    again = process_maildir(ws, box)
+    assert again.feedback.duplicates == 5 and again.feedback.processed == 0
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(activity).where(
+            activity.c.kind.in_(("bounce", "unsubscribe")))).scalar() == 4
+
+
+def test_malformed_and_unknown_reports_are_logged_and_the_rest_processed(ws, sink, clock, tmp_path, caplog) -> None:
+    ids, mids = _setup(ws, sink, clock)
+    box = tmp_path / "bounces"
+    _drop(box,
+          _report("malformed_no_status.eml", PEOPLE["ann"], mids["ann"]),
+          _report("postfix_user_unknown.eml", "nobody@unknown.test", "<not-ours@elsewhere.test>"),
+          _report("outlook_mailbox_unavailable.eml", PEOPLE["dave"], mids["dave"]))
+    res = process_maildir(ws, box)
+    assert (res.feedback.malformed, res.feedback.unmatched, res.feedback.hard) == (1, 1, 1)
+    assert any("Status 'mailbox on fire'" in e for e in res.feedback.errors)
+    assert any("nobody@unknown.test" in e for e in res.feedback.errors)
+    assert "unreadable report" in caplog.text and "not applied (unmatched)" in caplog.text
+    with ws.engine.connect() as conn:
+        assert suppression.suppressed_ids(conn, ids.values(), "transactional") == {ids["dave"]}
+        outcomes = sorted(conn.execute(select(mail_feedback.c.outcome)).scalars())
+    assert outcomes == ["applied", "malformed", "unmatched"]
+    with pytest.raises(Exception, match="not a Maildir"):
+        process_maildir(ws, tmp_path / "missing")
+
+
+def test_soft_bounces_suppress_at_the_threshold(ws, sink, clock, tmp_path) -> None:
+    ws.settings.mail.soft_bounce_limit = 3
+    ids, mids = _setup(ws, sink, clock)
+    box = tmp_path / "bounces"
+    for attempt in range(1, 4):
+        if attempt > 1:
+            mids = _send(ws, sink, clock.now(), ["cy"], attempt)
+        report = _report("gmail_mailbox_full.eml", PEOPLE["cy"], mids["cy"]).replace(
+            b"6b1c0f9e.050a0220", f"6b1c0f9e.{attempt}".encode())  # each DSN has its own Message-ID
+        _drop(box, report)
+        res = process_maildir(ws, box)
+        assert res.feedback.soft == 1
+        with ws.engine.connect() as conn:
+            blocked = suppression.suppressed_ids(conn, [ids["cy"]], "marketing")
+        assert blocked == ({ids["cy"]} if attempt == 3 else set()), attempt
+        assert res.feedback.suppressed_soft == (1 if attempt == 3 else 0)
+        clock.advance(timedelta(days=1))
+    cy = _lead(ws, ids["cy"])
+    assert cy.bounced and cy.bounce_reason.startswith("3 soft bounces in 30 days")
+
+
+def test_a_dsn_in_the_unsubscribe_mailbox_is_a_report_not_an_invalid_unsubscribe(ws, sink, clock, tmp_path) -> None:
+    ids, mids = _setup(ws, sink, clock)
+    box = tmp_path / "unsub"
+    _drop(box, _report("postfix_user_unknown.eml", PEOPLE["ann"], mids["ann"]))
+    res = process_unsubscribes(ws, box)
+    assert (res.processed, res.invalid, res.unsubscribed, res.reports) == (1, 0, 0, 1)
+    assert res.feedback.feedback.hard == 1
+    with ws.engine.connect() as conn:
+        assert suppression.suppressed_ids(conn, [ids["ann"]], "transactional") == {ids["ann"]}
