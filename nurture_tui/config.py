@@ -156,6 +156,36 @@ class SalesforceSettings(BaseModel):
         }
     )
 
+    # Creating local leads in Salesforce (salesforce/create.py): "all" (default), "mql" (only leads that
+    # qualified), "segments" (only members of `create_segments`), "none" (never create; link by email only).
+    create_policy: Literal["all", "mql", "segments", "none"] = "all"
+    create_segments: list[str] = Field(default_factory=list)  # segment names for create_policy = "segments"
+    # Created as a Contact when the lead matches a mirrored Account: "domain" (the lead's account, else its
+    # email domain = the Account's Website domain), "account" (only the lead's own account), "none" (Leads).
+    contact_match: Literal["domain", "account", "none"] = "domain"
+    # The MQL lifecycle (scoring.*_lead_status) → the org's Lead `Status` picklist values; a value the org's
+    # describe does not list is not pushed (and said so in Sync & audit).
+    status_map: dict[str, str] = Field(
+        default_factory=lambda: {
+            "MQL": "Marketing Qualified",
+            "Sales Accepted": "Working - Contacted",
+            "Recycled": "Open - Not Contacted",
+        }
+    )
+
+
+class ComplianceSettings(BaseModel):
+    """Consent, double opt-in and erasure (docs/compliance.md)."""
+
+    consent_required: list[str] = Field(default_factory=list)  # categories mailed only with granted consent
+    double_opt_in: list[str] = Field(default_factory=list)  # … confirmed by email first (implies required)
+    confirm_ttl_days: int = 7
+    confirm_subject: str = "Please confirm your subscription"
+    salesforce_erasure: Literal["anonymise", "delete", "none"] = "anonymise"
+
+    def required(self) -> frozenset[str]:
+        """Categories whose marketing sends need a granted consent record."""
+        return frozenset(self.consent_required) | frozenset(self.double_opt_in)
 
 class TuiSettings(BaseModel):
     theme: str = "textual-dark"
@@ -178,6 +208,7 @@ class Settings(BaseSettings):
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
 
+    compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
     @classmethod
     def settings_customise_sources(
         cls,

@@ -7,7 +7,8 @@ the password of HTTP Basic auth (SendGrid and others put credentials in the webh
 
 Answers: `200 {"processed": …, "hard_bounces": …, …, "errors": [...]}` — also when some events were
 skipped (listed in `errors`), so the ESP does not retry a batch whose good events are stored; a retry would
-be harmless anyway (dedupe keys). `400` a body that is not JSON or not one of the shapes; `401` a missing
+be harmless anyway (dedupe keys). `400` a body that is not JSON (or nested too deep: the events API's
+parser) or not one of the shapes; `401` a missing
 or wrong token.
 """
 
@@ -16,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -24,9 +24,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from ..errors import ValidationError
 from ..mail.bounces import apply_items
 from ..mail.esp_events import BadEvent, parse_events
 from ..workspace import Workspace
+from .events_api import parse_body
 
 log = logging.getLogger("nurture.web")
 
@@ -51,12 +53,11 @@ def bounce_endpoint(ws: Workspace) -> Callable[[Request], Awaitable[Response]]:
         if not authorized(request.headers.get("authorization", ""), token):
             return JSONResponse({"error": "missing or wrong token"}, status_code=401,
                                 headers={"WWW-Authenticate": 'Bearer realm="nurture-bounces"'})
-        body = await request.body()
         try:
-            shape, items, errors = parse_events(json.loads(body))
-        except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError and BadEvent are ValueErrors
-            reason = str(exc) if isinstance(exc, BadEvent) else "body is not JSON"
-            return JSONResponse({"error": reason}, status_code=400)
+            shape, items, errors = parse_events(parse_body(await request.body()))
+        except (ValidationError, BadEvent) as exc:
+            return JSONResponse({"error": str(exc) if isinstance(exc, ValidationError) else f"body: {exc}"},
+                                status_code=400)
         try:
             result = await run_in_threadpool(apply_items, ws, items, f"webhook:{shape}")
         except Exception:

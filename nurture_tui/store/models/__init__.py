@@ -5,6 +5,8 @@ from sqlmodel import SQLModel
 
 from ._base import apply_core_defaults
 from .activity import ACTIVITY_KINDS, Activity, Campaign, CampaignMember, Opportunity
+from .adaptive import AdaptiveDecision
+from .compliance import Consent
 from .engine import NodeCounter, WebhookOutbox
 from .mail import MailFeedback, Outbox, Subscription, Suppression, Template, TemplateVersion
 from .ops import Audit, Lease, Meta
@@ -42,6 +44,7 @@ __all__ = [
     "CampaignMember",
     "EmailStat",
     "Enrollment",
+    "Consent",
     "GradeProfile",
     "Lead",
     "LeadCohort",
