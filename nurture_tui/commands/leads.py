@@ -1,4 +1,5 @@
-"""`nurture leads import FILE.csv [--map COL=FIELD …] [--dry-run]` and `nurture leads export FILE.csv`."""
+"""`nurture leads import FILE.csv [--map COL=FIELD …] [--dry-run] [--consent CATEGORY …]`, `nurture leads export
+FILE.csv`, and the data-protection requests `nurture leads erase EMAIL…` / `nurture leads export-data EMAIL`."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import typer
 from .common import state
 
 NAME = "leads"
-app = typer.Typer(help="Import and export leads as CSV.", no_args_is_help=True)
+app = typer.Typer(help="Import and export leads as CSV; erase or export one person's data.", no_args_is_help=True)
 
 
 class StderrProgress:
@@ -57,17 +58,21 @@ def import_cmd(
                                    "or - to skip the column."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and count; write nothing to the database."),
     encoding: str = typer.Option("utf-8", "--encoding", help="Text encoding of the file."),
+    consent: list[str] = typer.Option([], "--consent", help="Record consent to this subscription category for "
+                                      "every imported row (repeatable; docs/compliance.md)."),
+    legal_basis: str = typer.Option("consent", "--legal-basis", help="Legal basis of that consent."),
 ) -> None:
     """Import leads from a CSV file: upsert by email; bad rows go to FILE.errors.csv."""
     from ..errors import NurtureError
-    from ..leads.importer import import_csv, parse_map_options
+    from ..leads.importer import ConsentGrant, import_csv, parse_map_options
 
     mapping = parse_map_options(map_)
     bar = StderrProgress(f"importing {file.name}")
     with state(ctx).workspace() as ws:
         try:
             result = import_csv(ws, file, mapping=mapping, dry_run=dry_run, encoding=encoding,
-                                progress=bar.bytes_callback())
+                                progress=bar.bytes_callback(),
+                                consent=ConsentGrant(tuple(consent), legal_basis) if consent else None)
         finally:
             bar.done()
     if result.ignored_columns:
@@ -101,3 +106,40 @@ def export_cmd(
         finally:
             bar.done()
     typer.echo(f"{file}: exported {count} leads" + (f" in segment {segment!r}" if segment else ""))
+
+
+@app.command("erase")
+def erase_cmd(
+    ctx: typer.Context,
+    emails: list[str] = typer.Argument(..., help="Addresses of the people to forget."),
+    yes: bool = typer.Option(False, "--yes", help="Do not ask for confirmation."),
+) -> None:
+    """Erase people (right to be forgotten): remove their personal data from every table, keep a salted hash
+    that blocks re-imports and Salesforce pulls, queue the Salesforce action (docs/compliance.md)."""
+    from ..compliance.erasure import check_known, erase
+    from ..store.engine import write_tx
+
+    with state(ctx).workspace() as ws:
+        with ws.engine.connect() as conn:
+            wanted = check_known(conn, emails)  # an unknown address: exit 2, nothing erased
+        if not yes and not typer.confirm(f"Erase {len(wanted)} person(s) for good? This cannot be undone"):
+            raise typer.Abort()
+        with write_tx(ws.engine) as conn:
+            done = [erase(conn, email, now=ws.clock.now(), settings=ws.settings, user=ws.user) for email in wanted]
+    for outcome in done:
+        typer.echo(outcome.line())
+
+
+@app.command("export-data")
+def export_data_cmd(
+    ctx: typer.Context,
+    email: str = typer.Argument(..., help="The person's address."),
+    output: Path = typer.Option(..., "--output", "-o", help="JSON file to write."),
+) -> None:
+    """Write everything held about one person as JSON (access request; docs/compliance.md)."""
+    from ..compliance.export import export_data
+
+    with state(ctx).workspace() as ws, ws.engine.connect() as conn:
+        doc = export_data(conn, email, output, ws.clock.now())
+    typer.echo(f"{output}: {doc['email']}: {len(doc['activities'])} activities, {len(doc['messages'])} messages, "
+               f"{len(doc['consent'])} consent records")

@@ -66,7 +66,7 @@ def send(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     defn = plan.definition
     category = spec.category or defn.category or _template_category(ctx, spec.template)
     lead_ids = [it.lead_id for it in items]
-    suppressed = suppressed_ids(ctx.conn, lead_ids, category)
+    suppressed = suppressed_ids(ctx.conn, lead_ids, category, ctx.settings.compliance.required())
     window, caps = defn.send_window, defn.caps
     timed = window is not None or (caps is not None and (caps.per_day or caps.per_week))
     recent = _recent_sends(ctx, lead_ids) if caps is not None and (caps.per_day or caps.per_week) else {}

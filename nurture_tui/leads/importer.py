@@ -8,7 +8,10 @@ Upsert semantics (what an operator expects from Pardot/HubSpot-style imports):
 - a new email creates a lead; an existing one is updated;
 - an empty cell never blanks a stored value (`COALESCE(new, old)`);
 - `opted_out` / `bounced` can be set by a file but never cleared by one (compliance);
-- `custom.*` columns are merged key by key into the lead's custom JSON.
+- `custom.*` columns are merged key by key into the lead's custom JSON;
+- an address erased at the person's request (`nurture leads erase`) is refused, row by row, with that reason
+  (its salted hash is kept for this: compliance/erased.py);
+- `--consent CATEGORY` records consent (source `import`) for every row written (compliance/consent.py).
 
 Writes are one transaction per chunk with a single dialect upsert statement (`INSERT … ON CONFLICT
 (email) DO UPDATE`), executed through the raw DBAPI cursor on SQLite (the hot path) and through Core on
@@ -31,6 +34,8 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import DBAPIError
 
 from ..batching import chunks
+from ..compliance.consent import record_consent
+from ..compliance.erased import erased_emails
 from ..errors import ValidationError
 from ..store import audit
 from ..store.engine import write_tx
@@ -58,13 +63,27 @@ class ImportResult:
     dry_run: bool
     errors_file: Path | None
     ignored_columns: tuple[str, ...] = ()
+    erased: int = 0  # rows refused because the address was erased (counted in `rejected` too)
+    consent: dict[str, int] = field(default_factory=dict)  # category → leads granted or asked to confirm
 
     def summary(self) -> str:
         verb = "dry run, nothing written: would import" if self.dry_run else "imported"
         text = f"{self.path.name}: {verb} {self.imported}, updated {self.updated}, rejected {self.rejected}"
         if self.errors_file is not None:
             text += f" (reasons in {self.errors_file})"
+        if self.erased:
+            text += f"; {self.erased} erased {'person' if self.erased == 1 else 'people'} blocked"
+        if self.consent:
+            text += "; consent recorded: " + ", ".join(f"{c} {n}" for c, n in self.consent.items())
         return text
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    """`--consent CATEGORY …`: every row written consented to these categories."""
+
+    categories: tuple[str, ...]
+    legal_basis: str = "consent"
 
 
 def parse_map_options(items: Iterable[str]) -> dict[str, str]:
@@ -169,8 +188,11 @@ class _Upsert:
 
 class _Importer:
     def __init__(self, ws: Workspace, src: CsvSource, plan: ColumnPlan, dry_run: bool,
-                 progress: Progress | None) -> None:
+                 progress: Progress | None, consent: ConsentGrant | None = None) -> None:
         self.ws = ws
+        self.consent = consent
+        self.erased = 0
+        self.consented: dict[str, int] = dict.fromkeys(consent.categories, 0) if consent else {}
         self.src = src
         self.plan = plan
         self.dry_run = dry_run
@@ -376,6 +398,7 @@ class _Importer:
     def flush(self, conn: Connection, upsert: _Upsert, rows: list[Sequence[Any]], recs: list[Record]) -> None:
         email_pos = self.pos["email"]
         rows, recs = self._reject_sf_conflicts(conn, rows, recs)
+        rows, recs = self._reject_erased(conn, rows, recs)
         if not rows:
             return
         if self.dry_run or not self.raw:
@@ -396,6 +419,36 @@ class _Importer:
             self.updated += len(rows) - new
         if self.grading and rows:
             self._regrade(conn, [r[email_pos] for r in rows])
+        if self.consent and rows:
+            self._record_consent(conn, [r[email_pos] for r in rows])
+
+    def _reject_erased(self, conn: Connection, rows: list[Sequence[Any]],
+                       recs: list[Record]) -> tuple[list[Sequence[Any]], list[Record]]:
+        """Addresses erased at the person's request never come back through a file."""
+        email_pos = self.pos["email"]
+        erased = erased_emails(conn, [r[email_pos] for r in rows])
+        if not erased:
+            return rows, recs
+        kept_rows, kept_recs = [], []
+        for row, rec in zip(rows, recs, strict=True):
+            if row[email_pos] in erased:
+                self.erased += 1
+                self.errors.add(rec.line, "email: this person was erased at their request (nurture leads erase); "
+                                          "not imported", rec.cells)
+                continue
+            kept_rows.append(row)
+            kept_recs.append(rec)
+        return kept_rows, kept_recs
+
+    def _record_consent(self, conn: Connection, emails: list[str]) -> None:
+        assert self.consent is not None
+        ids: list[int] = []
+        for part in chunks(emails, 5000):
+            ids.extend(conn.execute(select(lead.c.id).where(lead.c.email.in_(part))).scalars())
+        for category in self.consent.categories:
+            res = record_consent(conn, ids, category, source="import", now=self.now, settings=self.ws.settings,
+                                 legal_basis=self.consent.legal_basis, detail=f"import of {self.src.path.name}")
+            self.consented[category] += res.granted + res.pending
 
     def _count_by_email(self, conn: Connection, emails: list[str]) -> None:
         existing = self._existing(conn, emails)
@@ -495,7 +548,7 @@ class _Importer:
             path=self.src.path, rows=self.rows, imported=self.imported, updated=self.updated,
             rejected=self.errors.count, dry_run=self.dry_run,
             errors_file=self.errors.path if self.errors.count else None,
-            ignored_columns=tuple(self.plan.ignored),
+            ignored_columns=tuple(self.plan.ignored), erased=self.erased, consent=self.consented,
         )
         if not self.dry_run:
             with write_tx(self.ws.engine) as conn:
@@ -540,10 +593,17 @@ def import_csv(
     dry_run: bool = False,
     encoding: str = "utf-8",
     progress: Progress | None = None,
+    consent: ConsentGrant | None = None,
 ) -> ImportResult:
     """Import leads from a CSV file. Raises ValidationError when the file itself is unusable (missing,
     not CSV text, no email column, bad --map); bad rows are rejected into FILE.errors.csv instead."""
     src = inspect_csv(Path(path), encoding)
     plan = plan_columns(src.path, src.header, mapping)
-    return _Importer(ws, src, plan, dry_run, progress).run()
+    if consent is not None:
+        from ..compliance.consent import check_category
+
+        with ws.engine.connect() as conn:  # an unknown category is a mistake in the command, before any row
+            for category in consent.categories:
+                check_category(conn, category, ws.settings)
+    return _Importer(ws, src, plan, dry_run, progress, consent).run()
 

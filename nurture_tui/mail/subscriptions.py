@@ -10,6 +10,7 @@ from datetime import datetime
 
 from sqlalchemy import Connection, insert, select, update
 
+from ..compliance.withdrawal import withdraw
 from ..config import MailSettings
 from ..errors import NotFoundError, ValidationError
 from ..store.tables import lead, subscription, template
@@ -48,6 +49,8 @@ def set_category(conn: Connection, lead_id: int, category: str, opted_in: bool, 
     """Subscribe/unsubscribe one category; returns True if the state changed."""
     if category == TRANSACTIONAL:
         raise ValidationError("category", "transactional mail has no subscription")
+    if not opted_in:
+        withdraw(conn, lead_id, category, now)  # leaving a category withdraws its consent (docs/compliance.md)
     cur = conn.execute(select(subscription.c.opted_in).where(
         subscription.c.lead_id == lead_id, subscription.c.category == category)).first()
     if cur is None:
@@ -65,6 +68,8 @@ def set_global_opt_out(conn: Connection, lead_id: int, opted_out: bool, now: dat
     """Opt out of (or back into) all marketing mail; returns True if the state changed."""
     res = conn.execute(update(lead).where(lead.c.id == lead_id, lead.c.opted_out.is_not(opted_out))
                        .values(opted_out=opted_out, updated_at=now))
+    if opted_out:
+        withdraw(conn, lead_id, None, now)
     return bool(res.rowcount)
 
 

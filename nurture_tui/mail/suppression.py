@@ -7,23 +7,25 @@ right before delivery (an unsubscribe between the two still stops the message).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 
 from sqlalchemy import Connection, and_, exists, insert, or_, select, update
 
 from ..batching import chunks
-from ..store.tables import lead, subscription, suppression
+from ..store.tables import consent, lead, subscription, suppression
 
 #: Categories that are not marketing: a global opt-out or category opt-out does not stop them,
 #: only a hard suppression (bounce, complaint, manual) does.
 TRANSACTIONAL = "transactional"
-HARD_REASONS = ("bounce", "complaint", "manual")
+HARD_REASONS = ("bounce", "complaint", "manual", "erased")  # erased: compliance/erasure.py
 REASONS = (*HARD_REASONS, "unsubscribe")
 
 
-def suppressed_ids(conn: Connection, lead_ids: Iterable[int], category: str) -> set[int]:
-    """The subset of `lead_ids` that must not receive mail of `category` (one query per 900 ids)."""
+def suppressed_ids(conn: Connection, lead_ids: Iterable[int], category: str,
+                   consent_required: Collection[str] = ()) -> set[int]:
+    """The subset of `lead_ids` that must not receive mail of `category` (one query per 900 ids). A category
+    in `consent_required` (settings.compliance.required()) also needs a granted consent record."""
     ids = sorted(set(lead_ids))
     hard = or_(
         exists().where(suppression.c.lead_id == lead.c.id, suppression.c.reason.in_(HARD_REASONS)),
@@ -38,6 +40,9 @@ def suppressed_ids(conn: Connection, lead_ids: Iterable[int], category: str) -> 
             exists().where(and_(subscription.c.lead_id == lead.c.id, subscription.c.category == category,
                                 subscription.c.opted_in.is_(False))),
         )
+        if category in consent_required:
+            cond = or_(cond, ~exists().where(consent.c.lead_id == lead.c.id, consent.c.category == category,
+                                             consent.c.status == "granted"))
     out: set[int] = set()
     for part in chunks(ids):
         out.update(conn.execute(select(lead.c.id).where(lead.c.id.in_(part), cond)).scalars())

@@ -17,7 +17,8 @@ from datetime import UTC, datetime
 
 from ..errors import ValidationError
 
-KINDS = {"o": "open", "c": "click", "u": "unsubscribe"}
+#: "double_opt_in": a confirmation link (compliance/double_opt_in.py; message_ref = category, url = request id)
+KINDS = {"o": "open", "c": "click", "u": "unsubscribe", "d": "double_opt_in"}
 _SIG_BYTES = 16
 
 

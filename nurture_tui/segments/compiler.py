@@ -59,6 +59,7 @@ from ..store.tables import (
     activity,
     campaign,
     campaign_member,
+    consent,
     enrollment,
     lead,
     lead_tag,
@@ -73,6 +74,7 @@ from . import fields as F
 from .rules import (
     ActivityCondition,
     CampaignCondition,
+    ConsentCondition,
     FieldCondition,
     Group,
     MqlCondition,
@@ -295,6 +297,8 @@ def _compile(node: Node, ctx: _Ctx, path: str) -> ColumnElement[bool]:
         return _in_sequence(node, ctx)
     if isinstance(node, CampaignCondition):
         return _in_campaign(node, ctx)
+    if isinstance(node, ConsentCondition):
+        return _consent(node, ctx)
     return _mql(node, ctx)
 
 
@@ -337,6 +341,8 @@ def _source(node: Node, ctx: _Ctx) -> tuple[Any, list[ColumnElement[bool]]] | No
         return _campaign_source(node)
     if isinstance(node, MqlCondition):
         return _mql_source(node)
+    if isinstance(node, ConsentCondition):
+        return _consent_source(node)
     if isinstance(node, SegmentCondition) and ctx.use_materialized:
         row = _find_segment(ctx.conn, node.segment)
         if row is not None and row.materialized:
@@ -670,6 +676,20 @@ def _mql_source(node: MqlCondition) -> tuple[Any, list[ColumnElement[bool]]]:
     m, latest = mql.alias("m"), mql.alias("m_latest")
     newest = select(func.max(latest.c.id)).where(latest.c.lead_id == m.c.lead_id).scalar_subquery()
     return m.c.lead_id, [m.c.status == node.status, m.c.id == newest]
+
+
+def _consent_source(node: ConsentCondition) -> tuple[Any, list[ColumnElement[bool]]]:
+    """Consent rows are one per (lead, category): the (category, status, lead_id) index drives the set form,
+    the primary key answers the probe."""
+    conds: list[ColumnElement[bool]] = [consent.c.category == node.category]
+    if node.status != "any":
+        conds.append(consent.c.status == node.status)
+    return consent.c.lead_id, conds
+
+
+def _consent(node: ConsentCondition, ctx: _Ctx) -> ColumnElement[bool]:
+    ref, conds = _consent_source(node)
+    return _has(ref, ctx, *conds)
 
 
 def _in_sequence(node: SequenceCondition, ctx: _Ctx) -> ColumnElement[bool]:

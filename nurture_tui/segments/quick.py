@@ -33,6 +33,7 @@ from .rules import (
     MQL_STATUSES,
     ActivityCondition,
     CampaignCondition,
+    ConsentCondition,
     FieldCondition,
     Group,
     MqlCondition,
@@ -186,7 +187,7 @@ def to_quick(rule: Rule | Node | dict[str, Any] | list[Any]) -> str | None:
 
 
 _NODE_TYPES = (Group, FieldCondition, ActivityCondition, SegmentCondition, SequenceCondition, CampaignCondition,
-               MqlCondition)
+               MqlCondition, ConsentCondition)
 
 
 def normalise(node: Rule | Node) -> Node:
@@ -243,6 +244,8 @@ def _candidates(node: Node) -> list[str]:
         return [f"campaign:{_q(node.campaign)}"] if node.status is None else []
     if isinstance(node, MqlCondition):
         return [f"mql:{node.status}"]
+    if isinstance(node, ConsentCondition):
+        return []  # no quick-syntax term: written as a rule
     if node.op == "none" and len(node.items) == 1:
         return [f"-{text}" for text in _candidates(node.items[0])]
     if node.op == "any" and len(node.items) == len(_FREE_TEXT_FIELDS):

@@ -28,12 +28,14 @@ from pydantic import BaseModel, ConfigDict
 from ..errors import ValidationError
 from ..sequences.model import format_duration, parse_duration
 from ..store.models.activity import ACTIVITY_KINDS
+from ..store.models.compliance import CONSENT_STATUSES
 from ..yamlfile import parse_yaml, read_text
 from . import fields as F
 from .fields import MQL_STATUSES as MQL_STATUSES  # re-exported: the vocabularies live in fields
 from .fields import SEQUENCE_STATUSES as SEQUENCE_STATUSES
 
 GROUP_OPS = ("all", "any", "none")
+CONSENT_RULE_STATUSES = (*CONSENT_STATUSES, "any")
 COUNT_OPS = ("at_least", "at_most", "exactly")
 
 
@@ -85,13 +87,20 @@ class MqlCondition(_Node):
     status: str = "any"
 
 
+class ConsentCondition(_Node):
+    """Has a consent record for a subscription category with this status (`any`: any record)."""
+
+    category: str
+    status: str = "granted"
+
+
 class Group(_Node):
     op: Literal["all", "any", "none"]
     items: tuple[Node, ...] = ()
 
 
 Node = Group | FieldCondition | ActivityCondition | SegmentCondition | SequenceCondition | CampaignCondition | \
-    MqlCondition
+    MqlCondition | ConsentCondition
 Group.model_rebuild()
 
 
@@ -241,8 +250,12 @@ def _parse_node(data: Any, where: str) -> Node:
     if "mql_status" in keys:
         _only(data, {"mql_status"}, where)
         return MqlCondition(status=_choice(data["mql_status"], MQL_STATUSES, f"{where}.mql_status"))
+    if "consent" in keys:
+        _only(data, {"consent", "status"}, where)
+        return ConsentCondition(category=_name(data["consent"], f"{where}.consent"),
+                                status=_choice(data.get("status", "granted"), CONSENT_RULE_STATUSES, f"{where}.status"))
     raise _fail(where, f"unknown condition {sorted(map(str, keys))}: expected one of all/any/none, field, "
-                       "activity, in_segment, in_sequence, in_campaign, mql_status")
+                       "activity, in_segment, in_sequence, in_campaign, mql_status, consent")
 
 
 def _only(data: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -588,6 +601,9 @@ def to_data(node: Node) -> dict[str, Any]:
         if node.status is not None:
             camp["status"] = node.status
         return camp
+    if isinstance(node, ConsentCondition):
+        return {"consent": node.category} if node.status == "granted" else \
+            {"consent": node.category, "status": node.status}
     return {"mql_status": node.status}
 
 
@@ -668,6 +684,9 @@ def _render(node: Node, top: bool = False) -> str:
     if isinstance(node, CampaignCondition):
         status = "" if node.status is None else f" with status {_val(node.status)}"
         return f"in campaign {_val(node.campaign)}{status}"
+    if isinstance(node, ConsentCondition):
+        return f"has a consent record for {_val(node.category)}" if node.status == "any" else \
+            f"consent for {_val(node.category)} {node.status}"
     return "is an MQL" if node.status == "any" else f"MQL status {node.status}"
 
 

@@ -263,7 +263,7 @@ class _LeadRun:
         defn = self.compiled.definition
         category = spec.category or defn.category or self.conn.execute(
             select(template.c.category).where(template.c.name == spec.template)).scalar() or "marketing"
-        if self.lead_id in suppressed_ids(self.conn, [self.lead_id], category):
+        if self.lead_id in suppressed_ids(self.conn, [self.lead_id], category, self.settings.compliance.required()):
             if defn.suppressed == "exit":
                 self.add(node.id, "send", f"suppressed for {category!r}: exits", "sequence setting suppressed: exit")
                 self.sim.outcome = "exited"

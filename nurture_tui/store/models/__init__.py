@@ -24,7 +24,7 @@ ALL_MODELS: list[type[SQLModel]] = [
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
     NodeCounter, WebhookOutbox, EmailStat, SfInfluence, LeadCohort, LeadMilestone, LeadSend, SendCohort,
-    MailFeedback,
+    MailFeedback, Consent,
 ]
 apply_core_defaults(ALL_MODELS)
 

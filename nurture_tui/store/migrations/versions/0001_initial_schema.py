@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 07:23:05.859566
+Create Date: 2026-12-06 10:11:58.929632
 """
 from collections.abc import Sequence
 
@@ -190,11 +190,12 @@ def upgrade() -> None:
     sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=False, nullable=False),
     sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
     sa.Column('day', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('shard', sa.Integer(), nullable=False),
     sa.Column('n', sa.Integer(), server_default='0', nullable=False),
     sa.Column('opened', sa.Integer(), server_default='0', nullable=False),
     sa.Column('clicked', sa.Integer(), server_default='0', nullable=False),
     sa.Column('goal', sa.Integer(), server_default='0', nullable=False),
-    sa.PrimaryKeyConstraint('version_id', 'node_id', 'day')
+    sa.PrimaryKeyConstraint('version_id', 'node_id', 'day', 'shard')
     )
     op.create_table('sequence',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -261,6 +262,7 @@ def upgrade() -> None:
     sa.Column('direction', sqlmodel.sql.sqltypes.AutoString(length=4), nullable=False),
     sa.Column('record_id', sqlmodel.sql.sqltypes.AutoString(length=18), nullable=True),
     sa.Column('sf_outbox_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('code', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=True),
     sa.Column('message', sqlmodel.sql.sqltypes.AutoString(), server_default='', nullable=False),
     sa.Column('payload', nurture_tui.store.types.JsonType, nullable=False),
@@ -269,6 +271,9 @@ def upgrade() -> None:
     sa.Column('resolved_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
+    with op.batch_alter_table('sync_error', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sync_error_lead_id'), ['lead_id'], unique=False)
+
     op.create_table('sync_state',
     sa.Column('sobject', sqlmodel.sql.sqltypes.AutoString(length=40), nullable=False),
     sa.Column('watermark', nurture_tui.store.types.UTCDateTime(), nullable=True),
@@ -411,13 +416,13 @@ def upgrade() -> None:
     sa.Column('mql_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('opted_out', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('bounced', sa.Boolean(), server_default=sa.text('false'), nullable=False),
+    sa.Column('bounced_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('bounce_reason', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.Column('last_activity_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('custom', nurture_tui.store.types.JsonType, nullable=False),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('updated_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('sf_modstamp', nurture_tui.store.types.UTCDateTime(), nullable=True),
-    sa.Column('bounced_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
-    sa.Column('bounce_reason', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=True),
     sa.ForeignKeyConstraint(['account_id'], ['account.id'], ),
     sa.ForeignKeyConstraint(['owner_id'], ['user.id'], ),
     sa.PrimaryKeyConstraint('id'),
@@ -454,6 +459,27 @@ def upgrade() -> None:
         batch_op.create_index('ix_activity_outbox_kind', ['outbox_id', 'kind', 'bot'], unique=False, sqlite_where=sa.text('outbox_id IS NOT NULL'), postgresql_where=sa.text('outbox_id IS NOT NULL'))
         batch_op.create_index('ix_activity_version_node', ['version_id', 'node_id', 'kind', 'at', 'lead_id', 'outbox_id'], unique=False, sqlite_where=sa.text('version_id IS NOT NULL'), postgresql_where=sa.text('version_id IS NOT NULL'))
 
+    op.create_table('adaptive_decision',
+    sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=10), nullable=False),
+    sa.Column('sequence_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('version_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('node_id', sqlmodel.sql.sqltypes.AutoString(length=80), nullable=False),
+    sa.Column('enrollment_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('decided_at', nurture_tui.store.types.UTCDateTime(), nullable=False),
+    sa.Column('arm', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=True),
+    sa.Column('audience', sqlmodel.sql.sqltypes.AutoString(length=160), nullable=True),
+    sa.Column('closes_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('send_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('detail', nurture_tui.store.types.JsonType, nullable=False),
+    sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('adaptive_decision', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_adaptive_decision_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index('ix_adaptive_decision_node', ['sequence_id', 'node_id', 'kind', 'decided_at'], unique=False)
+
     op.create_table('campaign_member',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('sf_id', sqlmodel.sql.sqltypes.AutoString(length=18), nullable=True),
@@ -471,6 +497,24 @@ def upgrade() -> None:
     with op.batch_alter_table('campaign_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_campaign_member_campaign_id'), ['campaign_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_campaign_member_lead_id'), ['lead_id'], unique=False)
+
+    op.create_table('consent',
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=12), nullable=False),
+    sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('legal_basis', sqlmodel.sql.sqltypes.AutoString(length=24), server_default='consent', nullable=False),
+    sa.Column('at', nurture_tui.store.types.UTCDateTime(), nullable=False),
+    sa.Column('form_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=True),
+    sa.Column('ip', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('token', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=True),
+    sa.Column('requested_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('detail', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=True),
+    sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('lead_id', 'category')
+    )
+    with op.batch_alter_table('consent', schema=None) as batch_op:
+        batch_op.create_index('ix_consent_category_status_lead', ['category', 'status', 'lead_id'], unique=False)
 
     op.create_table('enrollment',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
@@ -619,6 +663,20 @@ def upgrade() -> None:
     with op.batch_alter_table('segment_member', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_segment_member_lead_id'), ['lead_id'], unique=False)
 
+    op.create_table('sf_lead_sync',
+    sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
+    sa.Column('seq', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('dirty_since', sa.Float(), nullable=True),
+    sa.Column('pushed', nurture_tui.store.types.JsonType, nullable=False),
+    sa.Column('pushed_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('error_seq', sa.Integer(), nullable=True),
+    sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('lead_id')
+    )
+    with op.batch_alter_table('sf_lead_sync', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_sf_lead_sync_dirty_since'), ['dirty_since'], unique=False)
+
     op.create_table('subscription',
     sa.Column('lead_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('category', sqlmodel.sql.sqltypes.AutoString(length=60), nullable=False),
@@ -633,6 +691,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     op.drop_table('subscription')
+    with op.batch_alter_table('sf_lead_sync', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sf_lead_sync_dirty_since'))
+
+    op.drop_table('sf_lead_sync')
     with op.batch_alter_table('segment_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_segment_member_lead_id'))
 
@@ -673,11 +735,20 @@ def downgrade() -> None:
         batch_op.drop_index('ix_enrollment_due')
 
     op.drop_table('enrollment')
+    with op.batch_alter_table('consent', schema=None) as batch_op:
+        batch_op.drop_index('ix_consent_category_status_lead')
+
+    op.drop_table('consent')
     with op.batch_alter_table('campaign_member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_campaign_member_lead_id'))
         batch_op.drop_index(batch_op.f('ix_campaign_member_campaign_id'))
 
     op.drop_table('campaign_member')
+    with op.batch_alter_table('adaptive_decision', schema=None) as batch_op:
+        batch_op.drop_index('ix_adaptive_decision_node')
+        batch_op.drop_index(batch_op.f('ix_adaptive_decision_lead_id'))
+
+    op.drop_table('adaptive_decision')
     with op.batch_alter_table('activity', schema=None) as batch_op:
         batch_op.drop_index('ix_activity_version_node', sqlite_where=sa.text('version_id IS NOT NULL'), postgresql_where=sa.text('version_id IS NOT NULL'))
         batch_op.drop_index('ix_activity_outbox_kind', sqlite_where=sa.text('outbox_id IS NOT NULL'), postgresql_where=sa.text('outbox_id IS NOT NULL'))
@@ -718,6 +789,9 @@ def downgrade() -> None:
     op.drop_table('user')
     op.drop_table('template')
     op.drop_table('sync_state')
+    with op.batch_alter_table('sync_error', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_sync_error_lead_id'))
+
     op.drop_table('sync_error')
     with op.batch_alter_table('suppression', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_suppression_lead_id'))
@@ -740,6 +814,10 @@ def downgrade() -> None:
     op.drop_table('rep_group')
     op.drop_table('node_counter')
     op.drop_table('meta')
+    with op.batch_alter_table('mail_feedback', schema=None) as batch_op:
+        batch_op.drop_index('ix_mail_feedback_lead_kind')
+
+    op.drop_table('mail_feedback')
     op.drop_table('lease')
     op.drop_table('lead_send')
     op.drop_table('lead_milestone')
@@ -755,7 +833,3 @@ def downgrade() -> None:
 
     op.drop_table('audit')
     # ### end Alembic commands ###
-    with op.batch_alter_table('mail_feedback', schema=None) as batch_op:
-        batch_op.drop_index('ix_mail_feedback_lead_kind')
-
-    op.drop_table('mail_feedback')
