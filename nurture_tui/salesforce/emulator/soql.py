@@ -595,10 +595,9 @@ def _coerce(lit: Lit, ftype: str, now: datetime) -> Any:
     v = lit.value
     if lit.kind == "null":
         return None
-    if ftype == "datetime" and lit.kind == "date":
-        return f"{v}T00:00:00.000+0000"
-    if ftype == "date" and lit.kind == "datetime":
-        return v[:10]
+    if (ftype, lit.kind) in (("datetime", "date"), ("date", "datetime")):  # Salesforce does not convert either
+        raise SoqlError("INVALID_FIELD", f"value of filter criterion for field must be of type "
+                        f"{'dateTime' if ftype == 'datetime' else 'date'} and should not be enclosed in quotes: {v}")
     if ftype in ("boolean",) and lit.kind != "bool":
         raise SoqlError("INVALID_FIELD", f"value of filter criterion for a boolean field must be true or false: {v}")
     if ftype in ("int", "double", "currency") and lit.kind != "num":
