@@ -81,8 +81,9 @@ def record_consent(conn: Connection, lead_ids: list[int], category: str, *, sour
     ids = sorted(set(lead_ids))
     current: dict[int, str] = {}
     for part in chunks(ids):
-        current.update(conn.execute(select(consent.c.lead_id, consent.c.status).where(
-            consent.c.category == category, consent.c.lead_id.in_(part))).tuples())
+        current.update((r.lead_id, r.status) for r in conn.execute(select(consent.c.lead_id, consent.c.status)
+                                                                   .where(consent.c.category == category,
+                                                                          consent.c.lead_id.in_(part))))
     personal = source in PERSONAL_SOURCES
     fresh: list[dict[str, Any]] = []
     again: list[dict[str, Any]] = []

@@ -9,6 +9,8 @@ committed (no thread-pool hop, no transaction of its own).
     GET  /u/{token}         unsubscribe page: leave this category, or choose categories / opt out of all
     POST /u/{token}         the page's forms, and RFC 8058 one-click (`List-Unsubscribe=One-Click`)
     POST /api/events        page views and form submissions; `Authorization: Bearer <events_api_token>`
+    POST /api/consent       consent from a signup form or another system (docs/compliance.md)
+    GET|POST /confirm/{token}  the double opt-in confirmation page and its button
     POST /api/bounces       ESP bounce/complaint webhooks (web/bounce_hook.py; same token)
     GET  /healthz
 
@@ -38,6 +40,7 @@ from ..errors import NotFoundError, ValidationError
 from ..workspace import Workspace
 from . import events_api, pages, tracking
 from .bounce_hook import bounce_endpoint
+from .consent_api import confirm_endpoint, consent_endpoint
 from .forms import parse_form
 from .ingest import HitWriter
 from .limits import BodyLimit, limit_for
@@ -203,5 +206,7 @@ def _routes(ws: Workspace, writer: HitWriter) -> Starlette:
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/api/events", events, methods=["POST"]),
         Route("/api/bounces", bounce_endpoint(ws), methods=["POST"]),
+        Route("/api/consent", consent_endpoint(ws), methods=["POST"]),
+        Route("/confirm/{token}", confirm_endpoint(ws), methods=["GET", "POST"]),
         Route("/healthz", health, methods=["GET"]),
     ])

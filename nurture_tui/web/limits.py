@@ -23,6 +23,8 @@ ROUTE_LIMITS: tuple[tuple[str, int], ...] = (
     ("/api/events", 1_000_000),  # up to 1,000 events
     ("/api/bounces", 5_000_000),  # an ESP webhook batch (SendGrid posts up to a few MB)
     ("/u/", 64_000),  # the unsubscribe forms and RFC 8058 one-click
+    ("/api/consent", 16_000),  # one person's consent (docs/compliance.md)
+    ("/confirm/", 4_000),  # the double opt-in button (an empty form)
     ("/o/", 0),  # GET only: no body
     ("/c/", 0),
     ("/healthz", 0),
