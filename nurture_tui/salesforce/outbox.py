@@ -10,7 +10,7 @@ Row kinds (`sobject`, `op`):
   lead's current Salesforce identity (a lead converted in Salesforce is pushed to its Contact).
 - ("Task", "upsert"): an activity Task for the lead's owner, idempotent on the external key.
 - ("CampaignMember", "upsert"): add/update the lead on a campaign with a status.
-- ("Lead", "anonymise" / "delete"): the Salesforce side of an erasure (compliance/erasure.py): overwrite the
+- ("LeadErasure", "anonymise" / "delete"): the Salesforce side of an erasure (compliance/erasure.py): overwrite the
   person's fields on the lead's current record, or delete it.
 """
 
@@ -77,7 +77,7 @@ def enqueue_erasure(conn: Connection, lead_id: int, action: str, now: datetime) 
     """Queue anonymising or deleting the lead's Salesforce record (after `nurture leads erase`)."""
     if action not in ERASURE_OPS:
         raise ValidationError("action", f"expected one of {', '.join(ERASURE_OPS)}, got {action!r}")
-    return _insert(conn, sobject="Lead", op=action, lead_id=lead_id, payload={}, now=now)
+    return _insert(conn, sobject="LeadErasure", op=action, lead_id=lead_id, payload={}, now=now)
 
 
 def _insert(conn: Connection, *, sobject: str, op: str, lead_id: int, payload: dict[str, Any],

@@ -15,6 +15,7 @@ the record → row mapping — is its entry in `PULL_SPECS`.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +25,7 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 
 from ..activity import ActivityEvent
 from ..batching import chunks
+from ..compliance.erased import erased_emails, erased_lead_ids
 from ..config import Settings
 from ..engine.events import record_events
 from ..store import audit
@@ -59,6 +61,7 @@ class ObjectReport:
     skipped: int = 0
     errors: int = 0
     via: str = "rest"
+    erased: int = 0  # records of people erased at their request, not brought back (compliance/erasure.py)
 
 
 @dataclass
@@ -71,6 +74,7 @@ class PullReport:
         return sum(o.fetched for o in self.objects.values())
 
 
+log = logging.getLogger("nurture.salesforce")
 ErrorSink = Callable[[Connection, str, str, str | None, str, str, dict[str, Any]], None]
 
 
@@ -463,6 +467,8 @@ def _people_rows(page: Page) -> RowMapper:
         accounts = {k: v.id for k, v in by_sf_id(conn, account, [account.c.id, account.c.sf_id],
                                                   (str(r.get("AccountId") or "") for r in page.rows)).items()}
     held_owner = puller.pending_owner_changes(conn, [e.id for e in page.existing.values()])
+    erased = erased_emails(conn, wanted)  # people erased at their request stay erased
+    erased_ids = erased_lead_ids(conn, [e.id for e in page.existing.values()])
     salesforce_owns_owner = puller.cfg.owner_authority == "salesforce"
     is_lead = sobject == "Lead"
     now = puller.now
@@ -473,6 +479,11 @@ def _people_rows(page: Page) -> RowMapper:
         email = vals["email"]
         if not email:
             rep.skipped += 1  # nothing to nurture without an address
+            return None
+        if email in erased or (local is not None and local.id in erased_ids):
+            rep.erased += 1
+            log.warning("salesforce pull: %s %s belongs to a person erased at their request; not brought back",
+                        sobject, sf_id)
             return None
         holder = emails.get(email)
         target_id = local.id if local is not None else None
