@@ -71,13 +71,20 @@ def enqueue_campaign_member(conn: Connection, lead_id: int, campaign: str | int,
 
 
 ERASURE_OPS = ("anonymise", "delete")
+#: What an anonymised Salesforce record keeps of the person: nothing (required fields get a placeholder).
+ANONYMISED: dict[str, dict[str, Any]] = {
+    "Lead": {"FirstName": None, "LastName": "Erased", "Email": None, "Phone": None, "Title": None,
+             "Company": "Erased", "City": None, "State": None, "HasOptedOutOfEmail": True},
+    "Contact": {"FirstName": None, "LastName": "Erased", "Email": None, "Phone": None, "Title": None,
+                "HasOptedOutOfEmail": True},
+}
 
 
 def enqueue_erasure(conn: Connection, lead_id: int, action: str, now: datetime) -> int:
     """Queue anonymising or deleting the lead's Salesforce record (after `nurture leads erase`)."""
     if action not in ERASURE_OPS:
         raise ValidationError("action", f"expected one of {', '.join(ERASURE_OPS)}, got {action!r}")
-    return _insert(conn, sobject="LeadErasure", op=action, lead_id=lead_id, payload={}, now=now)
+    return _insert(conn, sobject="LeadErasure", op=action, lead_id=lead_id, payload={"action": action}, now=now)
 
 
 def _insert(conn: Connection, *, sobject: str, op: str, lead_id: int, payload: dict[str, Any],

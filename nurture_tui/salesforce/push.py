@@ -31,6 +31,7 @@ from ..store.tables import user as user_t
 from ..workspace import Workspace
 from . import mapping as m
 from .api import SfApi
+from .outbox import ANONYMISED
 
 COLLECTION_SIZE = 200
 #: Per-record codes worth retrying on a later sync (lock contention, a conversion the next pull will map,
@@ -98,6 +99,7 @@ class Pusher:
                 select(campaign_member.c.campaign_id, campaign_member.c.lead_id, campaign_member.c.sf_id)
                 .where(campaign_member.c.sf_id.is_not(None)))}
         self.report.pending = len(rows)
+        self.erasures: list[Item] = []  # LeadErasure "delete" rows: DELETE calls, not updates
         fails: list[tuple[list[int], str, str]] = []
         updates: dict[int, Item] = {}
         items: list[Item] = []
@@ -152,6 +154,12 @@ class Pusher:
                     if prev is not None:  # coalesce: the latest status wins, every row settles with it
                         item.outbox_ids = prev.outbox_ids + item.outbox_ids
                     member_items[item.member] = item
+                elif r.sobject == "LeadErasure":  # compliance/erasure.py: the person asked to be forgotten
+                    sobject = ld.sf_type or "Lead"
+                    if payload.get("action") == "delete":
+                        self.erasures.append(Item(sobject, {"Id": ld.sf_id}, [r.id], ld.id))
+                    else:  # anonymise: replaces whatever else was pending for the lead
+                        updates[ld.id] = Item(sobject, {"Id": ld.sf_id, **ANONYMISED.get(sobject, {})}, [r.id], ld.id)
                 else:
                     fails.append(([r.id], "UNSUPPORTED", f"unknown outbox kind {r.sobject}"))
             except ValidationError as exc:
@@ -181,7 +189,7 @@ class Pusher:
             with write_tx(self.ws.engine) as conn:
                 for ids, code, message in fails:
                     self._fail(conn, None, ids, code, message, final=True)
-        self.report.records = len(items)
+        self.report.records = len(items) + len(self.erasures)
         groups: dict[tuple[str, str | None], list[Item]] = {}
         for it in items:
             groups.setdefault((it.sobject, it.ext), []).append(it)
@@ -206,6 +214,10 @@ class Pusher:
                     for chunk in chunks(group2, COLLECTION_SIZE):
                         if not self._collection_call(chunk, ext):
                             return self.report
+        # erased people's records go last: whatever else was pending for them has been sent by now
+        for chunk in chunks(self.erasures, COLLECTION_SIZE):
+            if not self._delete_call(chunk):
+                return self.report
         return self.report
 
     def _budget_ok(self, calls: int) -> bool:
@@ -213,6 +225,27 @@ class Pusher:
         if b.max_calls and b.used + calls > b.allowed:
             self.report.budget_stopped = True
             return False
+        return True
+
+    def _delete_call(self, chunk: list[Item]) -> bool:
+        """sObject Collections DELETE of erased people's records (an already deleted one counts as done)."""
+        if not self._budget_ok(1):
+            return False
+        ids = ",".join(it.record["Id"] for it in chunk)
+        results = self.api.call(lambda: self.api.sf.restful("composite/sobjects", method="DELETE",
+                                                            params={"ids": ids, "allOrNone": "false"}))
+        self.report.collection_calls += 1
+        ok: list[tuple[Item, str | None]] = []
+        bad: list[tuple[Item, str, str]] = []
+        for it, res in zip(chunk, results, strict=False):
+            err = (res.get("errors") or [{}])[0]
+            if res.get("success") or err.get("statusCode") == "ENTITY_IS_DELETED":
+                ok.append((it, None))
+            else:
+                bad.append((it, str(err.get("statusCode") or "UNKNOWN"), str(err.get("message") or "")))
+        for it in chunk[len(results):]:
+            bad.append((it, "UNPROCESSED", "no result returned for this record"))
+        self._settle(ok, bad)
         return True
 
     def _collection_call(self, chunk: list[Item], ext: str | None) -> bool:
