@@ -55,6 +55,14 @@ def ensure_rollups(conn: Connection) -> bool:
 
     existing = set(conn.dialect.get_table_names(conn))
     missing = [metadata.tables[name] for name in rollups.ROLLUP_TABLES if name not in existing]
+    # a rollup table of an older layout (send_cohort before its shard column) is derived data: made again
+    stale = [metadata.tables[name] for name in rollups.ROLLUP_TABLES if name in existing
+             and {c["name"] for c in conn.dialect.get_columns(conn, name)} != set(metadata.tables[name].c.keys())]
+    if stale:
+        rollups.uninstall(conn)
+        for table in stale:
+            table.drop(conn)
+    missing += stale
     for table in missing:
         table.create(conn)
     return rollups.install(conn, rebuild=True if missing else None) or bool(missing)

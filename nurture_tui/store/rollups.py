@@ -112,11 +112,21 @@ def _message_engagement(o: str, sign: int) -> dict[str, str]:
             "unique_clicks": exists("x.kind = 'click' AND NOT x.bot"), "unsubscribes": exists("x.kind = 'unsubscribe'")}
 
 
+#: The shard a PostgreSQL transaction adds to (email_stat, send_cohort): its own, so concurrent writers of one
+#: cell (two engine workers sending one step, two tracking writers) update different rows instead of queueing.
+SHARD_PG = "(txid_current() % 8)::int"
+
+
+def _cell_key(o: str, pg: bool, by_message: bool = False) -> list[str]:
+    """The email_stat cell of the outbox row `o` (SQLite, and a rebuild, shard by message id)."""
+    return [_day(f"{o}.created_at", pg), f"coalesce({o}.sequence_id, 0)", f"coalesce({o}.node_id, '')",
+            f"coalesce({o}.template_id, 0)", SHARD_PG if pg and not by_message else f"{o}.id % 8"]
+
+
 def _upsert(o: str, values: dict[str, str], pg: bool, where: str) -> str:
     """Add `values` to the cell of the outbox row `o` (selected by `where`)."""
     cols = [*KEY, *values]
-    key = [_day(f"{o}.created_at", pg), f"coalesce({o}.sequence_id, 0)", f"coalesce({o}.node_id, '')",
-           f"coalesce({o}.template_id, 0)", f"{o}.id % 8"]
+    key = _cell_key(o, pg)
     sets = ", ".join(f"{c} = email_stat.{c} + excluded.{c}" for c in values)
     return (f"INSERT INTO email_stat ({', '.join(cols)}) SELECT {', '.join([*key, *values.values()])} "
             f"{where} ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET {sets}")
@@ -134,6 +144,38 @@ def _activity_sql(r: str, sign: int, pg: bool, only_if: str = "TRUE") -> str:
     """The activity row `r`'s contribution to its message's cell (nothing when the message is gone)."""
     return _upsert("o", _engagement(r, sign), pg,
                    f"FROM outbox o WHERE o.id = {r}.outbox_id AND o.created_at IS NOT NULL AND {only_if}")
+
+
+def _activity_batch_sql() -> str:
+    """PostgreSQL, once per INSERT statement: the new rows (`new_rows`, a transition table) added to their
+    messages' cells, a message's unique open / click / unsubscribe counted when no such row of it exists
+    outside this statement (`new_ids`: the statement's engaged rows; the messages are locked first)."""
+    def others(kind: str) -> str:
+        bot = "" if kind == "unsubscribe" else " AND NOT x.bot"
+        return (f"EXISTS (SELECT 1 FROM activity x WHERE x.outbox_id = o.id AND x.kind = '{kind}'{bot} "
+                "AND x.id <> ALL(new_ids))")
+
+    per_message = (
+        "SELECT r.outbox_id, count(*) FILTER (WHERE r.kind = 'open' AND NOT r.bot) AS total_opens, "
+        "count(*) FILTER (WHERE r.kind = 'open' AND r.bot) AS bot_opens, "
+        "count(*) FILTER (WHERE r.kind = 'click' AND NOT r.bot) AS total_clicks, "
+        "count(*) FILTER (WHERE r.kind = 'click' AND r.bot) AS bot_clicks, "
+        "bool_or(r.kind = 'open' AND NOT r.bot) AS opened, bool_or(r.kind = 'click' AND NOT r.bot) AS clicked, "
+        f"bool_or(r.kind = 'unsubscribe') AS unsubscribed FROM new_rows r WHERE {_A_NEW.replace('NEW.', 'r.')} "
+        "GROUP BY r.outbox_id")
+    values = {"total_opens": "m.total_opens", "bot_opens": "m.bot_opens",
+              "unique_opens": _flag(f"m.opened AND NOT {others('open')}", 1),
+              "total_clicks": "m.total_clicks", "bot_clicks": "m.bot_clicks",
+              "unique_clicks": _flag(f"m.clicked AND NOT {others('click')}", 1),
+              "unsubscribes": _flag(f"m.unsubscribed AND NOT {others('unsubscribe')}", 1)}
+    cells = (f"SELECT {', '.join(f'{k} AS k{i}' for i, k in enumerate(_cell_key('o', True)))}, "
+             + ", ".join(f"{v} AS {c}" for c, v in values.items())
+             + f" FROM ({per_message}) m JOIN outbox o ON o.id = m.outbox_id WHERE o.created_at IS NOT NULL")
+    return (f"INSERT INTO email_stat ({', '.join([*KEY, *values])}) SELECT "
+            + ", ".join([*(f"c.k{i}" for i in range(len(KEY))), *(f"sum(c.{c})" for c in values)])
+            + f" FROM ({cells}) c GROUP BY {', '.join(f'c.k{i}' for i in range(len(KEY)))} "
+            f"ON CONFLICT ({', '.join(KEY)}) DO UPDATE SET "
+            + ", ".join(f"{c} = email_stat.{c} + excluded.{c}" for c in values))
 
 
 _CHANGED = "(OLD.status IS DISTINCT FROM NEW.status OR OLD.last_error IS DISTINCT FROM NEW.last_error)"
@@ -190,7 +232,7 @@ BEGIN
     PERFORM 1 FROM outbox WHERE id = OLD.outbox_id FOR UPDATE;
     {_activity_sql('OLD', -1, True)};
   END IF;
-  IF TG_OP IN ('INSERT', 'UPDATE') AND {_A_NEW} THEN
+  IF TG_OP = 'UPDATE' AND {_A_NEW} THEN
     PERFORM 1 FROM outbox WHERE id = NEW.outbox_id FOR UPDATE;
     {_activity_sql('NEW', 1, True)};
   END IF;
@@ -199,8 +241,25 @@ BEGIN
   END IF;
   RETURN NULL;
 END $fn$"""
+    # Inserts (every open, click and send) are handled once per statement: a batch of hits costs a few
+    # set-based statements instead of a trigger call per row, and two first opens of one message in one
+    # statement count one unique open (row triggers fire after the statement, each seeing the other row).
+    activity_batch_fn = f"""
+CREATE OR REPLACE FUNCTION email_stat_activity_batch() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+  new_ids bigint[];
+BEGIN
+  SELECT array_agg(r.id) INTO new_ids FROM new_rows r WHERE {_A_NEW.replace('NEW.', 'r.')};
+  IF new_ids IS NULL THEN
+    RETURN NULL;
+  END IF;
+  PERFORM 1 FROM outbox WHERE id IN (SELECT r.outbox_id FROM new_rows r WHERE {_A_NEW.replace('NEW.', 'r.')})
+    ORDER BY id FOR UPDATE;
+  {_activity_batch_sql()};
+  RETURN NULL;
+END $fn$"""
     return [
-        outbox_fn, activity_fn,
+        outbox_fn, activity_fn, activity_batch_fn,
         *[f"DROP TRIGGER IF EXISTS {n} ON {'outbox' if 'outbox' in n else 'activity'}" for n in TRIGGER_NAMES],
         "CREATE TRIGGER email_stat_outbox_ins AFTER INSERT ON outbox FOR EACH ROW "
         f"WHEN (NEW.status IN {ATTEMPTED}) EXECUTE FUNCTION email_stat_outbox()",
@@ -208,8 +267,8 @@ END $fn$"""
         f"WHEN ({_CHANGED}) EXECUTE FUNCTION email_stat_outbox()",
         "CREATE TRIGGER email_stat_outbox_del BEFORE DELETE ON outbox FOR EACH ROW "
         "EXECUTE FUNCTION email_stat_outbox()",
-        f"CREATE TRIGGER email_stat_activity_ins AFTER INSERT ON activity FOR EACH ROW WHEN {_A_NEW} "
-        "EXECUTE FUNCTION email_stat_activity()",
+        "CREATE TRIGGER email_stat_activity_ins AFTER INSERT ON activity REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION email_stat_activity_batch()",
         "CREATE TRIGGER email_stat_activity_upd AFTER UPDATE OF outbox_id, kind, bot ON activity FOR EACH ROW "
         f"WHEN ({_A_CHANGED}) EXECUTE FUNCTION email_stat_activity()",
         f"CREATE TRIGGER email_stat_activity_del BEFORE DELETE ON activity FOR EACH ROW WHEN {_A_OLD} "
@@ -232,8 +291,7 @@ def rebuild_sql(pg: bool) -> list[str]:
             "total_opens": "coalesce(e.opens, 0)", "bot_opens": "coalesce(e.bot_opens, 0)",
             "unique_clicks": "CASE WHEN e.clicks > 0 THEN 1 ELSE 0 END", "total_clicks": "coalesce(e.clicks, 0)",
             "bot_clicks": "coalesce(e.bot_clicks, 0)", "unsubscribes": "CASE WHEN e.unsubs > 0 THEN 1 ELSE 0 END"}
-    key = [_day("o.created_at", pg), "coalesce(o.sequence_id, 0)", "coalesce(o.node_id, '')",
-           "coalesce(o.template_id, 0)", "o.id % 8"]
+    key = _cell_key("o", pg, by_message=True)
     return ["DELETE FROM email_stat",
             f"INSERT INTO email_stat ({', '.join([*KEY, *COUNTS])}) SELECT {', '.join(key)}, "
             + ", ".join(f"sum({cols[c]})" for c in COUNTS)
@@ -446,7 +504,7 @@ def progress_rebuild_sql(pg: bool) -> list[str]:
 
 SEND_TRIGGERS = ("send_activity_ins", "send_activity_upd", "send_activity_del",
                  "send_enrollment_ins", "send_enrollment_upd", "send_enrollment_del")
-_CELL = ("version_id", "node_id", "day")
+_CELL = ("version_id", "node_id", "day", "shard")
 
 
 #: Probes of one lead's sends must walk `activity(kind, lead_id, …)` (a handful of rows). Without planner
@@ -493,11 +551,16 @@ def _goal_met(k: str) -> str:
     return f"EXISTS (SELECT 1 FROM enrollment e WHERE e.lead_id = {k}.l AND e.version_id = {k}.v AND e.status = 'goal')"
 
 
-def _cell_add(sign: int, keys: str) -> str:
-    """Add (sign ×) the lead_send rows of `keys` to their send_cohort cells."""
+def _shard(pg: bool) -> str:
+    return SHARD_PG if pg else "0"
+
+
+def _cell_add(sign: int, keys: str, pg: bool) -> str:
+    """Add (sign ×) the lead_send rows of `keys` to their send_cohort cells (this writer's shard of them)."""
     vals = ", ".join(f"{sign} * ls.{c}" for c in ("opened", "clicked", "goal"))
-    return (f"INSERT INTO send_cohort (version_id, node_id, day, n, opened, clicked, goal) "
-            f"SELECT ls.version_id, ls.node_id, ls.first_day, {sign}, {vals} FROM {keys} k JOIN lead_send ls "
+    return (f"INSERT INTO send_cohort (version_id, node_id, day, shard, n, opened, clicked, goal) "
+            f"SELECT ls.version_id, ls.node_id, ls.first_day, {_shard(pg)}, {sign}, {vals} FROM {keys} k "
+            "JOIN lead_send ls "
             "ON ls.version_id = k.v AND ls.node_id = k.n AND ls.lead_id = k.l WHERE TRUE "
             f"ON CONFLICT ({', '.join(_CELL)}) DO UPDATE SET "
             + ", ".join(f"{c} = send_cohort.{c} + excluded.{c}" for c in ("n", "opened", "clicked", "goal")))
@@ -517,14 +580,14 @@ def _recompute(keys: str, pg: bool) -> list[str]:
     row = (f"SELECT k.v, k.n, k.l, (SELECT min(s.at) {sends}) AS first_at, {engaged('open')} AS o, "
            f"{engaged('click')} AS c, {goal} AS g FROM {keys} k")
     return [
-        _cell_add(-1, keys),
-        f"DELETE FROM send_cohort WHERE n = 0 AND ({', '.join(_CELL)}) IN (SELECT ls.version_id, ls.node_id, "
-        f"ls.first_day FROM {keys} k JOIN lead_send ls ON ls.version_id = k.v AND ls.node_id = k.n "
-        "AND ls.lead_id = k.l)",
+        _cell_add(-1, keys, pg),
+        f"DELETE FROM send_cohort WHERE n = 0 AND opened = 0 AND clicked = 0 AND goal = 0 AND ({', '.join(_CELL)}) "
+        f"IN (SELECT ls.version_id, ls.node_id, ls.first_day, {_shard(pg)} FROM {keys} k JOIN lead_send ls "
+        "ON ls.version_id = k.v AND ls.node_id = k.n AND ls.lead_id = k.l)",
         f"DELETE FROM lead_send WHERE (version_id, node_id, lead_id) IN (SELECT k.v, k.n, k.l FROM {keys} k)",
         "INSERT INTO lead_send (version_id, node_id, lead_id, first_day, opened, clicked, goal) "
         f"SELECT q.v, q.n, q.l, {_day('q.first_at', pg)}, q.o, q.c, q.g FROM ({row}) q WHERE q.first_at IS NOT NULL",
-        _cell_add(1, keys),
+        _cell_add(1, keys, pg),
     ]
 
 
@@ -542,6 +605,13 @@ def _send_any(r: str) -> str:
 
 def _activity_recompute(r: str, pg: bool) -> list[str]:
     return [*_recompute(_keys_of_sent(r), pg), *_recompute(_keys_of_engaged(r), pg)]
+
+
+#: PostgreSQL, once per INSERT statement: the (version, step, lead) sends the statement's rows (`new_rows`)
+#: touch: its sends, and the sends of the messages it opened or clicked.
+_KEYS_OF_NEW_ROWS = ("(SELECT r.version_id AS v, r.node_id AS n, r.lead_id AS l FROM new_rows r "
+                     f"WHERE {_sent_row('r')} UNION SELECT s.version_id, s.node_id, s.lead_id FROM new_rows r "
+                     f"JOIN activity s ON s.outbox_id = r.outbox_id AND {_sent_row('s')} WHERE {_engaged_row('r')})")
 
 
 def send_sqlite_ddl() -> list[str]:
@@ -583,14 +653,26 @@ BEGIN
   RETURN NULL;
 END $fn$"""
 
+    # inserts once per statement (a batch of sends or hits recomputes each lead's rows once, set-based)
+    batch_fn = f"""
+CREATE OR REPLACE FUNCTION send_activity_batch() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM new_rows r WHERE {_send_any('r')}) THEN
+    RETURN NULL;
+  END IF;
+  PERFORM 1 FROM lead WHERE id IN (SELECT k.l FROM {_KEYS_OF_NEW_ROWS} k) ORDER BY id FOR NO KEY UPDATE;
+  {_body(_recompute(_KEYS_OF_NEW_ROWS, True))}
+  RETURN NULL;
+END $fn$"""
     return [
         fn("send_activity", _activity_recompute("OLD", True), _activity_recompute("NEW", True),
-           _send_any("OLD"), _send_any("NEW")),
+           _send_any("OLD"), "TG_OP = 'UPDATE' AND " + _send_any("NEW")),
+        batch_fn,
         fn("send_enrollment", _recompute(_keys_of_enrollment("OLD"), True),
            _recompute(_keys_of_enrollment("NEW"), True), "OLD.status = 'goal'", "NEW.status = 'goal'"),
         *[f"DROP TRIGGER IF EXISTS {n} ON {_trigger_table(n)}" for n in SEND_TRIGGERS],
-        f"CREATE TRIGGER send_activity_ins AFTER INSERT ON activity FOR EACH ROW WHEN ({_send_any('NEW')}) "
-        "EXECUTE FUNCTION send_activity()",
+        "CREATE TRIGGER send_activity_ins AFTER INSERT ON activity REFERENCING NEW TABLE AS new_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION send_activity_batch()",
         "CREATE TRIGGER send_activity_upd AFTER UPDATE OF kind, version_id, node_id, at, lead_id, outbox_id, bot "
         f"ON activity FOR EACH ROW WHEN ({_SEND_A_CHANGED} AND ({_send_any('OLD')} OR {_send_any('NEW')})) "
         "EXECUTE FUNCTION send_activity()",
@@ -616,8 +698,8 @@ def send_rebuild_sql(pg: bool) -> list[str]:
     return ["DELETE FROM send_cohort", "DELETE FROM lead_send",
             "INSERT INTO lead_send (version_id, node_id, lead_id, first_day, opened, clicked, goal) "
             f"SELECT q.v, q.n, q.l, {_day('q.first_at', pg)}, q.o, q.c, {goal} FROM ({per_lead}) q",
-            "INSERT INTO send_cohort (version_id, node_id, day, n, opened, clicked, goal) SELECT version_id, node_id, "
-            "first_day, count(*), sum(opened), sum(clicked), sum(goal) FROM lead_send GROUP BY 1, 2, 3"]
+            "INSERT INTO send_cohort (version_id, node_id, day, shard, n, opened, clicked, goal) SELECT version_id, "
+            "node_id, first_day, 0, count(*), sum(opened), sum(clicked), sum(goal) FROM lead_send GROUP BY 1, 2, 3"]
 
 
 DDL_KEY = "rollups.ddl"

@@ -12,9 +12,11 @@ from ._base import dt_field
 
 class EmailStat(SQLModel, table=True):
     """Email figures per send cohort cell: the UTC day a message was queued (`outbox.created_at`), its
-    sequence, step and template (0 / '' when none), and a shard (message id % 8, so concurrent PostgreSQL
-    writers rarely wait on one row). Every column is a sum over the cell's messages, maintained in the same
-    transaction as the outbox or activity row that changes it, so it always equals a scan of the log."""
+    sequence, step and template (0 / '' when none), and a shard (on PostgreSQL the writing transaction's id
+    mod 8, so concurrent writers don't wait on one row; on SQLite, and in a rebuild, the message id mod 8).
+    Every column summed over a cell's shards is a sum over the cell's messages, maintained in the same
+    transaction as the outbox or activity row that changes it, so it always equals a scan of the log (one
+    shard alone may go negative: a message's contribution can leave from another shard than it came in by)."""
 
     __tablename__ = "email_stat"
 
@@ -88,13 +90,16 @@ class LeadSend(SQLModel, table=True):
 class SendCohort(SQLModel, table=True):
     """`lead_send` summed per (version, send step, first day): the leads first sent from the step that day
     and, of them, those who opened, clicked and met the goal. Additive over days, so a period's figures for an
-    arm with one send step are a sum of a few cells."""
+    arm with one send step are a sum of a few cells (and of their shards)."""
 
     __tablename__ = "send_cohort"
 
     version_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
     node_id: str = Field(primary_key=True, max_length=80)
     day: str = Field(primary_key=True, max_length=10)
+    #: On PostgreSQL each transaction adds to its own shard of a cell (its transaction id mod 8), so two
+    #: engine workers' batches of one send step don't queue on one row; readers sum over shards.
+    shard: int = Field(default=0, primary_key=True)
     n: int = 0
     opened: int = 0
     clicked: int = 0

@@ -13,7 +13,7 @@ from datetime import date
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert, select, text, update
+from sqlalchemy import delete, func, insert, select, text, update
 
 from nurture_tui.reports.common import make_period, resolve_scope
 from nurture_tui.reports.splits import arm_rows
@@ -36,8 +36,14 @@ def _both(ws: Workspace) -> list[tuple[Any, Any]]:
 
 
 def _tables(ws: Workspace) -> list[list[Any]]:
+    """lead_send, and send_cohort summed over each cell's shards (cells summing to nothing left out)."""
+    c = send_cohort.c
+    counts = [func.sum(c[k]) for k in ("n", "opened", "clicked", "goal")]
     with ws.engine.connect() as conn:
-        return [sorted(tuple(r) for r in conn.execute(select(t))) for t in (lead_send, send_cohort)]
+        sends = sorted(tuple(r) for r in conn.execute(select(lead_send)))
+        cells = sorted(tuple(r) for r in conn.execute(select(c.version_id, c.node_id, c.day, *counts)
+                                                      .group_by(c.version_id, c.node_id, c.day)) if any(r[3:]))
+    return [sends, cells]
 
 
 def _assert_equal(ws: Workspace, what: str) -> None:
@@ -190,3 +196,37 @@ def test_init_replaces_triggers_made_by_other_code(db_url: str) -> None:
             assert conn.execute(select(lead_send.c.first_day)).all() == [("2026-02-02",)]
     finally:
         engine.dispose()
+
+
+@pytest.mark.pg
+def test_two_writers_of_one_send_step_do_not_wait_for_each_other(pg_url: str, workspace: Workspace) -> None:
+    """Each PostgreSQL transaction adds to its own shard of a send_cohort cell (store/rollups.py): two engine
+    workers sending from one step on one day write different rows, and the report sums them."""
+    if workspace.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only")
+    build(workspace)
+    engine = make_engine(workspace.settings.db_url)
+
+    def sent(lid: int) -> dict[str, Any]:
+        return {"lead_id": lid, "kind": "sent", "at": d(2, 3, 10), "sequence_id": 2, "version_id": 2,
+                "node_id": "a1", "meta": {}}
+
+    first = engine.connect()
+    tx = first.begin()
+    mine = first.execute(text("SELECT txid_current() % 8")).scalar_one()
+    first.execute(insert(activity).values(sent(102)))  # not committed yet
+    second = engine.connect()
+    while True:  # (another test's transactions may have taken the txids between: pick a different shard)
+        tx2 = second.begin()
+        if second.execute(text("SELECT txid_current() % 8")).scalar_one() != mine:
+            break
+        tx2.rollback()
+    second.execute(text("SET LOCAL lock_timeout = '2s'"))
+    second.execute(insert(activity).values(sent(104)))  # would time out queueing behind the first's cell row
+    tx2.commit()
+    tx.commit()
+    first.close()
+    second.close()
+    engine.dispose()
+    _assert_equal(workspace, "after two concurrent sends of one step")
+
