@@ -27,7 +27,7 @@ from ..scoring.service import apply_activities
 from ..segments.materialize import refresh_for_leads
 from ..store.engine import write_tx
 from ..store.fastwrite import update_many
-from ..store.tables import activity, enrollment, outbox
+from ..store.tables import activity, adaptive_decision, enrollment, outbox
 from .bulk import driver_cursor, insert_rows, insert_with_ids
 from .claim import claim, paused_sequence_ids
 from .context import Item, StepContext
@@ -187,6 +187,8 @@ def _flush(ctx: StepContext, items: list[Item]) -> None:
         apply_activities(conn, [a.stored(aid, now) for a, aid in zip(sent, ids, strict=True)], now, ctx.settings)
     if ctx.activities:
         insert_rows(conn, activity, [a.row() for a in ctx.activities])
+    if ctx.decisions:  # adaptive splits and optimal send times, with their explanation
+        insert_rows(conn, adaptive_decision, ctx.decisions)
     ctx.counters.flush(conn)
     if ctx.touched_leads:  # actions changed these leads: segments and entry see it at once
         touched = sorted(ctx.touched_leads)

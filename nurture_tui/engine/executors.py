@@ -21,7 +21,7 @@ from ..segments.compiler import matching_ids
 from ..sequences import timing
 from ..sequences.model import Node, choose_arm, parse_duration
 from ..store.tables import outbox, template
-from . import actions
+from . import actions, adaptive_nodes
 from .context import Item, SendRequestLite, StepContext
 from .plans import Plan, branch_rule
 
@@ -72,6 +72,9 @@ def send(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     recent = _recent_sends(ctx, lead_ids) if caps is not None and (caps.per_day or caps.per_week) else {}
     if timed:
         ctx.leads(lead_ids)
+    optimal = spec.send_time == "optimal"
+    hours = adaptive_nodes.histograms(ctx, plan, [it for it in items if it.lead_id not in suppressed]) \
+        if optimal else {}
     for it in items:
         if it.lead_id in suppressed:
             if defn.suppressed == "exit":
@@ -90,8 +93,15 @@ def send(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
                 continue
             if slot > ctx.now:
                 reason = "window" if timing.next_send_time(window, tz, country, ctx.now) != ctx.now else "cap"
-                ctx.park(it, slot, {"deferred": reason})
+                # an optimal time already chosen stays chosen: the send goes at the next allowed slot
+                ctx.park(it, slot, {"deferred": reason, **({"sto": True} if adaptive_nodes.sto_done(it) else {})})
                 continue
+        if optimal and not adaptive_nodes.sto_done(it):
+            at = adaptive_nodes.optimal_time(ctx, plan, node, it, hours[it.lead_id], recent.get(it.lead_id, []))
+            if at > ctx.now:
+                ctx.park(it, at, {"deferred": "optimal", adaptive_nodes.STO_DONE: True})
+                continue
+        if timed:
             recent.setdefault(it.lead_id, []).append(ctx.now)
         ctx.sends.append(SendRequestLite(it, node.id, spec.template, category, f"e{it.id}:{node.id}:{it.steps}"))
         ctx.go(it, node.next)
@@ -150,6 +160,9 @@ def split_arm(lead_id: int, node: Node) -> tuple[str, str | None]:
 
 
 def split(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
+    if node.step.split is not None and node.step.split.adaptive:
+        adaptive_nodes.adaptive_split(ctx, plan, node, items)
+        return
     for it in items:
         _name, first = split_arm(it.lead_id, node)
         ctx.go(it, first)

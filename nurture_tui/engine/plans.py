@@ -13,6 +13,7 @@ from sqlalchemy import Connection, select
 
 from ..errors import NurtureError
 from ..segments.rules import Rule, parse_rule
+from ..sequences.adaptive import AdaptiveSettings
 from ..sequences.model import CompiledSequence, Node, SequenceDef, compile_definition
 from ..store.tables import sequence, sequence_version
 
@@ -26,6 +27,7 @@ class Plan:
     goal: Rule | None
     exits: list[Rule]
     branch_rules: dict[str, Rule] = field(default_factory=dict)  # node id (or "__entry__") -> parsed rule
+    adaptive: dict[str, AdaptiveSettings] = field(default_factory=dict)  # adaptive split id -> its settings
 
     @property
     def definition(self) -> SequenceDef:

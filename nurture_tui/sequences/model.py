@@ -103,6 +103,7 @@ class EventMatch(_Model):
 class SendSpec(_Model):
     template: str
     category: str | None = None  # subscription category; default: the template's
+    send_time: Literal["optimal"] | None = None  # optimal: the lead's best hour (docs/adaptive.md)
 
 
 class WaitSpec(_Model):
@@ -164,12 +165,33 @@ class ExitSpec(_Model):
 
 class Arm(_Model):
     name: str
-    weight: int
+    weight: int = 0  # weighted splits: percent of traffic (ignored by adaptive splits)
     steps: list[Step] = Field(default_factory=list)
 
 
+SPLIT_METRICS = ("open", "click", "goal")
+AUDIENCE_KEYS = ("all", "persona", "stage", "segment")
+
+
 class SplitSpec(_Model):
+    """`mode: weighted` (the default) splits by fixed percentages; `mode: adaptive` allocates by Thompson
+    sampling on the metric (docs/adaptive.md; unset settings take the defaults of sequences/adaptive.py)."""
+
     arms: list[Arm]
+    mode: Literal["weighted", "adaptive"] | None = None
+    metric: Literal["open", "click", "goal"] | None = None  # the reward: this happens within `window`
+    window: str | None = None  # the delayed-reward window, e.g. 3d
+    floor: float | None = None  # minimum traffic share per arm while no winner is declared
+    winner: bool | None = None  # declare a winner at P(best) ≥ 0.95 and send everyone to it
+    audience: Literal["all", "persona", "stage", "segment"] | None = None  # learn separately per …
+    segments: list[str] | None = None  # audience: segment — the segments, first match wins
+    pool: float | None = None  # pooling strength toward the overall posterior (pseudo-observations)
+    lookback: str | None = None  # only decisions of this recent period count (for drifting rates)
+    seed: int | None = None
+
+    @property
+    def adaptive(self) -> bool:
+        return self.mode == "adaptive"
 
 
 class Step(_Model):

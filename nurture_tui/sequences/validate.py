@@ -8,7 +8,9 @@ Rules (docs/sequences.md lists them with their messages):
   with the next step"; with both empty the step would decide nothing); only they may have yes/no;
 - no unreachable steps: nothing after an `exit` or a `goto` in the same list, `goto` targets exist,
   and every step can be reached from the start;
-- `split`: 2–10 arms with unique names and integer weights ≥ 1 summing to 100;
+- `split`: 2–10 arms with unique names and integer weights ≥ 1 summing to 100 (`mode: adaptive`: no
+  weights; window/lookback parse, 0 ≤ floor ≤ 1/arms, pool ≥ 0, not both winner and lookback, audience
+  segment names its segments — docs/adaptive.md);
 - waits and `wait_for` windows parse and are > 0; `wait_for` has a window;
 - actions carry what their type needs; `update_field` names a lead column or `custom.<key>`;
 - every loop (through `goto`) passes a `wait` or `wait_for`;
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..yamlfile import clip_repr
+from .adaptive import DEFAULT_WINDOW
 from .model import (
     UPDATABLE_LEAD_FIELDS,
     WEEKDAYS,
@@ -296,11 +299,53 @@ def _check_split(chk: _Checker, step: Step, loc: Loc) -> None:
         if arm.name in names:
             chk.add((*here, "arms", j), f"duplicate arm name {clip_repr(arm.name)}")
         names.add(arm.name)
-        if arm.weight < 1:
+        if arm.weight < 1 and not step.split.adaptive:
             chk.add((*here, "arms", j), f"weight must be ≥ 1 (got {arm.weight})")
+    if step.split.adaptive:
+        _check_adaptive(chk, step, here)
+        return
+    for key in ADAPTIVE_KEYS:
+        if getattr(step.split, key) is not None:
+            chk.add((*here, key), f"{key} is a setting of adaptive splits (add mode: adaptive)")
     total = sum(a.weight for a in arms)
     if arms and total != 100:
         chk.add(here, f"arm weights must sum to 100 (they sum to {total})")
+
+
+#: SplitSpec settings that only mean something with `mode: adaptive`.
+ADAPTIVE_KEYS = ("metric", "window", "floor", "winner", "audience", "segments", "pool", "lookback", "seed")
+
+
+def _check_adaptive(chk: _Checker, step: Step, here: Loc) -> None:
+    """An adaptive split's settings (docs/adaptive.md); weights are not used."""
+    sp = step.split
+    assert sp is not None
+    for key in ("window", "lookback"):
+        value = getattr(sp, key)
+        if value is not None:
+            chk.duration((*here, key), key, value)
+    k = max(1, len(sp.arms))
+    if sp.floor is not None and not 0 <= sp.floor <= 1 / k:
+        chk.add((*here, "floor"), f"floor must be between 0 and 1/{k} arms = {1 / k:.3g} (got {sp.floor:g})")
+    if sp.pool is not None and sp.pool < 0:
+        chk.add((*here, "pool"), f"pool must be ≥ 0 (got {sp.pool:g})")
+    try:
+        window = parse_duration(sp.window or DEFAULT_WINDOW)
+        if sp.lookback is not None and parse_duration(sp.lookback) <= window:
+            chk.add((*here, "lookback"), f"lookback {sp.lookback} must be longer than the reward window "
+                                         f"{sp.window or DEFAULT_WINDOW} (no decision would settle inside it)")
+    except ValueError:
+        pass  # reported above
+    if sp.winner and sp.lookback is not None:
+        chk.add((*here, "winner"), "winner and lookback do not mix: a declared winner stops the evidence a "
+                                   "lookback needs (pick one)")
+    if sp.audience == "segment":
+        if not sp.segments:
+            chk.add((*here, "segments"), "audience: segment needs segments (the segments to learn in, in order)")
+        for i, name in enumerate(sp.segments or []):
+            chk.segment((*here, "segments", i), name)
+    elif sp.segments:
+        chk.add((*here, "segments"), "segments are only used with audience: segment")
 
 
 def _check_action(chk: _Checker, step: Step, loc: Loc) -> None:

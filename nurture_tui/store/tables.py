@@ -16,6 +16,7 @@ def _t(model: type[SQLModel]) -> Table:
 
 
 account = _t(m.Account)
+adaptive_decision = _t(m.AdaptiveDecision)
 activity = _t(m.Activity)
 audit = _t(m.Audit)
 campaign = _t(m.Campaign)

@@ -1,0 +1,282 @@
+"""Adaptive splits: Thompson sampling over Beta posteriors, stated exactly in docs/adaptive.md.
+
+Pure functions on counts — no store, no clock — so the engine, the simulator, the reports and
+`nurture bench adaptive` all decide with this same code:
+
+- an arm's evidence is `ArmCounts(successes, failures)` of *settled* decisions: a success as soon as the
+  metric happened inside the reward window, a failure only once the window has closed (pending decisions
+  count as neither — the delayed-reward rule, applied by whoever gathers the counts);
+- overall posterior of arm a: Beta(1 + S_a, 1 + F_a) (a uniform prior);
+- per-audience posterior (persona / stage / segment), pooled toward the overall one:
+  m_a = min(pool, S_a + F_a), μ_a = overall posterior mean,
+  prior = Beta(1 + m_a·μ_a, 1 + m_a·(1 − μ_a)), posterior = prior + (s_ga, f_ga);
+- allocation for one lead: a deterministic RNG seeded by blake2b(seed, node, lead). u = rng.random();
+  u < K·floor → arm ⌊u / floor⌋ (exploration: every arm gets at least `floor` of the traffic); otherwise
+  draw θ_a ~ Beta(posterior_a) for each arm in order and take the largest (Thompson sampling);
+- winner: P(best_a) = ∫ f_a(x) Π_{b≠a} F_b(x) dx, integrated on a fixed grid (deterministic). When the
+  rule is on, an arm with P(best) ≥ 0.95 and every arm with ≥ `winner_min` settled decisions is declared
+  the winner and takes all traffic (no exploration floor any more).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import random
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from .model import SplitSpec, parse_duration
+
+DEFAULT_METRIC = "click"
+DEFAULT_WINDOW = "3d"
+DEFAULT_FLOOR = 0.03
+DEFAULT_POOL = 20.0
+WINNER_THRESHOLD = 0.95
+WINNER_MIN = 100  # settled decisions each arm needs before a winner may be declared
+GRID = 512  # points of the P(best) and interval integrations
+ALL = "all"  # the audience of a split that learns over everyone
+
+
+@dataclass(frozen=True)
+class AdaptiveSettings:
+    metric: str
+    window: timedelta
+    floor: float
+    winner: bool
+    audience: str
+    segments: tuple[str, ...]
+    pool: float
+    lookback: timedelta | None
+    seed: int
+
+
+def settings_of(spec: SplitSpec) -> AdaptiveSettings:
+    """The split's adaptive settings with the defaults filled in (validation has checked them)."""
+    return AdaptiveSettings(
+        metric=spec.metric or DEFAULT_METRIC,
+        window=parse_duration(spec.window or DEFAULT_WINDOW),
+        floor=DEFAULT_FLOOR if spec.floor is None else spec.floor,
+        winner=bool(spec.winner),
+        audience=spec.audience or ALL,
+        segments=tuple(spec.segments or ()),
+        pool=DEFAULT_POOL if spec.pool is None else spec.pool,
+        lookback=parse_duration(spec.lookback) if spec.lookback else None,
+        seed=spec.seed or 0,
+    )
+
+
+@dataclass(frozen=True)
+class ArmCounts:
+    successes: float = 0.0
+    failures: float = 0.0
+
+    @property
+    def n(self) -> float:
+        return self.successes + self.failures
+
+    def __add__(self, other: ArmCounts) -> ArmCounts:
+        return ArmCounts(self.successes + other.successes, self.failures + other.failures)
+
+
+@dataclass(frozen=True)
+class Beta:
+    alpha: float
+    beta: float
+
+    @property
+    def mean(self) -> float:
+        return self.alpha / (self.alpha + self.beta)
+
+    @property
+    def sd(self) -> float:
+        a, b = self.alpha, self.beta
+        return math.sqrt(a * b / ((a + b) ** 2 * (a + b + 1)))
+
+    def interval(self, level: float = 0.95) -> tuple[float, float]:
+        """The equal-tailed credible interval, by integrating the density on a grid."""
+        lo, hi = self._span()
+        xs, ws = _weights(self, lo, hi)
+        tail = (1 - level) / 2
+        acc = 0.0
+        low = high = xs[-1]
+        found_low = False
+        for x, w in zip(xs, ws, strict=True):
+            acc += w
+            if not found_low and acc >= tail:
+                low, found_low = x, True
+            if acc >= 1 - tail:
+                high = x
+                break
+        return low, high
+
+    def _span(self) -> tuple[float, float]:
+        return max(0.0, self.mean - 9 * self.sd), min(1.0, self.mean + 9 * self.sd)
+
+
+def _weights(b: Beta, lo: float, hi: float) -> tuple[list[float], list[float]]:
+    """Grid midpoints over [lo, hi] and the Beta density's normalised mass at each (sums to 1, or all 0
+    when the density has no mass there)."""
+    h = (hi - lo) / GRID
+    xs = [lo + (i + 0.5) * h for i in range(GRID)]
+    a1, b1 = b.alpha - 1, b.beta - 1
+    logs = [a1 * math.log(x) + b1 * math.log1p(-x) if 0 < x < 1 else -math.inf for x in xs]
+    top = max(logs)
+    if top == -math.inf:
+        return xs, [0.0] * GRID
+    ws = [math.exp(v - top) for v in logs]
+    total = sum(ws)
+    return xs, [w / total for w in ws]
+
+
+def overall_posterior(counts: ArmCounts) -> Beta:
+    return Beta(1 + counts.successes, 1 + counts.failures)
+
+
+def pooled_posterior(overall: ArmCounts, audience: ArmCounts, pool: float) -> Beta:
+    """The audience's posterior: its own counts on a prior centred on the overall posterior mean and
+    worth min(pool, overall n) observations (so an audience with little data follows everyone)."""
+    mu = overall_posterior(overall).mean
+    m = min(pool, overall.n)
+    return Beta(1 + m * mu + audience.successes, 1 + m * (1 - mu) + audience.failures)
+
+
+def p_best(posteriors: Sequence[Beta]) -> list[float]:
+    """P(arm is best) for each arm: ∫ f_a Π_{b≠a} F_b on one grid spanning every arm's mass."""
+    k = len(posteriors)
+    if k == 1:
+        return [1.0]
+    lo = min(p._span()[0] for p in posteriors)
+    hi = max(p._span()[1] for p in posteriors)
+    if hi <= lo:
+        return [1.0 / k] * k
+    masses = [_weights(p, lo, hi)[1] for p in posteriors]
+    cdfs = []
+    for ws in masses:  # CDF at each midpoint: the mass below it plus half its own cell
+        acc, cdf = 0.0, []
+        for w in ws:
+            cdf.append(acc + w / 2)
+            acc += w
+        cdfs.append(cdf)
+    out = []
+    for a in range(k):
+        others = [cdfs[b] for b in range(k) if b != a]
+        total = 0.0
+        for i, w in enumerate(masses[a]):
+            if w:
+                prod = w
+                for c in others:
+                    prod *= c[i]
+                total += prod
+        out.append(total)
+    s = sum(out)
+    return [v / s for v in out] if s > 0 else [1.0 / k] * k
+
+
+@dataclass(frozen=True)
+class ArmView:
+    """One arm at decision time: what the explanation shows."""
+
+    name: str
+    successes: float
+    failures: float
+    posterior: Beta
+    p_best: float
+    share: float  # the expected traffic share under this allocation
+
+    def to_json(self) -> dict[str, Any]:
+        lo, hi = self.posterior.interval()
+        return {"s": round(self.successes, 3), "f": round(self.failures, 3),
+                "alpha": round(self.posterior.alpha, 4), "beta": round(self.posterior.beta, 4),
+                "mean": round(self.posterior.mean, 5), "lo": round(lo, 5), "hi": round(hi, 5),
+                "p_best": round(self.p_best, 4), "share": round(self.share, 4)}
+
+
+@dataclass
+class Allocation:
+    """How one adaptive split allocates one audience, built once per batch from the settled counts."""
+
+    audience: str
+    arms: list[ArmView]
+    floor: float
+    winner: str | None = None
+    _json: dict[str, Any] | None = field(default=None, repr=False)
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.arms]
+
+    def to_json(self) -> dict[str, Any]:
+        """The decision's explanation (cached: every lead of a batch shares it)."""
+        if self._json is None:
+            self._json = {"audience": self.audience, "floor": self.floor, "winner": self.winner,
+                          "arms": {a.name: a.to_json() for a in self.arms}}
+        return self._json
+
+
+def build_allocation(
+    names: Sequence[str], overall: Mapping[str, ArmCounts], audience_counts: Mapping[str, ArmCounts] | None,
+    settings: AdaptiveSettings, audience: str = ALL,
+) -> Allocation:
+    """Posteriors, P(best), winner and expected shares for one audience (`audience_counts` None = the
+    overall counts are the audience's own)."""
+    empty = ArmCounts()
+    posts, own = [], []
+    for name in names:
+        o = overall.get(name, empty)
+        if audience_counts is None:
+            posts.append(overall_posterior(o))
+            own.append(o)
+        else:
+            mine = audience_counts.get(name, empty)
+            posts.append(pooled_posterior(o, mine, settings.pool))
+            own.append(mine)
+    best = p_best(posts)
+    winner = None
+    if settings.winner:
+        top = max(range(len(names)), key=lambda i: best[i])
+        if best[top] >= WINNER_THRESHOLD and all(c.n >= WINNER_MIN for c in own):
+            winner = names[top]
+    k = len(names)
+    floor = min(settings.floor, 1.0 / k)
+    if winner is not None:
+        shares = [1.0 if n == winner else 0.0 for n in names]
+    else:  # Thompson sampling sends each arm its P(best) of the traffic left after the floor
+        shares = [floor + (1 - k * floor) * p for p in best]
+    arms = [ArmView(n, c.successes, c.failures, p, b, s)
+            for n, c, p, b, s in zip(names, own, posts, best, shares, strict=True)]
+    return Allocation(audience, arms, floor, winner)
+
+
+def lead_rng(seed: int, node_id: str, lead_id: int) -> random.Random:
+    """The decision's own random stream: the same seed, node and lead always draw the same numbers."""
+    digest = hashlib.blake2b(f"{seed}:{node_id}:{lead_id}".encode(), digest_size=8).digest()
+    return random.Random(int.from_bytes(digest, "big"))
+
+
+def decide(alloc: Allocation, seed: int, node_id: str, lead_id: int) -> tuple[str, str]:
+    """The arm for one lead and how it was chosen: winner / explore / thompson."""
+    if alloc.winner is not None:
+        return alloc.winner, "winner"
+    rng = lead_rng(seed, node_id, lead_id)
+    k = len(alloc.arms)
+    u = rng.random()
+    if u < k * alloc.floor:
+        return alloc.arms[min(k - 1, int(u / alloc.floor))].name, "explore"
+    draws = [rng.betavariate(a.posterior.alpha, a.posterior.beta) for a in alloc.arms]
+    best = max(range(k), key=lambda i: draws[i])
+    return alloc.arms[best].name, "thompson"
+
+
+def describe(detail: Mapping[str, Any]) -> str:
+    """One line explaining a recorded allocation: per arm the posterior mean and 95 % interval."""
+    arms = detail.get("arms") or {}
+    parts = [f"{name} {v['mean']:.1%} [{v['lo']:.1%}–{v['hi']:.1%}] n={v['s'] + v['f']:g}"
+             for name, v in arms.items()]
+    head = f"audience {detail.get('audience', ALL)}"
+    if detail.get("winner"):
+        head += f", winner {detail['winner']}"
+    how = detail.get("how")
+    return f"{head}{', ' + how if how else ''}: " + "; ".join(parts)

@@ -1,0 +1,158 @@
+"""What adaptive decisions read from the store (read-only): settled arm counts with the delayed-reward rule,
+each lead's audience, and the hour histograms for send-time optimisation. Shared by the engine (which
+decides), the simulator (which explains what the engine would do) and the live view / report.
+
+Delayed reward, in SQL: a recorded split decision is a *success* when the metric (a non-machine `open`,
+`click` or `goal` activity of the same sequence) happened at or after the decision and before its
+`closes_at` (and not after `now`); a *failure* only when it is not a success and `closes_at` ≤ now; else it
+is pending and counts as neither.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, select
+
+from ..store.tables import activity, adaptive_decision, lead, segment, segment_member
+from . import timing
+from .adaptive import ALL, Allocation, ArmCounts, build_allocation
+from .model import SendWindow
+from .send_time import HourHistogram, histogram
+
+NONE = "(none)"  # the audience of a lead without a persona / stage / matching segment
+HOURS_LOOKBACK = timedelta(days=180)  # engagement that shapes a lead's best hour
+GROUP_SAMPLE = 20_000  # most recent events read for a persona's / segment's histogram
+
+Counts = dict[str, dict[str, ArmCounts]]  # audience → arm → counts
+
+
+def arm_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, now: datetime,
+               lookback: timedelta | None = None) -> Counts:
+    """Settled successes and failures per audience and arm of one adaptive split."""
+    d, a = adaptive_decision, activity
+    hit = exists().where(
+        a.c.lead_id == d.c.lead_id, a.c.kind == metric, a.c.at >= d.c.decided_at, a.c.at < d.c.closes_at,
+        a.c.at <= now, a.c.bot.is_(False), a.c.sequence_id == d.c.sequence_id,
+    )
+    conds: list[ColumnElement[bool]] = [d.c.sequence_id == sequence_id, d.c.node_id == node_id,
+                                        d.c.kind == "split"]
+    if lookback is not None:
+        conds.append(d.c.decided_at >= now - lookback)
+    stmt = (select(d.c.audience, d.c.arm, func.sum(case((hit, 1), else_=0)),
+                   func.sum(case((and_(~hit, d.c.closes_at <= now), 1), else_=0)))
+            .where(*conds).group_by(d.c.audience, d.c.arm))
+    out: Counts = defaultdict(dict)
+    for audience, arm, s, f in conn.execute(stmt):
+        out[audience or ALL][arm] = ArmCounts(float(s or 0), float(f or 0))
+    return dict(out)
+
+
+def overall(counts: Counts) -> dict[str, ArmCounts]:
+    total: dict[str, ArmCounts] = defaultdict(ArmCounts)
+    for per_arm in counts.values():
+        for arm, c in per_arm.items():
+            total[arm] = total[arm] + c
+    return dict(total)
+
+
+def allocations(names: list[str], counts: Counts, settings: Any, wanted: Iterable[str]) -> dict[str, Allocation]:
+    """The allocation of each wanted audience (pooled toward everyone's when the split learns per audience)."""
+    everyone = overall(counts)
+    out = {}
+    for audience in wanted:
+        if settings.audience == ALL:
+            out[audience] = build_allocation(names, everyone, None, settings, ALL)
+        else:
+            out[audience] = build_allocation(names, everyone, counts.get(audience, {}), settings, audience)
+    return out
+
+
+def audiences(conn: Connection, key: str, segments: Iterable[str], lead_ids: list[int]) -> dict[int, str]:
+    """Each lead's audience value: `all`, its persona / stage, or the first listed segment it is in."""
+    if key == ALL or not lead_ids:
+        return dict.fromkeys(lead_ids, ALL)
+    if key in ("persona", "stage"):
+        col = lead.c[key]
+        rows = conn.execute(select(lead.c.id, col).where(lead.c.id.in_(lead_ids)))
+        return {lid: (value or NONE) for lid, value in rows}
+    order = list(segments)
+    found: dict[int, set[str]] = defaultdict(set)
+    rows = conn.execute(select(segment_member.c.lead_id, segment.c.name)
+                        .join(segment, segment.c.id == segment_member.c.segment_id)
+                        .where(segment_member.c.lead_id.in_(lead_ids), segment.c.name.in_(order)))
+    for lid, name in rows:
+        found[lid].add(name)
+    return {lid: next((s for s in order if s in found.get(lid, ())), NONE) for lid in lead_ids}
+
+
+def decision_row(kind: str, sequence_id: int, version_id: int, node_id: str, enrollment_id: int | None,
+                 lead_id: int, now: datetime, detail: dict[str, Any], **extra: Any) -> dict[str, Any]:
+    """One adaptive_decision row (the engine inserts these with the batch's other effects)."""
+    return {"kind": kind, "sequence_id": sequence_id, "version_id": version_id, "node_id": node_id,
+            "enrollment_id": enrollment_id, "lead_id": lead_id, "decided_at": now,
+            "arm": extra.get("arm"), "audience": extra.get("audience"), "closes_at": extra.get("closes_at"),
+            "send_at": extra.get("send_at"), "detail": detail}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Send-time optimisation: hour histograms
+
+_ENGAGED = ("open", "click")
+
+
+def lead_histograms(conn: Connection, lead_ids: list[int], tz_of: Callable[[int], ZoneInfo],
+                    now: datetime) -> dict[int, HourHistogram]:
+    """Each lead's own opens and clicks (machine opens excluded) by local hour."""
+    hours: dict[int, list[int]] = defaultdict(list)
+    if lead_ids:
+        rows = conn.execute(select(activity.c.lead_id, activity.c.at).where(
+            activity.c.lead_id.in_(lead_ids), activity.c.kind.in_(_ENGAGED), activity.c.bot.is_(False),
+            activity.c.at > now - HOURS_LOOKBACK, activity.c.at <= now))
+        for lid, at in rows:
+            hours[lid].append(at.astimezone(tz_of(lid)).hour)
+    return {lid: histogram(hours.get(lid, ()), "lead") for lid in lead_ids}
+
+
+def group_histogram(conn: Connection, *, persona: str | None = None, segment_name: str | None = None,
+                    window: SendWindow | None, now: datetime) -> HourHistogram | None:
+    """The opens and clicks of a persona's (or a segment's) leads by each lead's local hour, over the most
+    recent GROUP_SAMPLE events (the lead's own time zone, else the window's default)."""
+    if persona is None and segment_name is None:
+        return None
+    stmt = (select(activity.c.at, lead.c.timezone).join(lead, lead.c.id == activity.c.lead_id)
+            .where(activity.c.kind.in_(_ENGAGED), activity.c.bot.is_(False),
+                   activity.c.at > now - HOURS_LOOKBACK, activity.c.at <= now)
+            .order_by(activity.c.at.desc()).limit(GROUP_SAMPLE))
+    if persona is not None:
+        stmt = stmt.where(lead.c.persona == persona)
+        source = f"persona:{persona}"
+    else:
+        stmt = stmt.where(activity.c.lead_id.in_(
+            select(segment_member.c.lead_id).join(segment, segment.c.id == segment_member.c.segment_id)
+            .where(segment.c.name == segment_name)))
+        source = f"segment:{segment_name}"
+    default = window.default_timezone if window else None
+    hours = []
+    for at, tzname in conn.execute(stmt):
+        tz = timing.zone(tzname) or timing.zone(default) or ZoneInfo("UTC")
+        hours.append(at.astimezone(tz).hour)
+    return histogram(hours, source)
+
+
+def lead_personas(conn: Connection, lead_ids: list[int]) -> Mapping[int, str | None]:
+    return {lid: p for lid, p in conn.execute(select(lead.c.id, lead.c.persona).where(lead.c.id.in_(lead_ids)))}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Reading decisions back (timeline, report, live view)
+
+def lead_decisions(conn: Connection, lead_id: int, limit: int = 50) -> list[dict[str, Any]]:
+    d = adaptive_decision
+    rows = conn.execute(select(d).where(d.c.lead_id == lead_id).order_by(d.c.decided_at.desc(), d.c.id.desc())
+                        .limit(limit)).mappings()
+    return [dict(r) for r in rows]
