@@ -24,6 +24,7 @@ from sqlalchemy import (
     tuple_,
 )
 
+from ..compliance.consent import consent_of
 from ..scoring.scale import ScoreScale
 from ..segments.compiler import where_clause
 from ..segments.quick import parse_quick
@@ -238,6 +239,7 @@ class LeadDetail:
     sf_type: str | None
     sf_pending: int
     sf_errors: list[str] = field(default_factory=list)
+    consent: list[str] = field(default_factory=list)  # one line per category (compliance/consent.py)
 
 
 _FIELD_LABELS = (
@@ -321,6 +323,7 @@ def lead_detail(
         id=r.id, email=r.email, name=name, fields=fields, score=scale.live(r.score, now), grade=r.grade or "—",
         score_history=history, timeline=timeline, enrollments=enrollments, mqls=mqls, sf_id=r.sf_id,
         sf_type=r.sf_type, sf_pending=int(pending), sf_errors=errors,
+        consent=[c.line() for c in consent_of(conn, lead_id)],
     )
 
 

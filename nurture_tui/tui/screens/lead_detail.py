@@ -1,5 +1,5 @@
 """Lead detail: fields, score and grade with a history sparkline, activity timeline, enrollments with
-current node and next due time, MQL status, Salesforce id and sync state."""
+current node and next due time, MQL status, consent per category, Salesforce id and sync state."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ class LeadDetailScreen(NurtureScreen):
                 yield Label("score history", classes="muted", id="spark-label")
                 yield Sparkline([], id="spark")
                 yield Static("", id="mql")
+                yield Static("", id="consent")
                 yield Static("", id="salesforce")
         yield Label("Enrollments", classes="section-title")
         yield KeyedTable(id="enrollments", cursor_type="row", zebra_stripes=True)
@@ -107,6 +108,8 @@ class LeadDetailScreen(NurtureScreen):
         else:
             mql = "MQL: not qualified"
         self.query_one("#mql", Static).update(mql)
+        self.query_one("#consent", Static).update(
+            "Consent: " + ("none recorded" if not d.consent else "".join(f"\n  {line}" for line in d.consent)))
         sf = f"Salesforce: {d.sf_type or 'Lead'} {d.sf_id}" if d.sf_id else "Salesforce: not linked yet"
         url = self.console.leads.salesforce_url(d.sf_id) if d.sf_id else None
         if url:

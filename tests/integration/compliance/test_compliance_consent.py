@@ -19,10 +19,12 @@ from nurture_tui.config import load_settings
 from nurture_tui.engine.advance import run_due
 from nurture_tui.engine.enroll import enroll_lead
 from nurture_tui.engine.seeding import make_leads, publish_definition
+from nurture_tui.leads.queries import lead_detail
 from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
 from nurture_tui.mail.sink import SmtpSink
 from nurture_tui.mail.subscriptions import set_category
 from nurture_tui.mail.suppression import suppressed_ids
+from nurture_tui.scoring.scale import scale
 from nurture_tui.segments import compiler
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import consent, lead, outbox
@@ -112,6 +114,12 @@ def test_consent_in_segment_rules(workspace: Workspace) -> None:
     with ws.engine.connect() as conn:
         assert compiler.count(conn, {"any": [{"consent": "newsletter"}, {"consent": "events", "status": "any"}]},
                               now) == 3
+        # the lead detail screen's read model shows each record on one line
+        detail = lead_detail(conn, a, scale=scale(conn, now, ws.settings), now=now)
+        assert detail is not None
+        assert detail.consent == ["newsletter: granted (form, consent, 2026-03-02 09:00; form f1)"]
+        assert lead_detail(conn, c, scale=scale(conn, now, ws.settings), now=now).consent == [  # type: ignore[union-attr]
+            "events: pending (api, consent, 2026-03-02 09:00)"]
 
 
 def test_double_opt_in_end_to_end(workspace: Workspace) -> None:
