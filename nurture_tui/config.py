@@ -123,6 +123,7 @@ class MailSettings(BaseModel):
     soft_bounce_limit: int = 3  # this many soft bounces within the window suppress the address
     soft_bounce_window_days: float = 30.0
     bounce_imap_url: str | None = None  # imaps://user:pass@host[:993]/MAILBOX for `nurture mail bounces --imap`
+    layout: Literal["default", "none"] = "default"  # the HTML layout bodies are sent in (mail/layout.py)
 
 
 class SalesforceSettings(BaseModel):

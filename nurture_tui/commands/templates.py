@@ -102,3 +102,40 @@ def preview_cmd(
         typer.echo(("\n--- text\n" if part == "all" else "") + row["text"])
     if part in ("html", "all"):
         typer.echo(("--- html\n" if part == "all" else "") + row["html"])
+
+
+@app.command("lint")
+def lint_cmd(
+    ctx: typer.Context,
+    names: Annotated[list[str] | None, typer.Argument(help="Templates (default: all).")] = None,
+    lead: Annotated[str | None, typer.Option("--lead", help="Render for this lead (default: a sample lead).")] = None,
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per template."),
+    no_spam: bool = typer.Option(False, "--no-spamassassin", help="Skip the SpamAssassin score."),
+) -> None:
+    """Deliverability lint: render each template as it would be sent and report problems and, when
+    SpamAssassin is installed, its local-rules score. Exits 1 when a template has a problem."""
+    from ..mail import lint
+    from ..mail.preview import find_lead
+
+    # the sample lead is inserted in a transaction that is rolled back: lint writes nothing
+    with state(ctx).workspace() as ws, ws.engine.connect() as conn, conn.begin() as tx:
+        lead_id = find_lead(conn, lead) if lead else None
+        results = lint.render_for_lint(conn, ws.settings, lint.template_names(conn, names), lead_id,
+                                       ws.clock.now())
+        tx.rollback()
+    spam = not no_spam and lint.spamassassin_available()
+    if spam:
+        lint.spam_scores(results)
+    elif not no_spam and not as_json:
+        typer.echo("note: spamassassin is not installed; no spam scores (apt-get install spamassassin)", err=True)
+    for r in results:
+        if as_json:
+            echo_json(r.as_dict())
+            continue
+        score = f"  spamassassin {r.spam_score:+.1f}" if r.spam_score is not None else ""
+        rules = " (" + ", ".join(f"{n} {p:g}" for n, p in r.spam_rules if p) + ")" if r.spam_rules else ""
+        typer.echo(f"{r.name:<28} {'ok' if not r.problems else f'{len(r.problems)} problem(s)'}{score}{rules}")
+        for p in r.problems:
+            typer.echo(f"    - {p}")
+    if any(r.problems for r in results):
+        raise typer.Exit(1)

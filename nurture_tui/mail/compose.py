@@ -35,6 +35,7 @@ from sqlalchemy import Connection
 
 from ..config import MailSettings, Settings
 from . import context as ctxmod
+from .layout import FOOTER_MARK, wrap
 from .suppression import TRANSACTIONAL
 from .templates import TemplateCache, base_context, default_cache, one_line, render
 from .tokens import TokenSigner
@@ -136,7 +137,17 @@ class Composer:
 
         return _TEXT_URL.sub(repl, body)
 
+    def layout(self, body: str, subject: str) -> str:
+        """The HTML body inside the configured layout (mail/layout.py)."""
+        return wrap(body, title=subject, sender=self.mail.from_name) if self.mail.layout == "default" else body
+
     def compliance_html(self, body: str, unsub: str, prefs: str, pixel: str | None) -> str:
+        if FOOTER_MARK in body:  # the layout's footer cell
+            footer = (f'<a href="{unsub}">Unsubscribe</a> · <a href="{prefs}">Manage email preferences</a><br>'
+                      f"{self.postal_html}")
+            if pixel:
+                footer += f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">'
+            return body.replace(FOOTER_MARK, footer, 1)
         footer = (
             '<hr><p style="font-size:12px;color:#666666">'
             f'<a href="{unsub}">Unsubscribe</a> · <a href="{prefs}">Manage email preferences</a><br>'
@@ -270,6 +281,7 @@ def finalize(row: Mapping[str, Any], comp: Composer) -> dict[str, Any]:
     pixel = None
     if comp.mail.track_opens and body:
         pixel = f"{comp.base}/o/{comp.signer.sign('open', lead_id, ref, comp.expires)}.gif"
+    body = comp.layout(body, subject)
     headers: dict[str, str] = {"From": comp.from_header, "To": row["to_email"],
                                "Message-ID": row.get("message_id") or f"<{ref}@{comp.domain}>"}
     if comp.reply_to:
@@ -284,6 +296,7 @@ def finalize(row: Mapping[str, Any], comp: Composer) -> dict[str, Any]:
         headers["List-Id"] = comp.list_id(row["category"])
     elif pixel:
         body = _insert_before_body_end(body, f'<img src="{pixel}" width="1" height="1" alt="" style="display:none">')
+    body = body.replace(FOOTER_MARK, "", 1)
     headers["Feedback-ID"] = comp.feedback_id(row)
     return {"subject": subject, "html": body, "text": text, "headers": headers}
 

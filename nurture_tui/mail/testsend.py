@@ -28,6 +28,7 @@ from ..errors import NurtureError, ValidationError
 from ..store import audit
 from .compose import Composer
 from .dkimsign import signer_for
+from .layout import FOOTER_MARK
 from .message import build_message
 from .preview import render_compiled
 from .smtp import SmtpPool, parse_smtp_url
@@ -72,10 +73,11 @@ def build_test_message(conn: Connection, settings: Settings, compiled: CompiledT
     if out.error:
         raise NurtureError(f"template {compiled.name}: cannot render the test: {out.error}")
     comp = Composer(settings.mail, now)
-    body, text = out.html, out.text
+    body, text = comp.layout(out.html, out.subject), out.text
     if compiled.category != TRANSACTIONAL:  # the footer a real marketing send gets, with inert links
         body = comp.compliance_html(body, INERT_LINK, INERT_LINK, None) if body else body
         text = comp.compliance_text(text, INERT_LINK, INERT_LINK)
+    body = body.replace(FOOTER_MARK, "", 1)
     message_id = f"<test.{secrets.token_hex(8)}@{comp.domain}>"
     headers = {"From": comp.from_header, "To": to, "Message-ID": message_id, TEST_HEADER: "yes"}
     if comp.reply_to:

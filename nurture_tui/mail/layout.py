@@ -1,0 +1,76 @@
+"""The email layout a template's HTML body is sent in (`mail.layout = "default"`; `"none"` sends the body as
+written). A template holds the message — paragraphs, links, the signature — and the layout supplies what
+every real marketing email has around it: a full HTML document (doctype, charset, viewport, title), a
+600-pixel centred card that collapses on phones, dark-mode colours, the sender's name as a text header,
+and a footer cell where `compose` puts the unsubscribe links and postal address.
+
+A body that is already a full document (it contains `<html`) is left alone, so a template can bring its own.
+
+Why it matters for deliverability: spam filters read a short HTML part that carries an image — the open
+pixel is one — as an "image-only" message (SpamAssassin's HTML_IMAGE_ONLY_* rules fire for any `<img>` in
+under 3,200 bytes of HTML), which a bare three-paragraph body always was. The layout is applied when the
+message is finalised, so the outbox does not store it per message.
+"""
+
+from __future__ import annotations
+
+import html as _html
+
+FOOTER_MARK = "<!--nurture:footer-->"
+
+_LAYOUT = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="x-apple-disable-message-reformatting">
+<meta name="color-scheme" content="light dark">
+<meta name="supported-color-schemes" content="light dark">
+<title>{title}</title>
+<style>
+  body {{ margin: 0; padding: 0; width: 100% !important; background: #f4f5f7; }}
+  table {{ border-collapse: collapse; }}
+  img {{ border: 0; line-height: 100%; outline: none; text-decoration: none; max-width: 100%; height: auto; }}
+  a {{ color: #1a5fb4; }}
+  .content p {{ margin: 0 0 16px 0; }}
+  .content ul, .content ol {{ margin: 0 0 16px 0; padding-left: 24px; }}
+  @media only screen and (max-width: 620px) {{
+    .container {{ width: 100% !important; }}
+    .content {{ padding: 20px !important; }}
+  }}
+  @media (prefers-color-scheme: dark) {{
+    body, .page {{ background: #1d1f21 !important; }}
+    .card {{ background: #2a2d31 !important; color: #e8e8e8 !important; }}
+    .masthead, .footer {{ color: #c8ccd0 !important; }}
+  }}
+</style>
+</head>
+<body style="margin:0;padding:0;background:#f4f5f7;">
+<table role="presentation" class="page" width="100%" cellpadding="0" cellspacing="0" border="0"
+ style="background:#f4f5f7;">
+<tr><td align="center" style="padding:24px 12px;">
+<table role="presentation" class="container" width="600" cellpadding="0" cellspacing="0" border="0"
+ style="width:600px;max-width:600px;">
+<tr><td class="masthead"
+ style="padding:0 8px 16px 8px;{font}font-size:18px;font-weight:bold;color:#1f2933;">{sender}</td></tr>
+<tr><td class="card content"
+ style="background:#ffffff;border-radius:6px;padding:32px;{font}font-size:16px;line-height:1.5;color:#1f2933;">
+{body}
+</td></tr>
+<tr><td class="footer" style="padding:16px 8px;{font}font-size:12px;line-height:1.5;color:#6b7280;">
+{footer_mark}
+</td></tr>
+</table>
+</td></tr>
+</table>
+</body>
+</html>
+"""
+
+
+def wrap(body: str, *, title: str, sender: str) -> str:
+    """`body` inside the layout (unchanged when it is already a full HTML document or empty)."""
+    if not body.strip() or "<html" in body[:2000].lower():
+        return body
+    return _LAYOUT.format(title=_html.escape(title), sender=_html.escape(sender), body=body.strip(),
+                          footer_mark=FOOTER_MARK, font="font-family:Arial,Helvetica,sans-serif;")
