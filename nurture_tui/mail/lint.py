@@ -124,8 +124,10 @@ def _sample_lead(conn: Connection, now: datetime) -> int:
         if conn.execute(select(lead.c.id).where(lead.c.email == email)).first() is None:
             break
         n += 1
-    return int(conn.execute(insert(lead).values(email=email, created_at=now, updated_at=now, **SAMPLE_LEAD))
-               .inserted_primary_key[0])
+    key = conn.execute(insert(lead).values(email=email, created_at=now, updated_at=now, **SAMPLE_LEAD)
+                       ).inserted_primary_key
+    assert key is not None
+    return int(key[0])
 
 
 def render_for_lint(conn: Connection, settings: Settings, names: list[str], lead_id: int | None,
