@@ -64,17 +64,22 @@ def field_of(o: ObjectDef, name: str) -> FieldDef:
     return f
 
 
+def name_value(rec: dict[str, Any], sobject: str, name: str) -> Any:
+    """One `Name`-object field of a referenced record of type `sobject` (`Type` is `Queue` for a queue)."""
+    if name == "Type":
+        return rec.get("Type") if sobject == "Group" else sobject
+    if name == "Name" and sobject == "Task":
+        return rec.get("Subject")
+    return rec.get(name)
+
+
 def name_view(org: RecordSource, record_id: str | None) -> dict[str, Any] | None:
     """A referenced record as the `Name` object shows it (polymorphic relationships)."""
     rec = org.find(record_id) if record_id else None
     if rec is None:
         return None
     sobject = org.type_of(rec["Id"]) or ""
-    out = {n: rec.get(n) for n in NAME_OBJECT.fields}
-    out["Type"] = rec.get("Type") if sobject == "Group" else sobject
-    if out["Name"] is None and sobject == "Task":
-        out["Name"] = rec.get("Subject")
-    return out
+    return {n: name_value(rec, sobject, n) for n in NAME_OBJECT.fields}
 
 
 def target_of(org: RecordSource, owner: ObjectDef, f: FieldDef) -> ObjectDef:
@@ -143,7 +148,9 @@ class Resolver:
             cur_rec: dict[str, Any] | None = r
             for fk, poly in chain:
                 rid = cur_rec.get(fk) if cur_rec else None
-                cur_rec = (name_view(org, rid) if poly else org.find(rid)) if rid else None
+                cur_rec = org.find(rid) if rid else None
+                if poly and cur_rec is not None:  # only ever the last hop: the Name object has no relationships
+                    return name_value(cur_rec, org.type_of(cur_rec["Id"]) or "", leaf_name)
             return cur_rec.get(leaf_name) if cur_rec else None
 
         return get, leaf.type, ".".join(canon)

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from .query import QueryResult, child_rows, name_view, target_of, typeof_fields
+from .query import QueryResult, child_rows, name_value, name_view, target_of, typeof_fields
 from .schema import ObjectDef, describe_global_entry, describe_object
 from .soql import SoqlError, SubQuery, TypeOf, format_datetime, parse_datetime
 from .store import Org, OrgError
@@ -56,6 +56,14 @@ class Cursor:
     projector: Callable[[dict[str, Any]], dict[str, Any]]
 
 
+@dataclass
+class Plan:
+    """How to shape one object's part of a row: plain fields, then nested ones (parent objects, subqueries, TYPEOF)."""
+
+    fields: list[str] = field(default_factory=list)
+    nested: list[tuple[str, Any]] = field(default_factory=list)
+
+
 class Projector:
     """Builds the JSON shape of a query row: `attributes`, plain fields, nested parent objects (a polymorphic one as
     the `Name` object: `{"attributes": {"type": "Name", "url": …/User/005…}}`), TYPEOF objects with their real
@@ -63,7 +71,7 @@ class Projector:
 
     def __init__(self, org: Org, result: QueryResult, version: str) -> None:
         self.org = org
-        self.version = version
+        self.prefix = f"/services/data/v{version}/sobjects/"
         self.sobject = result.sobject
         o = org.schema[result.sobject]
         self.plan = self._plan(o, [c.split(".") for c in result.columns])
@@ -71,62 +79,63 @@ class Projector:
             if isinstance(item, SubQuery):
                 rows = child_rows(org, o, item.query, result.include_deleted)
                 sub_plan = self._plan(org.schema[rows.sobject], [c.split(".") for c in rows.columns])
-                self.plan.append((rows.relationship, ("sub", rows, sub_plan)))
+                self.plan.nested.append((rows.relationship, ("sub", rows, sub_plan)))
             elif isinstance(item, TypeOf):
                 fk, per_type, default = typeof_fields(org, o, item)
                 rel = o.fields[fk].relationship or item.relationship
-                self.plan.append((rel, ("typeof", fk, per_type, default)))
+                self.plan.nested.append((rel, ("typeof", fk, {t: Plan(n) for t, n in per_type.items()},
+                                               Plan(default))))
 
-    def _plan(self, o: ObjectDef, paths: list[list[str]]) -> list[tuple[str, Any]]:
-        plan: list[tuple[str, Any]] = []
+    def _plan(self, o: ObjectDef, paths: list[list[str]]) -> Plan:
+        plan = Plan()
         groups: OrderedDict[str, list[list[str]]] = OrderedDict()
         for p in paths:
             if len(p) == 1:
-                plan.append((p[0], None))
+                plan.fields.append(p[0])
             else:
                 groups.setdefault(p[0], []).append(p[1:])
         for rel, subpaths in groups.items():
             f = o.relationships[rel.lower()]
             target = target_of(self.org, o, f)
-            plan.append((rel, ("parent", f.name, target.name, self._plan(target, subpaths))))
+            plan.nested.append((rel, ("parent", f.name, target.name, self._plan(target, subpaths))))
         return plan
 
-    def _url(self, sobject: str, rid: str) -> str:
-        return f"/services/data/v{self.version}/sobjects/{sobject}/{rid}"
-
-    def _build(self, rec: dict[str, Any], sobject: str, plan: list[tuple[str, Any]],
-               type_name: str | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {"attributes": {"type": type_name or sobject, "url": self._url(sobject, rec["Id"])}}
-        for key, sub in plan:
-            if sub is None:
-                out[key] = rec.get(key)
-            elif sub[0] == "parent":
+    def _build(self, rec: dict[str, Any], sobject: str, plan: Plan) -> dict[str, Any]:
+        out: dict[str, Any] = {"attributes": {"type": sobject, "url": f"{self.prefix}{sobject}/{rec['Id']}"}}
+        get = rec.get
+        for key in plan.fields:
+            out[key] = get(key)
+        for key, sub in plan.nested:
+            kind = sub[0]
+            if kind == "parent":
                 _kind, fk, target, subplan = sub
-                parent_id = rec.get(fk)
-                if target == "Name":
-                    view = name_view(self.org, parent_id)
-                    real = self.org.type_of(str(parent_id)) or ""
-                    out[key] = self._build(view, real, subplan, "Name") if view else None
+                parent_id = get(fk)
+                parent = self.org.find(parent_id) if parent_id else None
+                if parent is None:
+                    out[key] = None
+                elif target == "Name":  # polymorphic: the Name object's fields (it has no relationships)
+                    real = self.org.type_of(parent["Id"]) or ""
+                    view = {"attributes": {"type": "Name", "url": f"{self.prefix}{real}/{parent['Id']}"}}
+                    for n in subplan.fields:
+                        view[n] = name_value(parent, real, n)
+                    out[key] = view
                 else:
-                    parent = self.org.find(parent_id) if parent_id else None
-                    out[key] = self._build(parent, target, subplan) if parent else None
-            elif sub[0] == "sub":
+                    out[key] = self._build(parent, target, subplan)
+            elif kind == "sub":
                 _kind, rows, subplan = sub
                 children = rows.by_parent.get(rec["Id"])
                 out[key] = {"totalSize": len(children), "done": True, "records": [
                     self._build(c, rows.sobject, subplan) for c in children]} if children else None
             else:
                 _kind, fk, per_type, default = sub
-                target_id = rec.get(fk)
+                target_id = get(fk)
                 ttype = self.org.type_of(target_id) if target_id else None
                 if not target_id or not ttype:
                     out[key] = None
                 elif ttype in per_type:
-                    target = self.org.find(target_id) or {}
-                    out[key] = self._build(target, ttype, [(n, None) for n in per_type[ttype]])
+                    out[key] = self._build(self.org.find(target_id) or {"Id": target_id}, ttype, per_type[ttype])
                 else:
-                    view = name_view(self.org, target_id) or {}
-                    out[key] = self._build(view, ttype, [(n, None) for n in default])
+                    out[key] = self._build(name_view(self.org, target_id) or {"Id": target_id}, ttype, default)
         return out
 
     def __call__(self, rec: dict[str, Any]) -> dict[str, Any]:
