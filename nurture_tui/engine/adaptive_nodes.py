@@ -13,17 +13,9 @@ from typing import Any
 
 from ..sequences import timing
 from ..sequences.adaptive import AdaptiveSettings, decide, settings_of
-from ..sequences.adaptive_store import (
-    allocations,
-    arm_counts,
-    audiences,
-    decision_row,
-    group_histogram,
-    lead_histograms,
-    lead_personas,
-)
+from ..sequences.adaptive_store import decision_row, evidence, sto_histograms
 from ..sequences.model import Node
-from ..sequences.send_time import HourHistogram, best_time, pick_histogram
+from ..sequences.send_time import HourHistogram, best_time
 from .context import Item, StepContext
 from .plans import Plan
 
@@ -39,11 +31,9 @@ def split_settings(plan: Plan, node: Node) -> AdaptiveSettings:
 
 def adaptive_split(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     settings = split_settings(plan, node)
-    names = [name for name, _w, _f in node.arms]
     firsts = {name: first for name, _w, first in node.arms}
-    audience = audiences(ctx.conn, settings.audience, settings.segments, sorted({it.lead_id for it in items}))
-    counts = arm_counts(ctx.conn, plan.sequence_id, node.id, settings.metric, ctx.now, settings.lookback)
-    allocs = allocations(names, counts, settings, set(audience.values()))
+    audience, allocs = evidence(ctx.conn, plan.sequence_id, node.id, list(firsts), settings,
+                                sorted({it.lead_id for it in items}), ctx.now)
     closes = ctx.now + settings.window
     for it in items:
         group = audience[it.lead_id]
@@ -65,7 +55,7 @@ def sto_done(it: Item) -> bool:
 
 
 def histograms(ctx: StepContext, plan: Plan, items: list[Item]) -> dict[int, HourHistogram]:
-    """Per lead the histogram STO uses: its own, else its persona's, else the entry segment's."""
+    """Per lead the histogram STO uses (sequences/adaptive_store.sto_histograms)."""
     defn = plan.definition
     window = defn.send_window
     ids = sorted({it.lead_id for it in items if not sto_done(it)})
@@ -77,20 +67,8 @@ def histograms(ctx: StepContext, plan: Plan, items: list[Item]) -> dict[int, Hou
         row = rows.get(lid)
         return timing.lead_timezone(row, ctx.account_of(row), window)
 
-    own = lead_histograms(ctx.conn, ids, tz_of, ctx.now)
-    personas = lead_personas(ctx.conn, ids)
-    cache = ctx.sto_groups
     entry_segment = defn.entry.segment if defn.entry.type == "segment" else None
-    if ("segment", entry_segment) not in cache:
-        cache[("segment", entry_segment)] = group_histogram(ctx.conn, segment_name=entry_segment, window=window,
-                                                            now=ctx.now)
-    out = {}
-    for lid in ids:
-        persona = personas.get(lid)
-        if ("persona", persona) not in cache:
-            cache[("persona", persona)] = group_histogram(ctx.conn, persona=persona, window=window, now=ctx.now)
-        out[lid] = pick_histogram(own[lid], [cache[("persona", persona)], cache[("segment", entry_segment)]])
-    return out
+    return sto_histograms(ctx.conn, ids, tz_of, window, entry_segment, ctx.now, ctx.sto_groups)
 
 
 def optimal_time(ctx: StepContext, plan: Plan, node: Node, it: Item, hist: HourHistogram,

@@ -28,6 +28,7 @@ from ..compliance.consent import consent_of
 from ..scoring.scale import ScoreScale
 from ..segments.compiler import where_clause
 from ..segments.quick import parse_quick
+from ..sequences.adaptive_store import explain, lead_decisions
 from ..store.tables import (
     activity,
     enrollment,
@@ -295,6 +296,11 @@ def lead_detail(
             .where(activity.c.lead_id == lead_id)
             .order_by(activity.c.at.desc(), activity.c.id.desc()).limit(timeline_limit))
     ]
+    # adaptive decisions (which arm, when to send) with why, among the activity (docs/adaptive.md)
+    decisions = [ActivityItem(d["decided_at"], "decision", explain(d))
+                 for d in lead_decisions(conn, lead_id, timeline_limit)]
+    if decisions:
+        timeline = sorted(timeline + decisions, key=lambda a: a.at, reverse=True)[:timeline_limit]
     enrollments = [
         EnrollmentItem(e.name, e.number, e.node_id or "—", e.status, e.due_at, e.entered_at)
         for e in conn.execute(

@@ -20,9 +20,9 @@ from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, sele
 
 from ..store.tables import activity, adaptive_decision, lead, segment, segment_member
 from . import timing
-from .adaptive import ALL, Allocation, ArmCounts, build_allocation
+from .adaptive import ALL, AdaptiveSettings, Allocation, ArmCounts, build_allocation, describe
 from .model import SendWindow
-from .send_time import HourHistogram, histogram
+from .send_time import HourHistogram, describe_histogram, histogram, pick_histogram
 
 NONE = "(none)"  # the audience of a lead without a persona / stage / matching segment
 HOURS_LOOKBACK = timedelta(days=180)  # engagement that shapes a lead's best hour
@@ -60,7 +60,8 @@ def overall(counts: Counts) -> dict[str, ArmCounts]:
     return dict(total)
 
 
-def allocations(names: list[str], counts: Counts, settings: Any, wanted: Iterable[str]) -> dict[str, Allocation]:
+def allocations(names: list[str], counts: Counts, settings: AdaptiveSettings,
+                wanted: Iterable[str]) -> dict[str, Allocation]:
     """The allocation of each wanted audience (pooled toward everyone's when the split learns per audience)."""
     everyone = overall(counts)
     out = {}
@@ -70,6 +71,15 @@ def allocations(names: list[str], counts: Counts, settings: Any, wanted: Iterabl
         else:
             out[audience] = build_allocation(names, everyone, counts.get(audience, {}), settings, audience)
     return out
+
+
+def evidence(conn: Connection, sequence_id: int, node_id: str, names: list[str], settings: AdaptiveSettings,
+             lead_ids: list[int], now: datetime) -> tuple[dict[int, str], dict[str, Allocation]]:
+    """Everything a split decision needs for these leads: each lead's audience and each audience's
+    allocation (read once per node and batch by the engine, once per step by the simulator)."""
+    audience = audiences(conn, settings.audience, settings.segments, lead_ids)
+    counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback)
+    return audience, allocations(names, counts, settings, set(audience.values()))
 
 
 def audiences(conn: Connection, key: str, segments: Iterable[str], lead_ids: list[int]) -> dict[int, str]:
@@ -144,6 +154,24 @@ def group_histogram(conn: Connection, *, persona: str | None = None, segment_nam
     return histogram(hours, source)
 
 
+def sto_histograms(conn: Connection, lead_ids: list[int], tz_of: Callable[[int], ZoneInfo], window: SendWindow | None,
+                   entry_segment: str | None, now: datetime,
+                   cache: dict[tuple[str, str | None], HourHistogram | None]) -> dict[int, HourHistogram]:
+    """Per lead the histogram STO uses: its own, else its persona's, else the entry segment's, else none
+    (`cache` keeps the group histograms for the caller's batch)."""
+    own = lead_histograms(conn, lead_ids, tz_of, now)
+    personas = lead_personas(conn, lead_ids)
+    if ("segment", entry_segment) not in cache:
+        cache[("segment", entry_segment)] = group_histogram(conn, segment_name=entry_segment, window=window, now=now)
+    out = {}
+    for lid in lead_ids:
+        persona = personas.get(lid)
+        if ("persona", persona) not in cache:
+            cache[("persona", persona)] = group_histogram(conn, persona=persona, window=window, now=now)
+        out[lid] = pick_histogram(own[lid], [cache[("persona", persona)], cache[("segment", entry_segment)]])
+    return out
+
+
 def lead_personas(conn: Connection, lead_ids: list[int]) -> Mapping[int, str | None]:
     return {lid: p for lid, p in conn.execute(select(lead.c.id, lead.c.persona).where(lead.c.id.in_(lead_ids)))}
 
@@ -156,3 +184,15 @@ def lead_decisions(conn: Connection, lead_id: int, limit: int = 50) -> list[dict
     rows = conn.execute(select(d).where(d.c.lead_id == lead_id).order_by(d.c.decided_at.desc(), d.c.id.desc())
                         .limit(limit)).mappings()
     return [dict(r) for r in rows]
+
+
+def explain(row: Mapping[str, Any]) -> str:
+    """One line saying why a recorded decision was made (timeline, report, simulator)."""
+    detail = row.get("detail") or {}
+    if row.get("kind") == "send_time":
+        chosen = detail.get("chosen", "")
+        when = chosen[11:16] if isinstance(chosen, str) else ""
+        moved = "at once (plain schedule)" if detail.get("chosen") == detail.get("plain") else \
+            f"at {detail.get('local_hour')}:00 {detail.get('tz', '')} (UTC {when})"
+        return f"{row.get('node_id')}: optimal send time {moved} — {describe_histogram(detail)}"
+    return f"{row.get('node_id')}: arm {row.get('arm')} — {describe(detail)}"

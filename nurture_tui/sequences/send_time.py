@@ -85,3 +85,14 @@ def best_time(
             continue
         best, best_count = cand, count
     return best
+
+
+def describe_histogram(detail: dict[str, Any]) -> str:
+    """The histogram a decision used, e.g. `lead's own opens/clicks: 14h ×4, 9h ×1` (top hours first)."""
+    hours = detail.get("hours") or []
+    source = str(detail.get("source", "window"))
+    if not any(hours):
+        return "no opens or clicks to learn from: the plain schedule"
+    top = sorted(((n, h) for h, n in enumerate(hours) if n), key=lambda x: (-x[0], x[1]))[:5]
+    who = {"lead": "the lead's own"}.get(source, source.replace(":", " ") + "'s")
+    return f"{who} opens/clicks by local hour: " + ", ".join(f"{h}h ×{n}" for n, h in top)

@@ -29,7 +29,10 @@ from ..config import Settings
 from ..errors import NotFoundError, ValidationError
 from ..store.tables import account, activity, lead, outbox, template
 from . import timing
-from .model import CompiledSequence, Node, choose_arm, compile_definition, parse_duration
+from .adaptive import decide, describe, settings_of
+from .adaptive_store import evidence, sto_histograms
+from .model import CompiledSequence, Node, choose_arm, compile_definition, format_duration, parse_duration
+from .send_time import best_time, describe_histogram
 from .service import draft_definition, get_row, load_version
 
 MAX_STEPS = 500
@@ -242,7 +245,9 @@ class _LeadRun:
         if step.split is not None:
             arm = self.given.take(node)
             why = "given outcome"
-            if arm is None:
+            if arm is None and step.split.adaptive:
+                arm, why = self.adaptive_arm(node)
+            elif arm is None:
                 arm = choose_arm(node, self.lead_id)
                 why = "deterministic per lead (" + "/".join(f"{n} {w}%" for n, w, _f in node.arms) + ")"
             self.add(node.id, "split", f"split: arm {arm}", why)
@@ -254,6 +259,29 @@ class _LeadRun:
         self.add(node.id, "exit", f"exits: {step.exit.reason}")
         self.sim.outcome = "exited"
         return None
+
+    def adaptive_arm(self, node: Node) -> tuple[str, str]:
+        """The arm the engine would pick for this lead at the simulated time, from the data stored now,
+        explained by the posteriors it was picked on."""
+        assert node.step.split is not None
+        settings = settings_of(node.step.split)
+        names = [name for name, _w, _f in node.arms]
+        audience, allocs = evidence(self.conn, self.sequence_id, node.id, names, settings, [self.lead_id],
+                                    self.clock.now())
+        alloc = allocs[audience[self.lead_id]]
+        arm, how = decide(alloc, settings.seed, node.id, self.lead_id)
+        return arm, f"adaptive ({settings.metric} within {format_duration(settings.window)}): " + \
+            describe({**alloc.to_json(), "how": how})
+
+    def optimal_time(self, node: Node, plain: datetime) -> tuple[datetime, str]:
+        """Send-time optimisation as the engine does it, with the histogram it used."""
+        defn = self.compiled.definition
+        entry_segment = defn.entry.segment if defn.entry.type == "segment" else None
+        hist = sto_histograms(self.conn, [self.lead_id], lambda _lid: self.tz, defn.send_window, entry_segment,
+                              plain, {})[self.lead_id]
+        at = best_time(hist, plain, self.tz, defn.send_window, defn.caps, self.country, self.sent)
+        how = "at once" if at == plain else f"moved from {_fmt(plain, self.tz)}"
+        return at, f"optimal send time {how}: {describe_histogram(hist.to_json())}"
 
     def send(self, node: Node) -> str | None:
         from ..mail.suppression import suppressed_ids
@@ -277,6 +305,9 @@ class _LeadRun:
             self.add(node.id, "send", f"skips {spec.template}", "outside the send window and the policy is skip")
             return node.next
         why = _deferral(defn, self.tz, self.country, now, slot, self.sent)
+        if spec.send_time == "optimal":
+            slot, sto_why = self.optimal_time(node, slot)
+            why = "; ".join(w for w in (why, sto_why) if w)
         self.clock.set(slot)
         self.sent.append(slot)
         self.sim.sends += 1
@@ -424,7 +455,7 @@ def simulate_segment(
 
     if n < 1:
         raise ValidationError("--n", "must be ≥ 1")
-    compiled, version, _sid = _compiled(conn, name, draft)
+    compiled, version, sequence_id = _compiled(conn, name, draft)
     half_life = settings.scoring.half_life_days
     rule = {"in_segment": segment_name}
     total = count(conn, rule, now, half_life_days=half_life)
@@ -472,8 +503,20 @@ def simulate_segment(
             basis[node_id] = how
             queue.append((node.yes, {k: v * p for k, v in mass.items()}))
             queue.append((node.no, {k: v * (1 - p) for k, v in mass.items()}))
-        elif node.kind == "split":
+        elif node.kind == "split" and node.step.split is not None and node.step.split.adaptive:
             arms: dict[str, dict[int, float]] = defaultdict(dict)
+            split_settings = settings_of(node.step.split)
+            names = [name for name, _w, _f in node.arms]
+            audience, allocs = evidence(conn, sequence_id, node.id, names, split_settings, sorted(mass), now)
+            for lid, w in mass.items():  # each lead's mass by its audience's expected traffic shares
+                for view in allocs[audience[lid]].arms:
+                    arms[view.name][lid] = w * view.share
+            basis[node_id] = "adaptive: current allocation per audience (" + "; ".join(
+                f"{a}: " + "/".join(f"{v.name} {v.share:.0%}" for v in alloc.arms) for a, alloc in allocs.items()) + ")"
+            for arm_name, _w, first in node.arms:
+                queue.append((first, arms.get(arm_name, {})))
+        elif node.kind == "split":
+            arms = defaultdict(dict)  # (the adaptive branch above declares it)
             for lid, w in mass.items():
                 arms[choose_arm(node, lid)][lid] = w
             basis[node_id] = "deterministic per lead"
