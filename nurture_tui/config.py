@@ -154,9 +154,9 @@ class SalesforceSettings(BaseModel):
             "stage": "Nurture_Stage__c",
             "mql_status": "Nurture_MQL_Status__c",
             "last_engagement": "Nurture_Last_Engagement__c",
+            "sequence_status": "Nurture_Sequence_Status__c",
         }
     )
-
     # Creating local leads in Salesforce (salesforce/create.py): "all" (default), "mql" (only leads that
     # qualified), "segments" (only members of `create_segments`), "none" (never create; link by email only).
     create_policy: Literal["all", "mql", "segments", "none"] = "all"
@@ -188,6 +188,7 @@ class ComplianceSettings(BaseModel):
         """Categories whose marketing sends need a granted consent record."""
         return frozenset(self.consent_required) | frozenset(self.double_opt_in)
 
+
 class TuiSettings(BaseModel):
     theme: str = "textual-dark"
     keymap: dict[str, str] = Field(default_factory=dict)
@@ -208,8 +209,8 @@ class Settings(BaseSettings):
     mail: MailSettings = Field(default_factory=MailSettings)
     salesforce: SalesforceSettings = Field(default_factory=SalesforceSettings)
     tui: TuiSettings = Field(default_factory=TuiSettings)
-
     compliance: ComplianceSettings = Field(default_factory=ComplianceSettings)
+
     @classmethod
     def settings_customise_sources(
         cls,

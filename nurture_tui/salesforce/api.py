@@ -126,6 +126,13 @@ class SfApi:
         body = {"allOrNone": False, "records": records}
         return self.call(lambda: self.sf.restful(path, method=method, json=body))
 
+    def create_once(self, records: list[dict[str, Any]]) -> Any:
+        """sObject Collections create, never retried: a create is not idempotent, and after a 5xx or a lost
+        connection Salesforce may have made the records — the caller looks them up (by email) next time
+        instead. simple-salesforce still re-logs in on an expired session (nothing was created then)."""
+        body = {"allOrNone": False, "records": records}
+        return self.sf.restful("composite/sobjects", method="POST", json=body)
+
     def bulk_ingest(self, sobject: str, operation: str, csv_path: Path,
                     external_id_field: str | None = None) -> list[dict[str, Any]]:
         """Run a Bulk 2.0 ingest job from a CSV file; returns simple-salesforce's job summaries."""

@@ -28,6 +28,7 @@ from ..batching import chunks
 from ..compliance.erased import erased_emails, erased_lead_ids
 from ..config import Settings
 from ..engine.events import record_events
+from ..scoring import grading
 from ..store import audit
 from ..store.engine import write_tx
 from ..store.fastwrite import insert_many, update_many
@@ -43,6 +44,7 @@ from ..store.tables import (
 )
 from ..store.tables import user as user_t
 from ..workspace import Workspace
+from . import live
 from . import mapping as m
 from .api import SfApi
 from .lookup import by_sf_id
@@ -261,7 +263,17 @@ class Puller:
         update_many(conn, table, updates)
         rep.inserted += len(inserts)
         rep.updated += len(updates)
+        if table is lead and (inserts or updates):
+            self._grade(conn, inserts, updates)
         self.report.events += _record_events(conn, page.events, self.now, self.ws.settings)
+
+    def _grade(self, conn: Connection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+        """Grade on arrival: pulled leads (new, or with changed fields) get their fit grade in the page's own
+        transaction, so no lead sits ungraded until someone runs `scoring grades regrade`."""
+        ids = [int(u["id"]) for u in updates]
+        for chunk in chunks([str(i["sf_id"]) for i in inserts]):
+            ids += [int(r[0]) for r in conn.execute(select(lead.c.id).where(lead.c.sf_id.in_(chunk)))]
+        grading.regrade(conn, ids, self.now, self.ws.settings)
 
     def users(self, conn: Connection) -> dict[str, int]:
         """Local user id by Salesforce user id (cached for the sync; reset after the User pull)."""
@@ -469,6 +481,10 @@ def _people_rows(page: Page) -> RowMapper:
     held_owner = puller.pending_owner_changes(conn, [e.id for e in page.existing.values()])
     erased = erased_emails(conn, wanted)  # people erased at their request stay erased
     erased_ids = erased_lead_ids(conn, [e.id for e in page.existing.values()])
+    echoes = live.pending_status_echo(conn, [e.id for e in page.existing.values()]) if sobject == "Lead" else {}
+    scoring = puller.ws.settings.scoring
+    lifecycle = {scoring.mql_lead_status, scoring.accepted_lead_status, scoring.recycled_lead_status}
+    status_map = puller.cfg.status_map
     salesforce_owns_owner = puller.cfg.owner_authority == "salesforce"
     is_lead = sobject == "Lead"
     now = puller.now
@@ -519,6 +535,13 @@ def _people_rows(page: Page) -> RowMapper:
             vals["owner_id"] = local_owner if target_id in held_owner else sf_owner
         else:
             vals["owner_id"] = local_owner if local_owner is not None else sf_owner
+        if local is not None and is_lead and local.status in lifecycle and vals["status"] != local.status:
+            # Echo suppression: the MQL lifecycle is nurture's; a pulled Status that is only the echo of what
+            # nurture pushed (or pushed before a newer local change went out) must not undo it.
+            dirty, pushed_status = echoes.get(target_id, (False, None))
+            ours = status_map.get(local.status)
+            if vals["status"] in (pushed_status, ours) or (dirty and ours != pushed_status):
+                vals["status"] = local.status
         vals["id"] = target_id
         emails[email] = (target_id, sf_id)
         return vals
@@ -585,7 +608,7 @@ def _opportunity_rows(page: Page) -> RowMapper:
     return mapped
 
 
-_PEOPLE_COLUMNS = ("sf_type", "email", "sf_modstamp", "owner_id", "opted_out", "custom")
+_PEOPLE_COLUMNS = ("sf_type", "email", "sf_modstamp", "owner_id", "opted_out", "custom", "status")
 
 #: Every pulled object (see `mapping.PULL_FIELDS` for the Salesforce fields read, `PULL_ORDER` for the order).
 PULL_SPECS: dict[str, PullSpec] = {

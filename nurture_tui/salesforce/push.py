@@ -26,11 +26,13 @@ from sqlalchemy import Connection, insert, or_, select, update
 from ..batching import chunks
 from ..errors import ValidationError
 from ..store.engine import write_tx
-from ..store.tables import campaign, campaign_member, lead, sf_outbox, sync_error
+from ..store.tables import campaign, campaign_member, lead, sf_lead_sync, sf_outbox, sync_error
 from ..store.tables import user as user_t
 from ..workspace import Workspace
+from . import live
 from . import mapping as m
 from .api import SfApi
+from .create import Creator
 from .outbox import ANONYMISED
 
 COLLECTION_SIZE = 200
@@ -52,6 +54,7 @@ class Item:
     lead_id: int
     ext: str | None = None  # external-id field for upserts; None = update by Id
     member: tuple[int, int] | None = None  # (local campaign id, lead id) for CampaignMember items
+    live: tuple[int, dict[str, Any]] | None = None  # (sf_lead_sync.seq read, the live fields sent) — live.py
 
     @property
     def key(self) -> str:
@@ -69,6 +72,10 @@ class PushReport:
     collection_calls: int = 0
     bulk_jobs: int = 0
     budget_stopped: bool = False
+    live_records: int = 0  # leads whose changed nurture-owned values went out (live.py)
+    created: int = 0  # local leads created in Salesforce (create.py)
+    linked: int = 0  # local leads linked to an existing Salesforce record by email
+    create_failed: int = 0
 
 
 class Pusher:
@@ -79,6 +86,7 @@ class Pusher:
         self.on_error = on_error
         self.now = ws.clock.now()
         self.report = PushReport()
+        self.org: live.OrgFields | None = None
 
     # ------------------------------------------------------------------------------------------ build
     def _load(self) -> tuple[list[Item], list[tuple[list[int], str, str]]]:
@@ -164,7 +172,43 @@ class Pusher:
                     fails.append(([r.id], "UNSUPPORTED", f"unknown outbox kind {r.sobject}"))
             except ValidationError as exc:
                 fails.append(([r.id], "INVALID_OUTBOX_ROW", str(exc)))
+        self._merge_live(updates)
+        self._status_problems()
         return [*updates.values(), *items, *member_items.values()], fails
+
+    def _status_problems(self) -> None:
+        """Say in Sync & audit which `status_map` values the org's Lead Status picklist lacks (one open row
+        per problem, refreshed each sync)."""
+        if self.org is None or not self.org.missing:
+            return
+        e = sync_error.c
+        with write_tx(self.ws.engine) as conn:
+            for problem in live.unmapped_statuses(self.ws.settings, self.org):
+                conn.execute(update(sync_error).where(e.code == "STATUS_NOT_IN_PICKLIST", e.message == problem,
+                                                      e.resolved_at.is_(None)).values(resolved_at=self.now))
+                self.on_error(conn, "Lead", "push", None, "STATUS_NOT_IN_PICKLIST", problem, {})
+
+    def _merge_live(self, updates: dict[int, Item]) -> None:
+        """Dirty leads' changed nurture-owned values join the lead's update (one record per lead, the live
+        values last: they are the newest); leads with nothing new for Salesforce are just marked clean."""
+        with self.ws.engine.connect() as conn:
+            dirty = live.load_dirty(conn, self.ws.settings, self.now, self.org)
+        unchanged: list[tuple[int, int, dict[str, Any]]] = []
+        for d in dirty:
+            changes = d.changes
+            item = updates.get(d.lead_id)
+            if not changes and item is None:
+                unchanged.append((d.lead_id, d.seq, {}))
+                continue
+            if item is None or item.sobject != (d.sf_type or "Lead"):
+                item = Item(d.sf_type or "Lead", {"Id": d.sf_id}, [], d.lead_id)
+                updates[d.lead_id] = item
+            item.record.update(changes)
+            item.live = (d.seq, changes)
+            self.report.live_records += 1
+        if unchanged:
+            with write_tx(self.ws.engine) as conn:
+                live.settle_ok(conn, unchanged, self.now)
 
     @staticmethod
     def _owner(owner: Any, users: dict[int, str | None], row_id: int) -> str:
@@ -183,7 +227,29 @@ class Pusher:
         raise ValidationError(f"sf_outbox[{row_id}].campaign", f"no Salesforce campaign {ref!r}")
 
     # ------------------------------------------------------------------------------------------- send
+    def _prepare(self) -> None:
+        """Read the org's Lead/Contact describe (fields, Lead Status values) when anything live is due, then
+        create or link the local leads Salesforce does not know yet (create.py)."""
+        with self.ws.engine.connect() as conn:
+            s = sf_lead_sync.c
+            due = conn.execute(select(s.lead_id).where(s.dirty_since.is_not(None)).limit(1)).first()
+            if due is None:  # a local lead never seen by the push (no sync row yet)?
+                due = conn.execute(select(lead.c.id).select_from(lead.outerjoin(sf_lead_sync, s.lead_id == lead.c.id))
+                                   .where(lead.c.sf_id.is_(None), s.lead_id.is_(None)).limit(1)).first()
+        if due is None:
+            return
+        if not self._budget_ok(2):
+            return
+        self.org = live.read_org(self.api)
+        creator = Creator(self.ws.settings, self.api, self.ws.engine, self.now, self.on_error, self.org,
+                          self._budget_ok)
+        rep = creator.run()
+        self.report.created, self.report.linked, self.report.create_failed = rep.created, rep.linked, rep.failed
+
     def run(self) -> PushReport:
+        self._prepare()
+        if self.report.budget_stopped:
+            return self.report
         items, fails = self._load()
         if fails:
             with write_tx(self.ws.engine) as conn:
@@ -330,6 +396,11 @@ class Pusher:
             for it, sf_id in ok:
                 if it.member is not None and sf_id:
                     self._member_row(conn, it, sf_id)
+            done = [(it.lead_id, it.live[0], it.live[1]) for it, _ in ok if it.live is not None]
+            live.settle_ok(conn, done, self.now)
+            for chunk in chunks([d[0] for d in done]):
+                conn.execute(update(sync_error).where(sync_error.c.lead_id.in_(chunk), sync_error.c.direction == "push",
+                                                      sync_error.c.resolved_at.is_(None)).values(resolved_at=self.now))
             if job_error is not None:
                 # One row for the whole job; its records stay pending and are retried next time.
                 self.on_error(conn, bad[0][0].sobject if bad else "", "push", None, "BULK_JOB_FAILED",
@@ -341,6 +412,29 @@ class Pusher:
                 return
             for it, code, message in bad:
                 self._fail(conn, it, it.outbox_ids, code, message, final=code not in TRANSIENT_CODES)
+                if it.live is not None:
+                    self._fail_live(conn, it, code, message, final=code not in TRANSIENT_CODES)
+
+    def _fail_live(self, conn: Connection, it: Item, code: str, message: str, *, final: bool) -> None:
+        """A lead whose live values Salesforce rejected: its error is kept (one open row per lead and code) and
+        it is tried again once it changes, or on `--retry-errors`; transient codes retry next sync."""
+        assert it.live is not None
+        live.settle_error(conn, it.lead_id, it.live[0], code, message, final=final)
+        e = sync_error.c
+        if it.outbox_ids:  # the outbox rows' own error rows already say it
+            return
+        row = conn.execute(select(e.id).where(e.lead_id == it.lead_id, e.code == code, e.resolved_at.is_(None),
+                                              e.sf_outbox_id.is_(None))).first()
+        if row is not None:
+            conn.execute(update(sync_error).where(e.id == row.id).values(
+                message=message, attempts=e.attempts + 1, created_at=self.now))
+        else:
+            self.on_error(conn, it.sobject, "push", it.record.get("Id"), code, message,
+                          {"lead_id": it.lead_id, "record": it.record})
+        if final:
+            self.report.failed += 1
+        else:
+            self.report.retry_later += 1
 
     def _member_row(self, conn: Connection, it: Item, sf_id: str) -> None:
         assert it.member is not None

@@ -11,6 +11,7 @@ interruption neither loses nor duplicates anything. Failures end up in `sync_err
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -20,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..errors import NurtureError
 from ..store.engine import write_tx
-from ..store.tables import sf_outbox, sync_error, sync_state
+from ..store.tables import sf_lead_sync, sf_outbox, sync_error, sync_state
 from ..workspace import Workspace
 from .api import SfApi
 from .influence import InfluenceReport, push_influence
@@ -65,8 +66,8 @@ def _error_sink(now: Any) -> Any:
                payload: dict[str, Any]) -> None:
         conn.execute(insert(sync_error).values(
             sobject=sobject[:40], direction=direction, record_id=(record_id or None) and record_id[:18],
-            sf_outbox_id=payload.get("sf_outbox_id"), code=code[:80], message=message,
-            payload={k: v for k, v in payload.items() if k != "sf_outbox_id"},
+            sf_outbox_id=payload.get("sf_outbox_id"), lead_id=payload.get("lead_id"), code=code[:80],
+            message=message, payload={k: v for k, v in payload.items() if k not in ("sf_outbox_id", "lead_id")},
             attempts=int(payload.get("attempts") or 1), created_at=now))
 
     return record
@@ -172,10 +173,15 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
 
 
 def retry_errors(ws: Workspace) -> int:
-    """Put every failed outbox row back in the queue (attempts reset); their errors stay until the push succeeds."""
+    """Put every failed outbox row and rejected lead back in the queue (attempts reset); their errors stay until
+    the push succeeds."""
     with write_tx(ws.engine) as conn:
         n = conn.execute(update(sf_outbox).where(sf_outbox.c.status == "error").values(
             status="pending", attempts=0)).rowcount
+        # Leads whose create or field update Salesforce rejected: dirty again (live.py / create.py).
+        s = sf_lead_sync.c
+        n += conn.execute(update(sf_lead_sync).where(s.error_seq.is_not(None), s.dirty_since.is_(None))
+                          .values(dirty_since=time.time(), error_seq=None)).rowcount
         # Whole-sync / whole-job failures are acknowledged; per-record pull errors retry on every sync anyway.
         conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_(None),
                                               sync_error.c.code.in_(["SYNC_FAILED", "BULK_JOB_FAILED"])).values(

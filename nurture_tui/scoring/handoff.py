@@ -1,9 +1,11 @@
 """The hand-off to sales: an engagement summary the rep starts from, pushed to Salesforce as a Task
 (plus status / owner / score / grade field updates through `salesforce.outbox`), optionally emailed.
 
-The summary answers what a rep asks first: which sequences and steps the lead went through, which
-emails it opened, which links it clicked (with their titles), which forms it filled, how the score
-got where it is, and why it qualified.
+The summary answers what a rep asks first: which sequences and steps the lead went through (the path
+taken), which emails it received and opened — by the subject line the lead actually saw (the rendered
+subject of the sent message, never the template's source), which links it clicked (with their titles),
+which pages it visited and forms it filled (with dates), how the score got where it is, and why it
+qualified. No `{{ … }}` / `{% … %}` ever reaches the rep (`untemplated`).
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
                      + ", ".join(f"{t['email']} ({t['score']:g})" for t in why.get("leads", [])))
     acts = conn.execute(
         select(activity.c.kind, activity.c.at, activity.c.sequence_id, activity.c.node_id, activity.c.template_id,
-               activity.c.url, activity.c.meta)
+               activity.c.outbox_id, activity.c.url, activity.c.meta)
         .where(activity.c.lead_id == m.lead_id, activity.c.bot == False)  # noqa: E712
         .order_by(activity.c.at, activity.c.id)).all()
     seq_ids = {a.sequence_id for a in acts if a.sequence_id is not None}
@@ -71,12 +73,16 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     tpl_ids = {a.template_id for a in acts if a.template_id is not None}
     tpl = {r.id: r for r in conn.execute(select(template.c.id, template.c.name, template.c.subject)
                                          .where(template.c.id.in_(tpl_ids)))} if tpl_ids else {}
+    subject_of = received_subjects(conn, int(m.lead_id), tpl)
 
     steps: dict[int, set[str]] = defaultdict(set)
+    path: dict[int, list[str]] = defaultdict(list)  # the nodes in the order the lead reached them
     sends: Counter[int] = Counter()
     for a in acts:
         if a.sequence_id is not None and a.node_id:
             steps[a.sequence_id].add(a.node_id)
+            if a.node_id not in path[a.sequence_id]:
+                path[a.sequence_id].append(a.node_id)
         if a.kind == "sent" and a.sequence_id is not None:
             sends[a.sequence_id] += 1
     lines += ["", "SEQUENCES"]
@@ -86,12 +92,17 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     for sid in sorted(seq_ids):
         lines.append(f"  {seq_names.get(sid, f'#{sid}')}: {len(steps[sid])} steps completed, {sends[sid]} emails "
                      f"sent" + (f", {status[sid]}" if sid in status else ""))
+        if path[sid]:
+            lines.append("    path: " + " → ".join(path[sid][-LIST_LINES:]))
 
+    sent = [a for a in acts if a.kind == "sent"]
+    lines += ["", f"EMAILS RECEIVED ({len(sent)})"]
+    for a in sent[-LIST_LINES:]:
+        lines.append(f"  {_fmt_time(a.at)} {subject_of(a)}")
     opens: Counter[str] = Counter()
     for a in acts:
         if a.kind == "open":
-            t = tpl.get(a.template_id)
-            opens[(t.subject or t.name) if t else "(unknown email)"] += 1
+            opens[subject_of(a)] += 1
     lines += ["", f"EMAILS OPENED ({sum(opens.values())})"]
     lines += [f"  {subject} ×{n}" if n > 1 else f"  {subject}" for subject, n in opens.most_common(LIST_LINES)]
 
@@ -100,7 +111,7 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     lines += ["", f"LINKS CLICKED ({len(clicks)})"]
     for a in clicks[-LIST_LINES:]:
         meta = a.meta or {}
-        title = meta.get("title") or meta.get("link_text") or titles.get((a.template_id, a.url))
+        title = untemplated(meta.get("title") or meta.get("link_text") or titles.get((a.template_id, a.url)))
         lines.append(f"  {_fmt_time(a.at)} {title + ' — ' if title else ''}{a.url or '?'}")
 
     forms = [a for a in acts if a.kind == "form"]
@@ -108,8 +119,10 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     for a in forms[-LIST_LINES:]:
         lines.append(f"  {_fmt_time(a.at)} {(a.meta or {}).get('form') or a.url or 'form'}")
     pages = Counter(a.url or "?" for a in acts if a.kind == "page_view")
+    last_visit = {a.url or "?": a.at for a in acts if a.kind == "page_view"}
     lines += ["", f"PAGES VISITED ({sum(pages.values())})"]
-    lines += [f"  {url} ×{n}" if n > 1 else f"  {url}" for url, n in pages.most_common(LIST_LINES)]
+    lines += [f"  {_fmt_time(last_visit[url])} {url}" + (f" ×{n}" if n > 1 else "")
+              for url, n in pages.most_common(LIST_LINES)]
     other = Counter(a.kind for a in acts if a.kind in ("reply", "meeting", "campaign_response"))
     if other:
         lines.append("  also: " + ", ".join(f"{k} ×{n}" for k, n in sorted(other.items())))
@@ -118,7 +131,38 @@ def engagement_summary(conn: Connection, mql_id: int, now: datetime, settings: S
     lines += ["", f"SCORE HISTORY (last {min(len(changes), HISTORY_LINES)} of {len(changes)}, points as earned)"]
     for ch in changes[-HISTORY_LINES:]:
         lines.append(f"  {_fmt_time(ch.at)} {ch.points:+g} {ch.reason}")
-    return "\n".join(lines)
+    return "\n".join(untemplated(line) or "" for line in lines)
+
+
+_TEMPLATE_SYNTAX = re.compile(r"\{%.*?%\}|\{\{.*?\}\}|\{#.*?#\}|\{%|\{\{", re.S)
+
+
+def untemplated(text: str | None) -> str | None:
+    """Template source never reaches a rep: any `{% … %}` / `{{ … }}` left in a text is cut out."""
+    if not text or "{" not in text:
+        return text
+    return " ".join(_TEMPLATE_SYNTAX.sub(" ", text).split())
+
+
+def received_subjects(conn: Connection, lead_id: int, tpl: dict[int, Any]) -> Any:
+    """activity row → the subject line the lead actually received: the rendered subject of the message it is
+    about (its outbox row; else the lead's message from the same template), never the template's source."""
+    o = mail_outbox.c
+    msgs = conn.execute(select(o.id, o.template_id, o.subject).where(o.lead_id == lead_id, o.category != "internal")
+                        .order_by(o.id)).all()
+    by_id = {r.id: r.subject for r in msgs}
+    by_template = {r.template_id: r.subject for r in msgs if r.template_id is not None}
+
+    def subject(a: Any) -> str:
+        got = by_id.get(a.outbox_id) if a.outbox_id is not None else None
+        got = got or by_template.get(a.template_id)
+        if not got and a.template_id in tpl:
+            t = tpl[a.template_id]
+            static = t.subject and "{{" not in t.subject and "{%" not in t.subject
+            got = t.subject if static else t.name  # a templated subject's source is never shown
+        return untemplated(got) or "(unknown email)"
+
+    return subject
 
 
 _ANCHOR = re.compile(r"<a\b[^>]*?\bhref\s*=\s*([\"'])(https?://[^\"']+)\1[^>]*>(.*?)</a\s*>", re.I | re.S)

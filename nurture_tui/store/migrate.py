@@ -10,7 +10,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine
 
-from . import rollups
+from . import rollups, sf_capture
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -44,6 +44,7 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
         command.upgrade(cfg, revision)
         if revision == "head":
             ensure_rollups(conn)  # triggers keeping the report rollups exact (store/rollups.py)
+            sf_capture.install(conn)  # Salesforce change capture (store/sf_capture.py)
     return before, current_revision(engine)
 
 

@@ -4,7 +4,7 @@
 from sqlmodel import SQLModel
 
 from ._base import apply_core_defaults
-from .activity import ACTIVITY_KINDS, Activity, Campaign, CampaignMember, Opportunity
+from .activity import ACTIVITY_KINDS, Activity, ActivityPending, Campaign, CampaignMember, Opportunity
 from .adaptive import AdaptiveDecision
 from .compliance import Consent
 from .engine import NodeCounter, WebhookOutbox
@@ -12,7 +12,7 @@ from .mail import MailFeedback, Outbox, Subscription, Suppression, Template, Tem
 from .ops import Audit, Lease, Meta
 from .people import GRADES, PERSONAS, STAGES, Account, Lead, LeadTag, RepGroup, User
 from .reports import EmailStat, LeadCohort, LeadMilestone, LeadSend, SendCohort
-from .salesforce import SfInfluence, SfOutbox, SyncError, SyncState
+from .salesforce import SfInfluence, SfLeadSync, SfOutbox, SyncError, SyncState
 from .scoring import GradeProfile, Mql, ScoreEvent, ScoreRule
 from .segments import Segment, SegmentMember
 from .sequences import ENROLLMENT_STATUSES, Enrollment, Sequence, SequenceVersion
@@ -24,11 +24,12 @@ ALL_MODELS: list[type[SQLModel]] = [
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
     NodeCounter, WebhookOutbox, EmailStat, SfInfluence, LeadCohort, LeadMilestone, LeadSend, SendCohort,
-    MailFeedback, Consent,
+    SfLeadSync, AdaptiveDecision, MailFeedback, Consent, ActivityPending,
 ]
 apply_core_defaults(ALL_MODELS)
 
-from .. import rollups  # noqa: E402, F401  (registers the create_all hook that installs the rollup triggers)
+# The create_all hooks installing the rollup triggers and the Salesforce change capture:
+from .. import rollups, sf_capture  # noqa: E402, F401
 
 __all__ = [
     "ACTIVITY_KINDS",
@@ -39,12 +40,14 @@ __all__ = [
     "STAGES",
     "Account",
     "Activity",
+    "ActivityPending",
+    "AdaptiveDecision",
     "Audit",
     "Campaign",
     "CampaignMember",
+    "Consent",
     "EmailStat",
     "Enrollment",
-    "Consent",
     "GradeProfile",
     "Lead",
     "LeadCohort",
@@ -67,6 +70,7 @@ __all__ = [
     "Sequence",
     "SequenceVersion",
     "SfInfluence",
+    "SfLeadSync",
     "SfOutbox",
     "Subscription",
     "Suppression",

@@ -29,6 +29,26 @@ class SfOutbox(SQLModel, table=True):
     sent_at: datetime | None = dt_field()
 
 
+class SfLeadSync(SQLModel, table=True):
+    """Per lead: what nurture last pushed to Salesforce, and whether anything pushable changed since.
+
+    The change capture is database triggers (store/sf_capture.py) on the lead columns nurture pushes and on
+    enrollment status: each change bumps `seq` and keeps the time of the oldest unpushed change
+    (`dirty_since`), so hot paths pay one small upsert and the push reads the lead's *current* values
+    (the latest value wins however often it changed). `pushed` holds the Salesforce field values last
+    accepted by Salesforce, so only real differences are sent and a pulled echo of them is recognised."""
+
+    __tablename__ = "sf_lead_sync"
+
+    lead_id: int = Field(foreign_key="lead.id", primary_key=True, sa_type=BigId, ondelete="CASCADE")
+    seq: int = 0  # bumped by every captured change
+    dirty_since: float | None = Field(default=None, index=True)  # unix seconds of the oldest unpushed change
+    pushed: dict[str, Any] = json_field()  # Salesforce field → value last accepted by Salesforce
+    pushed_at: datetime | None = dt_field()
+    error_seq: int | None = None  # `seq` when Salesforce last rejected the lead's create/update (retried on change)
+    error: str | None = None
+
+
 class SyncState(SQLModel, table=True):
     __tablename__ = "sync_state"
 
@@ -48,6 +68,7 @@ class SyncError(SQLModel, table=True):
     direction: str = Field(max_length=4)  # pull / push
     record_id: str | None = Field(default=None, max_length=18)
     sf_outbox_id: int | None = Field(default=None, sa_type=BigId)
+    lead_id: int | None = Field(default=None, sa_type=BigId, index=True)  # the local lead a push error is about
     code: str | None = Field(default=None, max_length=80)
     message: str = ""
     payload: dict[str, Any] = json_field()

@@ -1,0 +1,288 @@
+"""Continuous push: each dirty lead's nurture-owned values, as they are now, diffed against what Salesforce has.
+
+Change capture is the `sf_lead_sync` table, kept by triggers (store/sf_capture.py): any change of a lead's
+score, grade, stage, last engagement, MQL lifecycle, opt-out, bounce or sequence status marks the lead
+dirty. The push reads the *current* values of the dirty leads (so however many changes happened, the
+latest value wins and one record goes out) and sends only the fields that differ from `sf_lead_sync.pushed`
+— what Salesforce last accepted. After a successful write `pushed` is updated and the lead is clean unless
+it changed again meanwhile (`seq` moved on).
+
+Values sent (Salesforce names from `salesforce.field_map`, standard fields where the object has them in
+its describe):
+
+- score (the live, decayed score, rounded), grade, stage, MQL status (`Nurture_MQL_Status__c`: the local
+  lifecycle name), last engagement, sequence status (`<sequence>: <status>` of the latest enrollment);
+- `Status` (Leads): the MQL lifecycle mapped through `salesforce.status_map` onto the org's Lead Status
+  picklist (values read from describe; an unmapped or unknown value is not sent);
+- `HasOptedOutOfEmail = true` once the lead opted out (never pushed back to false: opt-out is sticky);
+- `EmailBouncedDate` / `EmailBouncedReason` once the lead hard-bounced (the bounced message's time and error).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, func, insert, select, update
+
+from ..batching import chunks
+from ..config import Settings
+from ..scoring.scale import scale
+from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync
+from ..store.tables import outbox as mail_outbox
+from .api import SfApi
+
+#: Fields the push may set besides the mapped custom fields.
+OPT_OUT = "HasOptedOutOfEmail"
+BOUNCE_DATE = "EmailBouncedDate"
+BOUNCE_REASON = "EmailBouncedReason"
+STATUS = "Status"
+
+
+@dataclass
+class OrgFields:
+    """What the org's describe says about Lead and Contact: which fields exist, and the Lead Status values."""
+
+    fields: dict[str, set[str]] = field(default_factory=dict)
+    lead_statuses: set[str] | None = None  # None = the describe listed none (then the map is trusted)
+    missing: set[str] = field(default_factory=set)  # status_map values a lead needed that the org lacks
+
+    def has(self, sobject: str, name: str) -> bool:
+        known = self.fields.get(sobject)
+        return known is None or name in known
+
+
+def read_org(api: SfApi) -> OrgFields:
+    """Two describe calls (Lead, Contact); the sync does them only when something is to be pushed."""
+    out = OrgFields()
+    for sobject in ("Lead", "Contact"):
+        desc: dict[str, Any] = api.call(partial(_describe, api, sobject))
+        out.fields[sobject] = {f["name"] for f in desc.get("fields") or []}
+        if sobject == "Lead":
+            status = next((f for f in desc.get("fields") or [] if f["name"] == STATUS), None)
+            values = {p["value"] for p in (status or {}).get("picklistValues") or [] if p.get("active", True)}
+            out.lead_statuses = values or None
+    return out
+
+
+def _describe(api: SfApi, sobject: str) -> dict[str, Any]:
+    out: dict[str, Any] = getattr(api.sf, sobject).describe()
+    return out
+
+
+def sf_datetime(at: datetime | None) -> str | None:
+    return at.strftime("%Y-%m-%dT%H:%M:%S.000+0000") if at is not None else None
+
+
+def lifecycle(conn: Connection, lead_ids: list[int], settings: Settings) -> dict[int, str]:
+    """The MQL lifecycle name of each lead's latest MQL entry (none = never qualified)."""
+    s = settings.scoring
+    names = {"new": s.mql_lead_status, "snoozed": s.mql_lead_status, "accepted": s.accepted_lead_status,
+             "rejected": s.recycled_lead_status, "recycled": s.recycled_lead_status}
+    out: dict[int, str] = {}
+    for chunk in chunks(lead_ids):
+        latest = (select(mql.c.lead_id, func.max(mql.c.id).label("id")).where(mql.c.lead_id.in_(chunk))
+                  .group_by(mql.c.lead_id).subquery())
+        for lead_id, status in conn.execute(select(mql.c.lead_id, mql.c.status).join(latest, mql.c.id == latest.c.id)):
+            out[int(lead_id)] = names.get(status, status)
+    return out
+
+
+def sequence_status(conn: Connection, lead_ids: list[int]) -> dict[int, str]:
+    """`<sequence>: <status>` of each lead's latest enrollment."""
+    out: dict[int, str] = {}
+    for chunk in chunks(lead_ids):
+        latest = (select(enrollment.c.lead_id, func.max(enrollment.c.id).label("id"))
+                  .where(enrollment.c.lead_id.in_(chunk)).group_by(enrollment.c.lead_id).subquery())
+        q = (select(enrollment.c.lead_id, enrollment.c.status, sequence.c.name)
+             .join(latest, enrollment.c.id == latest.c.id).join(sequence, sequence.c.id == enrollment.c.sequence_id))
+        for lead_id, status, name in conn.execute(q):
+            out[int(lead_id)] = f"{name}: {status}"[:255]
+    return out
+
+
+def bounces(conn: Connection, lead_ids: list[int]) -> dict[int, tuple[datetime | None, str]]:
+    """The latest hard bounce of each lead: (when, the receiving server's answer) — from the lead's own bounce
+    columns where the store has them (bounce processing), else from its latest bounced message."""
+    out: dict[int, tuple[datetime | None, str]] = {}
+    if "bounced_at" in lead.c and "bounce_reason" in lead.c:
+        for chunk in chunks(lead_ids):
+            for lid, at, reason in conn.execute(select(lead.c.id, lead.c.bounced_at, lead.c.bounce_reason)
+                                                .where(lead.c.id.in_(chunk), lead.c.bounced_at.is_not(None))):
+                out[int(lid)] = (at, (reason or "bounced")[:255])
+    o = mail_outbox.c
+    for chunk in chunks([i for i in lead_ids if i not in out]):
+        for row in conn.execute(select(o.lead_id, o.sent_at, o.created_at, o.last_error)
+                                .where(o.lead_id.in_(chunk), o.status == "bounced").order_by(o.id)):
+            out[int(row.lead_id)] = (row.sent_at or row.created_at, (row.last_error or "bounced")[:255])
+    return out
+
+
+@dataclass
+class Dirty:
+    """One dirty lead: its sync row and the Salesforce values it should have now."""
+
+    lead_id: int
+    sf_id: str | None
+    sf_type: str | None
+    seq: int
+    pushed: dict[str, Any]
+    values: dict[str, Any]
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        """Only what differs from what Salesforce last accepted (a new None clears a field set before)."""
+        return {k: v for k, v in self.values.items() if self.pushed.get(k) != v and (v is not None or k in self.pushed)}
+
+
+def values_for(conn: Connection, rows: list[Any], settings: Settings, now: datetime,
+               org: OrgFields | None) -> dict[int, dict[str, Any]]:
+    """Salesforce field → value for each lead row (needs id, sf_type, score, grade, stage, last_activity_at,
+    opted_out, bounced)."""
+    cfg = settings.salesforce
+    fmap = cfg.field_map
+    ids = [int(r.id) for r in rows]
+    cycle = lifecycle(conn, ids, settings)
+    seqs = sequence_status(conn, ids) if fmap.get("sequence_status") else {}
+    bounced = bounces(conn, [int(r.id) for r in rows if r.bounced])
+    factor = scale(conn, now, settings.scoring).factor(now)
+    out: dict[int, dict[str, Any]] = {}
+    for r in rows:
+        sobject = r.sf_type or "Lead"
+        vals: dict[str, Any] = {}
+
+        def put(key: str, value: Any, sobject: str = sobject, vals: dict[str, Any] = vals) -> None:
+            name = fmap.get(key)
+            if name and (org is None or org.has(sobject, name)):
+                vals[name] = value
+
+        put("score", round(float(r.score or 0.0) * factor))
+        put("grade", r.grade)
+        put("stage", r.stage)
+        put("mql_status", cycle.get(int(r.id)))
+        put("last_engagement", sf_datetime(r.last_activity_at))
+        put("sequence_status", seqs.get(int(r.id)))
+        status = cfg.status_map.get(cycle.get(int(r.id)) or "")
+        if sobject == "Lead" and status:
+            if org is None or org.lead_statuses is None or status in org.lead_statuses:
+                vals[STATUS] = status
+            else:
+                org.missing.add(cycle.get(int(r.id)) or "")
+        if r.opted_out and (org is None or org.has(sobject, OPT_OUT)):
+            vals[OPT_OUT] = True
+        if r.bounced and int(r.id) in bounced and (org is None or org.has(sobject, BOUNCE_DATE)):
+            at, reason = bounced[int(r.id)]
+            vals[BOUNCE_DATE] = sf_datetime(at or now)
+            vals[BOUNCE_REASON] = reason
+        out[int(r.id)] = vals
+    return out
+
+
+def unmapped_statuses(settings: Settings, org: OrgFields) -> list[str]:
+    """One line per `salesforce.status_map` entry a lead needed whose value the org's Lead Status picklist
+    lacks (those leads get the custom MQL status field, not `Status`)."""
+    if org.lead_statuses is None:
+        return []
+    values = ", ".join(sorted(org.lead_statuses))
+    return [f"salesforce.status_map.{k}: {settings.salesforce.status_map.get(k)!r} is not a Lead Status in this "
+            f"org (values: {values})" for k in sorted(org.missing)]
+
+
+_LEAD_COLS = (lead.c.id, lead.c.sf_id, lead.c.sf_type, lead.c.score, lead.c.grade, lead.c.stage,
+              lead.c.last_activity_at, lead.c.opted_out, lead.c.bounced)
+
+
+def load_dirty(conn: Connection, settings: Settings, now: datetime, org: OrgFields | None,
+               lead_ids: Iterable[int] | None = None) -> list[Dirty]:
+    """Dirty leads that have a Salesforce record (creates are salesforce/create.py's), with their values."""
+    s = sf_lead_sync.c
+    q = (select(s.seq, s.pushed, *_LEAD_COLS)
+         .join(lead, lead.c.id == s.lead_id)
+         .where(s.dirty_since.is_not(None), lead.c.sf_id.is_not(None),
+                lead.c.status.is_distinct_from("Merged"), lead.c.status.is_distinct_from("Deleted"))
+         .order_by(s.dirty_since, s.lead_id))
+    if lead_ids is not None:
+        q = q.where(s.lead_id.in_(list(lead_ids)))  # (small sets only: tests, merges)
+    rows = list(conn.execute(q))
+    values = values_for(conn, rows, settings, now, org)
+    return [Dirty(int(r.id), r.sf_id, r.sf_type, int(r.seq), dict(r.pushed or {}), values[int(r.id)]) for r in rows]
+
+
+def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime) -> None:
+    """Leads whose changes Salesforce accepted: remember what it has; clean unless changed again since
+    (`seq` moved on: then it stays dirty with its oldest-change time)."""
+    s = sf_lead_sync.c
+    if not done:
+        return
+    state: dict[int, Any] = {}
+    for chunk in chunks([d[0] for d in done]):
+        state.update({int(r.lead_id): r for r in conn.execute(
+            select(s.lead_id, s.seq, s.pushed, s.dirty_since).where(s.lead_id.in_(chunk)))})
+    stmt = (update(sf_lead_sync).where(s.lead_id == bindparam("b_lead"))
+            .values(pushed=bindparam("b_pushed"), pushed_at=now, error=None, error_seq=None,
+                    dirty_since=bindparam("b_dirty")))
+    params = []
+    for lead_id, seq, sent in done:
+        row = state.get(lead_id)
+        if row is None:
+            continue
+        params.append({"b_lead": lead_id, "b_pushed": {**(row.pushed or {}), **sent},
+                       "b_dirty": row.dirty_since if row.seq != seq else None})
+    if params:
+        conn.execute(stmt, params)
+
+
+def settle_error(conn: Connection, lead_id: int, seq: int, code: str, message: str, *, final: bool) -> None:
+    """A rejected lead keeps its error; a final one stops being retried until the lead changes again (the
+    trigger marks it dirty) or `nurture sync --retry-errors`."""
+    s = sf_lead_sync.c
+    values: dict[str, Any] = {"error": f"{code}: {message}"[:2000], "error_seq": seq}
+    if final:
+        values["dirty_since"] = None
+    conn.execute(update(sf_lead_sync).where(s.lead_id == lead_id, s.seq == seq).values(**values))
+
+
+def mark_dirty(conn: Connection, lead_ids: Iterable[int], at: float) -> None:
+    """Mark leads dirty by hand (after a merge, `--retry-errors`): same effect as the trigger."""
+    s = sf_lead_sync.c
+    for chunk in chunks(sorted(set(lead_ids))):
+        have = {r[0] for r in conn.execute(select(s.lead_id).where(s.lead_id.in_(chunk)))}
+        if have:
+            conn.execute(update(sf_lead_sync).where(s.lead_id.in_(have))
+                         .values(seq=s.seq + 1, dirty_since=func.coalesce(s.dirty_since, at)))
+        missing = [i for i in chunk if i not in have]
+        if missing:
+            conn.execute(insert(sf_lead_sync), [{"lead_id": i, "seq": 1, "dirty_since": at, "pushed": {}}
+                                                for i in missing])
+
+
+def ensure_rows(conn: Connection, lead_ids: list[int]) -> None:
+    """A clean `sf_lead_sync` row for each lead that has none yet (a lead created before any change)."""
+    s = sf_lead_sync.c
+    for chunk in chunks(sorted(set(lead_ids))):
+        have = {r[0] for r in conn.execute(select(s.lead_id).where(s.lead_id.in_(chunk)))}
+        missing = [i for i in chunk if i not in have]
+        if missing:
+            conn.execute(insert(sf_lead_sync), [{"lead_id": i, "seq": 0, "dirty_since": None, "pushed": {}}
+                                                for i in missing])
+
+
+def values_keys(settings: Settings) -> set[str]:
+    """Every Salesforce field the continuous push manages."""
+    return {*settings.salesforce.field_map.values(), STATUS, OPT_OUT, BOUNCE_DATE, BOUNCE_REASON}
+
+
+def pending_status_echo(conn: Connection, lead_ids: list[int]) -> dict[int, tuple[bool, Any]]:
+    """For the pull: lead id → (has unpushed local changes, the Status nurture last pushed)."""
+    s = sf_lead_sync.c
+    out: dict[int, tuple[bool, Any]] = {}
+    for chunk in chunks(lead_ids):
+        for lead_id, dirty, pushed in conn.execute(select(s.lead_id, s.dirty_since, s.pushed)
+                                                   .where(s.lead_id.in_(chunk))):
+            out[int(lead_id)] = (dirty is not None, (pushed or {}).get(STATUS))
+    return out
+
+
