@@ -1,5 +1,5 @@
 // Unchanged jsforce against the nurture Salesforce emulator: log in, query, update, one Bulk 2.0 ingest job
-// and one Bulk 2.0 query job. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
+// and one Bulk 2.0 query job, then identity, describe, Collections, upsert, queryMore/queryAll, a subquery, logout. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
 // emulator and passes its settings as JSON in SF_EMULATOR (NODE_EXTRA_CA_CERTS trusts the emulator's CA).
 // Prints one JSON line with what it saw; any failure exits non-zero with the error on stderr.
 'use strict';
@@ -25,6 +25,7 @@ async function main() {
   }
   const conn = new jsforce.Connection(options);
   const userInfo = await conn.login(cfg.username, cfg.password + cfg.securityToken);
+  const instanceUrl = conn.instanceUrl; // logout() clears it
 
   const found = await conn.query(`SELECT Id, LastName, Owner.Name FROM Lead WHERE Email = '${cfg.email}'`);
   const lead = found.records[0];
@@ -45,8 +46,22 @@ async function main() {
   const rows = await bulkQuery(conn, "SELECT Id, LastName, Email FROM Lead WHERE Company = 'JsBulk' ORDER BY Email");
   const grouped = await conn.query('SELECT Company, COUNT(Id) n FROM Lead GROUP BY Company ORDER BY Company');
 
+  // What admins' scripts also do: identity, describe, sObject Collections, upsert on an external id, queryMore
+  // (autoFetch) and queryAll, a parent-to-child subquery, then logout.
+  const me = await conn.identity();
+  const described = await conn.sobject('Lead').describe();
+  const statusField = described.fields.find((f) => f.name === 'Status');
+  const created = await conn.sobject('Contact').create([{ LastName: 'Col One' }, { LastName: 'Col Two' }]);
+  const upserted = await conn.sobject('Task').upsert(
+    { Nurture_Key__c: 'js-1', Subject: 'Call', WhoId: lead.Id }, 'Nurture_Key__c');
+  const paged = await conn.query("SELECT Id FROM Lead WHERE Company = 'Paged'", { autoFetch: true, maxFetch: 10000 });
+  await conn.sobject('Lead').destroy(lead.Id);
+  const withDeleted = await conn.query(`SELECT Id, IsDeleted FROM Lead WHERE Id = '${lead.Id}'`, { scanAll: true });
+  const nested = await conn.query('SELECT Name, (SELECT LastName FROM Contacts) FROM Account');
+  await conn.logout();
+
   process.stdout.write(JSON.stringify({
-    instanceUrl: conn.instanceUrl,
+    instanceUrl,
     userId: userInfo.id,
     queried: { totalSize: found.totalSize, lastName: lead.LastName, ownerType: lead.Owner.attributes.type },
     update: updated,
@@ -57,6 +72,14 @@ async function main() {
     },
     bulkQuery: rows,
     grouped: grouped.records,
+    identity: { userId: me.user_id, username: me.username },
+    leadStatuses: statusField.picklistValues.map((p) => p.value),
+    collections: created.map((r) => r.success),
+    upsert: upserted.success,
+    paged: { fetched: paged.records.length, totalSize: paged.totalSize },
+    queryAll: withDeleted.records.map((r) => r.IsDeleted),
+    nested: nested.records.map((r) => [r.Name, r.Contacts && r.Contacts.totalSize]),
+    loggedOut: !conn.accessToken,
   }) + '\n');
 }
 

@@ -100,9 +100,23 @@ def _tag(xml: str, name: str) -> str | None:
     return html.unescape(m.group(1)) if m else None
 
 
+_SOAP_LOGOUT = """<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope \
+xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns="urn:partner.soap.sforce.com">\
+<soapenv:Body><logoutResponse/></soapenv:Body></soapenv:Envelope>"""
+
+
 def soap_login(state: AuthState, body: bytes, base_url: str, version: str) -> tuple[int, str, bytes]:
-    """Returns (status, content type, body)."""
+    """The partner SOAP endpoint's `login()` (and `logout()`, which ends the SessionHeader's session).
+    Returns (status, content type, body)."""
     xml = body.decode("utf-8", "replace")
+    if re.search(r"<(?:\w+:)?logout\b", xml):
+        sid = _tag(xml, "sessionId")
+        if sid is None or state.user_for(sid) is None:
+            return 500, "text/xml; charset=utf-8", _SOAP_FAULT.replace("INVALID_LOGIN", "INVALID_SESSION_ID").replace(
+                "Invalid username, password, security token; or user locked out.", "Invalid Session ID found in "
+                "SessionHeader: Illegal Session").encode()
+        state.revoke(sid)
+        return 200, "text/xml; charset=utf-8", _SOAP_LOGOUT.encode()
     username, password = _tag(xml, "username"), _tag(xml, "password")
     cred = state._check_password(username or "", password or "")
     if cred is None or username is None:
@@ -164,3 +178,37 @@ def oauth_token(state: AuthState, body: bytes, headers: dict[str, str], base_url
     return 200, {"access_token": token, "instance_url": base_url, "id": f"{base_url}/id/{ORG_ID}/{user_id}",
                  "token_type": "Bearer", "issued_at": str(now_ms), "signature": secrets.token_urlsafe(16),
                  "scope": "api"}
+
+
+def revoke_token(state: AuthState, body: bytes) -> tuple[int, dict[str, Any] | None]:
+    """`POST /services/oauth2/revoke` (form `token=`): 200 and the session ends; an unknown token is
+    `unsupported_token_type`, as Salesforce answers."""
+    form = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
+    token = form.get("token", "")
+    if state.user_for(token) is None:
+        return 400, {"error": "unsupported_token_type", "error_description": "this token type is not supported"}
+    state.revoke(token)
+    return 200, None
+
+
+def identity(user: dict[str, Any], base_url: str, openid: bool = False) -> dict[str, Any]:
+    """The identity URL's answer (`/id/{org}/{user}`), or the OpenID `userinfo` shape."""
+    version = "{version}"  # Salesforce leaves the placeholder in these URLs
+    rest = f"{base_url}/services/data/v{version}"
+    urls = {"enterprise": f"{base_url}/services/Soap/c/{version}/{ORG_ID}",
+            "partner": f"{base_url}/services/Soap/u/{version}/{ORG_ID}", "rest": f"{rest}/",
+            "sobjects": f"{rest}/sobjects/", "search": f"{rest}/search/", "query": f"{rest}/query/",
+            "recent": f"{rest}/recent/", "profile": f"{base_url}/{user['Id']}", "users": f"{rest}/chatter/users"}
+    uid = user["Id"]
+    common = {"user_id": uid, "organization_id": ORG_ID, "email": user.get("Email"), "email_verified": True,
+              "active": bool(user.get("IsActive", True)), "user_type": "STANDARD", "language": "en_US",
+              "locale": "en_US", "utcOffset": 0, "urls": urls}
+    if openid:
+        return {"sub": f"{base_url}/id/{ORG_ID}/{uid}", "preferred_username": user.get("Username"),
+                "nickname": user.get("Username"), "name": user.get("Name"), "given_name": user.get("FirstName"),
+                "family_name": user.get("LastName"), "zoneinfo": user.get("TimeZoneSidKey"),
+                "updated_at": user.get("LastModifiedDate"), **common}
+    return {"id": f"{base_url}/id/{ORG_ID}/{uid}", "asserted_user": True, "username": user.get("Username"),
+            "nick_name": user.get("Username"), "display_name": user.get("Name"), "first_name": user.get("FirstName"),
+            "last_name": user.get("LastName"), "timezone": user.get("TimeZoneSidKey"),
+            "last_modified_date": user.get("LastModifiedDate"), "is_app_installed": True, **common}

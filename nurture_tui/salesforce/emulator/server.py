@@ -1,6 +1,7 @@
 """The emulator's HTTPS server: a threaded `http.server` with TLS, keep-alive and TCP_NODELAY.
 
-Routing: `/services/Soap/u/{ver}` (SOAP login), `/services/oauth2/token` (OAuth), `/services/data/` (versions),
+Routing: `/services/Soap/u/{ver}` (SOAP login/logout), `/services/oauth2/token|revoke|userinfo` (OAuth), `/id/…`
+(identity URL), `/services/data/` (versions),
 `/services/data/vXX.X/…` (REST + Bulk 2.0; counted as API calls, `Sforce-Limit-Info` on every response),
 `/services/async/{ver}/…` (Bulk API 1.0, JSON; session in `X-SFDC-Session`) and
 `/_emulator/…` (admin: stats, faults, convert, merge, expire sessions; not counted).
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from .auth import ORG_ID, AuthState, Credentials, oauth_token, soap_login
+from .auth import ORG_ID, AuthState, Credentials, identity, oauth_token, revoke_token, soap_login
 from .bulk import BulkApi
 from .bulk1 import Bulk1Api
 from .faults import Faults
@@ -185,6 +186,17 @@ class Emulator:
         if path.rstrip("/") == "/services/oauth2/token" and method == "POST":
             status, payload = oauth_token(self.auth, body, headers, self.url, int(self.org.clock().timestamp() * 1000))
             return Response(status, payload)
+        if path.rstrip("/") == "/services/oauth2/revoke" and method == "POST":
+            form = body or (f"token={params['token']}".encode() if params.get("token") else b"")
+            status, revoked = revoke_token(self.auth, form)
+            return Response(status, revoked)
+        if path.startswith("/id/") or path.rstrip("/") == "/services/oauth2/userinfo":
+            token = headers.get("authorization", "").removeprefix("Bearer ").removeprefix("OAuth ").strip()
+            user_id = self.auth.user_for(token or params.get("oauth_token", ""))
+            user = self.org.find(user_id) if user_id else None
+            if user is None:
+                return Response(403, "Bad_OAuth_Token", content_type="text/plain")
+            return Response(200, identity(user, self.url, openid=path.startswith("/services/")))
         if path.rstrip("/") == "/services/data":
             return Response(200, [{"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}])
         m = _ASYNC.match(path)

@@ -30,6 +30,9 @@ def _node() -> str:
 def test_jsforce_logs_in_queries_updates_and_runs_bulk2_jobs(emulator: Emulator, flow: str) -> None:
     node = _node()
     lead = emulator.org.create("Lead", {"LastName": "Node", "Company": "Acme", "Email": "node@example.com"})
+    account = emulator.org.create("Account", {"Name": "Acme"})
+    emulator.org.create("Contact", {"LastName": "Amy", "AccountId": account})
+    emulator.org.insert_trusted("Lead", [{"LastName": f"P{i}", "Company": "Paged"} for i in range(2100)])
     creds = emulator.credentials()
     cfg = {"loginUrl": creds["login_url"], "version": creds["api_version"], "flow": flow,
            "username": creds["username"], "password": creds["password"], "securityToken": creds["security_token"],
@@ -48,7 +51,14 @@ def test_jsforce_logs_in_queries_updates_and_runs_bulk2_jobs(emulator: Emulator,
     assert [e.split(":")[0] for e in out["bulkIngest"]["failed"]] == ["REQUIRED_FIELD_MISSING"]
     assert [(r["LastName"], r["Email"]) for r in out["bulkQuery"]] == [("Bulk One", "bulk1@example.com"),
                                                                        ("Bulk Two", "bulk2@example.com")]
-    assert [(r["Company"], r["n"]) for r in out["grouped"]] == [("Acme", 1), ("JsBulk", 2)]
+    assert [(r["Company"], r["n"]) for r in out["grouped"]] == [("Acme", 1), ("JsBulk", 2), ("Paged", 2100)]
+    assert out["identity"] == {"userId": emulator.integration_user_id, "username": emulator.username}
+    assert out["leadStatuses"][0] == "Open - Not Contacted" and "Closed - Converted" in out["leadStatuses"]
+    assert out["collections"] == [True, True] and out["upsert"] is True
+    assert out["paged"] == {"fetched": 2100, "totalSize": 2100}  # two pages: queryMore through nextRecordsUrl
+    assert out["queryAll"] == [True]
+    assert out["nested"] == [["Acme", 1]]
+    assert out["loggedOut"] is True and list(emulator.auth.sessions) == [creds["session_id"]]  # jsforce's ended
     routes = emulator.stats.snapshot()["by_route"]
     assert routes.get("PUT /services/data/v59.0/jobs/ingest/{id}/batches") == 1
     assert routes.get("POST /services/data/v59.0/jobs/query") == 1
