@@ -17,7 +17,19 @@ from functools import lru_cache
 from typing import Any, Protocol
 
 from .schema import CHILD_RELATIONSHIPS, NAME_OBJECT, FieldDef, ObjectDef
-from .soql import FROM_POSITION, Agg, Getter, Query, SoqlError, SubQuery, TypeOf, compile_where, parse, sort_rows
+from .soql import (
+    FROM_POSITION,
+    Agg,
+    Getter,
+    Query,
+    SoqlError,
+    SubQuery,
+    TypeOf,
+    compile_where,
+    date_function,
+    parse,
+    sort_rows,
+)
 
 
 class RecordSource(Protocol):
@@ -117,7 +129,17 @@ class Resolver:
                 err.pos = self.q.positions.get(path.lower())
             raise
 
+    def _date_function(self, func: str, path: str) -> tuple[Getter, str, str]:
+        """CALENDAR_YEAR(CreatedDate) and friends: an int (DAY_ONLY: a date) of a date or datetime field."""
+        get, ftype, canon = self._resolve(path)
+        if ftype not in ("date", "datetime"):
+            raise SoqlError("MALFORMED_QUERY", f"{func} needs a date or dateTime field, not {path}")
+        return (lambda r: date_function(func, get(r))), "date" if func == "DAY_ONLY" else "int", f"{func}({canon})"
+
     def _resolve(self, path: str) -> tuple[Getter, str, str]:
+        func, _, inner = path.partition("(")
+        if inner:
+            return self._date_function(func, inner[:-1])
         o = self.o
         parts = path.split(".")
         if len(parts) > 1 and parts[0].lower() == o.name.lower():
@@ -169,7 +191,7 @@ def evaluate(org: RecordSource, soql: str, include_deleted: bool = False) -> Que
     rows = _window(q, rows)
     if q.count:
         return QueryResult(o.name, [], len(rows), True, [], [])
-    resolved = [resolve(p) for p in q.fields]
+    resolved = [resolve(p) for p in _expand_fields(o, q)]
     for item in q.items:  # fail at query time, not on the first page
         if isinstance(item, SubQuery):
             child_relationship(org, o, item.query.sobject)
@@ -177,6 +199,21 @@ def evaluate(org: RecordSource, soql: str, include_deleted: bool = False) -> Que
             _typeof_field(o, item)
     return QueryResult(o.name, rows, len(rows), False, [c for _, _, c in resolved], [g for g, _, _ in resolved],
                        query=q, include_deleted=include_deleted)
+
+
+def _expand_fields(o: ObjectDef, q: Query) -> list[str]:
+    """FIELDS(ALL|STANDARD|CUSTOM) → the object's field names (ALL and CUSTOM need LIMIT ≤ 200, as on a real org)."""
+    out: list[str] = []
+    for p in q.fields:
+        kind = p[7:-1] if p.startswith("FIELDS(") else None
+        if kind is None:
+            out.append(p)
+            continue
+        if kind != "STANDARD" and (q.limit is None or q.limit > 200):
+            raise SoqlError("MALFORMED_QUERY", "The SOQL FIELDS function must have a LIMIT of at most 200",
+                            q.positions.get(p.lower()))
+        out += [f.name for f in o.fields.values() if kind == "ALL" or f.custom == (kind == "CUSTOM")]
+    return list(dict.fromkeys(out))
 
 
 def _object(org: RecordSource, q: Query) -> ObjectDef:
@@ -314,8 +351,11 @@ def _aggregate_record(q: Query, group_get: dict[str, tuple[Getter, str, str]],
                 expr += 1
             rec[name] = row["aggs"][item.key]
         elif isinstance(item, str):
-            canon = group_get[item.lower()][2]
-            rec[q.aliases.get(item.lower()) or canon.split(".")[-1]] = row["keys"][item.lower()]
+            name = q.aliases.get(item.lower())
+            if name is None and "(" in item:  # an unaliased date function is an expression too
+                name = f"expr{expr}"
+                expr += 1
+            rec[name or group_get[item.lower()][2].split(".")[-1]] = row["keys"][item.lower()]
     return rec
 
 

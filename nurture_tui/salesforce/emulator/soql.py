@@ -186,6 +186,23 @@ class DateRange:
         raise SoqlError("MALFORMED_QUERY", f"unknown date literal {name}")
 
 
+def date_function(name: str, value: str | None) -> Any:
+    """A date function of a stored date (`2024-01-15`) or datetime (`2024-01-15T10:30:00.000+0000`) value."""
+    if not value:
+        return None
+    d = date.fromisoformat(value[:10])
+    if name == "DAY_ONLY":
+        return d.isoformat()
+    if name == "HOUR_IN_DAY":
+        return int(value[11:13]) if len(value) > 10 else 0
+    out = {"CALENDAR_YEAR": d.year, "FISCAL_YEAR": d.year, "CALENDAR_QUARTER": (d.month - 1) // 3 + 1,
+           "FISCAL_QUARTER": (d.month - 1) // 3 + 1, "CALENDAR_MONTH": d.month, "FISCAL_MONTH": d.month,
+           "DAY_IN_MONTH": d.day, "DAY_IN_WEEK": (d.weekday() + 1) % 7 + 1,  # 1 = Sunday
+           "DAY_IN_YEAR": d.timetuple().tm_yday, "WEEK_IN_MONTH": (d.day - 1) // 7 + 1,
+           "WEEK_IN_YEAR": (d.timetuple().tm_yday - 1) // 7 + 1}
+    return out[name]
+
+
 def _month_start(d: date, months: int) -> date:
     """The first day of the month `months` away from `d`'s month."""
     m = d.month - 1 + months
@@ -263,6 +280,10 @@ class Query:
         return bool(self.group_by) or bool(self.aggregates)
 
 
+#: Date functions (Salesforce's default fiscal year is the calendar year, so FISCAL_* equal CALENDAR_*).
+DATE_FUNCTIONS = frozenset({"CALENDAR_YEAR", "CALENDAR_QUARTER", "CALENDAR_MONTH", "DAY_IN_MONTH", "DAY_IN_WEEK",
+                            "DAY_IN_YEAR", "DAY_ONLY", "HOUR_IN_DAY", "WEEK_IN_MONTH", "WEEK_IN_YEAR", "FISCAL_YEAR",
+                            "FISCAL_QUARTER", "FISCAL_MONTH"})
 FROM_POSITION = " from"  # the key of the FROM object's offset in Query.positions (no path has a space)
 _CLAUSES = {"FROM", "WHERE", "GROUP", "HAVING", "ORDER", "LIMIT", "OFFSET", "WITH", "FOR", "WHEN", "ELSE", "END",
             "THEN"}
@@ -323,8 +344,14 @@ class _Parser:
         return t.text
 
     def path(self, q: Query) -> str:
+        """A field path, or a date function of one (`CALENDAR_YEAR(CreatedDate)`, kept as that text)."""
         pos = self._here()
         p = self.ident()
+        if p.upper() in DATE_FUNCTIONS and self.peek_text("("):
+            self.take()
+            inner = self.path(q)
+            self.expect(")")
+            p = f"{p.upper()}({inner})"
         q.positions.setdefault(p.lower(), pos)
         return p
 
@@ -371,8 +398,24 @@ class _Parser:
                 q.items.append(SubQuery(sub))
             elif self.peek("TYPEOF"):
                 q.items.append(self.typeof())
+            elif self.peek("FIELDS") and self.peek_text("(", 1):
+                pos = self._here()
+                self.i += 2
+                t = self.take()
+                if t.text.upper() not in ("ALL", "STANDARD", "CUSTOM"):
+                    raise self.fail(f"FIELDS takes ALL, STANDARD or CUSTOM, not {_shown(t)}", t.pos)
+                self.expect(")")
+                p = f"FIELDS({t.text.upper()})"
+                q.positions.setdefault(p.lower(), pos)
+                q.fields.append(p)
+                q.items.append(p)
             else:
-                p = self.path(q)
+                if self.peek("TOLABEL") and self.peek_text("(", 1):  # labels are the values here
+                    self.i += 2
+                    p = self.path(q)
+                    self.expect(")")
+                else:
+                    p = self.path(q)
                 q.fields.append(p)
                 q.items.append(p)
                 alias = self._alias()
@@ -434,6 +477,10 @@ class _Parser:
 
     def _check_grouping(self, q: Query) -> None:
         if not q.is_aggregate:
+            for item in q.items:
+                if isinstance(item, str) and "(" in item and not item.startswith("FIELDS("):
+                    raise SoqlError("MALFORMED_QUERY", f"{item.split('(')[0]} can only be selected in an aggregate "
+                                    "query (with GROUP BY)", q.positions.get(item.lower()))
             return
         grouped = {g.lower() for g in q.group_by}
         for item in q.items:

@@ -91,6 +91,32 @@ def test_aggregate_errors(o4: Org4) -> None:
     assert "HAVING" in o4.query("SELECT Id FROM Lead WHERE COUNT(Id) > 1", status=400)[0]["message"]
 
 
+def test_date_functions_group_filter_and_are_expressions(o4: Org4) -> None:
+    body = o4.query("SELECT CALENDAR_MONTH(SystemModstamp), COUNT(Id) n FROM Lead GROUP BY "
+                    "CALENDAR_MONTH(SystemModstamp) ORDER BY CALENDAR_MONTH(SystemModstamp)")
+    assert body["records"] == [_agg(expr0=1, n=1), _agg(expr0=2, n=1), _agg(expr0=3, n=2)]
+    days = o4.query("SELECT DAY_ONLY(SystemModstamp) day, COUNT(Id) FROM Lead WHERE CALENDAR_YEAR(SystemModstamp) "
+                    "= 2026 GROUP BY DAY_ONLY(SystemModstamp) HAVING COUNT(Id) = 1 ORDER BY DAY_ONLY(SystemModstamp) "
+                    "DESC LIMIT 1")
+    assert days["records"] == [_agg(day="2026-03-04", expr0=1)]
+    wednesday = o4.query("SELECT LastName FROM Lead WHERE DAY_IN_WEEK(SystemModstamp) = 4")["records"]
+    assert [r["LastName"] for r in wednesday] == ["Ada"]  # 1 = Sunday
+    err = o4.query("SELECT CALENDAR_YEAR(SystemModstamp) FROM Lead", status=400)[0]
+    assert err["errorCode"] == "MALFORMED_QUERY" and "aggregate query" in err["message"]
+
+
+def test_fields_function_and_to_label(o4: Org4) -> None:
+    row = o4.query("SELECT FIELDS(ALL) FROM Lead WHERE LastName = 'Ada' LIMIT 1")["records"][0]
+    assert row["LastName"] == "Ada" and "Nurture_Score__c" in row and "SystemModstamp" in row
+    custom = o4.query("SELECT FIELDS(CUSTOM) FROM Lead LIMIT 1")["records"][0]
+    assert set(custom) - {"attributes"} and all(k.endswith("__c") for k in custom if k != "attributes")
+    assert "Nurture_Score__c" not in o4.query("SELECT FIELDS(STANDARD) FROM Lead")["records"][0]
+    err = o4.query("SELECT FIELDS(ALL) FROM Lead", status=400)[0]
+    assert err["message"].endswith("The SOQL FIELDS function must have a LIMIT of at most 200")
+    labelled = o4.query("SELECT toLabel(LeadSource) FROM Lead WHERE LastName = 'Ada'")["records"][0]
+    assert labelled["LeadSource"] == "Web"
+
+
 # ------------------------------------------------------------------------------ subqueries and joins
 def test_parent_to_child_subquery_nests_a_query_result_or_null(o4: Org4) -> None:
     body = o4.query("SELECT Name, (SELECT LastName FROM Contacts ORDER BY LastName) FROM Account ORDER BY Name")
@@ -204,7 +230,7 @@ def test_errors_carry_salesforce_caret_messages(o4: Org4) -> None:
 
 def test_lead_status_is_queryable_and_read_only(o4: Org4) -> None:
     body = o4.query("SELECT MasterLabel, IsConverted, IsDefault FROM LeadStatus ORDER BY SortOrder")
-    assert body["totalSize"] == 5
+    assert body["totalSize"] == 6  # the standard five and "Marketing Qualified" (nurture's MQL status)
     first = body["records"][0]
     assert (first["MasterLabel"], first["IsConverted"], first["IsDefault"]) == ("Open - Not Contacted", False, True)
     assert [r["MasterLabel"] for r in body["records"] if r["IsConverted"]] == ["Closed - Converted"]
