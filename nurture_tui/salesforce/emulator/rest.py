@@ -1,5 +1,5 @@
 """REST API routes under `/services/data/vXX.X/`: query/queryAll with paging, sObject CRUD and upsert,
-describe, updated/deleted, limits, sObject Collections and `/composite`."""
+describe, updated/deleted, limits, sObject Collections, `/composite`, `/composite/batch` and `/composite/tree`."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
+from . import composite
 from .query import QueryResult, child_rows, name_value, name_view, target_of, typeof_fields
 from .schema import ObjectDef, describe_global_entry, describe_object
 from .soql import SoqlError, SubQuery, TypeOf, format_datetime, parse_datetime
@@ -182,6 +183,15 @@ class RestApi:
                 return self._collections(req, parts[2:])
             if len(parts) == 1 and m == "POST":
                 return self._composite(req)
+            if parts[1:] == ["batch"] and m == "POST":
+                return Response(200, composite.batch(req.json(), req.version, self._dispatch(req)))
+            if len(parts) == 3 and parts[1] == "tree" and m == "POST":
+                with self.org.lock:
+                    snapshot = self._snapshot()
+                    status, out = composite.tree(self.org, parts[2], req.json(), req.user_id)
+                    if status >= 400:  # a tree is all or nothing
+                        self._restore(snapshot)
+                return Response(status, out)
         if not parts and m == "GET":
             base = f"/services/data/v{req.version}"
             return Response(200, {"sobjects": f"{base}/sobjects", "query": f"{base}/query",
@@ -428,6 +438,14 @@ class RestApi:
         for k, v in ext.items():
             org._ext[k] = v
         org._members = members
+
+    def _dispatch(self, req: Request) -> composite.Dispatch:
+        def run(method: str, path: str, params: dict[str, str], body: Any) -> tuple[int, Any]:
+            resp = self.handle(Request(method, path, req.version, params, req.headers,
+                                       dumps(body) if body is not None else b"", req.user_id))
+            return resp.status, resp.body
+
+        return run
 
     def _composite(self, req: Request) -> Response:
         body = req.json()

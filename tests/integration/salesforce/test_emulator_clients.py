@@ -153,6 +153,34 @@ def test_composite_chains_references(emulator: Emulator) -> None:
     assert out[2]["body"]["records"][0]["Contacts"]["records"][0]["LastName"] == "Amy"
 
 
+def test_composite_batch_and_tree(emulator: Emulator) -> None:
+    sf = _script_client(emulator)
+    tree = sf.restful("composite/tree/Account", method="POST", json={"records": [
+        {"attributes": {"type": "Account", "referenceId": "acme"}, "Name": "Acme",
+         "Contacts": {"records": [{"attributes": {"type": "Contact", "referenceId": "amy"}, "LastName": "Amy"},
+                                  {"attributes": {"type": "Contact", "referenceId": "bo"}, "LastName": "Bo"}]}}]})
+    assert tree["hasErrors"] is False and [r["referenceId"] for r in tree["results"]] == ["acme", "amy", "bo"]
+    acme = tree["results"][0]["id"]
+    assert sf.Contact.get(tree["results"][1]["id"])["AccountId"] == acme
+    with pytest.raises(SalesforceMalformedRequest) as err:  # one bad child: nothing is created
+        sf.restful("composite/tree/Account", method="POST", json={"records": [
+            {"attributes": {"type": "Account", "referenceId": "a2"}, "Name": "Second",
+             "Contacts": {"records": [{"attributes": {"type": "Contact", "referenceId": "c2"}}]}}]})
+    assert err.value.content == {"hasErrors": True, "results": [{"referenceId": "c2", "errors": [
+        {"statusCode": "REQUIRED_FIELD_MISSING", "message": "Required fields are missing: [LastName]",
+         "fields": ["LastName"]}]}]}
+    assert sf.query("SELECT COUNT() FROM Account")["totalSize"] == 1
+    batch = sf.restful("composite/batch", method="POST", json={"haltOnError": False, "batchRequests": [
+        {"method": "GET", "url": f"v59.0/sobjects/Account/{acme}?fields=Name"},
+        {"method": "PATCH", "url": f"v59.0/sobjects/Account/{acme}", "richInput": {"Website": "acme.example"}},
+        {"method": "GET", "url": "v59.0/query?q=SELECT+Website+FROM+Account"},
+        {"method": "GET", "url": "v59.0/sobjects/Account/001000000009999AAA"}]})
+    assert batch["hasErrors"] is True
+    assert [r["statusCode"] for r in batch["results"]] == [200, 204, 200, 404]
+    assert batch["results"][0]["result"]["Name"] == "Acme"
+    assert batch["results"][2]["result"]["records"][0]["Website"] == "acme.example"
+
+
 def test_bulk2_rejects_what_bulk_queries_cannot_do_and_runs_the_rest(emulator: Emulator) -> None:
     sf = _script_client(emulator)
     lead = sf.Lead.create({"LastName": "B", "Company": "C", "Email": "b@example.com"})["id"]
