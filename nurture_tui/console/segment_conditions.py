@@ -22,7 +22,7 @@ _WINDOW = re.compile(r"^\s*(?:within|in|<)?\s*(\S+)\s*$")
 
 ACTIVITY_OPS = ("within", "any_time", "at_least", "at_most", "exactly", "never", "last_before", "last_after")
 MEMBERSHIP = {"in_segment": "in segment", "in_sequence": "in sequence", "in_campaign": "in campaign",
-              "mql_status": "MQL status"}
+              "mql_status": "MQL status", "consent": "consent"}
 OP_HELP = {
     "eq": "=", "ne": "≠", "in": "is one of", "not_in": "is none of", "is_empty": "is empty",
     "not_empty": "is not empty", "lt": "<", "le": "≤", "gt": ">", "ge": "≥", "between": "between",
@@ -34,6 +34,7 @@ OP_HELP = {
     "exactly": "exactly N times [within 14d]", "never": "never [within 14d]",
     "last_before": "last time before (date or 30d)", "last_after": "last time after (date or 30d)",
     "is": "is",
+    "pending": "waiting for double opt-in", "withdrawn": "withdrawn", "any": "any record",
 }
 
 
@@ -85,6 +86,9 @@ def subjects(custom_keys: tuple[str, ...] = (), data_choices: dict[str, tuple[st
         Subject("in_campaign", "in campaign", "membership", ("is",), names.get("campaigns", ()),
                 "a campaign name"),
         Subject("mql_status", "MQL status", "membership", ("is",), MQL_STATUSES, "an MQL status"),
+        # `is` = granted (docs/compliance.md)
+        Subject("consent", "consent", "membership", ("is", "pending", "withdrawn", "any"), names.get("consents", ()),
+                "a subscription category"),
     ]
     rank = {key: i for i, key in enumerate(COMMON_FIRST)}
     return sorted(out, key=lambda subject: rank.get(subject.key, len(rank)))  # stable: the rest keep their order
@@ -107,8 +111,8 @@ def build(subject: Subject, op: str, text: str) -> dict[str, Any]:
     elif subject.kind == "membership":
         if not text:
             raise ValidationError("value", f"name the {subject.label.split()[-1]}")
-        if subject.key == "in_sequence" and op != "is":
-            data = {"in_sequence": text, "status": op}
+        if subject.key in ("in_sequence", "consent") and op != "is":
+            data = {subject.key: text, "status": op}
         else:
             data = {subject.key: text}
     elif op in F.NO_VALUE_OPS:
@@ -181,6 +185,9 @@ def split(data: dict[str, Any]) -> tuple[str, str, str]:
         return key, op, (text + filters).strip()
     for key in MEMBERSHIP:
         if key in data:
+            if key == "consent":
+                status = str(data.get("status", "granted"))
+                return key, "is" if status == "granted" else status, str(data[key])
             op = str(data.get("status", "is")) if key == "in_sequence" else "is"
             return key, "is" if op == "any" else op, str(data[key])
     raise ValidationError("condition", f"cannot edit {data!r} in the form")

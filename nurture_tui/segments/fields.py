@@ -19,8 +19,20 @@ from sqlalchemy import ColumnElement, Connection, func, select
 
 from ..errors import ValidationError
 from ..store.models.activity import ACTIVITY_KINDS
+from ..store.models.compliance import CONSENT_STATUSES
 from ..store.models.people import GRADES, PERSONAS, STAGES
-from ..store.tables import account, campaign, campaign_member, lead, lead_tag, segment, sequence, user
+from ..store.tables import (
+    account,
+    campaign,
+    campaign_member,
+    consent,
+    lead,
+    lead_tag,
+    segment,
+    sequence,
+    template,
+    user,
+)
 
 # Field kinds. `stage` and `grade` are ordered enumerations; `score` is a number on the live scale.
 STRING, NUMBER, BOOL, DATE = "string", "number", "bool", "date"
@@ -191,8 +203,17 @@ def catalogue(conn: Connection) -> list[FieldChoice]:
         FieldChoice("in_campaign", "in_campaign", MEMBERSHIP, "membership", choices=names(campaign),
                     statuses=member_statuses),
         FieldChoice("mql_status", "mql_status", MEMBERSHIP, "membership", choices=MQL_STATUSES),
+        FieldChoice("consent", "consent", MEMBERSHIP, "membership", choices=_consent_categories(conn),
+                    statuses=(*CONSENT_STATUSES, "any")),
     ]
     return out
+
+
+def _consent_categories(conn: Connection) -> tuple[str, ...]:
+    """Categories consent can be about: those with a consent record and those a template sends."""
+    found = set(conn.execute(select(consent.c.category).distinct()).scalars())
+    found |= set(conn.execute(select(template.c.category).distinct()).scalars())
+    return tuple(sorted(found - {"transactional"}, key=str.lower))
 
 
 def _sample_floor(conn: Connection, size: int) -> int | None:

@@ -16,6 +16,7 @@ from sqlalchemy import insert, select
 
 from nurture_tui.compliance.consent import consent_of, record_consent
 from nurture_tui.config import load_settings
+from nurture_tui.console.segment_conditions import build, split, subjects
 from nurture_tui.engine.advance import run_due
 from nurture_tui.engine.enroll import enroll_lead
 from nurture_tui.engine.seeding import make_leads, publish_definition
@@ -26,6 +27,7 @@ from nurture_tui.mail.subscriptions import set_category
 from nurture_tui.mail.suppression import suppressed_ids
 from nurture_tui.scoring.scale import scale
 from nurture_tui.segments import compiler
+from nurture_tui.segments.fields import catalogue
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import consent, lead, outbox
 from nurture_tui.web.server import WebServer
@@ -183,3 +185,18 @@ def test_double_opt_in_end_to_end(workspace: Workspace) -> None:
             assert [tuple(s) for s in sent] == [("transactional", "sent"), ("events", "sent")]
         finally:
             close_dispatcher(ws)
+
+
+def test_the_segment_builder_offers_consent(workspace: Workspace) -> None:
+    ws = workspace
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        (lid,) = make_leads(conn, 1, now)
+        record_consent(conn, [lid], "events", source="operator", now=now, settings=ws.settings)
+        choice = next(c for c in catalogue(conn) if c.name == "consent")
+    assert "events" in choice.choices and choice.statuses == ("granted", "pending", "withdrawn", "any")
+    subject = next(s for s in subjects(names={"consents": choice.choices}) if s.key == "consent")
+    assert build(subject, "is", "events") == {"consent": "events"}
+    assert build(subject, "pending", "events") == {"consent": "events", "status": "pending"}
+    assert split({"consent": "events", "status": "withdrawn"}) == ("consent", "withdrawn", "events")
+    assert split({"consent": "events"}) == ("consent", "is", "events")

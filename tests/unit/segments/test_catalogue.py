@@ -111,4 +111,4 @@ def test_empty_workspace(workspace: Workspace) -> None:
     with workspace.engine.connect() as conn:
         assert custom_keys(conn) == {}
         assert value_choices(conn, "country") == [] and value_choices(conn, "owner") == []
-        assert len(catalogue(conn)) == len(fields.FIELDS) + len(ACTIVITY_KINDS) + 4
+        assert len(catalogue(conn)) == len(fields.FIELDS) + len(ACTIVITY_KINDS) + 5  # + the memberships
