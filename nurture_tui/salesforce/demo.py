@@ -9,7 +9,9 @@ links them up (by email) and pushes scores, MQL tasks and campaign members from 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 
@@ -50,6 +52,7 @@ def start_demo_org(ws: Workspace, *, directory: Path | None = None, max_leads: i
                                 for r in leads])
     org.insert_trusted("Campaign", [{"Name": name, "Type": typ, "Status": "In Progress", "IsActive": True}
                                     for name, typ in _demo_campaigns(ws)])
+    add_lead_statuses(org, ws.settings.salesforce.status_map.values())
     emu.start()
     ws.settings.salesforce = SalesforceSettings(**{**ws.settings.salesforce.model_dump(),
                                                    **emu.client_settings(auth)})
@@ -72,3 +75,13 @@ def _demo_campaigns(ws: Workspace) -> list[tuple[str, str]]:
                 if step.action is not None and step.action.type == "add_to_campaign" and step.action.campaign:
                     names.setdefault(step.action.campaign, "Nurture")
     return list(names.items())
+
+
+def add_lead_statuses(org: Any, values: Iterable[str]) -> None:
+    """What an admin does in Setup for nurture: the Lead Status values `salesforce.status_map` names (e.g.
+    "Marketing Qualified") that the org does not have yet."""
+    have = {r.get("MasterLabel") for r in org.records["LeadStatus"].values()}
+    new = sorted(set(values) - have)
+    if new:
+        org.insert_trusted("LeadStatus", [{"MasterLabel": v, "ApiName": v, "SortOrder": 0, "IsDefault": False,
+                                           "IsConverted": False} for v in new])

@@ -83,6 +83,7 @@ NURTURE_FIELDS = [
     _s("Nurture_Stage__c", 20, custom=True),
     _s("Nurture_MQL_Status__c", 40, custom=True),
     FieldDef("Nurture_Last_Engagement__c", "datetime", custom=True),
+    _s("Nurture_Sequence_Status__c", 255, custom=True),
 ]
 #: External-id field the sync upserts Tasks and CampaignMembers on (idempotent retries).
 NURTURE_KEY = FieldDef("Nurture_Key__c", "string", length=80, external_id=True, custom=True)
@@ -183,7 +184,8 @@ def build_schema(*, campaign_influence: bool = True) -> dict[str, ObjectDef]:
                                 FieldDef("Email", "email", length=80), _s("Title", 128), _s("Phone", 40),
                                 _ref("AccountId", "Account"), _s("MailingCountry", 80),
                                 _pick("LeadSource", *LEAD_SOURCES),
-                                FieldDef("HasOptedOutOfEmail", "boolean", default=False), *NURTURE_FIELDS]),
+                                FieldDef("HasOptedOutOfEmail", "boolean", default=False),
+                                FieldDef("EmailBouncedDate", "datetime"), _s("EmailBouncedReason"), *NURTURE_FIELDS]),
         _obj("Campaign", "701", [*_system(), _s("Name", 80, required=True),
                                  _pick("Type", "Advertisement", "Content", "Email", "Event", "Webinar", "Other"),
                                  _pick("Status", "Planned", "In Progress", "Completed", "Aborted", default="Planned"),

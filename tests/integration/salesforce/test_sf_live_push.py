@@ -13,6 +13,7 @@ from sqlalchemy import insert, select, update
 
 from nurture_tui.leads.importer import import_csv
 from nurture_tui.mail.subscriptions import set_global_opt_out
+from nurture_tui.salesforce.demo import add_lead_statuses
 from nurture_tui.salesforce.emulator import Emulator
 from nurture_tui.salesforce.sync import retry_errors
 from nurture_tui.scoring import grading, service
@@ -130,8 +131,8 @@ def test_unsubscribe_and_hard_bounce_reach_salesforce(sf_ws: Workspace, emulator
 
 
 def test_mql_status_maps_onto_lead_status_and_survives_a_pull(sf_ws: Workspace, emulator: Emulator) -> None:
-    sf_ws.settings.salesforce.status_map = {"MQL": "Working - Contacted"}
-    s = sf_ws.settings
+    s = sf_ws.settings  # the default status_map: MQL → "Marketing Qualified", added in Setup as admins do
+    add_lead_statuses(emulator.org, ["Marketing Qualified"])
     s.scoring.mql_grade = ""
     lid, sf_id = mirrored(sf_ws, emulator, "hot@example.com")
     with write_tx(sf_ws.engine) as conn:
@@ -142,7 +143,7 @@ def test_mql_status_maps_onto_lead_status_and_survives_a_pull(sf_ws: Workspace, 
     report = sync(sf_ws)
     assert report.ok, report.error
     rec = emulator.org.records["Lead"][sf_id]
-    assert rec["Nurture_MQL_Status__c"] == "MQL" and rec["Status"] == "Working - Contacted"
+    assert rec["Nurture_MQL_Status__c"] == "MQL" and rec["Status"] == "Marketing Qualified"
     assert local_lead(sf_ws, sf_id)["status"] == "MQL"  # the pull of the older Status did not undo it
     sf_ws.clock.advance(timedelta(minutes=1))
     assert sync(sf_ws).ok  # the echo of the push is pulled back: still MQL locally
@@ -151,6 +152,21 @@ def test_mql_status_maps_onto_lead_status_and_survives_a_pull(sf_ws: Workspace, 
     sf_ws.clock.advance(timedelta(minutes=1))
     assert sync(sf_ws).ok
     assert local_lead(sf_ws, sf_id)["status"] == "Closed - Not Converted"
+
+
+def test_a_status_the_org_lacks_is_not_pushed_and_said_so(sf_ws: Workspace, emulator: Emulator) -> None:
+    s = sf_ws.settings
+    s.salesforce.status_map = {"MQL": "Hot Lead"}
+    s.scoring.mql_grade = ""
+    lid, sf_id = mirrored(sf_ws, emulator, "warm@example.com")
+    with write_tx(sf_ws.engine) as conn:
+        service.adjust_score(conn, lid, 150, "demo request", sf_ws.clock.now(), s)
+    assert sync(sf_ws).ok
+    rec = emulator.org.records["Lead"][sf_id]
+    assert rec["Nurture_MQL_Status__c"] == "MQL" and rec["Status"] == "Open - Not Contacted"
+    (err,) = open_errors(sf_ws)
+    assert err["code"] == "STATUS_NOT_IN_PICKLIST" and err["message"].startswith(
+        "salesforce.status_map.MQL: 'Hot Lead' is not a Lead Status in this org (values: ")
 
 
 def test_rejected_records_are_kept_with_their_error_and_retried_after_a_fix(
