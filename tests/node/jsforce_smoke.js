@@ -1,20 +1,35 @@
 // Unchanged jsforce against the nurture Salesforce emulator: log in, query, update, one Bulk 2.0 ingest job
-// and one Bulk 2.0 query job, then identity, describe, Collections, upsert, queryMore/queryAll, a subquery, logout. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
+// and one Bulk 2.0 query job, then identity, describe, Collections, upsert, queryMore/queryAll, a subquery, the
+// older Bulk API (1.0) and logout. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
 // emulator and passes its settings as JSON in SF_EMULATOR (NODE_EXTRA_CA_CERTS trusts the emulator's CA).
 // Prints one JSON line with what it saw; any failure exits non-zero with the error on stderr.
 'use strict';
 
 const jsforce = require('jsforce');
 
+function collect(stream) {
+  return new Promise((resolve, reject) => {
+    const rows = [];
+    stream.on('record', (r) => rows.push(r));
+    stream.on('error', reject);
+    stream.on('end', () => resolve(rows));
+  });
+}
+
 function bulkQuery(conn, soql) {
-  return conn.bulk2.query(soql, { pollInterval: 20, pollTimeout: 20000 }).then(
-    (stream) => new Promise((resolve, reject) => {
-      const rows = [];
-      stream.on('record', (r) => rows.push(r));
-      stream.on('error', reject);
-      stream.on('end', () => resolve(rows));
-    }),
-  );
+  return conn.bulk2.query(soql, { pollInterval: 20, pollTimeout: 20000 }).then(collect);
+}
+
+// One Bulk API 1.0 job, closed before returning (conn.bulk.load closes it in the background, which would race
+// the logout at the end).
+async function bulk1(conn, operation, input) {
+  const job = conn.bulk.createJob('Lead', operation);
+  const batch = job.createBatch();
+  batch.on('queue', () => batch.poll(20, 20000));
+  const results = await batch.execute(input);
+  const out = operation === 'query' ? await collect(batch.result(results[0].id)) : results;
+  await job.close();
+  return out;
 }
 
 async function main() {
@@ -58,6 +73,10 @@ async function main() {
   await conn.sobject('Lead').destroy(lead.Id);
   const withDeleted = await conn.query(`SELECT Id, IsDeleted FROM Lead WHERE Id = '${lead.Id}'`, { scanAll: true });
   const nested = await conn.query('SELECT Name, (SELECT LastName FROM Contacts) FROM Account');
+  // the older Bulk API (1.0: XML job info, CSV batches and results)
+  const v1 = await bulk1(conn, 'insert', [
+    { LastName: 'V1 One', Company: 'JsV1' }, { LastName: 'V1 Two', Company: '' }]);
+  const v1rows = await bulk1(conn, 'query', "SELECT Id, LastName, CreatedDate FROM Lead WHERE Company = 'JsV1'");
   await conn.logout();
 
   process.stdout.write(JSON.stringify({
@@ -79,6 +98,10 @@ async function main() {
     paged: { fetched: paged.records.length, totalSize: paged.totalSize },
     queryAll: withDeleted.records.map((r) => r.IsDeleted),
     nested: nested.records.map((r) => [r.Name, r.Contacts && r.Contacts.totalSize]),
+    bulk1: {
+      load: v1.map((r) => [r.success, r.created, r.errors.map((e) => e.split(':')[0])]),
+      query: v1rows.map((r) => [r.LastName, /^\d{4}-\d\d-\d\dT.*Z$/.test(r.CreatedDate)]),
+    },
     loggedOut: !conn.accessToken,
   }) + '\n');
 }

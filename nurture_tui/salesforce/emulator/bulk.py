@@ -27,7 +27,7 @@ _DELIMS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^
 _ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 
 
-def _cell(v: Any) -> str:
+def csv_cell(v: Any) -> str:
     if v is None:
         return ""
     if v is True:
@@ -263,17 +263,17 @@ class BulkApi:
             get = itemgetter(*[f.name for f in plain if f])
             bools = [i for i, f in enumerate(plain) if f and f.type == "boolean"]
             if len(plain) == 1:
-                return [[_cell(get(r))] for r in chunk]
+                return [[csv_cell(get(r))] for r in chunk]
             if not bools:
                 return [get(r) for r in chunk]
             out = []
             for r in chunk:
                 vals = list(get(r))
                 for i in bools:
-                    vals[i] = _cell(vals[i])
+                    vals[i] = csv_cell(vals[i])
                 out.append(vals)
             return out
-        return [[_cell(g(r)) for g in job.getters] for r in chunk]
+        return [[csv_cell(g(r)) for g in job.getters] for r in chunk]
 
     def _csv(self, job: Job, header: list[str], rows: list[Any]) -> bytes:
         buf = io.StringIO()

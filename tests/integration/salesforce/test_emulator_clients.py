@@ -209,6 +209,46 @@ def test_bulk_api_1(emulator: Emulator) -> None:
     assert len(sf.bulk.Lead.query_all("SELECT Id FROM Lead", wait=0)) == 1
 
 
+def test_bulk_api_1_xml_jobs_with_csv_batches(emulator: Emulator) -> None:
+    """The flavour jsforce's `conn.bulk` speaks: XML job and batch info, CSV batches and results."""
+    creds = emulator.credentials()
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = creds["ca_file"]
+    base = f"{creds['instance_url']}/services/async/59.0"
+    xml_headers = {"X-SFDC-Session": creds["session_id"], "Content-Type": "application/xml; charset=utf-8"}
+    csv_headers = {**xml_headers, "Content-Type": "text/csv"}
+
+    def job(operation: str) -> str:
+        r = s.post(f"{base}/job", headers=xml_headers, data=(
+            '<?xml version="1.0" encoding="UTF-8"?><jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload">'
+            f"<operation>{operation}</operation><object>Lead</object><contentType>CSV</contentType></jobInfo>"))
+        assert r.status_code == 201 and r.headers["Content-Type"].startswith("application/xml")
+        assert "<state>Open</state>" in r.text and "<contentType>CSV</contentType>" in r.text
+        return r.text.split("<id>")[1].split("</id>")[0]
+
+    jid = job("insert")
+    batch = s.post(f"{base}/job/{jid}/batch", headers=csv_headers,
+                   data='LastName,Company,Email\n"O\'Neil, Jr.",Acme,oneil@example.com\nNoCompany,,\n')
+    assert batch.status_code == 201 and "<state>Completed</state>" in batch.text
+    bid = batch.text.split("<id>")[1].split("</id>")[0]
+    result = s.get(f"{base}/job/{jid}/batch/{bid}/result", headers=xml_headers)
+    lines = result.text.splitlines()
+    assert lines[0] == '"Id","Success","Created","Error"' and lines[1].endswith('"true","true",""')
+    assert lines[2].startswith('"","false","false","REQUIRED_FIELD_MISSING:')
+    assert "<state>Closed</state>" in s.post(f"{base}/job/{jid}", headers=xml_headers, data=(
+        '<jobInfo xmlns="http://www.force.com/2009/06/asyncapi/dataload"><state>Closed</state></jobInfo>')).text
+    qid = job("query")
+    qbatch = s.post(f"{base}/job/{qid}/batch", headers=csv_headers, data="SELECT LastName, CreatedDate FROM Lead")
+    qbid = qbatch.text.split("<id>")[1].split("</id>")[0]
+    listing = s.get(f"{base}/job/{qid}/batch/{qbid}/result", headers=xml_headers).text
+    rid = listing.split("<result>")[1].split("</result>")[0]
+    rows = s.get(f"{base}/job/{qid}/batch/{qbid}/result/{rid}", headers=xml_headers).text.splitlines()
+    assert rows[0] == '"LastName","CreatedDate"' and rows[1].startswith('"O\'Neil, Jr.","') and rows[1].endswith('Z"')
+    bad = s.get(f"{base}/job/{qid}", headers={**xml_headers, "X-SFDC-Session": "nope"})
+    assert bad.status_code == 400 and bad.json()["exceptionCode"] == "InvalidSessionId"
+
+
 def test_chunked_request_bodies_are_read(emulator: Emulator) -> None:
     ctx = ssl.create_default_context(cafile=str(emulator.ca_file))
     body = (f'<se:Envelope xmlns:se="http://schemas.xmlsoap.org/soap/envelope/"><se:Body>'
