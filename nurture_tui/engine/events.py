@@ -21,15 +21,16 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from ..activity import ActivityEvent
+from ..batching import chunks
 from ..config import Settings
 from ..errors import ValidationError
 from ..scoring.service import apply_activities
 from ..segments.materialize import refresh_for_leads
 from ..store.models import ACTIVITY_KINDS
-from ..store.tables import activity, enrollment, lead
+from ..store.tables import activity, activity_pending, enrollment, lead
 from .bulk import insert_rows, insert_with_ids
 from .enroll import enroll_from_events, recheck_segment_entry
 from .lifecycle import Live, finish, goal_or_exit
@@ -43,8 +44,11 @@ ENGAGEMENT_KINDS = frozenset(
 )
 
 
-def record_events(conn: Connection, events: Sequence[ActivityEvent], now: datetime, settings: Settings) -> list[int]:
-    """Record engagement events; returns the new activity ids in input order."""
+def record_events(conn: Connection, events: Sequence[ActivityEvent], now: datetime, settings: Settings, *,
+                  defer_effects: bool = False) -> list[int]:
+    """Record engagement events; returns the new activity ids in input order. With `defer_effects` only
+    step 1 runs: the non-bot rows are listed in `activity_pending` and `apply_pending` applies steps 2–6 in a
+    later transaction (the PostgreSQL tracking writer: a hit is answered once its row is committed)."""
     if not events:
         return []
     rows = [_row(e, now, f"events[{i}]") for i, e in enumerate(events)]
@@ -52,6 +56,49 @@ def record_events(conn: Connection, events: Sequence[ActivityEvent], now: dateti
     live = [e.stored(aid, row["at"]) for aid, row, e in zip(ids, rows, events, strict=True) if not e.bot]
     if not live:
         return ids
+    if defer_effects:
+        insert_rows(conn, activity_pending, [{"activity_id": a.id} for a in live])
+    else:
+        apply_events(conn, live, now, settings)
+    return ids
+
+
+#: One applier of pending effects at a time across processes (PostgreSQL advisory lock key: "nurture-ap").
+_APPLIER_LOCK = 0x6E75727475726561
+
+
+def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: int = 2000) -> int:
+    """Apply the effects of up to `limit` pending activities (oldest first) and unlist them, in the caller's
+    transaction; returns how many. On PostgreSQL another process applying at the moment makes this a no-op
+    (0), so effects are applied in one order, as if recorded one batch after another."""
+    if conn.dialect.name == "postgresql" and not conn.execute(
+            select(func.pg_try_advisory_xact_lock(_APPLIER_LOCK))).scalar_one():
+        return 0
+    a = activity.c
+    rows = conn.execute(
+        select(a.id, a.lead_id, a.kind, a.at, a.sequence_id, a.version_id, a.node_id, a.template_id, a.outbox_id,
+               a.url, a.bot, a.meta)
+        .join(activity_pending, activity_pending.c.activity_id == a.id).order_by(a.id).limit(limit)).all()
+    if not rows:
+        return 0
+    live = [ActivityEvent(r.lead_id, r.kind, r.at, r.sequence_id, r.version_id, r.node_id, r.template_id,
+                          r.outbox_id, r.url, r.bot, r.meta or {}, None, r.id) for r in rows]
+    apply_events(conn, live, now, settings)
+    for part in chunks([r.id for r in rows]):
+        conn.execute(delete(activity_pending).where(activity_pending.c.activity_id.in_(part)))
+    return len(rows)
+
+
+def unlist_oldest_pending(conn: Connection) -> int | None:
+    """Give up on the oldest pending activity's effects (it failed alone); returns its id (None: none)."""
+    aid = conn.execute(select(func.min(activity_pending.c.activity_id))).scalar()
+    if aid is not None:
+        conn.execute(delete(activity_pending).where(activity_pending.c.activity_id == aid))
+    return None if aid is None else int(aid)
+
+
+def apply_events(conn: Connection, live: list[ActivityEvent], now: datetime, settings: Settings) -> None:
+    """Steps 2–6 for recorded, non-bot events (each carrying its activity id and time)."""
     apply_activities(conn, live, now, settings)
     lead_ids = sorted({a.lead_id for a in live})
     _touch_leads(conn, live)
@@ -64,7 +111,6 @@ def record_events(conn: Connection, events: Sequence[ActivityEvent], now: dateti
     recheck_segment_entry(conn, lead_ids, now)
     insert_rows(conn, activity, [a.row() for a in acts])
     counters.flush(conn)
-    return ids
 
 
 def _row(event: ActivityEvent, now: datetime, where: str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, insert, select, update
 
 from ..activity import ActivityEvent
 from ..batching import chunks
 from ..config import ScoringSettings, Settings
 from ..errors import NotFoundError
-from ..store.tables import activity, lead, score_event
+from ..store.tables import activity, activity_pending, lead, score_event
 from .history import reset_times
 from .rules import UNIX_EPOCH, CompiledRule, RuleSet, granted
 from .scale import ScoreScale, scale
@@ -28,14 +28,16 @@ def _prior_counts(conn: Connection, rule: CompiledRule, lead_ids: set[int], sinc
                   repeats: set[tuple[int, int, int, str]]) -> dict[tuple[int, int], int]:
     """How many earlier activities of each lead matched a capped `rule`, per cap bucket. For a `distinct`
     rule a repeat of one (message, URL) in a bucket counts once; the (lead, bucket, repeat key) seen are
-    added to `repeats`."""
+    added to `repeats`. Activities whose effects are still pending (`activity_pending`: committed by the
+    tracking writer, scored in a later batch) have not been scored yet, so they are not earlier ones."""
     counts: dict[tuple[int, int], int] = defaultdict(int)
     cols = [activity.c.id, activity.c.lead_id, activity.c.at]
     if rule.distinct:
         cols += [activity.c.outbox_id, activity.c.url]
     for part in chunks(sorted(lead_ids)):
         # The SQL filter is the whole match, so (id, lead_id, at) is all we need: index-only for plain kinds.
-        q = select(*cols).where(rule.sql_filter(kind_index=False), activity.c.lead_id.in_(part))
+        q = select(*cols).where(rule.sql_filter(kind_index=False), activity.c.lead_id.in_(part),
+                                ~exists().where(activity_pending.c.activity_id == activity.c.id))
         if since is not None:
             q = q.where(activity.c.at >= since)
         for row in conn.execute(q):

@@ -26,15 +26,16 @@ The progression report's rollups (`lead_milestone`, `lead_cohort`) are kept the 
   entered_at / delete moves the lead between days only when it changes that first entry, judged against the
   lead's other enrollments (index probes).
 
-On PostgreSQL both first lock the lead's row (`FOR NO KEY UPDATE`: it does not conflict with the key-share
-locks foreign keys take), so writers of one lead's milestones or enrollments run one after the other and
-each recomputation sees the other's committed rows. Engine steps that only update an enrollment's node,
+On PostgreSQL both first take the lead's rollup lock (a transaction-scoped advisory lock per lead id, not
+the lead's row: a transaction updating the lead's score or fields does not hold up another's rollups), so
+writers of one lead's milestones or enrollments run one after the other and each recomputation sees the
+other's committed rows. Engine steps that only update an enrollment's node,
 status or due time, and every other activity kind, fire nothing.
 
 The split report's rollups (`lead_send`, `send_cohort`) are kept the same way: a send step's `sent` activity,
 a non-bot open or click of a message, or an enrollment reaching or leaving `goal` recomputes the lead's
-`lead_send` rows from its own log rows and moves their `send_cohort` cells (the lead's row locked first on
-PostgreSQL).
+`lead_send` rows from its own log rows and moves their `send_cohort` cells (the lead's rollup lock taken first
+on PostgreSQL).
 
 `install(conn)` creates the triggers (idempotent) and, when it had to create them, rebuilds the tables from
 the log in the same transaction; a fingerprint of the definitions kept in `meta` makes triggers created by
@@ -438,8 +439,16 @@ def progress_sqlite_ddl() -> list[str]:
     ]
 
 
+#: The advisory lock namespace of "this lead's rollup rows" (a transaction-scoped lock per lead id).
+LEAD_LOCK = 1279607108
+
+
+def _lead_key(x: str) -> str:
+    return f"{LEAD_LOCK}, ({x} % 2147483647)::int"
+
+
 def _lock(x: str) -> str:
-    return f"PERFORM 1 FROM lead WHERE id = {x} FOR NO KEY UPDATE"
+    return f"PERFORM pg_advisory_xact_lock({_lead_key(x)})"
 
 
 def progress_pg_ddl() -> list[str]:
@@ -636,7 +645,7 @@ def send_sqlite_ddl() -> list[str]:
 
 
 def send_pg_ddl() -> list[str]:
-    # Each recomputation first locks the lead's row (as the progression triggers do), so two writers of one
+    # Each recomputation first takes the lead's rollup lock (as the progression triggers do), so two writers of one
     # lead's sends, opens or goal run one after the other and the second sees the first's rows.
     def fn(name: str, old: list[str], new: list[str], old_when: str, new_when: str) -> str:
         return f"""
@@ -660,7 +669,8 @@ BEGIN
   IF NOT EXISTS (SELECT 1 FROM new_rows r WHERE {_send_any('r')}) THEN
     RETURN NULL;
   END IF;
-  PERFORM 1 FROM lead WHERE id IN (SELECT k.l FROM {_KEYS_OF_NEW_ROWS} k) ORDER BY id FOR NO KEY UPDATE;
+  PERFORM pg_advisory_xact_lock({_lead_key('q.l')}) FROM (SELECT DISTINCT k.l FROM {_KEYS_OF_NEW_ROWS} k
+    ORDER BY 1) q;
   {_body(_recompute(_KEYS_OF_NEW_ROWS, True))}
   RETURN NULL;
 END $fn$"""

@@ -11,6 +11,15 @@ answered), and there is no journal to replay. Under load batches grow by themsel
 while the previous commit ran), so the cost of a transaction is shared by every hit in it; when idle a
 hit commits alone, at once.
 
+On PostgreSQL the answer waits only for the hit's own row: the batch inserts the activity rows and lists
+them in `activity_pending`, commits, answers, and the process's applier thread applies their effects
+(`engine.events.apply_pending`: scores, segments, wake-ups, goal / exit rules, entry) in a second
+transaction moments later, in bigger batches, one applier at a time across processes. A round trip to the
+server costs far more than on SQLite, and a batch of effects is a dozen of them, so answering after the
+first transaction keeps a click's answer in milliseconds under load. A crash between the two leaves the
+rows listed, and the next writer applies them when it starts. On SQLite (one writer at a time, cheap
+statements) both happen in the one transaction, as the two would only queue for the same lock.
+
 A hit whose token names no message of its lead is refused in the batch (the handler answers 400), as
 before. If a batch fails as a whole (a deadlock between two worker processes on PostgreSQL, a database
 that stayed busy), it is retried once, then each hit is committed on its own so one bad hit fails only
@@ -31,7 +40,7 @@ from typing import Any
 from sqlalchemy import Connection, select
 
 from ..activity import ActivityEvent
-from ..engine.events import record_events
+from ..engine.events import apply_pending, record_events, unlist_oldest_pending
 from ..errors import NurtureError, ValidationError
 from ..mail.tokens import TokenData
 from ..store.engine import write_tx
@@ -56,6 +65,12 @@ QUIET = 0.003
 #: rows (the rollups' per-message and per-day counters, the lead rows of a burst): 4 writers measured
 #: 46 requests/s against 690 for one (bench tracking, 2026-12-06).
 WRITERS = {"sqlite": 1, "postgresql": 1}
+#: Backends whose hits are answered before their effects are applied (see the module notes).
+DEFER_EFFECTS = {"sqlite": False, "postgresql": True}
+#: Most pending activities one applier transaction takes, and how often the applier looks for rows left by
+#: another process (it is woken at once after each of its own writer's commits).
+APPLY_BATCH = 2000
+APPLY_POLL_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +128,13 @@ class HitWriter:
         self._last_write = 0.0
         self.batches = 0
         self.hits = 0
+        self.defer = DEFER_EFFECTS.get(ws.engine.dialect.name, False)
+        self.applied = 0
+        self._apply_wake = threading.Event()
+        self._applier: threading.Thread | None = None
+        if self.defer:  # at once: rows a crashed process left pending are applied without waiting for a hit
+            self._applier = threading.Thread(target=self._apply_run, name="nurture-hit-applier", daemon=True)
+            self._applier.start()
 
     async def record(self, data: TokenData, kind: str, hit: Hit, now: datetime) -> int | None:
         loop = asyncio.get_running_loop()
@@ -153,7 +175,7 @@ class HitWriter:
             self._queue.put(pending)
 
     def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued, then stop the thread."""
+        """Commit what is queued and apply its effects, then stop the threads."""
         with self._lock:
             self._closed = True
             threads = list(self._threads)
@@ -161,6 +183,9 @@ class HitWriter:
                 self._queue.put(None)
         for thread in threads:
             thread.join(timeout)
+        if self._applier is not None:
+            self._apply_wake.set()
+            self._applier.join(timeout)
         if threads:
             log.info("tracking writer closed", extra={"hits": self.hits, "batches": self.batches,
                                                       "mean_batch": round(self.hits / max(1, self.batches), 1)})
@@ -217,6 +242,40 @@ class HitWriter:
             self.hits += len(batch)
         for p in batch:
             p.settle()
+        if self.defer:
+            self._apply_wake.set()
+
+    def _apply_run(self) -> None:
+        """The applier thread: after each commit of this process's writer (or every APPLY_POLL_SECONDS),
+        apply pending effects until none are left; when closed, finish them and stop."""
+        while True:
+            self._apply_wake.wait(APPLY_POLL_SECONDS)
+            self._apply_wake.clear()
+            closing = self._closed
+            while self._apply_some(APPLY_BATCH) == APPLY_BATCH:
+                pass
+            if closing:
+                return
+
+    def _apply_some(self, limit: int) -> int:
+        """One applier transaction; a failing batch is retried one activity at a time, and an activity whose
+        effects fail alone is unlisted (logged with its id: the row itself stays recorded)."""
+        try:
+            with write_tx(self.ws.engine) as conn:
+                n = apply_pending(conn, self.ws.clock.now(), self.ws.settings, limit)
+        except Exception as exc:
+            if limit > 1:
+                log.warning("applying tracking effects failed, retrying one by one", extra={"error": str(exc)})
+                done = 0
+                while done < limit and self._apply_some(1):
+                    done += 1
+                return done
+            with write_tx(self.ws.engine) as conn:
+                dropped = unlist_oldest_pending(conn)
+            log.error("tracking hit's effects not applied", extra={"activity_id": dropped, "error": str(exc)})
+            return 1 if dropped is not None else 0
+        self.applied += n
+        return n
 
     def _write(self, batch: list[Pending]) -> None:
         settings = self.ws.settings
@@ -261,7 +320,7 @@ class HitWriter:
                 owners.append((p, -1))
             if events:
                 now = max(max(p.now for p, _ in owners), self.ws.clock.now())
-                ids = record_events(conn, events, now, settings)
+                ids = record_events(conn, events, now, settings, defer_effects=self.defer)
                 at = 0
                 for p, n in owners:
                     if n < 0:

@@ -49,6 +49,18 @@ class Activity(SQLModel, table=True):
     meta: dict[str, Any] = json_field()
 
 
+class ActivityPending(SQLModel, table=True):
+    """Activities committed whose effects (score, segments, `wait_for` wake-ups, goal / exit rules, entry)
+    are not applied yet. On PostgreSQL the tracking writer answers a hit once its row is committed and
+    applies the effects in a second transaction moments later (web/ingest.py); a crash in between leaves
+    the row listed here and the next writer applies it. Scoring's cap counts leave listed rows out."""
+
+    __tablename__ = "activity_pending"
+
+    activity_id: int = Field(primary_key=True, foreign_key="activity.id", sa_type=BigId, ondelete="CASCADE",
+                             sa_column_kwargs={"autoincrement": False})
+
+
 class Campaign(SQLModel, table=True):
     __tablename__ = "campaign"
 
