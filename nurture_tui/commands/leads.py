@@ -143,3 +143,39 @@ def export_data_cmd(
         doc = export_data(conn, email, output, ws.clock.now())
     typer.echo(f"{output}: {doc['email']}: {len(doc['activities'])} activities, {len(doc['messages'])} messages, "
                f"{len(doc['consent'])} consent records")
+
+
+@app.command("consent")
+def consent_cmd(
+    ctx: typer.Context,
+    emails: list[str] = typer.Argument(..., help="Addresses of existing leads."),
+    category: str = typer.Option(..., "--category", help="Subscription category."),
+    source: str = typer.Option("operator", "--source", help="Where the consent was given: operator, salesforce, "
+                               "form, api or import."),
+    legal_basis: str = typer.Option("consent", "--legal-basis", help="consent, contract, legitimate_interest or "
+                                    "legal_obligation."),
+    note: str | None = typer.Option(None, "--note", help="Proof or context kept with the record."),
+) -> None:
+    """Record consent given outside nurture (a call, Salesforce, a paper form); docs/compliance.md."""
+    from sqlalchemy import select
+
+    from ..compliance.consent import record_consent
+    from ..errors import NotFoundError
+    from ..store import audit
+    from ..store.engine import write_tx
+    from ..store.tables import lead
+
+    wanted = [e.strip().lower() for e in emails]
+    with state(ctx).workspace() as ws, write_tx(ws.engine) as conn:
+        ids = {r.email: r.id for r in conn.execute(select(lead.c.email, lead.c.id).where(lead.c.email.in_(wanted)))}
+        missing = [e for e in wanted if e not in ids]
+        if missing:
+            raise NotFoundError(f"{missing[0]}: no lead with this address")
+        now = ws.clock.now()
+        res = record_consent(conn, list(ids.values()), category, source=source, now=now, settings=ws.settings,
+                             legal_basis=legal_basis, detail=note)
+        audit.record(conn, at=now, user=ws.user, action="consent.record", entity="lead",
+                     entity_id=",".join(str(i) for i in sorted(ids.values()))[:120],
+                     after={"category": category, "source": source, "legal_basis": legal_basis})
+    typer.echo(f"{category}: granted {res.granted}, confirmation sent {res.pending}, unchanged {res.unchanged}, "
+               f"refused (withdrawn earlier) {res.refused}")

@@ -120,6 +120,8 @@ def erase(conn: Connection, email: str, *, now: datetime, settings: Settings, us
             return Erasure(email, None, already=True)
         raise NotFoundError(f"{email}: no lead with this address (and none erased)")
     lid = int(row.id)
+    if email == placeholder(lid):  # the stand-in address of an erased lead
+        return Erasure(email, lid, already=True)
     names = [n for n in (f"{row.first_name or ''} {row.last_name or ''}".strip(), row.first_name, row.last_name,
                          row.phone) if n and len(n.strip()) >= 2]
     out = Erasure(email, lid)

@@ -49,6 +49,13 @@ def test_import_records_consent(db_url: str, tmp_path: Path, capsys: pytest.Capt
     assert out.strip() == "fair.csv: imported 2, updated 0, rejected 0; consent recorded: newsletter 2"
     code, _, err = run_cli(capsys, "leads", "import", str(csv), "--consent", "nope", "--db", db_url)
     assert code == 2 and "unknown subscription category 'nope'" in err
+    # consent given elsewhere (here: in Salesforce), recorded by an operator
+    code, out, err = run_cli(capsys, "leads", "consent", "A@ex.com", "--category", "events", "--source", "salesforce",
+                             "--legal-basis", "contract", "--note", "opportunity 0061", "--db", db_url)
+    assert code == 0, err
+    assert out.strip() == "events: granted 1, confirmation sent 0, unchanged 0, refused (withdrawn earlier) 0"
+    code, _, err = run_cli(capsys, "leads", "consent", "zz@ex.com", "--category", "events", "--db", db_url)
+    assert code == 2 and err.strip() == "error: zz@ex.com: no lead with this address"
     ws = Workspace.open(load_settings(None, db_url, data_dir=tmp_path))
     try:
         with ws.engine.connect() as conn:
@@ -56,7 +63,8 @@ def test_import_records_consent(db_url: str, tmp_path: Path, capsys: pytest.Capt
                                 .order_by(consent.c.lead_id)).all()
     finally:
         ws.close()
-    assert [tuple(r) for r in rows] == [("granted", "import", "consent", "import of fair.csv")] * 2
+    assert sorted(tuple(r) for r in rows) == sorted([("granted", "import", "consent", "import of fair.csv")] * 2
+                                                    + [("granted", "salesforce", "contract", "opportunity 0061")])
 
 
 def test_sends_need_the_consent_the_configuration_requires(workspace: Workspace) -> None:

@@ -151,6 +151,9 @@ def test_erase_leaves_no_trace_and_blocks_a_reimport(ws: Workspace, db_url: str,
     # idempotent: the address is known as erased, nothing changes, exit 0
     code, out, _ = run_cli(capsys, "leads", "erase", ADDRESS, "--yes", "--db", db_url)
     assert code == 0 and out.strip() == f"{ADDRESS}: already erased; nothing left to remove"
+    stand_in = f"erased-{lid}@erased.invalid"
+    code, out, _ = run_cli(capsys, "leads", "erase", stand_in, "--yes", "--db", db_url)
+    assert code == 0 and out.strip() == f"{stand_in}: already erased; nothing left to remove"
 
     # a re-import of the person's row is refused and reported; the other rows go in
     csv = tmp_path / "again.csv"
