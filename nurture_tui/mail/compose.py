@@ -162,6 +162,12 @@ class Composer:
                 f"{self.mail.postal_address}\n")
 
 
+def _to_header(ld: Mapping[str, Any]) -> dict[str, str]:
+    """`{"To": "First Last <address>"}` when the lead has a name (stored with the row), else nothing."""
+    name = one_line(" ".join(str(n) for n in (ld.get("first_name"), ld.get("last_name")) if n)).strip()
+    return {"To": formataddr((name, str(ld["email"])))} if name and _valid_recipient(ld["email"]) else {}
+
+
 def _feedback_field(value: str) -> str:
     """A Feedback-ID / List-Id label: lower-case letters, digits, '-', '_' and '.' only."""
     return re.sub(r"[^a-z0-9._-]+", "-", one_line(value).lower()).strip("-.")
@@ -191,7 +197,10 @@ def compose_outbox_rows(
     for t in templates.values():
         roots |= t.roots
         fields = None if fields is None or t.lead_fields is None else fields | t.lead_fields
-    leads = ctxmod.load_leads(conn, [s.lead_id for s in sends], fields)
+    # the name always: the To header carries it (a bare address beside a subject naming the recipient's
+    # company is a spam signal, SpamAssassin's PDS_BRAND_SUBJ_NAKED_TO)
+    leads = ctxmod.load_leads(conn, [s.lead_id for s in sends],
+                              None if fields is None else fields | {"first_name", "last_name"})
     accounts = ctxmod.load_accounts(conn, [ld["account_id"] for ld in leads.values()]) if "account" in roots else {}
     owners = ctxmod.load_owners(conn, [ld["owner_id"] for ld in leads.values()]) if "owner" in roots else {}
     seqs = ctxmod.load_sequences(conn, [s.sequence_id for s in sends]) if "sequence" in roots else {}
@@ -214,7 +223,7 @@ def compose_outbox_rows(
             "enrollment_id": send.enrollment_id, "sequence_id": send.sequence_id, "node_id": send.node_id,
             "template_id": tpl.id if tpl else None, "template_version": tpl.version if tpl else None,
             "category": send.category or (tpl.category if tpl else "marketing"),
-            "to_email": ld["email"], "subject": "", "html": "", "text": "", "headers": {},
+            "to_email": ld["email"], "subject": "", "html": "", "text": "", "headers": _to_header(ld),
             "status": "queued", "attempts": 0, "next_try_at": now, "last_error": None,
             "message_id": f"<{ref}@{domain}>", "message_ref": ref, "created_at": now, "sent_at": None,
         }
@@ -282,7 +291,8 @@ def finalize(row: Mapping[str, Any], comp: Composer) -> dict[str, Any]:
     if comp.mail.track_opens and body:
         pixel = f"{comp.base}/o/{comp.signer.sign('open', lead_id, ref, comp.expires)}.gif"
     body = comp.layout(body, subject)
-    headers: dict[str, str] = {"From": comp.from_header, "To": row["to_email"],
+    stored = row.get("headers") or {}
+    headers: dict[str, str] = {"From": comp.from_header, "To": stored.get("To") or row["to_email"],
                                "Message-ID": row.get("message_id") or f"<{ref}@{comp.domain}>"}
     if comp.reply_to:
         headers["Reply-To"] = comp.reply_to

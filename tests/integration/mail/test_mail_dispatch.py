@@ -57,7 +57,7 @@ def test_message_is_finalised_when_sent_not_when_queued(ws, sink, clock) -> None
     with ws.engine.connect() as conn:
         stored = conn.execute(select(outbox.c.html, outbox.c.headers)).one()
     assert "/c/" not in stored.html and "/o/" not in stored.html and "1 Main Street" not in stored.html
-    assert stored.headers == {}
+    assert stored.headers == {"To": "Bob Stone <bob@acme.test>"}  # the name only; no tokens or footer
     clock.advance(timedelta(days=2))
     ws.settings.mail.postal_address = "New Address 9, Springfield"
     assert dispatch_due(ws).sent == 1 and sink.wait_for(1)

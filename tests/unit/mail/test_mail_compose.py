@@ -80,7 +80,8 @@ def test_outbox_stores_the_personalised_render_and_send_time_finalises_it(worksp
     # stored: the merge fields rendered, no tokens, no footer, no transport headers
     assert stored["html"] == (f'<p>Hi Bob</p><a href="https://example.com/x">x</a><a href="{UNSUBSCRIBE_MARK}">'
                               f'leave</a> <a href="{PREFERENCES_MARK}">prefs</a>')
-    assert stored["headers"] == {} and "/c/" not in stored["text"] and stored["message_ref"]
+    assert stored["headers"] == {"To": "Bob Stone <bob@acme.test>"}  # the name; no transport headers yet
+    assert "/c/" not in stored["text"] and stored["message_ref"]
     with write_tx(workspace.engine) as conn:  # rows insert as they are
         conn.execute(insert(outbox), [stored])
         assert len(conn.execute(select(outbox.c.id)).all()) == 1
