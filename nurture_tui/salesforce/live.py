@@ -92,7 +92,8 @@ def lifecycle(conn: Connection, lead_ids: list[int], settings: Settings) -> dict
 
 
 def sequence_status(conn: Connection, lead_ids: list[int]) -> dict[int, str]:
-    """`<sequence>: <status>` of each lead's latest enrollment."""
+    """`<sequence>: <status>` of each lead's latest enrollment (active and waiting are both "in progress": the
+    change capture does not follow the engine's moves between them)."""
     out: dict[int, str] = {}
     for chunk in chunks(lead_ids):
         latest = (select(enrollment.c.lead_id, func.max(enrollment.c.id).label("id"))
@@ -100,7 +101,8 @@ def sequence_status(conn: Connection, lead_ids: list[int]) -> dict[int, str]:
         q = (select(enrollment.c.lead_id, enrollment.c.status, sequence.c.name)
              .join(latest, enrollment.c.id == latest.c.id).join(sequence, sequence.c.id == enrollment.c.sequence_id))
         for lead_id, status, name in conn.execute(q):
-            out[int(lead_id)] = f"{name}: {status}"[:255]
+            shown = "in progress" if status in ("active", "waiting") else status
+            out[int(lead_id)] = f"{name}: {shown}"[:255]
     return out
 
 

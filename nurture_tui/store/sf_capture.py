@@ -4,8 +4,9 @@ Whatever writes a lead — scoring, grading, the engine's stage actions, MQL han
 tracking — the push must learn that a nurture-owned value changed. Triggers catch every writer without a call
 in any hot path: an UPDATE of a pushed lead column (score, grade, stage, last activity; and, when the write is
 local rather than a pull, status, opt-out and bounce; for a lead Salesforce does not have yet, the identity
-fields a rejected create may need fixed)
-and an enrollment insert or status change each upsert one `sf_lead_sync` row: `seq + 1`, and the time of the
+fields a rejected create may need fixed), an enrollment insert, and an enrollment reaching or leaving an end
+status (done / exited / goal — the engine's many active ↔ waiting moves fire nothing)
+each upsert one `sf_lead_sync` row: `seq + 1`, and the time of the
 oldest unpushed change kept. The push (salesforce/live.py) then reads the lead's current values, so 50
 changes of one score are one write. A pull's own writes (they change `sf_modstamp`) mark nothing for the
 Salesforce-owned columns, so a pulled Status or opt-out is not pushed back.
@@ -45,6 +46,16 @@ def _lead_when(pg: bool) -> str:
             f"OR (NEW.sf_id IS NULL AND ({_changed(IDENTITY, pg)}))")
 
 
+#: Enrollment statuses after which the lead is no longer in the sequence; the push reports the others as
+#: "in progress", so the engine's many active ↔ waiting moves mark nothing.
+ENDED = ("done", "exited", "goal")
+
+
+def _ended_changed() -> str:
+    ended = ", ".join(f"'{s}'" for s in ENDED)
+    return f"(NEW.status IN ({ended})) <> (OLD.status IN ({ended}))"
+
+
 def _upsert(lead_id: str, pg: bool) -> str:
     now = "extract(epoch from clock_timestamp())" if pg else "(julianday('now') - 2440587.5) * 86400.0"
     return (f"INSERT INTO sf_lead_sync (lead_id, seq, dirty_since, pushed) VALUES ({lead_id}, 1, {now}, '{{}}') "
@@ -60,7 +71,7 @@ def sqlite_ddl() -> list[str]:
         "CREATE TRIGGER sf_capture_enrollment_ins AFTER INSERT ON enrollment "
         f"BEGIN {_upsert('NEW.lead_id', False)}; END",
         "CREATE TRIGGER sf_capture_enrollment_upd AFTER UPDATE OF status ON enrollment "
-        f"WHEN NEW.status IS NOT OLD.status BEGIN {_upsert('NEW.lead_id', False)}; END",
+        f"WHEN {_ended_changed()} BEGIN {_upsert('NEW.lead_id', False)}; END",
     ]
 
 
@@ -79,7 +90,7 @@ def pg_ddl() -> list[str]:
         "CREATE TRIGGER sf_capture_enrollment_ins AFTER INSERT ON enrollment FOR EACH ROW "
         "EXECUTE FUNCTION sf_capture_enrollment()",
         "CREATE TRIGGER sf_capture_enrollment_upd AFTER UPDATE OF status ON enrollment FOR EACH ROW "
-        "WHEN (NEW.status IS DISTINCT FROM OLD.status) EXECUTE FUNCTION sf_capture_enrollment()",
+        f"WHEN ({_ended_changed()}) EXECUTE FUNCTION sf_capture_enrollment()",
     ]
 
 
