@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -90,7 +91,20 @@ NURTURE_KEY = FieldDef("Nurture_Key__c", "string", length=80, external_id=True, 
 
 
 def _obj(name: str, prefix: str, fields: list[FieldDef], setup: bool = False) -> ObjectDef:
-    return ObjectDef(name, prefix, {f.name: f for f in fields}, label=name, setup=setup)
+    return ObjectDef(name, prefix, {f.name: f for f in fields}, label=_words(name), setup=setup)
+
+
+def _words(name: str) -> str:
+    """A label from an API name, as Setup shows it: `CampaignMember` → `Campaign Member`, `OwnerId` → `Owner ID`,
+    `Nurture_Score__c` → `Nurture Score`."""
+    text = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", name.removesuffix("__c").replace("_", " "))
+    return re.sub(r" Id$", " ID", text)
+
+
+def _plural(label: str) -> str:
+    if label.endswith("y") and not label.endswith(("ay", "ey", "oy")):
+        return label[:-1] + "ies"
+    return label + ("es" if label.endswith(("s", "x", "ch")) else "s")
 
 
 INDUSTRIES = ("Agriculture", "Banking", "Education", "Energy", "Finance", "Healthcare", "Manufacturing", "Media",
@@ -253,7 +267,7 @@ def describe_field(f: FieldDef, picklist: list[tuple[str, bool]] | None = None) 
         "deprecatedAndHidden": False, "digits": 9 if f.type == "int" else 0, "externalId": f.external_id,
         "filterable": True, "groupable": f.type not in ("double", "currency", "textarea"), "htmlFormatted": False,
         "idLookup": f.name == "Id" or f.external_id or f.type == "email", "inlineHelpText": None,
-        "label": f.name.replace("__c", "").replace("_", " "), "length": f.length, "name": f.name,
+        "label": _words(f.name), "length": f.length, "name": f.name,
         "nameField": f.name == "Name", "nillable": f.nillable, "picklistValues": picklist_entries(picklist),
         "polymorphicForeignKey": len(f.reference_to) > 1, "precision": 18 if f.type in ("double", "currency") else 0,
         "referenceTo": list(f.reference_to), "relationshipName": f.relationship,
@@ -270,7 +284,7 @@ def urls(obj: ObjectDef, version: str) -> dict[str, str]:
 
 def describe_global_entry(obj: ObjectDef, version: str) -> dict[str, Any]:
     writable = not obj.setup
-    return {"name": obj.name, "label": obj.label, "labelPlural": obj.label + "s", "keyPrefix": obj.prefix,
+    return {"name": obj.name, "label": obj.label, "labelPlural": _plural(obj.label), "keyPrefix": obj.prefix,
             "custom": False, "createable": writable, "updateable": writable, "deletable": writable,
             "queryable": True,
             "replicateable": True, "retrieveable": True, "searchable": True, "mergeable": "MasterRecordId" in

@@ -45,6 +45,8 @@ def test_describe_picklists_child_relationships_and_setup_objects(emulator: Emul
     names = {o["name"]: o for o in sf.describe()["sobjects"]}
     assert names["LeadStatus"]["queryable"] is True and names["LeadStatus"]["createable"] is False
     assert names["Lead"]["createable"] is True and names["Group"]["keyPrefix"] == "00G"
+    assert (names["CampaignMember"]["label"], names["Opportunity"]["labelPlural"]) == ("Campaign Member",
+                                                                                       "Opportunities")
     lead = sf.Lead.describe()
     fields = {f["name"]: f for f in lead["fields"]}
     status = fields["Status"]
@@ -56,6 +58,7 @@ def test_describe_picklists_child_relationships_and_setup_objects(emulator: Emul
     owner = fields["OwnerId"]
     assert (owner["type"], owner["referenceTo"], owner["relationshipName"], owner["polymorphicForeignKey"]) == \
         ("reference", ["User", "Group"], "Owner", True)
+    assert (owner["label"], fields["HasOptedOutOfEmail"]["type"]) == ("Owner ID", "boolean")
     assert (fields["Email"]["nillable"], fields["LastName"]["nillable"], fields["Id"]["createable"]) == \
         (True, False, False)
     assert fields["Nurture_Score__c"]["custom"] is True and fields["Nurture_Score__c"]["updateable"] is True
