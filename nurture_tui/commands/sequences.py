@@ -372,6 +372,36 @@ def simulate_cmd(
         typer.echo(line)
 
 
+@app.command("decisions")
+def decisions_cmd(
+    ctx: typer.Context,
+    name: str = typer.Argument(...),
+    since: str | None = typer.Option(None, "--since", help="First day (YYYY-MM-DD); default the last 30 days."),
+    limit: int = typer.Option(50, "--limit", help="Most recent decisions listed."),
+    as_json: bool = typer.Option(False, "--json", help="JSON output."),
+) -> None:
+    """Adaptive decisions with why (arm: posterior mean and 95 % interval per arm; send time: the hour
+    histogram), and the allocation each adaptive split makes now (docs/adaptive.md). Writes nothing."""
+    from ..reports.adaptive import allocation_lines, decisions
+    from ..reports.common import make_period, parse_day, resolve_scope
+    from ..reports.versions import versions
+
+    with _ws(ctx) as ws, _problems_exit(), ws.engine.connect() as conn:
+        now = ws.clock.now()
+        scope = resolve_scope(conn, make_period(now, parse_day(since, "--since") if since else None), now, name)
+        newest = max(versions(conn, scope), key=lambda v: v.number, default=None)
+        lines = allocation_lines(conn, newest.sequence_id, f"{newest.sequence} v{newest.number}",
+                                 newest.compiled, now) if newest else []
+        report = decisions(conn, scope, limit)
+    if as_json:
+        echo_json({"allocation": lines, "decisions": report.rows})
+        return
+    for line in lines or [f"{name}: no adaptive split"]:
+        typer.echo(line)
+    for r in report.rows:
+        typer.echo(f"{r['decided_at']:%Y-%m-%d %H:%M}  {r['lead']}  {r['why']}")
+
+
 def _parse_start(text: str | None, now: datetime) -> datetime:
     """ISO start time; without an offset the simulator reads it in the lead's time zone."""
     if text is None:

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import ValidationError
+from ..sequences.adaptive import DEFAULT_METRIC, DEFAULT_WINDOW
 from ..sequences.codec import dump_definition, parse_text
 from ..sequences.model import NODE_KINDS, Arm, SequenceDef, Step, iter_steps
 from ..sequences.problems import Loc, ProblemsError
@@ -190,7 +191,8 @@ class SequenceDraft:
                         visit(getattr(step, arm) or [], (*path, arm), depth + 2)
                 elif step.split is not None:
                     for a in step.split.arms:
-                        out.append(Row((*path, a.name), depth + 1, "arm", "", f"{a.name} {a.weight}%"))
+                        share = "" if step.split.adaptive else f" {a.weight}%"
+                        out.append(Row((*path, a.name), depth + 1, "arm", "", f"{a.name}{share}"))
                         visit(a.steps, (*path, a.name), depth + 2)
                 if step.goto is not None:
                     out.append(Row(path, depth, "goto", BADGES["goto"], f"goto {step.goto}", step.id))
@@ -537,7 +539,8 @@ def summary(step: Step) -> str:
     Responded`, `exit`."""
     if step.send is not None:
         cat = f" [{step.send.category}]" if step.send.category else ""
-        return f"send {step.send.template or '?'}{cat}"
+        sto = " at the optimal time" if step.send.send_time == "optimal" else ""
+        return f"send {step.send.template or '?'}{cat}{sto}"
     if step.wait is not None:
         w = step.wait
         if w.duration is not None:
@@ -554,6 +557,11 @@ def summary(step: Step) -> str:
         if step.branch.segment is not None:
             return f"branch in segment {_q(step.branch.segment)}"
         return f"branch {render_rule(step.branch.rule)}"
+    if step.split is not None and step.split.adaptive:  # docs/adaptive.md
+        sp = step.split
+        per = f" per {sp.audience}" if sp.audience and sp.audience != "all" else ""
+        return (f"split adaptive on {sp.metric or DEFAULT_METRIC} within {sp.window or DEFAULT_WINDOW}{per}"
+                f"{', winner at 95%' if sp.winner else ''}: " + " / ".join(a.name for a in sp.arms))
     if step.split is not None:
         return "split " + " / ".join(f"{a.name} {a.weight}" for a in step.split.arms)
     if step.action is not None:

@@ -3,17 +3,19 @@ published program — summed over the current version and every older version th
 to it, or for one version. Entered, yes, no, exited and goal are the engine's cumulative counters
 (`engine.node_stats`, bumped in the advance transaction); "here" is counted from the enrollments themselves
 (`leads_at_nodes`, also what the publish preview shows in flight), so it follows a migration, which moves
-enrollments between versions without touching the counters. Reads only; nothing here imports Textual."""
+enrollments between versions without touching the counters. Adaptive splits also show the allocation they make
+now (reports/adaptive.py). Reads only; nothing here imports Textual."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from sqlalchemy import Connection, func, select
 
 from ..engine.node_stats import NodeCounts, node_counts
-from ..sequences.service import get_row, versions
+from ..reports.adaptive import allocation_line, current_allocations
+from ..sequences.service import get_row, load_version, versions
 from ..store.tables import enrollment
 from .session import ConsoleSession
 
@@ -31,6 +33,8 @@ class LiveCounts:
     versions: list[int]
     version: int | None
     counts: dict[str, NodeCounts]
+    #: adaptive split id → its allocation now, per audience: traffic share, posterior mean [95 %] per arm
+    allocations: dict[str, str] = field(default_factory=dict)
 
     @property
     def scope(self) -> str:
@@ -73,7 +77,12 @@ class SequenceLive:
             ids = [v.id for v in chosen]
             counts = node_counts(conn, ids) if ids else {}
             here = leads_at_nodes(conn, int(row["id"]), ids) if ids else {}
+            current = next((v for v in live if v.current), None)
+            allocations = {} if current is None else {
+                node_id: " | ".join(allocation_line(a) for a in allocs)
+                for node_id, allocs in current_allocations(conn, int(row["id"]), load_version(conn, current.id),
+                                                           self.session.now()).items()}
         for node_id in set(counts) | set(here):
             at = sum(here.get(node_id, {}).values())
             counts[node_id] = replace(counts.get(node_id, NodeCounts()), waiting=at)
-        return LiveCounts(numbers, version if version in numbers else None, counts)
+        return LiveCounts(numbers, version if version in numbers else None, counts, allocations)

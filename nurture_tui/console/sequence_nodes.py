@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import ValidationError
-from ..sequences.model import SequenceDef, Step
+from ..sequences.adaptive import DEFAULT_METRIC, DEFAULT_WINDOW
+from ..sequences.model import SPLIT_METRICS, SequenceDef, Step
 from ..sequences.validate import Catalog, default_rule_parser, validate_definition
 from .sequence_draft import check_step_id
 
@@ -68,3 +69,54 @@ def form_data(step: Step) -> dict[str, Any]:
     for arm in data.get("split", {}).get("arms", []):
         arm.pop("steps", None)
     return data
+
+
+# -- adaptive splits and optimal send times in one line (docs/adaptive.md) ------------------------------
+
+ADAPTIVE_HINT = ("empty: weighted by the arm weights · adaptive: click 3d floor=0.03 winner audience=persona "
+                 "segments=a|b pool=20 lookback=30d seed=1")
+_ADAPTIVE_KEYS = ("metric", "window", "floor", "audience", "segments", "pool", "lookback", "seed")
+
+
+def adaptive_text(split: dict[str, Any]) -> str:
+    """A split's adaptive settings as the form's one line (`form_data` shape in); empty for a weighted split."""
+    if split.get("mode") != "adaptive":
+        return ""
+    parts = [str(split.get("metric") or DEFAULT_METRIC), str(split.get("window") or DEFAULT_WINDOW)]
+    if split.get("winner"):
+        parts.append("winner")
+    for key in ("floor", "audience", "pool", "lookback", "seed"):
+        if split.get(key) is not None:
+            parts.append(f"{key}={split[key]:g}" if isinstance(split[key], float) else f"{key}={split[key]}")
+    if split.get("segments"):
+        parts.append("segments=" + "|".join(split["segments"]))
+    return " ".join(parts)
+
+
+def parse_adaptive(text: str) -> dict[str, Any]:
+    """The form's adaptive line → split settings (`{}` for a weighted split). Words: a metric (open, click,
+    goal), a window (3d), `winner`, and key=value for the rest; anything else is a one-line error."""
+    words = text.split()
+    if not words or words == ["weighted"]:
+        return {}
+    out: dict[str, Any] = {"mode": "adaptive"}
+    for word in words:
+        key, eq, value = word.partition("=")
+        if not eq and word in SPLIT_METRICS:
+            key, value = "metric", word
+        elif not eq and word == "winner":
+            out["winner"] = True
+            continue
+        elif not eq and word != "adaptive":
+            key, value = "window", word
+        elif not eq:
+            continue
+        if key not in _ADAPTIVE_KEYS:
+            raise ValidationError("split.adaptive", f"unknown setting {key!r} (one of {', '.join(_ADAPTIVE_KEYS)}, "
+                                                    "winner)")
+        try:
+            out[key] = (float(value) if key in ("floor", "pool") else int(value) if key == "seed"
+                        else value.split("|") if key == "segments" else value)
+        except ValueError:
+            raise ValidationError("split.adaptive", f"{key}: not a number: {value!r}") from None
+    return out

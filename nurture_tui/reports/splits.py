@@ -5,7 +5,9 @@ the arm was sent in the period (the arm is drawn per lead deterministically, so 
 of a split, and counted once, in the period it entered). Per arm: n (leads), opened (of them, those who opened
 any of the arm's messages, bots excluded, whenever), clicked (likewise), goal (those whose enrollment in that
 version met the goal). Two arms are compared with a pooled two-proportion z-test, more arms with Pearson's
-chi-squared test (k−1 degrees of freedom); both two-sided, significant at p < 0.05.
+chi-squared test (k−1 degrees of freedom); both two-sided, significant at p < 0.05. Adaptive splits
+(docs/adaptive.md) also get a summary line per audience: the traffic share each arm gets now and its posterior
+mean with the 95 % interval.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 from sqlalchemy import Connection, case, func, select
 
 from ..store.tables import activity, enrollment, lead_send, send_cohort
+from .adaptive import allocation_lines
 from .common import Report, Scope, has, make_report, rate, segment_leads
 from .stats import TestResult, chi_squared, two_proportion_z
 from .versions import VersionInfo, versions
@@ -152,6 +155,21 @@ def arm_rows(conn: Connection, scope: Scope, *, scan: bool = False) -> list[list
     return out
 
 
+ADAPTIVE_NOTES = ["adaptive splits (weight 0): the summary shows each audience's traffic share now and every arm's "
+                  "posterior mean [95 % interval]; `nurture sequences decisions` lists each decision with why"]
+
+
+def _adaptive_lines(conn: Connection, scope: Scope) -> list[str]:
+    """The current allocation of every adaptive split (learning spans versions: the newest version's nodes)."""
+    lines: list[str] = []
+    seen: set[int] = set()
+    for v in sorted(versions(conn, scope), key=lambda v: -v.number):
+        if v.sequence_id not in seen:
+            seen.add(v.sequence_id)
+            lines += allocation_lines(conn, v.sequence_id, f"{v.sequence} v{v.number}", v.compiled, scope.now)
+    return lines
+
+
 def load(conn: Connection, scope: Scope) -> Report:
     rows: list[dict[str, Any]] = []
     summary: list[str] = []
@@ -164,7 +182,9 @@ def load(conn: Connection, scope: Scope) -> Report:
                 r[f"p_{lbl}"] = None if res.p_value is None else round(res.p_value, 4)
             summary.append(verdict(label, lbl, arms, res))
         rows += arms
-    return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary, notes=[
+    adaptive = _adaptive_lines(conn, scope)
+    summary += adaptive
+    return make_report(NAME, TITLE, scope, COLUMNS, rows, summary=summary, notes=[*ADAPTIVE_NOTES[:len(adaptive[:1])],
         "n = leads that entered the arm in the period (their first message from a step inside it); opened, "
         "clicked, goal = of those leads, whenever; rates are % of n",
         "two arms: pooled two-proportion z-test; more: Pearson chi-squared (k-1 df); significant at p < 0.05",

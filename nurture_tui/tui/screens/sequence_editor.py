@@ -225,7 +225,7 @@ demand.
             return  # we saved, published or loaded since it was read
         if message.live is not None and self.counters_on:
             self.live = message.live
-            self.seq_tree.show_counts(message.live.counts)
+            self.seq_tree.show_counts(message.live.counts, message.live.allocations)
         changed = message.state.base != self.state.base
         self.state = EditorState(self.state.name, message.state.status, message.state.version, self.state.base,
                                  message.state.published_checksum)

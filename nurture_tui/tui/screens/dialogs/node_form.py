@@ -31,7 +31,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
-from ....console.sequence_nodes import build_step, form_data
+from ....console.sequence_nodes import ADAPTIVE_HINT, adaptive_text, build_step, form_data, parse_adaptive
 from ....console.sequence_pickers import template_order
 from ....console.sequence_settings import parse_rule_text, rule_text
 from ....errors import ValidationError
@@ -240,8 +240,11 @@ ones it sends already last. `f2` on a branch's condition opens the condition bui
             return self._field("rule", "Condition  (quick filter: score>=50 grade>=B- · segment NAME · "
                                        "a rule as {all: [...]})  f2: build it", text)
         if k == "split":
-            arms = ", ".join(f"{a['name']} {a['weight']}" for a in spec.get("arms", []))
-            return self._field("arms", "Arms  (name weight, …: weights sum to 100)", arms)
+            arms = ", ".join(f"{a['name']} {a['weight']}" if a.get("weight") else a["name"]
+                             for a in spec.get("arms", []))
+            return [*self._field("arms", "Arms  (name weight, …: weights sum to 100; adaptive: names only)", arms),
+                    *self._field("adaptive", f"Adaptive  ({ADAPTIVE_HINT})", adaptive_text(spec),
+                                 ["click 3d", "open 3d", "goal 14d"])]
         if k == "action":
             action_type = spec.get("type", "")
             out: list[Widget] = [Label(_type_title(action_type), classes="step", id="type-label"),
@@ -269,8 +272,10 @@ ones it sends already last. `f2` on a branch's condition opens the condition bui
     def _rare_fields(self, spec: dict[str, Any]) -> list[Widget]:
         """The kind's fields most steps leave at their default: after the label."""
         if self.kind == "send":
-            return self._field("category", "Subscription category  (optional: the program's, else the template's)",
-                               spec.get("category", ""))
+            return [*self._field("category", "Subscription category  (optional: the program's, else the template's)",
+                                 spec.get("category", "")),
+                    *self._field("send_time", "Send time  (plain: as scheduled · optimal: the lead's best hour, "
+                                              "≤ 24 h later)", spec.get("send_time", "plain"), ["plain", "optimal"])]
         if self.kind == "wait_for":
             return self._field("mode", "Mode  (up_to: yes as soon as it happens · exactly: wait the whole window)",
                                spec.get("mode", "up_to"), ["up_to", "exactly"])
@@ -428,6 +433,10 @@ ones it sends already last. `f2` on a branch's condition opens the condition bui
             spec = {"template": self.query_one("#template", PickList).input.value.strip()}
             if self.value("category"):
                 spec["category"] = self.value("category")
+            if self.value("send_time") not in ("", "plain", "optimal"):
+                raise ValidationError("send.send_time", f"plain or optimal (got {self.value('send_time')!r})")
+            if self.value("send_time") == "optimal":
+                spec["send_time"] = "optimal"
         elif k == "wait":
             spec = _wait_spec(self.value("wait"))
         elif k == "wait_for":
@@ -439,7 +448,8 @@ ones it sends already last. `f2` on a branch's condition opens the condition bui
         elif k == "branch":
             spec = _branch_spec(self.value("rule"))
         elif k == "split":
-            spec = {"arms": _arms(self.value("arms"))}
+            adaptive = parse_adaptive(self.value("adaptive"))
+            spec = {"arms": _arms(self.value("arms"), adaptive=bool(adaptive)), **adaptive}
         elif k == "action":
             action_type = self.query_one("#type", ActionTypeList).value
             spec = {"type": action_type}
@@ -536,10 +546,13 @@ def _wait_spec(text: str) -> dict[str, Any]:
     return {"duration": text}
 
 
-def _arms(text: str) -> list[dict[str, Any]]:
-    arms = []
+def _arms(text: str, *, adaptive: bool = False) -> list[dict[str, Any]]:
+    arms: list[dict[str, Any]] = []
     for part in [p.strip() for p in text.split(",") if p.strip()]:
         name, _sep, weight = part.rpartition(" ")
+        if adaptive and not (name and weight.isdigit()):  # an adaptive split allocates: names only
+            arms.append({"name": part})
+            continue
         if not name:
             raise ValidationError("split.arms", f"{part!r}: write each arm as `name weight`, e.g. `a 50, b 50`")
         try:

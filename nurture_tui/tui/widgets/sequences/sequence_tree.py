@@ -53,6 +53,7 @@ class SequenceTree(Tree[Row]):
         self._problems_at: dict[Path, list[str]] = {}
         self._marks_before: dict[Path, list[str]] = {}  # the marks `show` replaced (what kept rows showed)
         self.counts: dict[str, NodeCounts] | None = None  # live counters per node id (None: not shown)
+        self.allocations: dict[str, str] = {}  # adaptive split id → its allocation now (with the counters)
 
     def show(self, draft: SequenceDraft, cursor: Path | Key | None = None,
              problems: list[DraftProblem] | None = None) -> None:
@@ -258,9 +259,11 @@ class SequenceTree(Tree[Row]):
             if node is not None and node.data is not None and node is not self.root:
                 node.set_label(self._label(node.data))
 
-    def show_counts(self, counts: dict[str, NodeCounts] | None) -> None:
-        """Show these counters on every step row (None: hide them); relabels in place."""
+    def show_counts(self, counts: dict[str, NodeCounts] | None, allocations: dict[str, str] | None = None) -> None:
+        """Show these counters on every step row (None: hide them), and each adaptive split's allocation now;
+        relabels in place."""
         self.counts = counts
+        self.allocations = allocations or {}
         for key, node in self.nodes_by_key.items():
             if node is not self.root and node.data is not None and not key[1]:
                 node.set_label(self._label(node.data))
@@ -281,6 +284,8 @@ class SequenceTree(Tree[Row]):
                 text.append("  ✗ " + problems[row.path][0], style="bold red")
             if self.counts is not None:
                 text.append_text(counts_text(self.counts.get(row.step_id or ""), row.kind))
+                if row.step_id in self.allocations:  # an adaptive split: the traffic share each arm gets now
+                    text.append(f"  now {self.allocations[row.step_id]}", style="cyan")
         return text
 
     # -- where the cursor is ------------------------------------------------------------------------
