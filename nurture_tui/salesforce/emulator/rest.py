@@ -1,5 +1,6 @@
 """REST API routes under `/services/data/vXX.X/`: query/queryAll with paging, sObject CRUD and upsert,
-describe, updated/deleted, limits, sObject Collections, `/composite`, `/composite/batch` and `/composite/tree`."""
+describe, updated/deleted, limits, SOSL `search`, sObject Collections, `/composite`, `/composite/batch` and
+`/composite/tree`."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
 
-from . import composite
+from . import composite, sosl
 from .query import QueryResult, child_rows, name_value, name_view, target_of, typeof_fields
 from .schema import ObjectDef, describe_global_entry, describe_object
 from .soql import SoqlError, SubQuery, TypeOf, format_datetime, parse_datetime
@@ -171,6 +172,8 @@ class RestApi:
             return self._query_more(req, parts[1])
         if head == "sobjects":
             return self._sobjects(req, parts[1:])
+        if head in ("search", "parameterizedSearch") and m == "GET" and len(parts) == 1:
+            return self._search(req)
         if head == "limits" and m == "GET":
             used, limit = self.daily_limit()
             return Response(200, {"DailyApiRequests": {"Max": limit, "Remaining": max(0, limit - used)},
@@ -226,6 +229,18 @@ class RestApi:
             while len(self._cursors) > 200:
                 self._cursors.popitem(last=False)
         return self._page(cid, cursor, 0, self._batch(req))
+
+    def _search(self, req: Request) -> Response:
+        try:
+            found = sosl.search(self.org, req.params.get("q") or "")
+        except sosl.SoslError as err:
+            return Response(400, [{"message": str(err), "errorCode": "MALFORMED_SEARCH"}])
+        records: list[dict[str, Any]] = []
+        with self.org.lock:
+            for result, rows in found:
+                projector = Projector(self.org, result, req.version)
+                records += [projector(r) for r in rows]
+        return Response(200, {"searchRecords": records})
 
     def _query_more(self, req: Request, locator: str) -> Response:
         cid, _, pos = locator.rpartition("-")

@@ -312,6 +312,10 @@ def describe_object(obj: ObjectDef, version: str, schema: dict[str, ObjectDef],
     picklists = picklists or {}
     out = describe_global_entry(obj, version)
     out.update({"fields": [describe_field(f, picklists.get(f.name)) for f in obj.fields.values()],
-                "childRelationships": child_relationships(obj, schema), "recordTypeInfos": [],
+                "childRelationships": child_relationships(obj, schema), "recordTypeInfos": [] if obj.setup else [
+                    {"active": True, "available": True, "defaultRecordTypeMapping": True, "developerName": "Master",
+                     "master": True, "name": "Master", "recordTypeId": "012000000000000AAA",
+                     "urls": {"layout": f"/services/data/v{version}/sobjects/{obj.name}/describe/layouts/"
+                                        "012000000000000AAA"}}],
                 "undeletable": not obj.setup})
     return out

@@ -100,6 +100,27 @@ def test_soql_forms_over_http(emulator: Emulator) -> None:
     assert err.value.content[0]["message"].startswith("\nSELECT Id, Nope FROM Lead\n           ^\n")
 
 
+def test_sosl_search(emulator: Emulator) -> None:
+    sf = _script_client(emulator)
+    ada = sf.Lead.create({"FirstName": "Ada", "LastName": "Smith", "Company": "Acme Labs",
+                          "Email": "ada@acme.example"})["id"]
+    jones = sf.Lead.create({"LastName": "Jones", "Company": "Globex", "Email": "jo@globex.example"})["id"]
+    contact = sf.Contact.create({"LastName": "Acme-Buyer"})["id"]
+    found = sf.search("FIND {acme} IN ALL FIELDS RETURNING Lead(Id, Name WHERE LastName != null ORDER BY Name "
+                      "LIMIT 5), Contact(LastName)")
+    assert found == {"searchRecords": [
+        {"attributes": {"type": "Lead", "url": f"/services/data/v59.0/sobjects/Lead/{ada}"}, "Id": ada,
+         "Name": "Ada Smith"},
+        {"attributes": {"type": "Contact", "url": f"/services/data/v59.0/sobjects/Contact/{contact}"},
+         "LastName": "Acme-Buyer"}]}
+    assert [r["Id"] for r in sf.quick_search("glob*")["searchRecords"]] == [jones]
+    assert sf.search("FIND {jo} IN NAME FIELDS RETURNING Lead(Name)") == {"searchRecords": []}  # whole words
+    names = sf.search("FIND {ada OR jones} IN NAME FIELDS RETURNING Lead(Name ORDER BY Name)")["searchRecords"]
+    assert [r["Name"] for r in names] == ["Ada Smith", "Jones"]
+    with pytest.raises(SalesforceMalformedRequest, match="MALFORMED_SEARCH"):
+        sf.search("FIND acme")
+
+
 def test_query_more_and_query_all(emulator: Emulator) -> None:
     sf = _script_client(emulator)
     ids = [r["id"] for r in sf.restful("composite/sobjects", method="POST", json={"allOrNone": True, "records": [
