@@ -19,7 +19,8 @@ import html as _html
 FOOTER_MARK = "<!--nurture:footer-->"
 
 _LAYOUT = """<!DOCTYPE html>
-<html lang="en">
+<html lang="en" xmlns="http://www.w3.org/1999/xhtml" xmlns:v="urn:schemas-microsoft-com:vml"
+ xmlns:o="urn:schemas-microsoft-com:office:office">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -27,10 +28,27 @@ _LAYOUT = """<!DOCTYPE html>
 <meta name="color-scheme" content="light dark">
 <meta name="supported-color-schemes" content="light dark">
 <title>{title}</title>
+<!--[if mso]>
+<noscript><xml><o:OfficeDocumentSettings><o:PixelsPerInch>96</o:PixelsPerInch></o:OfficeDocumentSettings></xml></noscript>
+<![endif]-->
 <style>
-  body {{ margin: 0; padding: 0; width: 100% !important; background: #f4f5f7; }}
-  table {{ border-collapse: collapse; }}
-  img {{ border: 0; line-height: 100%; outline: none; text-decoration: none; max-width: 100%; height: auto; }}
+  /* resets for the mail clients that need them (Outlook, Gmail, Apple Mail, Samsung Mail) */
+  html, body {{ margin: 0 auto !important; padding: 0 !important; height: 100% !important; width: 100% !important; }}
+  * {{ -ms-text-size-adjust: 100%; -webkit-text-size-adjust: 100%; }}
+  div[style*="margin: 16px 0"] {{ margin: 0 !important; }}
+  #MessageViewBody, #MessageWebViewDiv {{ width: 100% !important; }}
+  table, td {{ mso-table-lspace: 0pt !important; mso-table-rspace: 0pt !important; }}
+  table {{ border-collapse: collapse; border-spacing: 0 !important; table-layout: fixed !important;
+          margin: 0 auto !important; }}
+  img {{ border: 0; line-height: 100%; outline: none; text-decoration: none; max-width: 100%; height: auto;
+        -ms-interpolation-mode: bicubic; }}
+  a[x-apple-data-detectors], .unstyle-auto-detected-links a {{ color: inherit !important; border-bottom: 0 !important;
+        text-decoration: none !important; font-size: inherit !important; font-family: inherit !important;
+        font-weight: inherit !important; line-height: inherit !important; }}
+  u + #body a, #MessageViewBody a {{ color: inherit; text-decoration: none; font-size: inherit;
+        font-family: inherit; font-weight: inherit; line-height: inherit; }}
+  .im {{ color: inherit !important; }}
+  body {{ background: #f4f5f7; }}
   a {{ color: #1a5fb4; }}
   .content p {{ margin: 0 0 16px 0; }}
   .content ul, .content ol {{ margin: 0 0 16px 0; padding-left: 24px; }}
@@ -45,7 +63,7 @@ _LAYOUT = """<!DOCTYPE html>
   }}
 </style>
 </head>
-<body style="margin:0;padding:0;background:#f4f5f7;">
+<body id="body" style="margin:0;padding:0;background:#f4f5f7;">
 <table role="presentation" class="page" width="100%" cellpadding="0" cellspacing="0" border="0"
  style="background:#f4f5f7;">
 <tr><td align="center" style="padding:24px 12px;">
