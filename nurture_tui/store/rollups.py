@@ -565,12 +565,13 @@ def _shard(pg: bool) -> str:
 
 
 def _cell_add(sign: int, keys: str, pg: bool) -> str:
-    """Add (sign ×) the lead_send rows of `keys` to their send_cohort cells (this writer's shard of them)."""
-    vals = ", ".join(f"{sign} * ls.{c}" for c in ("opened", "clicked", "goal"))
+    """Add (sign ×) the lead_send rows of `keys` to their send_cohort cells (this writer's shard of them; one
+    upsert per cell: a statement-level recomputation covers many leads of one cell)."""
+    vals = ", ".join(f"{sign} * sum(ls.{c})" for c in ("opened", "clicked", "goal"))
     return (f"INSERT INTO send_cohort (version_id, node_id, day, shard, n, opened, clicked, goal) "
-            f"SELECT ls.version_id, ls.node_id, ls.first_day, {_shard(pg)}, {sign}, {vals} FROM {keys} k "
-            "JOIN lead_send ls "
-            "ON ls.version_id = k.v AND ls.node_id = k.n AND ls.lead_id = k.l WHERE TRUE "
+            f"SELECT ls.version_id, ls.node_id, ls.first_day, {_shard(pg)}, {sign} * count(*), {vals} "
+            f"FROM {keys} k JOIN lead_send ls ON ls.version_id = k.v AND ls.node_id = k.n AND ls.lead_id = k.l "
+            "WHERE TRUE GROUP BY ls.version_id, ls.node_id, ls.first_day "
             f"ON CONFLICT ({', '.join(_CELL)}) DO UPDATE SET "
             + ", ".join(f"{c} = send_cohort.{c} + excluded.{c}" for c in ("n", "opened", "clicked", "goal")))
 

@@ -99,6 +99,26 @@ def test_rollup_equals_scan_through_every_kind_of_write(workspace: Workspace) ->
     assert all(r[3] > 0 for r in before[1])  # no cell left counting no lead
 
 
+def test_sends_of_many_leads_in_one_statement(workspace: Workspace) -> None:
+    """One INSERT of many sends and opens (an engine batch's COPY, a tracking batch): one recomputation for
+    them all on PostgreSQL (statement-level), cells summed per (step, day)."""
+    build(workspace)
+    a = activity.c
+    with write_tx(workspace.engine) as conn:
+        rows = [{"lead_id": lid, "kind": "sent", "at": d(2, 9, 9), "sequence_id": 2, "version_id": 2,
+                 "node_id": node, "meta": {}} for lid in range(101, 141) for node in ("a1", "b1")]
+        conn.execute(insert(activity).values(rows))
+        opens = [{"lead_id": lid, "kind": "open", "at": d(2, 26), "outbox_id": oid, "bot": False, "meta": {}}
+                 for oid, lid in conn.execute(select(a.outbox_id, a.lead_id).where(a.kind == "sent",
+                                                                                   a.outbox_id.is_not(None)))]
+        conn.execute(insert(activity).values(opens + opens))
+    _assert_equal(workspace, "a statement of many sends and opens")
+    before = _tables(workspace)
+    with write_tx(workspace.engine) as conn:
+        rollups.install(conn, rebuild=True)
+    assert _tables(workspace) == before
+
+
 def test_arms_of_several_steps_count_each_lead_once(workspace: Workspace) -> None:
     """A lead sent twice from an arm (two steps, or one step twice) counts once, in the period of its first
     message; an arm of two steps makes the report group per lead (the cell path would count it twice)."""
