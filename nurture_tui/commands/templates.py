@@ -139,3 +139,39 @@ def lint_cmd(
             typer.echo(f"    - {p}")
     if any(r.problems for r in results):
         raise typer.Exit(1)
+
+
+@app.command("test-send")
+def test_send_cmd(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Template name.")],
+    to: Annotated[list[str] | None, typer.Option("--to", help="Address (repeatable; default mail.seed_list).")] = None,
+    lead: Annotated[str | None, typer.Option("--lead", help="Render for this lead (default: placeholders).")] = None,
+) -> None:
+    """Send a test of a saved template to a seed list through the relay: marked `X-Nurture-Test` and
+    `[TEST]`, links inert, never queued or counted (audited as test_send)."""
+    from ..errors import ValidationError
+    from ..mail.preview import find_lead
+    from ..mail.templates import default_cache
+    from ..mail.testsend import addresses_problem, build_test_message, deliver, record_test_send
+    from ..store.engine import write_tx
+
+    with state(ctx).workspace() as ws:
+        addresses = list(to or ws.settings.mail.seed_list)
+        if not addresses:
+            raise ValidationError("--to", "give --to ADDRESS or set mail.seed_list")
+        problem = addresses_problem(", ".join(addresses))
+        if problem:
+            raise ValidationError("--to", problem)
+        now = ws.clock.now()
+        with ws.engine.connect() as conn:
+            compiled = default_cache().get(conn, name)
+            lead_id = find_lead(conn, lead) if lead else None
+            messages = [build_test_message(conn, ws.settings, compiled, to=a, lead_id=lead_id, now=now)
+                        for a in addresses]
+        for message in messages:
+            deliver(ws.settings.mail, message, now)  # no transaction open while the relay talks
+            with write_tx(ws.engine) as conn:
+                record_test_send(conn, template=compiled.name, version=compiled.version, message=message,
+                                 lead_id=lead_id, user=ws.user, now=now)
+            echo_json({"template": compiled.name, "to": message.to, "message_id": message.message_id})

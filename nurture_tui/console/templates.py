@@ -19,14 +19,14 @@ from ..mail.templates import (
     TemplateProblems,
     TemplateVersionInfo,
 )
-from ..mail.testsend import address_problem, build_test_message, deliver, record_test_send
+from ..mail.testsend import addresses_problem, build_test_message, deliver, record_test_send, split_addresses
 from ..store.models import STAGES
 from .session import ConsoleSession
 
 __all__ = [
     "STAGES", "DraftPreview", "LeadChoice", "MergeField", "SavedTemplate", "TemplateDraft", "TemplateInfo",
     "TemplatePreview", "TemplateProblem", "TemplateProblems", "TemplateSource", "TemplateVersionInfo",
-    "TemplatesConsole", "address_problem",
+    "TemplatesConsole", "addresses_problem",
 ]
 
 
@@ -131,26 +131,34 @@ class TemplatesConsole:
         with s.write(self.AREA) as conn:
             tpl.delete_template(conn, name, user=s.operator.username, now=s.now())
 
+    def seed_list(self) -> str:
+        """The configured seed list (`mail.seed_list`), as the test-send prompt pre-fills it."""
+        return ", ".join(self.session.settings.mail.seed_list)
+
     def send_test(self, what: TemplateDraft | str, address: str, lead: LeadChoice | None = None) -> str:
-        """Send one test message of a draft (or of the stored template `what` names) to `address`, rendered
-        for `lead` (None: placeholder values), through the configured relay. Marked as a test and never
-        queued or counted; audited. Returns the address it went to."""
+        """Send a test message of a draft (or of the stored template `what` names) to `address` — one address
+        or a seed list separated by commas — rendered for `lead` (None: placeholder values), through the
+        configured relay. Marked as a test and never queued or counted; each is audited. Returns the
+        addresses it went to."""
         s = self.session
         s.require_write(self.AREA)
-        problem = address_problem(address)
+        problem = addresses_problem(address)
         if problem:
             raise ValidationError("test address", problem)
         now = s.now()
+        sent: list[str] = []
         with s.read() as conn:
             if isinstance(what, str):
                 compiled = tpl.default_cache().get(conn, what)
                 version: int | None = compiled.version
             else:
                 compiled, version = tpl.compile_draft(what), None
-            message = build_test_message(conn, s.settings, compiled, to=address, lead_id=lead.id if lead else None,
-                                         now=now)
-        deliver(s.settings.mail, message, now)  # no transaction open while the relay talks
-        with s.write(self.AREA) as conn:
-            record_test_send(conn, template=compiled.name, version=version, message=message,
-                             lead_id=lead.id if lead else None, user=s.operator.username, now=now)
-        return message.to
+            messages = [build_test_message(conn, s.settings, compiled, to=to, lead_id=lead.id if lead else None,
+                                           now=now) for to in split_addresses(address)]
+        for message in messages:
+            deliver(s.settings.mail, message, now)  # no transaction open while the relay talks
+            with s.write(self.AREA) as conn:
+                record_test_send(conn, template=compiled.name, version=version, message=message,
+                                 lead_id=lead.id if lead else None, user=s.operator.username, now=now)
+            sent.append(message.to)
+        return ", ".join(sent)

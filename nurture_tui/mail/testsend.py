@@ -52,6 +52,25 @@ def address_problem(address: str) -> str | None:
     return None
 
 
+def split_addresses(text: str) -> list[str]:
+    """A seed list typed or configured as `a@x.com, b@y.com` (commas, semicolons or spaces)."""
+    return [a for a in re.split(r"[\s,;]+", text.strip()) if a]
+
+
+def addresses_problem(text: str) -> str | None:
+    """Why a typed seed list cannot receive tests (one line, naming the bad address), or None."""
+    addresses = split_addresses(text)
+    if not addresses:
+        return "type an email address (several: separate them with commas)"
+    if len(addresses) > 50:
+        return f"{len(addresses)} addresses; a seed list has at most 50"
+    for a in addresses:
+        problem = address_problem(a)
+        if problem:
+            return f"{a[:60]}: {problem}" if len(addresses) > 1 else problem
+    return None
+
+
 @dataclass(frozen=True)
 class TestMessage:
     to: str

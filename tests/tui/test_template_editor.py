@@ -262,6 +262,25 @@ async def test_test_send_from_the_editor_for_the_chosen_lead(seeded_ws: Workspac
         assert conn.execute(audited).scalar() == 1
 
 
+async def test_test_send_to_the_seed_list(seeded_ws: Workspace, sink: SmtpSink) -> None:
+    """The prompt is pre-filled with mail.seed_list; enter sends one marked test to each address."""
+    seeded_ws.settings.mail.smtp_url = sink.url
+    seeded_ws.settings.mail.seed_list = ["seed1@inbox.example", "seed2@inbox.example"]
+    app = make_test_app(seeded_ws, initial_mode="templates")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await _templates(pilot)
+        await pilot.press("enter")
+        await _editor(pilot)
+        await pilot.press("ctrl+t")
+        await wait_for(pilot, lambda: isinstance(app.screen, PromptModal))
+        assert app.screen.query_one(Input).value == "seed1@inbox.example, seed2@inbox.example"
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: any(m.startswith("test sent to seed1@inbox.example, seed2@inbox.example")
+                                          for m in _messages(app)))
+    assert sorted(m.rcpt_tos[0] for m in sink.messages) == ["seed1@inbox.example", "seed2@inbox.example"]
+    assert all(m.message()["X-Nurture-Test"] == "yes" for m in sink.messages)
+
+
 async def test_read_only_can_look_but_not_save(seeded_ws: Workspace) -> None:
     app = make_test_app(seeded_ws, initial_mode="templates", read_only=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:

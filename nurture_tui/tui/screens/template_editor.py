@@ -37,7 +37,7 @@ from ...console.templates import (
     TemplateProblem,
     TemplateProblems,
     TemplateSource,
-    address_problem,
+    addresses_problem,
 )
 from ...errors import NurtureError
 from ..debounce import Debouncer
@@ -355,7 +355,7 @@ class TemplateEditorScreen(NurtureScreen):
         who = self.lead.label if self.lead else "placeholder values"
         address = await self.app.push_screen_wait(PromptModal(
             f"Send a test of {draft.name or 'this draft'} (rendered for {who}) to:", "you@example.com",
-            validate=address_problem))
+            validate=addresses_problem, value=self.console.templates.seed_list()))
         if not address:
             return
         try:

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
-from ...console.templates import TemplateInfo, TemplatePreview, address_problem
+from ...console.templates import TemplateInfo, TemplatePreview, addresses_problem
 from ..keymap import bind
 from .base import Column, ListScreen
 from .dialogs.confirm import ConfirmModal
@@ -160,7 +160,8 @@ class TemplatesScreen(ListScreen[TemplateInfo]):
         if row is None:
             return
         address = await self.app.push_screen_wait(PromptModal(
-            f"Send a test of {row.name} (placeholder values) to:", "you@example.com", validate=address_problem))
+            f"Send a test of {row.name} (placeholder values) to:", "you@example.com",
+            validate=addresses_problem, value=self.console.templates.seed_list()))
         if address:
             to = await asyncio.to_thread(self.console.templates.send_test, row.name, address)
             self.notify(f"test of {row.name} sent to {to} (marked as a test; not counted)")
