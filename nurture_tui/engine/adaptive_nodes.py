@@ -8,12 +8,13 @@ its explanation (an adaptive_decision row, written with the batch's other effect
 
 from __future__ import annotations
 
-from datetime import datetime
+import threading
+from datetime import datetime, timedelta
 from typing import Any
 
 from ..sequences import timing
 from ..sequences.adaptive import AdaptiveSettings, decide, settings_of
-from ..sequences.adaptive_store import decision_row, evidence, sto_histograms
+from ..sequences.adaptive_store import Counts, arm_counts, decision_row, evidence, sto_histograms
 from ..sequences.model import Node
 from ..sequences.send_time import HourHistogram, best_time
 from .context import Item, StepContext
@@ -29,11 +30,35 @@ def split_settings(plan: Plan, node: Node) -> AdaptiveSettings:
     return settings
 
 
+#: How long (engine time) a split's settled counts are reused across batches: one aggregate over its
+#: decisions per minute, not per batch (evidence settles over days; each decision records what it used).
+COUNTS_TTL = timedelta(minutes=1)
+_counts: dict[tuple[str, int, str], tuple[datetime, Counts]] = {}
+_lock = threading.Lock()
+
+
+def settled_counts(ctx: StepContext, plan: Plan, node: Node, settings: AdaptiveSettings) -> Counts:
+    key = (ctx.conn.engine.url.render_as_string(hide_password=True), plan.sequence_id, node.id)
+    hit = _counts.get(key)
+    if hit is not None and hit[0] <= ctx.now < hit[0] + COUNTS_TTL:
+        return hit[1]
+    counts = arm_counts(ctx.conn, plan.sequence_id, node.id, settings.metric, ctx.now, settings.lookback)
+    with _lock:
+        _counts[key] = (ctx.now, counts)
+    return counts
+
+
+def clear_cache() -> None:
+    with _lock:
+        _counts.clear()
+
+
 def adaptive_split(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
     settings = split_settings(plan, node)
     firsts = {name: first for name, _w, first in node.arms}
     audience, allocs = evidence(ctx.conn, plan.sequence_id, node.id, list(firsts), settings,
-                                sorted({it.lead_id for it in items}), ctx.now)
+                                sorted({it.lead_id for it in items}), ctx.now,
+                                settled_counts(ctx, plan, node, settings))
     closes = ctx.now + settings.window
     for it in items:
         group = audience[it.lead_id]

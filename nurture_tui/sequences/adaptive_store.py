@@ -74,11 +74,14 @@ def allocations(names: list[str], counts: Counts, settings: AdaptiveSettings,
 
 
 def evidence(conn: Connection, sequence_id: int, node_id: str, names: list[str], settings: AdaptiveSettings,
-             lead_ids: list[int], now: datetime) -> tuple[dict[int, str], dict[str, Allocation]]:
+             lead_ids: list[int], now: datetime, counts: Counts | None = None,
+             ) -> tuple[dict[int, str], dict[str, Allocation]]:
     """Everything a split decision needs for these leads: each lead's audience and each audience's
-    allocation (read once per node and batch by the engine, once per step by the simulator)."""
+    allocation (read once per node and batch by the engine, once per step by the simulator). `counts`: the
+    settled counts when the caller already has them."""
     audience = audiences(conn, settings.audience, settings.segments, lead_ids)
-    counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback)
+    if counts is None:
+        counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback)
     return audience, allocations(names, counts, settings, set(audience.values()))
 
 
