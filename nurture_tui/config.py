@@ -139,6 +139,9 @@ class SalesforceSettings(BaseModel):
     private_key_file: Path | None = None
     api_version: str = "59.0"
     sync_interval_seconds: float = 120.0
+    # A nurture-owned change (score, grade, stage, MQL status, opt-out …) reaches Salesforce within this
+    # (salesforce/live.py; None = sync_interval_seconds): the scheduler pushes alone in between full syncs.
+    push_interval_seconds: float | None = None
     api_budget_share: float = 0.5
     login_url: str | None = None  # e.g. the emulator's https://127.0.0.1:PORT; None = https://{domain}.salesforce.com
     ca_file: Path | None = None  # trust this CA (the emulator's) instead of the environment's bundle

@@ -25,6 +25,7 @@ from .config import Settings
 from .engine.scheduler import Job, NurtureScheduler, SchedulerJobs
 from .mail.dispatch import dispatch_due
 from .salesforce.sync import scheduler_hook as sync_job
+from .salesforce.sync import sync_tick
 from .scoring.service import decay_job
 from .workspace import Workspace
 
@@ -37,7 +38,7 @@ def scheduler_jobs(settings: Settings, *extra: Job) -> SchedulerJobs:
     """The fixed jobs of a leader: dispatch, sync (at the configured interval), decay, then `extra`."""
     return SchedulerJobs(
         dispatch=Job("dispatch", partial(dispatch_due, limit=DISPATCH_LIMIT), DISPATCH_SECONDS),
-        sync=Job("sync", sync_job, float(settings.salesforce.sync_interval_seconds)),
+        sync=Job("sync", sync_job, sync_tick(settings)),  # full sync each interval, pushes when due
         decay=Job("decay", decay_job, DECAY_SECONDS),
         extra=extra,
     )

@@ -61,9 +61,17 @@ def _reference_push(emu: Any, token: str, ids: list[str]) -> int:
 def command(
     records: int = typer.Option(100_000, "--records", help="Leads in the emulated org (pulled, then pushed)."),
     seed: int = typer.Option(7, "--seed"),
+    only: str = typer.Option("all", "--only", help="all, pull_push or continuous_push."),
+    cp_leads: int = typer.Option(20_000, "--continuous-leads", help="continuous_push: leads whose scores change."),
+    cp_changes: int = typer.Option(100_000, "--continuous-changes", help="continuous_push: score changes."),
+    cp_interval: float = typer.Option(10.0, "--push-interval", help="continuous_push: seconds between pushes."),
+    cp_seconds: float = typer.Option(20.0, "--change-seconds", help="continuous_push: the changes arrive over this."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Full pull and a push of N changed leads against the loopback emulator."""
+    """Full pull and a push of N changed leads against the loopback emulator; then `continuous_push`: score
+    changes arriving while the push runs every push interval (lag, API calls per 200 records)."""
+    if only not in ("all", "pull_push", "continuous_push"):
+        raise typer.BadParameter("expected all, pull_push or continuous_push", param_hint="--only")
     from sqlalchemy import insert, select
 
     from ..clock import SystemClock
@@ -97,6 +105,18 @@ def command(
             raise SystemExit(f"pull failed: {pulled.error}")
         pull_rows = sum(o.fetched for o in pulled.pulled.values())
         pull_calls = emu.admin("stats")["api_calls"]
+        continuous: dict[str, Any] | None = None
+        if only != "pull_push":
+            from . import sync_continuous
+
+            continuous = sync_continuous.run(ws, emu, _session(emu), leads=cp_leads, changes=cp_changes,
+                                             interval=cp_interval, change_seconds=cp_seconds, seed=seed)
+            if only == "continuous_push":
+                engine.dispose()
+                record({"scenario": "sync", "records": records, "only": only, "continuous_push": continuous,
+                        "reference": "the pushes' own interval (lag) and distinct records pushed (calls)"},
+                       as_json=as_json, echo=typer.echo)
+                return
 
         token = emu.token()
         soql = f"SELECT {', '.join(PULL_FIELDS['Lead'])} FROM Lead ORDER BY SystemModstamp, Id"
@@ -145,5 +165,6 @@ def command(
         "reference": "plain requests to the same emulator Bulk 2.0 endpoints, no simple-salesforce/store/sync",
         "emulator": "separate process on loopback HTTPS",
         "targets": {"pull_rows_per_s": 20000, "push_rows_per_s": 10000, "api_calls_per_200": 1},
+        "continuous_push": continuous,
     }
     record(result, as_json=as_json, echo=typer.echo)

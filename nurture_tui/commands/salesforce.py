@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import typer
@@ -102,21 +103,32 @@ def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
     """Watermarks per object, pending pushes and open sync errors."""
     from sqlalchemy import func, select
 
-    from ..store.tables import sf_outbox, sync_error, sync_state
+    from ..store.tables import lead, sf_lead_sync, sf_outbox, sync_error, sync_state
 
     with state(ctx).workspace() as ws, ws.engine.connect() as conn:
-        states = [dict(r._mapping) for r in conn.execute(select(sync_state).order_by(sync_state.c.sobject))]
+        states = [dict(r._mapping) for r in conn.execute(select(sync_state).order_by(sync_state.c.sobject))
+                  if not r.sobject.startswith("_")]
+        ls = sf_lead_sync.c
+        dirty, oldest = conn.execute(select(func.count(), func.min(ls.dirty_since)).where(
+            ls.dirty_since.is_not(None))).one()
+        unsynced = conn.execute(select(func.count()).select_from(lead).where(
+            lead.c.sf_id.is_(None), lead.c.status.is_distinct_from("Merged"),
+            lead.c.status.is_distinct_from("Deleted"))).scalar() or 0
         outbox: dict[str, int] = {str(k): int(v) for k, v in conn.execute(
             select(sf_outbox.c.status, func.count()).group_by(sf_outbox.c.status)).all()}
         errors = conn.execute(select(func.count()).select_from(sync_error)
                               .where(sync_error.c.resolved_at.is_(None))).scalar() or 0
     if as_json:
-        echo_json({"objects": states, "outbox": outbox, "open_errors": errors})
+        echo_json({"objects": states, "outbox": outbox, "open_errors": errors, "changed_leads": int(dirty or 0),
+                   "oldest_change_age_s": round(time.time() - float(oldest), 1) if oldest else None,
+                   "leads_without_salesforce_id": int(unsynced)})
         return
     for s in states:
         typer.echo(f"{s['sobject']:<24} watermark {s['watermark'] or '-'}  last run {s['last_run_at'] or '-'}  "
                    f"{s['status']}")
     typer.echo(f"outbox: {', '.join(f'{k} {v}' for k, v in sorted(outbox.items())) or 'empty'}")
+    age = f", oldest {time.time() - float(oldest):.0f} s ago" if oldest else ""
+    typer.echo(f"leads with changes to push: {int(dirty or 0)}{age}; not in Salesforce yet: {unsynced}")
     typer.echo(f"open sync errors: {errors}")
 
 

@@ -85,7 +85,9 @@ def _per_object(conn: Connection) -> list[SyncObject]:
         select(o.sobject, func.count()).where(o.status == "pending").group_by(o.sobject))}
     errors: dict[str, int] = {r[0]: int(r[1]) for r in conn.execute(
         select(e.sobject, func.count()).where(e.resolved_at.is_(None)).group_by(e.sobject))}
-    states = {r.sobject: r for r in conn.execute(select(sync_state).where(sync_state.c.sobject != _lock_key()))}
+    # (`_`-rows are bookkeeping, not objects: the lock, the live push's describe cache)
+    states = {r.sobject: r for r in conn.execute(select(sync_state).where(
+        sync_state.c.sobject != _lock_key(), func.substr(sync_state.c.sobject, 1, 1) != "_"))}
     names = sorted(set(states) | set(pushed) | set(pending) | {s for s in errors if s != "*"})
     return [SyncObject(name, states[name].status if name in states else "—",
                        states[name].watermark if name in states else None,
@@ -104,10 +106,11 @@ def _api_usage(conn: Connection) -> ApiUsage | None:
 
 def _open_errors(conn: Connection) -> list[SyncErrorRow]:
     e = sync_error.c
-    stmt = (select(sync_error, sf_outbox.c.status.label("outbox_status"), sf_outbox.c.lead_id)
+    stmt = (select(sync_error, sf_outbox.c.status.label("outbox_status"),
+                   func.coalesce(sf_outbox.c.lead_id, e.lead_id).label("about_lead"))
             .select_from(sync_error.outerjoin(sf_outbox, sf_outbox.c.id == e.sf_outbox_id))
             .where(e.resolved_at.is_(None)).order_by(e.id.desc()).limit(ERRORS_SHOWN))
-    return [SyncErrorRow(r.id, r.created_at, r.sobject, r.direction, r.record_id or "", r.lead_id,
+    return [SyncErrorRow(r.id, r.created_at, r.sobject, r.direction, r.record_id or "", r.about_lead,
                          r.code or "error", r.message, int(r.attempts or 0), r.outbox_status == "pending")
             for r in conn.execute(stmt)]
 

@@ -99,10 +99,12 @@ class Creator:
         self.org = org
         self.budget_ok = budget_ok
         self.report = CreateReport()
+        self.read_at = time.time()
 
     def run(self) -> CreateReport:
         from ..store.engine import write_tx
 
+        self.read_at = time.time()
         with self.engine.connect() as conn:
             rows = candidates(conn, self.settings)
             if not rows:
@@ -214,7 +216,7 @@ class Creator:
                 self._error(conn, r, sobject, None, code, message, final=code not in TRANSIENT, record=rec)
         live.mark_dirty(conn, linked, time.time())  # their nurture values go out with this sync's field push
         live.ensure_rows(conn, [d[0] for d in done])
-        live.settle_ok(conn, done, self.now)
+        live.settle_ok(conn, done, self.now, self.read_at)
         for part in chunks(resolved):
             conn.execute(update(sync_error).where(sync_error.c.lead_id.in_(part), sync_error.c.resolved_at.is_(None),
                                                   sync_error.c.direction == "push").values(resolved_at=self.now))

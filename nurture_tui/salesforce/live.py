@@ -20,6 +20,7 @@ its describe):
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,7 +32,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 from ..batching import chunks
 from ..config import Settings
 from ..scoring.scale import scale
-from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync
+from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync, sync_state
 from ..store.tables import outbox as mail_outbox
 from .api import SfApi
 
@@ -66,6 +67,32 @@ def read_org(api: SfApi) -> OrgFields:
             values = {p["value"] for p in (status or {}).get("picklistValues") or [] if p.get("active", True)}
             out.lead_statuses = values or None
     return out
+
+
+#: The org's describe is read at most this often (fields and Lead Status values change in Setup, rarely).
+DESCRIBE_TTL_SECONDS = 3600.0
+DESCRIBE_KEY = "_describe"
+
+
+def org_fields(engine: Any, api: SfApi) -> OrgFields:
+    """The Lead/Contact describe, from the `sync_state` cache when younger than DESCRIBE_TTL_SECONDS (so a push
+    every few seconds does not spend two calls on it each time), else read and cached."""
+    from ..store.engine import write_tx
+
+    with engine.connect() as conn:
+        cached = conn.execute(select(sync_state.c.detail).where(sync_state.c.sobject == DESCRIBE_KEY)).scalar()
+    if cached and time.time() - float(cached.get("at") or 0) < DESCRIBE_TTL_SECONDS:
+        statuses = cached.get("lead_statuses")
+        return OrgFields({k: set(v) for k, v in cached["fields"].items()},
+                         set(statuses) if statuses is not None else None)
+    org = read_org(api)
+    detail = {"at": time.time(), "fields": {k: sorted(v) for k, v in org.fields.items()},
+              "lead_statuses": sorted(org.lead_statuses) if org.lead_statuses is not None else None}
+    with write_tx(engine) as conn:
+        if not conn.execute(update(sync_state).where(sync_state.c.sobject == DESCRIBE_KEY)
+                            .values(detail=detail)).rowcount:
+            conn.execute(insert(sync_state).values(sobject=DESCRIBE_KEY, status="idle", detail=detail))
+    return org
 
 
 def _describe(api: SfApi, sobject: str) -> dict[str, Any]:
@@ -213,9 +240,11 @@ def load_dirty(conn: Connection, settings: Settings, now: datetime, org: OrgFiel
     return [Dirty(int(r.id), r.sf_id, r.sf_type, int(r.seq), dict(r.pushed or {}), values[int(r.id)]) for r in rows]
 
 
-def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime) -> None:
-    """Leads whose changes Salesforce accepted: remember what it has; clean unless changed again since
-    (`seq` moved on: then it stays dirty with its oldest-change time)."""
+def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime,
+              read_at: float | None = None) -> None:
+    """Leads whose changes Salesforce accepted: remember what it has; clean unless changed again since they
+    were read at `read_at` (`seq` moved on: then it stays dirty, its oldest unpushed change no older than the
+    read)."""
     s = sf_lead_sync.c
     if not done:
         return
@@ -231,8 +260,8 @@ def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now
         row = state.get(lead_id)
         if row is None:
             continue
-        params.append({"b_lead": lead_id, "b_pushed": {**(row.pushed or {}), **sent},
-                       "b_dirty": row.dirty_since if row.seq != seq else None})
+        still_dirty = max(float(row.dirty_since or 0.0), read_at or 0.0) if row.seq != seq else None
+        params.append({"b_lead": lead_id, "b_pushed": {**(row.pushed or {}), **sent}, "b_dirty": still_dirty})
     if params:
         conn.execute(stmt, params)
 
@@ -259,6 +288,18 @@ def mark_dirty(conn: Connection, lead_ids: Iterable[int], at: float) -> None:
         if missing:
             conn.execute(insert(sf_lead_sync), [{"lead_id": i, "seq": 1, "dirty_since": at, "pushed": {}}
                                                 for i in missing])
+
+
+def push_margin(interval: float) -> float:
+    """How long before the oldest unpushed change reaches the push interval the push starts (the push itself
+    takes time): a quarter of the interval, at most 10 s."""
+    return min(interval / 4, 10.0)
+
+
+def push_due(conn: Connection, interval: float, now_epoch: float) -> bool:
+    """A push is due when the oldest unpushed change (trigger time, unix seconds) is about to be `interval` old."""
+    oldest = conn.execute(select(func.min(sf_lead_sync.c.dirty_since))).scalar()
+    return oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval)
 
 
 def ensure_rows(conn: Connection, lead_ids: list[int]) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import tempfile
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +88,7 @@ class Pusher:
         self.now = ws.clock.now()
         self.report = PushReport()
         self.org: live.OrgFields | None = None
+        self.read_at = time.time()  # when the dirty leads were read (a change after it stays to push)
 
     # ------------------------------------------------------------------------------------------ build
     def _load(self) -> tuple[list[Item], list[tuple[list[int], str, str]]]:
@@ -191,6 +193,7 @@ class Pusher:
     def _merge_live(self, updates: dict[int, Item]) -> None:
         """Dirty leads' changed nurture-owned values join the lead's update (one record per lead, the live
         values last: they are the newest); leads with nothing new for Salesforce are just marked clean."""
+        self.read_at = time.time()
         with self.ws.engine.connect() as conn:
             dirty = live.load_dirty(conn, self.ws.settings, self.now, self.org)
         unchanged: list[tuple[int, int, dict[str, Any]]] = []
@@ -208,7 +211,7 @@ class Pusher:
             self.report.live_records += 1
         if unchanged:
             with write_tx(self.ws.engine) as conn:
-                live.settle_ok(conn, unchanged, self.now)
+                live.settle_ok(conn, unchanged, self.now, self.read_at)
 
     @staticmethod
     def _owner(owner: Any, users: dict[int, str | None], row_id: int) -> str:
@@ -240,7 +243,7 @@ class Pusher:
             return
         if not self._budget_ok(2):
             return
-        self.org = live.read_org(self.api)
+        self.org = live.org_fields(self.ws.engine, self.api)
         creator = Creator(self.ws.settings, self.api, self.ws.engine, self.now, self.on_error, self.org,
                           self._budget_ok)
         rep = creator.run()
@@ -397,7 +400,7 @@ class Pusher:
                 if it.member is not None and sf_id:
                     self._member_row(conn, it, sf_id)
             done = [(it.lead_id, it.live[0], it.live[1]) for it, _ in ok if it.live is not None]
-            live.settle_ok(conn, done, self.now)
+            live.settle_ok(conn, done, self.now, self.read_at)
             for chunk in chunks([d[0] for d in done]):
                 conn.execute(update(sync_error).where(sync_error.c.lead_id.in_(chunk), sync_error.c.direction == "push",
                                                       sync_error.c.resolved_at.is_(None)).values(resolved_at=self.now))

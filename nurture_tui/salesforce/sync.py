@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -19,10 +20,12 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..config import Settings
 from ..errors import NurtureError
 from ..store.engine import write_tx
 from ..store.tables import sf_lead_sync, sf_outbox, sync_error, sync_state
 from ..workspace import Workspace
+from . import live
 from .api import SfApi
 from .influence import InfluenceReport, push_influence
 from .pull import ObjectReport, Puller
@@ -189,11 +192,31 @@ def retry_errors(ws: Workspace) -> int:
     return int(n or 0)
 
 
+#: How often the scheduler's sync job looks at the change capture (real seconds).
+SYNC_TICK_SECONDS = 5.0
+_LAST_FULL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def sync_tick(settings: Settings) -> float:
+    """The scheduler's sync job interval: the sync interval, or the tick when that is longer."""
+    return float(min(settings.salesforce.sync_interval_seconds, SYNC_TICK_SECONDS))
+
+
 def scheduler_hook(ws: Workspace) -> SyncReport | None:
-    """The engine scheduler's fixed "sync" job (every `salesforce.sync_interval_seconds`)."""
-    if not ws.settings.salesforce.enabled:
+    """The engine scheduler's fixed "sync" job, run every `sync_tick` seconds: a full two-way sync every
+    `salesforce.sync_interval_seconds`, and in between a push alone as soon as the oldest unpushed change is
+    about to be `push_interval_seconds` old (live.push_due) — so a score change reaches Salesforce within one
+    push interval however the changes arrive, and a quiet workspace costs no API call."""
+    cfg = ws.settings.salesforce
+    if not cfg.enabled:
         return None
+    last = _LAST_FULL.get(ws.engine)
     try:
-        return run_sync(ws)
+        if last is None or time.monotonic() - last >= cfg.sync_interval_seconds - SYNC_TICK_SECONDS / 2:
+            _LAST_FULL[ws.engine] = time.monotonic()
+            return run_sync(ws)
+        with ws.engine.connect() as conn:
+            due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, time.time())
+        return run_sync(ws, pull=False) if due else None
     except SyncBusy:
         return None  # a manual `nurture sync` is running; the next tick will catch up

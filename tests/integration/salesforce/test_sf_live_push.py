@@ -5,6 +5,7 @@ emulator over real HTTPS with unchanged simple-salesforce, on SQLite and Postgre
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -256,3 +257,23 @@ def test_pulled_leads_are_graded_on_arrival(sf_ws: Workspace, emulator: Emulator
     assert local_lead(sf_ws, intern)["grade"] == "C"
     assert emulator.org.records["Lead"][intern]["Nurture_Grade__c"] == "C"  # and the grade is pushed
     assert count(sf_ws, account) == 0
+
+
+def test_the_scheduler_pushes_alone_within_one_push_interval(sf_ws: Workspace, emulator: Emulator) -> None:
+    from nurture_tui.salesforce.sync import scheduler_hook
+
+    cfg = sf_ws.settings.salesforce
+    cfg.enabled, cfg.push_interval_seconds = True, 0.4  # (a full sync only every 120 s)
+    sf_id = new_lead(emulator, "tick@example.com")
+    first = scheduler_hook(sf_ws)
+    assert first is not None and first.pulled  # the first tick is a full sync
+    lid = local_lead(sf_ws, sf_id)["id"]
+    with write_tx(sf_ws.engine) as conn:
+        service.adjust_score(conn, lid, 9, "visit", sf_ws.clock.now(), sf_ws.settings)
+    assert scheduler_hook(sf_ws) is None  # the change is younger than the interval minus the margin: wait
+    time.sleep(0.35)
+    pushed = scheduler_hook(sf_ws)
+    assert pushed is not None and pushed.ok and not pushed.pulled  # a push alone
+    assert emulator.org.records["Lead"][sf_id]["Nurture_Score__c"] == 9
+    assert scheduler_hook(sf_ws) is None  # nothing left to push: no API call
+

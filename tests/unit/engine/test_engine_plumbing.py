@@ -61,7 +61,7 @@ def test_the_standard_jobs_are_the_owning_areas_functions() -> None:
     jobs = scheduler_jobs(settings)
     assert [j.name for j in jobs.all()] == ["dispatch", "sync", "decay"]
     assert jobs.dispatch.fn.func is dispatch_due and jobs.dispatch.fn.keywords == {"limit": 1000}  # type: ignore[attr-defined]
-    assert jobs.sync.fn is sync_job and jobs.sync.interval_seconds == 45.0
+    assert jobs.sync.fn is sync_job and jobs.sync.interval_seconds == 5.0  # ticks; full sync every 45 s
     assert jobs.decay.fn is decay_job and jobs.decay.interval_seconds == 3600.0
 
 
