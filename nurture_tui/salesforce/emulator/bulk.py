@@ -125,7 +125,7 @@ class BulkApi:
             if op not in ("query", "queryAll"):
                 raise OrgError("INVALIDJOB", f"Invalid operation: {op}")
             soql = str(body.get("query") or "")
-            result = self.org.query(soql, include_deleted=op == "queryAll")
+            result = self.org.query(soql, include_deleted=op == "queryAll", user_id=req.user_id)
             if result.count_only or result.aggregate or result.nested:
                 raise OrgError("INVALIDJOB", "Aggregate queries, parent-to-child subqueries and TYPEOF are not "
                                "supported by Bulk API 2.0")

@@ -168,7 +168,7 @@ class Bulk1Api:
         if info["operation"] in ("query", "queryAll"):
             batch.request = [text] if job.json else text
             try:
-                batch.query = self.org.query(text, info["operation"] == "queryAll")
+                batch.query = self.org.query(text, info["operation"] == "queryAll", req.user_id)
                 if batch.query.count_only or batch.query.aggregate or batch.query.nested:
                     raise SoqlError("MALFORMED_QUERY", "Aggregate queries, parent-to-child subqueries and TYPEOF "
                                     "are not supported by the Bulk API")

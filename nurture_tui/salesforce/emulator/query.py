@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from functools import lru_cache
 from typing import Any, Protocol
 
@@ -55,6 +55,7 @@ class QueryResult:
     aggregate: bool = False  # records are ready AggregateResult rows
     query: Query | None = None  # for subqueries and TYPEOF (projector)
     include_deleted: bool = False
+    now: datetime | None = None  # the query's "now" in the user's time zone (subqueries' date literals)
 
     @property
     def nested(self) -> bool:
@@ -118,8 +119,9 @@ class Resolver:
     """Field path → (getter, field type, canonical path) on one object; unknown names raise INVALID_FIELD at the
     path's position in the query."""
 
-    def __init__(self, org: RecordSource, o: ObjectDef, q: Query) -> None:
+    def __init__(self, org: RecordSource, o: ObjectDef, q: Query, now: datetime | None = None) -> None:
         self.org, self.o, self.q = org, o, q
+        self.now = now or org.clock()  # in the querying user's time zone: relative date literals use it
 
     def __call__(self, path: str) -> tuple[Getter, str, str]:
         try:
@@ -178,11 +180,13 @@ class Resolver:
         return get, leaf.type, ".".join(canon)
 
 
-def evaluate(org: RecordSource, soql: str, include_deleted: bool = False) -> QueryResult:
-    """Run one query (the caller holds the org's lock)."""
+def evaluate(org: RecordSource, soql: str, include_deleted: bool = False, tz: tzinfo | None = None) -> QueryResult:
+    """Run one query (the caller holds the org's lock); `tz` is the querying user's time zone (Salesforce
+    evaluates TODAY, LAST_N_DAYS:n … in it; date functions stay in UTC)."""
     q = parse_cached(soql)
     o = _object(org, q)
-    resolve = Resolver(org, o, q)
+    now = org.clock()
+    resolve = Resolver(org, o, q, now.astimezone(tz) if tz is not None else now)
     rows = _filter(org, o, q, resolve, include_deleted)
     if q.is_aggregate:
         return _aggregate(o, q, resolve, rows)
@@ -198,7 +202,7 @@ def evaluate(org: RecordSource, soql: str, include_deleted: bool = False) -> Que
         elif isinstance(item, TypeOf):
             _typeof_field(o, item)
     return QueryResult(o.name, rows, len(rows), False, [c for _, _, c in resolved], [g for g, _, _ in resolved],
-                       query=q, include_deleted=include_deleted)
+                       query=q, include_deleted=include_deleted, now=resolve.now)
 
 
 def _expand_fields(o: ObjectDef, q: Query) -> list[str]:
@@ -235,14 +239,14 @@ def _filter(org: RecordSource, o: ObjectDef, q: Query, resolve: Resolver,
 
     def semi(sub: Query) -> set[Any]:
         inner = _object(org, sub)
-        inner_resolve = Resolver(org, inner, sub)
+        inner_resolve = Resolver(org, inner, sub, resolve.now)
         get, ftype, _ = inner_resolve(sub.fields[0])
         if ftype not in ("id", "reference"):
             raise SoqlError("MALFORMED_QUERY", "a semi join sub-select can only select an Id or reference field, "
                             f"not {sub.fields[0]}", sub.positions.get(sub.fields[0].lower()))
         return {get(r) for r in _window(sub, _filter(org, inner, sub, inner_resolve, False))} - {None}
 
-    pred = compile_where(q.where, lambda p: resolve(p)[:2], org.clock(), semi)
+    pred = compile_where(q.where, lambda p: resolve(p)[:2], resolve.now, semi)
     return [r for r in rows if pred(r)]
 
 
@@ -316,7 +320,7 @@ def _aggregate(o: ObjectDef, q: Query, resolve: Resolver, rows: list[dict[str, A
         return (lambda r: r["keys"][g]), group_get[g][1]
 
     if q.having is not None:
-        pred = compile_where(q.having, row_resolve, resolve.org.clock())
+        pred = compile_where(q.having, row_resolve, resolve.now)
         out = [r for r in out if pred(r)]
     if q.order:
         out = sort_rows(out, [(row_resolve(k)[0], desc, nulls) for k, desc, nulls in q.order])
@@ -377,9 +381,10 @@ class ChildRows:
     by_parent: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
-def child_rows(org: RecordSource, parent: ObjectDef, sub: Query, include_deleted: bool) -> ChildRows:
+def child_rows(org: RecordSource, parent: ObjectDef, sub: Query, include_deleted: bool,
+               now: datetime | None = None) -> ChildRows:
     child, fk = child_relationship(org, parent, sub.sobject)
-    resolve = Resolver(org, child, sub)
+    resolve = Resolver(org, child, sub, now)
     rows = _filter(org, child, sub, resolve, include_deleted)
     if sub.order:
         rows = sort_rows(rows, [(resolve(p)[0], desc, nulls) for p, desc, nulls in sub.order])

@@ -79,7 +79,7 @@ class Projector:
         self.plan = self._plan(o, [c.split(".") for c in result.columns])
         for item in result.query.items if result.query else []:
             if isinstance(item, SubQuery):
-                rows = child_rows(org, o, item.query, result.include_deleted)
+                rows = child_rows(org, o, item.query, result.include_deleted, result.now)
                 sub_plan = self._plan(org.schema[rows.sobject], [c.split(".") for c in rows.columns])
                 self.plan.nested.append((rows.relationship, ("sub", rows, sub_plan)))
             elif isinstance(item, TypeOf):
@@ -215,7 +215,7 @@ class RestApi:
         soql = req.params.get("q")
         if not soql:
             raise OrgError("MALFORMED_QUERY", "A query string must be provided (q=)")
-        result = self.org.query(soql, include_deleted)
+        result = self.org.query(soql, include_deleted, req.user_id)
         if result.count_only:
             return Response(200, {"totalSize": result.total, "done": True, "records": []})
         if result.aggregate:
@@ -232,7 +232,7 @@ class RestApi:
 
     def _search(self, req: Request) -> Response:
         try:
-            found = sosl.search(self.org, req.params.get("q") or "")
+            found = sosl.search(self.org, req.params.get("q") or "", req.user_id)
         except sosl.SoslError as err:
             return Response(400, [{"message": str(err), "errorCode": "MALFORMED_SEARCH"}])
         records: list[dict[str, Any]] = []

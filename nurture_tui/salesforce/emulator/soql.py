@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 
@@ -137,7 +137,7 @@ class DateRange:
     n: int = 0
 
     def bounds(self, now: datetime) -> tuple[date, date]:
-        today = now.astimezone(UTC).date()
+        today = now.date()  # `now` is in the querying user's time zone
         name, n = self.name, self.n
         simple = {"TODAY": (0, 0), "YESTERDAY": (-1, -1), "TOMORROW": (1, 1), "LAST_90_DAYS": (-90, 0),
                   "NEXT_90_DAYS": (0, 90)}
@@ -658,9 +658,12 @@ def _coerce(lit: Lit, ftype: str, now: datetime) -> Any:
 
 
 def _range_strs(rng: DateRange, ftype: str, now: datetime) -> tuple[str, str]:
+    """The literal's first and last instant (datetime fields: the user's local days, in UTC) or day."""
     a, b = rng.bounds(now)
     if ftype == "datetime":
-        return f"{a.isoformat()}T00:00:00.000+0000", f"{b.isoformat()}T23:59:59.999+0000"
+        start = datetime.combine(a, time.min, tzinfo=now.tzinfo)
+        end = datetime.combine(b, time.max, tzinfo=now.tzinfo)
+        return format_datetime(start), format_datetime(end)
     return a.isoformat(), b.isoformat()
 
 

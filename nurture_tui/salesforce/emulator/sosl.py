@@ -28,7 +28,7 @@ class SoslError(Exception):
     pass
 
 
-def search(org: Org, sosl: str) -> list[tuple[QueryResult, list[dict[str, Any]]]]:
+def search(org: Org, sosl: str, user_id: str | None = None) -> list[tuple[QueryResult, list[dict[str, Any]]]]:
     """Returns, per RETURNING object, its query result and the matching rows (in that object's order)."""
     m = _FIND.match(sosl)
     if not m:
@@ -45,7 +45,7 @@ def search(org: Org, sosl: str) -> list[tuple[QueryResult, list[dict[str, Any]]]
     for sobject, fields, clauses, limit in specs:
         soql = f"SELECT {', '.join(fields)} FROM {sobject} {clauses}".strip()
         try:
-            result = org.query(soql)
+            result = org.query(soql, user_id=user_id)
         except SoqlError as err:
             raise SoslError(f"{sobject}: {err.message}") from err
         o = org.schema[result.sobject]

@@ -12,8 +12,9 @@ import itertools
 import re
 import threading
 from collections.abc import Callable, Iterable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .query import QueryResult, evaluate, field_of
 from .schema import CLOSED_TASK_STATUSES, LEAD_STATUSES, RESPONDED_STATUSES, FieldDef, ObjectDef, build_schema
@@ -464,9 +465,17 @@ class Org:
             out[n] = rec.get(n)
         return out
 
-    def query(self, soql: str, include_deleted: bool = False) -> QueryResult:
+    def query(self, soql: str, include_deleted: bool = False, user_id: str | None = None) -> QueryResult:
+        """Run SOQL as `user_id` (relative date literals in that user's TimeZoneSidKey; UTC without a user)."""
         with self.lock:
-            return evaluate(self, soql, include_deleted)
+            return evaluate(self, soql, include_deleted, self.user_tz(user_id))
+
+    def user_tz(self, user_id: str | None) -> tzinfo | None:
+        user = self.records["User"].get(user_id or "")
+        try:
+            return ZoneInfo(str(user["TimeZoneSidKey"])) if user and user.get("TimeZoneSidKey") else None
+        except (ZoneInfoNotFoundError, ValueError):
+            return None
 
     # --------------------------------------------------------------------------------- change tracking
     def updated_ids(self, sobject: str, start: str, end: str) -> list[str]:

@@ -194,6 +194,18 @@ def test_date_literals(o4: Org4, literal: str, expected: list[str]) -> None:
     assert [r["LastName"] for r in rows] == expected
 
 
+def test_relative_date_literals_use_the_querying_users_time_zone(o4: Org4) -> None:
+    o4.org.insert_trusted("Lead", [{"LastName": "Eve", "Company": "Acme",
+                                    "SystemModstamp": format_datetime(NOW - timedelta(hours=13))}])  # Mar 3, 20:00 UTC
+    soql = "SELECT LastName FROM Lead WHERE LastName = 'Eve' AND SystemModstamp = TODAY"
+    o4.org.update("User", o4.admin, {"TimeZoneSidKey": "Asia/Tokyo"})  # Mar 4, 05:00 there: today
+    assert [r["LastName"] for r in o4.query(soql)["records"]] == ["Eve"]
+    o4.org.update("User", o4.admin, {"TimeZoneSidKey": "America/Los_Angeles"})  # Mar 3, 12:00 there: yesterday
+    assert o4.query(soql)["records"] == []
+    assert o4.query(soql.replace("TODAY", "YESTERDAY"))["totalSize"] == 1
+    assert o4.org.query(soql.replace("TODAY", "YESTERDAY")).total == 1  # no user: UTC, where it is Mar 3 too
+
+
 def test_date_fields_take_date_literals_and_datetime_fields_datetime_literals(o4: Org4) -> None:
     o4.org.create("Campaign", {"Name": "Launch", "StartDate": "2026-03-04"})
     rows = o4.query("SELECT Name FROM Campaign WHERE StartDate = 2026-03-04 AND StartDate = TODAY")["records"]
