@@ -44,6 +44,8 @@ def emulator_cmd(
         f'username = "{cfg["username"]}"', f'consumer_key = "{cfg["consumer_key"]}"',
         f'private_key_file = "{cfg["private_key_file"]}"', ""])
     (where / "nurture-salesforce.toml").write_text(snippet)
+    creds = emu.credentials()
+    (where / "credentials.json").write_text(json.dumps(creds, indent=2) + "\n")
     typer.echo(f"Salesforce emulator on {emu.url}")
     if host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo("  warning: not on loopback — the /_emulator/ admin endpoints need no credentials", err=True)
@@ -52,8 +54,6 @@ def emulator_cmd(
                    f"{summary.campaigns} campaigns, {summary.members} members, {summary.opportunities} opportunities")
     typer.echo(f"  config for `nurture sync` (also in {where / 'nurture-salesforce.toml'}):\n")
     typer.echo(snippet)
-    creds = emu.credentials()
-    (where / "credentials.json").write_text(json.dumps(creds, indent=2) + "\n")
     typer.echo(_credentials_text(creds, where / "credentials.json"))
     typer.echo("  admin: POST /_emulator/faults {\"kind\": \"unavailable\", \"times\": 2} · GET /_emulator/stats\n"
                "Ctrl-C stops it.")

@@ -41,6 +41,7 @@ def test_sync_disabled_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captur
 
 
 def test_emulator_command_serves_until_stopped(tmp_path: Path) -> None:
+    import json
     import signal
     import subprocess
     import sys
@@ -67,6 +68,10 @@ def test_emulator_command_serves_until_stopped(tmp_path: Path) -> None:
         session.verify = str(tmp_path / "emu" / "tls" / "ca.pem")
         assert session.get(f"{url}/_emulator/stats").json()["api_calls"] == 0
         assert (tmp_path / "emu" / "nurture-salesforce.toml").read_text().startswith("[salesforce]")
+        creds = json.loads((tmp_path / "emu" / "credentials.json").read_text())  # every login flow's credentials
+        assert creds["instance_url"] == url and creds["security_token"] and creds["consumer_secret"]
+        assert session.get(f"{url}/services/data/v59.0/limits/", headers={
+            "Authorization": f"Bearer {creds['session_id']}"}).status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=20)
