@@ -7,6 +7,7 @@ right before delivery (an unsubscribe between the two still stops the message).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Iterable
 from datetime import datetime
 
@@ -64,7 +65,13 @@ def suppress(
     if reason == "bounce" and lead_id is not None:
         # date and reason of the (first) hard bounce: what Salesforce's EmailBouncedDate/Reason carry
         conn.execute(update(lead).where(lead.c.id == lead_id, lead.c.bounced.is_not(True))
-                     .values(bounced=True, bounced_at=now, bounce_reason=detail[:255] or None, updated_at=now))
+                     .values(bounced=True, bounced_at=now, updated_at=now,
+                             bounce_reason=_blank(detail, email)[:255] or None))
+
+
+def _blank(text: str, email: str) -> str:
+    """`text` without the address (relays quote it in their replies; the lead row already holds it once)."""
+    return re.sub(re.escape(email), "<recipient>", text, flags=re.I)
 
 
 def lift(conn: Connection, email: str, reason: str | None = None) -> int:

@@ -186,3 +186,27 @@ def test_a_dsn_in_the_unsubscribe_mailbox_is_a_report_not_an_invalid_unsubscribe
     assert res.feedback.feedback.hard == 1
     with ws.engine.connect() as conn:
         assert suppression.suppressed_ids(conn, [ids["ann"]], "transactional") == {ids["ann"]}
+
+
+def test_cli_reads_a_maildir_and_refuses_what_is_not_one(tmp_path, capsys) -> None:
+    import json
+
+    from cli_support import run_cli
+
+    db = f"sqlite:///{tmp_path / 'ws.db'}"
+    assert run_cli(capsys, "init", "--db", db)[0] == 0
+    box = tmp_path / "bounces"
+    _drop(box, _report("postfix_user_unknown.eml", "nobody@unknown.test", "<x@elsewhere.test>"),
+          _report("auto_reply.eml", "", ""))
+    code, out, err = run_cli(capsys, "mail", "bounces", str(box), "--db", db)
+    assert code == 0, err
+    got = json.loads(out)
+    assert (got["messages"], got["reports"], got["not_reports"], got["unmatched"]) == (2, 1, 1, 1)
+    assert "warning: hard_bounce for nobody@unknown.test" in err
+    code, _, err = run_cli(capsys, "mail", "bounces", str(tmp_path / "nope"), "--db", db)
+    assert code != 0 and "not a Maildir (no new/ directory)" in err
+    code, _, err = run_cli(capsys, "mail", "bounces", "--db", db)
+    assert code != 0 and "give a MAILDIR, --imap URL, or set mail.bounce_imap_url" in err
+    # an IMAP server that is not there: one line, exit non-zero
+    code, out, err = run_cli(capsys, "mail", "bounces", "--imap", "imap://u:p@127.0.0.1:1/INBOX", "--db", db)
+    assert code != 0 and "imap://127.0.0.1:1/INBOX: cannot connect" in err

@@ -111,3 +111,29 @@ def test_alignment_check_warns_clearly(settings, tmp_path) -> None:
     text = "\n".join(f.text for f in check_alignment(mail, signer, config_resolver(records)))
     assert "2 SPF records" in text and "does not align with From domain news.example.com (DMARC adkim=s)" in text
     assert "is not the public half of mail.dkim.key_file" in text
+
+
+def test_dispatcher_start_logs_alignment_warnings_and_cli_prints_them(workspace, tmp_path, caplog, capsys) -> None:
+    import logging
+
+    from cli_support import run_cli
+
+    from nurture_tui.mail.dnscheck import warn_in_background
+
+    mail = workspace.settings.mail
+    assert warn_in_background(mail, None) is None  # the local sink: nothing looked up
+    mail.dns_records = {"example.com": ["v=spf1 include:relay.example ~all"]}
+    with caplog.at_level(logging.WARNING, logger="nurture.mail.dns"):
+        thread = warn_in_background(mail, None)
+        assert thread is not None
+        thread.join(5)
+    assert "deliverability: dmarc: no DMARC record at _dmarc.example.com" in caplog.text
+    assert "deliverability: dkim: DKIM signing is off" in caplog.text and "spf" not in caplog.text.split("dmarc")[0]
+    db = f"sqlite:///{tmp_path / 'ws.db'}"
+    assert run_cli(capsys, "init", "--db", db)[0] == 0
+    cfg = tmp_path / "nurture.toml"
+    cfg.write_text('[mail.dns_records]\n"example.com" = ["v=spf1 -all"]\n"_dmarc.example.com" = ["v=DMARC1; p=none"]\n')
+    code, out, _ = run_cli(capsys, "--config", str(cfg), "mail", "check-dns", "--db", db)
+    assert code == 1
+    assert "ok       spf    SPF at example.com: v=spf1 -all" in out and "p=none (monitoring only" in out
+    assert "warning  dkim   DKIM signing is off" in out

@@ -118,7 +118,10 @@ def test_5xx_bounces_and_suppresses(ws, sink, clock) -> None:
     res = dispatch_due(ws)
     assert (res.bounced, res.sent) == (1, 1)
     with ws.engine.connect() as conn:
-        assert conn.execute(select(lead.c.bounced).where(lead.c.id == ids["bob"])).scalar() is True
+        bob = conn.execute(select(lead.c.bounced, lead.c.bounced_at, lead.c.bounce_reason)
+                           .where(lead.c.id == ids["bob"])).one()
+        assert bob.bounced is True and bob.bounced_at == clock.now()  # Salesforce's EmailBouncedDate/Reason
+        assert bob.bounce_reason.startswith("550") and "bob@acme.test" not in bob.bounce_reason.lower()
         sup = conn.execute(select(suppression)).one()
         assert (sup.email, sup.reason) == ("bob@acme.test", "bounce") and "550" in sup.detail
         kinds = conn.execute(select(activity.c.kind, activity.c.meta).where(activity.c.lead_id == ids["bob"])).all()
