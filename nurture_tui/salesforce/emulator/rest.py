@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from . import composite, sosl
 from .query import QueryResult, child_rows, name_value, name_view, target_of, typeof_fields
 from .schema import ObjectDef, describe_global_entry, describe_object
-from .soql import SoqlError, SubQuery, TypeOf, format_datetime, parse_datetime
+from .soql import Query, SoqlError, SubQuery, TypeOf, format_datetime, parse_datetime
 from .store import Org, OrgError
 
 
@@ -77,16 +77,22 @@ class Projector:
         self.sobject = result.sobject
         o = org.schema[result.sobject]
         self.plan = self._plan(o, [c.split(".") for c in result.columns])
-        for item in result.query.items if result.query else []:
+        if result.query is not None:
+            self._add_items(o, self.plan, result.query, result)
+
+    def _add_items(self, o: ObjectDef, plan: Plan, q: Query, result: QueryResult) -> None:
+        """Subqueries (nested up to 5 levels) and TYPEOF items of `q` on object `o`."""
+        for item in q.items:
             if isinstance(item, SubQuery):
-                rows = child_rows(org, o, item.query, result.include_deleted, result.now)
-                sub_plan = self._plan(org.schema[rows.sobject], [c.split(".") for c in rows.columns])
-                self.plan.nested.append((rows.relationship, ("sub", rows, sub_plan)))
+                rows = child_rows(self.org, o, item.query, result.include_deleted, result.now)
+                child = self.org.schema[rows.sobject]
+                sub_plan = self._plan(child, [c.split(".") for c in rows.columns])
+                self._add_items(child, sub_plan, item.query, result)
+                plan.nested.append((rows.relationship, ("sub", rows, sub_plan)))
             elif isinstance(item, TypeOf):
-                fk, per_type, default = typeof_fields(org, o, item)
+                fk, per_type, default = typeof_fields(self.org, o, item)
                 rel = o.fields[fk].relationship or item.relationship
-                self.plan.nested.append((rel, ("typeof", fk, {t: Plan(n) for t, n in per_type.items()},
-                                               Plan(default))))
+                plan.nested.append((rel, ("typeof", fk, {t: Plan(n) for t, n in per_type.items()}, Plan(default))))
 
     def _plan(self, o: ObjectDef, paths: list[list[str]]) -> Plan:
         plan = Plan()

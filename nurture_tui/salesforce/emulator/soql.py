@@ -294,6 +294,7 @@ class _Parser:
         self.text = q
         self.toks = tokenize(q)
         self.i = 0
+        self._nested_where = False  # inside a subquery's WHERE: no semi-joins there
 
     def _here(self) -> int:
         return self.toks[self.i].pos if self.i < len(self.toks) else len(self.text.rstrip())
@@ -379,7 +380,9 @@ class _Parser:
         return None
 
     # ----------------------------------------------------------------------------------------- clauses
-    def parse(self, nested: bool = False) -> Query:
+    def parse(self, nested: str | None = None, depth: int = 0) -> Query:
+        """`nested` is None at the top, "child" in a parent-to-child subquery (up to 5 levels, as API 58+
+        allows), "semi" in a semi-join sub-select (which nests nothing)."""
         self.expect_kw("SELECT")
         q = Query(sobject="", fields=[])
         while True:
@@ -390,10 +393,12 @@ class _Parser:
                 else:
                     q.items.append(Agg(a.func, a.path, self._alias()))
             elif self.peek_text("("):
-                if nested:
-                    raise self.fail("nesting of semi join sub-selects is not supported")
+                if nested == "semi":
+                    raise self.fail("a semi join sub-select cannot contain a subquery")
+                if depth >= 4:
+                    raise self.fail("SOQL statements support at most 5 levels of parent-to-child relationships")
                 self.take()
-                sub = self.parse(nested=True)
+                sub = self.parse(nested="child", depth=depth + 1)
                 self.expect(")")
                 q.items.append(SubQuery(sub))
             elif self.peek("TYPEOF"):
@@ -431,7 +436,10 @@ class _Parser:
         if q.count and q.items:
             raise self.fail("COUNT() cannot be combined with other fields", self.toks[0].pos)
         if self.accept_kw("WHERE"):
+            outer = self._nested_where
+            self._nested_where = outer or nested is not None
             q.where = self.expr(q, having=False)
+            self._nested_where = outer
         if self.accept_kw("WITH"):  # WITH SECURITY_ENFORCED / USER_MODE / SYSTEM_MODE: sharing is not emulated
             self.ident()
         if self.accept_kw("GROUP"):
@@ -440,6 +448,8 @@ class _Parser:
             while self.peek_text(","):
                 self.take()
                 q.group_by.append(self.path(q))
+        if q.count and q.group_by:
+            raise self.fail("COUNT() cannot be used with GROUP BY; use COUNT(fieldName)", self.toks[0].pos)
         if self.accept_kw("HAVING"):
             if not q.group_by and not q.aggregates:
                 raise self.fail("HAVING needs GROUP BY or an aggregate function")
@@ -470,13 +480,16 @@ class _Parser:
             q.offset = self._int()
         if self.accept_kw("FOR"):  # FOR VIEW / FOR REFERENCE / FOR UPDATE: accepted, nothing to emulate
             self.ident()
-        if not nested and self.i != len(self.toks):
+        if nested is None and self.i != len(self.toks):
             raise self.fail(f"unexpected token: '{self.toks[self.i].text}'")
         self._check_grouping(q)
         return q
 
     def _check_grouping(self, q: Query) -> None:
         if not q.is_aggregate:
+            if any(isinstance(k, Agg) for k, _d, _n in q.order) or q.having is not None:
+                raise SoqlError("MALFORMED_QUERY", "aggregate functions in ORDER BY or HAVING need an aggregate "
+                                "query (GROUP BY or an aggregate in SELECT)", self.toks[0].pos)
             for item in q.items:
                 if isinstance(item, str) and "(" in item and not item.startswith("FIELDS("):
                     raise SoqlError("MALFORMED_QUERY", f"{item.split('(')[0]} can only be selected in an aggregate "
@@ -570,8 +583,11 @@ class _Parser:
     def _in(self, q: Query, lhs: Any, negated: bool) -> Any:
         if self.peek_text("(") and self.i + 1 < len(self.toks) and self.toks[self.i + 1].text.upper() == "SELECT":
             pos = self._here()
+            if self._nested_where:
+                raise self.fail("Semi join sub-selects are only allowed at the top level WHERE expressions and not "
+                                "in nested WHERE expressions.", pos)
             self.take()
-            sub = self.parse(nested=True)
+            sub = self.parse(nested="semi")
             self.expect(")")
             if len(sub.items) != 1 or not isinstance(sub.items[0], str) or sub.is_aggregate:
                 raise self.fail("a semi join sub-select can only select one Id or reference field", pos)

@@ -89,6 +89,7 @@ def test_aggregate_errors(o4: Org4) -> None:
                     "ERROR at Row:1:Column:8\nField must be grouped or aggregated: LastName"}]
     assert o4.query("SELECT SUM(LastName) FROM Lead", status=400)[0]["errorCode"] == "MALFORMED_QUERY"
     assert "HAVING" in o4.query("SELECT Id FROM Lead WHERE COUNT(Id) > 1", status=400)[0]["message"]
+    assert o4.query("SELECT Id FROM Lead ORDER BY COUNT(Id)", status=400)[0]["errorCode"] == "MALFORMED_QUERY"
 
 
 def test_date_functions_group_filter_and_are_expressions(o4: Org4) -> None:
@@ -131,6 +132,21 @@ def test_parent_to_child_subquery_nests_a_query_result_or_null(o4: Org4) -> None
         ["Responded", None]
     err = o4.query("SELECT Id, (SELECT Id FROM Nopes) FROM Account", status=400)[0]
     assert err["errorCode"] == "INVALID_TYPE" and "Nopes" in err["message"]
+
+
+def test_subqueries_nest_up_to_five_levels_and_take_no_semi_joins(o4: Org4) -> None:
+    o4.org.create("Task", {"Subject": "Call Zed", "WhoId": o4.contacts[0]})
+    body = o4.query("SELECT Name, (SELECT LastName, (SELECT Subject FROM Tasks) FROM Contacts ORDER BY LastName) "
+                    "FROM Account WHERE Name = 'Acme'")
+    contacts = body["records"][0]["Contacts"]["records"]
+    assert [(c["LastName"], c["Tasks"] and [t["Subject"] for t in c["Tasks"]["records"]]) for c in contacts] == \
+        [("Amy", None), ("Zed", ["Call Zed"])]
+    err = o4.query("SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id, (SELECT Id FROM A) FROM B) FROM C) "
+                   "FROM D) FROM E) FROM Account", status=400)[0]
+    assert "at most 5 levels" in err["message"]
+    err = o4.query("SELECT Id, (SELECT Id FROM Contacts WHERE Id IN (SELECT WhoId FROM Task)) FROM Account",
+                   status=400)[0]
+    assert err["errorCode"] == "MALFORMED_QUERY" and "only allowed at the top level" in err["message"]
 
 
 def test_semi_join_and_anti_join(o4: Org4) -> None:
