@@ -9,8 +9,10 @@ another (the 187 % open rate the old dashboard table showed).
 - sent: cohort messages that were attempted (outbox status sent, bounced or failed; still queued or
   suppressed ones are not counted);
 - delivered: accepted by the relay (status sent);
-- bounced_hard: refused permanently for the recipient (5xx → status bounced);
-- bounced_soft: given up after temporary refusals (status failed with a 4xx as the last error);
+- bounced_hard: refused permanently for the recipient (5xx → status bounced; also when the bounce comes back
+  later as a DSN or an ESP event, mail/bounces.py);
+- bounced_soft: given up after temporary refusals (status failed with a 4xx as the last error; a later soft
+  bounce report writes `4xx soft bounce (…)`);
 - failed: other failures (our sender refused, a relay error);
 - unique/total opens, unique clicks: non-bot `open`/`click` activities carrying the message id (of any cohort
   message: only a delivered message carries the tracking links, so in practice of delivered ones); opens and
