@@ -103,7 +103,7 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
         if alive:
             time.sleep(TICK)
             with ws.engine.connect() as conn:
-                if not push_due(conn, interval, time.time()):
+                if not push_due(conn, interval, time.time(), pushes[-1][1] - pushes[-1][0] if pushes else 0.0):
                     continue
         start = time.time()
         rep = run_sync(ws, pull=False, push=True)
@@ -133,7 +133,8 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
     wrong = sum(1 for sf, score in local.items() if abs(org.get(sf, -1.0) - score) > 1)
     return {
         "changes": len(lags), "leads": leads, "push_interval_s": interval,
-        "push_margin_s": push_margin(interval), "pushes": len(pushes),
+        "push_margin_s": round(push_margin(interval, max((e - s for s, e, _r, _c in pushes), default=0.0)), 3),
+        "pushes": len(pushes),
         "records_pushed": records, "api_calls": calls,
         "api_calls_per_200_records": round(calls / max(1, records / 200), 4),
         "lag_p50_s": round(percentile(lags, 50), 3), "lag_p95_s": round(percentile(lags, 95), 3),

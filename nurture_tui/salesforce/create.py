@@ -205,7 +205,7 @@ class Creator:
                 sf_id = str(res["id"])
                 self._link(conn, r, sobject, sf_id)
                 sent = {k: v for k, v in rec.items() if k in live.values_keys(self.settings)}
-                done.append((int(r.id), int(r.seq or 0), sent))
+                done.append((int(r.id), int(r.seq or 0), {**(r.pushed or {}), **sent}))
                 resolved.append(int(r.id))
                 self.report.created += 1
             else:

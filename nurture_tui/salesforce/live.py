@@ -27,7 +27,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Float, bindparam, case, func, insert, select, update
 
 from ..batching import chunks
 from ..config import Settings
@@ -242,28 +242,20 @@ def load_dirty(conn: Connection, settings: Settings, now: datetime, org: OrgFiel
 
 def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime,
               read_at: float | None = None) -> None:
-    """Leads whose changes Salesforce accepted: remember what it has; clean unless changed again since they
-    were read at `read_at` (`seq` moved on: then it stays dirty, its oldest unpushed change no older than the
-    read)."""
-    s = sf_lead_sync.c
+    """Leads whose values Salesforce accepted: `done` = (lead id, `seq` read, what Salesforce has now). One
+    batched UPDATE: the lead is clean unless it changed again after it was read at `read_at` (`seq` moved on:
+    then it stays dirty, its oldest unpushed change taken as no older than the read)."""
     if not done:
         return
-    state: dict[int, Any] = {}
-    for chunk in chunks([d[0] for d in done]):
-        state.update({int(r.lead_id): r for r in conn.execute(
-            select(s.lead_id, s.seq, s.pushed, s.dirty_since).where(s.lead_id.in_(chunk)))})
+    s = sf_lead_sync.c
+    read = bindparam("b_read", type_=Float())
     stmt = (update(sf_lead_sync).where(s.lead_id == bindparam("b_lead"))
-            .values(pushed=bindparam("b_pushed"), pushed_at=now, error=None, error_seq=None,
-                    dirty_since=bindparam("b_dirty")))
-    params = []
-    for lead_id, seq, sent in done:
-        row = state.get(lead_id)
-        if row is None:
-            continue
-        still_dirty = max(float(row.dirty_since or 0.0), read_at or 0.0) if row.seq != seq else None
-        params.append({"b_lead": lead_id, "b_pushed": {**(row.pushed or {}), **sent}, "b_dirty": still_dirty})
-    if params:
-        conn.execute(stmt, params)
+            .values(pushed=bindparam("b_pushed", type_=sf_lead_sync.c.pushed.type), pushed_at=now, error=None,
+                    error_seq=None,
+                    dirty_since=case((s.seq == bindparam("b_seq"), None),
+                                     (func.coalesce(s.dirty_since, 0.0) > read, s.dirty_since), else_=read)))
+    conn.execute(stmt, [{"b_lead": lead_id, "b_seq": seq, "b_pushed": snapshot, "b_read": read_at or 0.0}
+                        for lead_id, seq, snapshot in done])
 
 
 def settle_error(conn: Connection, lead_id: int, seq: int, code: str, message: str, *, final: bool) -> None:
@@ -290,16 +282,17 @@ def mark_dirty(conn: Connection, lead_ids: Iterable[int], at: float) -> None:
                                                 for i in missing])
 
 
-def push_margin(interval: float) -> float:
+def push_margin(interval: float, last_push_s: float = 0.0) -> float:
     """How long before the oldest unpushed change reaches the push interval the push starts (the push itself
-    takes time): a quarter of the interval, at most 10 s."""
-    return min(interval / 4, 10.0)
+    takes time): a quarter of the interval (at most 10 s), or 1.5 × the last push's duration when that is more
+    — never more than half the interval."""
+    return min(interval / 2, max(min(interval / 4, 10.0), 1.5 * last_push_s))
 
 
-def push_due(conn: Connection, interval: float, now_epoch: float) -> bool:
+def push_due(conn: Connection, interval: float, now_epoch: float, last_push_s: float = 0.0) -> bool:
     """A push is due when the oldest unpushed change (trigger time, unix seconds) is about to be `interval` old."""
     oldest = conn.execute(select(func.min(sf_lead_sync.c.dirty_since))).scalar()
-    return oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval)
+    return oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval, last_push_s)
 
 
 def ensure_rows(conn: Connection, lead_ids: list[int]) -> None:

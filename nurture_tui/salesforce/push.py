@@ -55,7 +55,8 @@ class Item:
     lead_id: int
     ext: str | None = None  # external-id field for upserts; None = update by Id
     member: tuple[int, int] | None = None  # (local campaign id, lead id) for CampaignMember items
-    live: tuple[int, dict[str, Any]] | None = None  # (sf_lead_sync.seq read, the live fields sent) — live.py
+    # (sf_lead_sync.seq read, the live fields sent, what Salesforce then has) — live.py
+    live: tuple[int, dict[str, Any], dict[str, Any]] | None = None
 
     @property
     def key(self) -> str:
@@ -201,13 +202,13 @@ class Pusher:
             changes = d.changes
             item = updates.get(d.lead_id)
             if not changes and item is None:
-                unchanged.append((d.lead_id, d.seq, {}))
+                unchanged.append((d.lead_id, d.seq, d.pushed))
                 continue
             if item is None or item.sobject != (d.sf_type or "Lead"):
                 item = Item(d.sf_type or "Lead", {"Id": d.sf_id}, [], d.lead_id)
                 updates[d.lead_id] = item
             item.record.update(changes)
-            item.live = (d.seq, changes)
+            item.live = (d.seq, changes, {**d.pushed, **changes})
             self.report.live_records += 1
         if unchanged:
             with write_tx(self.ws.engine) as conn:
@@ -399,7 +400,7 @@ class Pusher:
             for it, sf_id in ok:
                 if it.member is not None and sf_id:
                     self._member_row(conn, it, sf_id)
-            done = [(it.lead_id, it.live[0], it.live[1]) for it, _ in ok if it.live is not None]
+            done = [(it.lead_id, it.live[0], it.live[2]) for it, _ in ok if it.live is not None]
             live.settle_ok(conn, done, self.now, self.read_at)
             for chunk in chunks([d[0] for d in done]):
                 conn.execute(update(sync_error).where(sync_error.c.lead_id.in_(chunk), sync_error.c.direction == "push",

@@ -195,6 +195,7 @@ def retry_errors(ws: Workspace) -> int:
 #: How often the scheduler's sync job looks at the change capture (real seconds).
 SYNC_TICK_SECONDS = 5.0
 _LAST_FULL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+_LAST_PUSH_S: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # how long a push took
 
 
 def sync_tick(settings: Settings) -> float:
@@ -216,7 +217,13 @@ def scheduler_hook(ws: Workspace) -> SyncReport | None:
             _LAST_FULL[ws.engine] = time.monotonic()
             return run_sync(ws)
         with ws.engine.connect() as conn:
-            due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, time.time())
-        return run_sync(ws, pull=False) if due else None
+            due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, time.time(),
+                                _LAST_PUSH_S.get(ws.engine, 0.0))
+        if not due:
+            return None
+        start = time.monotonic()
+        report = run_sync(ws, pull=False)
+        _LAST_PUSH_S[ws.engine] = time.monotonic() - start
+        return report
     except SyncBusy:
         return None  # a manual `nurture sync` is running; the next tick will catch up

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import insert, select, update
 
+from nurture_tui.console.sync import sync_overview
 from nurture_tui.leads.importer import import_csv
 from nurture_tui.mail.subscriptions import set_global_opt_out
 from nurture_tui.salesforce.demo import add_lead_statuses
@@ -182,6 +183,9 @@ def test_rejected_records_are_kept_with_their_error_and_retried_after_a_fix(
     (err,) = open_errors(sf_ws)
     assert err["code"] == "REQUIRED_FIELD_MISSING" and err["lead_id"] == lead_id(sf_ws, "b@example.com")
     assert "b@example.com" in err["message"] and "Company" in err["message"]
+    with sf_ws.engine.connect() as conn:  # shown in Sync & audit with the lead it is about
+        (shown,) = sync_overview(conn).errors
+    assert shown.code == "REQUIRED_FIELD_MISSING" and shown.lead_id == err["lead_id"]
     again = sync(sf_ws)  # not retried while nothing changed
     assert again.pushed is not None and again.pushed.created == 0 and len(open_errors(sf_ws)) == 1
     with write_tx(sf_ws.engine) as conn:  # the fix
