@@ -35,7 +35,7 @@ from sqlalchemy import Connection
 
 from ..config import MailSettings, Settings
 from . import context as ctxmod
-from .layout import FOOTER_MARK, wrap
+from .layout import FOOTER_MARK, Layout
 from .suppression import TRANSACTIONAL
 from .templates import TemplateCache, base_context, default_cache, one_line, render
 from .tokens import TokenSigner
@@ -96,6 +96,7 @@ class Composer:
         self.list_domain = one_line(mail.list_id_domain or self.domain).strip(". ").lower()
         self.list_name = one_line(mail.from_name).replace('"', "'")
         self.feedback_sender = _feedback_field(mail.feedback_id_sender) or "nurture"
+        self._layout = Layout(mail.from_name) if mail.layout == "default" else None
 
     def list_id(self, category: str) -> str:
         """RFC 2919 List-Id for a subscription category: `"Name category" <category.domain>`."""
@@ -139,7 +140,7 @@ class Composer:
 
     def layout(self, body: str, subject: str) -> str:
         """The HTML body inside the configured layout (mail/layout.py)."""
-        return wrap(body, title=subject, sender=self.mail.from_name) if self.mail.layout == "default" else body
+        return self._layout.wrap(body, subject) if self._layout is not None else body
 
     def compliance_html(self, body: str, unsub: str, prefs: str, pixel: str | None) -> str:
         if FOOTER_MARK in body:  # the layout's footer cell

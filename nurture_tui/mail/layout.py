@@ -86,9 +86,23 @@ _LAYOUT = """<!DOCTYPE html>
 """
 
 
+class Layout:
+    """The layout for one sender, split once around the title and the body, so wrapping a message is a
+    concatenation (the dispatcher wraps every message it sends)."""
+
+    def __init__(self, sender: str) -> None:
+        marked = _LAYOUT.format(title="\x00", sender=_html.escape(sender), body="\x01", footer_mark=FOOTER_MARK,
+                                font="font-family:Arial,Helvetica,sans-serif;")
+        self.head, rest = marked.split("\x00")
+        self.middle, self.tail = rest.split("\x01")
+
+    def wrap(self, body: str, title: str) -> str:
+        """`body` inside the layout (unchanged when it is already a full HTML document or empty)."""
+        if not body.strip() or "<html" in body[:2000].lower():
+            return body
+        return f"{self.head}{_html.escape(title)}{self.middle}{body.strip()}{self.tail}"
+
+
 def wrap(body: str, *, title: str, sender: str) -> str:
-    """`body` inside the layout (unchanged when it is already a full HTML document or empty)."""
-    if not body.strip() or "<html" in body[:2000].lower():
-        return body
-    return _LAYOUT.format(title=_html.escape(title), sender=_html.escape(sender), body=body.strip(),
-                          footer_mark=FOOTER_MARK, font="font-family:Arial,Helvetica,sans-serif;")
+    """`body` inside the layout for `sender` (see `Layout`)."""
+    return Layout(sender).wrap(body, title)
