@@ -30,6 +30,7 @@ from ..store.tables import (
     template,
     user,
 )
+from .erased import erased_emails
 from .erasure import normalise
 
 FORMAT = "nurture.personal-data/1"
@@ -48,6 +49,8 @@ def collect(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
     email = normalise(email)
     person = conn.execute(select(lead).where(lead.c.email == email)).mappings().first()
     if person is None:
+        if erased_emails(conn, [email]):
+            raise NotFoundError(f"{email}: erased at the person's request; nothing is held about them")
         raise NotFoundError(f"{email}: no lead with this address")
     lid = person["id"]
     fields = dict(person)

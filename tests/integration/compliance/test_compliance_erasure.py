@@ -164,6 +164,8 @@ def test_erase_leaves_no_trace_and_blocks_a_reimport(ws: Workspace, db_url: str,
     errors = (tmp_path / "again.errors.csv").read_text()
     assert "erased at their request" in errors
     assert _mentions(ws, FIRST, LAST) == []
+    code, _, err = run_cli(capsys, "leads", "export-data", ADDRESS, "-o", str(tmp_path / "x.json"), "--db", db_url)
+    assert code == 2 and err.strip() == f"error: {ADDRESS}: erased at the person's request; nothing is held about them"
 
 
 def test_erase_unknown_address_exits_2_and_erases_nothing(ws: Workspace, db_url: str,
