@@ -537,10 +537,15 @@ class _Parser:
         return int(t.text)
 
     def expr(self, q: Query, having: bool) -> Any:
+        start = self._here()
         parts = [self.term(q, having)]
         while self.accept_kw("OR"):
             parts.append(self.term(q, having))
-        return parts[0] if len(parts) == 1 else ("or", parts)
+        if len(parts) == 1:
+            return parts[0]
+        if any(_has_semi_join(p) for p in parts):
+            raise self.fail("Semi join sub-selects are not allowed with the 'OR' operator", start)
+        return ("or", parts)
 
     def term(self, q: Query, having: bool) -> Any:
         parts = [self.factor(q, having)]
@@ -638,6 +643,14 @@ class _Parser:
 
 def parse(q: str) -> Query:
     return _Parser(q).parse()
+
+
+def _has_semi_join(node: Any) -> bool:
+    if node[0] in ("and", "or"):
+        return any(_has_semi_join(n) for n in node[1])
+    if node[0] == "not":
+        return _has_semi_join(node[1])
+    return bool(node[0] == "insub")
 
 
 def _shown(t: Tok | None) -> str:

@@ -163,6 +163,9 @@ def test_semi_join_and_anti_join(o4: Org4) -> None:
                  "ORDER BY LastName") == ["Amy", "Zed"]
     err = o4.query("SELECT Id FROM Lead WHERE Id IN (SELECT Status FROM CampaignMember)", status=400)[0]
     assert err["errorCode"] == "MALFORMED_QUERY"
+    err = o4.query("SELECT Id FROM Lead WHERE LastName = 'Cy' OR Id IN (SELECT LeadId FROM CampaignMember)",
+                   status=400)[0]
+    assert err["message"].endswith("Semi join sub-selects are not allowed with the 'OR' operator")
 
 
 # ----------------------------------------------------------------------------------- polymorphic Owner
