@@ -37,6 +37,17 @@ _ASYNC = re.compile(r"^/services/async/(\d+\.\d)/(.*)$")
 _ROUTE_KEY = re.compile(r"/(?:[a-zA-Z0-9]{15,18}|01g\d+-\d+)(?=/|$)")
 
 
+def api_versions(last: int = 64) -> list[dict[str, str]]:
+    """`GET /services/data/`: every version from 20.0 (Winter '11), three releases a year, up to `last`; the
+    emulator serves them all alike."""
+    out = []
+    for v in range(20, last + 1):
+        k = v - 20
+        out.append({"label": f"{('Winter', 'Spring', 'Summer')[k % 3]} '{11 + k // 3:02d}",
+                    "url": f"/services/data/v{v}.0", "version": f"{v}.0"})
+    return out
+
+
 class Stats:
     def __init__(self) -> None:
         self.lock = threading.Lock()
@@ -198,7 +209,7 @@ class Emulator:
                 return Response(403, "Bad_OAuth_Token", content_type="text/plain")
             return Response(200, identity(user, self.url, openid=path.startswith("/services/")))
         if path.rstrip("/") == "/services/data":
-            return Response(200, [{"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"}])
+            return Response(200, api_versions())
         m = _ASYNC.match(path)
         if m:
             return self._bulk1(method, path, m.group(1), m.group(2), params, headers, body)

@@ -37,6 +37,8 @@ def test_credentials_cover_every_login_flow(emulator: Emulator) -> None:
         "grant_type": "password", "client_id": creds["consumer_key"], "client_secret": creds["consumer_secret"],
         "username": creds["username"], "password": creds["password"] + creds["security_token"]}).json()
     assert token["instance_url"] == creds["instance_url"] and token["access_token"]
+    versions = session.get(f"{creds['instance_url']}/services/data/").json()
+    assert {"label": "Winter '24", "url": "/services/data/v59.0", "version": "59.0"} in versions
     assert _script_client(emulator).query("SELECT Username FROM User")["records"][0]["Username"] == creds["username"]
 
 
