@@ -122,6 +122,7 @@ class Puller:
         self._users: dict[str, int] | None = None
         self._retry_upto = 0
         self._fresh: set[str] = set()
+        self._graded: bool | None = None  # whether an active grade profile exists (read once per sync)
 
     # --------------------------------------------------------------------------------------- driver
     def run(self, objects: list[str] | None = None) -> PullReport:
@@ -269,7 +270,12 @@ class Puller:
 
     def _grade(self, conn: Connection, inserts: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
         """Grade on arrival: pulled leads (new, or with changed fields) get their fit grade in the page's own
-        transaction, so no lead sits ungraded until someone runs `scoring grades regrade`."""
+        transaction, so no lead sits ungraded until someone runs `scoring grades regrade`. Without an active
+        grade profile nothing can change (no grade, and a pull moves no score): skipped."""
+        if self._graded is None:
+            self._graded = bool(grading.load_profiles(conn))
+        if not self._graded:
+            return
         ids = [int(u["id"]) for u in updates]
         for chunk in chunks([str(i["sf_id"]) for i in inserts]):
             ids += [int(r[0]) for r in conn.execute(select(lead.c.id).where(lead.c.sf_id.in_(chunk)))]
