@@ -70,7 +70,8 @@ MARK = "[erased]"
 #: Activity meta keys that say nothing about the person (kept so reports and bot filtering stay right).
 KEEP_META = frozenset({"bot_reason", "categories", "source", "code", "hard", "kind"})
 #: Lead columns cleared: everything that identifies or describes the person rather than the fit.
-CLEARED = ("first_name", "last_name", "title", "company", "phone", "city", "state", "timezone", "lead_source")
+CLEARED = ("first_name", "last_name", "title", "company", "phone", "city", "state", "timezone", "lead_source",
+           "bounce_reason")
 
 
 @dataclass
