@@ -244,7 +244,10 @@ def _filter(org: RecordSource, o: ObjectDef, q: Query, resolve: Resolver,
         if ftype not in ("id", "reference"):
             raise SoqlError("MALFORMED_QUERY", "a semi join sub-select can only select an Id or reference field, "
                             f"not {sub.fields[0]}", sub.positions.get(sub.fields[0].lower()))
-        return {get(r) for r in _window(sub, _filter(org, inner, sub, inner_resolve, False))} - {None}
+        rows = _filter(org, inner, sub, inner_resolve, False)
+        if sub.order:  # a LIMIT in the sub-select keeps the first rows in its order
+            rows = sort_rows(rows, [(inner_resolve(p)[0], desc, nulls) for p, desc, nulls in sub.order])
+        return {get(r) for r in _window(sub, rows)} - {None}
 
     pred = compile_where(q.where, lambda p: resolve(p)[:2], resolve.now, semi)
     return [r for r in rows if pred(r)]
