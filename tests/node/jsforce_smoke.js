@@ -1,6 +1,6 @@
 // Unchanged jsforce against the nurture Salesforce emulator: log in, query, update, one Bulk 2.0 ingest job
 // and one Bulk 2.0 query job, then identity, describe, Collections, upsert, queryMore/queryAll, a subquery, the
-// older Bulk API (1.0) and logout. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
+// older Bulk API (1.0), a SOAP convertLead and logout. Run by tests/integration/salesforce/test_emulator_jsforce.py, which starts the
 // emulator and passes its settings as JSON in SF_EMULATOR (NODE_EXTRA_CA_CERTS trusts the emulator's CA).
 // Prints one JSON line with what it saw; any failure exits non-zero with the error on stderr.
 'use strict';
@@ -77,6 +77,11 @@ async function main() {
   const v1 = await bulk1(conn, 'insert', [
     { LastName: 'V1 One', Company: 'JsV1' }, { LastName: 'V1 Two', Company: '' }]);
   const v1rows = await bulk1(conn, 'query', "SELECT Id, LastName, CreatedDate FROM Lead WHERE Company = 'JsV1'");
+  // lead conversion goes through the SOAP API, as on a real org
+  const toConvert = (await conn.query("SELECT Id FROM Lead WHERE Company = 'Paged' ORDER BY Id LIMIT 2")).records;
+  const converted = await conn.soap.convertLead([
+    { leadId: toConvert[0].Id, convertedStatus: 'Closed - Converted', doNotCreateOpportunity: true },
+    { leadId: toConvert[1].Id, convertedStatus: 'Working - Contacted' }]);
   await conn.logout();
 
   process.stdout.write(JSON.stringify({
@@ -102,6 +107,8 @@ async function main() {
       load: v1.map((r) => [r.success, r.created, r.errors.map((e) => e.split(':')[0])]),
       query: v1rows.map((r) => [r.LastName, /^\d{4}-\d\d-\d\dT.*Z$/.test(r.CreatedDate)]),
     },
+    convertLead: converted.map((r) => [r.success, !!r.contactId, r.opportunityId || null,
+      (r.errors || []).map((e) => e.statusCode)]),
     loggedOut: !conn.accessToken,
   }) + '\n');
 }

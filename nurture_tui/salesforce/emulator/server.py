@@ -1,9 +1,9 @@
 """The emulator's HTTPS server: a threaded `http.server` with TLS, keep-alive and TCP_NODELAY.
 
-Routing: `/services/Soap/u/{ver}` (SOAP login/logout), `/services/oauth2/token|revoke|userinfo` (OAuth), `/id/…`
-(identity URL), `/services/data/` (versions),
+Routing: `/services/Soap/u/{ver}` (SOAP login/logout, convertLead, getUserInfo, getServerTimestamp),
+`/services/oauth2/token|revoke|userinfo` (OAuth), `/id/…` (identity URL), `/services/data/` (versions),
 `/services/data/vXX.X/…` (REST + Bulk 2.0; counted as API calls, `Sforce-Limit-Info` on every response),
-`/services/async/{ver}/…` (Bulk API 1.0, JSON; session in `X-SFDC-Session`) and
+`/services/async/{ver}/…` (Bulk API 1.0, JSON or CSV jobs; session in `X-SFDC-Session`) and
 `/_emulator/…` (admin: stats, faults, convert, merge, expire sessions; not counted).
 """
 
@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from . import soap
 from .auth import ORG_ID, AuthState, Credentials, identity, oauth_token, revoke_token, soap_login
 from .bulk import BulkApi
 from .bulk1 import Bulk1Api
@@ -192,8 +193,14 @@ class Emulator:
             return self._admin(method, path[len("/_emulator/"):], body)
         m = _SOAP.match(path)
         if m and method == "POST":
-            status, ctype, text = soap_login(self.auth, body, self.url, m.group(1))
-            return Response(status, text, content_type=ctype)
+            if re.search(rb"<(?:\w+:)?(?:login|logout)\b", body):
+                status, ctype, text = soap_login(self.auth, body, self.url, m.group(1))
+                return Response(status, text, content_type=ctype)
+            self.stats.count(method, path)
+            with self.stats.lock:
+                self.api_used += 1
+            status, text = soap.call(self.org, self.auth, body, self.url)
+            return Response(status, text, content_type=soap.XML)
         if path.rstrip("/") == "/services/oauth2/token" and method == "POST":
             status, payload = oauth_token(self.auth, body, headers, self.url, int(self.org.clock().timestamp() * 1000))
             return Response(status, payload)

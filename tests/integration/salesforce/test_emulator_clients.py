@@ -275,6 +275,40 @@ def test_bulk_api_1_xml_jobs_with_csv_batches(emulator: Emulator) -> None:
     assert bad.status_code == 400 and bad.json()["exceptionCode"] == "InvalidSessionId"
 
 
+def _soap(emulator: Emulator, session_id: str, call: str) -> requests.Response:
+    s = requests.Session()
+    s.trust_env = False
+    s.verify = str(emulator.ca_file)
+    return s.post(f"{emulator.url}/services/Soap/u/59.0", headers={"Content-Type": "text/xml", "SOAPAction": '""'},
+                  data=('<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Header '
+                        f'xmlns="urn:partner.soap.sforce.com"><SessionHeader><sessionId>{session_id}</sessionId>'
+                        '</SessionHeader></soapenv:Header><soapenv:Body xmlns="urn:partner.soap.sforce.com">'
+                        f"{call}</soapenv:Body></soapenv:Envelope>"))
+
+
+def test_soap_convert_lead(emulator: Emulator) -> None:
+    sf = _script_client(emulator)
+    sid = emulator.credentials()["session_id"]
+    lead = sf.Lead.create({"LastName": "Conv", "Company": "Acme", "Email": "conv@example.com"})["id"]
+    account = sf.Account.create({"Name": "Existing"})["id"]
+    resp = _soap(emulator, sid, f"<convertLead><leadConverts><leadId>{lead}</leadId><convertedStatus>Closed - "
+                                f"Converted</convertedStatus><accountId>{account}</accountId><doNotCreateOpportunity>"
+                                f"true</doNotCreateOpportunity></leadConverts><leadConverts><leadId>{lead}</leadId>"
+                                "<convertedStatus>Nurturing</convertedStatus></leadConverts></convertLead>")
+    assert resp.status_code == 200 and "<convertLeadResponse><result><accountId>" in resp.text
+    converted = sf.Lead.get(lead)
+    assert (converted["IsConverted"], converted["Status"], converted["ConvertedAccountId"]) == (
+        True, "Closed - Converted", account)
+    assert f"<contactId>{converted['ConvertedContactId']}</contactId>" in resp.text
+    assert '<opportunityId xsi:nil="true"/>' in resp.text and "<success>true</success>" in resp.text
+    assert "<statusCode>INVALID_STATUS</statusCode>" in resp.text  # the second one: not a converted status
+    assert sf.Contact.get(converted["ConvertedContactId"])["AccountId"] == account
+    expired = _soap(emulator, "nope", "<getUserInfo/>")
+    assert expired.status_code == 500 and "<faultcode>sf:INVALID_SESSION_ID</faultcode>" in expired.text
+    assert f"<userName>{emulator.username}</userName>" in _soap(emulator, sid, "<getUserInfo/>").text
+    assert _soap(emulator, sid, "<queryAll/>").status_code == 500
+
+
 def test_chunked_request_bodies_are_read(emulator: Emulator) -> None:
     ctx = ssl.create_default_context(cafile=str(emulator.ca_file))
     body = (f'<se:Envelope xmlns:se="http://schemas.xmlsoap.org/soap/envelope/"><se:Body>'

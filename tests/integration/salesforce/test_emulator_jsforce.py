@@ -58,6 +58,7 @@ def test_jsforce_logs_in_queries_updates_and_runs_bulk2_jobs(emulator: Emulator,
     assert out["paged"] == {"fetched": 2100, "totalSize": 2100}  # two pages: queryMore through nextRecordsUrl
     assert out["queryAll"] == [True]
     assert out["nested"] == [["Acme", 1]]
+    assert out["convertLead"] == [[True, True, None, []], [False, False, None, ["INVALID_STATUS"]]]
     assert out["bulk1"] == {"load": [[True, True, []], [False, False, ["REQUIRED_FIELD_MISSING"]]],
                             "query": [["V1 One", True]]}
     assert out["loggedOut"] is True and list(emulator.auth.sessions) == [creds["session_id"]]  # jsforce's ended
