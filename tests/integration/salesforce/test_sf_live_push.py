@@ -281,3 +281,22 @@ def test_the_scheduler_pushes_alone_within_one_push_interval(sf_ws: Workspace, e
     assert emulator.org.records["Lead"][sf_id]["Nurture_Score__c"] == 9
     assert scheduler_hook(sf_ws) is None  # nothing left to push: no API call
 
+
+
+def test_expired_sessions_and_locked_rows_keep_live_changes_queued(sf_ws: Workspace, emulator: Emulator) -> None:
+    ids = [mirrored(sf_ws, emulator, f"k{i}@example.com") for i in range(3)]
+    with write_tx(sf_ws.engine) as conn:
+        for lid, _sf in ids:
+            service.adjust_score(conn, lid, 5, "visit", sf_ws.clock.now(), sf_ws.settings)
+    emulator.faults.add("expired_session", times=-1, path="/composite/")
+    report = sync(sf_ws, pull=False)
+    assert not report.ok and "Expired session" in (report.error or "")
+    emulator.faults.clear()
+    emulator.faults.add("record_error", sobject="Lead", record_ids=[ids[0][1]], code="UNABLE_TO_LOCK_ROW",
+                        message="unable to obtain exclusive access to this record")
+    report = sync(sf_ws, pull=False)  # the locked row does not block the others and stays queued
+    assert report.pushed is not None and (report.pushed.sent, report.pushed.retry_later) == (2, 1)
+    report = sync(sf_ws, pull=False)
+    assert report.pushed is not None and report.pushed.sent == 1
+    assert [e["code"] for e in open_errors(sf_ws)] == ["SYNC_FAILED"]  # (the expired-session sync, acknowledged
+    assert all(emulator.org.records["Lead"][sf]["Nurture_Score__c"] == 5 for _lid, sf in ids)  # by --retry-errors)
