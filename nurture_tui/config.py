@@ -107,6 +107,9 @@ class MailSettings(BaseModel):
     track_clicks: bool = True
     token_ttl_days: int = 365
     bot_open_seconds: float = 3.0  # opens/clicks this soon after delivery are flagged as scanner prefetch
+    # When a tracking hit's effects (score, segments, wake-ups, rules) are applied: "inline" in the transaction
+    # the answer waits for, "deferred" just after it (web/ingest.py), "auto" = deferred on PostgreSQL only.
+    tracking_effects: Literal["auto", "inline", "deferred"] = "auto"
     dispatch_batch: int = 200
     retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
     max_attempts: int = 8

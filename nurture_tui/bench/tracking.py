@@ -185,17 +185,19 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def _count(url: str) -> int:
+def _count(url: str) -> tuple[int, int]:
+    """Tracked activity rows stored, and rows whose effects were left unapplied (0 after a clean stop)."""
     from sqlalchemy import func, select
 
     from ..store.engine import make_engine
-    from ..store.tables import activity
+    from ..store.tables import activity, activity_pending
 
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            return int(conn.execute(select(func.count()).select_from(activity)
-                                    .where(activity.c.kind.in_(TRACKED))).scalar_one())
+            stored = conn.execute(select(func.count()).select_from(activity).where(activity.c.kind.in_(TRACKED)))
+            pending = conn.execute(select(func.count()).select_from(activity_pending))
+            return int(stored.scalar_one()), int(pending.scalar_one())
     finally:
         engine.dispose()
 
@@ -299,6 +301,8 @@ def command(
     clients: int = typer.Option(64, "--clients", min=1, max=256, help="Concurrent keep-alive connections."),
     seconds: float = typer.Option(15.0, "--seconds", min=1.0, max=30.0, help="Load duration (≤ 30 s)."),
     leads: int = typer.Option(2000, "--leads", min=10, help="Leads (one sent message each)."),
+    effects: str = typer.Option("auto", "--effects", help="mail.tracking_effects for the server: auto, inline "
+                                "(effects in the answered transaction) or deferred (applied just after)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Opens, clicks and page views from 64 keep-alive clients against the tracking app (engine running)."""
@@ -307,6 +311,8 @@ def command(
 
     # `nurture --db postgresql://… bench tracking` (the CLI hoists --db): a fresh schema there, dropped
     # after; otherwise a temporary SQLite file
+    if effects not in ("auto", "inline", "deferred"):
+        raise typer.BadParameter("auto, inline or deferred", param_hint="--effects")
     given = state(ctx).db_url
     db = given if given and given.startswith("postgresql") else None
     nurture = str(Path(sys.executable).parent / "nurture")
@@ -334,7 +340,8 @@ def command(
 
             port = _free_port()
             proc = subprocess.Popen([nurture, "--db", url, "daemon", "--http", f"127.0.0.1:{port}"],
-                                    env=_env(data_dir), stdout=subprocess.DEVNULL,
+                                    env={**_env(data_dir), "NURTURE_MAIL__TRACKING_EFFECTS": effects},
+                                    stdout=subprocess.DEVNULL,
                                     stderr=open(data_dir / "daemon.log", "wb"))  # noqa: SIM115
             try:
                 _wait_ready(port, proc)
@@ -342,7 +349,7 @@ def command(
                 ours = load(port, reqs, clients, seconds)
             finally:
                 _stop(proc)
-            recorded = _count(url)
+            recorded, pending = _count(url)
             writer = _writer_stats(data_dir / "daemon.log")
 
             ref_port = _free_port()
@@ -360,6 +367,7 @@ def command(
     result = {
         "scenario": NAME,
         "db": "postgresql" if db else "sqlite",
+        "effects": effects if effects != "auto" else ("deferred" if db else "inline"),
         "clients": clients,
         "seconds": seconds,
         "load_avg_1m_before": round(load_avg, 2),
@@ -369,6 +377,7 @@ def command(
         "errors": ours["errors"],
         "sent": ours["sent"],
         "recorded": recorded,
+        "effects_pending_after_stop": pending,
         "status_codes": ours["codes"],
         "writer_batches": writer.get("batches"),
         "writer_mean_batch": writer.get("mean_batch"),

@@ -65,7 +65,8 @@ QUIET = 0.003
 #: rows (the rollups' per-message and per-day counters, the lead rows of a burst): 4 writers measured
 #: 46 requests/s against 690 for one (bench tracking, 2026-12-06).
 WRITERS = {"sqlite": 1, "postgresql": 1}
-#: Backends whose hits are answered before their effects are applied (see the module notes).
+#: Backends whose hits are answered before their effects are applied with `mail.tracking_effects = "auto"`
+#: (see the module notes).
 DEFER_EFFECTS = {"sqlite": False, "postgresql": True}
 #: Most pending activities one applier transaction takes, and how often the applier looks for rows left by
 #: another process (it is woken at once after each of its own writer's commits).
@@ -128,7 +129,8 @@ class HitWriter:
         self._last_write = 0.0
         self.batches = 0
         self.hits = 0
-        self.defer = DEFER_EFFECTS.get(ws.engine.dialect.name, False)
+        mode = ws.settings.mail.tracking_effects
+        self.defer = DEFER_EFFECTS.get(ws.engine.dialect.name, False) if mode == "auto" else mode == "deferred"
         self.applied = 0
         self._apply_wake = threading.Event()
         self._applier: threading.Thread | None = None
