@@ -178,35 +178,35 @@ def values_for(conn: Connection, rows: list[Any], settings: Settings, now: datet
     seqs = sequence_status(conn, ids) if fmap.get("sequence_status") else {}
     bounced = bounces(conn, [int(r.id) for r in rows if r.bounced])
     factor = scale(conn, now, settings.scoring).factor(now)
+    # the mapped fields each object has (checked once, not per lead)
+    names = {so: {key: name for key, name in fmap.items() if name and (org is None or org.has(so, name))}
+             for so in ("Lead", "Contact")}
+    extras = {so: (org is None or org.has(so, OPT_OUT), org is None or org.has(so, BOUNCE_DATE))
+              for so in ("Lead", "Contact")}
     out: dict[int, dict[str, Any]] = {}
     for r in rows:
+        lead_id = int(r.id)
         sobject = r.sf_type or "Lead"
-        vals: dict[str, Any] = {}
-
-        def put(key: str, value: Any, sobject: str = sobject, vals: dict[str, Any] = vals) -> None:
-            name = fmap.get(key)
-            if name and (org is None or org.has(sobject, name)):
-                vals[name] = value
-
-        put("score", round(float(r.score or 0.0) * factor))
-        put("grade", r.grade)
-        put("stage", r.stage)
-        put("mql_status", cycle.get(int(r.id)))
-        put("last_engagement", sf_datetime(r.last_activity_at))
-        put("sequence_status", seqs.get(int(r.id)))
-        status = cfg.status_map.get(cycle.get(int(r.id)) or "")
+        field = names.get(sobject) or names["Lead"]
+        stage_of = cycle.get(lead_id)
+        candidates = {"score": round(float(r.score or 0.0) * factor), "grade": r.grade, "stage": r.stage,
+                      "mql_status": stage_of, "last_engagement": sf_datetime(r.last_activity_at),
+                      "sequence_status": seqs.get(lead_id)}
+        vals = {field[k]: v for k, v in candidates.items() if k in field}
+        status = cfg.status_map.get(stage_of or "")
         if sobject == "Lead" and status:
             if org is None or org.lead_statuses is None or status in org.lead_statuses:
                 vals[STATUS] = status
             else:
-                org.missing.add(cycle.get(int(r.id)) or "")
-        if r.opted_out and (org is None or org.has(sobject, OPT_OUT)):
+                org.missing.add(stage_of or "")
+        can_opt_out, can_bounce = extras.get(sobject) or extras["Lead"]
+        if r.opted_out and can_opt_out:
             vals[OPT_OUT] = True
-        if r.bounced and int(r.id) in bounced and (org is None or org.has(sobject, BOUNCE_DATE)):
-            at, reason = bounced[int(r.id)]
+        if r.bounced and lead_id in bounced and can_bounce:
+            at, reason = bounced[lead_id]
             vals[BOUNCE_DATE] = sf_datetime(at or now)
             vals[BOUNCE_REASON] = reason
-        out[int(r.id)] = vals
+        out[lead_id] = vals
     return out
 
 
