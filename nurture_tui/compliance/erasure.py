@@ -6,7 +6,8 @@ Per address, in the caller's transaction:
 2. the rows that belong to the lead lose their personal parts: activities (IP, user agent, other meta,
    the URL's query and fragment), outbox messages (recipient, subject, bodies, headers, errors), MQL
    summaries and reasons, Salesforce and webhook outbox payloads (pending ones cancelled), the lead's audit
-   details and sync errors; tags, subscriptions, consent records and suppressions are deleted;
+   details and sync errors; tags, subscriptions, consent records and suppressions are deleted; its live
+   enrollments exit (reason `erased`, with their counters and `exited` activity);
 3. a sweep of every text and JSON column of every table (reflected from the metadata, so tables added
    later are covered) replaces any remaining mention of the address, and in the lead's own rows of its
    names, by `[erased]`;
@@ -44,7 +45,10 @@ from sqlalchemy import (
     update,
 )
 
+from ..activity import ActivityEvent
 from ..config import Settings
+from ..engine.lifecycle import Live, finish
+from ..engine.node_stats import CounterBatch
 from ..errors import NotFoundError, ValidationError
 from ..salesforce.outbox import enqueue_erasure
 from ..store import audit
@@ -52,6 +56,7 @@ from ..store.models import metadata
 from ..store.tables import (
     activity,
     consent,
+    enrollment,
     lead,
     lead_tag,
     mql,
@@ -68,7 +73,7 @@ from .erased import ERASED, email_hash, erased_emails
 ERASED_DOMAIN = "erased.invalid"  # RFC 2606: never deliverable
 MARK = "[erased]"
 #: Activity meta keys that say nothing about the person (kept so reports and bot filtering stay right).
-KEEP_META = frozenset({"bot_reason", "categories", "source", "code", "hard", "kind"})
+KEEP_META = frozenset({"bot_reason", "categories", "source", "code", "hard", "kind", "reason"})
 #: Lead columns cleared: everything that identifies or describes the person rather than the fit.
 CLEARED = ("first_name", "last_name", "title", "company", "phone", "city", "state", "timezone", "lead_source",
            "bounce_reason")
@@ -128,6 +133,7 @@ def erase(conn: Connection, email: str, *, now: datetime, settings: Settings, us
     out = Erasure(email, lid)
     n = out.scrubbed
     n["activity"] = _activities(conn, lid)
+    n["enrollment"] = _end_enrollments(conn, lid, now)
     n["outbox"] = conn.execute(update(outbox).where(outbox.c.lead_id == lid).values(
         to_email=placeholder(lid), subject="", html="", text="", headers={}, last_error=None)).rowcount or 0
     n["mql"] = conn.execute(update(mql).where(mql.c.lead_id == lid).values(
@@ -160,6 +166,24 @@ def erase(conn: Connection, email: str, *, now: datetime, settings: Settings, us
     audit.record(conn, at=now, user=user, action="leads.erase", entity="lead", entity_id=lid,
                  after={"salesforce": out.salesforce})
     return out
+
+
+def _end_enrollments(conn: Connection, lead_id: int, now: datetime) -> int:
+    """The lead's live enrollments exit (reason `erased`) as an exit rule would end them: counters and an
+    `exited` activity, so a sequence's figures stay right and no later step acts on the erased lead."""
+    e = enrollment.c
+    live = [Live(r.id, r.lead_id, r.sequence_id, r.version_id, r.node_id, r.steps) for r in conn.execute(
+        select(e.id, e.lead_id, e.sequence_id, e.version_id, e.node_id, e.steps)
+        .where(e.lead_id == lead_id, e.status.in_(("active", "waiting"))))]
+    if not live:
+        return 0
+    counters = CounterBatch()
+    acts: list[ActivityEvent] = []
+    finish(conn, [(it, "exited", ERASED) for it in live], now, counters, acts)
+    if acts:
+        conn.execute(insert(activity), [a.row() for a in acts])
+    counters.flush(conn)
+    return len(live)
 
 
 def _strip_query(url: str | None) -> str | None:

@@ -16,12 +16,15 @@ from sqlalchemy import JSON, MetaData, String, Text, cast, func, insert, select
 
 from nurture_tui.clock import VirtualClock
 from nurture_tui.config import load_settings
+from nurture_tui.engine.enroll import enroll_lead
+from nurture_tui.engine.seeding import publish_definition
 from nurture_tui.salesforce.outbox import enqueue_task
 from nurture_tui.store import audit
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import (
     activity,
     consent,
+    enrollment,
     lead,
     lead_tag,
     mql,
@@ -62,6 +65,10 @@ def _person(ws: Workspace, now: datetime) -> tuple[int, int]:
             created_at=now, updated_at=now)).inserted_primary_key[0]
         tid = conn.execute(insert(template).values(name="welcome", subject="Hi", html="<p>x</p>", created_at=now,
                                                    updated_at=now)).inserted_primary_key[0]
+        # enrolled before the bounce below (a suppressed lead is not enrolled)
+        publish_definition(conn, {"name": "drip", "steps": [{"id": "wait", "wait": {"duration": "3d"}},
+                                                            {"id": "mail", "send": {"template": "welcome"}}]}, now)
+        enroll_lead(conn, lid, "drip", now)
         oid = conn.execute(insert(outbox).values(
             idempotency_key="k1", lead_id=lid, template_id=tid, category="marketing", to_email=ADDRESS,
             subject=f"Hello {FIRST}, your guide", html=f"<p>Dear {FIRST} {LAST}</p>", text=f"Dear {FIRST}",
@@ -136,12 +143,16 @@ def test_erase_leaves_no_trace_and_blocks_a_reimport(ws: Workspace, db_url: str,
         assert urls["click"] == "https://example.com/pricing"
         metas = conn.execute(select(activity.c.meta).where(activity.c.lead_id == lid)).scalars().all()
         assert all("ip" not in m and "ua" not in m for m in metas)
-        assert conn.execute(select(func.count()).select_from(activity).where(activity.c.lead_id == lid)).scalar() == 3
+        assert conn.execute(select(func.count()).select_from(activity).where(activity.c.lead_id == lid)).scalar() == 5
         sf = conn.execute(select(sf_outbox.c.op, sf_outbox.c.status).where(sf_outbox.c.lead_id == lid)
                           .order_by(sf_outbox.c.id)).all()
         assert [tuple(r) for r in sf] == [("upsert", "cancelled"), ("anonymise", "pending")]
         assert conn.execute(select(suppression.c.reason).where(suppression.c.lead_id == lid)).scalars().all() \
             == ["erased"]
+        assert conn.execute(select(enrollment.c.status, enrollment.c.exit_reason, enrollment.c.due_at)
+                            .where(enrollment.c.lead_id == lid)).one() == ("exited", "erased", None)
+        assert conn.execute(select(activity.c.meta).where(activity.c.lead_id == lid, activity.c.kind == "exited")
+                            ).scalar() == {"reason": "erased"}
         bystander = conn.execute(select(lead.c.email, lead.c.custom).where(lead.c.id == other)).one()
         assert bystander.email == "bystander@example.com" and bystander.custom == {"referred_by": "[erased]"}
         entries = conn.execute(select(audit.audit.c.action, audit.audit.c.after)
@@ -184,14 +195,15 @@ def test_export_data_holds_what_is_known(ws: Workspace, db_url: str, tmp_path: P
     target = tmp_path / "quillon.json"
     code, out, err = run_cli(capsys, "leads", "export-data", EMAIL, "--output", str(target), "--db", db_url)
     assert code == 0, err
-    assert out.strip() == f"{target}: {ADDRESS}: 3 activities, 1 messages, 1 consent records"
+    assert out.strip() == f"{target}: {ADDRESS}: 4 activities, 1 messages, 1 consent records"
     doc = json.loads(target.read_text())
     assert doc["format"] == "nurture.personal-data/1" and doc["lead"]["id"] == lid
     assert doc["lead"]["last_name"] == LAST and doc["lead"]["custom"]["nickname"] == "Quill"
     assert [m["subject"] for m in doc["messages"]] == [f"Hello {FIRST}, your guide"]
     assert doc["messages"][0]["template"] == "welcome"
-    assert [a["kind"] for a in doc["activities"]] == ["sent", "click", "form"]
-    assert doc["activities"][1]["meta"]["ip"] == "203.0.113.7"
+    assert [a["kind"] for a in doc["activities"]] == ["entered", "sent", "click", "form"]
+    assert doc["activities"][2]["meta"]["ip"] == "203.0.113.7"
+    assert [(e["sequence"], e["node_id"], e["exit_reason"]) for e in doc["enrollments"]] == [("drip", "wait", None)]
     assert doc["consent"][0] | {"at": None} == {
         "category": "newsletter", "status": "granted", "source": "form", "legal_basis": "consent", "at": None,
         "form_id": "signup", "ip": "203.0.113.7", "token": None, "requested_at": None, "detail": None}
