@@ -36,7 +36,7 @@ def sync(
             if o.fetched or o.deleted or o.merged:
                 typer.echo(f"pull {name:<15} {o.fetched:>7} read  {o.inserted:>6} new  {o.updated:>6} updated  "
                            f"{o.deleted} deleted  {o.merged} merged  {o.converted} converted  {o.errors} errors "
-                           f"({o.via})")
+                           f"({o.via})" + (f"; {o.erased} erased people not brought back" if o.erased else ""))
         if report.pushed is not None:
             p = report.pushed
             typer.echo(f"push {p.sent} sent, {p.failed} failed, {p.retry_later} to retry, {p.deferred} waiting for a "

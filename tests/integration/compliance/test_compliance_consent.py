@@ -149,6 +149,10 @@ def test_double_opt_in_end_to_end(workspace: Workspace) -> None:
             lid = r.json()["lead_id"]
             assert r.json()["categories"] == {"events": "pending"}
             assert http.post(f"{web.url}/api/consent", json={"email": "a@b.c", "category": "events"}).status_code == 401
+            # another system, through the API (source api), for a category without double opt-in: granted at once
+            r = http.post(f"{web.url}/api/consent", headers=TOKEN, json={
+                "email": "visitor@example.com", "categories": ["newsletter"], "legal_basis": "contract"})
+            assert r.status_code == 200 and r.json() == {"lead_id": lid, "categories": {"newsletter": "granted"}}
             bad = http.post(f"{web.url}/api/consent", headers=TOKEN, json={"email": "a@b.c", "category": "nope"})
             assert bad.status_code == 422 and "unknown subscription category" in bad.json()["error"]
 
@@ -169,15 +173,17 @@ def test_double_opt_in_end_to_end(workspace: Workspace) -> None:
             page = http.get(link)  # a link scanner's GET confirms nothing
             assert page.status_code == 200 and 'method="post"' in page.text
             with ws.engine.connect() as conn:
-                assert [c.status for c in consent_of(conn, lid)] == ["pending"]
+                assert [c.status for c in consent_of(conn, lid)] == ["pending", "granted"]
             tampered = http.post(link[:-2] + ("AA" if not link.endswith("AA") else "BB"))
             assert tampered.status_code == 400
             done = http.post(link)
             assert done.status_code == 200 and "confirmed" in done.text
             assert "already confirmed" in http.post(link).text  # idempotent
             with ws.engine.connect() as conn:
-                (rec,) = consent_of(conn, lid)
+                rec, news = consent_of(conn, lid)
             assert (rec.status, rec.source, rec.form_id, rec.ip) == ("granted", "form", "event-signup", "198.51.100.4")
+            assert (news.category, news.status, news.source, news.legal_basis, news.ip) == \
+                ("newsletter", "granted", "api", "contract", "127.0.0.1")
             assert rec.token and rec.detail and rec.detail.startswith("confirmed by double opt-in")
 
             with write_tx(ws.engine) as conn:
