@@ -61,7 +61,8 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
 
     from ..salesforce.live import push_due, push_margin
     from ..salesforce.sync import run_sync
-    from ..scoring.scale import scale
+    from ..scoring.scale import read_scale
+    from ..store.engine import write_tx
     from ..store.tables import lead
     from .common import percentile
 
@@ -84,7 +85,7 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
             start = time.perf_counter()
             for t in range(txs):
                 batch = [{"b_id": rng.choice(ids), "b_points": 1.0} for _ in range(CHANGES_PER_TX)]
-                with ws.engine.begin() as conn:
+                with write_tx(ws.engine) as conn:  # queued like every writer (the push settles meanwhile)
                     conn.execute(stmt, batch)
                 commits.append((time.time(), len(batch)))
                 ahead = start + (t + 1) * pause - time.perf_counter()
@@ -126,7 +127,7 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
     writer_s = (commits[-1][0] - began) if commits else 0.0
 
     with ws.engine.connect() as conn:  # the org now has every lead's live score
-        factor = scale(conn, ws.clock.now(), ws.settings.scoring).factor(ws.clock.now())
+        factor = read_scale(conn, ws.settings.scoring.half_life_days).factor(ws.clock.now())
         local = {str(sf): round(float(score) * factor) for sf, score in conn.execute(
             select(lead.c.sf_id, lead.c.score).where(lead.c.id.in_(ids)))}
     org = _org_scores(emu, session, emu.token())

@@ -31,7 +31,7 @@ from sqlalchemy import Connection, Float, bindparam, case, func, insert, select,
 
 from ..batching import chunks
 from ..config import Settings
-from ..scoring.scale import scale
+from ..scoring.scale import read_scale
 from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync, sync_state
 from ..store.tables import outbox as mail_outbox
 from .api import SfApi
@@ -177,7 +177,7 @@ def values_for(conn: Connection, rows: list[Any], settings: Settings, now: datet
     cycle = lifecycle(conn, ids, settings)
     seqs = sequence_status(conn, ids) if fmap.get("sequence_status") else {}
     bounced = bounces(conn, [int(r.id) for r in rows if r.bounced])
-    factor = scale(conn, now, settings.scoring).factor(now)
+    factor = read_scale(conn, settings.scoring.half_life_days).factor(now)  # (never writes)
     # the mapped fields each object has (checked once, not per lead)
     names = {so: {key: name for key, name in fmap.items() if name and (org is None or org.has(so, name))}
              for so in ("Lead", "Contact")}
