@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import Connection, and_, or_, select, update
 
 from ..batching import chunks
 from ..config import Settings
@@ -69,7 +69,9 @@ def candidates(conn: Connection, settings: Settings) -> list[Any]:
                 c.stage, c.last_activity_at, c.opted_out, c.bounced, s.seq, s.pushed)
          .select_from(lead.outerjoin(sf_lead_sync, s.lead_id == c.id))
          .where(c.sf_id.is_(None), c.status.is_distinct_from("Merged"), c.status.is_distinct_from("Deleted"),
-                or_(s.lead_id.is_(None), s.dirty_since.is_not(None)))
+                # never seen, changed since, or never pushed nor refused (a lead the policy let wait)
+                or_(s.lead_id.is_(None), s.dirty_since.is_not(None),
+                    and_(s.pushed_at.is_(None), s.error_seq.is_(None))))
          .order_by(c.id))
     if policy == "mql":
         q = q.where(or_(c.mql_at.is_not(None), c.id.in_(select(mql.c.lead_id))))
@@ -78,6 +80,18 @@ def candidates(conn: Connection, settings: Settings) -> list[Any]:
         q = q.where(c.id.in_(select(segment_member.c.lead_id).join(segment, segment.c.id == segment_member.c.segment_id)
                              .where(segment.c.name.in_(names))))
     return list(conn.execute(q))
+
+
+def settle_waiting(conn: Connection, candidate_ids: set[int]) -> None:
+    """Dirty leads no push will send — merged or deleted ones, and local leads the create policy does not let
+    through (yet) — are marked clean, so they do not make the scheduler push every tick. A waiting local lead
+    stays a create candidate (never pushed) and is looked at again by every full sync."""
+    s, c = sf_lead_sync.c, lead.c
+    q = (select(s.lead_id).join(lead, c.id == s.lead_id)
+         .where(s.dirty_since.is_not(None), or_(c.sf_id.is_(None), c.status.in_(("Merged", "Deleted")))))
+    idle = [int(r[0]) for r in conn.execute(q) if int(r[0]) not in candidate_ids]
+    for chunk in chunks(idle):
+        conn.execute(update(sf_lead_sync).where(s.lead_id.in_(chunk)).values(dirty_since=None))
 
 
 def _domain(site: str | None) -> str | None:
@@ -107,8 +121,11 @@ class Creator:
         self.read_at = time.time()
         with self.engine.connect() as conn:
             rows = candidates(conn, self.settings)
-            if not rows:
-                return self.report
+        with write_tx(self.engine) as conn:
+            settle_waiting(conn, {int(r.id) for r in rows})
+        if not rows:
+            return self.report
+        with self.engine.connect() as conn:
             values = live.values_for(conn, rows, self.settings, self.now, self.org)
             accounts = self._accounts(conn)
             users = {u.id: u.sf_id for u in conn.execute(select(user_t.c.id, user_t.c.sf_id)

@@ -300,3 +300,22 @@ def test_expired_sessions_and_locked_rows_keep_live_changes_queued(sf_ws: Worksp
     assert report.pushed is not None and report.pushed.sent == 1
     assert [e["code"] for e in open_errors(sf_ws)] == ["SYNC_FAILED"]  # (the expired-session sync, acknowledged
     assert all(emulator.org.records["Lead"][sf]["Nurture_Score__c"] == 5 for _lid, sf in ids)  # by --retry-errors)
+
+
+def test_leads_no_push_will_send_do_not_keep_the_scheduler_pushing(sf_ws: Workspace, emulator: Emulator) -> None:
+    from nurture_tui.salesforce.live import push_due
+
+    sf_ws.settings.salesforce.create_policy = "mql"
+    now = sf_ws.clock.now()
+    with write_tx(sf_ws.engine) as conn:
+        conn.execute(insert(lead).values(email="wait@example.com", last_name="W", company="C", created_at=now,
+                                         updated_at=now))
+        conn.execute(update(lead).where(lead.c.email == "wait@example.com").values(score=20))  # dirty, not MQL
+    assert sync(sf_ws).ok
+    with sf_ws.engine.connect() as conn:
+        assert not push_due(conn, 1.0, time.time() + 60)  # nothing left that a push would send
+    assert not emulator.org.records["Lead"]
+    with write_tx(sf_ws.engine) as conn:  # it qualifies later: created by the next sync
+        conn.execute(update(lead).where(lead.c.email == "wait@example.com").values(mql_at=now, status="MQL"))
+    report = sync(sf_ws)
+    assert report.pushed is not None and report.pushed.created == 1
