@@ -177,7 +177,6 @@ class SplitSpec(_Model):
     """`mode: weighted` (the default) splits by fixed percentages; `mode: adaptive` allocates by Thompson
     sampling on the metric (docs/adaptive.md; unset settings take the defaults of sequences/adaptive.py)."""
 
-    arms: list[Arm]
     mode: Literal["weighted", "adaptive"] | None = None
     metric: Literal["open", "click", "goal"] | None = None  # the reward: this happens within `window`
     window: str | None = None  # the delayed-reward window, e.g. 3d
@@ -188,6 +187,7 @@ class SplitSpec(_Model):
     pool: float | None = None  # pooling strength toward the overall posterior (pseudo-observations)
     lookback: str | None = None  # only decisions of this recent period count (for drifting rates)
     seed: int | None = None
+    arms: list[Arm]  # last: the settings read first in a file
 
     @property
     def adaptive(self) -> bool:
