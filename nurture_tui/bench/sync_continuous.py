@@ -2,7 +2,7 @@
 push interval, through the real change capture (store/sf_capture.py) and the real push (salesforce/live.py,
 push.py) to the emulated org over HTTPS.
 
-A writer thread commits `changes` score changes on `leads` leads (random leads, transactions of
+A writer process commits `changes` score changes on `leads` leads (random leads, transactions of
 `CHANGES_PER_TX`, like the tracking writer's group commits) spread over `change_seconds`; the main thread
 does what the scheduler's sync job does between full syncs (salesforce/sync.py `scheduler_hook`): every tick
 it asks `live.push_due` — is the oldest unpushed change about to be one push interval old? — and pushes
@@ -22,12 +22,44 @@ from __future__ import annotations
 import csv
 import io
 import json
+import multiprocessing
 import random
-import threading
 import time
 from typing import Any
 
 CHANGES_PER_TX = 200
+
+
+def write_scores(db_url: str, ids: list[int], changes: int, change_seconds: float, seed: int, out: Any) -> None:
+    """The writer, in its own process (as the tracking writer is in the web server's): `changes` score changes
+    on random leads of `ids`, `CHANGES_PER_TX` per transaction, evenly over `change_seconds`; sends back the
+    commit times (unix seconds) and sizes."""
+    from sqlalchemy import bindparam, update
+
+    from ..store.engine import make_engine, write_tx
+    from ..store.tables import lead
+
+    try:
+        engine = make_engine(db_url)
+        rng = random.Random(seed)
+        stmt = (update(lead).where(lead.c.id == bindparam("b_id"))
+                .values(score=lead.c.score + bindparam("b_points")))
+        commits: list[tuple[float, int]] = []
+        txs = max(1, changes // CHANGES_PER_TX)
+        pause = change_seconds / txs
+        start = time.perf_counter()
+        for t in range(txs):
+            batch = [{"b_id": rng.choice(ids), "b_points": 1.0} for _ in range(CHANGES_PER_TX)]
+            with write_tx(engine) as conn:  # queued like every writer (the push settles meanwhile)
+                conn.execute(stmt, batch)
+            commits.append((time.time(), len(batch)))
+            ahead = start + (t + 1) * pause - time.perf_counter()
+            if ahead > 0:
+                time.sleep(ahead)
+        engine.dispose()
+        out.send({"commits": commits})
+    except BaseException as exc:  # reported by the parent
+        out.send({"error": f"{type(exc).__name__}: {exc}"})
 TICK = 0.05  # how often the loop asks whether a push is due (the scheduler's job ticks every 5 s)
 
 
@@ -57,12 +89,11 @@ def _org_scores(emu: Any, session: Any, token: str) -> dict[str, float]:
 
 def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: float,
         change_seconds: float, seed: int) -> dict[str, Any]:
-    from sqlalchemy import bindparam, select, update
+    from sqlalchemy import select
 
     from ..salesforce.live import push_due, push_margin
     from ..salesforce.sync import run_sync
     from ..scoring.scale import read_scale
-    from ..store.engine import write_tx
     from ..store.tables import lead
     from .common import percentile
 
@@ -72,35 +103,16 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
     if len(ids) < leads:
         raise SystemExit(f"continuous_push needs {leads} mirrored leads, the org has {len(ids)} (raise --records)")
     assert run_sync(ws, pull=False, push=True).ok  # settle anything the pull left dirty: start from clean
-    rng = random.Random(seed)
-    stmt = (update(lead).where(lead.c.id == bindparam("b_id"))
-            .values(score=lead.c.score + bindparam("b_points")))
-    commits: list[tuple[float, int]] = []  # (commit time, changes in the transaction)
-    writer_error: list[BaseException] = []
-    txs = max(1, changes // CHANGES_PER_TX)
-    pause = change_seconds / txs
-
-    def writer() -> None:
-        try:
-            start = time.perf_counter()
-            for t in range(txs):
-                batch = [{"b_id": rng.choice(ids), "b_points": 1.0} for _ in range(CHANGES_PER_TX)]
-                with write_tx(ws.engine) as conn:  # queued like every writer (the push settles meanwhile)
-                    conn.execute(stmt, batch)
-                commits.append((time.time(), len(batch)))
-                ahead = start + (t + 1) * pause - time.perf_counter()
-                if ahead > 0:
-                    time.sleep(ahead)
-        except BaseException as exc:  # reported by the main thread
-            writer_error.append(exc)
-
+    ctx = multiprocessing.get_context("spawn")
+    parent, child = ctx.Pipe(duplex=False)
+    writer = ctx.Process(target=write_scores, name="bench-score-writer",
+                         args=(ws.settings.db_url, ids, changes, change_seconds, seed, child))
     emu.admin("reset-stats")
-    thread = threading.Thread(target=writer, name="bench-score-writer")
     pushes: list[tuple[float, float, int, int]] = []  # (start, end, records, api calls)
-    began = time.time()
-    thread.start()
+    writer.start()
+    child.close()
     while True:
-        alive = thread.is_alive()
+        alive = writer.is_alive()
         if alive:
             time.sleep(TICK)
             with ws.engine.connect() as conn:
@@ -114,9 +126,11 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
         pushes.append((start, end, rep.pushed.records, rep.api_calls))
         if not alive:
             break
-    thread.join()
-    if writer_error:
-        raise SystemExit(f"score writer failed: {writer_error[0]}")
+    writer.join()
+    result: dict[str, Any] = parent.recv() if parent.poll(5) else {"error": "no result from the writer process"}
+    if "error" in result:
+        raise SystemExit(f"score writer failed: {result['error']}")
+    commits: list[tuple[float, int]] = list(result["commits"])
     lags: list[float] = []
     for at, n in commits:
         done = next((e for s, e, _r, _c in pushes if s >= at), None)
@@ -124,7 +138,7 @@ def run(ws: Any, emu: Any, session: Any, *, leads: int, changes: int, interval: 
             lags.extend([done - at] * n)
     calls = sum(c for *_x, c in pushes)
     records = sum(r for _s, _e, r, _c in pushes)
-    writer_s = (commits[-1][0] - began) if commits else 0.0
+    writer_s = (commits[-1][0] - commits[0][0]) if len(commits) > 1 else 0.0
 
     with ws.engine.connect() as conn:  # the org now has every lead's live score
         factor = read_scale(conn, ws.settings.scoring.half_life_days).factor(ws.clock.now())
