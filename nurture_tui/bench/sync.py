@@ -64,8 +64,8 @@ def command(
     only: str = typer.Option("all", "--only", help="all, pull_push or continuous_push."),
     cp_leads: int = typer.Option(20_000, "--continuous-leads", help="continuous_push: leads whose scores change."),
     cp_changes: int = typer.Option(100_000, "--continuous-changes", help="continuous_push: score changes."),
-    cp_interval: float = typer.Option(10.0, "--push-interval", help="continuous_push: seconds between pushes."),
-    cp_seconds: float = typer.Option(20.0, "--change-seconds", help="continuous_push: the changes arrive over this."),
+    cp_interval: float = typer.Option(30.0, "--push-interval", help="continuous_push: the push interval (s)."),
+    cp_seconds: float = typer.Option(60.0, "--change-seconds", help="continuous_push: the changes arrive over this."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Full pull and a push of N changed leads against the loopback emulator; then `continuous_push`: score
