@@ -14,6 +14,9 @@ every 4.x.x, `5.2.2` (mailbox full), `5.3.x`/`5.4.x` (system and routing trouble
 `5.7.x` (policy: spam blocks, and 5.7.26 "unauthenticated", which is a problem with *our* SPF/DKIM/DMARC,
 not with the address). Soft bounces count towards `mail.soft_bounce_limit`.
 
+A plain-text bounce with an `X-Failed-Recipients` header (older Exim, some appliances) is read too: the
+addresses from the header, the status from the first SMTP answer in the text.
+
 Anything that is not a report gives `NotAReport`; a report without usable recipient fields gives
 `MalformedReport` — both carry a one-line reason for the log.
 """
@@ -120,6 +123,8 @@ def parse_report(raw: bytes) -> list[FeedbackItem]:
     """The feedback items in one message (raises NotAReport / MalformedReport)."""
     msg = message_from_bytes(raw)
     if msg.get_content_type() != "multipart/report":
+        if msg.get("X-Failed-Recipients"):
+            return _parse_plain_bounce(msg, raw)
         raise NotAReport(f"content type {msg.get_content_type()}, not multipart/report")
     report_type = str(msg.get_param("report-type", "") or "").lower()
     parts = {p.get_content_type(): p for p in msg.walk()}
@@ -165,6 +170,33 @@ def _parse_dsn(msg: Message, status_part: Message | None, raw: bytes) -> list[Fe
     if not items and not any(str(b.get("Action", "")).strip() for b in recipients):
         raise MalformedReport("no recipient block has an Action field")
     return items
+
+
+def is_report(msg: Message) -> bool:
+    """A delivery or feedback report (what `parse_report` reads), by its headers alone."""
+    return msg.get_content_type() == "multipart/report" or bool(msg.get("X-Failed-Recipients"))
+
+
+def _parse_plain_bounce(msg: Message, raw: bytes) -> list[FeedbackItem]:
+    """A bounce without RFC 3464 parts (older Exim, some appliances): the failed addresses are in the
+    `X-Failed-Recipients` header, the server's answer and the original headers in the text."""
+    recipients = [a.strip().lower() for _, a in getaddresses([str(msg.get("X-Failed-Recipients", ""))]) if "@" in a]
+    if not recipients:
+        raise MalformedReport("X-Failed-Recipients names no address")
+    body = ""
+    for part in msg.walk():
+        if part.get_content_type() == "text/plain":
+            payload = part.get_payload(decode=True)
+            body += payload.decode("utf-8", "replace") if isinstance(payload, bytes) else str(part.get_payload())
+    found = _STATUS.search(body)
+    smtp = re.search(r"\b([45])\d\d[ -]", body)
+    status = found.group(0) if found else (f"{smtp.group(1)}.0.0" if smtp else "5.0.0")
+    line = next((ln for ln in body.splitlines() if _STATUS.search(ln) or re.search(r"\b[45]\d\d[ -]", ln)), "")
+    ids = tuple(dict.fromkeys(_MSGID.findall(str(msg.get("References", "")) + str(msg.get("In-Reply-To", "")))
+                              + re.findall(r"(?im)^message-id:\s*(<[^<>\s]+@[^<>\s]+>)", body)))
+    identity = _identity(msg, raw)
+    return [FeedbackItem(classify(status), r, status, one_line(line or f"status {status}"), ids,
+                         _when(msg.get("Date")), f"plain|{identity}|{r}") for r in recipients]
 
 
 def _parse_arf(msg: Message, feedback: Message | None, raw: bytes) -> list[FeedbackItem]:

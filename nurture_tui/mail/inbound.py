@@ -25,6 +25,7 @@ from ..errors import ValidationError
 from ..store.engine import write_tx
 from ..workspace import Workspace
 from .bouncebox import MailboxResult, process_message
+from .dsn import is_report
 from .tokens import TokenSigner
 from .unsubscribe import leave_category, record_unsubscribe, token_message
 
@@ -51,7 +52,7 @@ def process_maildir(ws: Workspace, path: Path | str) -> InboundResult:
         result.processed += 1
         raw = msg.as_bytes()
         parsed = message_from_bytes(raw, policy=default_policy)
-        if parsed.get_content_type() == "multipart/report":
+        if is_report(parsed):
             result.reports += 1
             process_message(ws, raw, "unsubscribe-mailbox", result.feedback)
             msg.set_subdir("cur")

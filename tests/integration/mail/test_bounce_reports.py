@@ -210,3 +210,16 @@ def test_cli_reads_a_maildir_and_refuses_what_is_not_one(tmp_path, capsys) -> No
     # an IMAP server that is not there: one line, exit non-zero
     code, out, err = run_cli(capsys, "mail", "bounces", "--imap", "imap://u:p@127.0.0.1:1/INBOX", "--db", db)
     assert code != 0 and "imap://127.0.0.1:1/INBOX: cannot connect" in err
+
+
+def test_a_plain_text_bounce_with_x_failed_recipients(ws, sink, clock, tmp_path) -> None:
+    """Older Exim (and some appliances) bounce without RFC 3464 parts: X-Failed-Recipients names the address."""
+    ids, mids = _setup(ws, sink, clock)
+    box = tmp_path / "bounces"
+    _drop(box, _report("exim_plain_text_legacy.eml", PEOPLE["fay"], mids["fay"]))
+    res = process_maildir(ws, box)
+    assert (res.reports, res.feedback.hard) == (1, 1)
+    fay = _lead(ws, ids["fay"])
+    assert fay.bounced and fay.bounce_reason == "5.0.0 host mail.oldco.test [203.0.113.44]: 550 No such user here"
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(outbox.c.status).where(outbox.c.lead_id == ids["fay"])).scalar() == "bounced"
