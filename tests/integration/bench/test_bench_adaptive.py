@@ -1,0 +1,36 @@
+"""`nurture bench adaptive` end to end on a small N (a smoke test of the keys and the arithmetic; the targets
+are checked on the full run, recorded under benchmarks/results/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cli_support import run_cli
+
+from nurture_tui.bench import common
+
+KEYS = ["scenario", "adaptive_clicks", "uniform_clicks", "oracle_clicks", "gain_vs_uniform_pct",
+        "share_of_oracle_gain", "sto_open_rate_gain_pct", "sto_share_of_oracle_gain"]
+
+
+def test_bench_adaptive_prints_the_issue_keys_and_records(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(common, "RESULTS_DIR", tmp_path / "results")
+    code, out, err = run_cli(capsys, "bench", "adaptive", "--leads", "600", "--sto-leads", "300", "--json")
+    assert code == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert list(result)[:len(KEYS)] == KEYS and result["scenario"] == "adaptive"
+    cases = result["cases"]
+    assert set(cases) == {"stationary", "by_persona", "drift"}
+    worst = min(cases.values(), key=lambda c: c["share_of_oracle_gain"])
+    assert result["share_of_oracle_gain"] == worst["share_of_oracle_gain"]
+    for case in cases.values():
+        gain = case["oracle_clicks"] - case["uniform_clicks"]
+        assert gain > 0 and case["share_of_oracle_gain"] == round(
+            (case["adaptive_clicks"] - case["uniform_clicks"]) / gain, 3)
+    sto = result["sto"]
+    assert sto["plain_open_rate"] < sto["sto_open_rate"] <= sto["oracle_open_rate"]
+    assert set(sto["sto_histogram_sources"]) <= {"lead", "persona"}
+    assert len(list((tmp_path / "results").glob("adaptive-*.json"))) == 1
