@@ -179,3 +179,24 @@ def consent_cmd(
                      after={"category": category, "source": source, "legal_basis": legal_basis})
     typer.echo(f"{category}: granted {res.granted}, confirmation sent {res.pending}, unchanged {res.unchanged}, "
                f"refused (withdrawn earlier) {res.refused}")
+
+
+@app.command("unblock")
+def unblock_cmd(
+    ctx: typer.Context,
+    emails: list[str] = typer.Argument(..., help="Erased addresses to accept again."),
+) -> None:
+    """Accept an erased address again (the person came back): imports, Salesforce pulls and signups stop
+    refusing it. The erased data stays erased (docs/compliance.md)."""
+    from ..compliance.erased import unblock
+    from ..errors import NotFoundError
+    from ..store import audit
+    from ..store.engine import write_tx
+
+    with state(ctx).workspace() as ws, write_tx(ws.engine) as conn:
+        for email in emails:
+            if not unblock(conn, email.strip().lower()):
+                raise NotFoundError(f"{email.strip().lower()}: not an erased address")
+        audit.record(conn, at=ws.clock.now(), user=ws.user, action="leads.unblock", entity="suppression",
+                     after={"count": len(emails)})
+    typer.echo(f"unblocked {len(emails)} erased address{'es' if len(emails) != 1 else ''}")

@@ -12,7 +12,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from ..batching import chunks
 from ..store.tables import meta, suppression
@@ -62,3 +62,13 @@ def erased_lead_ids(conn: Connection, lead_ids: Iterable[int]) -> set[int]:
         out.update(conn.execute(select(suppression.c.lead_id).where(
             suppression.c.reason == ERASED, suppression.c.lead_id.in_(part))).scalars())
     return out
+
+
+def unblock(conn: Connection, email: str) -> bool:
+    """Forget that an address was erased (the person came back of their own accord): imports, pulls and
+    signups accept it again. The erased lead stays erased. Returns False if the address was not blocked."""
+    salt = _salt(conn, create=False)
+    if salt is None:
+        return False
+    return bool(conn.execute(delete(suppression).where(suppression.c.reason == ERASED,
+                                                       suppression.c.email == _digest(salt, email))).rowcount)

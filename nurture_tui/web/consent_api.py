@@ -55,7 +55,7 @@ def _lead_id(conn: Connection, email: str, source: str, ws: Workspace) -> int:
     if found is not None:
         return int(found)
     if erased_emails(conn, [email]):
-        raise ErasedAddress(f"{email} was erased at the person's request; lift the block before recording consent")
+        raise ErasedAddress(f"{email} was erased at the person's request; `nurture leads unblock` it first")
     now = ws.clock.now()
     new = conn.execute(insert(lead).values(email=email, lead_source=source, created_at=now, updated_at=now))
     return int(new.inserted_primary_key[0])  # type: ignore[index]

@@ -178,6 +178,17 @@ def test_erase_leaves_no_trace_and_blocks_a_reimport(ws: Workspace, db_url: str,
     code, _, err = run_cli(capsys, "leads", "export-data", ADDRESS, "-o", str(tmp_path / "x.json"), "--db", db_url)
     assert code == 2 and err.strip() == f"error: {ADDRESS}: erased at the person's request; nothing is held about them"
 
+    # the person comes back of their own accord: the operator lifts the block, the row imports as a new lead
+    code, _, err = run_cli(capsys, "leads", "unblock", "nobody@nowhere.test", "--db", db_url)
+    assert code == 2 and err.strip() == "error: nobody@nowhere.test: not an erased address"
+    code, out, _ = run_cli(capsys, "leads", "unblock", EMAIL, "--db", db_url)
+    assert code == 0 and out.strip() == "unblocked 1 erased address"
+    code, out, _ = run_cli(capsys, "leads", "import", str(csv), "--db", db_url)
+    assert code == 0 and "imported 1, updated 1, rejected 0" in out
+    with ws.engine.connect() as conn:
+        back = conn.execute(select(lead.c.id, lead.c.first_name).where(lead.c.email == ADDRESS)).one()
+    assert back.id != lid and back.first_name == FIRST
+
 
 def test_erase_unknown_address_exits_2_and_erases_nothing(ws: Workspace, db_url: str,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
