@@ -36,6 +36,7 @@ from nurture_tui.store.tables import (
     template,
     webhook_outbox,
 )
+from nurture_tui.web.consent_api import ErasedAddress, record
 from nurture_tui.workspace import Workspace
 
 EMAIL = "Quillon.Zyxwar@Example.org"
@@ -177,6 +178,10 @@ def test_erase_leaves_no_trace_and_blocks_a_reimport(ws: Workspace, db_url: str,
     assert _mentions(ws, FIRST, LAST) == []
     code, _, err = run_cli(capsys, "leads", "export-data", ADDRESS, "-o", str(tmp_path / "x.json"), "--db", db_url)
     assert code == 2 and err.strip() == f"error: {ADDRESS}: erased at the person's request; nothing is held about them"
+
+    # a signup form posting the address is refused (409 over HTTP) until the block is lifted
+    with pytest.raises(ErasedAddress, match="erased at the person's request"):
+        record(ws, {"email": EMAIL, "category": "newsletter", "source": "form"}, "203.0.113.9")
 
     # the person comes back of their own accord: the operator lifts the block, the row imports as a new lead
     code, _, err = run_cli(capsys, "leads", "unblock", "nobody@nowhere.test", "--db", db_url)
