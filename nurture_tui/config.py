@@ -107,9 +107,9 @@ class MailSettings(BaseModel):
     track_clicks: bool = True
     token_ttl_days: int = 365
     bot_open_seconds: float = 3.0  # opens/clicks this soon after delivery are flagged as scanner prefetch
-    # When a tracking hit's effects (score, segments, wake-ups, rules) are applied: "inline" in the transaction
-    # the answer waits for, "deferred" just after it (web/ingest.py), "auto" = deferred on PostgreSQL only.
-    tracking_effects: Literal["auto", "inline", "deferred"] = "auto"
+    # When a tracking hit's effects (score, segments, wake-ups, rules) are applied: "deferred" just after the
+    # transaction the answer waits for (web/ingest.py), "inline" in it.
+    tracking_effects: Literal["inline", "deferred"] = "deferred"
     dispatch_batch: int = 200
     retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
     max_attempts: int = 8
@@ -127,6 +127,9 @@ class MailSettings(BaseModel):
     soft_bounce_window_days: float = 30.0
     bounce_imap_url: str | None = None  # imaps://user:pass@host[:993]/MAILBOX for `nurture mail bounces --imap`
     layout: Literal["default", "none"] = "default"  # the HTML layout bodies are sent in (mail/layout.py)
+    # VERP: the envelope sender becomes LOCAL+<message ref>@DOMAIN, so a bounce names its message even when
+    # it quotes nothing of it (the relay must accept the address and deliver its +tags to the bounce mailbox)
+    bounce_address: str | None = None
 
 
 class SalesforceSettings(BaseModel):

@@ -65,6 +65,7 @@ from ..workspace import Workspace
 from .compose import Composer, finalize
 from .dkimsign import signer_for
 from .dnscheck import warn_in_background
+from .dsn import verp
 from .message import build_message
 from .ratelimit import RateLimiter
 from .smtp import SendOutcome, SmtpPool, parse_smtp_url
@@ -231,7 +232,7 @@ class Dispatcher:
                 data = self.dkim.sign(data)
         except (ValueError, TypeError, DKIMException) as exc:  # e.g. a header value the email package refuses
             return SendOutcome("fail", None, f"cannot build message: {exc}"), self.ws.clock.now()
-        outcome = self.pool.send(self.envelope_from, row["to_email"], data)
+        outcome = self.pool.send(verp(self.mail, row.get("message_ref")) or self.envelope_from, row["to_email"], data)
         if outcome.status == "temp" and outcome.code in (None, 421):
             # the relay is down or refusing service: don't burn the other messages' attempts on it
             self.relay_down.set()

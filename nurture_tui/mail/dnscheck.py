@@ -82,19 +82,24 @@ def check_alignment(mail: MailSettings, signer: DkimSigner | None, resolve: Reso
             findings.append(Finding("warning", "dns", f"cannot look up {name}: {exc}"))
             return None
 
-    spf = lookup(domain)
+    # SPF is checked for the envelope sender: mail.from_email, or the VERP bounce address's domain
+    envelope = (mail.bounce_address or mail.from_email).rsplit("@", 1)[-1].strip().lower()
+    if org_domain(envelope) != org_domain(domain):
+        findings.append(Finding("warning", "spf", f"the envelope sender's domain {envelope} (mail.bounce_address) "
+                                f"does not align with From domain {domain}: SPF cannot pass DMARC"))
+    spf = lookup(envelope)
     if spf is not None:
         records = [r for r in spf if r.lower().startswith("v=spf1")]
         if not records:
-            findings.append(Finding("warning", "spf", f"no SPF record at {domain}: publish one that includes your "
-                                    "relay (the envelope sender is mail.from_email, so SPF aligns with From)"))
+            findings.append(Finding("warning", "spf", f"no SPF record at {envelope}: publish one that includes "
+                                    "your relay"))
         elif len(records) > 1:
-            findings.append(Finding("warning", "spf", f"{len(records)} SPF records at {domain}: receivers treat "
+            findings.append(Finding("warning", "spf", f"{len(records)} SPF records at {envelope}: receivers treat "
                                     "that as an error (permerror); merge them into one"))
         elif records[0].split()[-1] in ("+all", "all"):
-            findings.append(Finding("warning", "spf", f"SPF at {domain} ends in +all: anyone may send as you"))
+            findings.append(Finding("warning", "spf", f"SPF at {envelope} ends in +all: anyone may send as you"))
         else:
-            findings.append(Finding("ok", "spf", f"SPF at {domain}: {records[0]}"))
+            findings.append(Finding("ok", "spf", f"SPF at {envelope}: {records[0]}"))
 
     strict_dkim = False
     dmarc = lookup(f"_dmarc.{domain}")

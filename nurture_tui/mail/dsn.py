@@ -32,6 +32,8 @@ from email.message import Message
 from email.parser import HeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from ..config import MailSettings
+
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
 _MSGID = re.compile(r"<[^<>\s]+@[^<>\s]+>")
 KINDS = ("hard_bounce", "soft_bounce", "delayed", "complaint")
@@ -66,6 +68,27 @@ def classify(status: str | None, action: str = "failed") -> str:
     if cls == "5" and (subject in ("3", "4", "7") or (subject == "2" and detail == "2")):
         return "soft_bounce"
     return "hard_bounce"
+
+
+def verp(mail: MailSettings, ref: str | None) -> str | None:
+    """The VERP envelope sender for a message (`mail.bounce_address` LOCAL@DOMAIN → LOCAL+REF@DOMAIN)."""
+    if not mail.bounce_address or not ref:
+        return None
+    local, _, domain = mail.bounce_address.strip().partition("@")
+    return f"{local}+{ref}@{domain}"
+
+
+def _verp_ids(msg: Message) -> list[str]:
+    """Message refs carried by VERP addresses the report was delivered to (as `<ref@verp>` ids)."""
+    values = [str(msg.get(h, "")) for h in ("Delivered-To", "X-Original-To", "Envelope-To", "To")]
+    out = []
+    for _, address in getaddresses(values):
+        local = address.split("@", 1)[0]
+        if "+" in local:
+            ref = local.split("+", 1)[1]
+            if re.fullmatch(r"[0-9a-f]{20}", ref):
+                out.append(f"<{ref}@verp>")
+    return out
 
 
 def one_line(text: str, limit: int = 500) -> str:
@@ -111,7 +134,7 @@ def _message_ids(report: Message, original: Message | None) -> tuple[str, ...]:
         ids += _MSGID.findall(str(original.get("Message-ID", "")))
     for name in ("In-Reply-To", "References", "X-Original-Message-ID"):
         ids += _MSGID.findall(str(report.get(name, "")))
-    return tuple(dict.fromkeys(ids))
+    return tuple(dict.fromkeys(ids + _verp_ids(report)))
 
 
 def _identity(report: Message, raw: bytes) -> str:

@@ -223,3 +223,22 @@ def test_a_plain_text_bounce_with_x_failed_recipients(ws, sink, clock, tmp_path)
     assert fay.bounced and fay.bounce_reason == "5.0.0 host mail.oldco.test [203.0.113.44]: 550 No such user here"
     with ws.engine.connect() as conn:
         assert conn.execute(select(outbox.c.status).where(outbox.c.lead_id == ids["fay"])).scalar() == "bounced"
+
+
+def test_verp_envelope_matches_a_bounce_that_quotes_nothing(ws, sink, clock, tmp_path) -> None:
+    """With mail.bounce_address the envelope sender carries the message ref (VERP): a bounce from a forwarder
+    that names another address and attaches nothing still finds its message."""
+    ws.settings.mail.bounce_address = "bounces@example.com"
+    ids, _ = _setup(ws, sink, clock)
+    envelope = {m.rcpt_tos[0]: m.mail_from for m in sink.messages}
+    verp_address = envelope[PEOPLE["cy"]]
+    with ws.engine.connect() as conn:
+        ref = conn.execute(select(outbox.c.message_ref).where(outbox.c.lead_id == ids["cy"])).scalar_one()
+    assert verp_address == f"bounces+{ref}@example.com"
+    box = tmp_path / "bounces"
+    raw = (FIXTURES / "verp_no_original.eml").read_text().replace("@@VERP@@", verp_address)
+    _drop(box, raw.replace("\n", "\r\n").encode())
+    res = process_maildir(ws, box)
+    assert (res.feedback.hard, res.feedback.unmatched) == (1, 0)
+    with ws.engine.connect() as conn:
+        assert suppression.suppressed_ids(conn, ids.values(), "transactional") == {ids["cy"]}
