@@ -21,8 +21,9 @@ from ..config import Settings
 from ..errors import ValidationError
 from ..mail.subscriptions import known_categories
 from ..store.models.compliance import CONSENT_SOURCES, LEGAL_BASES
-from ..store.tables import consent, subscription
+from ..store.tables import consent
 from .double_opt_in import queue_confirmations
+from .resubscribe import resubscribe
 
 #: Sources that are the person's own action (may re-grant a withdrawn consent and re-subscribe).
 PERSONAL_SOURCES = frozenset({"form", "api"})
@@ -113,11 +114,8 @@ def record_consent(conn: Connection, lead_ids: list[int], category: str, *, sour
         queue_confirmations(conn, {r["lead_id"]: r["token"] for r in written}, category, now, settings)
     else:
         result.granted = len(written)
-        if personal and written:  # the person asked for this category: an earlier unsubscribe from it is over
-            for part in chunks([r["lead_id"] for r in written]):
-                conn.execute(update(subscription).where(
-                    subscription.c.category == category, subscription.c.lead_id.in_(part),
-                    subscription.c.opted_in.is_(False)).values(opted_in=True, changed_at=now))
+        if personal and written:  # the person asked for this category (compliance/resubscribe.py)
+            resubscribe(conn, [r["lead_id"] for r in written], category, now, settings)
     return result
 
 

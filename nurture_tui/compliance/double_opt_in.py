@@ -22,7 +22,8 @@ from ..errors import ValidationError
 from ..mail.suppression import TRANSACTIONAL
 from ..mail.tokens import TokenData, TokenSigner
 from ..store import audit
-from ..store.tables import consent, lead, outbox, subscription
+from ..store.tables import consent, lead, outbox
+from .resubscribe import resubscribe
 
 KIND = "double_opt_in"
 
@@ -94,9 +95,7 @@ def confirm(conn: Connection, token: str, now: datetime, settings: Settings, ip:
         raise ValidationError("token", f"this subscription was {row.status}; sign up again to confirm")
     conn.execute(update(consent).where(consent.c.lead_id == lead_id, consent.c.category == category).values(
         status="granted", at=now, detail=f"confirmed by double opt-in from {ip or 'an unknown address'}"[:500]))
-    # confirming is the person's own request: an earlier unsubscribe from this category no longer holds
-    conn.execute(update(subscription).where(subscription.c.lead_id == lead_id, subscription.c.category == category,
-                                            subscription.c.opted_in.is_(False)).values(opted_in=True, changed_at=now))
+    resubscribe(conn, [lead_id], category, now, settings)  # the person's own request (resubscribe.py)
     audit.record(conn, at=now, user="double-opt-in", action="consent.confirm", entity="lead", entity_id=lead_id,
                  after={"category": category, "request": request_id})
     return Confirmed(lead_id, category, False)

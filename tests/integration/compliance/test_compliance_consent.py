@@ -23,7 +23,7 @@ from nurture_tui.engine.seeding import make_leads, publish_definition
 from nurture_tui.leads.queries import lead_detail
 from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
 from nurture_tui.mail.sink import SmtpSink
-from nurture_tui.mail.subscriptions import set_category
+from nurture_tui.mail.subscriptions import get_preferences, set_category, set_global_opt_out
 from nurture_tui.mail.suppression import suppressed_ids
 from nurture_tui.scoring.scale import scale
 from nurture_tui.segments import compiler
@@ -214,3 +214,19 @@ def test_the_segment_builder_offers_consent(workspace: Workspace) -> None:
     assert build(subject, "pending", "events") == {"consent": "events", "status": "pending"}
     assert split({"consent": "events", "status": "withdrawn"}) == ("consent", "withdrawn", "events")
     assert split({"consent": "events"}) == ("consent", "is", "events")
+
+
+def test_a_signup_after_a_global_opt_out_means_only_that_category(workspace: Workspace) -> None:
+    ws = workspace
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        lid, other = make_leads(conn, 2, now)
+        set_global_opt_out(conn, lid, True, now)
+        set_global_opt_out(conn, other, True, now)
+        record_consent(conn, [lid], "events", source="form", now=now, settings=ws.settings, form_id="webinar")
+        record_consent(conn, [other], "events", source="import", now=now, settings=ws.settings)
+        prefs = get_preferences(conn, lid, ws.settings.mail)
+        assert not prefs.opted_out and prefs.categories["events"]
+        assert not any(on for cat, on in prefs.categories.items() if cat != "events")
+        assert suppressed_ids(conn, [lid, other], "events") == {other}  # a file does not lift an opt-out
+        assert suppressed_ids(conn, [lid, other], "newsletter") == {lid, other}
