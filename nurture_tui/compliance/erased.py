@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Iterable
 
 from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from ..batching import chunks
 from ..store.tables import meta, suppression
@@ -24,7 +25,11 @@ _SALT_KEY = "erasure_salt"
 def _salt(conn: Connection, *, create: bool) -> bytes | None:
     value = conn.execute(select(meta.c.value).where(meta.c.key == _SALT_KEY)).scalar()
     if value is None and create:
-        conn.execute(insert(meta).values(key=_SALT_KEY, value=secrets.token_hex(32)))
+        try:
+            with conn.begin_nested():  # two first erasures at once: one salt wins, both use it
+                conn.execute(insert(meta).values(key=_SALT_KEY, value=secrets.token_hex(32)))
+        except IntegrityError:
+            pass
         value = conn.execute(select(meta.c.value).where(meta.c.key == _SALT_KEY)).scalar()
     return None if value is None else str(value).encode()
 

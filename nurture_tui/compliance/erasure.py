@@ -245,7 +245,7 @@ def _address(email: str) -> str:
 def _sweep(conn: Connection, lead_id: int, email: str, names: list[str]) -> dict[str, int]:
     """Replace the address everywhere, and the person's names in rows that belong to the lead."""
     everywhere = re.compile(_address(email), re.I)
-    own = re.compile("|".join([_address(email), *(rf"\b{re.escape(n)}\b" for n in
+    own = re.compile("|".join([_address(email), *(rf"(?<!\w){re.escape(n)}(?!\w)" for n in
                                                    sorted(names, key=len, reverse=True))]), re.I)
     changed: dict[str, int] = {}
     for table in metadata.sorted_tables:

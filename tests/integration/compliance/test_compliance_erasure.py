@@ -28,6 +28,7 @@ from nurture_tui.store.tables import (
     lead,
     lead_tag,
     mql,
+    opportunity,
     outbox,
     sf_outbox,
     subscription,
@@ -42,6 +43,7 @@ from nurture_tui.workspace import Workspace
 EMAIL = "Quillon.Zyxwar@Example.org"
 ADDRESS = EMAIL.lower()
 FIRST, LAST = "Quillon", "Zyxwar"
+PHONE = "+49 30 1234567"
 
 
 @pytest.fixture
@@ -58,7 +60,7 @@ def _person(ws: Workspace, now: datetime) -> tuple[int, int]:
     with write_tx(ws.engine) as conn:
         lid = conn.execute(insert(lead).values(
             email=ADDRESS, first_name=FIRST, last_name=LAST, title="Head of Zyxwar Things", company="Zyxwar GmbH",
-            phone="+49 30 1234567", city="Berlin", country="Germany", industry="Software", sf_id="00Q000000000001AAA",
+            phone=PHONE, city="Berlin", country="Germany", industry="Software", sf_id="00Q000000000001AAA",
             custom={"nickname": "Quill", "referrer": "self"}, score=42.0, created_at=now, updated_at=now,
         )).inserted_primary_key[0]
         other = conn.execute(insert(lead).values(
@@ -99,6 +101,7 @@ def _person(ws: Workspace, now: datetime) -> tuple[int, int]:
         conn.execute(insert(consent).values(lead_id=lid, category="newsletter", status="granted", source="form",
                                             at=now, form_id="signup", ip="203.0.113.7"))
         conn.execute(insert(lead_tag).values(lead_id=lid, tag=f"{LAST.lower()}-vip"))
+        conn.execute(insert(opportunity).values(lead_id=lid, name=f"{LAST} renewal (call {PHONE})", created_at=now))
         audit.record(conn, at=now, user="tester", action="lead.update", entity="lead", entity_id=lid,
                      before={"first_name": None}, after={"first_name": FIRST, "email": ADDRESS})
         audit.record(conn, at=now, user="tester", action="segments.save", entity="segment", entity_id=1,
@@ -135,8 +138,10 @@ def test_erase_leaves_no_trace_and_blocks_a_reimport(ws: Workspace, db_url: str,
     assert code == 0, err
     assert out.startswith(f"{ADDRESS}: erased lead {lid} (") and "Salesforce: anonymise queued" in out
 
-    assert _mentions(ws, ADDRESS, FIRST, LAST) == []
+    assert _mentions(ws, ADDRESS, FIRST, LAST, PHONE) == []
     with ws.engine.connect() as conn:
+        assert conn.execute(select(opportunity.c.name).where(opportunity.c.lead_id == lid)).scalar() \
+            == "[erased] renewal (call [erased])"
         row = conn.execute(select(lead).where(lead.c.id == lid)).one()
         assert row.email == f"erased-{lid}@erased.invalid" and row.first_name is None and row.custom == {}
         assert (row.country, row.industry, row.score, row.opted_out) == ("Germany", "Software", 42.0, True)
