@@ -94,7 +94,8 @@ def send(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
             if slot > ctx.now:
                 reason = "window" if timing.next_send_time(window, tz, country, ctx.now) != ctx.now else "cap"
                 # an optimal time already chosen stays chosen: the send goes at the next allowed slot
-                ctx.park(it, slot, {"deferred": reason, **({"sto": True} if adaptive_nodes.sto_done(it) else {})})
+                ctx.park(it, slot, {"deferred": reason,
+                                    **({adaptive_nodes.STO_DONE: True} if adaptive_nodes.sto_done(it) else {})})
                 continue
         if optimal and not adaptive_nodes.sto_done(it):
             at = adaptive_nodes.optimal_time(ctx, plan, node, it, hours[it.lead_id], recent.get(it.lead_id, []))

@@ -246,3 +246,30 @@ def test_optimal_send_waits_for_the_leads_best_hour_in_the_window(workspace: Wor
     assert sent == [keen_e.due_at]
     for row in _decisions(workspace, "send_time"):
         assert row["send_at"] - row["decided_at"] <= timedelta(hours=24)
+
+
+def test_an_optimal_time_is_chosen_once_even_when_a_cap_defers_it(workspace: Workspace, clock: VirtualClock) -> None:
+    clock.set(clock.now().replace(hour=15))  # Monday 10:00 in New York
+    now = clock.now()
+    with tx(workspace) as conn:
+        upsert_template(conn, name="welcome", subject="Hi", html="<p>Hi</p>", user="t", now=now)
+        publish(conn, STO, now)
+        (keen,) = make_leads(conn, 1, now, timezone="America/New_York")
+        for days in (3, 4, 5):  # opens at 14:xx New York time
+            conn.execute(insert(activity).values(lead_id=keen, kind="open", bot=False, meta={},
+                                                 at=now - timedelta(days=days) + timedelta(hours=4, minutes=20)))
+        eid = enroll_lead(conn, keen, "sto", now)
+    run(workspace)
+    assert state(workspace, eid).due_at - now == timedelta(hours=4)  # 14:00 New York
+    with tx(workspace) as conn:  # meanwhile another program emails the lead at 13:00: the daily cap is used
+        conn.execute(insert(outbox).values(lead_id=keen, to_email="x@example.com", subject="s", status="sent",
+                                           idempotency_key="other", created_at=now + timedelta(hours=3)))
+    clock.set(now + timedelta(hours=4))
+    run(workspace)
+    st = state(workspace, eid)
+    assert st.wait_for == {"deferred": "cap", "sto": True}  # the cap frees at 13:00 tomorrow
+    assert st.due_at == now + timedelta(hours=3, days=1)
+    clock.set(st.due_at)
+    run(workspace)
+    assert state(workspace, eid).node_id == "w1"  # sent then, not moved to 14:00 again
+    assert len(_decisions(workspace, "send_time")) == 1
