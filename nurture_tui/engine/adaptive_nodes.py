@@ -51,6 +51,7 @@ def settled_counts(ctx: StepContext, plan: Plan, node: Node, settings: AdaptiveS
 def clear_cache() -> None:
     with _lock:
         _counts.clear()
+        _groups.clear()
 
 
 def adaptive_split(ctx: StepContext, plan: Plan, node: Node, items: list[Item]) -> None:
@@ -93,7 +94,22 @@ def histograms(ctx: StepContext, plan: Plan, items: list[Item]) -> dict[int, Hou
         return timing.lead_timezone(row, ctx.account_of(row), window)
 
     entry_segment = defn.entry.segment if defn.entry.type == "segment" else None
-    return sto_histograms(ctx.conn, ids, tz_of, window, entry_segment, ctx.now, ctx.sto_groups)
+    return sto_histograms(ctx.conn, ids, tz_of, window, entry_segment, ctx.now, _group_cache(ctx))
+
+
+_groups: dict[str, tuple[datetime, dict[tuple[str, str | None], HourHistogram | None]]] = {}
+
+
+def _group_cache(ctx: StepContext) -> dict[tuple[str, str | None], HourHistogram | None]:
+    """The persona / segment hour histograms of this database, reused for COUNTS_TTL of engine time (each is
+    a scan of up to 20,000 recent events; a batch of optimal sends needs one per persona)."""
+    key = ctx.conn.engine.url.render_as_string(hide_password=True)
+    hit = _groups.get(key)
+    if hit is None or not hit[0] <= ctx.now < hit[0] + COUNTS_TTL:
+        hit = (ctx.now, {})
+        with _lock:
+            _groups[key] = hit
+    return hit[1]
 
 
 def optimal_time(ctx: StepContext, plan: Plan, node: Node, it: Item, hist: HourHistogram,

@@ -73,7 +73,6 @@ class StepContext:
     touched_leads: set[int] = field(default_factory=set)
     template_categories: dict[str, str] = field(default_factory=dict)  # lead fields changed by actions: re-check entry
     decisions: list[dict[str, Any]] = field(default_factory=list)  # adaptive_decision rows (engine/adaptive_nodes.py)
-    sto_groups: dict[tuple[str, str | None], Any] = field(default_factory=dict)  # persona/segment hour histograms
     _leads: dict[int, Any] = field(default_factory=dict)
     _accounts: dict[int, Any] = field(default_factory=dict)
 

@@ -273,3 +273,28 @@ def test_an_optimal_time_is_chosen_once_even_when_a_cap_defers_it(workspace: Wor
     run(workspace)
     assert state(workspace, eid).node_id == "w1"  # sent then, not moved to 14:00 again
     assert len(_decisions(workspace, "send_time")) == 1
+
+
+def test_without_own_history_the_personas_hours_are_used(workspace: Workspace, clock: VirtualClock) -> None:
+    clock.set(clock.now().replace(hour=14))  # Monday 09:00 in New York
+    now = clock.now()
+    with tx(workspace) as conn:
+        upsert_template(conn, name="welcome", subject="Hi", html="<p>Hi</p>", user="t", now=now)
+        publish(conn, STO, now)
+        peers = make_leads(conn, 7, now, timezone="America/New_York", persona="economic_buyer")
+        others = make_leads(conn, 7, now, timezone="America/New_York", persona="technical_evaluator")
+        for i, lid in enumerate(peers):  # economic buyers open at 11:xx New York time (3 each: 21 events)
+            for days in (2, 3, 4):
+                conn.execute(insert(activity).values(lead_id=lid, kind="open", bot=False, meta={},
+                                                     at=now - timedelta(days=days) + timedelta(hours=2, minutes=i)))
+        for lid in others:  # technical evaluators at 15:xx
+            for days in (2, 3, 4):
+                conn.execute(insert(activity).values(lead_id=lid, kind="open", bot=False, meta={},
+                                                     at=now - timedelta(days=days) + timedelta(hours=6)))
+        (new,) = make_leads(conn, 1, now, timezone="America/New_York", persona="economic_buyer")
+        eid = enroll_lead(conn, new, "sto", now)
+    run(workspace)
+    st = state(workspace, eid)
+    assert st.wait_for["deferred"] == "optimal" and st.due_at.astimezone(NY).hour == 11
+    (row,) = [r for r in _decisions(workspace, "send_time") if r["lead_id"] == new]
+    assert row["detail"]["source"] == "persona:economic_buyer" and row["detail"]["hours"][11] == 21
