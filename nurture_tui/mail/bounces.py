@@ -152,13 +152,14 @@ def _apply(conn: Connection, ws: Workspace, items: Sequence[FeedbackItem], sourc
             continue
         known.add(key)
         res.processed += 1
-        lead_id, msg = match(conn, item)
+        about_test = _test_send(item)
+        lead_id, msg = (None, None) if about_test else match(conn, item)
         outcome = "applied"
         reason = _redact(item.reason, item.recipient)
         if msg is not None:
             reason = _redact(reason, msg["to_email"])
-        if item.kind == "delayed":
-            outcome = "ignored"
+        if item.kind == "delayed" or about_test:
+            outcome = "ignored"  # a delay warning, or about a test send (never counted, never suppresses)
             res.ignored += 1
         elif lead_id is None:
             outcome = "unmatched"
@@ -189,8 +190,9 @@ def _apply(conn: Connection, ws: Workspace, items: Sequence[FeedbackItem], sourc
             events.append(_event(lead_id, msg, "unsubscribe", now,
                                  {"categories": ["*"], "via": "complaint", "source": source}))
         if outcome != "applied":
-            log.warning("%s from %s not applied (%s): %s", item.kind, source, outcome, res.errors[-1]
-                        if outcome == "unmatched" else "a delivery delay warning")
+            why = res.errors[-1] if outcome == "unmatched" else "a delivery delay warning" \
+                if item.kind == "delayed" else "about a test send"
+            log.warning("%s from %s not applied (%s): %s", item.kind, source, outcome, why)
         conn.execute(insert(mail_feedback).values(
             dedupe_key=key, kind=item.kind, outcome=outcome, source=source[:40], lead_id=lead_id,
             outbox_id=msg["id"] if msg is not None else None, status=item.status, reason=reason[:500],
@@ -198,6 +200,11 @@ def _apply(conn: Connection, ws: Workspace, items: Sequence[FeedbackItem], sourc
     if events:
         record_events(conn, events, now, ws.settings)
     return res
+
+
+def _test_send(item: FeedbackItem) -> bool:
+    """The report is about a test send (`<test.…@domain>`, mail/testsend.py)."""
+    return any(i.startswith("<test.") for i in item.message_ids)
 
 
 def _event(lead_id: int, msg: dict[str, Any] | None, kind: str, now: datetime, meta: dict[str, Any]) -> ActivityEvent:

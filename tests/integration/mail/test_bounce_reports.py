@@ -242,3 +242,14 @@ def test_verp_envelope_matches_a_bounce_that_quotes_nothing(ws, sink, clock, tmp
     assert (res.feedback.hard, res.feedback.unmatched) == (1, 0)
     with ws.engine.connect() as conn:
         assert suppression.suppressed_ids(conn, ids.values(), "transactional") == {ids["cy"]}
+
+
+def test_a_bounce_of_a_test_send_suppresses_nobody(ws, sink, clock, tmp_path) -> None:
+    """A seed-list test to a lead's own address bounced: it is about the test (<test.…>), not the lead's mail."""
+    ids, _ = _setup(ws, sink, clock)
+    box = tmp_path / "bounces"
+    _drop(box, _report("postfix_user_unknown.eml", PEOPLE["ann"], "<test.0123456789abcdef@example.com>"))
+    res = process_maildir(ws, box)
+    assert (res.feedback.ignored, res.feedback.hard) == (1, 0)
+    with ws.engine.connect() as conn:
+        assert suppression.suppressed_ids(conn, ids.values(), "transactional") == set()
