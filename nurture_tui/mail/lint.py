@@ -172,6 +172,7 @@ def spamassassin_available() -> bool:
 
 _STATUS_SCORE = re.compile(r"score=(-?\d+(?:\.\d+)?)")
 _RULE_LINE = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+([A-Z][A-Z0-9_]+)\s", re.M)
+_RULE_TABLE = re.compile(r"Content analysis details:.*?\n-{4} -+ -+\n(.*?)(?:\n[ \t]*\n|\Z)", re.S)
 
 
 def spam_scores(results: list[LintResult], timeout: float = 120.0) -> None:
@@ -198,6 +199,5 @@ def spam_scores(results: list[LintResult], timeout: float = 120.0) -> None:
         head = text.split("\n\n", 1)[0].replace("\n\t", " ").replace("\n ", " ")
         score = _STATUS_SCORE.search(head.split("X-Spam-Status:", 1)[-1])
         r.spam_score = float(score.group(1)) if score else None
-        details = text.split("Content analysis details:", 1)[-1]
-        r.spam_rules = [(rule, float(pts)) for pts, rule in _RULE_LINE.findall(details.split("\n\n", 2)[-2]
-                                                                                 if "\n\n" in details else details)]
+        table = _RULE_TABLE.search(text)  # the "pts rule name description" table -t appends
+        r.spam_rules = [(rule, float(pts)) for pts, rule in _RULE_LINE.findall(table.group(1) if table else "")]
