@@ -50,7 +50,7 @@ def _send(ws, sink, now, names, attempt=0) -> dict[str, str]:
     with write_tx(ws.engine) as conn:
         ids = {n: conn.execute(select(lead.c.id).where(lead.c.email == PEOPLE[n])).scalar_one() for n in names}
         conn.execute(insert(outbox), compose_outbox_rows(
-            conn, [SendRequest(ids[n], "welcome", None, None, None, "s1", f"{n}:s1:{attempt}") for n in names],
+            conn, [SendRequest(ids[n], "welcome", None, None, None, "s1", f"{ids[n]}:s1:{attempt}") for n in names],
             ws.settings, now))
     before = len(sink.messages)
     assert dispatch_due(ws).sent == len(names) and sink.wait_for(before + len(names))
@@ -256,3 +256,32 @@ def test_a_bounce_of_a_test_send_suppresses_nobody(ws, sink, clock, tmp_path) ->
     assert (res.feedback.ignored, res.feedback.hard) == (1, 0)
     with ws.engine.connect() as conn:
         assert suppression.suppressed_ids(conn, ids.values(), "transactional") == set()
+
+
+def test_erasure_after_bounces_and_complaints_leaves_no_address(ws, sink, clock, tmp_path) -> None:
+    """What bounce processing stores (mail_feedback, lead.bounce_reason, activity meta, suppression detail)
+    holds nothing `nurture leads erase` cannot remove: a scan of every text column finds no address after."""
+    from sqlalchemy import JSON, String, Text, cast
+
+    from nurture_tui.compliance.erasure import erase
+    from nurture_tui.store.models import metadata
+
+    _, mids = _setup(ws, sink, clock)
+    box = tmp_path / "bounces"
+    _drop(box, _report("postfix_user_unknown.eml", PEOPLE["ann"], mids["ann"]),
+          _report("yahoo_arf_complaint.eml", PEOPLE["erin"], mids["erin"]))
+    assert process_maildir(ws, box).feedback.processed == 2
+    with write_tx(ws.engine) as conn:
+        for who in ("ann", "erin"):
+            erase(conn, PEOPLE[who], now=clock.now(), settings=ws.settings, user="dpo")
+    hits = []
+    with ws.engine.connect() as conn:
+        for table in metadata.sorted_tables:
+            for col in table.columns:
+                if isinstance(col.type, (String, Text, JSON)) or "JSON" in type(col.type).__name__:
+                    for who in ("ann", "erin"):
+                        text = func.lower(cast(col, Text))
+                        if conn.execute(select(func.count()).select_from(table)
+                                        .where(text.contains(PEOPLE[who], autoescape=True))).scalar():
+                            hits.append(f"{table.name}.{col.name} ({who})")
+    assert hits == []
