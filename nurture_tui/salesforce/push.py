@@ -180,15 +180,22 @@ class Pusher:
         return [*updates.values(), *items, *member_items.values()], fails
 
     def _status_problems(self) -> None:
-        """Say in Sync & audit which `status_map` values the org's Lead Status picklist lacks (one open row
-        per problem, refreshed each sync)."""
-        if self.org is None or not self.org.missing:
+        """Say in Sync & audit which `status_map` values the org's Lead Status picklist lacks (one open row per
+        problem); a problem gone (the value added in Setup, the map changed) resolves its row."""
+        if self.org is None:
             return
+        problems = set(live.unmapped_statuses(self.ws.settings, self.org))
         e = sync_error.c
+        with self.ws.engine.connect() as conn:
+            open_rows = {r.message: r.id for r in conn.execute(select(e.id, e.message).where(
+                e.code == "STATUS_NOT_IN_PICKLIST", e.resolved_at.is_(None)))}
+        if not problems and not open_rows:
+            return
         with write_tx(self.ws.engine) as conn:
-            for problem in live.unmapped_statuses(self.ws.settings, self.org):
-                conn.execute(update(sync_error).where(e.code == "STATUS_NOT_IN_PICKLIST", e.message == problem,
-                                                      e.resolved_at.is_(None)).values(resolved_at=self.now))
+            gone = [i for message, i in open_rows.items() if message not in problems and self._status_checked(message)]
+            if gone:
+                conn.execute(update(sync_error).where(e.id.in_(gone)).values(resolved_at=self.now))
+            for problem in sorted(problems - set(open_rows)):
                 self.on_error(conn, "Lead", "push", None, "STATUS_NOT_IN_PICKLIST", problem, {})
 
     def _merge_live(self, updates: dict[int, Item]) -> None:
@@ -213,6 +220,12 @@ class Pusher:
         if unchanged:
             with write_tx(self.ws.engine) as conn:
                 live.settle_ok(conn, unchanged, self.now, self.read_at)
+
+    def _status_checked(self, message: str) -> bool:
+        """Whether this push looked at the status a problem row is about (only statuses leads needed are)."""
+        key = message.removeprefix("salesforce.status_map.").split(":", 1)[0]
+        value = self.ws.settings.salesforce.status_map.get(key)
+        return value is None or self.org is None or self.org.lead_statuses is None or value in self.org.lead_statuses
 
     @staticmethod
     def _owner(owner: Any, users: dict[int, str | None], row_id: int) -> str:

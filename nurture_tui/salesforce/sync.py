@@ -17,13 +17,13 @@ from dataclasses import asdict, dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..config import Settings
 from ..errors import NurtureError
 from ..store.engine import write_tx
-from ..store.tables import sf_lead_sync, sf_outbox, sync_error, sync_state
+from ..store.tables import mql, sf_lead_sync, sf_outbox, sync_error, sync_state
 from ..workspace import Workspace
 from . import live
 from .api import SfApi
@@ -143,6 +143,11 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
                     report.pulled = puller.report.objects
                     report.events = puller.report.events
             if push:
+                if full:  # a full sync reads the org's describe again (fields, Lead Status values) and
+                    with write_tx(ws.engine) as conn:  # re-checks every qualified lead's Status against it
+                        conn.execute(delete(sync_state).where(sync_state.c.sobject == live.DESCRIBE_KEY))
+                        qualified = [int(r[0]) for r in conn.execute(select(mql.c.lead_id).distinct())]
+                        live.mark_dirty(conn, qualified, time.time())
                 pusher = Pusher(ws, api, on_error=sink)
                 try:
                     pusher.run()

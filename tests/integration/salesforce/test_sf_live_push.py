@@ -169,6 +169,10 @@ def test_a_status_the_org_lacks_is_not_pushed_and_said_so(sf_ws: Workspace, emul
     (err,) = open_errors(sf_ws)
     assert err["code"] == "STATUS_NOT_IN_PICKLIST" and err["message"].startswith(
         "salesforce.status_map.MQL: 'Hot Lead' is not a Lead Status in this org (values: ")
+    add_lead_statuses(emulator.org, ["Hot Lead"])  # the admin adds it in Setup; a full sync picks it up
+    sf_ws.clock.advance(timedelta(minutes=1))
+    assert sync(sf_ws, full=True).ok
+    assert emulator.org.records["Lead"][sf_id]["Status"] == "Hot Lead" and open_errors(sf_ws) == []
 
 
 def test_rejected_records_are_kept_with_their_error_and_retried_after_a_fix(
