@@ -17,11 +17,11 @@ imports it, so the areas that feed it events depend on it and not the other way 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, func, select, update
+from sqlalchemy import Connection, Engine, bindparam, delete, func, literal_column, select, update
 
 from ..activity import ActivityEvent
 from ..batching import chunks
@@ -29,6 +29,7 @@ from ..config import Settings
 from ..errors import ValidationError
 from ..scoring.service import apply_activities
 from ..segments.materialize import refresh_for_leads
+from ..store.engine import write_tx
 from ..store.models import ACTIVITY_KINDS
 from ..store.tables import activity, activity_pending, enrollment, lead
 from .bulk import insert_rows, insert_with_ids
@@ -63,17 +64,23 @@ def record_events(conn: Connection, events: Sequence[ActivityEvent], now: dateti
     return ids
 
 
-#: One applier of pending effects at a time across processes (PostgreSQL advisory lock key: "nurture-ap").
-_APPLIER_LOCK = 0x6E75727475726561
+#: One applier of pending effects at a time across processes: a PostgreSQL advisory lock on (this key, the
+#: workspace's schema), so workspaces sharing a database don't wait for each other.
+_APPLIER_LOCK = 0x6E757274
+_APPLIER_KEY = (literal_column(str(_APPLIER_LOCK)), func.hashtext(func.current_schema()))
 
 
-def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: int = 2000) -> int:
+def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: int = 2000, *,
+                  wait: bool = False) -> int:
     """Apply the effects of up to `limit` pending activities (oldest first) and unlist them, in the caller's
     transaction; returns how many. On PostgreSQL another process applying at the moment makes this a no-op
-    (0), so effects are applied in one order, as if recorded one batch after another."""
-    if conn.dialect.name == "postgresql" and not conn.execute(
-            select(func.pg_try_advisory_xact_lock(_APPLIER_LOCK))).scalar_one():
-        return 0
+    (0), or with `wait` waits for it to finish, so effects are applied in one order, as if recorded one batch
+    after another."""
+    if conn.dialect.name == "postgresql":
+        if wait:
+            conn.execute(select(func.pg_advisory_xact_lock(*_APPLIER_KEY)))
+        elif not conn.execute(select(func.pg_try_advisory_xact_lock(*_APPLIER_KEY))).scalar_one():
+            return 0
     a = activity.c
     rows = conn.execute(
         select(a.id, a.lead_id, a.kind, a.at, a.sequence_id, a.version_id, a.node_id, a.template_id, a.outbox_id,
@@ -87,6 +94,24 @@ def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: in
     for part in chunks([r.id for r in rows]):
         conn.execute(delete(activity_pending).where(activity_pending.c.activity_id.in_(part)))
     return len(rows)
+
+
+def apply_all_pending(engine: Engine, now_fn: Callable[[], datetime], settings: Settings,
+                      limit: int = 2000) -> int:
+    """Apply every pending activity's effects now, each batch in its own transaction (waiting for an applier
+    at work). The scheduler calls it before each run, so a click answered before the tick has woken its
+    `wait_for` and met its goals by the time the run claims (what the tracking writer's own applier would do
+    a few ms later anyway). Nothing pending costs one read."""
+    with engine.connect() as conn:
+        if conn.execute(select(activity_pending.c.activity_id).limit(1)).first() is None:
+            return 0
+    total = 0
+    while True:
+        with write_tx(engine) as conn:
+            n = apply_pending(conn, now_fn(), settings, limit, wait=True)
+        total += n
+        if n < limit:
+            return total
 
 
 def unlist_oldest_pending(conn: Connection) -> int | None:

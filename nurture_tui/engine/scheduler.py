@@ -37,6 +37,7 @@ from . import lease
 from .advance import BatchResult, run_due
 from .claim import next_due
 from .enroll import entry_sweep
+from .events import apply_all_pending
 from .maintenance import run_maintenance
 from .recheck import RECHECK_SECONDS, ChangeWatcher
 from .tuning import HotPathTuning
@@ -211,6 +212,9 @@ class NurtureScheduler:
         if self._role not in ("leader", "worker") or self._stopping.is_set():
             return
         try:
+            # tracking hits answered before this tick have woken their `wait_for`s and met their goals by
+            # the time the run claims (the web writer's applier does it within ms anyway; this makes it sure)
+            apply_all_pending(self.ws.engine, self.ws.clock.now, self.ws.settings)
             run_due(self.ws.engine, self.ws.clock.now, self.ws.settings, should_stop=self._stopping.is_set,
                     on_batch=self._batch_done)
         except Exception:

@@ -3,22 +3,21 @@
 The request handler verifies the token in memory (HMAC; a bad one is a 400 that never reaches the
 database) and hands the hit to this process's `HitWriter`. One writer thread drains everything queued
 since its last commit into **one** transaction: it looks up the hits' messages in one query, flags bots,
-and runs `engine.events.record_events` on the whole batch (activity rows, scores, segments, `wait_for`
-wake-ups, goals, entry) — events-API requests (page views, forms) join the same batch, each all or
-nothing — then commits and resolves each hit's future. The response is sent only after
-that commit: an acknowledged hit is durable (a crash, even SIGKILL, loses only hits that were never
-answered), and there is no journal to replay. Under load batches grow by themselves (whatever arrived
-while the previous commit ran), so the cost of a transaction is shared by every hit in it; when idle a
-hit commits alone, at once.
+and runs `engine.events.record_events` on the whole batch — events-API requests (page views, forms) join
+the same batch, each all or nothing — then commits and resolves each hit's future. The response is sent
+only after that commit: an acknowledged hit is durable (a crash, even SIGKILL, loses only hits that were
+never answered). Under load batches grow by themselves (whatever arrived while the previous commit ran),
+so the cost of a transaction is shared by every hit in it; when idle a hit commits alone, at once.
 
-On PostgreSQL the answer waits only for the hit's own row: the batch inserts the activity rows and lists
-them in `activity_pending`, commits, answers, and the process's applier thread applies their effects
-(`engine.events.apply_pending`: scores, segments, wake-ups, goal / exit rules, entry) in a second
-transaction moments later, in bigger batches, one applier at a time across processes. A round trip to the
-server costs far more than on SQLite, and a batch of effects is a dozen of them, so answering after the
-first transaction keeps a click's answer in milliseconds under load. A crash between the two leaves the
-rows listed, and the next writer applies them when it starts. On SQLite (one writer at a time, cheap
-statements) both happen in the one transaction, as the two would only queue for the same lock.
+With `mail.tracking_effects = "deferred"` (the default) that transaction holds only what the answer
+promises: the activity rows, each non-bot one listed in `activity_pending`. The process's applier thread,
+woken by the commit, applies their effects (`engine.events.apply_pending`: scores, segments, `wait_for`
+wake-ups, goal / exit rules, entry) in a second transaction moments later, oldest first and in bigger
+batches, one applier at a time across processes; the scheduler also applies whatever is pending before
+each engine run. Effects are a dozen statements a batch — round trips to a PostgreSQL server, most of a
+small batch's CPU on SQLite — so taking them off the answer's path keeps a click's answer in
+milliseconds, and bigger batches make them cheaper per hit. A crash between the two leaves the rows
+listed, and the next writer applies them when it starts. `"inline"` runs both in the one transaction.
 
 A hit whose token names no message of its lead is refused in the batch (the handler answers 400), as
 before. If a batch fails as a whole (a deadlock between two worker processes on PostgreSQL, a database
@@ -65,12 +64,10 @@ QUIET = 0.003
 #: rows (the rollups' per-message and per-day counters, the lead rows of a burst): 4 writers measured
 #: 46 requests/s against 690 for one (bench tracking, 2026-12-06).
 WRITERS = {"sqlite": 1, "postgresql": 1}
-#: Backends whose hits are answered before their effects are applied with `mail.tracking_effects = "auto"`
-#: (see the module notes).
-DEFER_EFFECTS = {"sqlite": False, "postgresql": True}
-#: Most pending activities one applier transaction takes, and how often the applier looks for rows left by
-#: another process (it is woken at once after each of its own writer's commits).
-APPLY_BATCH = 2000
+#: Most pending activities one applier transaction takes (on SQLite the writer waits for it, so it stays
+#: short), and how often the applier looks for rows left by another process (it is woken at once after each
+#: of its own writer's commits).
+APPLY_BATCH = {"sqlite": 250, "postgresql": 2000}
 APPLY_POLL_SECONDS = 1.0
 
 
@@ -129,8 +126,8 @@ class HitWriter:
         self._last_write = 0.0
         self.batches = 0
         self.hits = 0
-        mode = ws.settings.mail.tracking_effects
-        self.defer = DEFER_EFFECTS.get(ws.engine.dialect.name, False) if mode == "auto" else mode == "deferred"
+        self.defer = ws.settings.mail.tracking_effects == "deferred"
+        self.apply_batch = APPLY_BATCH.get(ws.engine.dialect.name, 250)
         self.applied = 0
         self._apply_wake = threading.Event()
         self._applier: threading.Thread | None = None
@@ -254,7 +251,7 @@ class HitWriter:
             self._apply_wake.wait(APPLY_POLL_SECONDS)
             self._apply_wake.clear()
             closing = self._closed
-            while self._apply_some(APPLY_BATCH) == APPLY_BATCH:
+            while self._apply_some(self.apply_batch) == self.apply_batch:
                 pass
             if closing:
                 return

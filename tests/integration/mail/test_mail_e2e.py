@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from nurture_tui.engine.advance import run_due
 from nurture_tui.engine.enroll import enroll_lead
+from nurture_tui.engine.events import apply_all_pending
 from nurture_tui.engine.seeding import make_leads, publish_definition
 from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
 from nurture_tui.mail.sink import SmtpSink
@@ -67,6 +68,7 @@ def test_send_click_branch_unsubscribe(workspace, clock) -> None:
             clock.advance(timedelta(minutes=10))  # a person reads it later (not a prefetch)
             r = http.get(click, follow_redirects=False)
             assert r.status_code == 302 and r.headers["location"] == "https://example.com/guide?a=1&b=2"
+            apply_all_pending(ws.engine, ws.clock.now, ws.settings)  # as the scheduler does before each run
             step()  # the click woke the wait_for: the lead goes down 'yes' at once
             assert sink.wait_for(2)
             assert str(sink.messages[1].message()["Subject"]).startswith("follow-up: ")
@@ -122,6 +124,7 @@ def test_scanner_prefetch_click_does_not_trigger_the_branch(workspace, clock) ->
             clock.advance(timedelta(minutes=5))
             assert http.get(click, headers={"user-agent": "Mimecast URL Protect"},
                             follow_redirects=False).status_code == 302
+            apply_all_pending(ws.engine, ws.clock.now, ws.settings)  # as the scheduler does before each run
             run_due(ws.engine, ws.clock.now, ws.settings)
             with ws.engine.connect() as conn:
                 e = conn.execute(select(enrollment.c.node_id, enrollment.c.status).where(enrollment.c.id == eid)).one()
@@ -130,6 +133,7 @@ def test_scanner_prefetch_click_does_not_trigger_the_branch(workspace, clock) ->
             # the person clicks: now it moves
             clock.advance(timedelta(minutes=5))
             http.get(click, headers={"user-agent": BROWSER}, follow_redirects=False)
+            apply_all_pending(ws.engine, ws.clock.now, ws.settings)
             run_due(ws.engine, ws.clock.now, ws.settings)
             with ws.engine.connect() as conn:
                 assert conn.execute(select(enrollment.c.node_id).where(enrollment.c.id == eid)).scalar() == "pause"
