@@ -10,10 +10,15 @@ from sqlalchemy import func, select
 from nurture_tui.compliance.erasure import erase
 from nurture_tui.salesforce.emulator import Emulator
 from nurture_tui.store.engine import write_tx
-from nurture_tui.store.tables import lead, sf_outbox
+from nurture_tui.store.tables import lead, sf_outbox, sync_error
 from nurture_tui.workspace import Workspace
 
 from .sf_support import local_lead, new_lead, sync
+
+
+def _errors(ws: Workspace) -> list[tuple[str | None, str]]:
+    with ws.engine.connect() as conn:
+        return [(r.code, r.message) for r in conn.execute(select(sync_error.c.code, sync_error.c.message))]
 
 
 def _erase(ws: Workspace, email: str) -> None:
@@ -31,7 +36,7 @@ def test_anonymise_delete_and_no_way_back(sf_ws: Workspace, emulator: Emulator) 
     sf_ws.settings.compliance.salesforce_erasure = "delete"
     _erase(sf_ws, "gone@example.com")
     report = sync(sf_ws)
-    assert report.pushed is not None and report.pushed.failed == 0
+    assert report.ok and report.pushed is not None and report.pushed.failed == 0, (report, _errors(sf_ws))
 
     rec = emulator.org.find(anon)
     assert rec is not None and not rec.get("IsDeleted")
@@ -48,7 +53,7 @@ def test_anonymise_delete_and_no_way_back(sf_ws: Workspace, emulator: Emulator) 
     again = new_lead(emulator, "Anon@Example.com", FirstName="Ann")
     emulator.org.update("Lead", anon, {"Email": "anon@example.com", "FirstName": "Ann"})
     report = sync(sf_ws)
-    assert report.pulled["Lead"].erased == 2
+    assert report.ok and report.pulled["Lead"].erased == 2, (report, _errors(sf_ws))
     assert local_lead(sf_ws, again) is None
     with sf_ws.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(lead).where(
