@@ -93,7 +93,7 @@ def test_decision_sequence_click_through_hands_off_to_rep(workspace: Workspace, 
         e = entries[0]
         assert e.score >= 100 and e.grade == "B-" and e.why["rule"] == "score ≥ 100 AND grade ≥ B-"
         assert e.why["assigned"] == "owner"
-        for expected in ("decision-stage", "Read the case study — https://northwind.example/customers/fabrikam",
+        for expected in ("decision-stage", "Read the Fabrikam case study — https://northwind.example/customers/fabrikam",
                          "Open the ROI calculator — https://northwind.example/roi", "EMAILS OPENED",
                          "webinar attended", "sequence decision-stage: mql-points", "WHY IT QUALIFIED"):
             assert expected in e.summary, expected
