@@ -26,6 +26,7 @@ from sqlalchemy import Connection, Table, func, insert, select, update
 from ..activity import ActivityEvent
 from ..batching import chunks
 from ..compliance.erased import erased_emails, erased_lead_ids
+from ..compliance.withdrawal import withdraw
 from ..config import Settings
 from ..engine.events import record_events
 from ..scoring import grading
@@ -536,6 +537,8 @@ def _people_rows(page: Page) -> RowMapper:
         current = local if local is not None else conn.execute(
             select(c.opted_out, c.owner_id).where(c.id == target_id)).first()
         vals["opted_out"] = opted or bool(current.opted_out if current is not None else False)
+        if opted and not (current is not None and current.opted_out):
+            withdraw(conn, target_id, None, now)  # opted out in Salesforce: consent withdrawn (docs/compliance.md)
         local_owner = current.owner_id if current is not None else None
         if salesforce_owns_owner:
             vals["owner_id"] = local_owner if target_id in held_owner else sf_owner

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
+from nurture_tui.compliance.consent import consent_of, record_consent
 from nurture_tui.compliance.erasure import erase
 from nurture_tui.salesforce.emulator import Emulator
 from nurture_tui.store.engine import write_tx
@@ -59,3 +60,19 @@ def test_anonymise_delete_and_no_way_back(sf_ws: Workspace, emulator: Emulator) 
         assert conn.execute(select(func.count()).select_from(lead).where(
             func.lower(lead.c.email).in_(["anon@example.com", "gone@example.com"]))).scalar() == 0
         assert conn.execute(select(lead.c.first_name).where(lead.c.sf_id == anon)).scalar() is None
+
+
+def test_an_opt_out_in_salesforce_withdraws_consent(sf_ws: Workspace, emulator: Emulator) -> None:
+    sf_id = new_lead(emulator, "cara@example.com", FirstName="Cara")
+    sync(sf_ws)
+    lid = local_lead(sf_ws, sf_id)["id"]
+    now = sf_ws.clock.now()
+    with write_tx(sf_ws.engine) as conn:
+        record_consent(conn, [lid], "newsletter", source="salesforce", now=now, settings=sf_ws.settings)
+    emulator.org.update("Lead", sf_id, {"HasOptedOutOfEmail": True})
+    report = sync(sf_ws)
+    assert report.ok, (report, _errors(sf_ws))
+    with sf_ws.engine.connect() as conn:
+        assert [(c.category, c.status, c.source) for c in consent_of(conn, lid)] == \
+            [("newsletter", "withdrawn", "salesforce")]
+    assert local_lead(sf_ws, sf_id)["opted_out"] is True
