@@ -67,7 +67,7 @@ def record_events(conn: Connection, events: Sequence[ActivityEvent], now: dateti
 #: One applier of pending effects at a time across processes: a PostgreSQL advisory lock on (this key, the
 #: workspace's schema), so workspaces sharing a database don't wait for each other.
 _APPLIER_LOCK = 0x6E757274
-_APPLIER_KEY = (literal_column(str(_APPLIER_LOCK)), func.hashtext(func.current_schema()))
+_APPLIER_KEY: tuple[Any, Any] = (literal_column(str(_APPLIER_LOCK)), func.hashtext(func.current_schema()))
 
 
 def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: int = 2000, *,
