@@ -4,10 +4,11 @@ records, and are linked back (`lead.sf_id`).
 - **Who** (`salesforce.create_policy`, like Pardot's "sync with CRM"): `all` (default) — every local lead;
   `mql` — only leads that qualified (MQL); `segments` — only members of `salesforce.create_segments`;
   `none` — never create (a lead is then linked only when a pull finds its email in Salesforce).
-- **Duplicates first**: before inserting, the candidates' emails are looked up in Salesforce (one query on
-  Contact and one on Lead per 200); a match is linked instead of inserted (a Contact wins over a Lead,
-  converted Leads are skipped). That lookup also makes a create safe to repeat: after a crash or a lost
-  response, the next sync finds the record it created and links it — nothing is created twice.
+- **Duplicates first**: before inserting, the candidates' emails are looked up in Salesforce (a query on
+  Contact and one on Lead, in one `/composite` request per 200); a match is linked instead of inserted (a
+  Contact wins over a Lead, converted Leads are skipped). That lookup also makes a create safe to repeat:
+  after a crash or a lost response, the next sync finds the record it created and links it — nothing is
+  created twice.
 - **Lead or Contact** (`salesforce.contact_match`): with `domain` (default) a lead whose account — or, failing
   that, whose email domain — matches a mirrored Account (its Website's domain) is created as a Contact of
   that Account; `account` uses only the lead's own account; `none` always creates Leads.
@@ -23,7 +24,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
+from urllib.parse import quote_plus
 
 from sqlalchemy import Connection, and_, or_, select, update
 
@@ -35,8 +38,8 @@ from . import live
 from .api import SfApi
 
 BATCH = 200
-#: Calls one batch may need: the two email look-ups and the create.
-CALLS_PER_BATCH = 3
+#: Calls one batch may need: the email look-ups (one /composite request) and the create.
+CALLS_PER_BATCH = 2
 #: Codes worth trying again on the next sync without a change (lock contention, momentary limits).
 TRANSIENT = frozenset({"UNABLE_TO_LOCK_ROW", "REQUEST_LIMIT_EXCEEDED", "SERVER_UNAVAILABLE", "UNPROCESSED"})
 
@@ -50,6 +53,10 @@ class CreateReport:
     linked: int = 0
     failed: int = 0
     calls: int = 0
+
+
+class MatchFailed(RuntimeError):
+    """An email look-up before a create failed: nothing is created, everything stays queued."""
 
 
 def _soql_list(values: list[str]) -> str:
@@ -165,17 +172,27 @@ class Creator:
         return out
 
     def _match(self, emails: list[str]) -> dict[str, tuple[str, str]]:
-        """email → (sobject, Salesforce id) of an existing Contact, else an unconverted Lead."""
-        out: dict[str, tuple[str, str]] = {}
+        """email → (sobject, Salesforce id) of an existing Contact, else an unconverted Lead: both look-ups in
+        one `/composite` request (one API call; ≤ 200 emails never need a second page)."""
         wanted = _soql_list(emails)
-        for sobject, extra in (("Lead", " AND IsConverted = false"), ("Contact", "")):
-            soql = f"SELECT Id, Email FROM {sobject} WHERE Email IN ({wanted}){extra} ORDER BY CreatedDate, Id"
-            for page in self.api.query_pages(soql):
-                self.report.calls += 1
-                for rec in page:
-                    email = str(rec.get("Email") or "").strip().lower()
-                    if email and (sobject == "Contact" or email not in out):
-                        out[email] = (sobject, str(rec["Id"]))
+        base = f"/services/data/v{self.api.sf.sf_version}/query/?q="
+        subrequests = [{"method": "GET", "referenceId": sobject, "url": base + quote_plus(
+            f"SELECT Id, Email FROM {sobject} WHERE Email IN ({wanted}){extra} ORDER BY CreatedDate, Id")}
+            for sobject, extra in (("Lead", " AND IsConverted = false"), ("Contact", ""))]
+        res = self.api.call(partial(self.api.sf.restful, "composite", method="POST",
+                                    json={"allOrNone": False, "compositeRequest": subrequests}))
+        self.report.calls += 1
+        out: dict[str, tuple[str, str]] = {}
+        for sub in res.get("compositeResponse") or []:
+            body = sub.get("body")
+            if sub.get("httpStatusCode") != 200 or not isinstance(body, dict):
+                err = body[0] if isinstance(body, list) and body else {}
+                raise MatchFailed(f"looking up {sub.get('referenceId')} emails: {err.get('errorCode', '?')} "
+                                  f"{err.get('message', sub.get('httpStatusCode'))}")
+            for rec in body.get("records") or []:
+                email = str(rec.get("Email") or "").strip().lower()
+                if email and (sub.get("referenceId") == "Contact" or email not in out):
+                    out[email] = (str(sub.get("referenceId")), str(rec["Id"]))
         return out
 
     def _record(self, r: Any, nurture: dict[str, Any], accounts: dict[str, Any],
