@@ -219,8 +219,10 @@ def scheduler_hook(ws: Workspace) -> SyncReport | None:
     last = _LAST_FULL.get(ws.engine)
     try:
         if last is None or time.monotonic() - last >= cfg.sync_interval_seconds - SYNC_TICK_SECONDS / 2:
-            _LAST_FULL[ws.engine] = time.monotonic()
-            return run_sync(ws)
+            started = time.monotonic()
+            report = run_sync(ws)  # (a busy lock raises before: the next tick tries again)
+            _LAST_FULL[ws.engine] = started
+            return report
         with ws.engine.connect() as conn:
             due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, time.time(),
                                 _LAST_PUSH_S.get(ws.engine, 0.0))
