@@ -112,3 +112,24 @@ def test_the_hand_off_task_shows_rendered_subjects_and_never_template_source(
     assert f"{now + timedelta(minutes=7):%Y-%m-%d %H:%M} https://acme.example/pricing" in text
     assert "demo-request" in text and "WHY IT QUALIFIED" in text and "path: guide-email" in text
     assert "+150 demo request" in text
+
+
+def test_a_local_lead_that_qualifies_arrives_in_salesforce_with_its_hand_off_in_one_sync(
+        sf_ws: Workspace, emulator: Emulator) -> None:
+    s = sf_ws.settings
+    s.scoring.mql_grade = ""
+    now = sf_ws.clock.now()
+    with write_tx(sf_ws.engine) as conn:  # a form fill: nurture knows the lead, Salesforce does not
+        lid = int(conn.execute(insert(lead).values(email="form@new.example", first_name="Fay", last_name="Form",
+                                                   company="New Co", created_at=now, updated_at=now))
+                  .inserted_primary_key[0])
+        service.adjust_score(conn, lid, 150, "demo request", now, s)
+    report = sync(sf_ws)
+    assert report.ok, report.error
+    assert report.pushed is not None and report.pushed.created == 1 and report.pushed.deferred == 0
+    sf_id = local_lead(sf_ws, next(r["Id"] for r in emulator.org.records["Lead"].values()))["sf_id"]
+    rec = emulator.org.records["Lead"][sf_id]
+    assert rec["Email"] == "form@new.example" and rec["Nurture_Score__c"] == 150
+    assert rec["Nurture_MQL_Status__c"] == "MQL"
+    (task,) = [t for t in emulator.org.records["Task"].values() if t.get("WhoId") == sf_id]
+    assert task["Subject"].startswith("MQL: Fay Form (New Co)") and "WHY IT QUALIFIED" in task["Description"]
