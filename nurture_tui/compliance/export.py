@@ -21,6 +21,7 @@ from ..store.tables import (
     enrollment,
     lead,
     lead_tag,
+    mail_feedback,
     mql,
     outbox,
     sequence,
@@ -82,6 +83,8 @@ def collect(conn: Connection, email: str, now: datetime) -> dict[str, Any]:
                                        outbox.c.message_id)
                           .select_from(outbox.outerjoin(template, template.c.id == outbox.c.template_id))
                           .where(outbox.c.lead_id == lid).order_by(outbox.c.created_at, outbox.c.id)),
+        "bounces_and_complaints": _rows(conn, select(*_without(mail_feedback, "lead_id", "dedupe_key"))
+                                        .where(mail_feedback.c.lead_id == lid).order_by(mail_feedback.c.id)),
         "score": {"stored": person["score"], "grade": person["grade"], "history": scores},
         "enrollments": _rows(conn, select(sequence.c.name.label("sequence"), enrollment.c.status,
                                           enrollment.c.node_id, enrollment.c.entered_at, enrollment.c.exited_at,

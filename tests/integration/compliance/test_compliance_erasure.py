@@ -27,6 +27,7 @@ from nurture_tui.store.tables import (
     enrollment,
     lead,
     lead_tag,
+    mail_feedback,
     mql,
     opportunity,
     outbox,
@@ -213,6 +214,10 @@ def test_erase_unknown_address_exits_2_and_erases_nothing(ws: Workspace, db_url:
 def test_export_data_holds_what_is_known(ws: Workspace, db_url: str, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
     lid, _ = _person(ws, ws.clock.now())
+    with write_tx(ws.engine) as conn:  # a soft bounce processed from a DSN (mail/bounces.py)
+        conn.execute(insert(mail_feedback).values(dedupe_key="dsn:1", kind="soft_bounce", outcome="applied",
+                                                  source="maildir", lead_id=lid, status="4.2.2",
+                                                  reason="<recipient>: mailbox full", created_at=ws.clock.now()))
     target = tmp_path / "quillon.json"
     code, out, err = run_cli(capsys, "leads", "export-data", EMAIL, "--output", str(target), "--db", db_url)
     assert code == 0, err
@@ -234,6 +239,7 @@ def test_export_data_holds_what_is_known(ws: Workspace, db_url: str, tmp_path: P
     assert doc["tags"] == ["zyxwar-vip"] and doc["suppressions"][0]["reason"] == "bounce"
     assert doc["score"]["stored"] == 42.0 and isinstance(doc["score"]["history"], list)
     assert doc["salesforce_pending"][0]["sobject"] == "Task"
+    assert [(f["kind"], f["status"]) for f in doc["bounces_and_complaints"]] == [("soft_bounce", "4.2.2")]
 
     code, _, err = run_cli(capsys, "leads", "export-data", "nobody@nowhere.test", "-o", str(target), "--db", db_url)
     assert code == 2 and "no lead with this address" in err
