@@ -38,8 +38,7 @@ PERSONAS = ("economic_buyer", "technical_evaluator", "practitioner", "executive"
 ARMS = ("a", "b", "c")
 DAYS = 60
 T0 = datetime(2026, 3, 2, 0, 0, tzinfo=UTC)  # a Monday
-SPLIT = {"mode": "adaptive", "metric": "click", "window": "3d", "audience": "persona", "lookback": "30d",
-         "seed": 23}
+SPLIT = {"mode": "adaptive", "metric": "click", "window": "3d", "audience": "persona", "seed": 23}
 CLICK_DELAY_H = 8.0  # mean hours from send to click
 
 _STATIONARY = {"a": 0.025, "b": 0.040, "c": 0.060}
@@ -68,35 +67,48 @@ def _population(n: int, seed: int) -> list[tuple[float, str, float, float]]:
             for i in range(n)]
 
 
-def run_case(case: str, people: list[tuple[float, str, float, float]], seed: int) -> dict[str, Any]:
-    from ..sequences.adaptive import ArmCounts, decide, settings_of
+def run_case(case: str, people: list[tuple[float, str, float, float]], seed: int,
+             split: dict[str, Any] | None = None) -> dict[str, Any]:
+    from ..sequences.adaptive import ArmCounts, decide, settings_of, since_change
     from ..sequences.adaptive_store import allocations
     from ..sequences.model import Arm, SplitSpec
 
-    settings = settings_of(SplitSpec(arms=[Arm(name=a) for a in ARMS], **SPLIT))
+    settings = settings_of(SplitSpec(arms=[Arm(name=a) for a in ARMS], **(split or SPLIT)))
     window_h = settings.window.total_seconds() / 3600
     lookback_h = settings.lookback.total_seconds() / 3600 if settings.lookback else math.inf
-    counts: dict[str, dict[str, list[float]]] = {p: {a: [0.0, 0.0] for a in ARMS} for p in PERSONAS}
-    events: list[tuple[float, int, int, str, str]] = []  # (hour, seq, delta kind, persona, arm)
+    # What the store's query returns (adaptive_store.daily_counts): per persona, arm and decision day the
+    # settled [successes, failures], and those of the decisions whose window has closed.
+    settled: dict[str, dict[str, dict[int, list[float]]]] = {p: {a: {} for a in ARMS} for p in PERSONAS}
+    closed: dict[str, dict[str, dict[int, list[float]]]] = {p: {a: {} for a in ARMS} for p in PERSONAS}
+    # (hour, key, what, sign, persona, arm, decision day), key = 2·seq + hit: what 0 = a success is known,
+    # 1 = the window closes (a failure, and the decision is closed), 2 = the decision leaves the lookback
+    events: list[tuple[float, int, int, int, str, str, int]] = []
     seq = 0
     uniform_rng = random.Random(seed + 1)
     clicks = {"adaptive": 0, "uniform": 0, "oracle": 0}
     picked = {a: 0 for a in ARMS}
+    restarts: set[int] = set()
     names = list(ARMS)
     i = 0
     hour = 0
     while i < len(people):
         hour += 1
         while events and events[0][0] <= hour:  # settle what is known by now (and forget what aged out)
-            _h, _s, kind, persona, arm = heapq.heappop(events)
-            counts[persona][arm][abs(kind) - 1] += 1 if kind > 0 else -1
+            _h, key, what, sign, persona, arm, on = heapq.heappop(events)
+            hit = key % 2 == 1
+            if what != 1 or not hit:
+                settled[persona][arm].setdefault(on, [0.0, 0.0])[0 if hit else 1] += sign
+            if what != 0:
+                closed[persona][arm].setdefault(on, [0.0, 0.0])[0 if hit else 1] += sign
         batch = []
         while i < len(people) and people[i][0] * 24 < hour:
             batch.append((i, *people[i]))
             i += 1
         if not batch:
             continue
-        state = {p: {a: ArmCounts(*counts[p][a]) for a in ARMS} for p in PERSONAS}
+        state, cut = since_change(_as_counts(settled, ArmCounts), _as_counts(closed, ArmCounts), settings.drift)
+        if cut is not None:
+            restarts.add(cut)
         allocs = allocations(names, state, settings, {b[2] for b in batch})
         for lead_id, day, persona, u, delay in batch:
             rates = _rates(case, persona, day)
@@ -105,12 +117,12 @@ def run_case(case: str, people: list[tuple[float, str, float, float]], seed: int
             hit = u < rates[arm] and delay < window_h
             clicks["adaptive"] += hit
             seq += 1
-            if hit:  # a success is known when the click happens …
-                heapq.heappush(events, (hour + delay, seq, 1, persona, arm))
-                heapq.heappush(events, (hour + lookback_h, -seq, -1, persona, arm))
-            else:  # … a failure only when the window closes
-                heapq.heappush(events, (hour + window_h, seq, 2, persona, arm))
-                heapq.heappush(events, (hour + lookback_h, -seq, -2, persona, arm))
+            key, d = 2 * seq + hit, hour // 24  # a success is known when the click happens, a failure
+            if hit:                              # only when the window closes
+                heapq.heappush(events, (hour + delay, key, 0, 1, persona, arm, d))
+            heapq.heappush(events, (hour + window_h, key, 1, 1, persona, arm, d))
+            if lookback_h < math.inf:
+                heapq.heappush(events, (hour + lookback_h, -key, 2, -1, persona, arm, d))
             uni = uniform_rng.choice(ARMS)
             clicks["uniform"] += u < rates[uni] and delay < window_h
             best = max(ARMS, key=lambda a, r=rates: r[a])  # type: ignore[misc]
@@ -122,7 +134,13 @@ def run_case(case: str, people: list[tuple[float, str, float, float]], seed: int
         "gain_vs_uniform_pct": round(100 * (clicks["adaptive"] - clicks["uniform"]) / max(1, clicks["uniform"]), 2),
         "share_of_oracle_gain": round((clicks["adaptive"] - clicks["uniform"]) / gain, 3) if gain else 0.0,
         "adaptive_arm_share": {a: round(n / len(people), 3) for a, n in picked.items()},
+        "restarts_at_day": sorted(restarts),
     }
+
+
+def _as_counts(daily: dict[str, dict[str, dict[int, list[float]]]], cls: Any) -> Any:
+    return {p: {a: {d: cls(*v) for d, v in per_day.items()} for a, per_day in per_arm.items()}
+            for p, per_arm in daily.items()}
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -182,19 +200,31 @@ def run_sto(n: int, seed: int) -> dict[str, Any]:
     }
 
 
-def run(leads: int, sto_leads: int, seed: int, echo: Callable[[str], None]) -> dict[str, Any]:
+CASES = ("stationary", "by_persona", "drift")
+
+
+def run(leads: int, sto_leads: int, seeds: list[int], echo: Callable[[str], None]) -> dict[str, Any]:
+    """Every case on every seed (each seed its own population and decision stream); the printed figures
+    are the worst (case, seed)'s, the results file has them all."""
     started = time.perf_counter()
-    people = _population(leads, seed)
-    cases = {}
-    for case in ("stationary", "by_persona", "drift"):
-        t = time.perf_counter()
-        cases[case] = run_case(case, people, seed)
-        echo(f"{case}: {cases[case]} ({time.perf_counter() - t:.1f}s)")
-    worst = min(cases, key=lambda c: cases[c]["share_of_oracle_gain"])
+    cases: dict[str, dict[str, Any]] = {case: {} for case in CASES}
+    for seed in seeds:
+        people = _population(leads, seed)
+        for case in CASES:
+            t = time.perf_counter()
+            split = {**SPLIT, "seed": seed}
+            cases[case][str(seed)] = result = run_case(case, people, seed, split)
+            echo(f"{case} seed {seed}: share {result['share_of_oracle_gain']} ({time.perf_counter() - t:.1f}s)")
+    runs = [(case, seed) for case in CASES for seed in cases[case]]
+    worst_case, worst_seed = min(runs, key=lambda r: cases[r[0]][r[1]]["share_of_oracle_gain"])
     t = time.perf_counter()
-    sto = run_sto(sto_leads, seed)
+    sto = run_sto(sto_leads, seeds[0])
     echo(f"send time: {sto} ({time.perf_counter() - t:.1f}s)")
-    w = cases[worst]
+    w = cases[worst_case][worst_seed]
+    summary = {case: {"min": min(r["share_of_oracle_gain"] for r in per_seed.values()),
+                      "mean": round(sum(r["share_of_oracle_gain"] for r in per_seed.values()) / len(per_seed), 3),
+                      "by_seed": {sd: r["share_of_oracle_gain"] for sd, r in per_seed.items()}}
+               for case, per_seed in cases.items()}
     return {
         "scenario": NAME,
         "adaptive_clicks": w["adaptive_clicks"], "uniform_clicks": w["uniform_clicks"],
@@ -202,7 +232,8 @@ def run(leads: int, sto_leads: int, seed: int, echo: Callable[[str], None]) -> d
         "share_of_oracle_gain": w["share_of_oracle_gain"],
         "sto_open_rate_gain_pct": sto["sto_open_rate_gain_pct"],
         "sto_share_of_oracle_gain": sto["sto_share_of_oracle_gain"],
-        "worst_case": worst, "leads": leads, "split": SPLIT, "cases": cases, "sto": sto,
+        "worst_case": worst_case, "worst_seed": int(worst_seed), "seeds": seeds, "leads": leads,
+        "split": SPLIT, "share_by_case": summary, "cases": cases, "sto": sto,
         "seconds": round(time.perf_counter() - started, 1),
     }
 
@@ -210,16 +241,18 @@ def run(leads: int, sto_leads: int, seed: int, echo: Callable[[str], None]) -> d
 def command(
     leads: int = typer.Option(50_000, "--leads", help="Simulated leads per split case."),
     sto_leads: int = typer.Option(20_000, "--sto-leads", help="Simulated leads for send-time optimisation."),
-    seed: int = typer.Option(23, "--seed"),
+    seed: int = typer.Option(23, "--seed", help="The first seed."),
+    seeds: int = typer.Option(5, "--seeds", help="Seeds per split case: seed, seed + 1, …"),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Adaptive split vs uniform vs oracle (three cases), and optimal send time vs plain vs oracle. Prints the
-    issue's keys (the worst case's) and the STO figures; the results file has every case."""
+    """Adaptive split vs uniform vs oracle (three cases × several seeds), and optimal send time vs plain vs
+    oracle. Prints the issue's keys (the worst case and seed's) and the STO figures; the results file has
+    every case and seed."""
     import json
 
     from .common import record
 
-    result = run(leads, sto_leads, seed, echo=lambda m: typer.echo(m, err=True))
+    result = run(leads, sto_leads, list(range(seed, seed + max(1, seeds))), echo=lambda m: typer.echo(m, err=True))
     path = record(result, as_json=False, echo=lambda _m: None)
     printed = {key: result[key] for key in PRINTED}
     if as_json:
@@ -227,7 +260,7 @@ def command(
         return
     for key, value in printed.items():
         typer.echo(f"{key:>28}: {value}")
-    typer.echo(f"{'saved (every case)':>28}: {path}")
+    typer.echo(f"{'saved (every case and seed)':>28}: {path}")
 
 
 #: What the command prints: the keys issue 23 names, then the send-time figures.

@@ -85,6 +85,8 @@ def adaptive_text(split: dict[str, Any]) -> str:
     parts = [str(split.get("metric") or DEFAULT_METRIC), str(split.get("window") or DEFAULT_WINDOW)]
     if split.get("winner"):
         parts.append("winner")
+    if split.get("drift") is False:
+        parts.append("nodrift")
     for key in ("floor", "audience", "pool", "lookback", "seed"):
         if split.get(key) is not None:
             parts.append(f"{key}={split[key]:g}" if isinstance(split[key], float) else f"{key}={split[key]}")
@@ -106,6 +108,9 @@ def parse_adaptive(text: str) -> dict[str, Any]:
             key, value = "metric", word
         elif not eq and word == "winner":
             out["winner"] = True
+            continue
+        elif not eq and word == "nodrift":  # no restart at a detected change of the rates
+            out["drift"] = False
             continue
         elif not eq and word != "adaptive":
             key, value = "window", word

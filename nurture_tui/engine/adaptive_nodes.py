@@ -42,7 +42,8 @@ def settled_counts(ctx: StepContext, plan: Plan, node: Node, settings: AdaptiveS
     hit = _counts.get(key)
     if hit is not None and hit[0] <= ctx.now < hit[0] + COUNTS_TTL:
         return hit[1]
-    counts = arm_counts(ctx.conn, plan.sequence_id, node.id, settings.metric, ctx.now, settings.lookback)
+    counts = arm_counts(ctx.conn, plan.sequence_id, node.id, settings.metric, ctx.now, settings.lookback,
+                        settings.drift)
     with _lock:
         _counts[key] = (ctx.now, counts)
     return counts

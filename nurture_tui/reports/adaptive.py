@@ -63,7 +63,7 @@ def current_allocations(conn: Connection, sequence_id: int, compiled: CompiledSe
             continue
         settings = settings_of(spec)
         names = [name for name, _w, _f in node.arms]
-        counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback)
+        counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback, settings.drift)
         wanted = ["all", *sorted(a for a in counts if a != "all")]
         allocs = allocations(names, counts, settings, wanted)
         allocs["all"] = build_allocation(names, overall(counts), None, settings)  # everyone, unpooled

@@ -34,6 +34,8 @@ DEFAULT_METRIC = "click"
 DEFAULT_WINDOW = "3d"
 DEFAULT_FLOOR = 0.03
 DEFAULT_POOL = 20.0
+CHANGE_Z = 3.5  # drift: |z| of the stratified change test that restarts the evidence
+CHANGE_MIN = 100  # drift: closed decisions needed on each side of a change
 WINNER_THRESHOLD = 0.95
 WINNER_MIN = 100  # settled decisions each arm needs before a winner may be declared
 GRID = 512  # points of the P(best) and interval integrations
@@ -51,6 +53,7 @@ class AdaptiveSettings:
     pool: float
     lookback: timedelta | None
     seed: int
+    drift: bool = True  # restart the evidence at a detected change of the rates (change_point)
 
 
 def settings_of(spec: SplitSpec) -> AdaptiveSettings:
@@ -65,6 +68,7 @@ def settings_of(spec: SplitSpec) -> AdaptiveSettings:
         pool=DEFAULT_POOL if spec.pool is None else spec.pool,
         lookback=parse_duration(spec.lookback) if spec.lookback else None,
         seed=spec.seed or 0,
+        drift=spec.drift is not False,
     )
 
 
@@ -196,17 +200,32 @@ class ArmView:
 
 @dataclass
 class Allocation:
-    """How one adaptive split allocates one audience, built once per batch from the settled counts."""
+    """How one adaptive split allocates one audience, built once per batch from the settled counts. The
+    posteriors are all a decision needs; P(best) and the expected shares (`arms`) are worked out when first
+    asked for (an explanation, a report, the winner rule)."""
 
     audience: str
-    arms: list[ArmView]
+    names: list[str]
+    counts: list[ArmCounts]  # the audience's own settled counts per arm
+    posteriors: list[Beta]
     floor: float
     winner: str | None = None
+    best: list[float] | None = None  # P(best) per arm, when already computed
+    _arms: list[ArmView] | None = field(default=None, repr=False)
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
     @property
-    def names(self) -> list[str]:
-        return [a.name for a in self.arms]
+    def arms(self) -> list[ArmView]:
+        if self._arms is None:
+            best = self.best if self.best is not None else p_best(self.posteriors)
+            k = len(self.names)
+            if self.winner is not None:
+                shares = [1.0 if n == self.winner else 0.0 for n in self.names]
+            else:  # Thompson sampling sends each arm its P(best) of the traffic left after the floor
+                shares = [self.floor + (1 - k * self.floor) * p for p in best]
+            self._arms = [ArmView(n, c.successes, c.failures, p, b, sh) for n, c, p, b, sh
+                          in zip(self.names, self.counts, self.posteriors, best, shares, strict=True)]
+        return self._arms
 
     def to_json(self) -> dict[str, Any]:
         """The decision's explanation (cached: every lead of a batch shares it)."""
@@ -220,8 +239,8 @@ def build_allocation(
     names: Sequence[str], overall: Mapping[str, ArmCounts], audience_counts: Mapping[str, ArmCounts] | None,
     settings: AdaptiveSettings, audience: str = ALL,
 ) -> Allocation:
-    """Posteriors, P(best), winner and expected shares for one audience (`audience_counts` None = the
-    overall counts are the audience's own)."""
+    """Posteriors and winner for one audience (`audience_counts` None = the overall counts are the
+    audience's own)."""
     empty = ArmCounts()
     posts, own = [], []
     for name in names:
@@ -233,21 +252,14 @@ def build_allocation(
             mine = audience_counts.get(name, empty)
             posts.append(pooled_posterior(o, mine, settings.pool))
             own.append(mine)
-    best = p_best(posts)
-    winner = None
+    best, winner = None, None
     if settings.winner:
+        best = p_best(posts)
         top = max(range(len(names)), key=lambda i: best[i])
         if best[top] >= WINNER_THRESHOLD and all(c.n >= WINNER_MIN for c in own):
             winner = names[top]
-    k = len(names)
-    floor = min(settings.floor, 1.0 / k)
-    if winner is not None:
-        shares = [1.0 if n == winner else 0.0 for n in names]
-    else:  # Thompson sampling sends each arm its P(best) of the traffic left after the floor
-        shares = [floor + (1 - k * floor) * p for p in best]
-    arms = [ArmView(n, c.successes, c.failures, p, b, s)
-            for n, c, p, b, s in zip(names, own, posts, best, shares, strict=True)]
-    return Allocation(audience, arms, floor, winner)
+    floor = min(settings.floor, 1.0 / len(names))
+    return Allocation(audience, list(names), own, posts, floor, winner, best)
 
 
 def lead_rng(seed: int, node_id: str, lead_id: int) -> random.Random:
@@ -261,13 +273,13 @@ def decide(alloc: Allocation, seed: int, node_id: str, lead_id: int) -> tuple[st
     if alloc.winner is not None:
         return alloc.winner, "winner"
     rng = lead_rng(seed, node_id, lead_id)
-    k = len(alloc.arms)
+    k = len(alloc.names)
     u = rng.random()
     if u < k * alloc.floor:
-        return alloc.arms[min(k - 1, int(u / alloc.floor))].name, "explore"
-    draws = [rng.betavariate(a.posterior.alpha, a.posterior.beta) for a in alloc.arms]
+        return alloc.names[min(k - 1, int(u / alloc.floor))], "explore"
+    draws = [rng.betavariate(p.alpha, p.beta) for p in alloc.posteriors]
     best = max(range(k), key=lambda i: draws[i])
-    return alloc.arms[best].name, "thompson"
+    return alloc.names[best], "thompson"
 
 
 def describe(detail: Mapping[str, Any]) -> str:
@@ -280,3 +292,74 @@ def describe(detail: Mapping[str, Any]) -> str:
         head += f", winner {detail['winner']}"
     how = detail.get("how")
     return f"{head}{', ' + how if how else ''}: " + "; ".join(parts)
+
+
+def change_point(daily: Mapping[str, Mapping[str, Mapping[int, ArmCounts]]], z_min: float,
+                 n_min: float) -> int | None:
+    """The day the arms' rates changed, if they did. `daily`: audience → arm → decision day → counts of
+    decisions whose reward window has closed. For each day boundary d and each arm, the decisions of the
+    days ≥ d are compared with those before d within each audience (a stratified two-proportion test, so a
+    shift of the audience mix is no change): z = Σ_g (S_after − n_after·p_g) / √(Σ_g p_g(1 − p_g)·
+    n_before·n_after/n_g). The boundary with the largest |z| of any arm is returned if that |z| ≥ z_min
+    with ≥ n_min decisions on each side, else None."""
+    days = sorted({d for per_arm in daily.values() for per_day in per_arm.values() for d in per_day})
+    arms = sorted({a for per_arm in daily.values() for a in per_arm})
+    best_z, best_day = z_min, None
+    for arm in arms:
+        strata = []  # per audience: cumulative (n, s) before each boundary, and the totals
+        for per_arm in daily.values():
+            per_day = per_arm.get(arm, {})
+            cum_n, cum_s, n, s = [], [], 0.0, 0.0
+            for d in days:
+                c = per_day.get(d)
+                if c is not None:
+                    n, s = n + c.n, s + c.successes
+                cum_n.append(n)
+                cum_s.append(s)
+            if n > 0:
+                strata.append((cum_n, cum_s, n, s))
+        for i in range(len(days) - 1):
+            dev = var = n_before = n_after = 0.0
+            for cum_n, cum_s, n, s in strata:
+                nb, sb = cum_n[i], cum_s[i]
+                na = n - nb
+                p = s / n
+                dev += (s - sb) - na * p
+                var += p * (1 - p) * nb * na / n
+                n_before += nb
+                n_after += na
+            if n_before < n_min or n_after < n_min or var <= 0:
+                continue
+            z = abs(dev) / math.sqrt(var)
+            if z >= best_z:
+                best_z, best_day = z, days[i + 1]
+    return best_day
+
+
+Daily = Mapping[str, Mapping[str, Mapping[int, ArmCounts]]]  # audience → arm → decision day → counts
+
+
+def since_change(settled: Daily, closed: Daily, drift: bool) -> tuple[dict[str, dict[str, ArmCounts]], int | None]:
+    """The evidence the posteriors use: per audience and arm, the settled counts of the decisions made on
+    or after the last detected change day (all of them when there is none, or with `drift` off), and that
+    day. `closed` holds the decisions whose reward window has closed (the change test's unbiased sample).
+    Changes are found in turn: after a change at day c, the test runs again on the days ≥ c."""
+    cut = None
+    while drift:
+        after = closed if cut is None else {
+            g: {a: {d: c for d, c in per_day.items() if d >= cut} for a, per_day in per_arm.items()}
+            for g, per_arm in closed.items()}
+        found = change_point(after, CHANGE_Z, CHANGE_MIN)
+        if found is None:
+            break
+        cut = found
+    out: dict[str, dict[str, ArmCounts]] = {}
+    for audience, per_arm in settled.items():
+        mine = out[audience] = {}
+        for arm, per_day in per_arm.items():
+            total = ArmCounts()
+            for day, c in per_day.items():
+                if cut is None or day >= cut:
+                    total = total + c
+            mine[arm] = total
+    return out, cut

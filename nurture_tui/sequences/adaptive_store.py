@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, sele
 
 from ..store.tables import activity, adaptive_decision, lead, segment, segment_member
 from . import timing
-from .adaptive import ALL, AdaptiveSettings, Allocation, ArmCounts, build_allocation, describe
+from .adaptive import ALL, AdaptiveSettings, Allocation, ArmCounts, Daily, build_allocation, describe, since_change
 from .model import SendWindow
 from .send_time import HourHistogram, describe_histogram, histogram, pick_histogram
 
@@ -32,8 +32,17 @@ Counts = dict[str, dict[str, ArmCounts]]  # audience → arm → counts
 
 
 def arm_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, now: datetime,
-               lookback: timedelta | None = None) -> Counts:
-    """Settled successes and failures per audience and arm of one adaptive split."""
+               lookback: timedelta | None = None, drift: bool = False) -> Counts:
+    """Settled successes and failures per audience and arm of one adaptive split (with `drift`, only those
+    of the decisions since the last detected change: `adaptive.since_change`)."""
+    settled, closed = daily_counts(conn, sequence_id, node_id, metric, now, lookback)
+    return since_change(settled, closed, drift)[0]
+
+
+def daily_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, now: datetime,
+                 lookback: timedelta | None = None) -> tuple[Daily, Daily]:
+    """Per audience, arm and UTC decision day (as a date ordinal): the settled counts (a success once it
+    happened, a failure once the window closed) and the closed ones (window closed, success or not)."""
     d, a = adaptive_decision, activity
     hit = exists().where(
         a.c.lead_id == d.c.lead_id, a.c.kind == metric, a.c.at >= d.c.decided_at, a.c.at < d.c.closes_at,
@@ -43,13 +52,20 @@ def arm_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, no
                                         d.c.kind == "split"]
     if lookback is not None:
         conds.append(d.c.decided_at >= now - lookback)
-    stmt = (select(d.c.audience, d.c.arm, func.sum(case((hit, 1), else_=0)),
-                   func.sum(case((and_(~hit, d.c.closes_at <= now), 1), else_=0)))
-            .where(*conds).group_by(d.c.audience, d.c.arm))
-    out: Counts = defaultdict(dict)
-    for audience, arm, s, f in conn.execute(stmt):
-        out[audience or ALL][arm] = ArmCounts(float(s or 0), float(f or 0))
-    return dict(out)
+    day = (func.date(d.c.decided_at) if conn.dialect.name == "sqlite"  # naive-UTC text
+           else func.date(func.timezone("UTC", d.c.decided_at)))
+    is_closed = d.c.closes_at <= now
+    stmt = (select(d.c.audience, d.c.arm, day, func.sum(case((hit, 1), else_=0)),
+                   func.sum(case((and_(~hit, is_closed), 1), else_=0)),
+                   func.sum(case((and_(hit, is_closed), 1), else_=0)))
+            .where(*conds).group_by(d.c.audience, d.c.arm, day))
+    settled: dict[str, dict[str, dict[int, ArmCounts]]] = defaultdict(lambda: defaultdict(dict))
+    closed: dict[str, dict[str, dict[int, ArmCounts]]] = defaultdict(lambda: defaultdict(dict))
+    for audience, arm, on, s, f, s_closed in conn.execute(stmt):
+        ordinal = date.fromisoformat(str(on)).toordinal()
+        settled[audience or ALL][arm][ordinal] = ArmCounts(float(s or 0), float(f or 0))
+        closed[audience or ALL][arm][ordinal] = ArmCounts(float(s_closed or 0), float(f or 0))
+    return settled, closed
 
 
 def overall(counts: Counts) -> dict[str, ArmCounts]:
@@ -81,7 +97,7 @@ def evidence(conn: Connection, sequence_id: int, node_id: str, names: list[str],
     settled counts when the caller already has them."""
     audience = audiences(conn, settings.audience, settings.segments, lead_ids)
     if counts is None:
-        counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback)
+        counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback, settings.drift)
     return audience, allocations(names, counts, settings, set(audience.values()))
 
 

@@ -186,6 +186,7 @@ class SplitSpec(_Model):
     segments: list[str] | None = None  # audience: segment — the segments, first match wins
     pool: float | None = None  # pooling strength toward the overall posterior (pseudo-observations)
     lookback: str | None = None  # only decisions of this recent period count (for drifting rates)
+    drift: bool | None = None  # restart the evidence when the rates change (default on)
     seed: int | None = None
     arms: list[Arm]  # last: the settings read first in a file
 

@@ -313,7 +313,8 @@ def _check_split(chk: _Checker, step: Step, loc: Loc) -> None:
 
 
 #: SplitSpec settings that only mean something with `mode: adaptive`.
-ADAPTIVE_KEYS = ("metric", "window", "floor", "winner", "audience", "segments", "pool", "lookback", "seed")
+ADAPTIVE_KEYS = ("metric", "window", "floor", "winner", "audience", "segments", "pool", "lookback", "drift",
+                 "seed")
 
 
 def _check_adaptive(chk: _Checker, step: Step, here: Loc) -> None:

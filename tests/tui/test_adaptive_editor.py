@@ -27,6 +27,9 @@ def test_the_adaptive_line_round_trips() -> None:
     assert data == {"mode": "adaptive", "metric": "goal", "window": "14d", "winner": True, "floor": 0.05,
                     "audience": "segment", "pool": 10.0, "seed": 3, "segments": ["emea", "apac"]}
     assert parse_adaptive(adaptive_text(data)) == data
+    nodrift = parse_adaptive("click 3d nodrift")
+    assert nodrift == {"mode": "adaptive", "metric": "click", "window": "3d", "drift": False}
+    assert parse_adaptive(adaptive_text(nodrift)) == nodrift
     assert parse_adaptive("") == {} and adaptive_text({"arms": []}) == ""
 
 

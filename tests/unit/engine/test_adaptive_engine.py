@@ -1,6 +1,6 @@
 """Adaptive splits and optimal send times run by the engine, on SQLite and PostgreSQL: each decision is
-the pure allocation's (determinism), recorded with its posterior; delayed rewards; per-audience learning;
-winner; STO inside the window and caps, at most 24 h after the plain schedule."""
+the pure allocation's (determinism), recorded with its posterior; delayed rewards; the restart at a change
+of rates; per-audience learning; winner; STO inside the window and caps, at most 24 h after the plain schedule."""
 
 from __future__ import annotations
 
@@ -93,6 +93,33 @@ def test_delayed_reward_counts_a_failure_only_after_the_window(workspace: Worksp
     assert at_3h["all"] == {"a": ArmCounts(1, 0), "b": ArmCounts(0, 0)}  # the rest are pending
     assert at_2d["all"] == {"a": ArmCounts(1, len(on_a) - 1), "b": ArmCounts(0, len(on_b))}
     assert later == {}
+
+
+def test_after_a_change_of_rates_only_the_evidence_since_the_change_counts(workspace: Workspace) -> None:
+    """12 days of decisions at 20 % clicks, then 8 days at 1 % (100 a day, window 1d), stored on each
+    backend: with drift (the default) the counts restart at the change day, computed from UTC decision
+    days; without it they hold everything."""
+    start = workspace.clock.now().replace(hour=9, minute=0, second=0, microsecond=0)
+    with tx(workspace) as conn:
+        leads = make_leads(conn, 100, start)
+        decisions, clicks = [], []
+        for day in range(20):
+            at = start + timedelta(days=day)
+            for i, lid in enumerate(leads):
+                decisions.append({"kind": "split", "sequence_id": 7, "version_id": 1, "node_id": "ab",
+                                  "lead_id": lid, "decided_at": at, "arm": "a", "audience": "all",
+                                  "closes_at": at + timedelta(days=1), "detail": {}})
+                if i < (20 if day < 12 else 1):
+                    clicks.append({"lead_id": lid, "kind": "click", "at": at + timedelta(hours=2), "bot": False,
+                                   "sequence_id": 7, "meta": {}})
+        conn.execute(insert(adaptive_decision), decisions)
+        conn.execute(insert(activity), clicks)
+    now = start + timedelta(days=21)
+    with workspace.engine.connect() as conn:
+        restarted = arm_counts(conn, 7, "ab", "click", now, drift=True)
+        everything = arm_counts(conn, 7, "ab", "click", now)
+    assert restarted == {"all": {"a": ArmCounts(8, 792)}}
+    assert everything == {"all": {"a": ArmCounts(12 * 20 + 8, 2000 - 248)}}
 
 
 def test_audiences_learn_separately_with_pooling(workspace: Workspace) -> None:

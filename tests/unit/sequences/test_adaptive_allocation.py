@@ -1,5 +1,5 @@
 """The adaptive split's pure algorithms (sequences/adaptive.py): determinism, exploration floor, winner
-declaration, pooling, P(best) and intervals, and the settings' validation."""
+declaration, pooling, P(best) and intervals, the change detection (drift), and the settings' validation."""
 
 from __future__ import annotations
 
@@ -8,15 +8,19 @@ from collections import Counter
 import pytest
 
 from nurture_tui.sequences.adaptive import (
+    CHANGE_MIN,
+    CHANGE_Z,
     WINNER_MIN,
     ArmCounts,
     Beta,
     build_allocation,
+    change_point,
     decide,
     describe,
     p_best,
     pooled_posterior,
     settings_of,
+    since_change,
 )
 from nurture_tui.sequences.model import Arm, SequenceDef, SplitSpec
 from nurture_tui.sequences.validate import Catalog, validate_definition
@@ -110,6 +114,43 @@ def test_describe_states_mean_and_interval_per_arm() -> None:
     assert "b 50.0% [2.4%–97.6%] n=0" in line
 
 
+def _days(rates: list[float], n: int = 200) -> dict[int, ArmCounts]:
+    """One arm's closed decisions: n a day at each day's rate."""
+    return {day: ArmCounts(round(n * r), n - round(n * r)) for day, r in enumerate(rates)}
+
+
+def test_a_change_of_rates_is_found_at_its_day_and_the_evidence_restarts_there() -> None:
+    steady = {"all": {"a": _days([0.06] * 20), "b": _days([0.03] * 20)}}
+    assert change_point(steady, CHANGE_Z, CHANGE_MIN) is None
+    counts, cut = since_change(steady, steady, drift=True)
+    assert cut is None and counts["all"]["a"] == ArmCounts(240, 3760)
+    drifted = {"all": {"a": _days([0.06] * 12 + [0.02] * 8), "b": _days([0.03] * 20)}}
+    assert change_point(drifted, CHANGE_Z, CHANGE_MIN) == 12
+    counts, cut = since_change(drifted, drifted, drift=True)
+    assert cut == 12 and counts["all"]["a"] == ArmCounts(32, 1568) and counts["all"]["b"] == ArmCounts(48, 1552)
+    counts, cut = since_change(drifted, drifted, drift=False)  # drift off: everything counts
+    assert cut is None and counts["all"]["a"] == ArmCounts(176, 3824)
+    # too few decisions after the change: not yet
+    assert change_point({"all": {"a": _days([0.06] * 12 + [0.0] * 1, n=90)}}, CHANGE_Z, CHANGE_MIN) is None
+
+
+def test_the_change_test_is_stratified_by_audience() -> None:
+    # each audience steady, but the arm's traffic moves from the audience where it does well to the other:
+    # the pooled rate drops, which is no change
+    mix = {"hi": {"a": {d: ArmCounts(16, 184) if d < 10 else ArmCounts(2, 23) for d in range(20)}},
+           "lo": {"a": {d: ArmCounts(1, 24) if d < 10 else ArmCounts(4, 196) for d in range(20)}}}
+    assert change_point(mix, CHANGE_Z, CHANGE_MIN) is None
+    flat = {"all": {"a": {d: mix["hi"]["a"][d] + mix["lo"]["a"][d] for d in range(20)}}}
+    assert change_point(flat, CHANGE_Z, CHANGE_MIN) == 10
+
+
+def test_the_second_change_is_found_after_the_first() -> None:
+    twice = {"all": {"a": _days([0.06] * 10 + [0.01] * 10 + [0.08] * 10)}}
+    assert since_change(twice, twice, drift=True)[1] == 20
+    assert settings_of(SplitSpec(arms=[Arm(name="a")], mode="adaptive")).drift is True
+    assert settings_of(SplitSpec(arms=[Arm(name="a")], mode="adaptive", drift=False)).drift is False
+
+
 def _problems(split: dict) -> list[str]:
     defn = SequenceDef.model_validate({"name": "x", "steps": [{"id": "ab", "split": split}]})
     return [f"{p.where}: {p.message}" for p in validate_definition(defn, Catalog())]
@@ -121,7 +162,7 @@ ARMS = [{"name": "a"}, {"name": "b"}]
 def test_validation_of_adaptive_settings() -> None:
     assert _problems({"mode": "adaptive", "arms": ARMS}) == []
     assert _problems({"mode": "adaptive", "arms": ARMS, "metric": "goal", "window": "14d", "floor": 0.1,
-                      "audience": "stage", "pool": 50, "lookback": "30d", "seed": 3}) == []
+                      "audience": "stage", "pool": 50, "lookback": "30d", "drift": False, "seed": 3}) == []
     assert _problems({"mode": "adaptive", "arms": ARMS, "floor": 0.6}) == [
         "steps.ab.split.floor: floor must be between 0 and 1/2 arms = 0.5 (got 0.6)"]
     assert _problems({"mode": "adaptive", "arms": ARMS, "window": "soon"}) == [
@@ -136,4 +177,6 @@ def test_validation_of_adaptive_settings() -> None:
         "steps.ab.split.segments: audience: segment needs segments (the segments to learn in, in order)"]
     assert _problems({"arms": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}], "metric": "open"}) == [
         "steps.ab.split.metric: metric is a setting of adaptive splits (add mode: adaptive)"]
+    assert _problems({"arms": [{"name": "a", "weight": 50}, {"name": "b", "weight": 50}], "drift": False}) == [
+        "steps.ab.split.drift: drift is a setting of adaptive splits (add mode: adaptive)"]
     assert _problems({"arms": ARMS})[0] == "steps.ab.split.arms[0]: weight must be ≥ 1 (got 0)"
