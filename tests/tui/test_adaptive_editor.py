@@ -47,7 +47,7 @@ async def test_adaptive_split_and_optimal_send_by_keys(seeded_ws: Workspace) -> 
         await wait_for(pilot, lambda: bool(getattr(app.screen, "rows", None)))
         draft = SequenceDraft(SequenceDef(name="p", steps=[]))
         _unused, results = await _form(pilot, draft.blank("split"), {"templates": []})
-        await pilot.press(*"ab", "enter", *"econ, tech", "enter")
+        await pilot.press(*"ab", "enter", *"econ, tech", "enter", "enter")  # arms, then past the label
         assert getattr(app.focused, "id", None) == "adaptive"
         await pilot.press(*"click 2d floor=0.05 winner audience=persona", "ctrl+s")
         await wait_for(pilot, lambda: bool(results))
@@ -60,7 +60,7 @@ async def test_adaptive_split_and_optimal_send_by_keys(seeded_ws: Workspace) -> 
 
         # a bad setting is refused in one line and the form stays open
         form, results = await _form(pilot, draft.blank("split"), {"templates": []})
-        await pilot.press(*"ab", "enter", *"a, b", "enter", *"click floor=0.9", "ctrl+s")
+        await pilot.press(*"ab", "enter", *"a, b", "enter", "enter", *"click floor=0.9", "ctrl+s")
         await wait_for(pilot, lambda: "floor must be between 0 and 1/2 arms" in str(
             form.query_one("#problem").render()))
         assert app.screen is form and not results

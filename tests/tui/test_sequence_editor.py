@@ -81,12 +81,12 @@ async def test_navigate_fold_jump_move_delete_paste_undo_and_save(seeded_ws: Wor
         await pilot.press("ctrl+r", "u")
         await wait_for(pilot, lambda: not editor.draft.dirty)
 
-        # nudge gets a goto back to hello (its form: id, template, category, label, goto)
+        # nudge gets a goto back to hello (its form: id, template, label, category, send time, goto)
         await pilot.press("J", "space", "down", "down", "down", "down")
         await wait_for(pilot, lambda: tree.cursor_path == (2, "no", 0))
         await pilot.press("e")
         await until_screen(pilot, NodeForm)
-        await pilot.press("enter", "enter", "enter", "enter", *"hello", "ctrl+s")
+        await pilot.press("enter", "enter", "enter", "enter", "enter", *"hello", "ctrl+s")
         await until_screen(pilot, SequenceEditorScreen)
         await wait_for(pilot, lambda: editor.draft.step((2, "no", 0)).goto == "hello")
         assert "GOTO  goto hello" in [line.strip() for line in labels(editor)]

@@ -242,9 +242,7 @@ ones it sends already last. `f2` on a branch's condition opens the condition bui
         if k == "split":
             arms = ", ".join(f"{a['name']} {a['weight']}" if a.get("weight") else a["name"]
                              for a in spec.get("arms", []))
-            return [*self._field("arms", "Arms  (name weight, …: weights sum to 100; adaptive: names only)", arms),
-                    *self._field("adaptive", f"Adaptive  ({ADAPTIVE_HINT})", adaptive_text(spec),
-                                 ["click 3d", "open 3d", "goal 14d"])]
+            return self._field("arms", "Arms  (name weight, …: weights sum to 100; adaptive: names only)", arms)
         if k == "action":
             action_type = spec.get("type", "")
             out: list[Widget] = [Label(_type_title(action_type), classes="step", id="type-label"),
@@ -276,6 +274,9 @@ ones it sends already last. `f2` on a branch's condition opens the condition bui
                                  spec.get("category", "")),
                     *self._field("send_time", "Send time  (plain: as scheduled · optimal: the lead's best hour, "
                                               "≤ 24 h later)", spec.get("send_time", "plain"), ["plain", "optimal"])]
+        if self.kind == "split":  # most splits are fixed A/B weights: adaptive is set after the label
+            return self._field("adaptive", f"Adaptive  ({ADAPTIVE_HINT})", adaptive_text(self.data.get("split", {})),
+                               ["click 3d", "open 3d", "goal 14d"])
         if self.kind == "wait_for":
             return self._field("mode", "Mode  (up_to: yes as soon as it happens · exactly: wait the whole window)",
                                spec.get("mode", "up_to"), ["up_to", "exactly"])
