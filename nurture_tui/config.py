@@ -108,8 +108,8 @@ class MailSettings(BaseModel):
     token_ttl_days: int = 365
     bot_open_seconds: float = 3.0  # opens/clicks this soon after delivery are flagged as scanner prefetch
     # When a tracking hit's effects (score, segments, wake-ups, rules) are applied: "deferred" just after the
-    # transaction the answer waits for (web/ingest.py), "inline" in it.
-    tracking_effects: Literal["inline", "deferred"] = "deferred"
+    # transaction the answer waits for (web/ingest.py), "inline" in it; "auto": deferred on PostgreSQL only.
+    tracking_effects: Literal["auto", "inline", "deferred"] = "auto"
     dispatch_batch: int = 200
     retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
     max_attempts: int = 8

@@ -301,8 +301,9 @@ def command(
     clients: int = typer.Option(64, "--clients", min=1, max=256, help="Concurrent keep-alive connections."),
     seconds: float = typer.Option(15.0, "--seconds", min=1.0, max=30.0, help="Load duration (≤ 30 s)."),
     leads: int = typer.Option(2000, "--leads", min=10, help="Leads (one sent message each)."),
-    effects: str = typer.Option("deferred", "--effects", help="mail.tracking_effects for the server: deferred "
-                                "(effects applied just after the answered transaction) or inline (in it)."),
+    effects: str = typer.Option("auto", "--effects", help="mail.tracking_effects for the server: auto (deferred "
+                                "on PostgreSQL only), deferred (effects applied just after the answered "
+                                "transaction) or inline (in it)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Opens, clicks and page views from 64 keep-alive clients against the tracking app (engine running)."""
@@ -311,8 +312,8 @@ def command(
 
     # `nurture --db postgresql://… bench tracking` (the CLI hoists --db): a fresh schema there, dropped
     # after; otherwise a temporary SQLite file
-    if effects not in ("inline", "deferred"):
-        raise typer.BadParameter("inline or deferred", param_hint="--effects")
+    if effects not in ("auto", "inline", "deferred"):
+        raise typer.BadParameter("auto, inline or deferred", param_hint="--effects")
     given = state(ctx).db_url
     db = given if given and given.startswith("postgresql") else None
     nurture = str(Path(sys.executable).parent / "nurture")
@@ -367,7 +368,7 @@ def command(
     result = {
         "scenario": NAME,
         "db": "postgresql" if db else "sqlite",
-        "effects": effects,
+        "effects": effects if effects != "auto" else ("deferred" if db else "inline"),
         "clients": clients,
         "seconds": seconds,
         "load_avg_1m_before": round(load_avg, 2),
