@@ -120,14 +120,14 @@ def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
                               .where(sync_error.c.resolved_at.is_(None))).scalar() or 0
     if as_json:
         echo_json({"objects": states, "outbox": outbox, "open_errors": errors, "changed_leads": int(dirty or 0),
-                   "oldest_change_age_s": round(time.time() - float(oldest), 1) if oldest else None,
+                   "oldest_change_age_s": round(time.time() - float(oldest), 1) if oldest else None,  # clock-ok
                    "leads_without_salesforce_id": int(unsynced)})
         return
     for s in states:
         typer.echo(f"{s['sobject']:<24} watermark {s['watermark'] or '-'}  last run {s['last_run_at'] or '-'}  "
                    f"{s['status']}")
     typer.echo(f"outbox: {', '.join(f'{k} {v}' for k, v in sorted(outbox.items())) or 'empty'}")
-    age = f", oldest {time.time() - float(oldest):.0f} s ago" if oldest else ""
+    age = f", oldest {time.time() - float(oldest):.0f} s ago" if oldest else ""  # clock-ok: trigger-stamped
     typer.echo(f"leads with changes to push: {int(dirty or 0)}{age}; not in Salesforce yet: {unsynced}")
     typer.echo(f"open sync errors: {errors}")
 

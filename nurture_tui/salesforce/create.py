@@ -120,12 +120,12 @@ class Creator:
         self.org = org
         self.budget_ok = budget_ok
         self.report = CreateReport()
-        self.read_at = time.time()
+        self.read_at = time.time()  # clock-ok: when the leads to create were read (the triggers' clock)
 
     def run(self) -> CreateReport:
         from ..store.engine import write_tx
 
-        self.read_at = time.time()
+        self.read_at = time.time()  # clock-ok: the capture triggers' clock
         with self.engine.connect() as conn:
             rows = candidates(conn, self.settings)
         with write_tx(self.engine) as conn:
@@ -248,7 +248,7 @@ class Creator:
                 fields = err.get("fields") or []
                 message = str(err.get("message") or "") + (f" (fields: {', '.join(fields)})" if fields else "")
                 self._error(conn, r, sobject, None, code, message, final=code not in TRANSIENT, record=rec)
-        live.mark_dirty(conn, linked, time.time())  # their nurture values go out with this sync's field push
+        live.mark_dirty(conn, linked, time.time())  # clock-ok: their values go out with this sync's field push
         live.ensure_rows(conn, [d[0] for d in done])
         live.settle_ok(conn, done, self.now, self.read_at)
         for part in chunks(resolved):

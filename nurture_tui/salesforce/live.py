@@ -81,12 +81,13 @@ def org_fields(engine: Any, api: SfApi) -> OrgFields:
 
     with engine.connect() as conn:
         cached = conn.execute(select(sync_state.c.detail).where(sync_state.c.sobject == DESCRIBE_KEY)).scalar()
-    if cached and time.time() - float(cached.get("at") or 0) < DESCRIBE_TTL_SECONDS:
+    if cached and time.time() - float(cached.get("at") or 0) < DESCRIBE_TTL_SECONDS:  # clock-ok: a cache's age
         statuses = cached.get("lead_statuses")
         return OrgFields({k: set(v) for k, v in cached["fields"].items()},
                          set(statuses) if statuses is not None else None)
     org = read_org(api)
-    detail = {"at": time.time(), "fields": {k: sorted(v) for k, v in org.fields.items()},
+    read_at = time.time()  # clock-ok: a cache's age
+    detail = {"at": read_at, "fields": {k: sorted(v) for k, v in org.fields.items()},
               "lead_statuses": sorted(org.lead_statuses) if org.lead_statuses is not None else None}
     with write_tx(engine) as conn:
         if not conn.execute(update(sync_state).where(sync_state.c.sobject == DESCRIBE_KEY)

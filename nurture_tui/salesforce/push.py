@@ -89,7 +89,7 @@ class Pusher:
         self.now = ws.clock.now()
         self.report = PushReport()
         self.org: live.OrgFields | None = None
-        self.read_at = time.time()  # when the dirty leads were read (a change after it stays to push)
+        self.read_at = time.time()  # clock-ok: when the dirty leads were read (a later change stays to push)
 
     # ------------------------------------------------------------------------------------------ build
     def _load(self) -> tuple[list[Item], list[tuple[list[int], str, str]]]:
@@ -201,7 +201,7 @@ class Pusher:
     def _merge_live(self, updates: dict[int, Item]) -> None:
         """Dirty leads' changed nurture-owned values join the lead's update (one record per lead, the live
         values last: they are the newest); leads with nothing new for Salesforce are just marked clean."""
-        self.read_at = time.time()
+        self.read_at = time.time()  # clock-ok: as above
         with self.ws.engine.connect() as conn:
             dirty = live.load_dirty(conn, self.ws.settings, self.now, self.org)
         unchanged: list[tuple[int, int, dict[str, Any]]] = []

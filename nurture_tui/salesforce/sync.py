@@ -147,7 +147,7 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
                     with write_tx(ws.engine) as conn:  # re-checks every qualified lead's Status against it
                         conn.execute(delete(sync_state).where(sync_state.c.sobject == live.DESCRIBE_KEY))
                         qualified = [int(r[0]) for r in conn.execute(select(mql.c.lead_id).distinct())]
-                        live.mark_dirty(conn, qualified, time.time())
+                        live.mark_dirty(conn, qualified, time.time())  # clock-ok: the capture triggers' clock
                 pusher = Pusher(ws, api, on_error=sink)
                 try:
                     pusher.run()
@@ -189,7 +189,7 @@ def retry_errors(ws: Workspace) -> int:
         # Leads whose create or field update Salesforce rejected: dirty again (live.py / create.py).
         s = sf_lead_sync.c
         n += conn.execute(update(sf_lead_sync).where(s.error_seq.is_not(None), s.dirty_since.is_(None))
-                          .values(dirty_since=time.time(), error_seq=None)).rowcount
+                          .values(dirty_since=time.time(), error_seq=None)).rowcount  # clock-ok: as the triggers
         # Whole-sync / whole-job failures are acknowledged; per-record pull errors retry on every sync anyway.
         conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_(None),
                                               sync_error.c.code.in_(["SYNC_FAILED", "BULK_JOB_FAILED"])).values(
@@ -224,7 +224,8 @@ def scheduler_hook(ws: Workspace) -> SyncReport | None:
             _LAST_FULL[ws.engine] = started
             return report
         with ws.engine.connect() as conn:
-            due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, time.time(),
+            wall = time.time()  # clock-ok: dirty_since is stamped by the capture triggers from the db's clock
+            due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, wall,
                                 _LAST_PUSH_S.get(ws.engine, 0.0))
         if not due:
             return None
