@@ -6,7 +6,6 @@ reports, filled with the Message-ID the sink received) are read from a Maildir a
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,9 +16,8 @@ from sqlalchemy import func, insert, select
 from nurture_tui.mail import suppression
 from nurture_tui.mail.bouncebox import process_maildir
 from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
-from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
+from nurture_tui.mail.dispatch import dispatch_due
 from nurture_tui.mail.inbound import process_maildir as process_unsubscribes
-from nurture_tui.mail.sink import SmtpSink
 from nurture_tui.reports.common import Period, Scope
 from nurture_tui.reports.emails import cohort_cells
 from nurture_tui.reports.emails import load as emails_report
@@ -29,20 +27,6 @@ from nurture_tui.store.tables import activity, lead, mail_feedback, outbox
 FIXTURES = Path(__file__).parent / "fixtures" / "reports"
 PEOPLE = {"ann": "ann@acme.test", "bob": "bob@globex.test", "cy": "cy@gmail.test", "dave": "dave@hotmail.test",
           "erin": "erin@yahoo.test", "fay": "fay@acme.test"}
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as s:
-        yield s
-
-
-@pytest.fixture
-def ws(workspace, sink):
-    workspace.settings.mail.smtp_url = sink.url
-    workspace.settings.mail.rate_per_second = 1000
-    yield workspace
-    close_dispatcher(workspace)
 
 
 def _send(ws, sink, now, names, attempt=0) -> dict[str, str]:

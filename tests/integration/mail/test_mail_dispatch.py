@@ -3,33 +3,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 from mail_support import add_people, save_template
 from sqlalchemy import insert, select
 
 from nurture_tui.mail import subscriptions
 from nurture_tui.mail.compose import SendRequest, compose_outbox_rows
 from nurture_tui.mail.dispatch import close_dispatcher, dispatch_due
-from nurture_tui.mail.sink import SmtpSink
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import activity, lead, outbox, suppression
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as s:
-        yield s
-
-
-@pytest.fixture
-def ws(workspace, sink):
-    workspace.settings.mail.smtp_url = sink.url
-    workspace.settings.mail.rate_per_second = 1000
-    yield workspace
-    close_dispatcher(workspace)
 
 
 def _queue(ws, names, now, template="welcome"):
