@@ -100,9 +100,10 @@ def _credentials_text(c: dict[str, str], path: Path) -> str:
 
 @app.command("status")
 def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")) -> None:
-    """Watermarks per object, pending pushes and open sync errors."""
+    """Watermarks per object, the last two-way sync, pending pushes and open sync errors."""
     from sqlalchemy import func, select
 
+    from ..salesforce.sync import last_full_sync
     from ..store.tables import lead, sf_lead_sync, sf_outbox, sync_error, sync_state
 
     with state(ctx).workspace() as ws, ws.engine.connect() as conn:
@@ -118,14 +119,25 @@ def status_cmd(ctx: typer.Context, as_json: bool = typer.Option(False, "--json")
             select(sf_outbox.c.status, func.count()).group_by(sf_outbox.c.status)).all()}
         errors = conn.execute(select(func.count()).select_from(sync_error)
                               .where(sync_error.c.resolved_at.is_(None))).scalar() or 0
+        last = last_full_sync(conn)
+    last_json = None if last is None else {
+        "started_at": last["started_at"], "ok": last.get("ok"), "error": last.get("error"),
+        "full": last.get("full"), "api_calls": last.get("api_calls"), "ended_at": last.get("ended_at")}
     if as_json:
-        echo_json({"objects": states, "outbox": outbox, "open_errors": errors, "changed_leads": int(dirty or 0),
+        echo_json({"objects": states, "last_full_sync": last_json, "outbox": outbox, "open_errors": errors,
+                   "changed_leads": int(dirty or 0),
                    "oldest_change_age_s": round(time.time() - float(oldest), 1) if oldest else None,  # clock-ok
                    "leads_without_salesforce_id": int(unsynced)})
         return
     for s in states:
         typer.echo(f"{s['sobject']:<24} watermark {s['watermark'] or '-'}  last run {s['last_run_at'] or '-'}  "
                    f"{s['status']}")
+    if last is None:
+        typer.echo("last two-way sync: never")
+    else:
+        how = "ok" if last.get("ok") else f"failed: {last.get('error')}"
+        typer.echo(f"last two-way sync: {last['started_at']:%Y-%m-%d %H:%M:%S} UTC"
+                   f"{' (--full)' if last.get('full') else ''}, {how}")
     typer.echo(f"outbox: {', '.join(f'{k} {v}' for k, v in sorted(outbox.items())) or 'empty'}")
     age = f", oldest {time.time() - float(oldest):.0f} s ago" if oldest else ""  # clock-ok: trigger-stamped
     typer.echo(f"leads with changes to push: {int(dirty or 0)}{age}; not in Salesforce yet: {unsynced}")

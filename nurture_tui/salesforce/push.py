@@ -27,13 +27,13 @@ from sqlalchemy import Connection, insert, or_, select, update
 from ..batching import chunks
 from ..errors import ValidationError
 from ..store.engine import write_tx
-from ..store.tables import campaign, campaign_member, lead, sf_lead_sync, sf_outbox, sync_error
+from ..store.tables import campaign, campaign_member, lead, sf_lead_sync, sf_outbox, sync_error, sync_state
 from ..store.tables import user as user_t
 from ..workspace import Workspace
 from . import live
 from . import mapping as m
 from .api import SfApi
-from .create import Creator
+from .create import JOB_PREFIX, Creator, candidates
 from .outbox import ANONYMISED
 
 COLLECTION_SIZE = 200
@@ -78,6 +78,8 @@ class PushReport:
     created: int = 0  # local leads created in Salesforce (create.py)
     linked: int = 0  # local leads linked to an existing Salesforce record by email
     create_failed: int = 0
+    create_calls: int = 0  # API calls the creates and their email look-ups took (create.py)
+    create_bulk_jobs: int = 0  # Bulk 2.0 insert jobs among them
 
 
 class Pusher:
@@ -253,6 +255,12 @@ class Pusher:
             if due is None:  # a local lead never seen by the push (no sync row yet)?
                 due = conn.execute(select(lead.c.id).select_from(lead.outerjoin(sf_lead_sync, s.lead_id == lead.c.id))
                                    .where(lead.c.sf_id.is_(None), s.lead_id.is_(None)).limit(1)).first()
+            if due is None:  # a Bulk insert job an interrupted sync left to settle?
+                due = conn.execute(select(sync_state.c.sobject).where(sync_state.c.sobject.like(JOB_PREFIX + "%"))
+                                   .limit(1)).first()
+            if due is None and self.cfg.create_policy in ("mql", "segments"):
+                # a waiting lead that qualified or joined a create segment since (no change capture for that)
+                due = next(iter(candidates(conn, self.ws.settings, self.now, limit=1)), None)
         if due is None:
             return
         if not self._budget_ok(2):
@@ -260,8 +268,12 @@ class Pusher:
         self.org = live.org_fields(self.ws.engine, self.api)
         creator = Creator(self.ws.settings, self.api, self.ws.engine, self.now, self.on_error, self.org,
                           self._budget_ok)
-        rep = creator.run()
-        self.report.created, self.report.linked, self.report.create_failed = rep.created, rep.linked, rep.failed
+        try:
+            creator.run()
+        finally:
+            rep = creator.report
+            self.report.created, self.report.linked, self.report.create_failed = rep.created, rep.linked, rep.failed
+            self.report.create_calls, self.report.create_bulk_jobs = rep.calls, rep.bulk_jobs
 
     def run(self) -> PushReport:
         self._prepare()

@@ -78,6 +78,27 @@ def _error_sink(now: Any) -> Any:
 
 LOCK_KEY = "_sync_lock"
 STALE_LOCK = timedelta(minutes=15)
+#: `sync_state` row of the last two-way sync (pull and push): when it started (`last_run_at`, domain time;
+#: `detail.at`, unix seconds for the scheduler), how it ended, so a restarted daemon keeps the schedule.
+LAST_FULL_KEY = "_last_full_sync"
+
+
+def _record_full_sync(ws: Workspace, started_wall: float, started: Any, report: SyncReport, full: bool) -> None:
+    detail = {"at": started_wall, "full": full, "ok": report.ok, "error": report.error,
+              "api_calls": report.api_calls, "ended_at": ws.clock.now().isoformat()}
+    values = {"status": "ok" if report.ok else "error", "last_run_at": started, "detail": detail}
+    with write_tx(ws.engine) as conn:
+        if not conn.execute(update(sync_state).where(sync_state.c.sobject == LAST_FULL_KEY).values(**values)).rowcount:
+            conn.execute(insert(sync_state).values(sobject=LAST_FULL_KEY, **values))
+
+
+def last_full_sync(conn: Connection) -> dict[str, Any] | None:
+    """The last two-way sync as recorded: {"started_at", "at" (unix s), "ok", "error", "full", …} or None."""
+    row = conn.execute(select(sync_state.c.last_run_at, sync_state.c.detail)
+                       .where(sync_state.c.sobject == LAST_FULL_KEY)).first()
+    if row is None:
+        return None
+    return {"started_at": row.last_run_at, **(row.detail or {})}
 
 
 def _acquire(ws: Workspace) -> None:
@@ -130,6 +151,7 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
         _RUNNING.release()
         raise
     report = SyncReport()
+    started_wall, started = time.time(), ws.clock.now()  # clock-ok: the scheduler's schedule is wall time
     try:
         api = api or SfApi(ws.settings.salesforce, policy=policy)
         sink = _error_sink(ws.clock.now())
@@ -172,6 +194,8 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
         with ws.engine.connect() as conn:
             report.open_errors = len(conn.execute(select(sync_error.c.id).where(
                 sync_error.c.resolved_at.is_(None))).all())
+        if pull and push and objects is None:
+            _record_full_sync(ws, started_wall, started, report, full)
         return report
     finally:
         try:
@@ -199,7 +223,6 @@ def retry_errors(ws: Workspace) -> int:
 
 #: How often the scheduler's sync job looks at the change capture (real seconds).
 SYNC_TICK_SECONDS = 5.0
-_LAST_FULL: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
 _LAST_PUSH_S: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()  # how long a push took
 
 
@@ -210,19 +233,20 @@ def sync_tick(settings: Settings) -> float:
 
 def scheduler_hook(ws: Workspace) -> SyncReport | None:
     """The engine scheduler's fixed "sync" job, run every `sync_tick` seconds: a full two-way sync every
-    `salesforce.sync_interval_seconds`, and in between a push alone as soon as the oldest unpushed change is
+    `salesforce.sync_interval_seconds` (counted from the last one recorded in `sync_state`, so a restart neither
+    runs one at once nor loses the schedule), and in between a push alone as soon as the oldest unpushed change is
     about to be `push_interval_seconds` old (live.push_due) — so a score change reaches Salesforce within one
     push interval however the changes arrive, and a quiet workspace costs no API call."""
     cfg = ws.settings.salesforce
     if not cfg.enabled:
         return None
-    last = _LAST_FULL.get(ws.engine)
     try:
-        if last is None or time.monotonic() - last >= cfg.sync_interval_seconds - SYNC_TICK_SECONDS / 2:
-            started = time.monotonic()
-            report = run_sync(ws)  # (a busy lock raises before: the next tick tries again)
-            _LAST_FULL[ws.engine] = started
-            return report
+        with ws.engine.connect() as conn:  # persisted: a restarted daemon keeps the schedule
+            last = last_full_sync(conn)
+        wall = time.time()  # clock-ok: the schedule is wall time (recorded by run_sync)
+        last_at = float(last["at"]) if last and last.get("at") is not None else None
+        if last_at is None or last_at > wall or wall - last_at >= cfg.sync_interval_seconds - SYNC_TICK_SECONDS / 2:
+            return run_sync(ws)  # (a busy lock raises before: the next tick tries again)
         with ws.engine.connect() as conn:
             wall = time.time()  # clock-ok: dirty_since is stamped by the capture triggers from the db's clock
             due = live.push_due(conn, cfg.push_interval_seconds or cfg.sync_interval_seconds, wall,

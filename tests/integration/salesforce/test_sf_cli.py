@@ -20,12 +20,19 @@ def test_sync_command(emulator: Emulator, tmp_path: Path, capsys: pytest.Capture
         f'{k} = "{cfg[k]}"\n' for k in ("login_url", "ca_file", "username", "consumer_key", "private_key_file")))
     main(["init", "--db", db])
     capsys.readouterr()
+    main(["salesforce", "status", "--db", db, "--config", str(config)])
+    assert "last two-way sync: never" in capsys.readouterr().out
     main(["sync", "--json", "--db", db, "--config", str(config)])
     report = json.loads(capsys.readouterr().out)
     assert report["ok"] and report["pulled"]["Lead"]["inserted"] == 40 and report["open_errors"] == 0
     main(["salesforce", "status", "--json", "--db", db, "--config", str(config)])
     status = json.loads(capsys.readouterr().out)
     assert {s["sobject"] for s in status["objects"]} >= {"Lead", "Lead.deleted", "Opportunity"}
+    last = status["last_full_sync"]  # persisted (sync_state), so a restarted daemon keeps its schedule
+    assert last["ok"] is True and last["started_at"] and last["api_calls"] == report["api_calls"]
+    main(["salesforce", "status", "--db", db, "--config", str(config)])
+    text = capsys.readouterr().out
+    assert f"last two-way sync: {last['started_at'][:10]}" in text and ", ok" in text
     main(["salesforce", "errors", "--db", db])
     assert "no open sync errors" in capsys.readouterr().out
 
