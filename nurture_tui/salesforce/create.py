@@ -37,7 +37,7 @@ from functools import partial
 from typing import Any
 from urllib.parse import quote_plus
 
-from sqlalchemy import Connection, and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, and_, bindparam, delete, func, insert, or_, select, update
 
 from ..batching import chunks
 from ..config import Settings
@@ -55,6 +55,8 @@ SOQL_LIMIT = 100_000
 #: close, poll, successful and failed results, a spare poll).
 QUERY_JOB_CALLS = 3
 INGEST_CALLS = 7
+#: Rows a Bulk query result page holds (maxRecords) when the look-up reads a whole object's emails.
+SCAN_ROWS_PER_CALL = 50_000
 #: `sync_state` rows of Bulk insert jobs created and not yet settled: `_create_job:<job id>`.
 JOB_PREFIX = "_create_job:"
 #: Codes worth trying again on the next sync without a change (lock contention, momentary limits).
@@ -271,27 +273,44 @@ class Creator:
             self._ingest(sobject, by_object[sobject])
 
     def _match_bulk(self, emails: list[str]) -> dict[str, tuple[str, str]] | None:
-        """email → (sobject, id) like `_match`, with Bulk 2.0 query jobs of `Email IN (…)` chunks as long as
-        the SOQL statement limit allows (thousands of emails a job); None when the API budget ran out."""
+        """email → (sobject, id) like `_match`, with Bulk 2.0 query jobs: per object either `Email IN (…)`
+        chunks as long as the SOQL statement limit allows (thousands of emails a job, 3 calls each), or — when
+        that is cheaper, as for a large backlog against an org of similar size — one job reading every
+        record's email (3 calls plus one per result page); None when the API budget ran out."""
         out: dict[str, tuple[str, str]] = {}
         for sobject, extra in (("Lead", " AND IsConverted = false"), ("Contact", "")):
             head = f"SELECT Id, Email FROM {sobject} WHERE Email IN ("
             tail = f"){extra}"
-            for chunk in soql_chunks(emails, SOQL_LIMIT - len(head) - len(tail)):
-                if not self.budget_ok(QUERY_JOB_CALLS):
+            parts = list(soql_chunks(emails, SOQL_LIMIT - len(head) - len(tail)))
+            scan = self._scan_cost(sobject)
+            queries: list[tuple[str, set[str] | None, int]]
+            if scan < QUERY_JOB_CALLS * len(parts):
+                wanted = set(emails)
+                queries = [(f"SELECT Id, Email FROM {sobject} WHERE Email != null{extra}", wanted, scan)]
+            else:
+                queries = [(head + part + tail, None, QUERY_JOB_CALLS) for part in parts]
+            for soql, keep, cost in queries:
+                if not self.budget_ok(cost):
                     return None
                 before = self.api.calls.api_calls
                 try:
-                    for page in self.api.bulk_query_pages(sobject, head + chunk + tail):
+                    for page in self.api.bulk_query_pages(sobject, soql, max_records=SCAN_ROWS_PER_CALL):
                         for rec in page:
                             email = str(rec.get("Email") or "").strip().lower()
-                            if email and (sobject == "Contact" or email not in out):
+                            if email and (keep is None or email in keep) and (sobject == "Contact" or email not in out):
                                 out[email] = (sobject, str(rec["Id"]))
                 except Exception as exc:
                     raise MatchFailed(f"looking up {sobject} emails: {type(exc).__name__}: {str(exc)[:300]}") from exc
                 finally:
                     self.report.calls += self.api.calls.api_calls - before
         return out
+
+    def _scan_cost(self, sobject: str) -> int:
+        """Calls a Bulk query of every `sobject` email would take, estimated from the mirrored records."""
+        with self.engine.connect() as conn:
+            rows = int(conn.execute(select(func.count()).select_from(lead).where(
+                lead.c.sf_type == sobject, lead.c.sf_id.is_not(None))).scalar() or 0)
+        return 2 + max(1, -(-int(rows * 1.1) // SCAN_ROWS_PER_CALL))
 
     def _missing_segments(self) -> None:
         """Say in Sync & audit which `salesforce.create_segments` names are no saved segment (one open row

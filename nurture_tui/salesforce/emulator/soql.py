@@ -641,7 +641,13 @@ class _Parser:
         raise self.fail(f"unexpected token: '{t.text}'", t.pos)
 
 
+#: The SOQL statement length limit (salesforce-wire.md §9, "SOQL statement length: 100,000 characters").
+MAX_SOQL_LENGTH = 100_000
+
+
 def parse(q: str) -> Query:
+    if len(q) > MAX_SOQL_LENGTH:
+        raise SoqlError("MALFORMED_QUERY", f"SOQL statements cannot be longer than {MAX_SOQL_LENGTH} characters")
     return _Parser(q).parse()
 
 

@@ -221,3 +221,41 @@ def test_segments_policy_names_a_missing_segment_in_sync_errors(sf_ws: Workspace
     with sf_ws.engine.connect() as conn:
         (err,) = conn.execute(select(sync_error).where(sync_error.c.resolved_at.is_(None))).mappings().all()
     assert err["code"] == "CREATE_SEGMENT_MISSING" and "'Nope'" in err["message"]
+
+
+def test_the_emulator_refuses_soql_over_the_statement_limit(sf_ws: Workspace, emulator: Emulator) -> None:
+    from simple_salesforce.bulk2 import Operation
+    from simple_salesforce.exceptions import SalesforceMalformedRequest
+
+    from nurture_tui.salesforce.api import SfApi
+
+    api = SfApi(sf_ws.settings.salesforce)
+    padding = ", ".join(f"'x{i:06d}@example.com'" for i in range(5000))  # (a REST GET this long is a 414)
+    with pytest.raises(SalesforceMalformedRequest) as exc:  # a Bulk 2.0 query job carries it in its body
+        api.sf.bulk2.Lead._client.create_job(Operation.query, f"SELECT Id FROM Lead WHERE Email IN ({padding})")
+    assert "MALFORMED_QUERY" in str(exc.value) and "100000 characters" in str(exc.value)
+    fits = ", ".join(f"'x{i:06d}@example.com'" for i in range(4300))
+    soql = f"SELECT Id FROM Lead WHERE Email IN ({fits})"
+    assert len(soql) <= 100_000 and api.sf.bulk2.Lead._client.create_job(Operation.query, soql)["id"]
+
+
+@pytest.mark.parametrize("lookup", ["chunks", "scan"])
+def test_a_bulk_look_up_stays_under_the_statement_limit_or_reads_the_object_when_cheaper(
+        sf_ws: Workspace, emulator: Emulator, monkeypatch: pytest.MonkeyPatch, lookup: str) -> None:
+    """2,400 new leads (over the default bulk_threshold of 2,000) with ~50-character emails: ~130k characters
+    of emails, two statements per object; against a small org, reading its emails whole is cheaper."""
+    taken = new_lead(emulator, "a-rather-long-address-00007@subsidiary.example.com")  # already there: linked
+    if lookup == "chunks":  # as against an org much larger than the backlog
+        monkeypatch.setattr(create.Creator, "_scan_cost", lambda self, sobject: 10**9)
+    emails = [f"a-rather-long-address-{i:05d}@subsidiary.example.com" for i in range(2400)]
+    add_local(sf_ws, emails)
+    emulator.stats.reset()
+    report = sync(sf_ws, pull=False)
+    assert report.ok, report.error
+    assert report.pushed is not None and report.pushed.created == 2399 and report.pushed.linked == 1
+    assert report.pushed.create_bulk_jobs == 1 and sf_ids(sf_ws)[emails[7]] == taken
+    query_jobs = sum(v for k, v in routes(emulator).items() if k.startswith("POST") and k.endswith("/jobs/query"))
+    assert query_jobs == (4 if lookup == "chunks" else 2)  # per object: two statements, or one read of it all
+    if lookup == "scan":
+        assert report.pushed.create_calls / (2400 / 200) <= 1  # the issue's ≤ 1 call per 200 records
+    assert all(len(in_org(emulator, "Lead", e)) == 1 for e in emails)
