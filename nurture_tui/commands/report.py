@@ -9,7 +9,7 @@ import typer
 
 from .common import state
 
-REPORT_NAMES = "emails, funnel, progression, time-to-opportunity, influence, splits, mql"
+REPORT_NAMES = "emails, funnel, progression, time-to-opportunity, influence, splits, mql, adaptive"
 
 
 def report(
@@ -23,7 +23,7 @@ def report(
     output: Path | None = typer.Option(None, "--output", help="Write to FILE instead of standard output."),
 ) -> None:
     """Email metrics, sequence funnels, lead progression, time to opportunity, pipeline influence, split
-    tests and MQL flow, computed from the local store."""
+    tests, MQL flow and adaptive decisions (each with why), computed from the local store."""
     from ..errors import ValidationError
     from ..reports.common import parse_day
     from ..reports.render import FORMATS, render

@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import ValidationError
-from ..sequences.adaptive import DEFAULT_METRIC, DEFAULT_WINDOW
+from ..sequences.adaptive import DEFAULT_METRIC, default_window
 from ..sequences.codec import dump_definition, parse_text
 from ..sequences.model import NODE_KINDS, Arm, SequenceDef, Step, iter_steps
 from ..sequences.problems import Loc, ProblemsError
@@ -560,7 +560,7 @@ def summary(step: Step) -> str:
     if step.split is not None and step.split.adaptive:  # docs/adaptive.md
         sp = step.split
         per = f" per {sp.audience}" if sp.audience and sp.audience != "all" else ""
-        return (f"split adaptive on {sp.metric or DEFAULT_METRIC} within {sp.window or DEFAULT_WINDOW}{per}"
+        return (f"split adaptive on {sp.metric or DEFAULT_METRIC} within {sp.window or default_window(sp.metric)}{per}"
                 f"{', winner at 95%' if sp.winner else ''}: " + " / ".join(a.name for a in sp.arms))
     if step.split is not None:
         return "split " + " / ".join(f"{a.name} {a.weight}" for a in step.split.arms)

@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError as PydanticValidationError
 
 from ..errors import ValidationError
-from ..sequences.adaptive import DEFAULT_METRIC, DEFAULT_WINDOW
+from ..sequences.adaptive import DEFAULT_METRIC, default_window
 from ..sequences.model import SPLIT_METRICS, SequenceDef, Step
 from ..sequences.validate import Catalog, default_rule_parser, validate_definition
 from .sequence_draft import check_step_id
@@ -82,7 +82,8 @@ def adaptive_text(split: dict[str, Any]) -> str:
     """A split's adaptive settings as the form's one line (`form_data` shape in); empty for a weighted split."""
     if split.get("mode") != "adaptive":
         return ""
-    parts = [str(split.get("metric") or DEFAULT_METRIC), str(split.get("window") or DEFAULT_WINDOW)]
+    metric = split.get("metric") or DEFAULT_METRIC
+    parts = [str(metric), str(split.get("window") or default_window(metric))]
     if split.get("winner"):
         parts.append("winner")
     if split.get("drift") is False:

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..sequences import timing
 from ..sequences.adaptive import AdaptiveSettings, decide, settings_of
-from ..sequences.adaptive_store import Counts, arm_counts, decision_row, evidence, sto_histograms
+from ..sequences.adaptive_store import Evidence, arm_evidence, decision_row, evidence, sto_histograms
 from ..sequences.model import Node
 from ..sequences.send_time import HourHistogram, best_time
 from .context import Item, StepContext
@@ -33,17 +33,17 @@ def split_settings(plan: Plan, node: Node) -> AdaptiveSettings:
 #: How long (engine time) a split's settled counts are reused across batches: one aggregate over its
 #: decisions per minute, not per batch (evidence settles over days; each decision records what it used).
 COUNTS_TTL = timedelta(minutes=1)
-_counts: dict[tuple[str, int, str], tuple[datetime, Counts]] = {}
+_counts: dict[tuple[str, int, str], tuple[datetime, Evidence]] = {}
 _lock = threading.Lock()
 
 
-def settled_counts(ctx: StepContext, plan: Plan, node: Node, settings: AdaptiveSettings) -> Counts:
+def settled_counts(ctx: StepContext, plan: Plan, node: Node, settings: AdaptiveSettings) -> Evidence:
     key = (ctx.conn.engine.url.render_as_string(hide_password=True), plan.sequence_id, node.id)
     hit = _counts.get(key)
     if hit is not None and hit[0] <= ctx.now < hit[0] + COUNTS_TTL:
         return hit[1]
-    counts = arm_counts(ctx.conn, plan.sequence_id, node.id, settings.metric, ctx.now, settings.lookback,
-                        settings.drift)
+    counts = arm_evidence(ctx.conn, plan.sequence_id, node.id, settings.metric, ctx.now, settings.lookback,
+                          settings.drift)
     with _lock:
         _counts[key] = (ctx.now, counts)
     return counts

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, Engine
 
 from ..config import Settings
 from ..errors import ValidationError
-from . import emails, funnel, influence, mql_flow, progression, splits, time_to_opportunity
+from . import adaptive, emails, funnel, influence, mql_flow, progression, splits, time_to_opportunity
 from .common import Report, Scope, make_period, resolve_scope
 
 Loader = Callable[[Connection, Scope, Settings], Report]
@@ -23,6 +23,7 @@ REPORTS: dict[str, Loader] = {
     influence.NAME: lambda c, s, _st: influence.load(c, s),
     splits.NAME: lambda c, s, _st: splits.load(c, s),
     mql_flow.NAME: lambda c, s, st: mql_flow.load(c, s, st.scoring),
+    adaptive.NAME: lambda c, s, _st: adaptive.load(c, s),
 }
 
 

@@ -25,13 +25,16 @@ import math
 import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 from .model import SplitSpec, parse_duration
 
 DEFAULT_METRIC = "click"
-DEFAULT_WINDOW = "3d"
+#: The reward window when a split names none, by metric (docs/adaptive.md, "The reward window"): opens and
+#: clicks mostly come within hours of a send, and a shorter window settles failures and detects a change of
+#: the rates sooner; a goal takes longer to reach.
+DEFAULT_WINDOWS = {"open": "1d", "click": "1d", "goal": "3d"}
 DEFAULT_FLOOR = 0.03
 DEFAULT_POOL = 20.0
 CHANGE_Z = 3.5  # drift: |z| of the stratified change test that restarts the evidence
@@ -56,11 +59,16 @@ class AdaptiveSettings:
     drift: bool = True  # restart the evidence at a detected change of the rates (change_point)
 
 
+def default_window(metric: str | None) -> str:
+    """The reward window of a split that names none: 1d for open and click, 3d for goal."""
+    return DEFAULT_WINDOWS.get(metric or DEFAULT_METRIC, DEFAULT_WINDOWS[DEFAULT_METRIC])
+
+
 def settings_of(spec: SplitSpec) -> AdaptiveSettings:
     """The split's adaptive settings with the defaults filled in (validation has checked them)."""
     return AdaptiveSettings(
         metric=spec.metric or DEFAULT_METRIC,
-        window=parse_duration(spec.window or DEFAULT_WINDOW),
+        window=parse_duration(spec.window or default_window(spec.metric)),
         floor=DEFAULT_FLOOR if spec.floor is None else spec.floor,
         winner=bool(spec.winner),
         audience=spec.audience or ALL,
@@ -211,6 +219,7 @@ class Allocation:
     floor: float
     winner: str | None = None
     best: list[float] | None = None  # P(best) per arm, when already computed
+    restart: int | None = None  # drift: the detected change day (date ordinal) the evidence restarted at
     _arms: list[ArmView] | None = field(default=None, repr=False)
     _json: dict[str, Any] | None = field(default=None, repr=False)
 
@@ -232,15 +241,17 @@ class Allocation:
         if self._json is None:
             self._json = {"audience": self.audience, "floor": self.floor, "winner": self.winner,
                           "arms": {a.name: a.to_json() for a in self.arms}}
+            if self.restart is not None:
+                self._json["restart"] = date.fromordinal(self.restart).isoformat()
         return self._json
 
 
 def build_allocation(
     names: Sequence[str], overall: Mapping[str, ArmCounts], audience_counts: Mapping[str, ArmCounts] | None,
-    settings: AdaptiveSettings, audience: str = ALL,
+    settings: AdaptiveSettings, audience: str = ALL, restart: int | None = None,
 ) -> Allocation:
     """Posteriors and winner for one audience (`audience_counts` None = the overall counts are the
-    audience's own)."""
+    audience's own). `restart`: the change day the counts start at (drift), recorded for the explanation."""
     empty = ArmCounts()
     posts, own = [], []
     for name in names:
@@ -259,7 +270,7 @@ def build_allocation(
         if best[top] >= WINNER_THRESHOLD and all(c.n >= WINNER_MIN for c in own):
             winner = names[top]
     floor = min(settings.floor, 1.0 / len(names))
-    return Allocation(audience, list(names), own, posts, floor, winner, best)
+    return Allocation(audience, list(names), own, posts, floor, winner, best, restart)
 
 
 def lead_rng(seed: int, node_id: str, lead_id: int) -> random.Random:
@@ -291,7 +302,10 @@ def describe(detail: Mapping[str, Any]) -> str:
     if detail.get("winner"):
         head += f", winner {detail['winner']}"
     how = detail.get("how")
-    return f"{head}{', ' + how if how else ''}: " + "; ".join(parts)
+    head += f", {how}" if how else ""
+    if detail.get("restart"):
+        head += f", evidence restarted at the rate change detected on {detail['restart']}"
+    return f"{head}: " + "; ".join(parts)
 
 
 def change_point(daily: Mapping[str, Mapping[str, Mapping[int, ArmCounts]]], z_min: float,

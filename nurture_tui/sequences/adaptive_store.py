@@ -29,14 +29,21 @@ HOURS_LOOKBACK = timedelta(days=180)  # engagement that shapes a lead's best hou
 GROUP_SAMPLE = 20_000  # most recent events read for a persona's / segment's histogram
 
 Counts = dict[str, dict[str, ArmCounts]]  # audience → arm → counts
+Evidence = tuple[Counts, int | None]  # the counts, and the change day (date ordinal) they start at, if any
 
 
 def arm_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, now: datetime,
                lookback: timedelta | None = None, drift: bool = False) -> Counts:
     """Settled successes and failures per audience and arm of one adaptive split (with `drift`, only those
     of the decisions since the last detected change: `adaptive.since_change`)."""
+    return arm_evidence(conn, sequence_id, node_id, metric, now, lookback, drift)[0]
+
+
+def arm_evidence(conn: Connection, sequence_id: int, node_id: str, metric: str, now: datetime,
+                 lookback: timedelta | None = None, drift: bool = False) -> Evidence:
+    """`arm_counts`, with the detected change day the evidence restarted at (None: no restart)."""
     settled, closed = daily_counts(conn, sequence_id, node_id, metric, now, lookback)
-    return since_change(settled, closed, drift)[0]
+    return since_change(settled, closed, drift)
 
 
 def daily_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, now: datetime,
@@ -77,28 +84,31 @@ def overall(counts: Counts) -> dict[str, ArmCounts]:
 
 
 def allocations(names: list[str], counts: Counts, settings: AdaptiveSettings,
-                wanted: Iterable[str]) -> dict[str, Allocation]:
-    """The allocation of each wanted audience (pooled toward everyone's when the split learns per audience)."""
+                wanted: Iterable[str], restart: int | None = None) -> dict[str, Allocation]:
+    """The allocation of each wanted audience (pooled toward everyone's when the split learns per audience).
+    `restart`: the change day the counts start at (drift), carried into each explanation."""
     everyone = overall(counts)
     out = {}
     for audience in wanted:
         if settings.audience == ALL:
-            out[audience] = build_allocation(names, everyone, None, settings, ALL)
+            out[audience] = build_allocation(names, everyone, None, settings, ALL, restart)
         else:
-            out[audience] = build_allocation(names, everyone, counts.get(audience, {}), settings, audience)
+            out[audience] = build_allocation(names, everyone, counts.get(audience, {}), settings, audience,
+                                             restart)
     return out
 
 
 def evidence(conn: Connection, sequence_id: int, node_id: str, names: list[str], settings: AdaptiveSettings,
-             lead_ids: list[int], now: datetime, counts: Counts | None = None,
+             lead_ids: list[int], now: datetime, counts: Evidence | None = None,
              ) -> tuple[dict[int, str], dict[str, Allocation]]:
     """Everything a split decision needs for these leads: each lead's audience and each audience's
     allocation (read once per node and batch by the engine, once per step by the simulator). `counts`: the
-    settled counts when the caller already has them."""
+    settled counts and their restart day (`arm_evidence`) when the caller already has them."""
     audience = audiences(conn, settings.audience, settings.segments, lead_ids)
     if counts is None:
-        counts = arm_counts(conn, sequence_id, node_id, settings.metric, now, settings.lookback, settings.drift)
-    return audience, allocations(names, counts, settings, set(audience.values()))
+        counts = arm_evidence(conn, sequence_id, node_id, settings.metric, now, settings.lookback, settings.drift)
+    settled, restart = counts
+    return audience, allocations(names, settled, settings, set(audience.values()), restart)
 
 
 def audiences(conn: Connection, key: str, segments: Iterable[str], lead_ids: list[int]) -> dict[int, str]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..yamlfile import clip_repr
-from .adaptive import DEFAULT_WINDOW
+from .adaptive import default_window
 from .model import (
     UPDATABLE_LEAD_FIELDS,
     WEEKDAYS,
@@ -331,10 +331,11 @@ def _check_adaptive(chk: _Checker, step: Step, here: Loc) -> None:
     if sp.pool is not None and sp.pool < 0:
         chk.add((*here, "pool"), f"pool must be ≥ 0 (got {sp.pool:g})")
     try:
-        window = parse_duration(sp.window or DEFAULT_WINDOW)
+        window_text = sp.window or default_window(sp.metric)
+        window = parse_duration(window_text)
         if sp.lookback is not None and parse_duration(sp.lookback) <= window:
             chk.add((*here, "lookback"), f"lookback {sp.lookback} must be longer than the reward window "
-                                         f"{sp.window or DEFAULT_WINDOW} (no decision would settle inside it)")
+                                         f"{window_text} (no decision would settle inside it)")
     except ValueError:
         pass  # reported above
     if sp.winner and sp.lookback is not None:

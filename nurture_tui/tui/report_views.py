@@ -22,6 +22,7 @@ LEADING: dict[str, tuple[str, ...]] = {
                   "last_touch_amount"),
     "splits": ("sequence", "split", "arm", "n", "open_rate", "click_rate", "goal_rate", "p_goal"),
     "mql": ("by", "key", "created", "accepted", "rejected", "open", "accept_rate", "sla_breaches"),
+    "adaptive": ("level", "decided_at", "node", "lead", "choice", "audience", "restart", "evidence"),
 }
 #: Most bars a chart draws (the largest first where order is not meaningful).
 MAX_BARS = 12
@@ -91,9 +92,23 @@ def _mql(report: Report) -> ChartSpec:
                  {"accepted": "accepted", "rejected": "rejected", "open": "open"}, largest="created")
 
 
+def _adaptive(report: Report) -> ChartSpec:
+    """Listed split decisions per node and arm chosen (the table has each one's posteriors)."""
+    counts: dict[str, int] = {}
+    for r in report.rows:
+        if r["level"] == "decision" and r["kind"] == "split":
+            key = f"{r['node']} {r['choice']}"
+            counts[key] = counts.get(key, 0) + 1
+    top = sorted(counts.items(), key=lambda kv: -kv[1])[:MAX_BARS]
+    return ChartSpec("bars", "Split decisions listed, per arm chosen", [k for k, _n in top],
+                     {"decisions": [float(n) for _k, n in top]},
+                     empty=report.empty_reason or "no split decision in the period")
+
+
 CHARTS: dict[str, Callable[[Report], ChartSpec]] = {
     "emails": _emails, "funnel": _funnel, "progression": _progression,
     "time-to-opportunity": _time_to_opportunity, "influence": _influence, "splits": _splits, "mql": _mql,
+    "adaptive": _adaptive,
 }
 
 

@@ -44,7 +44,7 @@ def reports_ws(tmp_path: Path) -> Iterator[Workspace]:
 
 
 CHART_KINDS = {"emails": "trend", "funnel": "bars", "progression": "bars", "time-to-opportunity": "histogram",
-               "influence": "bars", "splits": "bars", "mql": "bars"}
+               "influence": "bars", "splits": "bars", "mql": "bars", "adaptive": "bars"}
 
 
 def _shown(app: Any, name: str, filters: ReportFilters | None = None) -> bool:
@@ -85,9 +85,22 @@ async def test_every_report_is_a_table_and_a_chart(reports_ws: Workspace) -> Non
         await pilot.press("right_square_bracket")  # wraps round to the first
         await wait_for(pilot, lambda: _shown(app, "emails"))
         await pilot.press("left_square_bracket")
+        await wait_for(pilot, lambda: _shown(app, "adaptive"))
+        rows = _table_rows(screen)  # newest first: L101's send time, L121's arm after a restart, L101's arm
+        assert [r[:2] for r in rows] == [["decision", "2026-02-03 08:02"], ["decision", "2026-02-03 08:01"],
+                                         ["decision", "2026-02-03 08:00"]]
+        assert rows[1][4:8] == ["B", "all", "2026-01-30", "A 28.6% [8.4%–54.1%] n=12 · B 14.3% [1.8%–38.1%] n=12"]
+        assert rows[0][7] == "lead: 09h×3 10h×1"
+        why = screen.query_one("#why")  # the cursor row's explanation, whole
+        assert why.display and str(why.render()).startswith("why a1: optimal send time at 9:00 UTC")
+        await pilot.press("down")
+        await wait_for(pilot, lambda: "evidence restarted at the rate change detected on 2026-01-30: A 28.6% "
+                                      "[8.4%–54.1%] n=12; B 14.3% [1.8%–38.1%] n=12" in str(why.render()))
+        await pilot.press("left_square_bracket")
         await wait_for(pilot, lambda: _shown(app, "mql"))
         rows = _table_rows(screen)
         assert rows[0][:3] == ["total", "all", "4"]  # docs/reports.md: the MQLs of L1, L2, L5, L6
+        assert not screen.query_one("#why").display  # a report without a why column
 
 
 async def test_filters_period_and_clear(reports_ws: Workspace) -> None:
@@ -184,8 +197,16 @@ def test_snapshot_emails_160x48(snap_compare: Any, reports_ws: Workspace) -> Non
 
 
 def test_snapshot_time_to_opportunity_histogram_80x24(snap_compare: Any, reports_ws: Workspace) -> None:
-    assert _snapshot(snap_compare, reports_ws, (80, 24), "time-to-opportunity", ("left_square_bracket",) * 4)
+    assert _snapshot(snap_compare, reports_ws, (80, 24), "time-to-opportunity", ("left_square_bracket",) * 5)
 
 
 def test_snapshot_splits_bars_160x48(snap_compare: Any, reports_ws: Workspace) -> None:
-    assert _snapshot(snap_compare, reports_ws, (160, 48), "splits", ("left_square_bracket",) * 2)
+    assert _snapshot(snap_compare, reports_ws, (160, 48), "splits", ("left_square_bracket",) * 3)
+
+
+def test_snapshot_adaptive_decisions_80x24(snap_compare: Any, reports_ws: Workspace) -> None:
+    assert _snapshot(snap_compare, reports_ws, (80, 24), "adaptive", ("left_square_bracket",))
+
+
+def test_snapshot_adaptive_decisions_160x48(snap_compare: Any, reports_ws: Workspace) -> None:
+    assert _snapshot(snap_compare, reports_ws, (160, 48), "adaptive", ("left_square_bracket",))

@@ -19,6 +19,11 @@ from ..keymap import bind
 from ..widgets.common.keyed_table import KeyedTable
 from .base import NurtureScreen
 
+#: The timeline's Detail column: the screen's width less When (16), Kind (12), the cell padding and the
+#: scrollbar; never narrower than MIN_DETAIL.
+DETAIL_MARGIN = 36
+MIN_DETAIL = 30
+
 
 def _when(dt: Any) -> str:
     return dt.strftime("%Y-%m-%d %H:%M") if dt else "—"
@@ -44,6 +49,7 @@ class LeadDetailScreen(NurtureScreen):
         super().__init__()
         self.lead_id = lead_id
         self.detail: LeadDetail | None = None
+        self._detail_width = 0
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="top"):
@@ -65,11 +71,27 @@ class LeadDetailScreen(NurtureScreen):
         for title, width in (("Sequence", 24), ("Ver", 4), ("Node", 18), ("Status", 8), ("Next due", 16),
                              ("Entered", 16)):
             enrollments.add_column(title, width=width)
-        timeline = self.query_one("#timeline", DataTable)
-        for title, width in (("When", 16), ("Kind", 12), ("Detail", 80)):
-            timeline.add_column(title, width=width)
+        self._timeline_columns()
         self.query_one("#timeline", DataTable).focus()
         self.load()
+
+    def _timeline_columns(self) -> bool:
+        """(Re)build the timeline's columns when the Detail column's width changes: it takes the screen's
+        width after When and Kind, so a long detail (an adaptive decision's explanation) wraps instead of
+        being cut. True when the columns were rebuilt (the rows must be added again)."""
+        width = max(MIN_DETAIL, self.app.size.width - DETAIL_MARGIN)
+        if width == self._detail_width:
+            return False
+        self._detail_width = width
+        timeline = self.query_one("#timeline", DataTable)
+        timeline.clear(columns=True)
+        for title, w in (("When", 16), ("Kind", 12), ("Detail", width)):
+            timeline.add_column(title, width=w)
+        return True
+
+    def on_resize(self) -> None:
+        if self._timeline_columns() and self.detail is not None:
+            self._fill_timeline(self.detail, first=True)
 
     def load(self) -> None:
         self._load(self.lead_id)
@@ -121,10 +143,14 @@ class LeadDetailScreen(NurtureScreen):
         self.query_one("#enrollments", KeyedTable).apply(
             {f"{e.sequence}:v{e.version}:{i}": (e.sequence, f"v{e.version}", e.node_id, e.status, _when(e.due_at),
                                                _when(e.entered_at)) for i, e in enumerate(d.enrollments)})
+        self._fill_timeline(d, first)
+
+    def _fill_timeline(self, d: LeadDetail, first: bool) -> None:
+        """Every entry whole: the detail wraps over as many lines as it needs (height=None)."""
         tl = self.query_one("#timeline", DataTable)
         row = tl.cursor_row
         tl.clear()
         for a in d.timeline:
-            tl.add_row(_when(a.at), a.kind, a.detail[:120])
+            tl.add_row(_when(a.at), a.kind, Text(a.detail), height=None)
         if not first and d.timeline:
             tl.move_cursor(row=min(row, len(d.timeline) - 1))

@@ -1,6 +1,7 @@
 """Reports: every report of `nurture report` (`console.reports`) as a table and a chart, with filters
 (period, sequence, segment) and CSV export. `[`/`]` (or the tabs) pick the report, `p` cycles the period,
-`/` opens the filter form, `e` exports what is shown; the report reloads every 30 s as a keyed diff."""
+`/` opens the filter form, `e` exports what is shown; the report reloads every 30 s as a keyed diff. A report
+with a `why` column (adaptive decisions) shows the cursor row's explanation whole under the table."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
 from textual.message import Message
-from textual.widgets import Static, Tab, Tabs
+from textual.widgets import DataTable, Static, Tab, Tabs
 
 from ...console.reports import Report, ReportsConsole, parse_day
 from ..keymap import bind
@@ -53,7 +54,8 @@ class ReportsScreen(NurtureScreen):
     HELP = ("Every report of `nurture report` as a table and a chart: `[` `]` or the tabs pick the report, `p` "
             "cycles the period (7, 30, 365, 90 days), `/` sets since/until, sequence and segment, `c` clears "
             "them, `e` exports the report as CSV to a path (the same CSV as `nurture report --format csv`). "
-            "Reloads every 30 s (`R`: now). Definitions: docs/reports.md.")
+            "Reloads every 30 s (`R`: now). The adaptive report shows the cursor row's `why` whole under the "
+            "table. Definitions: docs/reports.md.")
     POLL_GROUP = "reports.load"
     POLL_SECONDS = 30.0
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -83,6 +85,7 @@ class ReportsScreen(NurtureScreen):
         yield Tabs(*[Tab(name, id=f"tab-{name}") for name in self.names], id="report-tabs")
         yield Static("", id="filters")
         yield KeyedTable(id="report", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="why")
         yield ReportChart(id="chart")
         yield Static("", id="summary")
 
@@ -109,6 +112,7 @@ class ReportsScreen(NurtureScreen):
             return  # a load of a report the user has since left
         self.report, self.filters = report, message.filters
         self._fill_table(report)
+        self._show_why()
         self.query_one("#chart", ReportChart).show(chart_for(report))
         self.query_one("#filters", Static).update(Text(self.filters.describe(report.period.label)))
         lines = report.summary or ([report.empty_reason] if report.empty_reason else [])
@@ -128,6 +132,19 @@ class ReportsScreen(NurtureScreen):
                 table.add_column(column, key=column, width=width)
             self._layout = layout
         table.apply(cells)
+
+    @on(DataTable.RowHighlighted, "#report")
+    def _show_why(self) -> None:
+        """A report with a `why` column (adaptive: each decision's explanation) shows the cursor row's whole,
+        wrapped under the table (the table cuts long cells at MAX_COLUMN)."""
+        why = self.query_one("#why", Static)
+        report = self.report
+        key = self.query_one("#report", KeyedTable).cursor_key()
+        if report is None or "why" not in report.columns or key is None or int(key) >= len(report.rows):
+            why.display = False
+            return
+        why.display = True
+        why.update(Text.assemble(("why ", "bold"), str(report.rows[int(key)].get("why") or "")))
 
     # -- picking the report ------------------------------------------------------------------------------
 

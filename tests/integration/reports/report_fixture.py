@@ -4,7 +4,9 @@ Period used by the tests: 2026-02-01 … 2026-03-02 (the clock is 2026-03-02 09:
 - sequence "nurture" (v1: send s1 'intro' → wait_for w (yes: send s2 'followup')), leads L1…L4 enrolled;
 - sequence "abtest" (v1: split ab, arm A → send a1, arm B → send b1), 20 leads per arm with a known winner;
 - account A1 with two engaged contacts (L1 opens/clicks nurture mail, L2 responded to a campaign);
-- L2 has two opportunities; bot opens and clicks; a hard bounce, a soft bounce, an unsubscribe, a complaint.
+- L2 has two opportunities; bot opens and clicks; a hard bounce, a soft bounce, an unsubscribe, a complaint;
+- three recorded adaptive decisions on abtest (the adaptive report lists recorded decisions whatever the
+  split's mode now): L101 → arm A, L121 → arm B after a drift restart, and L101's send time.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import (
     account,
     activity,
+    adaptive_decision,
     campaign,
     campaign_member,
     enrollment,
@@ -194,6 +197,23 @@ def build(ws: Workspace, *, sf: bool = False) -> None:
         _ins(c, segment, [{"id": 1, "name": "account-acme", "rule": {"field": "company", "eq": "x"},
                                      "materialized": True}])
         _ins(c, segment_member, [{"segment_id": 1, "lead_id": 1}, {"segment_id": 1, "lead_id": 2}])
+        arms = {"A": {"s": 3, "f": 9, "alpha": 4, "beta": 10, "mean": 0.28571, "lo": 0.08389, "hi": 0.54108,
+                      "p_best": 0.8, "share": 0.78},
+                "B": {"s": 1, "f": 11, "alpha": 2, "beta": 12, "mean": 0.14286, "lo": 0.01849, "hi": 0.38134,
+                      "p_best": 0.2, "share": 0.22}}
+        split = {"kind": "split", "sequence_id": 2, "version_id": 2, "node_id": "ab", "audience": "all"}
+        _ins(c, adaptive_decision, [
+            {**split, "lead_id": 101, "arm": "A", "decided_at": d(2, 3, 8), "closes_at": d(2, 6, 8),
+             "detail": {"audience": "all", "floor": 0.03, "winner": None, "arms": arms, "how": "thompson",
+                        "metric": "click"}},
+            {**split, "lead_id": 121, "arm": "B", "decided_at": d(2, 3, 8, 1), "closes_at": d(2, 6, 8, 1),
+             "detail": {"audience": "all", "floor": 0.03, "winner": None, "arms": arms, "how": "explore",
+                        "metric": "click", "restart": "2026-01-30"}},
+            {"kind": "send_time", "sequence_id": 2, "version_id": 2, "node_id": "a1", "lead_id": 101,
+             "decided_at": d(2, 3, 8, 2), "send_at": d(2, 3, 9),
+             "detail": {"hours": [0] * 9 + [3, 1] + [0] * 13, "source": "lead", "tz": "UTC",
+                        "plain": d(2, 3, 8, 2).isoformat(), "chosen": d(2, 3, 9).isoformat(), "local_hour": 9}},
+        ])
 
 
 __all__ = ["ARM_A", "ARM_B", "SINCE", "UNTIL", "build", "d", "timedelta"]

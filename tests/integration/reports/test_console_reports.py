@@ -41,7 +41,7 @@ def test_daily_table_is_per_send_cohort(console: Console, workspace: Workspace) 
 
 def test_every_report_through_the_console(console: Console) -> None:
     assert console.reports.names() == ["emails", "funnel", "progression", "time-to-opportunity", "influence",
-                                       "splits", "mql"]
+                                       "splits", "mql", "adaptive"]
     rep = console.reports.report("splits", since=date(2026, 2, 1), until=date(2026, 2, 12))
     assert [r["arm"] for r in rep.rows] == ["A", "B"]
     with pytest.raises(ValidationError, match="no segment named"):

@@ -55,7 +55,7 @@ def test_table_and_output_file(capsys: pytest.CaptureFixture[str], db: str, tmp_
 
 @pytest.mark.parametrize(("args", "message"), [
     (("report", "nope"), "error: report: unknown report 'nope' (one of emails, funnel, progression, "
-                         "time-to-opportunity, influence, splits, mql)"),
+                         "time-to-opportunity, influence, splits, mql, adaptive)"),
     (("report", "emails", "--sequence", "ghost"), "error: --sequence: no sequence named 'ghost' (e.g. abtest, "
                                                    "nurture)"),
     (("report", "funnel", "--segment", "ghost"), "error: --segment: no segment named 'ghost' (e.g. account-acme)"),

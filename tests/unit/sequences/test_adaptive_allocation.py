@@ -170,7 +170,11 @@ def test_validation_of_adaptive_settings() -> None:
     assert _problems({"mode": "adaptive", "arms": ARMS, "winner": True, "lookback": "30d"}) == [
         "steps.ab.split.winner: winner and lookback do not mix: a declared winner stops the evidence a lookback "
         "needs (pick one)"]
-    assert _problems({"mode": "adaptive", "arms": ARMS, "lookback": "2d"}) == [
+    assert _problems({"mode": "adaptive", "arms": ARMS, "lookback": "1d"}) == [  # click: 1d by default
+        "steps.ab.split.lookback: lookback 1d must be longer than the reward window 1d (no decision would "
+        "settle inside it)"]
+    assert _problems({"mode": "adaptive", "arms": ARMS, "lookback": "2d"}) == []
+    assert _problems({"mode": "adaptive", "arms": ARMS, "metric": "goal", "lookback": "2d"}) == [  # goal: 3d
         "steps.ab.split.lookback: lookback 2d must be longer than the reward window 3d (no decision would "
         "settle inside it)"]
     assert _problems({"mode": "adaptive", "arms": ARMS, "audience": "segment"}) == [
