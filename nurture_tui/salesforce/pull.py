@@ -30,9 +30,10 @@ from ..compliance.withdrawal import withdraw
 from ..config import Settings
 from ..engine.events import record_events
 from ..scoring import grading
-from ..store import audit
+from ..store import audit, rollups
 from ..store.engine import write_tx
 from ..store.fastwrite import insert_many, update_many
+from ..store.inlist import in_values
 from ..store.tables import (
     account,
     campaign,
@@ -260,7 +261,10 @@ class Puller:
             row = row_for(r, local)
             if row is not None:
                 (updates if "id" in row else inserts).append(row)
-        if inserts:
+        if inserts and table is lead:
+            with rollups.bulk_lead_inserts(conn):  # lead_cohort counted once per page, not per row
+                insert_many(conn, table, inserts)
+        elif inserts:
             insert_many(conn, table, inserts)
         update_many(conn, table, updates)
         rep.inserted += len(inserts)
@@ -278,8 +282,9 @@ class Puller:
         if not self._graded:
             return
         ids = [int(u["id"]) for u in updates]
-        for chunk in chunks([str(i["sf_id"]) for i in inserts]):
-            ids += [int(r[0]) for r in conn.execute(select(lead.c.id).where(lead.c.sf_id.in_(chunk)))]
+        if inserts:
+            ids += [int(r[0]) for r in conn.execute(select(lead.c.id).where(
+                in_values(conn, lead.c.sf_id, [str(i["sf_id"]) for i in inserts])))]
         grading.regrade(conn, ids, self.now, self.ws.settings)
 
     def users(self, conn: Connection) -> dict[str, int]:
@@ -478,8 +483,8 @@ def _people_rows(page: Page) -> RowMapper:
     # email → (local id, Salesforce id); -1 marks a row inserted by this page
     emails: dict[str, tuple[int, str | None]] = {}
     wanted = list({str(r.get("Email") or "").strip().lower() for r in page.rows} - {""})
-    for chunk in chunks(wanted):
-        for row in conn.execute(select(c.email, c.id, c.sf_id).where(c.email.in_(chunk))):
+    if wanted:
+        for row in conn.execute(select(c.email, c.id, c.sf_id).where(in_values(conn, c.email, wanted))):
             emails[row.email] = (row.id, row.sf_id)
     accounts: dict[str, int] = {}
     if sobject == "Contact":

@@ -46,6 +46,8 @@ older workspace lacks) and `metadata.create_all` call it; `uninstall` drops them
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Connection, event, text
@@ -515,6 +517,32 @@ def progress_rebuild_sql(pg: bool) -> list[str]:
           f"({first.format(seq=seq, group=group)}) x WHERE x.f IS NOT NULL GROUP BY 1, 2"
           for seq, group in (("-1", ""), ("sequence_id", ", sequence_id"))],
     ]
+
+
+@contextmanager
+def bulk_lead_inserts(conn: Connection) -> Iterator[None]:
+    """Around one bulk INSERT of new leads in the caller's transaction (the Salesforce pull's pages of up to
+    25,000): on SQLite the row trigger `progress_lead_ins` (one `lead_cohort` upsert per lead, a third of the
+    cost of writing the rows) is set aside, and the leads inserted meanwhile are counted with one grouped
+    upsert instead — the same cells, the same transaction; the trigger's own definition is then put back
+    as it was. SQLite has one writer at a time and its DDL is transactional, so no other writer can insert
+    a lead while the trigger is away, and a rollback restores it. On PostgreSQL (DROP TRIGGER would lock
+    the table against readers until commit) and without the trigger this does nothing."""
+    row = None
+    if conn.dialect.name == "sqlite":
+        row = conn.exec_driver_sql("SELECT sql FROM sqlite_master WHERE type = 'trigger' "
+                                   "AND name = 'progress_lead_ins'").first()
+    if row is None:
+        yield
+        return
+    top = int(conn.exec_driver_sql("SELECT coalesce(max(id), 0) FROM lead").scalar_one())
+    conn.exec_driver_sql("DROP TRIGGER progress_lead_ins")
+    try:
+        yield
+    finally:  # (also after a failed insert: the rows it did write are counted, the trigger is back)
+        conn.exec_driver_sql(_cohort_add(_day("created_at", False), "0", "count(*)",
+                                         f"FROM lead WHERE id > {top} AND created_at IS NOT NULL GROUP BY 1"))
+        conn.exec_driver_sql(str(row[0]))
 
 
 # --- the split-test report's rollups: lead_send and send_cohort ---------------------------------------------
