@@ -47,6 +47,9 @@ class EngineSettings(BaseModel):
     batch_size: int = 500
     entry_sweep_seconds: float = 60.0
     activity_retention_days: int = 730
+    # Adaptive decisions (docs/adaptive.md "Retention"): older ones leave adaptive_decision (the lead timeline
+    # and the adaptive report); a split's are folded into per-day counts first, so its posteriors stay. 0 = keep.
+    adaptive_decision_retention_days: int = 90
     lease_seconds: float = 15.0
 
 
@@ -156,6 +159,11 @@ class SalesforceSettings(BaseModel):
     owner_authority: Literal["salesforce", "nurture"] = "salesforce"  # who wins a conflicting owner change
     record_key_field: str = "Nurture_Key__c"  # external id on Task/CampaignMember for idempotent pushes
     max_attempts: int = 5  # per-record retries for transient errors before it waits for `nurture sync --retry`
+    # A lead whose live push or create keeps failing with a transient per-record error (UNABLE_TO_LOCK_ROW …)
+    # is retried after retry_backoff_seconds * 2**(attempt-1), at most retry_backoff_max_seconds, until
+    # `max_attempts` failures in a row; then it is kept in sync_error until it changes or `--retry-errors`.
+    retry_backoff_seconds: float = 60.0
+    retry_backoff_max_seconds: float = 3600.0
     field_map: dict[str, str] = Field(
         default_factory=lambda: {
             "score": "Nurture_Score__c",

@@ -263,7 +263,8 @@ class NurtureScheduler:
     def _maintenance(self) -> None:
         try:
             res = run_maintenance(self.ws)
-            log.info("maintenance", extra={"pruned": res.pruned, "checkpoint": res.checkpoint})
+            log.info("maintenance", extra={"pruned": res.pruned, "decisions_pruned": res.decisions_pruned,
+                                             "checkpoint": res.checkpoint})
         except Exception:
             log.exception("maintenance failed")
 

@@ -1,6 +1,8 @@
-"""What adaptive decisions read from the store (read-only): settled arm counts with the delayed-reward rule,
-each lead's audience, and the hour histograms for send-time optimisation. Shared by the engine (which
-decides), the simulator (which explains what the engine would do) and the live view / report.
+"""What adaptive decisions read from the store: settled arm counts with the delayed-reward rule, each lead's
+audience, and the hour histograms for send-time optimisation. Shared by the engine (which decides), the
+simulator (which explains what the engine would do) and the live view / report. The one write is the
+retention (`fold_old_decisions`, run by the maintenance job): closed split decisions older than the
+retention are folded into per-day counts (`adaptive_daily`) that the counts go on reading.
 
 Delayed reward, in SQL: a recorded split decision is a *success* when the metric (a non-machine `open`,
 `click` or `goal` activity of the same sequence) happened at or after the decision and before its
@@ -16,11 +18,29 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, Connection, and_, case, exists, func, select
+from sqlalchemy import ColumnElement, Connection, and_, case, delete, exists, func, insert, select, update
 
-from ..store.tables import activity, adaptive_decision, lead, segment, segment_member
+from ..store.tables import (
+    activity,
+    adaptive_daily,
+    adaptive_decision,
+    lead,
+    segment,
+    segment_member,
+    sequence_version,
+)
 from . import timing
-from .adaptive import ALL, AdaptiveSettings, Allocation, ArmCounts, Daily, build_allocation, describe, since_change
+from .adaptive import (
+    ALL,
+    AdaptiveSettings,
+    Allocation,
+    ArmCounts,
+    Daily,
+    build_allocation,
+    describe,
+    settings_of,
+    since_change,
+)
 from .model import SendWindow
 from .send_time import HourHistogram, describe_histogram, histogram, pick_histogram
 
@@ -50,17 +70,13 @@ def daily_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, 
                  lookback: timedelta | None = None) -> tuple[Daily, Daily]:
     """Per audience, arm and UTC decision day (as a date ordinal): the settled counts (a success once it
     happened, a failure once the window closed) and the closed ones (window closed, success or not)."""
-    d, a = adaptive_decision, activity
-    hit = exists().where(
-        a.c.lead_id == d.c.lead_id, a.c.kind == metric, a.c.at >= d.c.decided_at, a.c.at < d.c.closes_at,
-        a.c.at <= now, a.c.bot.is_(False), a.c.sequence_id == d.c.sequence_id,
-    )
+    d = adaptive_decision
+    hit = _success(metric, now)
     conds: list[ColumnElement[bool]] = [d.c.sequence_id == sequence_id, d.c.node_id == node_id,
                                         d.c.kind == "split"]
     if lookback is not None:
         conds.append(d.c.decided_at >= now - lookback)
-    day = (func.date(d.c.decided_at) if conn.dialect.name == "sqlite"  # naive-UTC text
-           else func.date(func.timezone("UTC", d.c.decided_at)))
+    day = _decision_day(conn)
     is_closed = d.c.closes_at <= now
     stmt = (select(d.c.audience, d.c.arm, day, func.sum(case((hit, 1), else_=0)),
                    func.sum(case((and_(~hit, is_closed), 1), else_=0)),
@@ -72,7 +88,80 @@ def daily_counts(conn: Connection, sequence_id: int, node_id: str, metric: str, 
         ordinal = date.fromisoformat(str(on)).toordinal()
         settled[audience or ALL][arm][ordinal] = ArmCounts(float(s or 0), float(f or 0))
         closed[audience or ALL][arm][ordinal] = ArmCounts(float(s_closed or 0), float(f or 0))
+    folded = adaptive_daily.c  # decisions past the retention: closed, so settled and closed alike
+    old = select(folded.audience, folded.arm, folded.day, folded.successes, folded.failures).where(
+        folded.sequence_id == sequence_id, folded.node_id == node_id, folded.metric == metric)
+    if lookback is not None:
+        old = old.where(folded.day >= (now - lookback).date().isoformat())
+    for audience, arm, on, s, f in conn.execute(old):
+        ordinal = date.fromisoformat(on).toordinal()
+        for per_day in (settled, closed):
+            per_day[audience][arm][ordinal] = per_day[audience][arm].get(ordinal, ArmCounts()) + ArmCounts(s, f)
     return settled, closed
+
+
+def _success(metric: str, now: datetime) -> ColumnElement[bool]:
+    """The delayed-reward rule's success probe for a decision row: a non-machine `metric` activity of the
+    same sequence inside its reward window, by `now`."""
+    d, a = adaptive_decision, activity
+    return exists().where(
+        a.c.lead_id == d.c.lead_id, a.c.kind == metric, a.c.at >= d.c.decided_at, a.c.at < d.c.closes_at,
+        a.c.at <= now, a.c.bot.is_(False), a.c.sequence_id == d.c.sequence_id,
+    )
+
+
+def _decision_day(conn: Connection) -> ColumnElement[Any]:
+    """A decision's UTC day (`date(decided_at)`)."""
+    d = adaptive_decision
+    return (func.date(d.c.decided_at) if conn.dialect.name == "sqlite"  # naive-UTC text
+            else func.date(func.timezone("UTC", d.c.decided_at)))
+
+
+def adaptive_splits(conn: Connection) -> dict[tuple[int, str], AdaptiveSettings]:
+    """Every adaptive split node of every published version, by (sequence id, step id): its settings (the
+    newest version's when several versions have the node). A definition that no longer parses is skipped."""
+    from .model import SequenceDef, iter_steps
+
+    v = sequence_version.c
+    out: dict[tuple[int, str], AdaptiveSettings] = {}
+    for sequence_id, definition in conn.execute(select(v.sequence_id, v.definition).order_by(v.number)):
+        try:
+            steps = iter_steps(SequenceDef.model_validate(definition).steps)
+        except ValueError:
+            continue
+        for step in steps:
+            if step.split is not None and step.split.adaptive:
+                out[(int(sequence_id), step.id)] = settings_of(step.split)
+    return out
+
+
+def fold_old_decisions(conn: Connection, sequence_id: int, node_id: str, metric: str, before: datetime,
+                       now: datetime, limit: int) -> int:
+    """Up to `limit` of one split node's oldest decisions made before `before` whose reward window has
+    closed by `now`: added to `adaptive_daily` as per-day successes and failures (what `daily_counts` read
+    from them), then deleted. Returns how many were folded."""
+    d, f = adaptive_decision, adaptive_daily
+    ids = [int(i) for i in conn.execute(
+        select(d.c.id).where(d.c.sequence_id == sequence_id, d.c.node_id == node_id, d.c.kind == "split",
+                             d.c.decided_at < before, d.c.closes_at <= now)
+        .order_by(d.c.decided_at, d.c.id).limit(limit)).scalars()]
+    if not ids:
+        return 0
+    hit = _success(metric, now)
+    day = _decision_day(conn)  # one expression (and bind parameter) in the select and the grouping
+    counts = conn.execute(
+        select(d.c.audience, d.c.arm, day, func.sum(case((hit, 1), else_=0)), func.sum(case((hit, 0), else_=1)))
+        .where(d.c.id.in_(ids)).group_by(d.c.audience, d.c.arm, day)).all()
+    for audience, arm, on, s, fails in counts:
+        key = {"sequence_id": sequence_id, "node_id": node_id, "metric": metric, "audience": audience or ALL,
+               "arm": arm or "", "day": str(on)}
+        where = [f.c[k] == v for k, v in key.items()]
+        changed = conn.execute(update(f).where(*where).values(successes=f.c.successes + int(s),
+                                                              failures=f.c.failures + int(fails))).rowcount
+        if not changed:
+            conn.execute(insert(f).values(**key, successes=int(s), failures=int(fails)))
+    conn.execute(delete(d).where(d.c.id.in_(ids)))
+    return len(ids)
 
 
 def overall(counts: Counts) -> dict[str, ArmCounts]:

@@ -16,6 +16,7 @@ def _t(model: type[SQLModel]) -> Table:
 
 
 account = _t(m.Account)
+adaptive_daily = _t(m.AdaptiveDaily)
 adaptive_decision = _t(m.AdaptiveDecision)
 activity = _t(m.Activity)
 activity_pending = _t(m.ActivityPending)

@@ -5,7 +5,7 @@ from sqlmodel import SQLModel
 
 from ._base import apply_core_defaults
 from .activity import ACTIVITY_KINDS, Activity, ActivityPending, Campaign, CampaignMember, Opportunity
-from .adaptive import AdaptiveDecision
+from .adaptive import AdaptiveDaily, AdaptiveDecision
 from .compliance import Consent
 from .engine import NodeCounter, WebhookOutbox
 from .mail import MailFeedback, Outbox, Subscription, Suppression, Template, TemplateVersion
@@ -24,7 +24,7 @@ ALL_MODELS: list[type[SQLModel]] = [
     SequenceVersion, SfOutbox, Subscription, Suppression, SyncError, SyncState, Template, TemplateVersion,
     User,
     NodeCounter, WebhookOutbox, EmailStat, SfInfluence, LeadCohort, LeadMilestone, LeadSend, SendCohort,
-    SfLeadSync, AdaptiveDecision, MailFeedback, Consent, ActivityPending,
+    SfLeadSync, AdaptiveDecision, MailFeedback, Consent, ActivityPending, AdaptiveDaily,
 ]
 apply_core_defaults(ALL_MODELS)
 
@@ -41,6 +41,7 @@ __all__ = [
     "Account",
     "Activity",
     "ActivityPending",
+    "AdaptiveDaily",
     "AdaptiveDecision",
     "Audit",
     "Campaign",

@@ -34,3 +34,21 @@ class AdaptiveDecision(SQLModel, table=True):
     closes_at: datetime | None = dt_field()  # split: the reward window ends (a failure only after this)
     send_at: datetime | None = dt_field()  # send_time: when the email goes
     detail: dict[str, Any] = json_field()  # posterior per arm / hour histogram: the explanation
+
+
+class AdaptiveDaily(SQLModel, table=True):
+    """Split decisions that aged out of `adaptive_decision` (the maintenance job's retention,
+    `engine.adaptive_decision_retention_days`), kept as the counts the live posteriors read: per sequence,
+    node, metric, audience, arm and UTC decision day, the successes and failures of decisions whose reward
+    window had closed (settled and closed alike). `adaptive_store.daily_counts` adds them to the raw rows."""
+
+    __tablename__ = "adaptive_daily"
+
+    sequence_id: int = Field(primary_key=True, sa_type=BigId, sa_column_kwargs={"autoincrement": False})
+    node_id: str = Field(primary_key=True, max_length=80)
+    metric: str = Field(primary_key=True, max_length=10)  # the metric the successes were counted with
+    audience: str = Field(primary_key=True, max_length=160)
+    arm: str = Field(primary_key=True, max_length=120)
+    day: str = Field(primary_key=True, max_length=10)  # YYYY-MM-DD, UTC
+    successes: int = 0
+    failures: int = 0
