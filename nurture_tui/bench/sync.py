@@ -61,7 +61,11 @@ def _reference_push(emu: Any, token: str, ids: list[str]) -> int:
 def command(
     records: int = typer.Option(100_000, "--records", help="Leads in the emulated org (pulled, then pushed)."),
     seed: int = typer.Option(7, "--seed"),
-    only: str = typer.Option("all", "--only", help="all, pull_push or continuous_push."),
+    only: str = typer.Option("all", "--only", help="all, pull_push, continuous_push or create."),
+    create_records: int | None = typer.Option(None, "--create-records",
+                                              help="create: new local leads to create (default: --records)."),
+    create_linked: int = typer.Option(5000, "--create-linked",
+                                      help="create: local copies of org leads, linked by the email look-up."),
     cp_leads: int = typer.Option(20_000, "--continuous-leads", help="continuous_push: leads whose scores change."),
     cp_changes: int = typer.Option(100_000, "--continuous-changes", help="continuous_push: score changes."),
     cp_interval: float = typer.Option(30.0, "--push-interval", help="continuous_push: the push interval (s)."),
@@ -69,9 +73,10 @@ def command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Full pull and a push of N changed leads against the loopback emulator; then `continuous_push`: score
-    changes arriving while the push runs every push interval (lag, API calls per 200 records)."""
-    if only not in ("all", "pull_push", "continuous_push"):
-        raise typer.BadParameter("expected all, pull_push or continuous_push", param_hint="--only")
+    changes arriving while the push runs every push interval (lag, API calls per 200 records); then `create`:
+    a backlog of local leads created (or linked) in Salesforce by one sync (rows/s, API calls per 200)."""
+    if only not in ("all", "pull_push", "continuous_push", "create"):
+        raise typer.BadParameter("expected all, pull_push, continuous_push or create", param_hint="--only")
     from sqlalchemy import insert, select
 
     from ..clock import SystemClock
@@ -106,7 +111,16 @@ def command(
         pull_rows = sum(o.fetched for o in pulled.pulled.values())
         pull_calls = emu.admin("stats")["api_calls"]
         continuous: dict[str, Any] | None = None
-        if only != "pull_push":
+        if only == "create":
+            from . import sync_create
+
+            created = sync_create.run(ws, emu, _session(emu), records=create_records or records,
+                                      linked=create_linked)
+            engine.dispose()
+            record({"scenario": "sync", "records": records, "only": only, "create": created,
+                    "reference": "≤ 1 API call per 200 records (issue 19)"}, as_json=as_json, echo=typer.echo)
+            return
+        if only not in ("pull_push", "create"):
             from . import sync_continuous
 
             continuous = sync_continuous.run(ws, emu, _session(emu), leads=cp_leads, changes=cp_changes,
@@ -145,6 +159,11 @@ def command(
         start = time.perf_counter()
         ref_pushed = _reference_push(emu, token, sf_ids)
         ref_push_s = time.perf_counter() - start
+        create: dict[str, Any] | None = None
+        if only == "all":
+            from . import sync_create
+
+            create = sync_create.run(ws, emu, _session(emu), records=create_records or records, linked=create_linked)
         engine.dispose()
 
     pull_rate = pull_rows / pull_s
@@ -164,7 +183,11 @@ def command(
         "push_ratio_vs_reference": round(push_rate / ref_push_rate, 3),
         "reference": "plain requests to the same emulator Bulk 2.0 endpoints, no simple-salesforce/store/sync",
         "emulator": "separate process on loopback HTTPS",
-        "targets": {"pull_rows_per_s": 20000, "push_rows_per_s": 10000, "api_calls_per_200": 1},
+        "targets": {"pull_rows_per_s": 20000, "push_rows_per_s": 10000, "api_calls_per_200": 1,
+                    "create_api_calls_per_200": 1},
         "continuous_push": continuous,
+        "create": create,
+        "create_rows_per_s": (create or {}).get("create_rows_per_s"),
+        "create_api_calls_per_200": (create or {}).get("create_api_calls_per_200"),
     }
     record(result, as_json=as_json, echo=typer.echo)

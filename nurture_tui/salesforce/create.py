@@ -152,7 +152,8 @@ def candidates(conn: Connection, settings: Settings, now: datetime | None = None
          .where(c.sf_id.is_(None), c.status.is_distinct_from("Merged"), c.status.is_distinct_from("Deleted"),
                 # never seen, changed since, or never pushed nor refused (a lead the policy let wait)
                 or_(s.lead_id.is_(None), s.dirty_since.is_not(None),
-                    and_(s.pushed_at.is_(None), s.error_seq.is_(None))))
+                    and_(s.pushed_at.is_(None), s.error_seq.is_(None))),
+                live.not_backing_off(time.time()))  # clock-ok: a transient failure's backoff (trigger clock)
          .order_by(c.id))
     if policy == "mql":
         q = q.where(or_(c.mql_at.is_not(None), c.id.in_(select(mql.c.lead_id))))
@@ -177,7 +178,8 @@ def settle_waiting(conn: Connection, candidate_ids: set[int]) -> None:
     stays a create candidate (never pushed) and is looked at again by every full sync."""
     s, c = sf_lead_sync.c, lead.c
     q = (select(s.lead_id).join(lead, c.id == s.lead_id)
-         .where(s.dirty_since.is_not(None), or_(c.sf_id.is_(None), c.status.in_(("Merged", "Deleted")))))
+         .where(s.dirty_since.is_not(None), s.retry_at.is_(None),  # (one in backoff waits for its retry)
+                or_(c.sf_id.is_(None), c.status.in_(("Merged", "Deleted")))))
     idle = [int(r[0]) for r in conn.execute(q) if int(r[0]) not in candidate_ids]
     for chunk in chunks(idle):
         conn.execute(update(sf_lead_sync).where(s.lead_id.in_(chunk)).values(dirty_since=None))
@@ -567,4 +569,4 @@ class Creator:
                           {"lead_id": int(r.id), "record": {k: v for k, v in (record or {}).items()
                                                             if k != "attributes"}})
         live.ensure_rows(conn, [int(r.id)])
-        live.settle_error(conn, int(r.id), int(r.seq or 0), code, message, final=final)
+        live.settle_error(conn, int(r.id), int(r.seq or 0), code, message, final=final, cfg=self.cfg)

@@ -27,10 +27,10 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Float, bindparam, case, func, insert, select, update
+from sqlalchemy import Connection, Float, bindparam, case, func, insert, or_, select, update
 
 from ..batching import chunks
-from ..config import Settings
+from ..config import SalesforceSettings, Settings
 from ..scoring.scale import read_scale
 from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync, sync_state
 from ..store.tables import outbox as mail_outbox
@@ -229,9 +229,10 @@ def load_dirty(conn: Connection, settings: Settings, now: datetime, org: OrgFiel
                lead_ids: Iterable[int] | None = None) -> list[Dirty]:
     """Dirty leads that have a Salesforce record (creates are salesforce/create.py's), with their values."""
     s = sf_lead_sync.c
+    wall = time.time()  # clock-ok: retry_at is stamped on the triggers' (wall) clock
     q = (select(s.seq, s.pushed, *_LEAD_COLS)
          .join(lead, lead.c.id == s.lead_id)
-         .where(s.dirty_since.is_not(None), lead.c.sf_id.is_not(None),
+         .where(s.dirty_since.is_not(None), lead.c.sf_id.is_not(None), not_backing_off(wall),
                 lead.c.status.is_distinct_from("Merged"), lead.c.status.is_distinct_from("Deleted"))
          .order_by(s.dirty_since, s.lead_id))
     if lead_ids is not None:
@@ -239,6 +240,16 @@ def load_dirty(conn: Connection, settings: Settings, now: datetime, org: OrgFiel
     rows = list(conn.execute(q))
     values = values_for(conn, rows, settings, now, org)
     return [Dirty(int(r.id), r.sf_id, r.sf_type, int(r.seq), dict(r.pushed or {}), values[int(r.id)]) for r in rows]
+
+
+def not_backing_off(wall: float) -> Any:
+    """Rows not waiting out a retry backoff (a transient per-record failure) at unix time `wall`."""
+    return or_(sf_lead_sync.c.retry_at.is_(None), sf_lead_sync.c.retry_at <= wall)
+
+
+def backoff_seconds(cfg: SalesforceSettings, attempts: int) -> float:
+    """The wait before retry number `attempts` (1 = after the first failure): base · 2^(attempts − 1), capped."""
+    return float(min(cfg.retry_backoff_max_seconds, cfg.retry_backoff_seconds * 2 ** max(0, attempts - 1)))
 
 
 def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime,
@@ -252,21 +263,35 @@ def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now
     read = bindparam("b_read", type_=Float())
     stmt = (update(sf_lead_sync).where(s.lead_id == bindparam("b_lead"))
             .values(pushed=bindparam("b_pushed", type_=sf_lead_sync.c.pushed.type), pushed_at=now, error=None,
-                    error_seq=None,
+                    error_seq=None, attempts=0, retry_at=None,
                     dirty_since=case((s.seq == bindparam("b_seq"), None),
                                      (func.coalesce(s.dirty_since, 0.0) > read, s.dirty_since), else_=read)))
     conn.execute(stmt, [{"b_lead": lead_id, "b_seq": seq, "b_pushed": snapshot, "b_read": read_at or 0.0}
                         for lead_id, seq, snapshot in done])
 
 
-def settle_error(conn: Connection, lead_id: int, seq: int, code: str, message: str, *, final: bool) -> None:
+def settle_error(conn: Connection, lead_id: int, seq: int, code: str, message: str, *, final: bool,
+                 cfg: SalesforceSettings | None = None) -> bool:
     """A rejected lead keeps its error; a final one stops being retried until the lead changes again (the
-    trigger marks it dirty) or `nurture sync --retry-errors`."""
+    trigger marks it dirty) or `nurture sync --retry-errors`. A transient one (with `cfg`) is retried after a
+    backoff (`retry_backoff_seconds` doubling, at most `retry_backoff_max_seconds`) — not at every push —
+    and after `max_attempts` failures in a row it is given up like a final one. Returns whether the lead
+    was given up (no more automatic retries)."""
     s = sf_lead_sync.c
     values: dict[str, Any] = {"error": f"{code}: {message}"[:2000], "error_seq": seq}
+    wall = time.time()  # clock-ok: compared with the triggers' (wall) clock
+    if not final and cfg is not None:
+        attempts = int(conn.execute(select(s.attempts).where(s.lead_id == lead_id)).scalar() or 0) + 1
+        if attempts >= cfg.max_attempts:
+            final = True
+        else:
+            values.update(attempts=attempts, retry_at=wall + backoff_seconds(cfg, attempts))
+    if not final:  # stays to push (a create that was never dirty, too)
+        values["dirty_since"] = func.coalesce(s.dirty_since, wall)
     if final:
-        values["dirty_since"] = None
+        values.update(dirty_since=None, attempts=0, retry_at=None)
     conn.execute(update(sf_lead_sync).where(s.lead_id == lead_id, s.seq == seq).values(**values))
+    return final
 
 
 def mark_dirty(conn: Connection, lead_ids: Iterable[int], at: float) -> None:
@@ -291,9 +316,15 @@ def push_margin(interval: float, last_push_s: float = 0.0) -> float:
 
 
 def push_due(conn: Connection, interval: float, now_epoch: float, last_push_s: float = 0.0) -> bool:
-    """A push is due when the oldest unpushed change (trigger time, unix seconds) is about to be `interval` old."""
-    oldest = conn.execute(select(func.min(sf_lead_sync.c.dirty_since))).scalar()
-    return oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval, last_push_s)
+    """A push is due when the oldest unpushed change (trigger time, unix seconds) is about to be `interval` old,
+    or a lead waiting out a retry backoff has reached its `retry_at` (a lead in backoff makes no push due)."""
+    s = sf_lead_sync.c
+    oldest, retry = conn.execute(select(
+        func.min(case((s.retry_at.is_(None), s.dirty_since))),
+        func.min(case((s.retry_at.is_not(None), s.retry_at)))).where(s.dirty_since.is_not(None))).one()
+    if oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval, last_push_s):
+        return True
+    return retry is not None and now_epoch >= float(retry)
 
 
 def ensure_rows(conn: Connection, lead_ids: list[int]) -> None:

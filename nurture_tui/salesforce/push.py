@@ -448,7 +448,11 @@ class Pusher:
         """A lead whose live values Salesforce rejected: its error is kept (one open row per lead and code) and
         it is tried again once it changes, or on `--retry-errors`; transient codes retry next sync."""
         assert it.live is not None
-        live.settle_error(conn, it.lead_id, it.live[0], code, message, final=final)
+        transient = not final
+        final = live.settle_error(conn, it.lead_id, it.live[0], code, message, final=final, cfg=self.cfg)
+        if final and transient:
+            message += (f" (given up after {self.cfg.max_attempts} attempts: retried when the lead changes or on "
+                        "`nurture sync --retry-errors`)")
         e = sync_error.c
         if it.outbox_ids:  # the outbox rows' own error rows already say it
             return

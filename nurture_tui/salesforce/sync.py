@@ -213,7 +213,11 @@ def retry_errors(ws: Workspace) -> int:
         # Leads whose create or field update Salesforce rejected: dirty again (live.py / create.py).
         s = sf_lead_sync.c
         n += conn.execute(update(sf_lead_sync).where(s.error_seq.is_not(None), s.dirty_since.is_(None))
-                          .values(dirty_since=time.time(), error_seq=None)).rowcount  # clock-ok: as the triggers
+                          .values(dirty_since=time.time(), error_seq=None, attempts=0,  # clock-ok: as the triggers
+                                  retry_at=None)).rowcount
+        # ... and leads waiting out a retry backoff go with the next push, with a fresh round of attempts
+        n += conn.execute(update(sf_lead_sync).where(s.retry_at.is_not(None))
+                          .values(retry_at=None, attempts=0)).rowcount
         # Whole-sync / whole-job failures are acknowledged; per-record pull errors retry on every sync anyway.
         conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_(None),
                                               sync_error.c.code.in_(["SYNC_FAILED", "BULK_JOB_FAILED"])).values(

@@ -47,6 +47,8 @@ class SfLeadSync(SQLModel, table=True):
     pushed_at: datetime | None = dt_field()
     error_seq: int | None = None  # `seq` when Salesforce last rejected the lead's create/update (retried on change)
     error: str | None = None
+    attempts: int = 0  # transient per-record failures in a row (live.py: capped retry with backoff)
+    retry_at: float | None = None  # unix seconds: not pushed again before this (backoff after a transient failure)
 
 
 class SyncState(SQLModel, table=True):

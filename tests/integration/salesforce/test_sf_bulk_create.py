@@ -259,3 +259,43 @@ def test_a_bulk_look_up_stays_under_the_statement_limit_or_reads_the_object_when
     if lookup == "scan":
         assert report.pushed.create_calls / (2400 / 200) <= 1  # the issue's ≤ 1 call per 200 records
     assert all(len(in_org(emulator, "Lead", e)) == 1 for e in emails)
+
+
+def test_the_emulator_serves_bulk2_insert_step_by_step_as_the_reference_describes(
+        sf_ws: Workspace, emulator: Emulator) -> None:
+    """salesforce-wire.md §5: create → Open (V2Ingest, contentUrl), PUT batches → 201, PATCH UploadComplete,
+    JobComplete with counters, successfulResults `sf__Id,sf__Created,…`, failedResults `sf__Id,sf__Error,…`,
+    unprocessedrecords = the original columns (either spelling), Abort of an open job."""
+    import requests
+    from simple_salesforce.bulk2 import Operation
+
+    from nurture_tui.salesforce.api import SfApi
+
+    api = SfApi(sf_ws.settings.salesforce)
+    client = api.sf.bulk2.Lead._client
+    job = client.create_job(Operation.insert)
+    assert (job["state"], job["jobType"], job["operation"], job["object"]) == ("Open", "V2Ingest", "insert", "Lead")
+    assert job["contentUrl"] == f"services/data/v{api.sf.sf_version}/jobs/ingest/{job['id']}/batches"
+    client.upload_job_data(job["id"], "LastName,Company,Email\nOk,Acme,ok@example.com\nNoCo,,noco@example.com\n")
+    assert client.close_job(job["id"])["state"] == "UploadComplete"
+    client.wait_for_job(job["id"], False, 0)
+    info = client.get_job(job["id"], False)
+    assert (info["state"], info["numberRecordsProcessed"], info["numberRecordsFailed"]) == ("JobComplete", 2, 1)
+    ok = create._csv_dicts(client.get_ingest_results(job["id"], "successfulResults"))
+    (row,) = ok
+    assert list(row)[:2] == ["sf__Id", "sf__Created"] and row["sf__Created"] == "true"
+    assert emulator.org.records["Lead"][row["sf__Id"]]["Email"] == "ok@example.com"
+    (bad,) = create._csv_dicts(client.get_ingest_results(job["id"], "failedResults"))
+    assert list(bad)[:2] == ["sf__Id", "sf__Error"] and bad["sf__Id"] == ""
+    assert bad["sf__Error"].startswith("REQUIRED_FIELD_MISSING:") and bad["Email"] == "noco@example.com"
+    for spelling in ("unprocessedrecords", "unprocessedRecords"):
+        assert client.get_ingest_results(job["id"], spelling).strip() == '"LastName","Company","Email"'
+    open_job = client.create_job(Operation.insert)
+    client.upload_job_data(open_job["id"], "LastName,Company\nNever,Acme\n")
+    assert client.abort_job(open_job["id"], False)["state"] == "Aborted"
+    assert not [r for r in emulator.org.records["Lead"].values() if r.get("LastName") == "Never"]
+    url = f"{api.sf.base_url}jobs/ingest/{open_job['id']}/batches"
+    resp = api.session.put(url, data=b"LastName\nLate\n", headers={"Authorization": f"Bearer {api.sf.session_id}",
+                                                                  "Content-Type": "text/csv"})
+    assert isinstance(resp, requests.Response) and resp.status_code == 409  # not open for data any more
+    assert resp.json()[0]["errorCode"] == "INVALIDJOBSTATE"

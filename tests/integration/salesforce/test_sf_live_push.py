@@ -298,8 +298,12 @@ def test_expired_sessions_and_locked_rows_keep_live_changes_queued(sf_ws: Worksp
     emulator.faults.clear()
     emulator.faults.add("record_error", sobject="Lead", record_ids=[ids[0][1]], code="UNABLE_TO_LOCK_ROW",
                         message="unable to obtain exclusive access to this record")
+    sf_ws.settings.salesforce.retry_backoff_seconds = 0.3
     report = sync(sf_ws, pull=False)  # the locked row does not block the others and stays queued
     assert report.pushed is not None and (report.pushed.sent, report.pushed.retry_later) == (2, 1)
+    report = sync(sf_ws, pull=False)  # ... but waits out its backoff
+    assert report.pushed is not None and report.pushed.sent == 0
+    time.sleep(0.35)
     report = sync(sf_ws, pull=False)
     assert report.pushed is not None and report.pushed.sent == 1
     assert [e["code"] for e in open_errors(sf_ws)] == ["SYNC_FAILED"]  # (the expired-session sync, acknowledged

@@ -682,6 +682,8 @@ def upgrade() -> None:
     sa.Column('pushed_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('error_seq', sa.Integer(), nullable=True),
     sa.Column('error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
+    sa.Column('attempts', sa.Integer(), server_default='0', nullable=False),
+    sa.Column('retry_at', sa.Float(), nullable=True),
     sa.ForeignKeyConstraint(['lead_id'], ['lead.id'], ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('lead_id')
     )
