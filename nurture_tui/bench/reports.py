@@ -192,6 +192,10 @@ REFERENCES: dict[str, str] = {
         "SELECT m.status, m.created_at, m.decided_at, m.snoozed_until, m.reject_reason, u.username, "
         "l.lead_source FROM mql m JOIN lead l ON l.id = m.lead_id LEFT JOIN user u ON u.id = m.rep_id "
         "WHERE m.created_at >= :since AND m.created_at < :until"),
+    "adaptive": (
+        "SELECT d.*, s.name, l.email FROM adaptive_decision d JOIN sequence s ON s.id = d.sequence_id "
+        "JOIN lead l ON l.id = d.lead_id WHERE d.decided_at >= :since AND d.decided_at < :until "
+        "ORDER BY d.decided_at DESC, d.id DESC LIMIT 500"),
 }
 
 
