@@ -113,6 +113,10 @@ class MailSettings(BaseModel):
     # When a tracking hit's effects (score, segments, wake-ups, rules) are applied: "deferred" just after the
     # transaction the answer waits for (web/ingest.py), "inline" in it; "auto": deferred on PostgreSQL only.
     tracking_effects: Literal["auto", "inline", "deferred"] = "auto"
+    # When an open or click is answered (docs/mail.md "Ingest path"): "journal" once appended to the
+    # process's tracking journal (committed to the database just after), "commit" once committed.
+    tracking_ack: Literal["journal", "commit"] = "journal"
+    tracking_journal_fsync: bool = True  # fdatasync the journal before answering (survives power loss)
     dispatch_batch: int = 200
     retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
     max_attempts: int = 8

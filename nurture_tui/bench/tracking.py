@@ -304,6 +304,9 @@ def command(
     effects: str = typer.Option("auto", "--effects", help="mail.tracking_effects for the server: auto (deferred "
                                 "on PostgreSQL only), deferred (effects applied just after the answered "
                                 "transaction) or inline (in it)."),
+    ack: str = typer.Option("journal", "--ack", help="mail.tracking_ack for the server: journal (answered once "
+                            "the hit is in the fsync'd journal, committed just after) or commit (answered "
+                            "once committed)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Opens, clicks and page views from 64 keep-alive clients against the tracking app (engine running)."""
@@ -314,6 +317,8 @@ def command(
     # after; otherwise a temporary SQLite file
     if effects not in ("auto", "inline", "deferred"):
         raise typer.BadParameter("auto, inline or deferred", param_hint="--effects")
+    if ack not in ("journal", "commit"):
+        raise typer.BadParameter("journal or commit", param_hint="--ack")
     given = state(ctx).db_url
     db = given if given and given.startswith("postgresql") else None
     nurture = str(Path(sys.executable).parent / "nurture")
@@ -341,7 +346,8 @@ def command(
 
             port = _free_port()
             proc = subprocess.Popen([nurture, "--db", url, "daemon", "--http", f"127.0.0.1:{port}"],
-                                    env={**_env(data_dir), "NURTURE_MAIL__TRACKING_EFFECTS": effects},
+                                    env={**_env(data_dir), "NURTURE_MAIL__TRACKING_EFFECTS": effects,
+                                         "NURTURE_MAIL__TRACKING_ACK": ack},
                                     stdout=subprocess.DEVNULL,
                                     stderr=open(data_dir / "daemon.log", "wb"))  # noqa: SIM115
             try:
@@ -368,6 +374,7 @@ def command(
     result = {
         "scenario": NAME,
         "db": "postgresql" if db else "sqlite",
+        "ack": ack,
         "effects": effects if effects != "auto" else ("deferred" if db else "inline"),
         "clients": clients,
         "seconds": seconds,
@@ -382,6 +389,9 @@ def command(
         "status_codes": ours["codes"],
         "writer_batches": writer.get("batches"),
         "writer_mean_batch": writer.get("mean_batch"),
+        "journal_flushes": writer.get("journal_flushes"),
+        "commit_lag_p99_ms": writer.get("lag_p99_ms"),
+        "commit_lag_max_ms": writer.get("lag_max_ms"),
         "reference_requests_per_s": theirs["requests_per_s"],
         "reference_p50_ms": theirs["p50_ms"],
         "reference_p99_ms": theirs["p99_ms"],

@@ -22,3 +22,7 @@ def put(conn: Connection, key: str, value: Any) -> None:
     updated = conn.execute(_META.update().where(_META.c.key == key).values(value=value)).rowcount
     if not updated:
         conn.execute(_META.insert().values(key=key, value=value))
+
+
+def delete(conn: Connection, key: str) -> None:
+    conn.execute(_META.delete().where(_META.c.key == key))

@@ -29,15 +29,19 @@ its own request (500). Each worker process has its own writer; a hit is one requ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import queue
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..activity import ActivityEvent
 from ..engine.events import apply_pending, record_events, unlist_oldest_pending
@@ -48,6 +52,8 @@ from ..store.tables import enrollment, outbox
 from ..workspace import Workspace
 from .bots import bot_reason
 from .events_api import ApiEvent, lookup, to_activities
+from .journal import Entry, Journal, encode, forget, journal_dir, orphans, read_entries, resolve_all, store_checkpoints
+from .journal import checkpoint as journal_checkpoint
 
 log = logging.getLogger("nurture.web.ingest")
 
@@ -75,6 +81,13 @@ DEFER_EFFECTS = {"sqlite": False, "postgresql": True}
 #: of its own writer's commits).
 APPLY_BATCH = {"sqlite": 250, "postgresql": 2000}
 APPLY_POLL_SECONDS = 1.0
+#: With `mail.tracking_ack = "journal"`: journaled hits not yet committed above which a new hit's answer
+#: waits for its commit instead of its journal flush — so the database (and the engine, scoring and
+#: triggers) is never more than about a second behind what was answered.
+BACKLOG_LIMIT = 2000
+#: Longest pause between retries of a batch of journaled (already answered) hits while the database is
+#: unavailable; they are retried until it is back, or replayed from the journal by the next writer.
+OUTAGE_RETRY_MAX = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +113,10 @@ class Pending:
     future: asyncio.Future[Any] | None = None
     result: Any = None
     error: BaseException | None = field(default=None)
+    #: a journaled hit: its segment and sequence number, and when it was flushed (perf_counter)
+    segment: str | None = None
+    seq: int = 0
+    flushed_at: float = 0.0
 
     def settle(self) -> None:
         if self.future is not None and self.loop is not None:
@@ -138,17 +155,90 @@ class HitWriter:
         self.applied = 0
         self._apply_wake = threading.Event()
         self._applier: threading.Thread | None = None
+        self.ack = ws.settings.mail.tracking_ack
+        self.journal_dir = journal_dir(ws.settings.data_dir, ws.engine)
+        self._journal: Journal | None = None
+        self._backlog = 0  # journaled hits handed to the writer, not yet committed
+        self._committed_count = 0  # journaled hits committed (or dropped) by this writer since it started
+        self._committed: dict[str, int] = {}  # segment → last committed seq
+        self._forget: list[str] = []  # segments removed, whose checkpoint rows go with the next commit
+        self._stuck = False  # journaled hits left uncommitted (database unavailable at shutdown)
+        self.lags: deque[float] = deque(maxlen=200_000)  # journal flush → commit, seconds
+        self.recovered = self._replay_orphans()
         if self.defer:  # at once: rows a crashed process left pending are applied without waiting for a hit
             self._applier = threading.Thread(target=self._apply_run, name="nurture-hit-applier", daemon=True)
             self._applier.start()
 
     async def record(self, data: TokenData, kind: str, hit: Hit, now: datetime) -> int | None:
+        """Record an open or click; returns once it is durable: with `tracking_ack = "journal"` after its
+        journal flush (None: the activity id comes with the commit just after), otherwise after its
+        commit (the activity id, or None if nothing was stored)."""
         loop = asyncio.get_running_loop()
+        if self.ack == "journal" and self._backlog < BACKLOG_LIMIT:
+            answer: asyncio.Future[Any] = loop.create_future()
+            journal = self._journal or self._open_journal()
+
+            def make(segment: str, seq: int) -> tuple[bytes, tuple[Pending, asyncio.Future[Any]]]:
+                p = Pending(data, kind, hit, now, segment=segment, seq=seq)
+                return encode(seq, data, hit.user_agent, hit.ip, hit.method, now), (p, answer)
+
+            journal.append(make)
+            await answer
+            return None
         pending = Pending(data, kind, hit, now, loop=loop, future=loop.create_future())
-        self.submit(pending)
+        if self.ack == "journal":  # over the backlog: through the journal all the same, answered at commit
+            journal = self._journal or self._open_journal()
+
+            def make_late(segment: str, seq: int) -> tuple[bytes, tuple[Pending, None]]:
+                pending.segment, pending.seq = segment, seq
+                return encode(seq, data, hit.user_agent, hit.ip, hit.method, now), (pending, None)
+
+            journal.append(make_late)
+        else:
+            self.submit(pending)
         assert pending.future is not None
         result: int | None = await pending.future
         return result
+
+    def wait_committed(self, timeout: float = 60.0) -> bool:
+        """Wait until every hit answered from the journal so far is committed (tests, tools, shutdown
+        hooks); False on timeout."""
+        journal = self._journal
+        target = journal.appended if journal is not None else 0
+        deadline = time.monotonic() + timeout  # clock-ok: a real-time bound
+        while journal is not None and self._committed_count < target:
+            if time.monotonic() > deadline:  # clock-ok
+                return False
+            time.sleep(0.005)
+        return True
+
+    def _open_journal(self) -> Journal:
+        with self._lock:
+            if self._closed:
+                raise NurtureError("tracking writer is shut down")
+            if self._journal is None:
+                self._journal = Journal(self.journal_dir, fsync=self.ws.settings.mail.tracking_journal_fsync,
+                                        flushed=self._flushed)
+            return self._journal
+
+    def _flushed(self, items: list[tuple[Pending, asyncio.Future[Any] | None]]) -> None:
+        """On the journal's flusher thread, in sequence order: answer the requests (one wake-up per event
+        loop) and hand the hits to the database writer."""
+        at = time.perf_counter()
+        answers: dict[asyncio.AbstractEventLoop, list[asyncio.Future[Any]]] = {}
+        for p, answer in items:
+            p.flushed_at = at
+            if answer is not None:
+                answers.setdefault(answer.get_loop(), []).append(answer)
+        for loop, futures in answers.items():
+            # a closed loop: its requests are gone, and their hits are journaled all the same
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(resolve_all, futures)
+        with self._lock:
+            self._backlog += len(items)
+            self._start_writers()
+            for p, _ in items:
+                self._queue.put(p)
 
     async def record_api(self, events: list[ApiEvent], now: datetime) -> list[int]:
         """One events-API request, all or nothing (ValidationError names its first unknown lead)."""
@@ -173,28 +263,81 @@ class HitWriter:
         with self._lock:
             if self._closed:
                 raise NurtureError("tracking writer is shut down")
-            if not self._threads:
-                for i in range(WRITERS.get(self.ws.engine.dialect.name, 1)):
-                    thread = threading.Thread(target=self._run, name=f"nurture-hit-writer-{i}", daemon=True)
-                    thread.start()
-                    self._threads.append(thread)
+            self._start_writers()
             self._queue.put(pending)
 
+    def _start_writers(self) -> None:
+        """Under self._lock: the writer thread(s), at the first hit."""
+        if not self._threads:
+            # one writer when journaling: a segment's hits must commit in sequence order
+            count = 1 if self.ack == "journal" else WRITERS.get(self.ws.engine.dialect.name, 1)
+            for i in range(count):
+                thread = threading.Thread(target=self._run, name=f"nurture-hit-writer-{i}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+
     def close(self, timeout: float = 30.0) -> None:
-        """Commit what is queued and apply its effects, then stop the threads."""
+        """Flush the journal, commit what is queued and apply its effects, then stop the threads."""
         with self._lock:
             self._closed = True
+            journal = self._journal
+        if journal is not None:
+            journal.close()  # its last flush queues its hits ahead of the writers' stop marks below
+        with self._lock:
             threads = list(self._threads)
             for _ in threads:
                 self._queue.put(None)
         for thread in threads:
             thread.join(timeout)
+        if journal is not None:
+            self._retire_committed(journal, final=not self._stuck)
         if self._applier is not None:
             self._apply_wake.set()
             self._applier.join(timeout)
         if threads:
-            log.info("tracking writer closed", extra={"hits": self.hits, "batches": self.batches,
-                                                      "mean_batch": round(self.hits / max(1, self.batches), 1)})
+            lags = sorted(self.lags)
+            log.info("tracking writer closed", extra={
+                "hits": self.hits, "batches": self.batches, "mean_batch": round(self.hits / max(1, self.batches), 1),
+                "journal_flushes": journal.flushes if journal else 0,
+                "lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1) if lags else None,
+                "lag_max_ms": round(lags[-1] * 1000, 1) if lags else None})
+
+    def _retire_committed(self, journal: Journal, *, final: bool = False) -> None:
+        """Remove the journal segments whose hits are all committed (the current one too when `final`)."""
+        for item in list(journal.retired):
+            name, last, fd = item
+            if self._committed.get(name, 0) >= last:
+                journal.retired.remove(item)
+                journal.release(name, fd)
+                self._forget.append(name)
+        if final:
+            self._forget.append(journal.finish())
+            with write_tx(self.ws.engine) as conn:
+                for name in self._forget:
+                    forget(conn, name)
+            self._forget.clear()
+
+    def _replay_orphans(self) -> int:
+        """Commit the journaled hits that a process which is gone (crashed, killed) answered but did not
+        commit, then remove its segments. Returns how many hits were committed."""
+        replayed = 0
+        for name, fd in orphans(self.journal_dir):
+            try:
+                with self.ws.engine.connect() as conn:
+                    after = journal_checkpoint(conn, name)
+                entries = read_entries(fd, name, after)
+                for i in range(0, len(entries), self.max_batch):
+                    batch = [_pending(e) for e in entries[i:i + self.max_batch]]
+                    self._commit(batch, patient=False)
+                    replayed += len(batch)
+                with write_tx(self.ws.engine) as conn:
+                    forget(conn, name)
+                (self.journal_dir / name).unlink(missing_ok=True)
+            finally:
+                os.close(fd)
+            if entries:
+                log.info("tracking journal replayed", extra={"segment": name, "hits": len(entries)})
+        return replayed
 
     def _run(self) -> None:
         stop = False
@@ -226,28 +369,73 @@ class HitWriter:
             self._commit(batch)
             self._last_write = time.monotonic() - t0  # clock-ok
 
-    def _commit(self, batch: list[Pending]) -> None:
-        for attempt in (1, 2):
+    def _commit(self, batch: list[Pending], *, patient: bool = True) -> None:
+        answered = any(p.segment for p in batch)
+        if answered and self._stuck:  # behind hits left in the journal: these stay there too, in order
+            for p in batch:
+                p.error = NurtureError("tracking writer stopped: the database is unavailable")
+                p.settle()
+            return
+        delay = 0.05
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 self._write(batch)
                 break
             except Exception as exc:  # retried, then isolated per hit below
+                if answered and _unavailable(exc):
+                    # answered hits: never dropped for an outage — retried until the database is back,
+                    # or left in the journal for the next writer (at shutdown, or in a replay at start)
+                    if (self._closed or not patient) and attempt > 3:
+                        self._stuck = True
+                        log.error("tracking hits left in the journal", extra={"hits": len(batch),
+                                                                              "error": str(exc)})
+                        if not patient:
+                            raise
+                        for p in batch:
+                            p.error = exc
+                            p.settle()
+                        return
+                    log.warning("database unavailable, retrying tracking batch",
+                                extra={"hits": len(batch), "error": str(exc)})
+                    time.sleep(delay)
+                    delay = min(OUTAGE_RETRY_MAX, delay * 2)
+                    continue
                 if attempt == 1:
                     log.warning("tracking batch failed, retrying", extra={"hits": len(batch), "error": str(exc)})
                     continue
                 if len(batch) == 1:
-                    log.error("tracking hit not recorded", extra={"error": str(exc)})
+                    log.error("tracking hit not recorded", extra={"error": str(exc), "seq": batch[0].seq})
                     batch[0].error = exc
                 else:
                     for one in batch:
                         one.error = None
-                        self._commit([one])
+                        self._commit([one], patient=patient)
                     return
+                break
+        done = time.perf_counter()
+        journaled = 0
+        for p in batch:
+            if p.segment is not None:
+                journaled += 1
+                if p.seq > self._committed.get(p.segment, 0):
+                    self._committed[p.segment] = p.seq
+                if p.flushed_at:
+                    self.lags.append(done - p.flushed_at)
+                if p.error is not None and p.future is None:
+                    log.warning("tracking hit dropped", extra={"seq": p.seq, "lead_id": p.data and p.data.lead_id,
+                                                               "error": str(p.error)})
         with self._lock:
             self.batches += 1
             self.hits += len(batch)
+            flushed = sum(1 for p in batch if p.flushed_at)
+            self._backlog -= flushed
+            self._committed_count += flushed
         for p in batch:
             p.settle()
+        if journaled and self._journal is not None and self._journal.retired:
+            self._retire_committed(self._journal)
         if self.defer:
             self._apply_wake.set()
 
@@ -324,6 +512,16 @@ class HitWriter:
                     url=data.url[:2048] or None, bot=reason is not None, meta=meta,
                 ))
                 owners.append((p, -1))
+            seqs: dict[str, int] = {}
+            forgotten = 0
+            for p in batch:
+                if p.segment is not None and p.seq > seqs.get(p.segment, 0):
+                    seqs[p.segment] = p.seq
+            if seqs:
+                store_checkpoints(conn, seqs)
+                for name in self._forget:
+                    forget(conn, name)
+                forgotten = len(self._forget)
             if events:
                 now = max(max(p.now for p, _ in owners), self.ws.clock.now())
                 ids = record_events(conn, events, now, settings, defer_effects=self.defer)
@@ -333,6 +531,17 @@ class HitWriter:
                         p.result, at = ids[at], at + 1
                     else:
                         p.result, at = ids[at:at + n], at + n
+        del self._forget[:forgotten]  # committed
+
+
+def _pending(entry: Entry) -> Pending:
+    return Pending(entry.data, entry.data.kind, Hit(entry.user_agent, entry.ip, entry.method), entry.now,
+                   segment=entry.segment, seq=entry.seq)
+
+
+def _unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or stayed busy (worth waiting for), as opposed to a bad hit."""
+    return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
 def _messages(conn: Connection, refs: list[str]) -> dict[str, dict[str, Any]]:

@@ -137,10 +137,14 @@ def test_acknowledged_hits_survive_sigkill(workspace: Workspace, tmp_path: Path)
     acked = {ua for ua, status in answered if status in (200, 302)}
     assert sorted({status for _, status in answered}) in ([200, 302], [200], [302])
     assert 200 <= len(acked) < len(urls), "the kill should land mid-load"
-    # a fresh process opens the database as after a crash: every acknowledged hit is there, once
+    # a fresh process opens the database as after a crash: starting its writer commits what the killed one
+    # answered from its journal but had not committed, and applies what is pending (closing waits for it) —
+    # then every acknowledged hit is there, once
     with Workspace.open(load_settings(None, ws.settings.db_url)) as fresh:
+        writer = HitWriter(fresh)
+        writer.close()
         stored = _stored_agents(fresh)
-        HitWriter(fresh).close()  # starting a writer applies what is pending (closing waits for it)
+        assert not list(writer.journal_dir.glob("*.jnl"))  # the killed writer's segment, replayed and removed
         with fresh.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(activity_pending)).scalar_one() == 0
             hit_leads = set(conn.execute(select(activity.c.lead_id).where(activity.c.kind.in_(("open", "click"))))
@@ -173,6 +177,7 @@ def test_a_thousand_concurrent_clicks_of_one_lead_score_and_wake_once(workspace:
     with WebServer(ws, "127.0.0.1", 0) as srv:
         answered = asyncio.run(_fire([(f"{srv.url}/c/{token}", BROWSER)] * 1000, 64))
         writer = srv.app.hit_writer  # type: ignore[attr-defined]
+        writer.wait_committed()  # answered from the journal: their commits may still be on their way
         batches = writer.batches
         # the same 1,000 clicks for another lead, one transaction each
         solo_token = signer.sign("click", solo, solo_ref, now + timedelta(days=30), "https://example.com/pricing")

@@ -144,7 +144,14 @@ def _seed(ws: Workspace) -> dict[str, int]:
     return ids
 
 
-def test_a_token_for_an_unknown_message_is_refused(workspace: Workspace) -> None:
+@pytest.mark.parametrize("ack", ["journal", "commit"])
+def test_a_token_for_an_unknown_message_is_refused(workspace: Workspace, ack: str,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token whose message does not exist or is another lead's records nothing. With `tracking_ack =
+    "commit"` the open or click is refused (400); with "journal" (the default) it was answered from the
+    verified token before any lookup — the pixel, or the redirect to the URL the signature covers — and the
+    writer drops it. Unsubscribes always look the message up first and refuse it."""
+    monkeypatch.setattr(workspace.settings.mail, "tracking_ack", ack)
     ids = _seed(workspace)
     signer = TokenSigner(workspace.settings.mail.secret_key.get_secret_value())
     later = workspace.clock.now() + timedelta(days=30)
@@ -155,10 +162,15 @@ def test_a_token_for_an_unknown_message_is_refused(workspace: Workspace) -> None
             assert http.post(f"/u/{unsub}", data={"action": "unsubscribe"}).status_code == 400
             assert http.post(f"/u/{unsub}", data={"List-Unsubscribe": "One-Click"}).status_code == 400
             assert http.get(f"/u/{unsub}").status_code == 400
-            click = signer.sign("click", lead_id, ref, later, "https://evil.example/")
+            click = signer.sign("click", lead_id, ref, later, "https://signed.example/")
             resp = http.get(f"/c/{click}", follow_redirects=False)
-            assert resp.status_code == 400 and "location" not in resp.headers
-            assert http.get(f"/o/{signer.sign('open', lead_id, ref, later)}.gif").status_code == 400
+            pixel = http.get(f"/o/{signer.sign('open', lead_id, ref, later)}.gif")
+            if ack == "commit":
+                assert resp.status_code == 400 and "location" not in resp.headers
+                assert pixel.status_code == 400
+            else:
+                assert resp.status_code == 302 and resp.headers["location"] == "https://signed.example/"
+                assert pixel.status_code == 200
         # the genuine token still works
         ok = signer.sign("click", ids["ann"], "ref-ann", later, "https://example.com/a")
         resp = http.get(f"/c/{ok}", follow_redirects=False)

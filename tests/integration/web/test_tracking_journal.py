@@ -1,0 +1,166 @@
+"""Issue 21: opens and clicks are answered once they are in the process's tracking journal
+(`mail.tracking_ack = "journal"`, web/journal.py) and committed just after; the journal is replayed by the
+next writer after a crash, exactly from where the database says the last commit ended."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, insert, select
+
+from nurture_tui.engine.seeding import make_leads
+from nurture_tui.mail.tokens import TokenData, TokenSigner
+from nurture_tui.store import meta
+from nurture_tui.store.engine import write_tx
+from nurture_tui.store.tables import activity, outbox
+from nurture_tui.web import journal
+from nurture_tui.web.ingest import HitWriter
+from nurture_tui.web.server import WebServer
+from nurture_tui.workspace import Workspace
+
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
+
+
+def _messages(ws: Workspace, n: int) -> list[tuple[int, str]]:
+    now = ws.clock.now()
+    with write_tx(ws.engine) as conn:
+        ids = make_leads(conn, n, now)
+        conn.execute(insert(outbox), [{
+            "idempotency_key": f"j:{lid}", "lead_id": lid, "to_email": f"j{lid}@example.com", "status": "sent",
+            "message_ref": f"jref-{lid}", "sent_at": now - timedelta(hours=1), "created_at": now, "headers": {},
+        } for lid in ids])
+    return [(lid, f"jref-{lid}") for lid in ids]
+
+
+def _tracked(ws: Workspace) -> list[str]:
+    with ws.engine.connect() as conn:
+        return [m["ua"] for m in conn.execute(select(activity.c.meta).where(activity.c.kind.in_(("open", "click"))))
+                .scalars()]
+
+
+def _journal_keys(ws: Workspace) -> int:
+    with ws.engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(meta._META)
+                                .where(meta._META.c.key.like(journal.KEY_PREFIX + "%"))).scalar_one())
+
+
+def test_a_crashed_writers_segment_is_replayed_from_its_checkpoint(workspace: Workspace) -> None:
+    """A segment left by a dead process: hits after the stored checkpoint are committed once, a torn last
+    line is skipped, and the segment and its checkpoint are removed."""
+    ws = workspace
+    msgs = _messages(ws, 10)
+    directory = journal.journal_dir(ws.settings.data_dir, ws.engine)
+    directory.mkdir(parents=True)
+    segment = "1-999999.jnl"
+    now = ws.clock.now()
+    later = now + timedelta(days=30)
+    lines = [journal.encode(seq, TokenData("open", lid, ref, later, ""), f"{BROWSER} j-{seq}", "10.0.0.1", "GET", now)
+             for seq, (lid, ref) in enumerate(msgs, start=1)]
+    (directory / segment).write_bytes(b"".join(lines) + b'[11,"open",1,"jref')  # torn: the crash mid-write
+    with write_tx(ws.engine) as conn:  # the first four were committed before the crash
+        journal.store_checkpoints(conn, {segment: 4})
+    writer = HitWriter(ws)
+    writer.close()
+    assert writer.recovered == 6
+    assert sorted(_tracked(ws)) == sorted(f"{BROWSER} j-{seq}" for seq in range(5, 11))
+    assert not (directory / segment).exists()
+    assert _journal_keys(ws) == 0
+
+
+def test_a_live_writers_segment_is_not_replayed(workspace: Workspace) -> None:
+    """Another process's segment (its lock is held) is left to it."""
+    ws = workspace
+    (lid, ref), = _messages(ws, 1)
+    got: list[object] = []
+    directory = journal.journal_dir(ws.settings.data_dir, ws.engine)
+    live = journal.Journal(directory, fsync=False, flushed=got.extend)
+    now = ws.clock.now()
+    data = TokenData("open", lid, ref, now + timedelta(days=1), "")
+    live.append(lambda seg, seq: (journal.encode(seq, data, BROWSER, None, "GET", now), seq))
+    live.close()
+    assert got == [1]
+    writer = HitWriter(ws)
+    writer.close()
+    assert writer.recovered == 0 and _tracked(ws) == []
+    assert (directory / live.segment).exists()
+    live.finish()
+
+
+def test_rotated_segments_are_removed_once_committed(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = workspace
+    monkeypatch.setattr(journal, "ROTATE_BYTES", 2_000)  # a new segment every ~6 hits
+    msgs = _messages(ws, 20)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    later = datetime.now(UTC) + timedelta(days=30)  # the server verifies against the workspace clock
+    later = max(later, ws.clock.now() + timedelta(days=30))
+    with WebServer(ws, "127.0.0.1", 0) as srv:
+        urls = [f"{srv.url}/o/{signer.sign('open', lid, ref, later)}.gif" for lid, ref in msgs * 10]
+
+        async def fire() -> list[int]:
+            async with httpx.AsyncClient(timeout=30) as client:
+                out = []
+                for i, url in enumerate(urls):
+                    out.append((await client.get(url, headers={"user-agent": f"{BROWSER} r-{i}"})).status_code)
+                return out
+
+        statuses = asyncio.run(fire())
+        writer = srv.app.hit_writer  # type: ignore[attr-defined]
+    assert statuses == [200] * 200
+    assert writer.ack == "journal" and writer._journal is not None and writer._journal.flushes >= 200
+    assert sorted(_tracked(ws)) == sorted(f"{BROWSER} r-{i}" for i in range(200))
+    assert not list(writer.journal_dir.glob("*.jnl"))
+    assert _journal_keys(ws) == 0
+
+
+def test_an_open_is_answered_while_the_database_is_locked(sqlite_workspace: Workspace) -> None:
+    """The answer waits for the journal, not the database: with another process holding SQLite's write
+    lock the pixel is served at once, and the hit is committed when the lock is released."""
+    ws = sqlite_workspace
+    (lid, ref), = _messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    token = signer.sign("open", lid, ref, ws.clock.now() + timedelta(days=30))
+    db_path = ws.engine.url.database
+    assert db_path
+    locker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    with WebServer(ws, "127.0.0.1", 0) as srv:
+        locker.execute("BEGIN IMMEDIATE")
+        released = threading.Event()
+
+        def release_later() -> None:
+            time.sleep(1.5)
+            locker.execute("COMMIT")
+            released.set()
+
+        threading.Thread(target=release_later).start()
+        t0 = time.monotonic()
+        r = httpx.get(f"{srv.url}/o/{token}.gif", headers={"user-agent": BROWSER}, timeout=30)
+        answered_in = time.monotonic() - t0
+        assert r.status_code == 200 and r.content.startswith(b"GIF89a")
+        assert not released.is_set(), f"answered only after the lock was released ({answered_in:.2f} s)"
+        released.wait(10)
+    locker.close()
+    assert _tracked(ws) == [BROWSER]
+
+
+def test_commit_ack_answers_after_the_commit(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`mail.tracking_ack = "commit"`: no journal; the hit is in the database when the answer comes."""
+    ws = workspace
+    monkeypatch.setattr(ws.settings.mail, "tracking_ack", "commit")
+    (lid, ref), = _messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    token = signer.sign("click", lid, ref, ws.clock.now() + timedelta(days=30), "https://example.com/x")
+    with WebServer(ws, "127.0.0.1", 0) as srv:
+        r = httpx.get(f"{srv.url}/c/{token}", headers={"user-agent": BROWSER}, timeout=30)
+        assert r.status_code == 302 and r.headers["location"] == "https://example.com/x"
+        assert _tracked(ws) == [BROWSER]  # before the server stops
+        writer = srv.app.hit_writer  # type: ignore[attr-defined]
+    assert writer._journal is None
+    assert not writer.journal_dir.exists() or not list(writer.journal_dir.glob("*.jnl"))
+    assert os.environ.get("NURTURE_MAIL__TRACKING_ACK") is None
