@@ -283,14 +283,15 @@ class Creator:
         for sobject, extra in (("Lead", " AND IsConverted = false"), ("Contact", "")):
             head = f"SELECT Id, Email FROM {sobject} WHERE Email IN ("
             tail = f"){extra}"
-            parts = list(soql_chunks(emails, SOQL_LIMIT - len(head) - len(tail)))
+            room = SOQL_LIMIT - len(head) - len(tail)
+            at_least = -(-sum(len(e) + 4 for e in emails) // room)  # statements the lists need, at least
             scan = self._scan_cost(sobject)
             queries: list[tuple[str, set[str] | None, int]]
-            if scan < QUERY_JOB_CALLS * len(parts):
+            if scan < QUERY_JOB_CALLS * at_least:
                 wanted = set(emails)
                 queries = [(f"SELECT Id, Email FROM {sobject} WHERE Email != null{extra}", wanted, scan)]
             else:
-                queries = [(head + part + tail, None, QUERY_JOB_CALLS) for part in parts]
+                queries = [(head + part + tail, None, QUERY_JOB_CALLS) for part in soql_chunks(emails, room)]
             for soql, keep, cost in queries:
                 if not self.budget_ok(cost):
                     return None
@@ -529,6 +530,7 @@ class Creator:
             resolved.append(int(r.id))
             linked.append(int(r.id))
             self.report.linked += 1
+        managed = live.values_keys(self.settings)
         for i, (r, rec) in enumerate(records):
             res: dict[str, Any] = results[i] if i < len(results) else {"success": False, "errors": [
                 {"statusCode": "UNPROCESSED", "message": "no result returned for this record"}]}
@@ -536,7 +538,7 @@ class Creator:
             if res.get("success"):
                 sf_id = str(res["id"])
                 to_link.append({"b_id": int(r.id), "b_sf": sf_id, "b_type": sobject})
-                sent = {k: v for k, v in rec.items() if k in live.values_keys(self.settings)}
+                sent = {k: v for k, v in rec.items() if k in managed}
                 done.append((int(r.id), int(r.seq or 0), {**(r.pushed or {}), **sent}))
                 resolved.append(int(r.id))
                 self.report.created += 1
@@ -550,8 +552,7 @@ class Creator:
             conn.execute(update(lead).where(lead.c.id == bindparam("b_id"), lead.c.sf_id.is_(None))
                          .values(sf_id=bindparam("b_sf"), sf_type=bindparam("b_type")), to_link)
         live.mark_dirty(conn, linked, time.time())  # clock-ok: their values go out with this sync's field push
-        live.ensure_rows(conn, [d[0] for d in done])
-        live.settle_ok(conn, done, self.now, self.read_at)
+        live.settle_created(conn, done, self.now, self.read_at)
         for part in chunks(resolved):
             conn.execute(update(sync_error).where(sync_error.c.lead_id.in_(part), sync_error.c.resolved_at.is_(None),
                                                   sync_error.c.direction == "push").values(resolved_at=self.now))

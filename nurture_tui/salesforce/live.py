@@ -270,6 +270,23 @@ def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now
                         for lead_id, seq, snapshot in done])
 
 
+def settle_created(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime,
+                   read_at: float | None = None) -> None:
+    """`settle_ok` for leads just created in Salesforce, most of which have no `sf_lead_sync` row yet: those
+    are inserted settled (one batched INSERT instead of an insert and an update), the others settled."""
+    if not done:
+        return
+    s = sf_lead_sync.c
+    have: set[int] = set()
+    for chunk in chunks(sorted({d[0] for d in done})):
+        have |= {int(r[0]) for r in conn.execute(select(s.lead_id).where(s.lead_id.in_(chunk)))}
+    new = [{"lead_id": lead_id, "seq": 0, "dirty_since": None, "pushed": snapshot, "pushed_at": now, "attempts": 0}
+           for lead_id, _seq, snapshot in done if lead_id not in have]
+    if new:
+        conn.execute(insert(sf_lead_sync), new)
+    settle_ok(conn, [d for d in done if d[0] in have], now, read_at)
+
+
 def settle_error(conn: Connection, lead_id: int, seq: int, code: str, message: str, *, final: bool,
                  cfg: SalesforceSettings | None = None) -> bool:
     """A rejected lead keeps its error; a final one stops being retried until the lead changes again (the
