@@ -15,8 +15,10 @@ the record → row mapping — is its entry in `PULL_SPECS`.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -82,21 +84,68 @@ log = logging.getLogger("nurture.salesforce")
 ErrorSink = Callable[[Connection, str, str, str | None, str, str, dict[str, Any]], None]
 
 
-def _prefetched(pages: Iterator[list[dict[str, Any]]]) -> Iterator[list[dict[str, Any]]]:
-    """Fetch the next page (HTTP, the org's work, CSV/JSON parsing) while the caller applies this one.
+@dataclass
+class Prepared:
+    """What a page's records give without the database — worked out in the prefetch thread (`_prepare`), so
+    it overlaps the previous page's SQLite writes (which release the GIL) instead of adding to them."""
 
-    The source generator only ever runs in the one worker thread, one step at a time, and the caller makes no
-    other API calls meanwhile, so the session is never used concurrently; errors surface at the same page."""
+    top: datetime | None  # the page's newest SystemModstamp
+    values: dict[str, dict[str, Any]] | None = None  # Lead/Contact: `mapping.lead_values` by record Id
+    emails: list[str] | None = None  # Lead/Contact: the page's addresses (trimmed, lower-cased)
+
+
+def _prepare(obj: str, page: list[dict[str, Any]]) -> Prepared:
+    prepared = Prepared(_top_stamp(page))
+    if PULL_SPECS[obj].mapper is _people_rows:
+        values = m.lead_values
+        prepared.values = {r["Id"]: values(obj, r) for r in page}
+        prepared.emails = list({str(r.get("Email") or "").strip().lower() for r in page} - {""})
+    return prepared
+
+
+def _prefetched(obj: str, pages: Iterator[list[dict[str, Any]]],
+                ahead: int = 2) -> Iterator[tuple[list[dict[str, Any]], Prepared]]:
+    """Fetch the next pages (HTTP, the org's work, CSV/JSON parsing, `_prepare`) while the caller applies this
+    one.
+
+    Up to `ahead` pages are requested in advance, so the org (the emulator: a process of its own) is not left
+    idle while a page is written. The source generator only ever runs in the one worker thread, one step at a
+    time, and the caller makes no other API calls meanwhile, so the session is never used concurrently;
+    errors surface at the same page (a generator that raised is exhausted: requests queued after it get
+    None)."""
+    from collections import deque
     from concurrent.futures import ThreadPoolExecutor
 
+    def fetch() -> tuple[list[dict[str, Any]], Prepared] | None:
+        page = next(pages, None)
+        return None if page is None else (page, _prepare(obj, page))
+
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sf-pull-prefetch") as pool:
-        pending = pool.submit(next, pages, None)
-        while True:
-            page = pending.result()
-            if page is None:
-                return
-            pending = pool.submit(next, pages, None)
-            yield page
+        queued = deque(pool.submit(fetch) for _ in range(ahead))
+        try:
+            while True:
+                got = queued.popleft().result()
+                if got is None:
+                    return
+                queued.append(pool.submit(fetch))
+                yield got
+        finally:
+            for f in queued:  # the caller stopped early (an error applying a page): fetch no further
+                f.cancel()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a page is applied: its tens of thousands of new dicts and tuples
+    (none of them in cycles) would otherwise trigger hundreds of young-generation passes per page."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _top_stamp(page: list[dict[str, Any]]) -> datetime | None:
@@ -202,11 +251,11 @@ class Puller:
         where = f" WHERE {cond}" if cond else ""
         soql = f"SELECT {', '.join(m.PULL_FIELDS[obj])} FROM {obj}{where} ORDER BY SystemModstamp, Id"
         count_soql = f"SELECT COUNT() FROM {obj}{where}" if watermark is None else None
-        for page in _prefetched(self._pages(obj, soql, False, rep, count_soql)):
+        for page, prepared in _prefetched(obj, self._pages(obj, soql, False, rep, count_soql)):
             rep.fetched += len(page)
-            with write_tx(self.ws.engine) as conn:
-                self._apply(conn, obj, page, rep)
-                top = _top_stamp(page)
+            with _gc_paused(), write_tx(self.ws.engine) as conn:
+                self._apply(conn, obj, page, rep, prepared)
+                top = prepared.top
                 watermark = max(watermark, top) if watermark and top else (top or watermark)
                 self._save_state(conn, obj, watermark)
         with write_tx(self.ws.engine) as conn:
@@ -237,14 +286,15 @@ class Puller:
                     self._apply(conn, obj, page, rep)
 
     # ---------------------------------------------------------------------------------------- applying
-    def _apply(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport) -> None:
+    def _apply(self, conn: Connection, obj: str, rows: list[dict[str, Any]], rep: ObjectReport,
+               prepared: Prepared | None = None) -> None:
         """One page of `obj` → its local table, driven by `PULL_SPECS[obj]`: compare with what is mirrored,
         map the changed records, write the inserts and the updates as batched executemany, count, record events."""
         spec = PULL_SPECS[obj]
         table = spec.table
         existing = by_sf_id(conn, table, [table.c.id, table.c.sf_id, *(table.c[n] for n in spec.columns)],
                             (r["Id"] for r in rows))
-        page = Page(self, conn, obj, rows, existing, rep)
+        page = Page(self, conn, obj, rows, existing, rep, prepared or _prepare(obj, rows))
         row_for = spec.mapper(page)
         intercept = spec.intercept
         by_modstamp = spec.by_modstamp
@@ -381,6 +431,7 @@ class Page:
     rows: list[dict[str, Any]]
     existing: dict[str, Any]  # mirrored rows by Salesforce id (the spec's columns)
     rep: ObjectReport
+    prepared: Prepared  # what the records give without the database (see `_prepare`)
     events: list[ActivityEvent] = field(default_factory=list)  # engagement to record with the page
 
 
@@ -482,7 +533,7 @@ def _people_rows(page: Page) -> RowMapper:
     c = lead.c
     # email → (local id, Salesforce id); -1 marks a row inserted by this page
     emails: dict[str, tuple[int, str | None]] = {}
-    wanted = list({str(r.get("Email") or "").strip().lower() for r in page.rows} - {""})
+    wanted = page.prepared.emails or []
     if wanted:
         for row in conn.execute(select(c.email, c.id, c.sf_id).where(in_values(conn, c.email, wanted))):
             emails[row.email] = (row.id, row.sf_id)
@@ -500,10 +551,11 @@ def _people_rows(page: Page) -> RowMapper:
     salesforce_owns_owner = puller.cfg.owner_authority == "salesforce"
     is_lead = sobject == "Lead"
     now = puller.now
+    values = page.prepared.values or {}
 
     def mapped(r: dict[str, Any], local: Any) -> dict[str, Any] | None:
         sf_id = r["Id"]
-        vals = m.lead_values(sobject, r)
+        vals = values.pop(sf_id, None) or m.lead_values(sobject, r)  # (popped: a repeated Id maps afresh)
         email = vals["email"]
         if not email:
             rep.skipped += 1  # nothing to nurture without an address
