@@ -20,17 +20,19 @@ NEW_DOMAIN = "create-bench.example"
 
 
 def run(ws: Any, emu: Any, session: Any, *, records: int, linked: int) -> dict[str, Any]:
-    from sqlalchemy import func, insert, select, update
+    from sqlalchemy import delete, func, insert, select, update
 
     from ..salesforce.sync import run_sync
     from ..store.engine import write_tx
-    from ..store.tables import lead
+    from ..store.tables import lead, sf_lead_sync
 
     now = ws.clock.now()
     with write_tx(ws.engine) as conn:
         known = [r.id for r in conn.execute(select(lead.c.id).where(lead.c.sf_type == "Lead", lead.c.sf_id.is_not(None))
                                             .order_by(lead.c.id).limit(linked))]
         conn.execute(update(lead).where(lead.c.id.in_(known)).values(sf_id=None, sf_type=None))
+        # as if imported before the first sync: no push history (an earlier scenario may have pushed them)
+        conn.execute(delete(sf_lead_sync).where(sf_lead_sync.c.lead_id.in_(known)))
         rows = [{"email": f"new{i:06d}@{NEW_DOMAIN}", "first_name": "New", "last_name": f"Lead {i}",
                  "company": f"Company {i % 997}", "title": "Buyer", "created_at": now, "updated_at": now}
                 for i in range(records)]
