@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from nurture_tui.console.sync import sync_overview
 from nurture_tui.salesforce.emulator import Emulator
 from nurture_tui.salesforce.live import backoff_seconds, push_due
 from nurture_tui.salesforce.sync import retry_errors
@@ -75,6 +76,9 @@ def test_a_lead_that_keeps_failing_is_retried_with_backoff_then_kept_in_sync_err
     (err,) = errors
     assert err["code"] == "UNABLE_TO_LOCK_ROW" and err["lead_id"] == stuck and err["attempts"] == 3
     assert "given up after 3 attempts" in err["message"]
+    with sf_ws.engine.connect() as conn:  # shown in Sync & audit with its lead
+        (shown,) = sync_overview(conn).errors
+    assert shown.code == "UNABLE_TO_LOCK_ROW" and shown.lead_id == stuck
     time.sleep(0.35)
     assert sync(sf_ws, pull=False).ok and writes(emulator) == before + 2  # kept, not retried
     emulator.faults.clear()  # the lock is gone; the operator retries
