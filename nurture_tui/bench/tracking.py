@@ -112,7 +112,11 @@ def _requests(messages: list[tuple[int, str]], count: int, seed_: int) -> list[b
     return out
 
 
-async def _client(port: int, reqs: list[bytes], stop_at: float, lat: list[float], codes: dict[int, int]) -> None:
+_KIND_OF = {b"GET /o": "open", b"GET /c": "click", b"POST /": "page_view"}
+
+
+async def _client(port: int, reqs: list[bytes], stop_at: float, lat: list[float], codes: dict[int, int],
+                  by_kind: dict[str, list[float]]) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     try:
@@ -129,7 +133,9 @@ async def _client(port: int, reqs: list[bytes], stop_at: float, lat: list[float]
                     length = int(line[15:])
             if length:
                 await reader.readexactly(length)
-            lat.append(time.perf_counter() - t0)
+            took = time.perf_counter() - t0
+            lat.append(took)
+            by_kind[_KIND_OF.get(req[:6], "other")].append(took)
             codes[status] = codes.get(status, 0) + 1
     except (OSError, asyncio.IncompleteReadError):
         codes[-1] = codes.get(-1, 0) + 1
@@ -143,12 +149,13 @@ def load(port: int, reqs: list[bytes], clients: int, seconds: float) -> dict[str
 
     lat: list[float] = []
     codes: dict[int, int] = {}
+    by_kind: dict[str, list[float]] = {"open": [], "click": [], "page_view": [], "other": []}
 
     async def main() -> float:
         stop_at = time.perf_counter() + seconds
         share = len(reqs) // clients
         t0 = time.perf_counter()
-        await asyncio.gather(*(_client(port, reqs[k * share:(k + 1) * share], stop_at, lat, codes)
+        await asyncio.gather(*(_client(port, reqs[k * share:(k + 1) * share], stop_at, lat, codes, by_kind)
                                for k in range(clients)))
         return time.perf_counter() - t0
 
@@ -157,6 +164,7 @@ def load(port: int, reqs: list[bytes], clients: int, seconds: float) -> dict[str
     ms = [x * 1000 for x in lat]
     return {"requests_per_s": round(len(lat) / wall, 1), "p50_ms": round(percentile(ms, 50), 2),
             "p99_ms": round(percentile(ms, 99), 2), "errors": sum(codes.values()) - ok, "sent": ok,
+            "p99_ms_by_kind": {k: round(percentile([x * 1000 for x in v], 99), 2) for k, v in by_kind.items() if v},
             "codes": {str(k): v for k, v in sorted(codes.items())}}
 
 
@@ -386,6 +394,7 @@ def command(
         "sent": ours["sent"],
         "recorded": recorded,
         "effects_pending_after_stop": pending,
+        "p99_ms_by_kind": ours["p99_ms_by_kind"],
         "status_codes": ours["codes"],
         "writer_batches": writer.get("batches"),
         "writer_mean_batch": writer.get("mean_batch"),
@@ -396,6 +405,7 @@ def command(
         "reference_p50_ms": theirs["p50_ms"],
         "reference_p99_ms": theirs["p99_ms"],
         "reference_errors": theirs["errors"],
+        "reference_p99_ms_by_kind": theirs["p99_ms_by_kind"],
         "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2) if theirs["requests_per_s"] else None,
     }
     record(result, as_json=json_)

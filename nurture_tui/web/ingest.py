@@ -88,6 +88,15 @@ BACKLOG_LIMIT = 2000
 #: Longest pause between retries of a batch of journaled (already answered) hits while the database is
 #: unavailable; they are retried until it is back, or replayed from the journal by the next writer.
 OUTAGE_RETRY_MAX = 2.0
+#: Journaled hits are committed in batches that take about this long (sized from the last batches' time
+#: per hit; bigger while the backlog is over half its limit): a commit-waiting request (a page view from
+#: the events API) waits at most about this for the writer. At least BULK_MIN hits a batch, gathered for up
+#: to BULK_LINGER.
+BULK_SECONDS = 0.02
+BULK_MIN = 32
+BULK_LINGER = 0.005
+#: Wakes the writer for journaled hits (they wait in `HitWriter._bulk`, not in the queue).
+_WAKE = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +151,10 @@ class HitWriter:
         self.ws = ws
         self.max_batch = max_batch
         self.linger = linger
-        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | object | None] = queue.SimpleQueue()
+        self._bulk: deque[Pending] = deque()  # journaled hits, answered, waiting for their commit
+        self._per_hit = 0.0  # seconds per journaled hit in the last bulk commits (moving average)
+        self._messages = MessageCache()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._closed = False
@@ -237,8 +249,8 @@ class HitWriter:
         with self._lock:
             self._backlog += len(items)
             self._start_writers()
-            for p, _ in items:
-                self._queue.put(p)
+            self._bulk.extend(p for p, _ in items)
+        self._queue.put(_WAKE)
 
     async def record_api(self, events: list[ApiEvent], now: datetime) -> list[int]:
         """One events-API request, all or nothing (ValidationError names its first unknown lead)."""
@@ -340,34 +352,75 @@ class HitWriter:
         return replayed
 
     def _run(self) -> None:
+        """Commit-waiting requests (events API, `tracking_ack = "commit"`, `record_sync`) first, in batches
+        gathered over a short linger; between them, journaled hits (already answered) in batches sized to
+        take about BULK_SECONDS, so a waiting request never queues behind the journal's backlog."""
         stop = False
-        while not stop:
-            first = self._queue.get()
+        while True:
+            try:
+                first = self._queue.get(block=not self._bulk and not stop)
+            except queue.Empty:
+                first = _WAKE
             if first is None:
-                break
-            batch = [first]
-            started = time.monotonic()  # clock-ok: a real-time batching window
-            # a slow commit (PostgreSQL round trips) is worth waiting a little longer for company, as
-            # long as hits keep coming: up to a quarter of the last write, never a gap over QUIET
-            until = started + max(self.linger, min(MAX_LINGER, self._last_write / 4))
-            while len(batch) < self.max_batch:
-                try:
-                    item = self._queue.get_nowait()
+                stop = True
+            elif first is not _WAKE:
+                assert isinstance(first, Pending)
+                stop = self._commit_waiting(first)
+                continue  # waiting requests first, then the journal
+            if not self._bulk:
+                if stop:
+                    return
+                continue
+            oldest = self._bulk[0].flushed_at
+            if len(self._bulk) < BULK_MIN and not stop and time.perf_counter() - oldest < BULK_LINGER:
+                try:  # a little more company for a small batch; a waiting request wakes this at once
+                    item = self._queue.get(timeout=BULK_LINGER)
                 except queue.Empty:
-                    left = until - time.monotonic()  # clock-ok
-                    if left <= 0:
-                        break
-                    try:
-                        item = self._queue.get(timeout=min(left, max(self.linger, QUIET)))
-                    except queue.Empty:
-                        break
-                if item is None:
-                    stop = True
-                    break
-                batch.append(item)
-            t0 = time.monotonic()  # clock-ok
+                    pass
+                else:
+                    self._queue.put(item)  # handled at the top of the loop, in order
+                    if item is not _WAKE:
+                        continue
+            per_hit = self._per_hit or 0.0002
+            limit = self.max_batch if stop or self._backlog > BACKLOG_LIMIT // 2 else \
+                max(BULK_MIN, min(self.max_batch, int(BULK_SECONDS / per_hit)))
+            with self._lock:
+                batch = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
+            t0 = time.perf_counter()
             self._commit(batch)
-            self._last_write = time.monotonic() - t0  # clock-ok
+            took = time.perf_counter() - t0
+            self._per_hit = 0.7 * (self._per_hit or took / len(batch)) + 0.3 * took / len(batch)
+
+    def _commit_waiting(self, first: Pending) -> bool:
+        """One batch of commit-waiting requests, gathered over the linger; True when a stop mark came."""
+        stop = False
+        batch = [first]
+        started = time.monotonic()  # clock-ok: a real-time batching window
+        # a slow commit (PostgreSQL round trips) is worth waiting a little longer for company, as
+        # long as hits keep coming: up to a quarter of the last write, never a gap over QUIET
+        until = started + max(self.linger, min(MAX_LINGER, self._last_write / 4))
+        while len(batch) < self.max_batch:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                left = until - time.monotonic()  # clock-ok
+                if left <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=min(left, max(self.linger, QUIET)))
+                except queue.Empty:
+                    break
+            if item is None:
+                stop = True
+                break
+            if item is _WAKE:
+                continue
+            assert isinstance(item, Pending)
+            batch.append(item)
+        t0 = time.monotonic()  # clock-ok
+        self._commit(batch)
+        self._last_write = time.monotonic() - t0  # clock-ok
+        return stop
 
     def _commit(self, batch: list[Pending], *, patient: bool = True) -> None:
         answered = any(p.segment for p in batch)
@@ -476,7 +529,7 @@ class HitWriter:
         with write_tx(self.ws.engine) as conn:
             hits = [p for p in batch if p.data is not None]
             calls = [p for p in batch if p.api is not None]
-            msgs = _messages(conn, sorted({p.data.message_ref for p in hits if p.data is not None}))
+            msgs = self._messages.lookup(conn, {p.data.message_ref for p in hits if p.data is not None})
             by_email, known = lookup(conn, [p.api for p in calls if p.api is not None]) if calls else ({}, set())
             events: list[ActivityEvent] = []
             owners: list[tuple[Pending, int]] = []
@@ -544,16 +597,30 @@ def _unavailable(exc: BaseException) -> bool:
     return isinstance(exc, OperationalError) or (isinstance(exc, DBAPIError) and exc.connection_invalidated)
 
 
-def _messages(conn: Connection, refs: list[str]) -> dict[str, dict[str, Any]]:
-    """The outbox rows (plus enrollment version) of these message refs, in one query per 500."""
-    out: dict[str, dict[str, Any]] = {}
-    for i in range(0, len(refs), 500):
-        rows = conn.execute(
-            select(outbox.c.id, outbox.c.lead_id, outbox.c.sequence_id, outbox.c.node_id, outbox.c.template_id,
-                   outbox.c.status, outbox.c.sent_at, outbox.c.message_ref, enrollment.c.version_id)
-            .select_from(outbox.outerjoin(enrollment, enrollment.c.id == outbox.c.enrollment_id))
-            .where(outbox.c.message_ref.in_(refs[i:i + 500]))
-        ).mappings()
-        for row in rows:
-            out[row["message_ref"]] = dict(row)
-    return out
+class MessageCache:
+    """The outbox rows (plus enrollment version) hits refer to, by message ref. Opens and clicks come back
+    to the same recent messages again and again, and what a hit needs of a message that has left the
+    dispatcher (`status` not queued / sending: ids, sequence, step, template, `sent_at`) does not change,
+    so those rows are kept (the most recent `size`) and only the others are queried, one query per 500."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self.size = size
+        self._rows: dict[str, dict[str, Any]] = {}
+
+    def lookup(self, conn: Connection, refs: set[str]) -> dict[str, dict[str, Any]]:
+        out = {ref: row for ref in refs if (row := self._rows.get(ref)) is not None}
+        missing = sorted(refs - out.keys())
+        for i in range(0, len(missing), 500):
+            rows = conn.execute(
+                select(outbox.c.id, outbox.c.lead_id, outbox.c.sequence_id, outbox.c.node_id, outbox.c.template_id,
+                       outbox.c.status, outbox.c.sent_at, outbox.c.message_ref, enrollment.c.version_id)
+                .select_from(outbox.outerjoin(enrollment, enrollment.c.id == outbox.c.enrollment_id))
+                .where(outbox.c.message_ref.in_(missing[i:i + 500]))
+            ).mappings()
+            for found in rows:
+                kept = out[found["message_ref"]] = dict(found)
+                if kept["status"] not in ("queued", "sending"):
+                    self._rows[kept["message_ref"]] = kept
+        while len(self._rows) > self.size:  # oldest first (dicts keep insertion order)
+            del self._rows[next(iter(self._rows))]
+        return out
