@@ -36,6 +36,7 @@ from sqlalchemy import true as sa_true
 from ..batching import chunks
 from ..config import ScoringSettings, Settings
 from ..errors import ValidationError
+from ..store.inlist import in_values
 from ..store.models import GRADES
 from ..store.tables import grade_profile, lead
 from . import mql
@@ -224,9 +225,11 @@ def regrade(conn: Connection, lead_ids: Sequence[int] | None, now: datetime,
             settings: Settings | ScoringSettings, *, check_mql: bool = True) -> list[int]:
     """Recompute grade + grade_rank (all leads when `lead_ids` is None); returns newly MQL lead ids."""
     profiles = load_profiles(conn)
-    parts: list[Sequence[int] | None] = list(chunks(sorted(set(lead_ids)))) if lead_ids is not None else [None]
+    # the ids in one bound parameter per 10,000 (store/inlist.py): a pulled page of 25,000 leads is graded in
+    # three statements per profile, not 28 statements each compiling an expanded list of 900
+    parts: list[Sequence[int] | None] = list(chunks(sorted(set(lead_ids)), 10_000)) if lead_ids is not None else [None]
     for part in parts:
-        scope: ColumnElement[bool] = lead.c.id.in_(part) if part is not None else sa_true()
+        scope: ColumnElement[bool] = in_values(conn, lead.c.id, part) if part is not None else sa_true()
         taken: list[ColumnElement[bool]] = []
         for p in profiles:
             cond = and_(scope, _when_sql(p), *[not_(t) for t in taken])

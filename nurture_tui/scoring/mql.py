@@ -19,6 +19,7 @@ from ..config import ScoringSettings, Settings
 from ..engine.enroll import enroll_lead
 from ..errors import NotFoundError, ValidationError
 from ..store import audit
+from ..store.inlist import in_values
 from ..store.models import GRADES
 from ..store.tables import activity, lead, mql, user
 from . import assign as assigning
@@ -72,8 +73,8 @@ def check(conn: Connection, lead_ids: list[int], now: datetime, settings: Settin
         return []
     cond = threshold_clause(conn, now, settings)
     hits: list[int] = []
-    for part in chunks(sorted(set(lead_ids))):
-        q = select(lead.c.id).where(lead.c.id.in_(part), lead.c.mql_at.is_(None), cond)
+    for part in chunks(sorted(set(lead_ids)), 10_000):  # the ids in one bound parameter (store/inlist.py)
+        q = select(lead.c.id).where(in_values(conn, lead.c.id, part), lead.c.mql_at.is_(None), cond)
         hits.extend(int(r[0]) for r in conn.execute(q))
     return [lead_id for lead_id in hits if _try_qualify(conn, lead_id, now, settings)]
 
