@@ -1,5 +1,6 @@
 """The lead detail's activity timeline shows every entry whole: an adaptive decision's explanation (longer than
-a line) wraps inside the Detail column, which takes the screen's width, at 80×24 and at 160×48 (issue 23)."""
+a line) wraps inside the Detail column, which takes the screen's width, and stays in view at 80×24 and at
+160×48 (issue 23)."""
 
 from __future__ import annotations
 
@@ -57,4 +58,9 @@ async def test_a_long_explanation_wraps_whole(seeded_ws: Workspace, size: tuple[
         width = size[0] - DETAIL_MARGIN
         assert [c.width for c in table.columns.values()] == [16, 12, width]
         assert table.rows[keys[0]].height >= -(-len(text) // width) > 1  # as many lines as the text needs
+        # the lead's panels take at most half the screen, so the explanation is in view even at 80x24; the
+        # fields scroll there instead (they fit at 160x48)
+        assert table.region.bottom <= size[1] - 1 and table.region.height >= 6
+        fields = app.screen.query_one("#fields-box")
+        assert (fields.max_scroll_y > 0) == (size == (80, 24)) and fields.can_focus
         app.save_screenshot(str(tmp_path / f"lead-detail-{size[0]}x{size[1]}.svg"))

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import BindingType
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Label, Sparkline, Static
 
@@ -53,8 +53,9 @@ class LeadDetailScreen(NurtureScreen):
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="top"):
-            yield Static("loading…", id="fields")
-            with Vertical(id="side"):
+            with VerticalScroll(id="fields-box"):  # scrolls (tab, then arrows) when the screen is short
+                yield Static("loading…", id="fields")
+            with VerticalScroll(id="side"):
                 yield Static("", id="score")
                 yield Label("score history", classes="muted", id="spark-label")
                 yield Sparkline([], id="spark")
@@ -114,6 +115,7 @@ class LeadDetailScreen(NurtureScreen):
         for label, value in d.fields:
             text.append(f"{label:>14}  ", style="dim")
             text.append(f"{value}\n")
+        text.rstrip()  # no blank last line: at 22 rows the panel fits the fields exactly
         self.query_one("#fields", Static).update(text)
         self.query_one("#score", Static).update(Text.assemble(
             ("Score ", "dim"), (f"{d.score:.0f}", "bold"), ("   ", ""), ("Grade ", "dim"), (d.grade, "bold")))
