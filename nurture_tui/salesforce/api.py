@@ -97,12 +97,14 @@ class SfApi:
                                     include_deleted=include_deleted, **kw))
 
     def bulk_query_pages(self, sobject: str, soql: str, include_deleted: bool = False,
-                         max_records: int = 25000) -> Iterator[list[dict[str, str]]]:
+                         max_records: int = 25000, first_records: int | None = None) -> Iterator[list[dict[str, str]]]:
         """Bulk 2.0 query/queryAll, one list of CSV rows (dicts of text) per result page.
 
         Drives simple-salesforce's Bulk 2.0 client one request at a time (its `query()` generator cannot be
         resumed after an error), so each request is retried and re-logged-in on its own; result pages are
-        addressed by locator, so nothing is skipped or read twice.
+        addressed by locator, so nothing is skipped or read twice. With `first_records` the first request asks
+        for that many rows only (`maxRecords` is per request): the caller starts writing sooner while the next,
+        full pages are fetched.
         """
         from simple_salesforce.bulk2 import Operation
 
@@ -113,11 +115,11 @@ class SfApi:
         job = self.call(lambda: client().create_job(op, soql))
         job_id = job["id"]
         self.call(lambda: client().wait_for_job(job_id, True, 0))
-        locator = ""
+        locator, size = "", min(first_records or max_records, max_records)
         while True:
-            res = self.call(partial(_results, client, job_id, locator, max_records))
+            res = self.call(partial(_results, client, job_id, locator, size))
             yield _csv_dicts(res["records"])
-            locator = res["locator"]
+            locator, size = res["locator"], max_records
             if not locator:
                 return
 

@@ -81,6 +81,8 @@ class PullReport:
 
 
 log = logging.getLogger("nurture.salesforce")
+#: A bulk pull's first result page is small, so writing starts while the full pages (25,000) are fetched.
+FIRST_PAGE_ROWS = 5000
 ErrorSink = Callable[[Connection, str, str, str | None, str, str, dict[str, Any]], None]
 
 
@@ -227,7 +229,7 @@ class Puller:
             rest.close()
         rep.via = "bulk"
         try:
-            yield from self.api.bulk_query_pages(obj, soql, include_deleted)
+            yield from self.api.bulk_query_pages(obj, soql, include_deleted, first_records=FIRST_PAGE_ROWS)
             return
         except SalesforceOperationError as exc:  # a failed bulk job: say so, then read it over REST
             with write_tx(self.ws.engine) as conn:
