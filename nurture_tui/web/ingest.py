@@ -95,8 +95,6 @@ OUTAGE_RETRY_MAX = 2.0
 BULK_SECONDS = 0.02
 BULK_MIN = 32
 BULK_LINGER = 0.005
-#: Wakes the writer for journaled hits (they wait in `HitWriter._bulk`, not in the queue).
-_WAKE = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,8 +149,10 @@ class HitWriter:
         self.ws = ws
         self.max_batch = max_batch
         self.linger = linger
-        self._queue: queue.SimpleQueue[Pending | object | None] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
         self._bulk: deque[Pending] = deque()  # journaled hits, answered, waiting for their commit
+        self._bulk_ready = threading.Event()
+        self._bulk_stop = False
         self._per_hit = 0.0  # seconds per journaled hit in the last bulk commits (moving average)
         self._messages = MessageCache()
         self._lock = threading.Lock()
@@ -250,7 +250,7 @@ class HitWriter:
             self._backlog += len(items)
             self._start_writers()
             self._bulk.extend(p for p, _ in items)
-        self._queue.put(_WAKE)
+        self._bulk_ready.set()
 
     async def record_api(self, events: list[ApiEvent], now: datetime) -> list[int]:
         """One events-API request, all or nothing (ValidationError names its first unknown lead)."""
@@ -279,12 +279,17 @@ class HitWriter:
             self._queue.put(pending)
 
     def _start_writers(self) -> None:
-        """Under self._lock: the writer thread(s), at the first hit."""
+        """Under self._lock: the writer threads, at the first hit — for commit-waiting requests, and with
+        the journal one more for journaled hits (one: a segment's hits commit in sequence order), so a
+        waiting request never queues behind the journal's backlog (on SQLite it waits at most for the
+        journal batch holding the write lock, ~BULK_SECONDS)."""
         if not self._threads:
-            # one writer when journaling: a segment's hits must commit in sequence order
-            count = 1 if self.ack == "journal" else WRITERS.get(self.ws.engine.dialect.name, 1)
-            for i in range(count):
+            for i in range(WRITERS.get(self.ws.engine.dialect.name, 1)):
                 thread = threading.Thread(target=self._run, name=f"nurture-hit-writer-{i}", daemon=True)
+                thread.start()
+                self._threads.append(thread)
+            if self.ack == "journal":
+                thread = threading.Thread(target=self._run_bulk, name="nurture-hit-journal-writer", daemon=True)
                 thread.start()
                 self._threads.append(thread)
 
@@ -299,6 +304,8 @@ class HitWriter:
             threads = list(self._threads)
             for _ in threads:
                 self._queue.put(None)
+            self._bulk_stop = True
+            self._bulk_ready.set()
         for thread in threads:
             thread.join(timeout)
         if journal is not None:
@@ -352,44 +359,36 @@ class HitWriter:
         return replayed
 
     def _run(self) -> None:
-        """Commit-waiting requests (events API, `tracking_ack = "commit"`, `record_sync`) first, in batches
-        gathered over a short linger; between them, journaled hits (already answered) in batches sized to
-        take about BULK_SECONDS, so a waiting request never queues behind the journal's backlog."""
-        stop = False
+        """Commit-waiting requests (events API, `tracking_ack = "commit"`, `record_sync`), in batches
+        gathered over a short linger."""
         while True:
-            try:
-                first = self._queue.get(block=not self._bulk and not stop)
-            except queue.Empty:
-                first = _WAKE
-            if first is None:
-                stop = True
-            elif first is not _WAKE:
-                assert isinstance(first, Pending)
-                stop = self._commit_waiting(first)
-                continue  # waiting requests first, then the journal
-            if not self._bulk:
-                if stop:
-                    return
-                continue
-            oldest = self._bulk[0].flushed_at
-            if len(self._bulk) < BULK_MIN and not stop and time.perf_counter() - oldest < BULK_LINGER:
-                try:  # a little more company for a small batch; a waiting request wakes this at once
-                    item = self._queue.get(timeout=BULK_LINGER)
-                except queue.Empty:
-                    pass
-                else:
-                    self._queue.put(item)  # handled at the top of the loop, in order
-                    if item is not _WAKE:
-                        continue
-            per_hit = self._per_hit or 0.0002
-            limit = self.max_batch if stop or self._backlog > BACKLOG_LIMIT // 2 else \
-                max(BULK_MIN, min(self.max_batch, int(BULK_SECONDS / per_hit)))
-            with self._lock:
-                batch = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
-            t0 = time.perf_counter()
-            self._commit(batch)
-            took = time.perf_counter() - t0
-            self._per_hit = 0.7 * (self._per_hit or took / len(batch)) + 0.3 * took / len(batch)
+            first = self._queue.get()
+            if first is None or (isinstance(first, Pending) and self._commit_waiting(first)):
+                return
+
+    def _run_bulk(self) -> None:
+        """Journaled hits (already answered), oldest first, in batches sized to take about BULK_SECONDS
+        (bigger while the backlog is over half its limit, and at shutdown)."""
+        while True:
+            self._bulk_ready.wait()
+            self._bulk_ready.clear()
+            while self._bulk:
+                stop = self._bulk_stop
+                if len(self._bulk) < BULK_MIN and not stop and \
+                        time.perf_counter() - self._bulk[0].flushed_at < BULK_LINGER:
+                    self._bulk_ready.wait(BULK_LINGER)  # a little more company for a small batch
+                    self._bulk_ready.clear()
+                per_hit = self._per_hit or 0.0002
+                limit = self.max_batch if stop or self._backlog > BACKLOG_LIMIT // 2 else \
+                    max(BULK_MIN, min(self.max_batch, int(BULK_SECONDS / per_hit)))
+                with self._lock:
+                    batch = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
+                t0 = time.perf_counter()
+                self._commit(batch)
+                took = (time.perf_counter() - t0) / len(batch)
+                self._per_hit = 0.7 * (self._per_hit or took) + 0.3 * took
+            if self._bulk_stop and not self._bulk:
+                return
 
     def _commit_waiting(self, first: Pending) -> bool:
         """One batch of commit-waiting requests, gathered over the linger; True when a stop mark came."""
@@ -413,8 +412,6 @@ class HitWriter:
             if item is None:
                 stop = True
                 break
-            if item is _WAKE:
-                continue
             assert isinstance(item, Pending)
             batch.append(item)
         t0 = time.monotonic()  # clock-ok
