@@ -153,6 +153,8 @@ class HitWriter:
         self._bulk: deque[Pending] = deque()  # journaled hits, answered, waiting for their commit
         self._bulk_ready = threading.Event()
         self._bulk_stop = False
+        #: commit-waiting requests ride in the journal writer's batches (SQLite with the journal)
+        self.merged = ws.settings.mail.tracking_ack == "journal" and ws.engine.dialect.name == "sqlite"
         self._per_hit = 0.0  # seconds per journaled hit in the last bulk commits (moving average)
         self._messages = MessageCache()
         self._lock = threading.Lock()
@@ -277,14 +279,18 @@ class HitWriter:
                 raise NurtureError("tracking writer is shut down")
             self._start_writers()
             self._queue.put(pending)
+        if self.merged:
+            self._bulk_ready.set()
 
     def _start_writers(self) -> None:
-        """Under self._lock: the writer threads, at the first hit — for commit-waiting requests, and with
-        the journal one more for journaled hits (one: a segment's hits commit in sequence order), so a
-        waiting request never queues behind the journal's backlog (on SQLite it waits at most for the
-        journal batch holding the write lock, ~BULK_SECONDS)."""
+        """Under self._lock: the writer threads, at the first hit. With the journal, one thread commits the
+        journaled hits (one: a segment's hits commit in sequence order), in batches of about BULK_SECONDS.
+        A commit-waiting request (a page view) never queues behind the journal's backlog: on PostgreSQL it
+        has a thread of its own (transactions side by side); on SQLite, where a second writer would only
+        wait for the lock — and its many small transactions measured a quarter of the journal writer's
+        time spent waiting — it joins the next journal batch (`merged`)."""
         if not self._threads:
-            for i in range(WRITERS.get(self.ws.engine.dialect.name, 1)):
+            for i in range(0 if self.merged else WRITERS.get(self.ws.engine.dialect.name, 1)):
                 thread = threading.Thread(target=self._run, name=f"nurture-hit-writer-{i}", daemon=True)
                 thread.start()
                 self._threads.append(thread)
@@ -302,8 +308,9 @@ class HitWriter:
             journal.close()  # its last flush queues its hits ahead of the writers' stop marks below
         with self._lock:
             threads = list(self._threads)
-            for _ in threads:
-                self._queue.put(None)
+            for thread in threads:
+                if thread.name.startswith("nurture-hit-writer-"):
+                    self._queue.put(None)
             self._bulk_stop = True
             self._bulk_ready.set()
         for thread in threads:
@@ -368,26 +375,39 @@ class HitWriter:
 
     def _run_bulk(self) -> None:
         """Journaled hits (already answered), oldest first, in batches sized to take about BULK_SECONDS
-        (bigger while the backlog is over half its limit, and at shutdown)."""
+        (twice that while the backlog is over half its limit; everything at shutdown), with the
+        commit-waiting requests queued meanwhile when `merged`."""
         while True:
             self._bulk_ready.wait()
             self._bulk_ready.clear()
-            while self._bulk:
+            while self._bulk or (self.merged and not self._queue.empty()):
                 stop = self._bulk_stop
-                if len(self._bulk) < BULK_MIN and not stop and \
+                if len(self._bulk) < BULK_MIN and not stop and self._queue.empty() and self._bulk and \
                         time.perf_counter() - self._bulk[0].flushed_at < BULK_LINGER:
                     self._bulk_ready.wait(BULK_LINGER)  # a little more company for a small batch
                     self._bulk_ready.clear()
+                waiting: list[Pending] = []
+                while self.merged:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is not None:
+                        waiting.append(item)
                 per_hit = self._per_hit or 0.0002
-                limit = self.max_batch if stop or self._backlog > BACKLOG_LIMIT // 2 else \
-                    max(BULK_MIN, min(self.max_batch, int(BULK_SECONDS / per_hit)))
+                limit = max(BULK_MIN, min(self.max_batch, int(BULK_SECONDS / per_hit)))
+                if stop:
+                    limit = self.max_batch
+                elif self._backlog > BACKLOG_LIMIT // 2:
+                    limit = min(self.max_batch, 2 * limit)
                 with self._lock:
-                    batch = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
+                    journaled = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
+                batch = waiting + journaled
                 t0 = time.perf_counter()
                 self._commit(batch)
                 took = (time.perf_counter() - t0) / len(batch)
                 self._per_hit = 0.7 * (self._per_hit or took) + 0.3 * took
-            if self._bulk_stop and not self._bulk:
+            if self._bulk_stop and not self._bulk and (not self.merged or self._queue.empty()):
                 return
 
     def _commit_waiting(self, first: Pending) -> bool:
