@@ -88,10 +88,9 @@ BACKLOG_LIMIT = 2000
 #: Longest pause between retries of a batch of journaled (already answered) hits while the database is
 #: unavailable; they are retried until it is back, or replayed from the journal by the next writer.
 OUTAGE_RETRY_MAX = 2.0
-#: Journaled hits are committed in batches that take about this long (sized from the last batches' time
-#: per hit; bigger while the backlog is over half its limit): a commit-waiting request (a page view from
-#: the events API) waits at most about this for the writer. At least BULK_MIN hits a batch, gathered for up
-#: to BULK_LINGER.
+#: On SQLite, journaled hits are committed in batches that take about this long (sized from the last
+#: batches' time per hit, or a quarter of the backlog if more): a commit-waiting request (a page view from
+#: the events API) rides in the next one. At least BULK_MIN hits a batch, gathered for up to BULK_LINGER.
 BULK_SECONDS = 0.02
 BULK_MIN = 32
 BULK_LINGER = 0.005
@@ -374,9 +373,9 @@ class HitWriter:
                 return
 
     def _run_bulk(self) -> None:
-        """Journaled hits (already answered), oldest first, in batches sized to take about BULK_SECONDS
-        (twice that while the backlog is over half its limit; everything at shutdown), with the
-        commit-waiting requests queued meanwhile when `merged`."""
+        """Journaled hits (already answered), oldest first, up to MAX_BATCH a transaction; when `merged`
+        with the commit-waiting requests queued meanwhile, in batches sized to take about BULK_SECONDS
+        (or a quarter of the backlog, if more)."""
         while True:
             self._bulk_ready.wait()
             self._bulk_ready.clear()
@@ -394,12 +393,11 @@ class HitWriter:
                         break
                     if item is not None:
                         waiting.append(item)
-                per_hit = self._per_hit or 0.0002
-                limit = max(BULK_MIN, min(self.max_batch, int(BULK_SECONDS / per_hit)))
-                if stop:
-                    limit = self.max_batch
-                elif self._backlog > BACKLOG_LIMIT // 2:
-                    limit = min(self.max_batch, 2 * limit)
+                limit = self.max_batch
+                if self.merged and not stop:  # page views ride in the next batch: keep batches short,
+                    # but never so short that the writer falls behind (a quarter of the backlog at least)
+                    per_hit = self._per_hit or 0.0002
+                    limit = min(self.max_batch, max(BULK_MIN, int(BULK_SECONDS / per_hit), self._backlog // 4))
                 with self._lock:
                     journaled = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
                 batch = waiting + journaled
