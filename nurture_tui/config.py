@@ -117,6 +117,10 @@ class MailSettings(BaseModel):
     # process's tracking journal (committed to the database just after), "commit" once committed.
     tracking_ack: Literal["journal", "commit"] = "journal"
     tracking_journal_fsync: bool = True  # fdatasync the journal before answering (survives power loss)
+    # Website page views (docs/mail.md "Page views"): when set, a tracked click's redirect adds
+    # `?<param>=<visit token>` to the landing URL, and the site's snippet reports each page it shows with
+    # `GET /v/<visit token>.gif?u=<page URL>`. None: clicks land on the URL exactly as written.
+    page_tracking_param: str | None = None
     dispatch_batch: int = 200
     retry_base_seconds: float = 60.0  # 4xx retry backoff: base * 2**(attempt-1), capped at 6 h
     max_attempts: int = 8

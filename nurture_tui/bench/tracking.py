@@ -6,7 +6,7 @@
    deployed.
 3. This process is the load generator: `--clients` (64) keep-alive HTTP/1.1 connections on loopback, each
    sending requests back to back for `--seconds` (≤ 30): 60 % open pixels, 35 % clicks (valid tokens of
-   random messages), 5 % page views (`POST /api/events`, one event each).
+   random messages), 5 % page views (the landing site's beacon `GET /v/<visit token>.gif?u=<page>`).
 4. The daemon is stopped (SIGTERM) and the stored activity rows are counted: `recorded` must equal `sent`
    (requests answered 2xx/3xx).
 
@@ -104,15 +104,13 @@ def _requests(messages: list[tuple[int, str]], count: int, seed_: int) -> list[b
             url = "https://example.com/pricing" if rnd.random() < 0.3 else f"https://example.com/guide?l={lid}"
             path = f"/c/{signer.sign('click', lid, ref, expires, url)}"
             out.append(f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {UA}\r\n\r\n".encode())
-        else:
-            body = json.dumps({"events": [{"lead_id": lid, "kind": "page_view",
-                                           "url": "https://example.com/pricing"}]}).encode()
-            out.append(f"POST /api/events HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {API_TOKEN}\r\n"
-                       f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+        else:  # the landing site's page-view beacon, with the visit token the click brought along
+            path = f"/v/{signer.sign('visit', lid, ref, expires)}.gif?u=https%3A%2F%2Fexample.com%2Fpricing"
+            out.append(f"GET {path} HTTP/1.1\r\nHost: bench\r\nUser-Agent: {UA}\r\n\r\n".encode())
     return out
 
 
-_KIND_OF = {b"GET /o": "open", b"GET /c": "click", b"POST /": "page_view"}
+_KIND_OF = {b"GET /o": "open", b"GET /c": "click", b"GET /v": "page_view"}
 
 
 async def _client(port: int, reqs: list[bytes], stop_at: float, lat: list[float], codes: dict[int, int],
@@ -227,7 +225,7 @@ def reference_app(db_path: str) -> Any:
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+    from starlette.responses import PlainTextResponse, RedirectResponse, Response
     from starlette.routing import Route
 
     from ..mail.tokens import TokenSigner
@@ -248,25 +246,21 @@ def reference_app(db_path: str) -> Any:
         db.execute("COMMIT")
 
     async def hit(request: Request) -> Response:
-        kind = "open" if request.url.path.startswith("/o/") else "click"
+        kind = {"o": "open", "c": "click", "v": "visit"}[request.url.path[1]]
         try:
             data = signer.verify(request.path_params["token"].removesuffix(".gif"), datetime.now(UTC), kind=kind)
         except ValueError:
             return PlainTextResponse("invalid link", status_code=400)
         meta = json.dumps({"ua": request.headers.get("user-agent", "")[:300], "ip": "127.0.0.1"})
-        await run_in_threadpool(insert, data.lead_id, kind, data.message_ref, data.url or None, meta)
+        if kind == "visit":
+            await run_in_threadpool(insert, data.lead_id, "page_view", None, request.query_params["u"], meta)
+        else:
+            await run_in_threadpool(insert, data.lead_id, kind, data.message_ref, data.url or None, meta)
         if kind == "click":
             return RedirectResponse(data.url, status_code=302)
         return Response(b"GIF89a", media_type="image/gif")
 
-    async def events(request: Request) -> Response:
-        body = json.loads(await request.body())
-        ev = body["events"][0]
-        await run_in_threadpool(insert, ev["lead_id"], ev["kind"], None, ev.get("url"), "{}")
-        return JSONResponse({"recorded": 1}, status_code=202)
-
-    return Starlette(routes=[Route("/o/{token}", hit), Route("/c/{token}", hit),
-                             Route("/api/events", events, methods=["POST"]),
+    return Starlette(routes=[Route("/o/{token}", hit), Route("/c/{token}", hit), Route("/v/{token}", hit),
                              Route("/healthz", lambda r: PlainTextResponse("ok"))])
 
 

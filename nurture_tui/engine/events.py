@@ -31,7 +31,7 @@ from ..scoring.service import apply_activities
 from ..segments.materialize import refresh_for_leads
 from ..store.engine import write_tx
 from ..store.models import ACTIVITY_KINDS
-from ..store.tables import activity, activity_pending, enrollment, lead
+from ..store.tables import activity, activity_pending, enrollment
 from .bulk import insert_rows, insert_with_ids
 from .enroll import enroll_from_events, recheck_segment_entry
 from .lifecycle import Live, finish, goal_or_exit
@@ -124,9 +124,8 @@ def unlist_oldest_pending(conn: Connection) -> int | None:
 
 def apply_events(conn: Connection, live: list[ActivityEvent], now: datetime, settings: Settings) -> None:
     """Steps 2–6 for recorded, non-bot events (each carrying its activity id and time)."""
-    apply_activities(conn, live, now, settings)
+    apply_activities(conn, live, now, settings, touch=_latest_engagement(live))
     lead_ids = sorted({a.lead_id for a in live})
-    _touch_leads(conn, live)
     refresh_for_leads(conn, lead_ids, now)
     counters = CounterBatch()
     acts: list[ActivityEvent] = []
@@ -154,23 +153,14 @@ def _row(event: ActivityEvent, now: datetime, where: str) -> dict[str, Any]:
     return row
 
 
-def _touch_leads(conn: Connection, live: list[ActivityEvent]) -> None:
+def _latest_engagement(live: list[ActivityEvent]) -> dict[int, datetime]:
+    """Each lead's latest engagement in the batch: its new `last_activity_at` (moved forward only)."""
     latest: dict[int, datetime] = {}
     for a in live:
         lid, at = a.lead_id, a.at
         if at is not None and a.kind in ENGAGEMENT_KINDS and (lid not in latest or at > latest[lid]):
             latest[lid] = at
-    if latest:
-        conn.execute(
-            update(lead)
-            .where(lead.c.id == bindparam("lid"))
-            .values(last_activity_at=func.coalesce(
-                func.max(lead.c.last_activity_at, bindparam("at")) if conn.dialect.name == "sqlite"
-                else func.greatest(lead.c.last_activity_at, bindparam("at")),
-                bindparam("at"),
-            )),
-            [{"lid": lid, "at": at} for lid, at in sorted(latest.items())],
-        )
+    return latest
 
 
 # -- wait_for wake -----------------------------------------------------------------------------------

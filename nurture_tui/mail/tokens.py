@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from ..errors import ValidationError
 
 #: "double_opt_in": a confirmation link (compliance/double_opt_in.py; message_ref = category, url = request id)
-KINDS = {"o": "open", "c": "click", "u": "unsubscribe", "d": "double_opt_in"}
+KINDS = {"o": "open", "c": "click", "u": "unsubscribe", "d": "double_opt_in", "v": "visit"}
 _SIG_BYTES = 16
 
 

@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, bindparam, exists, insert, select, update
+from sqlalchemy import Connection, bindparam, exists, func, insert, select, update
 
 from ..activity import ActivityEvent
 from ..batching import chunks
@@ -116,13 +116,23 @@ def score_batch(conn: Connection, rules: RuleSet, acts: Sequence[ActivityEvent],
     return deltas
 
 
-def add_stored(conn: Connection, deltas: Mapping[int, float]) -> None:
-    """`lead.score += delta` for many leads (one executemany)."""
-    if not deltas:
+def add_stored(conn: Connection, deltas: Mapping[int, float], touch: Mapping[int, datetime] | None = None) -> None:
+    """`lead.score += delta` for many leads (one executemany); with `touch`, the same statement also moves
+    those leads' `last_activity_at` forward to the given time (one UPDATE of each lead row, not two)."""
+    if not touch:
+        if deltas:
+            stmt = (update(lead).where(lead.c.id == bindparam("lid"))
+                    .values(score=lead.c.score + bindparam("delta")))
+            conn.execute(stmt, [{"lid": k, "delta": deltas[k]} for k in sorted(deltas)])  # id order: locality
         return
+    later = (func.max(lead.c.last_activity_at, bindparam("at")) if conn.dialect.name == "sqlite"
+             else func.greatest(lead.c.last_activity_at, bindparam("at")))
     stmt = (update(lead).where(lead.c.id == bindparam("lid"))
-            .values(score=lead.c.score + bindparam("delta")))
-    conn.execute(stmt, [{"lid": k, "delta": deltas[k]} for k in sorted(deltas)])  # id order: page locality
+            .values(score=lead.c.score + bindparam("delta"),
+                    # no `at` (a lead with points only) keeps its time; SQLite's max() is NULL with a NULL
+                    last_activity_at=func.coalesce(later, lead.c.last_activity_at, bindparam("at"))))
+    conn.execute(stmt, [{"lid": k, "delta": deltas.get(k, 0.0), "at": touch.get(k)}
+                        for k in sorted(set(deltas) | set(touch))])
 
 
 def require_lead(conn: Connection, lead_id: int) -> float:

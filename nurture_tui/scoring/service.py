@@ -10,7 +10,7 @@ re-exported from the modules that own them.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -36,18 +36,22 @@ __all__ = [
 
 
 def apply_activities(conn: Connection, activities: Sequence[ActivityEvent], now: datetime,
-                     settings: Settings | ScoringSettings) -> list[int]:
+                     settings: Settings | ScoringSettings,
+                     touch: Mapping[int, datetime] | None = None) -> list[int]:
     """Score a batch of activities already inserted into `activity` by the caller's transaction (so each
-    carries its `id` and `at`). Returns the ids of leads whose MQL state changed (newly qualified)."""
+    carries its `id` and `at`). Returns the ids of leads whose MQL state changed (newly qualified).
+    `touch`: leads' new last-activity times, written by the same UPDATE as the points."""
     if not activities:
+        add_stored(conn, {}, touch)
         return []
     rules = load_rules(conn)
     kinds = rules.kinds
     acts = [a for a in activities if a.kind in kinds and not a.bot]
     if not acts:
+        add_stored(conn, {}, touch)
         return []
     deltas = score_batch(conn, rules, acts, scale(conn, now, settings))
-    add_stored(conn, deltas)
+    add_stored(conn, deltas, touch)
     changed = mql.check(conn, list(deltas), now, settings)
     accounts.refresh_for_leads(conn, list(deltas), now, settings)
     return changed

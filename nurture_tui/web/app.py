@@ -1,11 +1,13 @@
 """The tracking web app (Starlette): served by `nurture daemon --http HOST:PORT` or `web.server.WebServer`.
 
     GET  /o/{token}.gif     open pixel (always a 1×1 GIF for a valid token; 400 for a bad one)
-    GET  /c/{token}         click: records it, then 302 to the URL inside the signed token (never elsewhere)
+    GET  /c/{token}         click: records it, then 302 to the URL inside the signed token (never elsewhere;
+                            with `mail.page_tracking_param` plus the lead's visit token)
+    GET  /v/{token}.gif?u=URL  a website page view of the lead the visit token names (a 1×1 GIF)
 
-Opens and clicks: the token is verified in memory on the event loop, the hit goes to the process's
-group-commit writer (`ingest.HitWriter`) and the answer is sent once the transaction holding it has
-committed (no thread-pool hop, no transaction of its own).
+Opens, clicks and page views: the token is verified in memory on the event loop, the hit is appended to
+the process's tracking journal and answered once that is on disk (`journal.py`); the database writer
+(`ingest.HitWriter`) commits it just after (no thread-pool hop, no transaction of its own).
     GET  /u/{token}         unsubscribe page: leave this category, or choose categories / opt out of all
     POST /u/{token}         the page's forms, and RFC 8058 one-click (`List-Unsubscribe=One-Click`)
     POST /api/events        page views and form submissions; `Authorization: Bearer <events_api_token>`
@@ -85,10 +87,13 @@ _PIXEL_HEADERS = [(b"content-type", b"image/gif"), (b"content-length", str(len(P
 _REDIRECT_HEADERS = [(b"content-length", b"0"), *((k.lower().encode(), v.encode()) for k, v in _NO_STORE.items())]
 
 
+_HIT_KINDS = {"o": "open", "c": "click", "v": "page_view"}
+
+
 class FastHits:
-    """`GET /o/{token}` and `GET /c/{token}` answered straight from ASGI — the hot path under a mail
-    burst: no routing, Request or Response objects. The same answers as the Starlette routes (which still
-    serve HEAD and everything else): the pixel or the 302 once the hit is committed; errors through the
+    """`GET /o/{token}`, `GET /c/{token}` and `GET /v/{token}.gif?u=…` answered straight from ASGI — the hot
+    path under a mail burst: no routing, Request or Response objects. The same answers as the Starlette routes
+    (which still serve HEAD and everything else): the pixel or the 302 once the hit is durable; errors through the
     same responses."""
 
     def __init__(self, app: ASGIApp, ws: Workspace, writer: HitWriter) -> None:
@@ -96,12 +101,12 @@ class FastHits:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope.get("path", "")
-        if scope["type"] != "http" or scope["method"] != "GET" or path[:3] not in ("/o/", "/c/") \
+        if scope["type"] != "http" or scope["method"] != "GET" or path[:3] not in ("/o/", "/c/", "/v/") \
                 or len(path) == 3 or "/" in path[3:]:
             await self.app(scope, receive, send)
             return
-        kind = "open" if path[1] == "o" else "click"
-        token = path[3:].removesuffix(".gif") if kind == "open" else path[3:]
+        kind = _HIT_KINDS[path[1]]
+        token = path[3:] if kind == "click" else path[3:].removesuffix(".gif")
         ua = None
         for name, value in scope["headers"]:
             if name == b"user-agent":
@@ -111,7 +116,10 @@ class FastHits:
         now = self.ws.clock.now()
         error: Response | None = None
         try:
-            data = tracking.check_hit(self.ws, token, kind, now)
+            if kind == "page_view":
+                data = tracking.check_visit(self.ws, token, scope.get("query_string", b""), now)
+            else:
+                data = tracking.check_hit(self.ws, token, kind, now)
             await self.writer.record(data, kind, tracking.Hit(ua, client[0] if client else None, "GET"), now)
         except (ValidationError, NotFoundError) as exc:
             error = _bad(exc, html=kind == "click")
@@ -120,11 +128,12 @@ class FastHits:
             error = PlainTextResponse("temporarily unavailable", status_code=500, headers=_NO_STORE)
         if error is not None:
             await error(scope, receive, send)
-        elif kind == "open":
+        elif kind != "click":
             await send({"type": "http.response.start", "status": 200, "headers": _PIXEL_HEADERS})
             await send({"type": "http.response.body", "body": PIXEL})
         else:
-            location = quote(data.url, safe=":/%#?=@[]!$&'()*+,;").encode("latin-1")
+            target = tracking.landing_url(self.ws, data, now)
+            location = quote(target, safe=":/%#?=@[]!$&'()*+,;").encode("latin-1")
             await send({"type": "http.response.start", "status": 302,
                         "headers": [(b"location", location), *_REDIRECT_HEADERS]})
             await send({"type": "http.response.body", "body": b""})
@@ -139,20 +148,27 @@ def _routes(ws: Workspace, writer: HitWriter) -> Starlette:
     api_token = ws.settings.mail.events_api_token.get_secret_value().encode()
 
     async def record(request: Request, token: str, kind: str) -> tuple[str, Response | None]:
-        """(click target, None) once the hit is committed, or ("", the error response)."""
+        """(click target, None) once the hit is durable, or ("", the error response)."""
         now = ws.clock.now()
         try:
-            data = tracking.check_hit(ws, token, kind, now)
+            if kind == "page_view":
+                data = tracking.check_visit(ws, token, request.url.query.encode("latin-1"), now)
+            else:
+                data = tracking.check_hit(ws, token, kind, now)
             await writer.record(data, kind, _hit(request), now)
         except (ValidationError, NotFoundError) as exc:
             return "", _bad(exc, html=kind == "click")
         except Exception:  # the writer logged it; a plain 500
             log.exception("tracking hit failed")
             return "", PlainTextResponse("temporarily unavailable", status_code=500, headers=_NO_STORE)
-        return data.url, None
+        return tracking.landing_url(ws, data, now) if kind == "click" else data.url, None
 
     async def open_pixel(request: Request) -> Response:
         _, error = await record(request, request.path_params["token"].removesuffix(".gif"), "open")
+        return error or Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
+
+    async def page_view(request: Request) -> Response:
+        _, error = await record(request, request.path_params["token"].removesuffix(".gif"), "page_view")
         return error or Response(PIXEL, media_type="image/gif", headers=_NO_STORE)
 
     async def click(request: Request) -> Response:
@@ -203,6 +219,7 @@ def _routes(ws: Workspace, writer: HitWriter) -> Starlette:
     return Starlette(lifespan=lifespan, routes=[
         Route("/o/{token}", open_pixel, methods=["GET"]),
         Route("/c/{token}", click, methods=["GET"]),
+        Route("/v/{token}", page_view, methods=["GET"]),
         Route("/u/{token}", unsubscribe, methods=["GET", "POST"]),
         Route("/api/events", events, methods=["POST"]),
         Route("/api/bounces", bounce_endpoint(ws), methods=["POST"]),

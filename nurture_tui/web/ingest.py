@@ -568,6 +568,15 @@ class HitWriter:
                 if msg["lead_id"] != data.lead_id:
                     p.error = ValidationError("token", "does not match its message")
                     continue
+                if data.kind == "visit":  # a website page view: the lead's, not the message's engagement
+                    reason = bot_reason(hit.user_agent, None, p.now, window_seconds=0, method=hit.method)
+                    seen: dict[str, Any] = {"ua": (hit.user_agent or "")[:300], "ip": hit.ip, "source": "beacon"}
+                    if reason:
+                        seen["bot_reason"] = reason
+                    events.append(ActivityEvent(data.lead_id, "page_view", p.now, url=data.url[:2048],
+                                                bot=reason is not None, meta=seen))
+                    owners.append((p, -1))
+                    continue
                 reason = bot_reason(hit.user_agent, msg["sent_at"], p.now,
                                     window_seconds=settings.mail.bot_open_seconds, method=hit.method,
                                     in_flight=msg["status"] in ("queued", "sending"))
@@ -603,7 +612,8 @@ class HitWriter:
 
 
 def _pending(entry: Entry) -> Pending:
-    return Pending(entry.data, entry.data.kind, Hit(entry.user_agent, entry.ip, entry.method), entry.now,
+    kind = "page_view" if entry.data.kind == "visit" else entry.data.kind
+    return Pending(entry.data, kind, Hit(entry.user_agent, entry.ip, entry.method), entry.now,
                    segment=entry.segment, seq=entry.seq)
 
 

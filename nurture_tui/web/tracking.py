@@ -6,8 +6,9 @@ one transaction for every hit that arrived meanwhile); an unsubscribe commits in
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from urllib.parse import parse_qs, quote
 
 from ..errors import ValidationError
 from ..mail import subscriptions, unsubscribe
@@ -16,7 +17,7 @@ from ..store.engine import write_tx
 from ..workspace import Workspace
 from .ingest import Hit, HitWriter
 
-__all__ = ["Hit", "HitWriter", "Recorded", "check_hit", "record_hit"]
+__all__ = ["Hit", "HitWriter", "Recorded", "check_hit", "check_visit", "landing_url", "record_hit"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,38 @@ def check_hit(ws: Workspace, token: str, kind: str, now: datetime) -> TokenData:
     if kind == "click" and not data.url.startswith(("http://", "https://")):
         raise ValidationError("token", "click target is not an http(s) URL")
     return data
+
+
+#: Longest page URL a page-view beacon may report (the activity's url column).
+MAX_PAGE_URL = 2048
+
+
+def check_visit(ws: Workspace, token: str, query: bytes, now: datetime) -> TokenData:
+    """A page-view beacon `GET /v/<visit token>.gif?u=<page URL>`: the token verified in memory, the
+    page URL (http or https, at most MAX_PAGE_URL characters) carried in the returned data's `url`."""
+    data = verify(ws, token, "visit", now)
+    pages = parse_qs(query.decode("latin-1"), max_num_fields=8).get("u")
+    if not pages:
+        raise ValidationError("u", "the page URL is missing (?u=…)")
+    page = pages[0]
+    if len(page) > MAX_PAGE_URL:
+        raise ValidationError("u", f"the page URL is longer than {MAX_PAGE_URL} characters")
+    if not page.startswith(("http://", "https://")):
+        raise ValidationError("u", "the page URL is not an http(s) URL")
+    return replace(data, url=page)
+
+
+def landing_url(ws: Workspace, data: TokenData, now: datetime) -> str:
+    """Where a click lands: its signed URL, plus the visit token when `mail.page_tracking_param` is set (so
+    the landing site can report the lead's page views)."""
+    param = ws.settings.mail.page_tracking_param
+    if not param:
+        return data.url
+    expires = now + timedelta(days=ws.settings.mail.token_ttl_days)
+    visit = signer(ws).sign("visit", data.lead_id, data.message_ref, expires)
+    base, hash_, fragment = data.url.partition("#")
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}{quote(param)}={visit}{hash_}{fragment}"
 
 
 def record_hit(ws: Workspace, writer: HitWriter, token: str, kind: str, hit: Hit) -> Recorded:

@@ -164,3 +164,35 @@ def test_commit_ack_answers_after_the_commit(workspace: Workspace, monkeypatch: 
     assert writer._journal is None
     assert not writer.journal_dir.exists() or not list(writer.journal_dir.glob("*.jnl"))
     assert os.environ.get("NURTURE_MAIL__TRACKING_ACK") is None
+
+
+def test_a_page_view_beacon_records_the_visit_tokens_lead(workspace: Workspace,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `mail.page_tracking_param`, a click lands with the lead's visit token, and the landing site's
+    beacon `GET /v/<token>.gif?u=<page>` records a page view of that lead; a missing, non-http or overlong
+    page URL, or another kind of token, is refused."""
+    ws = workspace
+    monkeypatch.setattr(ws.settings.mail, "page_tracking_param", "nt")
+    (lid, ref), = _messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    later = ws.clock.now() + timedelta(days=30)
+    click = signer.sign("click", lid, ref, later, "https://example.com/guide?a=1#top")
+    with WebServer(ws, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, timeout=10) as http:
+        landed = http.get(f"/c/{click}", headers={"user-agent": BROWSER}, follow_redirects=False)
+        assert landed.status_code == 302
+        location = landed.headers["location"]
+        assert location.startswith("https://example.com/guide?a=1&nt=") and location.endswith("#top")
+        visit = location.split("nt=")[1].split("#")[0]
+        page = http.get(f"/v/{visit}.gif", params={"u": "https://example.com/pricing"},
+                        headers={"user-agent": BROWSER})
+        assert page.status_code == 200 and page.content.startswith(b"GIF89a")
+        assert http.get(f"/v/{visit}.gif").status_code == 400
+        assert http.get(f"/v/{visit}.gif", params={"u": "javascript:alert(1)"}).status_code == 400
+        assert http.get(f"/v/{visit}.gif", params={"u": "https://x.example/" + "a" * 2100}).status_code == 400
+        opened = signer.sign("open", lid, ref, later)
+        assert http.get(f"/v/{opened}.gif", params={"u": "https://example.com/"}).status_code == 400
+    with ws.engine.connect() as conn:
+        rows = conn.execute(select(activity.c.kind, activity.c.url, activity.c.outbox_id, activity.c.lead_id)
+                            .order_by(activity.c.id)).all()
+    assert [(r.kind, r.lead_id) for r in rows] == [("click", lid), ("page_view", lid)]
+    assert rows[1].url == "https://example.com/pricing" and rows[1].outbox_id is None
