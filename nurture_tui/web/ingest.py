@@ -81,10 +81,12 @@ DEFER_EFFECTS = {"sqlite": False, "postgresql": True}
 #: of its own writer's commits).
 APPLY_BATCH = {"sqlite": 250, "postgresql": 2000}
 APPLY_POLL_SECONDS = 1.0
-#: With `mail.tracking_ack = "journal"`: journaled hits not yet committed above which a new hit's answer
-#: waits for its commit instead of its journal flush — so the database (and the engine, scoring and
-#: triggers) is never more than about a second behind what was answered.
-BACKLOG_LIMIT = 2000
+#: With `mail.tracking_ack = "journal"`: once the oldest answered hit still waiting for the writer is this
+#: old (or this many are waiting), a new hit's answer waits for its commit instead of its journal flush —
+#: so the database (and the engine, scoring and triggers) is never more than about this far behind what was
+#: answered (the issue's bound is the scheduler's ≤ 2 s), whatever the load.
+LAG_LIMIT_SECONDS = 1.5
+BACKLOG_LIMIT = 20_000
 #: Longest pause between retries of a batch of journaled (already answered) hits while the database is
 #: unavailable; they are retried until it is back, or replayed from the journal by the next writer.
 OUTAGE_RETRY_MAX = 2.0
@@ -155,6 +157,7 @@ class HitWriter:
         #: commit-waiting requests ride in the journal writer's batches (SQLite with the journal)
         self.merged = ws.settings.mail.tracking_ack == "journal" and ws.engine.dialect.name == "sqlite"
         self._per_hit = 0.0  # seconds per journaled hit in the last bulk commits (moving average)
+        self._inflight_since = 0.0  # flush time of the oldest hit in the batch being committed (0: none)
         self._messages = MessageCache()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
@@ -187,7 +190,7 @@ class HitWriter:
         journal flush (None: the activity id comes with the commit just after), otherwise after its
         commit (the activity id, or None if nothing was stored)."""
         loop = asyncio.get_running_loop()
-        if self.ack == "journal" and self._backlog < BACKLOG_LIMIT:
+        if self.ack == "journal" and not self._behind():
             answer: asyncio.Future[Any] = loop.create_future()
             journal = self._journal or self._open_journal()
 
@@ -212,6 +215,18 @@ class HitWriter:
         assert pending.future is not None
         result: int | None = await pending.future
         return result
+
+    def _behind(self) -> bool:
+        """The writer is as far behind the journal as an answer may run ahead (LAG_LIMIT_SECONDS)."""
+        if self._backlog >= BACKLOG_LIMIT:
+            return True
+        oldest = self._inflight_since  # the batch being committed, else the first hit still queued
+        if not oldest:
+            try:
+                oldest = self._bulk[0].flushed_at
+            except IndexError:
+                return False
+        return time.perf_counter() - oldest > LAG_LIMIT_SECONDS
 
     def wait_committed(self, timeout: float = 60.0) -> bool:
         """Wait until every hit answered from the journal so far is committed (tests, tools, shutdown
@@ -397,12 +412,14 @@ class HitWriter:
                 if self.merged and not stop:  # page views ride in the next batch: keep batches short,
                     # but never so short that the writer falls behind (a quarter of the backlog at least)
                     per_hit = self._per_hit or 0.0002
-                    limit = min(self.max_batch, max(BULK_MIN, int(BULK_SECONDS / per_hit), self._backlog // 4))
+                    limit = min(self.max_batch, max(BULK_MIN, int(BULK_SECONDS / per_hit), len(self._bulk) // 4))
                 with self._lock:
                     journaled = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
+                    self._inflight_since = journaled[0].flushed_at if journaled else 0.0
                 batch = waiting + journaled
                 t0 = time.perf_counter()
                 self._commit(batch)
+                self._inflight_since = 0.0
                 took = (time.perf_counter() - t0) / len(batch)
                 self._per_hit = 0.7 * (self._per_hit or took) + 0.3 * took
             if self._bulk_stop and not self._bulk and (not self.merged or self._queue.empty()):

@@ -196,3 +196,37 @@ def test_a_page_view_beacon_records_the_visit_tokens_lead(workspace: Workspace,
                             .order_by(activity.c.id)).all()
     assert [(r.kind, r.lead_id) for r in rows] == [("click", lid), ("page_view", lid)]
     assert rows[1].url == "https://example.com/pricing" and rows[1].outbox_id is None
+
+
+def test_answers_wait_for_the_commit_once_the_writer_is_too_far_behind(
+        sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The journal runs ahead of the database by at most LAG_LIMIT_SECONDS: with the writer held up (another
+    process holds SQLite's write lock) the first open is answered at once, one arriving after the limit
+    only when its commit is done."""
+    from nurture_tui.web import ingest
+
+    monkeypatch.setattr(ingest, "LAG_LIMIT_SECONDS", 0.3)
+    ws = sqlite_workspace
+    (lid, ref), = _messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    token = signer.sign("open", lid, ref, ws.clock.now() + timedelta(days=30))
+    db_path = ws.engine.url.database
+    assert db_path
+    locker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    with WebServer(ws, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+        locker.execute("BEGIN IMMEDIATE")
+        released = threading.Event()
+
+        def release_later() -> None:
+            time.sleep(2.0)
+            released.set()
+            locker.execute("COMMIT")
+
+        threading.Thread(target=release_later).start()
+        assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 1"}).status_code == 200
+        assert not released.is_set()
+        time.sleep(0.6)  # the first hit has now waited longer than the limit
+        assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 2"}).status_code == 200
+        assert released.is_set(), "the second answer should have waited for its commit"
+    locker.close()
+    assert sorted(_tracked(ws)) == [f"{BROWSER} 1", f"{BROWSER} 2"]
