@@ -85,7 +85,7 @@ APPLY_POLL_SECONDS = 1.0
 #: old (or this many are waiting), a new hit's answer waits for its commit instead of its journal flush —
 #: so the database (and the engine, scoring and triggers) is never more than about this far behind what was
 #: answered (the issue's bound is the scheduler's ≤ 2 s), whatever the load.
-LAG_LIMIT_SECONDS = 1.5
+LAG_LIMIT_SECONDS = 1.0
 BACKLOG_LIMIT = 20_000
 #: Longest pause between retries of a batch of journaled (already answered) hits while the database is
 #: unavailable; they are retried until it is back, or replayed from the journal by the next writer.
