@@ -22,21 +22,22 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
 from nurture_tui.config import load_settings
 from nurture_tui.engine.advance import run_batch
 from nurture_tui.engine.enroll import enroll_lead
-from nurture_tui.engine.seeding import make_leads
 from nurture_tui.engine.seeding import publish_definition as publish
 from nurture_tui.mail.tokens import TokenSigner
 from nurture_tui.scoring.history import history
 from nurture_tui.store.engine import write_tx
-from nurture_tui.store.tables import activity, activity_pending, enrollment, lead, outbox
+from nurture_tui.store.tables import activity, activity_pending, enrollment, lead
 from nurture_tui.web.ingest import HitWriter
 from nurture_tui.web.server import WebServer
 from nurture_tui.web.tracking import Hit, record_hit
 from nurture_tui.workspace import Workspace
+
+from .web_support import sent_messages
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
 
@@ -56,18 +57,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-def _messages(ws: Workspace, n: int) -> list[tuple[int, str]]:
-    """n leads with one message each, sent an hour ago: (lead id, message_ref)."""
-    now = ws.clock.now()
-    with write_tx(ws.engine) as conn:
-        ids = make_leads(conn, n, now)
-        conn.execute(insert(outbox), [{
-            "idempotency_key": f"t:{lid}", "lead_id": lid, "to_email": f"l{lid}@example.com", "status": "sent",
-            "message_ref": f"ref-{lid}", "sent_at": now - timedelta(hours=1), "created_at": now, "headers": {},
-        } for lid in ids])
-    return [(lid, f"ref-{lid}") for lid in ids]
 
 
 def _serve(url: str, port: int) -> subprocess.Popen[str]:
@@ -110,7 +99,7 @@ def test_acknowledged_hits_survive_sigkill(workspace: Workspace, tmp_path: Path)
     """Every hit answered before the kill is stored once; on PostgreSQL (effects applied after the answer,
     web/ingest.py) the next writer applies the effects the killed one left pending."""
     ws = workspace
-    msgs = _messages(ws, 50)
+    msgs = sent_messages(ws, 50)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     later = datetime.now(UTC) + timedelta(days=30)  # the server runs on the system clock
     port = _free_port()
@@ -165,7 +154,7 @@ def test_a_thousand_concurrent_clicks_of_one_lead_score_and_wake_once(workspace:
     ]}
     with write_tx(ws.engine) as conn:
         publish(conn, definition, now)
-    (lid, ref), (solo, solo_ref) = _messages(ws, 2)
+    (lid, ref), (solo, solo_ref) = sent_messages(ws, 2)
     with write_tx(ws.engine) as conn:
         eid = enroll_lead(conn, lid, "wake", now)
     run_batch(ws.engine, ws.clock.now(), ws.settings, 10)
@@ -216,7 +205,7 @@ def test_two_server_processes_on_postgresql_record_every_hit_once(pg_url: str, t
     engine.dispose()
     ws = Workspace.open(load_settings(None, pg_url, data_dir=tmp_path))
     try:
-        msgs = _messages(ws, 40)
+        msgs = sent_messages(ws, 40)
         signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
         later = datetime.now(UTC) + timedelta(days=30)  # the servers run on the system clock
         ports = [_free_port(), _free_port()]

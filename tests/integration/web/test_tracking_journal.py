@@ -6,37 +6,25 @@ from __future__ import annotations
 
 import asyncio
 import os
-import sqlite3
-import threading
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 
-from nurture_tui.engine.seeding import make_leads
 from nurture_tui.mail.tokens import TokenData, TokenSigner
 from nurture_tui.store import meta
 from nurture_tui.store.engine import write_tx
-from nurture_tui.store.tables import activity, outbox
+from nurture_tui.store.tables import activity
 from nurture_tui.web import journal
 from nurture_tui.web.ingest import HitWriter
 from nurture_tui.web.server import WebServer
 from nurture_tui.workspace import Workspace
 
+from .web_support import hold_write_lock, sent_messages
+
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
-
-
-def _messages(ws: Workspace, n: int) -> list[tuple[int, str]]:
-    now = ws.clock.now()
-    with write_tx(ws.engine) as conn:
-        ids = make_leads(conn, n, now)
-        conn.execute(insert(outbox), [{
-            "idempotency_key": f"j:{lid}", "lead_id": lid, "to_email": f"j{lid}@example.com", "status": "sent",
-            "message_ref": f"jref-{lid}", "sent_at": now - timedelta(hours=1), "created_at": now, "headers": {},
-        } for lid in ids])
-    return [(lid, f"jref-{lid}") for lid in ids]
 
 
 def _tracked(ws: Workspace) -> list[str]:
@@ -55,7 +43,7 @@ def test_a_crashed_writers_segment_is_replayed_from_its_checkpoint(workspace: Wo
     """A segment left by a dead process: hits after the stored checkpoint are committed once, a torn last
     line is skipped, and the segment and its checkpoint are removed."""
     ws = workspace
-    msgs = _messages(ws, 10)
+    msgs = sent_messages(ws, 10)
     directory = journal.journal_dir(ws.settings.data_dir, ws.engine)
     directory.mkdir(parents=True)
     segment = "1-999999.jnl"
@@ -77,7 +65,7 @@ def test_a_crashed_writers_segment_is_replayed_from_its_checkpoint(workspace: Wo
 def test_a_live_writers_segment_is_not_replayed(workspace: Workspace) -> None:
     """Another process's segment (its lock is held) is left to it."""
     ws = workspace
-    (lid, ref), = _messages(ws, 1)
+    (lid, ref), = sent_messages(ws, 1)
     got: list[object] = []
     directory = journal.journal_dir(ws.settings.data_dir, ws.engine)
     live = journal.Journal(directory, fsync=False, flushed=got.extend)
@@ -96,7 +84,7 @@ def test_a_live_writers_segment_is_not_replayed(workspace: Workspace) -> None:
 def test_rotated_segments_are_removed_once_committed(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     ws = workspace
     monkeypatch.setattr(journal, "ROTATE_BYTES", 2_000)  # a new segment every ~6 hits
-    msgs = _messages(ws, 20)
+    msgs = sent_messages(ws, 20)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     later = datetime.now(UTC) + timedelta(days=30)  # the server verifies against the workspace clock
     later = max(later, ws.clock.now() + timedelta(days=30))
@@ -123,29 +111,17 @@ def test_an_open_is_answered_while_the_database_is_locked(sqlite_workspace: Work
     """The answer waits for the journal, not the database: with another process holding SQLite's write
     lock the pixel is served at once, and the hit is committed when the lock is released."""
     ws = sqlite_workspace
-    (lid, ref), = _messages(ws, 1)
+    (lid, ref), = sent_messages(ws, 1)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     token = signer.sign("open", lid, ref, ws.clock.now() + timedelta(days=30))
-    db_path = ws.engine.url.database
-    assert db_path
-    locker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     with WebServer(ws, "127.0.0.1", 0) as srv:
-        locker.execute("BEGIN IMMEDIATE")
-        released = threading.Event()
-
-        def release_later() -> None:
-            time.sleep(1.5)
-            locker.execute("COMMIT")
-            released.set()
-
-        threading.Thread(target=release_later).start()
+        released, releaser = hold_write_lock(ws, 1.5)
         t0 = time.monotonic()
         r = httpx.get(f"{srv.url}/o/{token}.gif", headers={"user-agent": BROWSER}, timeout=30)
         answered_in = time.monotonic() - t0
         assert r.status_code == 200 and r.content.startswith(b"GIF89a")
         assert not released.is_set(), f"answered only after the lock was released ({answered_in:.2f} s)"
-        released.wait(10)
-    locker.close()
+        releaser.join()
     assert _tracked(ws) == [BROWSER]
 
 
@@ -153,7 +129,7 @@ def test_commit_ack_answers_after_the_commit(workspace: Workspace, monkeypatch: 
     """`mail.tracking_ack = "commit"`: no journal; the hit is in the database when the answer comes."""
     ws = workspace
     monkeypatch.setattr(ws.settings.mail, "tracking_ack", "commit")
-    (lid, ref), = _messages(ws, 1)
+    (lid, ref), = sent_messages(ws, 1)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     token = signer.sign("click", lid, ref, ws.clock.now() + timedelta(days=30), "https://example.com/x")
     with WebServer(ws, "127.0.0.1", 0) as srv:
@@ -173,7 +149,7 @@ def test_a_page_view_beacon_records_the_visit_tokens_lead(workspace: Workspace,
     page URL, or another kind of token, is refused."""
     ws = workspace
     monkeypatch.setattr(ws.settings.mail, "page_tracking_param", "nt")
-    (lid, ref), = _messages(ws, 1)
+    (lid, ref), = sent_messages(ws, 1)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     later = ws.clock.now() + timedelta(days=30)
     click = signer.sign("click", lid, ref, later, "https://example.com/guide?a=1#top")
@@ -207,26 +183,15 @@ def test_answers_wait_for_the_commit_once_the_writer_is_too_far_behind(
 
     monkeypatch.setattr(ingest, "LAG_LIMIT_SECONDS", 0.3)
     ws = sqlite_workspace
-    (lid, ref), = _messages(ws, 1)
+    (lid, ref), = sent_messages(ws, 1)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     token = signer.sign("open", lid, ref, ws.clock.now() + timedelta(days=30))
-    db_path = ws.engine.url.database
-    assert db_path
-    locker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     with WebServer(ws, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
-        locker.execute("BEGIN IMMEDIATE")
-        released = threading.Event()
-
-        def release_later() -> None:
-            time.sleep(2.0)
-            released.set()
-            locker.execute("COMMIT")
-
-        threading.Thread(target=release_later).start()
+        released, releaser = hold_write_lock(ws, 2.0)
         assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 1"}).status_code == 200
         assert not released.is_set()
         time.sleep(0.6)  # the first hit has now waited longer than the limit
         assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 2"}).status_code == 200
         assert released.is_set(), "the second answer should have waited for its commit"
-    locker.close()
+        releaser.join()
     assert sorted(_tracked(ws)) == [f"{BROWSER} 1", f"{BROWSER} 2"]
