@@ -47,3 +47,13 @@ def save_template(ws: Workspace, now: datetime, name: str = "welcome", *, subjec
     with write_tx(ws.engine) as conn:
         return templates.upsert_template(conn, name=name, subject=subject, html=html, text=text,
                                          category=category, user="tester", now=now)
+
+
+def committed_hooks(server: Any) -> dict[str, list[Any]]:
+    """httpx `event_hooks` for a client of a `WebServer`: every response returns only once the tracking
+    writer has committed what was answered so far (opens and clicks are answered from the tracking journal
+    and committed just after; a test that reads what they recorded waits for that commit)."""
+    def committed(_response: Any) -> None:
+        assert server.app.hit_writer.wait_committed()
+
+    return {"response": [committed]}

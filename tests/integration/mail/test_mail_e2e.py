@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 
 import httpx
-from mail_support import save_template
+from mail_support import committed_hooks, save_template
 from sqlalchemy import select
 
 from nurture_tui.engine.advance import run_due
@@ -42,7 +42,7 @@ def _status(ws, node_id: str) -> str | None:
 def test_send_click_branch_unsubscribe(workspace, clock) -> None:
     ws = workspace
     with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, \
-            httpx.Client(headers={"user-agent": BROWSER}, timeout=10) as http:
+            httpx.Client(headers={"user-agent": BROWSER}, timeout=10, event_hooks=committed_hooks(web)) as http:
         ws.settings.mail.smtp_url = sink.url
         ws.settings.mail.base_url = web.url
         now = clock.now()
@@ -102,7 +102,8 @@ def test_send_click_branch_unsubscribe(workspace, clock) -> None:
 
 def test_scanner_prefetch_click_does_not_trigger_the_branch(workspace, clock) -> None:
     ws = workspace
-    with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, httpx.Client(timeout=10) as http:
+    with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, \
+            httpx.Client(timeout=10, event_hooks=committed_hooks(web)) as http:
         ws.settings.mail.smtp_url = sink.url
         ws.settings.mail.base_url = web.url
         now = clock.now()
@@ -151,7 +152,7 @@ def test_live_scheduler_moves_the_lead_within_seconds_of_the_click(workspace, cl
     ws = workspace
     ws.settings.engine.tick_seconds = 0.5
     with SmtpSink() as sink, WebServer(ws, "127.0.0.1", 0) as web, \
-            httpx.Client(headers={"user-agent": BROWSER}, timeout=10) as http:
+            httpx.Client(headers={"user-agent": BROWSER}, timeout=10, event_hooks=committed_hooks(web)) as http:
         ws.settings.mail.smtp_url = sink.url
         ws.settings.mail.base_url = web.url
         now = clock.now()

@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from mail_support import add_people, save_template
+from mail_support import add_people, committed_hooks, save_template
 from sqlalchemy import insert, select
 
 from nurture_tui.mail import suppression
@@ -26,7 +26,8 @@ BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KH
 def web(workspace) -> Iterator[tuple[WebServer, httpx.Client]]:
     with WebServer(workspace, "127.0.0.1", 0) as server:
         workspace.settings.mail.base_url = server.url
-        with httpx.Client(base_url=server.url, headers={"user-agent": BROWSER}, timeout=10) as client:
+        with httpx.Client(base_url=server.url, headers={"user-agent": BROWSER}, timeout=10,
+                          event_hooks=committed_hooks(server)) as client:
             yield server, client
 
 
