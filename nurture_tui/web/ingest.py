@@ -1,29 +1,27 @@
-"""Group-commit ingest of opens and clicks (issue 21).
+"""The database writer for tracking hits (issue 21).
 
 The request handler verifies the token in memory (HMAC; a bad one is a 400 that never reaches the
-database) and hands the hit to this process's `HitWriter`. One writer thread drains everything queued
-since its last commit into **one** transaction: it looks up the hits' messages in one query, flags bots,
-and runs `engine.events.record_events` on the whole batch — events-API requests (page views, forms) join
-the same batch, each all or nothing — then commits and resolves each hit's future. The response is sent
-only after that commit: an acknowledged hit is durable (a crash, even SIGKILL, loses only hits that were
-never answered). Under load batches grow by themselves (whatever arrived while the previous commit ran),
-so the cost of a transaction is shared by every hit in it; when idle a hit commits alone, at once.
+database). With `mail.tracking_ack = "journal"` (the default) an open, click or page-view beacon is appended
+to the process's journal (`journal.py`) and answered once that is on disk; the journal's flusher hands the
+hits to this writer, whose journal thread commits them in batches — one query finds the hits' messages,
+bots are flagged, `engine.events.record_events` runs on the whole batch — together with the segment's
+checkpoint, so a hit is in the database exactly once; a new writer replays what a dead process answered
+and did not commit. The journal runs at most LAG_LIMIT_SECONDS ahead of the database: beyond that, answers
+wait for their commit. Requests that must wait for their commit (the events API, `tracking_ack =
+"commit"`, `record_sync`) have a writer thread of their own on PostgreSQL and ride in the journal thread's
+next batch on SQLite.
 
-With `mail.tracking_effects = "deferred"` (what `"auto"`, the default, picks on PostgreSQL) that transaction
-holds only what the answer promises: the activity rows, each non-bot one listed in `activity_pending`. The
-process's applier thread, woken by the commit, applies their effects (`engine.events.apply_pending`: scores,
-segments, `wait_for` wake-ups, goal / exit rules, entry) in a second transaction moments later, oldest first
-and in bigger batches, one applier at a time across processes; the scheduler also applies whatever is
-pending before each engine run. Effects are a dozen statements a batch — round trips to a PostgreSQL server,
-most of a small batch's CPU on SQLite — so taking them off the answer's path keeps a click's answer in
-milliseconds, and bigger batches make them cheaper per hit. A crash between the two leaves the rows listed,
-and the next writer applies them when it starts. `"inline"` (what `"auto"` picks on SQLite, where it
-measured faster: see DEFER_EFFECTS) runs both in the one transaction.
+With `mail.tracking_effects = "deferred"` (what `"auto"`, the default, picks on PostgreSQL) the writer's
+transaction holds only the activity rows, each non-bot one listed in `activity_pending`; the process's
+applier thread, woken by the commit, applies their effects (`engine.events.apply_pending`: scores,
+segments, `wait_for` wake-ups, goal / exit rules, entry) in a second transaction moments later, one applier
+at a time across processes; the scheduler also applies whatever is pending before each engine run. A crash
+between the two leaves the rows listed, and the next writer applies them when it starts. `"inline"` (what
+`"auto"` picks on SQLite) runs both in the one transaction.
 
-A hit whose token names no message of its lead is refused in the batch (the handler answers 400), as
-before. If a batch fails as a whole (a deadlock between two worker processes on PostgreSQL, a database
-that stayed busy), it is retried once, then each hit is committed on its own so one bad hit fails only
-its own request (500). Each worker process has its own writer; a hit is one request, recorded once.
+A hit whose token names no message of its lead is dropped with a log line (answered from its token under
+the journal; refused 400 with `"commit"`). A batch that fails as a whole is retried — answered hits until the
+database is back, others once — then each hit is committed on its own, so one bad hit fails only itself.
 """
 
 from __future__ import annotations
