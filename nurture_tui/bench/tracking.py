@@ -157,13 +157,15 @@ def load(port: int, reqs: list[bytes], clients: int, seconds: float) -> dict[str
                                for k in range(clients)))
         return time.perf_counter() - t0
 
+    cpu0 = time.process_time()
     wall = asyncio.run(main())
+    cpu = time.process_time() - cpu0
     ok = sum(n for code, n in codes.items() if 200 <= code < 400)
     ms = [x * 1000 for x in lat]
     return {"requests_per_s": round(len(lat) / wall, 1), "p50_ms": round(percentile(ms, 50), 2),
             "p99_ms": round(percentile(ms, 99), 2), "errors": sum(codes.values()) - ok, "sent": ok,
             "p99_ms_by_kind": {k: round(percentile([x * 1000 for x in v], 99), 2) for k, v in by_kind.items() if v},
-            "codes": {str(k): v for k, v in sorted(codes.items())}}
+            "codes": {str(k): v for k, v in sorted(codes.items())}, "load_generator_cpu": round(cpu / wall, 2)}
 
 
 def _wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -390,15 +392,18 @@ def command(
         "effects_pending_after_stop": pending,
         "p99_ms_by_kind": ours["p99_ms_by_kind"],
         "status_codes": ours["codes"],
+        "load_generator_cpu": ours["load_generator_cpu"],
         "writer_batches": writer.get("batches"),
         "writer_mean_batch": writer.get("mean_batch"),
         "journal_flushes": writer.get("journal_flushes"),
+        "answers_paced": writer.get("answers_paced"),
         "commit_lag_p99_ms": writer.get("lag_p99_ms"),
         "commit_lag_max_ms": writer.get("lag_max_ms"),
         "reference_requests_per_s": theirs["requests_per_s"],
         "reference_p50_ms": theirs["p50_ms"],
         "reference_p99_ms": theirs["p99_ms"],
         "reference_errors": theirs["errors"],
+        "reference_load_generator_cpu": theirs["load_generator_cpu"],
         "reference_p99_ms_by_kind": theirs["p99_ms_by_kind"],
         "ratio": round(ours["requests_per_s"] / theirs["requests_per_s"], 2) if theirs["requests_per_s"] else None,
     }

@@ -18,6 +18,7 @@ from nurture_tui.store import meta
 from nurture_tui.store.engine import write_tx
 from nurture_tui.store.tables import activity
 from nurture_tui.web import journal
+from nurture_tui.web.app import hit_writer
 from nurture_tui.web.ingest import HitWriter
 from nurture_tui.web.server import WebServer
 from nurture_tui.workspace import Workspace
@@ -195,3 +196,32 @@ def test_answers_wait_for_the_commit_once_the_writer_is_too_far_behind(
         assert released.is_set(), "the second answer should have waited for its commit"
         releaser.join()
     assert sorted(_tracked(ws)) == [f"{BROWSER} 1", f"{BROWSER} 2"]
+
+
+def test_answers_are_paced_while_the_writer_is_behind(
+        sqlite_workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past PACE_FROM_SECONDS of lag a flushed answer is held for the pacer, which releases held answers
+    at the writer's commit rate: with the writer stopped (another process holds SQLite's write lock) that
+    is none, until the commits catch up; then answers go out at their flush again."""
+    from nurture_tui.web import ingest
+
+    monkeypatch.setattr(ingest, "PACE_FROM_SECONDS", 0.2)
+    monkeypatch.setattr(ingest, "LAG_LIMIT_SECONDS", 30.0)  # the pacer's doing, not the hard limit's
+    ws = sqlite_workspace
+    (lid, ref), = sent_messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    token = signer.sign("open", lid, ref, ws.clock.now() + timedelta(days=30))
+    with WebServer(ws, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+        released, releaser = hold_write_lock(ws, 1.5)
+        assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 1"}).status_code == 200
+        assert not released.is_set()
+        time.sleep(0.4)  # the first hit is now older than the pace threshold
+        assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 2"}).status_code == 200
+        assert released.is_set(), "the second answer should have been held until the writer caught up"
+        releaser.join()
+        started = time.perf_counter()
+        assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 3"}).status_code == 200
+        assert time.perf_counter() - started < 1.0
+        writer = hit_writer(srv.app)
+        assert writer is not None and writer.paced == 1
+    assert sorted(_tracked(ws)) == [f"{BROWSER} {n}" for n in (1, 2, 3)]
