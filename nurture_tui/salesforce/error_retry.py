@@ -1,7 +1,8 @@
 """Retrying one Salesforce sync error by hand (the Sync & audit screen's `t`), audited.
 
-- a push error (it has an outbox row): the row is queued again with its attempts reset; the error stays
-  open until the next push of it succeeds (the pusher resolves it) or fails again (the pusher updates it);
+- a push error (it has an outbox row): the row is queued again with its attempts reset and no backoff; the
+  error stays open until the next push of it succeeds (the pusher resolves it) or fails again (the pusher
+  updates it);
 - a pull error of one record: every sync already re-reads such records by Id first, so the error is
   left as it is and the answer says so;
 - a whole-sync or whole-job failure (no record): acknowledged (resolved), as `nurture sync --retry-errors`
@@ -35,7 +36,7 @@ def retry_error(conn: Connection, error_id: int, *, now: datetime, user: str) ->
             outcome, after = "resolved: its push was already removed", {"resolved": True}
         else:
             conn.execute(update(sf_outbox).where(sf_outbox.c.id == err.sf_outbox_id)
-                         .values(status="pending", attempts=0))
+                         .values(status="pending", attempts=0, retry_at=None))
             outcome, after = "queued: the next sync pushes it again", {"status": "pending", "attempts": 0}
         prior = {"status": before.status, "attempts": before.attempts} if before is not None else None
     elif err.record_id:

@@ -27,14 +27,15 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection, Float, bindparam, case, func, insert, or_, select, update
+from sqlalchemy import Connection, Float, bindparam, case, func, insert, select, update
 
 from ..batching import chunks
 from ..config import SalesforceSettings, Settings
 from ..scoring.scale import read_scale
-from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync, sync_state
+from ..store.tables import enrollment, lead, mql, sequence, sf_lead_sync, sf_outbox, sync_state
 from ..store.tables import outbox as mail_outbox
 from .api import SfApi
+from .backoff import next_try, ready
 
 #: Fields the push may set besides the mapped custom fields.
 OPT_OUT = "HasOptedOutOfEmail"
@@ -244,12 +245,7 @@ def load_dirty(conn: Connection, settings: Settings, now: datetime, org: OrgFiel
 
 def not_backing_off(wall: float) -> Any:
     """Rows not waiting out a retry backoff (a transient per-record failure) at unix time `wall`."""
-    return or_(sf_lead_sync.c.retry_at.is_(None), sf_lead_sync.c.retry_at <= wall)
-
-
-def backoff_seconds(cfg: SalesforceSettings, attempts: int) -> float:
-    """The wait before retry number `attempts` (1 = after the first failure): base · 2^(attempts − 1), capped."""
-    return float(min(cfg.retry_backoff_max_seconds, cfg.retry_backoff_seconds * 2 ** max(0, attempts - 1)))
+    return ready(sf_lead_sync.c.retry_at, wall)
 
 
 def settle_ok(conn: Connection, done: list[tuple[int, int, dict[str, Any]]], now: datetime,
@@ -299,10 +295,11 @@ def settle_error(conn: Connection, lead_id: int, seq: int, code: str, message: s
     wall = time.time()  # clock-ok: compared with the triggers' (wall) clock
     if not final and cfg is not None:
         attempts = int(conn.execute(select(s.attempts).where(s.lead_id == lead_id)).scalar() or 0) + 1
-        if attempts >= cfg.max_attempts:
+        retry_at = next_try(cfg, attempts, wall)
+        if retry_at is None:
             final = True
         else:
-            values.update(attempts=attempts, retry_at=wall + backoff_seconds(cfg, attempts))
+            values.update(attempts=attempts, retry_at=retry_at)
     if not final:  # stays to push (a create that was never dirty, too)
         values["dirty_since"] = func.coalesce(s.dirty_since, wall)
     if final:
@@ -334,14 +331,18 @@ def push_margin(interval: float, last_push_s: float = 0.0) -> float:
 
 def push_due(conn: Connection, interval: float, now_epoch: float, last_push_s: float = 0.0) -> bool:
     """A push is due when the oldest unpushed change (trigger time, unix seconds) is about to be `interval` old,
-    or a lead waiting out a retry backoff has reached its `retry_at` (a lead in backoff makes no push due)."""
+    or a lead or an outbox row waiting out a retry backoff has reached its `retry_at` (one in backoff makes no
+    push due)."""
     s = sf_lead_sync.c
     oldest, retry = conn.execute(select(
         func.min(case((s.retry_at.is_(None), s.dirty_since))),
         func.min(case((s.retry_at.is_not(None), s.retry_at)))).where(s.dirty_since.is_not(None))).one()
     if oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval, last_push_s):
         return True
-    return retry is not None and now_epoch >= float(retry)
+    o = sf_outbox.c  # (by its retry_at index: the earliest pending row in backoff)
+    outbox_retry = conn.execute(select(o.retry_at).where(o.retry_at.is_not(None), o.status == "pending")
+                                .order_by(o.retry_at).limit(1)).scalar()
+    return any(r is not None and now_epoch >= float(r) for r in (retry, outbox_retry))
 
 
 def ensure_rows(conn: Connection, lead_ids: list[int]) -> None:

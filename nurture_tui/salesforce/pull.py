@@ -48,7 +48,7 @@ from ..store.tables import (
 )
 from ..store.tables import user as user_t
 from ..workspace import Workspace
-from . import live
+from . import backoff, live
 from . import mapping as m
 from .api import SfApi
 from .lookup import by_sf_id
@@ -379,6 +379,7 @@ class Puller:
         conn.execute(update(lead).where(lead.c.id == local.id).values(
             sf_id=contact_id, sf_type="Contact", status=m.text(r.get("Status")), sf_modstamp=stamp, custom=custom,
             updated_at=self.now))
+        backoff.end(conn, [local.id])  # pushes refused by the converted Lead go to the Contact next, at once
         audit.record(conn, at=self.now, user="salesforce-sync", action="salesforce.convert", entity="lead",
                      entity_id=local.id, before={"sf_id": r["Id"], "sf_type": "Lead"},
                      after={"sf_id": contact_id, "sf_type": "Contact"})

@@ -7,8 +7,11 @@
 - Up to `bulk_threshold` records per object go through sObject Collections (200 per call); more go through
   one Bulk API 2.0 ingest job per object (a handful of calls for any number of rows).
 - Each call's outcome is committed with the outbox rows it settles: sent rows are marked sent, failed ones
-  keep the Salesforce code and message in `sync_error`. Transient per-record codes stay pending until
-  `max_attempts`; nothing is dropped. An exhausted API budget stops the push and leaves the rest pending.
+  keep the Salesforce code and message in `sync_error`. Transient per-record codes stay pending with a capped
+  backoff (backoff.py; the lead's other rows wait with them) until `max_attempts`, then wait for
+  `--retry-errors`; nothing is dropped. A call that fails as a whole (after retry.py's own retries) or a failed
+  Bulk job leaves its rows pending without counting an attempt. An exhausted API budget stops the push and
+  leaves the rest pending.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from ..workspace import Workspace
 from . import live
 from . import mapping as m
 from .api import SfApi
+from .backoff import given_up, next_try
 from .create import JOB_PREFIX, Creator, candidates
 from .outbox import ANONYMISED
 
@@ -74,6 +78,7 @@ class PushReport:
     collection_calls: int = 0
     bulk_jobs: int = 0
     budget_stopped: bool = False
+    backing_off: int = 0  # outbox rows held back by a retry backoff (theirs or another row's of the lead)
     live_records: int = 0  # leads whose changed nurture-owned values went out (live.py)
     created: int = 0  # local leads created in Salesforce (create.py)
     linked: int = 0  # local leads linked to an existing Salesforce record by email
@@ -107,6 +112,7 @@ class Pusher:
             deleted = {r.id for r in conn.execute(select(lead.c.id, lead.c.custom).where(lead.c.status == "Deleted"))
                        if (r.custom or {}).get("sf_deleted")}
             users = {u.id: u.sf_id for u in conn.execute(select(user_t.c.id, user_t.c.sf_id))}
+            held = _held_leads(conn)
             camps = list(conn.execute(select(campaign.c.id, campaign.c.sf_id, campaign.c.name)).all())
             members = {(cm.campaign_id, cm.lead_id): cm.sf_id for cm in conn.execute(
                 select(campaign_member.c.campaign_id, campaign_member.c.lead_id, campaign_member.c.sf_id)
@@ -120,6 +126,9 @@ class Pusher:
         key_field = self.cfg.record_key_field
         field_map = self.cfg.field_map
         for r in rows:
+            if r.lead_id in held:
+                self.report.backing_off += 1
+                continue
             ld = leads.get(r.lead_id) if r.lead_id is not None else None
             if ld is None:
                 fails.append(([r.id], "LEAD_NOT_FOUND", f"local lead {r.lead_id} does not exist"))
@@ -416,7 +425,8 @@ class Pusher:
                 sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_not(None)).limit(1)).first()
             for chunk in chunks(ids):
                 conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
-                    status="sent", sent_at=self.now, attempts=sf_outbox.c.attempts + 1, last_error=None))
+                    status="sent", sent_at=self.now, attempts=sf_outbox.c.attempts + 1, last_error=None,
+                    retry_at=None))
                 if open_errors is not None:
                     conn.execute(update(sync_error).where(sync_error.c.sf_outbox_id.in_(chunk),
                                                           sync_error.c.resolved_at.is_(None))
@@ -431,12 +441,13 @@ class Pusher:
                 conn.execute(update(sync_error).where(sync_error.c.lead_id.in_(chunk), sync_error.c.direction == "push",
                                                       sync_error.c.resolved_at.is_(None)).values(resolved_at=self.now))
             if job_error is not None:
-                # One row for the whole job; its records stay pending and are retried next time.
+                # One row for the whole job; its records stay pending (no attempt counted: no record was
+                # refused) and are retried next time.
                 self.on_error(conn, bad[0][0].sobject if bad else "", "push", None, "BULK_JOB_FAILED",
                               job_error[:2000], {"records": len(bad)})
                 for chunk in chunks([i for it, _c, _m in bad for i in it.outbox_ids]):
                     conn.execute(update(sf_outbox).where(sf_outbox.c.id.in_(chunk)).values(
-                        attempts=sf_outbox.c.attempts + 1, last_error=f"BULK_JOB_FAILED: {job_error[:300]}"))
+                        last_error=f"BULK_JOB_FAILED: {job_error[:300]}"))
                 self.report.retry_later += len(bad)
                 return
             for it, code, message in bad:
@@ -451,8 +462,7 @@ class Pusher:
         transient = not final
         final = live.settle_error(conn, it.lead_id, it.live[0], code, message, final=final, cfg=self.cfg)
         if final and transient:
-            message += (f" (given up after {self.cfg.max_attempts} attempts: retried when the lead changes or on "
-                        "`nurture sync --retry-errors`)")
+            message += given_up(self.cfg, "when the lead changes or on `nurture sync --retry-errors`")
         e = sync_error.c
         if it.outbox_ids:  # the outbox rows' own error rows already say it
             return
@@ -483,25 +493,43 @@ class Pusher:
 
     def _fail(self, conn: Connection, it: Item | None, ids: list[int], code: str, message: str, *,
               final: bool) -> None:
+        """Outbox rows Salesforce refused: a final code is kept as an error at once; a transient one stays pending
+        with a capped backoff (backoff.py) until `max_attempts` failures in a row, then is kept as well. Either
+        way the error is in `sync_error` and `--retry-errors` queues the row again."""
         o = sf_outbox.c
+        wall = time.time()  # clock-ok: retry_at is on the capture triggers' (wall) clock, like sf_lead_sync's
         for oid in ids:
             attempts = (conn.execute(select(o.attempts).where(o.id == oid)).scalar() or 0) + 1
-            give_up = final or attempts >= self.cfg.max_attempts
+            retry_at = None if final else next_try(self.cfg, attempts, wall)
+            text = message + (given_up(self.cfg) if retry_at is None and not final else "")
             conn.execute(update(sf_outbox).where(o.id == oid).values(
-                attempts=attempts, status="error" if give_up else "pending", last_error=f"{code}: {message}"[:2000]))
-            existing = conn.execute(select(sync_error.c.id).where(
-                sync_error.c.sf_outbox_id == oid, sync_error.c.resolved_at.is_(None))).first()
-            if existing:
-                conn.execute(update(sync_error).where(sync_error.c.id == existing.id).values(
-                    code=code, message=message, attempts=attempts, created_at=self.now))
-            else:
-                self.on_error(conn, it.sobject if it else "Lead", "push", it.record.get("Id") if it else None, code,
-                              message,
-                              {"record": it.record if it else None, "sf_outbox_id": oid, "attempts": attempts})
-            if give_up:
+                attempts=attempts, status="pending" if retry_at else "error", retry_at=retry_at,
+                last_error=f"{code}: {text}"[:2000]))
+            self._error_row(conn, it, oid, code, text, attempts)
+            if retry_at is None:
                 self.report.failed += 1
             else:
                 self.report.retry_later += 1
+
+    def _error_row(self, conn: Connection, it: Item | None, oid: int, code: str, message: str, attempts: int) -> None:
+        """The outbox row's one open `sync_error` row, created or brought up to date."""
+        existing = conn.execute(select(sync_error.c.id).where(
+            sync_error.c.sf_outbox_id == oid, sync_error.c.resolved_at.is_(None))).first()
+        if existing:
+            conn.execute(update(sync_error).where(sync_error.c.id == existing.id).values(
+                code=code, message=message, attempts=attempts, created_at=self.now))
+        else:
+            self.on_error(conn, it.sobject if it else "Lead", "push", it.record.get("Id") if it else None, code,
+                          message, {"record": it.record if it else None, "sf_outbox_id": oid, "attempts": attempts})
+
+
+def _held_leads(conn: Connection) -> set[int]:
+    """Leads with an outbox row waiting out a retry backoff: all their rows wait with it, so a coalesced field
+    update or member status never overtakes an older one that is retried later."""
+    o = sf_outbox.c
+    wall = time.time()  # clock-ok: as in Pusher._fail
+    return {int(r[0]) for r in conn.execute(select(o.lead_id).distinct().where(
+        o.retry_at > wall, o.status == "pending", o.lead_id.is_not(None)))}
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from ..errors import NurtureError
 from ..store.engine import write_tx
 from ..store.tables import mql, sf_lead_sync, sf_outbox, sync_error, sync_state
 from ..workspace import Workspace
-from . import live
+from . import backoff, live
 from .api import SfApi
 from .influence import InfluenceReport, push_influence
 from .pull import ObjectReport, Puller
@@ -205,19 +205,18 @@ def run_sync(ws: Workspace, *, pull: bool = True, push: bool = True, full: bool 
 
 
 def retry_errors(ws: Workspace) -> int:
-    """Put every failed outbox row and rejected lead back in the queue (attempts reset); their errors stay until
-    the push succeeds."""
+    """Put every failed outbox row and rejected lead back in the queue and end every backoff (attempts reset);
+    their errors stay until the push succeeds."""
     with write_tx(ws.engine) as conn:
         n = conn.execute(update(sf_outbox).where(sf_outbox.c.status == "error").values(
-            status="pending", attempts=0)).rowcount
+            status="pending", attempts=0, retry_at=None)).rowcount
         # Leads whose create or field update Salesforce rejected: dirty again (live.py / create.py).
         s = sf_lead_sync.c
         n += conn.execute(update(sf_lead_sync).where(s.error_seq.is_not(None), s.dirty_since.is_(None))
                           .values(dirty_since=time.time(), error_seq=None, attempts=0,  # clock-ok: as the triggers
                                   retry_at=None)).rowcount
-        # ... and leads waiting out a retry backoff go with the next push, with a fresh round of attempts
-        n += conn.execute(update(sf_lead_sync).where(s.retry_at.is_not(None))
-                          .values(retry_at=None, attempts=0)).rowcount
+        # ... and leads and outbox rows waiting out a retry backoff go with the next push, with a fresh round
+        n += backoff.end(conn)
         # Whole-sync / whole-job failures are acknowledged; per-record pull errors retry on every sync anyway.
         conn.execute(update(sync_error).where(sync_error.c.resolved_at.is_(None), sync_error.c.sf_outbox_id.is_(None),
                                               sync_error.c.code.in_(["SYNC_FAILED", "BULK_JOB_FAILED"])).values(

@@ -5,8 +5,11 @@ Kinds:
   `times=1` is "expired once"; `times=-1` keeps failing ("repeatedly").
 - `request_limit`: 403 REQUEST_LIMIT_EXCEEDED.  `unavailable`: 503.  `method_failure`: 420.
 - `lock_row`: 400 UNABLE_TO_LOCK_ROW for the whole request.
+- `drop_connection`: the connection is closed without an answer (the client sees a lost connection).
 - `record_error`: a per-record failure (`code`, default FIELD_CUSTOM_VALIDATION_EXCEPTION) for records of
-  `sobject`, optionally only `record_ids`; counts records, not requests. Shows up as `statusCode` in
+  `sobject`, optionally only `record_ids` and/or records whose written values include `fields` (like a
+  validation rule on a value: `fields={"Subject": "…"}` also picks out a record being created); counts
+  records, not requests. Shows up as `statusCode` in
   Collections, `sf__Error` in Bulk 2.0 and a 400 on single-record calls.
 - `bulk_job_fail`: the next Bulk 2.0 job(s) end in state Failed with `errorMessage`.
 Matching: optional `method` and `path` (a regex searched in the request path).
@@ -21,8 +24,11 @@ from typing import Any
 
 from .store import OrgError
 
-KINDS = ("expired_session", "request_limit", "unavailable", "method_failure", "lock_row", "record_error",
-         "bulk_job_fail")
+KINDS = ("expired_session", "request_limit", "unavailable", "method_failure", "lock_row", "drop_connection",
+         "record_error", "bulk_job_fail")
+
+#: The status of a "response" that is no response: the server closes the connection instead.
+DROP = 0
 
 _REQUEST_FAULTS: dict[str, tuple[int, str, str]] = {
     "expired_session": (401, "INVALID_SESSION_ID", "Session expired or invalid"),
@@ -30,6 +36,7 @@ _REQUEST_FAULTS: dict[str, tuple[int, str, str]] = {
     "unavailable": (503, "SERVER_UNAVAILABLE", "Service temporarily unavailable, please retry"),
     "method_failure": (420, "METHOD_FAILURE", "Method failure, please retry"),
     "lock_row": (400, "UNABLE_TO_LOCK_ROW", "unable to obtain exclusive access to this record or 1 records"),
+    "drop_connection": (DROP, "", ""),
 }
 
 
@@ -41,6 +48,7 @@ class Fault:
     path: str | None = None
     sobject: str | None = None
     record_ids: set[str] | None = None
+    fields: dict[str, Any] | None = None  # record_error: only records whose written values include these
     code: str | None = None
     message: str | None = None
     skip: int = 0  # let this many matching requests/records through first
@@ -124,6 +132,8 @@ class Faults:
                 if f.sobject and f.sobject.lower() != sobject.lower():
                     continue
                 if f.record_ids is not None and record_id not in f.record_ids:
+                    continue
+                if f.fields and any(data.get(k) != v for k, v in f.fields.items()):
                     continue
                 if not f.consume():
                     continue

@@ -26,7 +26,7 @@ from . import soap
 from .auth import ORG_ID, AuthState, Credentials, identity, oauth_token, revoke_token, soap_login
 from .bulk import BulkApi
 from .bulk1 import Bulk1Api
-from .faults import Faults
+from .faults import DROP, Faults
 from .rest import Request, Response, RestApi, dumps
 from .schema import INFLUENCE_MODELS
 from .store import Org, OrgError
@@ -325,6 +325,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the emulator must not kill the connection silently
             resp = Response(500, [{"message": f"emulator error: {type(exc).__name__}: {exc}",
                                    "errorCode": "UNKNOWN_EXCEPTION"}])
+        if resp.status == DROP:  # an injected lost connection: no answer at all
+            self.close_connection = True
+            return
         if resp.body is None:
             payload = b""
         elif isinstance(resp.body, bytes):

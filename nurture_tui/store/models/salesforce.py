@@ -23,10 +23,12 @@ class SfOutbox(SQLModel, table=True):
     record_id: str | None = Field(default=None, max_length=18)
     payload: dict[str, Any] = json_field()
     status: str = Field(default="pending", max_length=10)  # pending / sent / error
-    attempts: int = 0
+    attempts: int = 0  # transient per-record failures in a row (salesforce/backoff.py: capped retry)
     last_error: str | None = None
     created_at: datetime | None = dt_field()
     sent_at: datetime | None = dt_field()
+    # unix seconds: a pending row (and its lead's other rows) is not pushed again before this (backoff)
+    retry_at: float | None = Field(default=None, index=True)
 
 
 class SfLeadSync(SQLModel, table=True):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from nurture_tui.salesforce import outbox
 from nurture_tui.salesforce.emulator import Emulator
@@ -102,7 +102,11 @@ def test_per_record_errors_are_kept_and_retryable(sf_ws: Workspace, emulator: Em
     assert errors["UNABLE_TO_LOCK_ROW"]["message"] == "unable to obtain exclusive access to this record"
     assert errors["FIELD_CUSTOM_VALIDATION_EXCEPTION"]["message"] == "Score must be below 100"
     assert errors["FIELD_CUSTOM_VALIDATION_EXCEPTION"]["record_id"] == ids[1]
-    report = sync(sf_ws)  # the lock is gone: the transient one goes through, the invalid one stays failed
+    report = sync(sf_ws)  # the transient one waits out its backoff (60 s), the invalid one stays failed
+    assert report.pushed is not None and (report.pushed.sent, report.pushed.backing_off) == (0, 1)
+    with write_tx(sf_ws.engine) as conn:  # its time has come: the lock is gone, it goes through
+        conn.execute(update(sf_outbox).where(sf_outbox.c.retry_at.is_not(None)).values(retry_at=0.0))
+    report = sync(sf_ws)
     assert report.pushed is not None and report.pushed.sent == 1
     assert [e["code"] for e in open_errors(sf_ws)] == ["FIELD_CUSTOM_VALIDATION_EXCEPTION"]
     emulator.faults.clear()  # someone fixed the validation rule

@@ -11,8 +11,9 @@ from typing import Any
 from sqlalchemy import select, update
 
 from nurture_tui.console.sync import sync_overview
+from nurture_tui.salesforce.backoff import backoff_seconds
 from nurture_tui.salesforce.emulator import Emulator
-from nurture_tui.salesforce.live import backoff_seconds, push_due
+from nurture_tui.salesforce.live import push_due
 from nurture_tui.salesforce.sync import retry_errors
 from nurture_tui.scoring import service
 from nurture_tui.store.engine import write_tx

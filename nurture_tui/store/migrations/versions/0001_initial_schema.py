@@ -248,10 +248,12 @@ def upgrade() -> None:
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(), nullable=True),
     sa.Column('created_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
     sa.Column('sent_at', nurture_tui.store.types.UTCDateTime(), nullable=True),
+    sa.Column('retry_at', sa.Float(), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('sf_outbox', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_sf_outbox_lead_id'), ['lead_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_sf_outbox_retry_at'), ['retry_at'], unique=False)
         batch_op.create_index('ix_sf_outbox_status_id', ['status', 'id'], unique=False)
 
     op.create_table('suppression',
@@ -819,6 +821,7 @@ def downgrade() -> None:
     op.drop_table('suppression')
     with op.batch_alter_table('sf_outbox', schema=None) as batch_op:
         batch_op.drop_index('ix_sf_outbox_status_id')
+        batch_op.drop_index(batch_op.f('ix_sf_outbox_retry_at'))
         batch_op.drop_index(batch_op.f('ix_sf_outbox_lead_id'))
 
     op.drop_table('sf_outbox')
