@@ -339,9 +339,9 @@ def push_due(conn: Connection, interval: float, now_epoch: float, last_push_s: f
         func.min(case((s.retry_at.is_not(None), s.retry_at)))).where(s.dirty_since.is_not(None))).one()
     if oldest is not None and now_epoch >= float(oldest) + interval - push_margin(interval, last_push_s):
         return True
-    o = sf_outbox.c  # (by its retry_at index: the earliest pending row in backoff)
-    outbox_retry = conn.execute(select(o.retry_at).where(o.retry_at.is_not(None), o.status == "pending")
-                                .order_by(o.retry_at).limit(1)).scalar()
+    o = sf_outbox.c  # the earliest pending row in backoff (by the retry_at index: few rows have one)
+    outbox_retry = next((r for r, status in conn.execute(select(o.retry_at, o.status).where(o.retry_at.is_not(None))
+                                                          .order_by(o.retry_at)) if status == "pending"), None)
     return any(r is not None and now_epoch >= float(r) for r in (retry, outbox_retry))
 
 

@@ -528,8 +528,9 @@ def _held_leads(conn: Connection) -> set[int]:
     update or member status never overtakes an older one that is retried later."""
     o = sf_outbox.c
     wall = time.time()  # clock-ok: as in Pusher._fail
-    return {int(r[0]) for r in conn.execute(select(o.lead_id).distinct().where(
-        o.retry_at > wall, o.status == "pending", o.lead_id.is_not(None)))}
+    # (by the retry_at index: few rows have one; the status index would read every pending row)
+    return {int(lead_id) for lead_id, status in conn.execute(select(o.lead_id, o.status).where(o.retry_at > wall))
+            if status == "pending" and lead_id is not None}
 
 
 @dataclass(frozen=True)
