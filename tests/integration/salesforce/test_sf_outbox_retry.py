@@ -263,3 +263,21 @@ def test_retrying_one_error_in_sync_and_audit_ends_its_backoff(sf_ws: Workspace,
     report = push(sf_ws)
     assert report.ok and report.pushed is not None and report.pushed.sent == 1
     assert_nothing_left(sf_ws, emulator, kind, s)
+
+
+@pytest.mark.parametrize("name", ["task", "member"])
+def test_a_refusal_in_a_bulk_job_backs_off_the_same_way(sf_ws: Workspace, emulator: Emulator, name: str) -> None:
+    sf_ws.settings.salesforce.bulk_threshold = 1  # the two rows go in one Bulk 2.0 upsert job
+    kind = KINDS[name]
+    s = setup(sf_ws, emulator, kind)
+    emulator.faults.add("record_error", code="UNABLE_TO_LOCK_ROW", message="locked", **kind.target(s.stuck_sf))
+    report = push(sf_ws)
+    assert report.ok and report.pushed is not None and report.pushed.bulk_jobs == 1
+    assert (report.pushed.sent, report.pushed.retry_later) == (1, 1)
+    stuck = row(sf_ws, s.rows[s.stuck])
+    assert stuck["status"] == "pending" and stuck["attempts"] == 1 and stuck["retry_at"] > time.time()  # clock-ok
+    assert (kind.arrived(emulator, s.stuck_sf), kind.arrived(emulator, s.fine_sf)) == (0, 1)
+    assert retry_errors(sf_ws) == 1  # ends the backoff
+    report = push(sf_ws)
+    assert report.ok and report.pushed is not None and report.pushed.sent == 1
+    assert_nothing_left(sf_ws, emulator, kind, s)
