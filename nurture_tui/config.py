@@ -117,6 +117,10 @@ class MailSettings(BaseModel):
     # process's tracking journal (committed to the database just after), "commit" once committed.
     tracking_ack: Literal["journal", "commit"] = "journal"
     tracking_journal_fsync: bool = True  # fdatasync the journal before answering (survives power loss)
+    # Where journaled hits are committed (docs/mail.md "Writer process"): "process" in a child process of the
+    # web process (the event loop keeps the interpreter lock to itself), "thread" in a thread of it; "auto":
+    # a process under `nurture daemon --http`, a thread where the web app is embedded (tests, the demo).
+    tracking_writer: Literal["auto", "thread", "process"] = "auto"
     # Website page views (docs/mail.md "Page views"): when set, a tracked click's redirect adds
     # `?<param>=<visit token>` to the landing URL, and the site's snippet reports each page it shows with
     # `GET /v/<visit token>.gif?u=<page URL>`. None: clicks land on the URL exactly as written.

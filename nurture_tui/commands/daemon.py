@@ -15,7 +15,8 @@ def daemon(
     worker: Annotated[bool, typer.Option("--worker", help="Claim-only worker (PostgreSQL scale-out).")] = False,
 ) -> None:
     """Run the scheduler headless (JSON-lines logs on stderr; SIGTERM finishes the batch and exits)."""
-    from ..engine.daemon import configure_logging, run_daemon
+    from ..engine.daemon import run_daemon
+    from ..logs import configure_logging
     from ..wiring import build_scheduler
 
     ws = state(ctx).workspace()

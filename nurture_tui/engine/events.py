@@ -16,6 +16,7 @@ imports it, so the areas that feed it events depend on it and not the other way 
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -71,21 +72,23 @@ _APPLIER_KEY: tuple[Any, Any] = (literal_column(str(_APPLIER_LOCK)), func.hashte
 
 
 def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: int = 2000, *,
-                  wait: bool = False) -> int:
+                  wait: bool = False, upto: int | None = None) -> int:
     """Apply the effects of up to `limit` pending activities (oldest first) and unlist them, in the caller's
     transaction; returns how many. On PostgreSQL another process applying at the moment makes this a no-op
     (0), or with `wait` waits for it to finish, so effects are applied in one order, as if recorded one batch
-    after another."""
+    after another. `upto`: only activities with ids up to this one."""
     if conn.dialect.name == "postgresql":
         if wait:
             conn.execute(select(func.pg_advisory_xact_lock(*_APPLIER_KEY)))
         elif not conn.execute(select(func.pg_try_advisory_xact_lock(*_APPLIER_KEY))).scalar_one():
             return 0
     a = activity.c
-    rows = conn.execute(
-        select(a.id, a.lead_id, a.kind, a.at, a.sequence_id, a.version_id, a.node_id, a.template_id, a.outbox_id,
-               a.url, a.bot, a.meta)
-        .join(activity_pending, activity_pending.c.activity_id == a.id).order_by(a.id).limit(limit)).all()
+    q = (select(a.id, a.lead_id, a.kind, a.at, a.sequence_id, a.version_id, a.node_id, a.template_id, a.outbox_id,
+                a.url, a.bot, a.meta)
+         .join(activity_pending, activity_pending.c.activity_id == a.id).order_by(a.id).limit(limit))
+    if upto is not None:
+        q = q.where(activity_pending.c.activity_id <= upto)
+    rows = conn.execute(q).all()
     if not rows:
         return 0
     live = [ActivityEvent(r.lead_id, r.kind, r.at, r.sequence_id, r.version_id, r.node_id, r.template_id,
@@ -97,18 +100,32 @@ def apply_pending(conn: Connection, now: datetime, settings: Settings, limit: in
 
 
 def apply_all_pending(engine: Engine, now_fn: Callable[[], datetime], settings: Settings,
-                      limit: int = 2000) -> int:
-    """Apply every pending activity's effects now, each batch in its own transaction (waiting for an applier
-    at work). The scheduler calls it before each run, so a click answered before the tick has woken its
-    `wait_for` and met its goals by the time the run claims (what the tracking writer's own applier would do
-    a few ms later anyway). Nothing pending costs one read."""
-    with engine.connect() as conn:
-        if conn.execute(select(activity_pending.c.activity_id).limit(1)).first() is None:
+                      limit: int = 2000, *, grace: float = 0.0) -> int:
+    """Apply the effects of every activity pending now, each batch in its own transaction (waiting for an
+    applier at work). The scheduler calls it before each run, so a click answered before the tick has woken
+    its `wait_for` and met its goals by the time the run claims. With `grace`, first give the tracking
+    writer's own applier (another process: `nurture daemon --http`'s writer process) up to that many
+    seconds to do it — mere polling, so the effects' Python work stays off this process. Activities pending
+    later are left to that applier (or the next run). Nothing pending costs one read."""
+    def pending_ids() -> tuple[int | None, int | None]:
+        with engine.connect() as conn:
+            row = conn.execute(select(func.min(activity_pending.c.activity_id),
+                                      func.max(activity_pending.c.activity_id))).one()
+        return row[0], row[1]
+
+    _, upto = pending_ids()
+    if upto is None:
+        return 0
+    deadline = time.monotonic() + grace  # clock-ok: a real-time wait for another process
+    while grace and time.monotonic() < deadline:  # clock-ok
+        time.sleep(0.02)
+        oldest, _ = pending_ids()
+        if oldest is None or oldest > upto:
             return 0
     total = 0
     while True:
         with write_tx(engine) as conn:
-            n = apply_pending(conn, now_fn(), settings, limit, wait=True)
+            n = apply_pending(conn, now_fn(), settings, limit, wait=True, upto=upto)
         total += n
         if n < limit:
             return total

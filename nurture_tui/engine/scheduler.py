@@ -95,6 +95,9 @@ class NurtureScheduler:
         self._next_due: datetime | None = None
         self._lock = threading.Lock()
         self.steps_total = 0
+        #: seconds a tick first leaves pending tracking effects to the web writer process's applier (set by
+        #: `run_daemon` when it serves the web app; 0: apply them at once)
+        self.applier_grace = 0.0
         self.batches_total = 0
         self.last_batch_ms = 0.0
         self.on_batch: Callable[[BatchResult], None] | None = None
@@ -214,7 +217,7 @@ class NurtureScheduler:
         try:
             # tracking hits answered before this tick have woken their `wait_for`s and met their goals by
             # the time the run claims (the web writer's applier does it within ms anyway; this makes it sure)
-            apply_all_pending(self.ws.engine, self.ws.clock.now, self.ws.settings)
+            apply_all_pending(self.ws.engine, self.ws.clock.now, self.ws.settings, grace=self.applier_grace)
             run_due(self.ws.engine, self.ws.clock.now, self.ws.settings, should_stop=self._stopping.is_set,
                     on_batch=self._batch_done)
         except Exception:

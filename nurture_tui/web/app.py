@@ -72,11 +72,12 @@ async def _body(request: Request) -> bytes:
     return body
 
 
-def create_app(ws: Workspace) -> BodyLimit:
+def create_app(ws: Workspace, *, deployed: bool = False) -> BodyLimit:
     """The tracking app wrapped in the per-route body limits. Refuses (NurtureError) to build with an empty,
-    short or built-in `mail.secret_key` / `mail.events_api_token`: anyone could forge tokens or events."""
+    short or built-in `mail.secret_key` / `mail.events_api_token`: anyone could forge tokens or events.
+    `deployed`: served by `nurture daemon --http` (see `mail.tracking_writer`)."""
     require_real_secrets(ws.settings, "web app")
-    writer = HitWriter(ws)
+    writer = HitWriter(ws, deployed=deployed)
     app = BodyLimit(FastHits(_routes(ws, writer), ws, writer))
     app.hit_writer = writer  # type: ignore[attr-defined]
     return app

@@ -34,24 +34,31 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from ..activity import ActivityEvent
+from ..config import Settings
 from ..engine.events import apply_pending, record_events, unlist_oldest_pending
 from ..errors import NurtureError, ValidationError
+from ..logs import configure_logging
 from ..mail.tokens import TokenData
 from ..store.engine import write_tx
-from ..store.tables import enrollment, outbox
+from ..store.tables import activity_pending, enrollment, outbox
 from ..workspace import Workspace
 from .bots import bot_reason
 from .events_api import ApiEvent, lookup, to_activities
 from .journal import Entry, Journal, encode, forget, journal_dir, orphans, read_entries, resolve_all, store_checkpoints
 from .journal import checkpoint as journal_checkpoint
+from .journal import decode as journal_decode
+from .writer_process import RETIRED as SEGMENT_RETIRED
+from .writer_process import STOP, WriterProcess, share_lock
 
 log = logging.getLogger("nurture.web.ingest")
 
@@ -78,19 +85,26 @@ DEFER_EFFECTS = {"sqlite": False, "postgresql": True}
 #: short), and how often the applier looks for rows left by another process (it is woken at once after each
 #: of its own writer's commits).
 APPLY_BATCH = {"sqlite": 250, "postgresql": 2000}
+#: In a writer process, where each applier transaction acknowledges hits (and so moves the web process's
+#: lag and pacing): smaller, for a smoother pace.
+PROCESS_APPLY_BATCH = 1000
 APPLY_POLL_SECONDS = 1.0
 #: With `mail.tracking_ack = "journal"`: once the oldest answered hit still waiting for the writer is this
 #: old (or this many are waiting), a new hit's answer waits for its commit instead of its journal flush —
 #: so the database (and the engine, scoring and triggers) is never more than about this far behind what was
-#: answered (the issue's bound is the scheduler's ≤ 2 s), whatever the load.
-LAG_LIMIT_SECONDS = 1.0
+#: answered (the issue's bound is the scheduler's ≤ 2 s), whatever the load. The pacing below keeps the lag
+#: under PACE_STOP_SECONDS; this is the safety net.
+LAG_LIMIT_SECONDS = 1.5
 BACKLOG_LIMIT = 20_000
 #: From this lag on, answers are paced instead: a flushed hit's answer is held, and the held answers are
-#: released oldest first at the rate the writer commits (measured over the last PACE_WINDOW), slowing to
-#: none as the lag nears LAG_LIMIT_SECONDS. Under a load the writer cannot keep up with, every answer then
+#: released oldest first at the rate the writer commits (measured over the last PACE_WINDOW) — which keeps the
+#: backlog where it is, however lumpy the commits — slowing from PACE_EASE_SECONDS to none at
+#: PACE_STOP_SECONDS should the lag still grow. Under a load the writer cannot keep up with, every answer then
 #: waits a little (the clients' share of the writer's pace) instead of most waiting for nothing and a few
 #: for a whole commit behind a second of backlog — the difference between a p99 of ~30 ms and ~1 s.
 PACE_FROM_SECONDS = 0.5
+PACE_EASE_SECONDS = 1.0
+PACE_STOP_SECONDS = 1.4
 PACE_WINDOW = 1.0
 PACE_TICK = 0.002
 #: Longest pause between retries of a batch of journaled (already answered) hits while the database is
@@ -100,6 +114,9 @@ OUTAGE_RETRY_MAX = 2.0
 #: batches' time per hit, or a quarter of the backlog if more): a commit-waiting request (a page view from
 #: the events API) rides in the next one. At least BULK_MIN hits a batch, gathered for up to BULK_LINGER.
 BULK_SECONDS = 0.02
+#: In a writer process (nothing rides along) batches are sized to take about this long: short enough that
+#: the web process's pacing, which follows the acknowledged commits, moves smoothly.
+PROCESS_BULK_SECONDS = 0.05
 BULK_MIN = 32
 BULK_LINGER = 0.005
 
@@ -152,8 +169,15 @@ class HitWriter:
     """The process's group-commit writer: `await writer.record(data, kind, hit, now)` → activity id (or
     None if nothing was stored), after the commit that holds it."""
 
-    def __init__(self, ws: Workspace, max_batch: int = MAX_BATCH, linger: float = LINGER_SECONDS) -> None:
+    def __init__(self, ws: Workspace, max_batch: int = MAX_BATCH, linger: float = LINGER_SECONDS, *,
+                 deployed: bool = False, on_commit: Callable[[dict[str, int]], None] | None = None) -> None:
+        """`deployed`: served by `nurture daemon --http` (`tracking_writer = "auto"` then commits in a writer
+        process); `on_commit`: this is that writer process, told each segment's last committed seq."""
         self.ws = ws
+        self.on_commit = on_commit
+        setting = ws.settings.mail.tracking_writer
+        in_process = ws.settings.mail.tracking_ack == "journal" and on_commit is None and (
+            setting == "process" or (setting == "auto" and deployed))
         self.max_batch = max_batch
         self.linger = linger
         self._queue: queue.SimpleQueue[Pending | None] = queue.SimpleQueue()
@@ -161,7 +185,8 @@ class HitWriter:
         self._bulk_ready = threading.Event()
         self._bulk_stop = False
         #: commit-waiting requests ride in the journal writer's batches (SQLite with the journal)
-        self.merged = ws.settings.mail.tracking_ack == "journal" and ws.engine.dialect.name == "sqlite"
+        self.merged = ws.settings.mail.tracking_ack == "journal" and ws.engine.dialect.name == "sqlite" \
+            and not in_process
         self._per_hit = 0.0  # seconds per journaled hit in the last bulk commits (moving average)
         self._inflight_since = 0.0  # flush time of the oldest hit in the batch being committed (0: none)
         self._messages = MessageCache()
@@ -173,7 +198,7 @@ class HitWriter:
         self.hits = 0
         mode = ws.settings.mail.tracking_effects
         self.defer = DEFER_EFFECTS.get(ws.engine.dialect.name, False) if mode == "auto" else mode == "deferred"
-        self.apply_batch = APPLY_BATCH.get(ws.engine.dialect.name, 250)
+        self.apply_batch = PROCESS_APPLY_BATCH if on_commit else APPLY_BATCH.get(ws.engine.dialect.name, 250)
         self.applied = 0
         self._apply_wake = threading.Event()
         self._applier: threading.Thread | None = None
@@ -190,8 +215,19 @@ class HitWriter:
         self._pace_wake = threading.Event()
         self._commits: deque[tuple[float, int]] = deque(maxlen=256)  # (perf_counter, _committed_count)
         self.paced = 0  # answers the pacer held
+        #: with a writer process: each flush not yet all committed (flush time, segment, last seq, hits), and
+        #: the commit-waiting hits over the lag bound (answered when their seq is acknowledged)
+        self._flights: deque[tuple[float, str, int, int]] = deque()
+        self._late: deque[Pending] = deque()
+        self._process: WriterProcess | None = None
+        #: in a writer process with deferred effects: committed batches (newest activity id, segment seqs)
+        #: acknowledged once their effects are applied
+        self._unapplied: deque[tuple[int, dict[str, int]]] = deque()
         self.recovered = self._replay_orphans()
-        if self.defer:  # at once: rows a crashed process left pending are applied without waiting for a hit
+        if in_process:
+            self._process = WriterProcess(ws.settings, self.journal_dir, target=serve_writer_process,
+                                          acked=self.acked, live_segments=self.live_segments)
+        elif self.defer:  # at once: rows a crashed process left pending are applied without waiting for a hit
             self._applier = threading.Thread(target=self._apply_run, name="nurture-hit-applier", daemon=True)
             self._applier.start()
 
@@ -231,7 +267,13 @@ class HitWriter:
         return self._backlog >= BACKLOG_LIMIT or self._lag() > LAG_LIMIT_SECONDS
 
     def _lag(self) -> float:
-        """Age of the oldest answered hit not yet committed (in the batch being committed, else queued)."""
+        """Age of the oldest answered hit not yet committed (in the batch being committed, else queued; with
+        a writer process, in the oldest flush not yet acknowledged)."""
+        if self._process is not None:
+            try:
+                return time.perf_counter() - self._flights[0][0]
+            except IndexError:
+                return 0.0
         oldest = self._inflight_since
         if not oldest:
             try:
@@ -265,8 +307,8 @@ class HitWriter:
                 lag = self._lag()
                 if lag <= PACE_FROM_SECONDS or self._closed:
                     n = len(self._held)
-                else:  # the writer's pace, easing off over the second half of the way to the limit
-                    room = 2 * (LAG_LIMIT_SECONDS - lag) / (LAG_LIMIT_SECONDS - PACE_FROM_SECONDS)
+                else:  # the writer's pace, easing off should the lag keep growing
+                    room = (PACE_STOP_SECONDS - lag) / (PACE_STOP_SECONDS - PACE_EASE_SECONDS)
                     credit += self._commit_rate() * min(1.0, max(0.0, room)) * (now - last)
                     n, credit = int(credit), credit - int(credit)
                 last = now
@@ -299,9 +341,9 @@ class HitWriter:
                                         flushed=self._flushed)
             return self._journal
 
-    def _flushed(self, items: list[tuple[Pending, asyncio.Future[Any] | None]]) -> None:
+    def _flushed(self, items: list[tuple[Pending, asyncio.Future[Any] | None]], lines: bytes, segment: str) -> None:
         """On the journal's flusher thread, in sequence order: answer the requests (one wake-up per event
-        loop) and hand the hits to the database writer."""
+        loop) and hand the hits to the database writer (its thread, or its process: the lines)."""
         at = time.perf_counter()
         answers = []
         for p, answer in items:
@@ -315,13 +357,75 @@ class HitWriter:
         with self._lock:
             self._backlog += len(items)
             self._start_writers()
-            self._bulk.extend(p for p, _ in items)
+            if self._process is not None:
+                self._flights.append((at, segment, items[-1][0].seq, len(items)))
+                self._late.extend(p for p, answer in items if answer is None)
+            else:
+                self._bulk.extend(p for p, _ in items)
             if pace:
                 self._held.extend(answers)
                 self.paced += len(answers)
         if pace:
             self._pace_wake.set()
+        if self._process is not None:
+            self._process.send(segment, lines)
+        else:
+            self._bulk_ready.set()
+
+    def take(self, entries: list[Entry]) -> None:
+        """In the writer process: journaled hits the web process sent, to commit."""
+        at = time.perf_counter()
+        batch = [_pending(e) for e in entries]
+        for p in batch:
+            p.flushed_at = at
+        with self._lock:
+            self._backlog += len(batch)
+            self._start_writers()
+            self._bulk.extend(batch)
         self._bulk_ready.set()
+
+    def acked(self, seqs: dict[str, int]) -> None:
+        """With a writer process (its acknowledgement thread): these segments are committed up to these
+        sequence numbers."""
+        now = time.perf_counter()
+        done: list[Pending] = []
+        with self._lock:
+            for segment, seq in seqs.items():
+                if seq > self._committed.get(segment, 0):
+                    self._committed[segment] = seq
+            n = 0
+            while self._flights and self._committed.get(self._flights[0][1], 0) >= self._flights[0][2]:
+                at, _, _, count = self._flights.popleft()
+                n += count
+                self.lags.append(now - at)
+            while self._late and self._committed.get(self._late[0].segment or "", 0) >= self._late[0].seq:
+                done.append(self._late.popleft())
+            if n:
+                self._backlog -= n
+                self._committed_count += n
+                self._commits.append((now, self._committed_count))
+        for p in done:
+            p.settle()
+        journal = self._journal
+        if journal is not None and journal.retired:
+            self._retire_committed(journal)
+
+    def live_segments(self) -> list[str]:
+        """This process's journal segments not yet removed, oldest first."""
+        journal = self._journal
+        if journal is None:
+            return []
+        return [name for name, _, _ in list(journal.retired)] + [journal.segment]
+
+    @property
+    def process_pid(self) -> int | None:
+        """The writer process's pid, when hits are committed by one (`mail.tracking_writer`)."""
+        return self._process.pid if self._process is not None else None
+
+    @property
+    def stuck(self) -> bool:
+        """Journaled hits were left uncommitted (the database was unavailable at shutdown)."""
+        return self._stuck
 
     async def record_api(self, events: list[ApiEvent], now: datetime) -> list[int]:
         """One events-API request, all or nothing (ValidationError names its first unknown lead)."""
@@ -359,16 +463,16 @@ class HitWriter:
         wait for the lock — and its many small transactions measured a quarter of the journal writer's
         time spent waiting — it joins the next journal batch (`merged`)."""
         if not self._threads:
-            for i in range(0 if self.merged else WRITERS.get(self.ws.engine.dialect.name, 1)):
-                thread = threading.Thread(target=self._run, name=f"nurture-hit-writer-{i}", daemon=True)
+            waiting = 0 if self.merged or self.on_commit else WRITERS.get(self.ws.engine.dialect.name, 1)
+            targets = [(self._run, f"nurture-hit-writer-{i}") for i in range(waiting)]
+            if self.ack == "journal" and self._process is None:
+                targets.append((self._run_bulk, "nurture-hit-journal-writer"))
+            if self.ack == "journal" and self.on_commit is None:
+                targets.append((self._pace_run, "nurture-hit-pacer"))
+            for target, name in targets:
+                thread = threading.Thread(target=target, name=name, daemon=True)
                 thread.start()
                 self._threads.append(thread)
-            if self.ack == "journal":
-                for target, name in ((self._run_bulk, "nurture-hit-journal-writer"),
-                                     (self._pace_run, "nurture-hit-pacer")):
-                    thread = threading.Thread(target=target, name=name, daemon=True)
-                    thread.start()
-                    self._threads.append(thread)
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush the journal, commit what is queued and apply its effects, then stop the threads."""
@@ -377,6 +481,15 @@ class HitWriter:
             journal = self._journal
         if journal is not None:
             journal.close()  # its last flush queues its hits ahead of the writers' stop marks below
+        if self._process is not None:
+            final = self._process.stop(timeout)
+            self._stuck = bool(final.get("stuck", True))
+            self.hits, self.batches = int(final.get("hits", 0)), int(final.get("batches", 0))
+            with self._lock:
+                late, self._late = list(self._late), deque()
+            for p in late:
+                p.error = NurtureError("tracking writer stopped: the database is unavailable")
+                p.settle()
         with self._lock:
             threads = list(self._threads)
             for thread in threads:
@@ -394,7 +507,7 @@ class HitWriter:
             self._applier.join(timeout)
         if threads:
             lags = sorted(self.lags)
-            log.info("tracking writer closed", extra={
+            log.info("tracking writer closed" if self.on_commit is None else "tracking writer process closed", extra={
                 "hits": self.hits, "batches": self.batches, "mean_batch": round(self.hits / max(1, self.batches), 1),
                 "journal_flushes": journal.flushes if journal else 0, "answers_paced": self.paced,
                 "lag_p99_ms": round(lags[int(0.99 * (len(lags) - 1))] * 1000, 1) if lags else None,
@@ -408,12 +521,17 @@ class HitWriter:
                 journal.retired.remove(item)
                 journal.release(name, fd)
                 self._forget.append(name)
-        if final:
-            self._forget.append(journal.finish())
+                if self._process is not None:
+                    self._process.retired(name)
+        if final or (self._process is not None and self._forget):  # no commit here to take the rows along
             with write_tx(self.ws.engine) as conn:
                 for name in self._forget:
                     forget(conn, name)
             self._forget.clear()
+        if final:
+            name = journal.finish()
+            with write_tx(self.ws.engine) as conn:
+                forget(conn, name)
 
     def _replay_orphans(self) -> int:
         """Commit the journaled hits that a process which is gone (crashed, killed) answered but did not
@@ -467,10 +585,12 @@ class HitWriter:
                     if item is not None:
                         waiting.append(item)
                 limit = self.max_batch
-                if self.merged and not stop:  # page views ride in the next batch: keep batches short,
-                    # but never so short that the writer falls behind (a quarter of the backlog at least)
+                budget = BULK_SECONDS if self.merged else PROCESS_BULK_SECONDS if self.on_commit else 0.0
+                if budget and not stop:  # page views ride in the next batch, or the pacing follows the
+                    # commits: keep batches short, but never so short that the writer falls behind (a quarter
+                    # of the backlog at least)
                     per_hit = self._per_hit or 0.0002
-                    limit = min(self.max_batch, max(BULK_MIN, int(BULK_SECONDS / per_hit), len(self._bulk) // 4))
+                    limit = min(self.max_batch, max(BULK_MIN, int(budget / per_hit), len(self._bulk) // 4))
                 with self._lock:
                     journaled = [self._bulk.popleft() for _ in range(min(limit, len(self._bulk)))]
                     self._inflight_since = journaled[0].flushed_at if journaled else 0.0
@@ -577,6 +697,14 @@ class HitWriter:
             self._committed_count += flushed
             if flushed:
                 self._commits.append((done, self._committed_count))
+        if journaled and self.on_commit is not None:
+            seqs = {p.segment: self._committed[p.segment] for p in batch if p.segment is not None}
+            if self.defer:  # acknowledged once applied: the web process's lag is the engine's
+                newest = max((p.result for p in batch if isinstance(p.result, int)), default=0)
+                with self._lock:
+                    self._unapplied.append((newest, seqs))
+            else:
+                self.on_commit(seqs)
         for p in batch:
             p.settle()
         if journaled and self._journal is not None and self._journal.retired:
@@ -591,17 +719,37 @@ class HitWriter:
             self._apply_wake.wait(APPLY_POLL_SECONDS)
             self._apply_wake.clear()
             closing = self._closed
-            while self._apply_some(self.apply_batch) == self.apply_batch:
-                pass
+            while True:
+                # closing: wait for another applier at work (the scheduler's) rather than stop at "busy"
+                n = self._apply_some(self.apply_batch, wait=closing)
+                self._ack_applied()
+                if n < self.apply_batch:
+                    break
             if closing:
                 return
 
-    def _apply_some(self, limit: int) -> int:
+    def _ack_applied(self) -> None:
+        """In a writer process with deferred effects: acknowledge the committed batches whose activities are
+        all applied (pending rows are applied oldest first, by any process's applier)."""
+        if self.on_commit is None or not self._unapplied:
+            return
+        candidates = len(self._unapplied)  # committed before the look below, so visible to it
+        with self.ws.engine.connect() as conn:
+            oldest = conn.execute(select(func.min(activity_pending.c.activity_id))).scalar()
+        seqs: dict[str, int] = {}
+        with self._lock:
+            while candidates and self._unapplied and (oldest is None or self._unapplied[0][0] < oldest):
+                seqs.update(self._unapplied.popleft()[1])
+                candidates -= 1
+        if seqs:
+            self.on_commit(seqs)
+
+    def _apply_some(self, limit: int, *, wait: bool = False) -> int:
         """One applier transaction; a failing batch is retried one activity at a time, and an activity whose
         effects fail alone is unlisted (logged with its id: the row itself stays recorded)."""
         try:
             with write_tx(self.ws.engine) as conn:
-                n = apply_pending(conn, self.ws.clock.now(), self.ws.settings, limit)
+                n = apply_pending(conn, self.ws.clock.now(), self.ws.settings, limit, wait=wait)
         except Exception as exc:
             if limit > 1:
                 log.warning("applying tracking effects failed, retrying one by one", extra={"error": str(exc)})
@@ -686,6 +834,53 @@ class HitWriter:
                     else:
                         p.result, at = ids[at:at + n], at + n
         del self._forget[:forgotten]  # committed
+
+
+def serve_writer_process(settings: Settings, conn: Pipe) -> None:
+    """The writer process (`writer_process.py`): commit the journaled hits the web process sends, and
+    acknowledge each segment's last committed seq, until it says stop (or goes away)."""
+    configure_logging()
+    ws = Workspace.open(settings, check_schema=False)
+    send_lock = threading.Lock()
+
+    def send(message: tuple[str, Any]) -> None:
+        with send_lock:
+            conn.send(message)
+
+    writer = HitWriter(ws, on_commit=lambda seqs: send(("ack", seqs)))
+    seen: dict[str, int] = {}  # segment → last sequence number taken
+    locks: dict[str, int] = {}  # segment → fd holding a shared lock on it
+    while True:
+        try:
+            message = conn.recv_bytes()
+        except (EOFError, OSError):
+            os._exit(0)  # the web process is gone: the next writer replays its segments once we are gone too
+        if message == STOP:
+            break
+        name, _, lines = message[1:].partition(b"\n")
+        segment = name.decode()
+        if message[:1] == SEGMENT_RETIRED:
+            if segment in locks:
+                os.close(locks.pop(segment))
+            seen.pop(segment, None)
+            continue
+        after = seen.get(segment)
+        if after is None:
+            fd = share_lock(writer.journal_dir / segment)
+            if fd is None:  # removed meanwhile: all of it was committed
+                continue
+            locks[segment] = fd
+            with ws.engine.connect() as db:
+                after = journal_checkpoint(db, segment)
+            if after:
+                send(("ack", {segment: after}))
+        entries = [e for line in lines.splitlines()
+                   if (e := journal_decode(segment, line)) is not None and e.seq > after]
+        seen[segment] = entries[-1].seq if entries else after
+        if entries:
+            writer.take(entries)
+    writer.close()
+    send(("bye", {"stuck": writer.stuck, "hits": writer.hits, "batches": writer.batches}))
 
 
 def _answer(futures: list[asyncio.Future[Any]]) -> None:

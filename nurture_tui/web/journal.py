@@ -1,20 +1,20 @@
-"""The tracking journal: opens and clicks are answered once appended here, and committed to the database
-just after (issue 21, `mail.tracking_ack = "journal"`, the default).
+"""The tracking journal: opens and clicks are answered once appended here, and committed to the database just
+after (issue 21, `mail.tracking_ack = "journal"`, the default).
 
-Each writer owns one segment file at a time, `<data_dir>/tracking-journal/<store key>/<ns>-<pid>.jnl`,
-held under an exclusive `flock` for the life of the process (the kernel drops it when the process dies,
-however it dies). A hit is one JSON line with a sequence number. The flusher thread writes everything
-appended since its last write in one `write()` and, with `mail.tracking_journal_fsync` (default on), one
-`fdatasync` — so an answered hit survives a crash of the process, and of the machine — and then resolves
-the waiting requests (one wake-up per event loop, not one per request) and hands the hits to the
-database writer. The writer commits them in big batches and stores the segment's last committed sequence
+Each writer owns one segment file at a time, `<data_dir>/tracking-journal/<store key>/<ns>-<pid>.jnl`, held
+under a `flock` (shared with its writer process, if any) for the life of the process (the kernel drops it
+when the process dies, however it dies). A hit is one JSON line with a sequence number. The flusher thread
+writes everything appended since its last write in one `write()` and, with `mail.tracking_journal_fsync`
+(default on), one `fdatasync` — so an answered hit survives a crash of the process, and of the machine — and
+then resolves the waiting requests (one wake-up per event loop, not one per request) and hands the hits to
+the database writer. The writer commits them in big batches and stores the segment's last committed sequence
 number in the same transaction (`meta` key `tracking_journal:<segment>`): a hit is in the database once,
 whatever crashes when.
 
 On start a writer replays the segments no live process holds (their lock is free): the lines after the
-stored sequence number are committed, then the file is removed. A segment is rotated at
-`ROTATE_BYTES` and removed once everything in it is committed. A torn last line (a crash during the
-write, never answered) is skipped.
+stored sequence number are committed, then the file is removed. A segment is rotated at `ROTATE_BYTES` and
+removed once everything in it is committed. A torn last line (a crash during the write, never answered) is
+skipped.
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ from ..store import meta
 #: A segment is closed for appends past this size and removed once all its hits are committed.
 ROTATE_BYTES = 32 * 1024 * 1024
 SUFFIX = ".jnl"
+#: How long a new writer waits for the lock of a segment whose web process is gone (its writer process exits
+#: as soon as it sees the pipe close).
+OWNER_GONE_WAIT = 5.0
 KEY_PREFIX = "tracking_journal:"
 
 
@@ -104,12 +107,35 @@ def orphans(directory: Path) -> Iterator[tuple[str, int]]:
             fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:  # removed by its owner meanwhile
             continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:  # a live writer's
+        if not _lock_exclusive(fd, OWNER_GONE_WAIT if _owner_gone(path.name) else 0.0):  # a live writer's
             os.close(fd)
             continue
         yield path.name, fd
+
+
+def _owner_gone(name: str) -> bool:
+    """The process named in the segment's file name (`<ns>-<pid>.jnl`) no longer exists."""
+    try:
+        os.kill(int(name.removesuffix(SUFFIX).rpartition("-")[2]), 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, OSError):
+        return False
+    return False
+
+
+def _lock_exclusive(fd: int, wait: float) -> bool:
+    """Take the segment's lock exclusively, waiting up to `wait` seconds (for a dead web process's writer
+    process, which holds it shared until it has exited)."""
+    deadline = time.monotonic() + wait  # clock-ok: a real-time bound
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:  # clock-ok
+                return False
+            time.sleep(0.05)
 
 
 def read_entries(fd: int, segment: str, after: int) -> list[Entry]:
@@ -128,10 +154,10 @@ def read_entries(fd: int, segment: str, after: int) -> list[Entry]:
 
 class Journal:
     """This writer's segment and its flusher thread. `append(...)` (event loop) returns at once; the
-    request's future resolves after the flush (write + fdatasync). `flushed(entries)` is called on the
-    flusher thread, in sequence order, once they are durable."""
+    request's future resolves after the flush (write + fdatasync). `flushed(items, lines, segment)` is called
+    on the flusher thread, in sequence order, once they are durable (`lines`: those written, to `segment`)."""
 
-    def __init__(self, directory: Path, *, fsync: bool, flushed: Callable[[list[Any]], None],
+    def __init__(self, directory: Path, *, fsync: bool, flushed: Callable[[list[Any], bytes, str], None],
                  rotate_bytes: int | None = None) -> None:
         directory.mkdir(parents=True, exist_ok=True)
         self.directory = directory
@@ -155,7 +181,8 @@ class Journal:
     def _open_segment(self) -> tuple[str, int]:
         name = f"{time.time_ns()}-{os.getpid()}{SUFFIX}"  # clock-ok: a unique, ordered file name
         fd = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # shared: the process's writer process (writer_process.py) holds it too; a replayer needs it exclusive
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         return name, fd
 
     def append(self, make: Callable[[str, int], tuple[bytes, Any]]) -> Any:
@@ -189,6 +216,7 @@ class Journal:
                 items, self._items = self._items, []
                 last = self._seq
                 rotate = self._size + sum(map(len, lines)) > self.rotate_bytes
+                name = self.segment
                 if rotate:  # later appends go to a new segment; this one ends with `last`
                     old_name, old_fd = self.segment, self._fd
                     self.segment, self._fd = self._open_segment()
@@ -205,7 +233,7 @@ class Journal:
             else:
                 self._size += len(data)
             self.flushes += 1
-            self._flushed(items)
+            self._flushed(items, data, name)
 
     def release(self, name: str, fd: int) -> None:
         """Remove a segment whose hits are all committed (and release its lock)."""

@@ -59,9 +59,9 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _serve(url: str, port: int) -> subprocess.Popen[str]:
+def _serve(url: str, port: int, writer: str = "auto") -> subprocess.Popen[str]:
     proc = subprocess.Popen([sys.executable, "-c", SERVE, url, str(port)], stdout=subprocess.PIPE, text=True,
-                            env=os.environ.copy())
+                            env={**os.environ, "NURTURE_MAIL__TRACKING_WRITER": writer})
     assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -95,15 +95,17 @@ def _stored_agents(ws: Workspace) -> list[str]:
                 .scalars()]
 
 
-def test_acknowledged_hits_survive_sigkill(workspace: Workspace, tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_acknowledged_hits_survive_sigkill(workspace: Workspace, tmp_path: Path, writer: str) -> None:
     """Every hit answered before the kill is stored once; on PostgreSQL (effects applied after the answer,
-    web/ingest.py) the next writer applies the effects the killed one left pending."""
+    web/ingest.py) the next writer applies the effects the killed one left pending. With a writer process
+    (`mail.tracking_writer`) it is left orphaned by the kill: it exits, and the next writer replays."""
     ws = workspace
     msgs = sent_messages(ws, 50)
     signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
     later = datetime.now(UTC) + timedelta(days=30)  # the server runs on the system clock
     port = _free_port()
-    proc = _serve(ws.settings.db_url, port)
+    proc = _serve(ws.settings.db_url, port, writer)
     base = f"http://127.0.0.1:{port}"
     urls = [(f"{base}/o/{signer.sign('open', lid, ref, later)}.gif" if i % 2 else
              f"{base}/c/{signer.sign('click', lid, ref, later, 'https://example.com/x')}", f"{BROWSER} hit-{i}")

@@ -69,7 +69,7 @@ def test_a_live_writers_segment_is_not_replayed(workspace: Workspace) -> None:
     (lid, ref), = sent_messages(ws, 1)
     got: list[object] = []
     directory = journal.journal_dir(ws.settings.data_dir, ws.engine)
-    live = journal.Journal(directory, fsync=False, flushed=got.extend)
+    live = journal.Journal(directory, fsync=False, flushed=lambda items, _lines, _segment: got.extend(items))
     now = ws.clock.now()
     data = TokenData("open", lid, ref, now + timedelta(days=1), "")
     live.append(lambda seg, seq: (journal.encode(seq, data, BROWSER, None, "GET", now), seq))

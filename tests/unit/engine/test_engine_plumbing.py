@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from nurture_tui.engine.daemon import JsonLineFormatter, parse_hostport
+from nurture_tui.engine.daemon import parse_hostport
 from nurture_tui.engine.webhooks import backoff, sign
 from nurture_tui.errors import NurtureError
+from nurture_tui.logs import JsonLineFormatter
 
 
 def test_json_line_formatter_carries_extra_fields() -> None:

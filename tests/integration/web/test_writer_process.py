@@ -1,0 +1,100 @@
+"""Issue 21: the tracking writer in a process of its own (`mail.tracking_writer = "process"`, what `nurture
+daemon --http` runs): hits answered from the web process's journal are committed by the child, and a child
+that dies is replaced and sent the journal again — every answered hit is stored once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import threading
+from datetime import timedelta
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from nurture_tui.mail.tokens import TokenSigner
+from nurture_tui.store.tables import activity, activity_pending
+from nurture_tui.web.app import hit_writer
+from nurture_tui.web.server import WebServer
+from nurture_tui.workspace import Workspace
+
+from .web_support import sent_messages
+
+BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
+
+
+async def _fire(urls: list[tuple[str, str]], connections: int, on_answer: object = None) -> list[tuple[str, int]]:
+    answered: list[tuple[str, int]] = []
+    queue = list(reversed(urls))
+
+    async def worker() -> None:
+        async with httpx.AsyncClient(timeout=60) as client:
+            while queue:
+                url, ua = queue.pop()
+                r = await client.get(url, headers={"user-agent": ua}, follow_redirects=False)
+                answered.append((ua, r.status_code))
+                if callable(on_answer):
+                    on_answer(len(answered))
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return answered
+
+
+def _stored(ws: Workspace) -> list[str]:
+    with ws.engine.connect() as conn:
+        return [m["ua"] for m in conn.execute(select(activity.c.meta).where(activity.c.kind.in_(("open", "click"))))
+                .scalars()]
+
+
+def test_a_dead_writer_process_is_replaced_and_nothing_is_lost_or_doubled(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = workspace
+    monkeypatch.setattr(ws.settings.mail, "tracking_writer", "process")
+    msgs = sent_messages(ws, 40)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    later = ws.clock.now() + timedelta(days=30)
+    with WebServer(ws, "127.0.0.1", 0) as srv:
+        writer = hit_writer(srv.app)
+        assert writer is not None and writer.process_pid is not None
+        first_pid = writer.process_pid
+        urls = [(f"{srv.url}/o/{signer.sign('open', lid, ref, later)}.gif" if i % 2 else
+                 f"{srv.url}/c/{signer.sign('click', lid, ref, later, 'https://example.com/x')}", f"{BROWSER} hit-{i}")
+                for i, (lid, ref) in enumerate(msgs * 40)]
+        killed = threading.Event()
+
+        def kill_mid_load(n: int) -> None:
+            if n >= 400 and not killed.is_set():
+                killed.set()
+                os.kill(first_pid, signal.SIGKILL)
+
+        answered = asyncio.run(_fire(urls, 16, kill_mid_load))
+        assert writer.wait_committed(60)
+        assert writer.process_pid != first_pid  # replaced
+    assert killed.is_set()
+    assert sorted(status for _, status in answered) == sorted(200 if "/o/" in u else 302 for u, _ in urls)
+    stored = _stored(ws)
+    assert sorted(stored) == sorted(ua for ua, _ in ((ua, u) for u, ua in urls))  # every hit, once
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(activity_pending)).scalar_one() == 0
+
+
+def test_the_writer_process_commits_and_the_server_stops_cleanly(
+        workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A clean stop commits everything, applies every effect and removes the journal segment."""
+    ws = workspace
+    monkeypatch.setattr(ws.settings.mail, "tracking_writer", "process")
+    (lid, ref), = sent_messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    token = signer.sign("open", lid, ref, ws.clock.now() + timedelta(days=30))
+    with WebServer(ws, "127.0.0.1", 0) as srv, httpx.Client(base_url=srv.url, timeout=30) as http:
+        for n in range(20):
+            assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} {n}"}).status_code == 200
+        writer = hit_writer(srv.app)
+        assert writer is not None and writer.wait_committed(30)
+        assert sorted(_stored(ws)) == sorted(f"{BROWSER} {n}" for n in range(20))
+        directory = writer.journal_dir
+    assert not list(directory.glob("*.jnl"))
+    with ws.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(activity_pending)).scalar_one() == 0
