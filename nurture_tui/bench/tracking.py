@@ -311,6 +311,8 @@ def command(
     ack: str = typer.Option("journal", "--ack", help="mail.tracking_ack for the server: journal (answered once "
                             "the hit is in the fsync'd journal, committed just after) or commit (answered "
                             "once committed)."),
+    writer: str = typer.Option("auto", "--writer", help="mail.tracking_writer for the server: auto (a writer "
+                               "process under the daemon), process or thread (in the web process)."),
     json_: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Opens, clicks and page views from 64 keep-alive clients against the tracking app (engine running)."""
@@ -323,6 +325,8 @@ def command(
         raise typer.BadParameter("auto, inline or deferred", param_hint="--effects")
     if ack not in ("journal", "commit"):
         raise typer.BadParameter("journal or commit", param_hint="--ack")
+    if writer not in ("auto", "process", "thread"):
+        raise typer.BadParameter("auto, process or thread", param_hint="--writer")
     given = state(ctx).db_url
     db = given if given and given.startswith("postgresql") else None
     nurture = str(Path(sys.executable).parent / "nurture")
@@ -351,7 +355,7 @@ def command(
             port = _free_port()
             proc = subprocess.Popen([nurture, "--db", url, "daemon", "--http", f"127.0.0.1:{port}"],
                                     env={**_env(data_dir), "NURTURE_MAIL__TRACKING_EFFECTS": effects,
-                                         "NURTURE_MAIL__TRACKING_ACK": ack},
+                                         "NURTURE_MAIL__TRACKING_ACK": ack, "NURTURE_MAIL__TRACKING_WRITER": writer},
                                     stdout=subprocess.DEVNULL,
                                     stderr=open(data_dir / "daemon.log", "wb"))  # noqa: SIM115
             try:
@@ -361,7 +365,7 @@ def command(
             finally:
                 _stop(proc)
             recorded, pending = _count(url)
-            writer = _writer_stats(data_dir / "daemon.log")
+            stats = _writer_stats(data_dir / "daemon.log")
 
             ref_port = _free_port()
             ref = subprocess.Popen([sys.executable, "-c", "import sys; from nurture_tui.bench.tracking import "
@@ -380,6 +384,7 @@ def command(
         "db": "postgresql" if db else "sqlite",
         "ack": ack,
         "effects": effects if effects != "auto" else ("deferred" if db else "inline"),
+        "writer": "process" if writer == "auto" and ack == "journal" else writer if ack == "journal" else "thread",
         "clients": clients,
         "seconds": seconds,
         "load_avg_1m_before": round(load_avg, 2),
@@ -393,12 +398,12 @@ def command(
         "p99_ms_by_kind": ours["p99_ms_by_kind"],
         "status_codes": ours["codes"],
         "load_generator_cpu": ours["load_generator_cpu"],
-        "writer_batches": writer.get("batches"),
-        "writer_mean_batch": writer.get("mean_batch"),
-        "journal_flushes": writer.get("journal_flushes"),
-        "answers_paced": writer.get("answers_paced"),
-        "commit_lag_p99_ms": writer.get("lag_p99_ms"),
-        "commit_lag_max_ms": writer.get("lag_max_ms"),
+        "writer_batches": stats.get("batches"),
+        "writer_mean_batch": stats.get("mean_batch"),
+        "journal_flushes": stats.get("journal_flushes"),
+        "answers_paced": stats.get("answers_paced"),
+        "commit_lag_p99_ms": stats.get("lag_p99_ms"),
+        "commit_lag_max_ms": stats.get("lag_max_ms"),
         "reference_requests_per_s": theirs["requests_per_s"],
         "reference_p50_ms": theirs["p50_ms"],
         "reference_p99_ms": theirs["p99_ms"],

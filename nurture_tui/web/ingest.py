@@ -6,10 +6,13 @@ to the process's journal (`journal.py`) and answered once that is on disk; the j
 hits to this writer, whose journal thread commits them in batches — one query finds the hits' messages,
 bots are flagged, `engine.events.record_events` runs on the whole batch — together with the segment's
 checkpoint, so a hit is in the database exactly once; a new writer replays what a dead process answered
-and did not commit. The journal runs at most LAG_LIMIT_SECONDS ahead of the database: beyond that, answers
+and did not commit. Under `nurture daemon --http` that writer is a child process (`writer_process.py`,
+`mail.tracking_writer`): the web process sends it each flush's lines and it acknowledges each segment's
+last committed sequence number. From PACE_FROM_SECONDS of lag answers are paced to the writer's commits;
+the journal runs at most LAG_LIMIT_SECONDS ahead of the database: beyond that, answers
 wait for their commit. Requests that must wait for their commit (the events API, `tracking_ack =
 "commit"`, `record_sync`) have a writer thread of their own on PostgreSQL and ride in the journal thread's
-next batch on SQLite.
+next batch on SQLite (with a writer process, they keep a thread of the web process on both).
 
 With `mail.tracking_effects = "deferred"` (what `"auto"`, the default, picks on PostgreSQL) the writer's
 transaction holds only the activity rows, each non-bot one listed in `activity_pending`; the process's

@@ -5,6 +5,9 @@ answered only once their transaction has committed.
 - 1,000 concurrent clicks of one lead, committed in a few batches, score as they would one by one
   (capped rules once) and wake the lead's `wait_for` once;
 - two server processes on PostgreSQL under load: every hit recorded exactly once.
+
+The SIGKILL and two-server tests run with the writer as a thread of the server and as its own process
+(`mail.tracking_writer`; test_writer_process.py kills that process instead).
 """
 
 from __future__ import annotations
@@ -198,7 +201,8 @@ def test_a_thousand_concurrent_clicks_of_one_lead_score_and_wake_once(workspace:
 
 
 @pytest.mark.pg
-def test_two_server_processes_on_postgresql_record_every_hit_once(pg_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("writer", ["thread", "process"])
+def test_two_server_processes_on_postgresql_record_every_hit_once(pg_url: str, tmp_path: Path, writer: str) -> None:
     from nurture_tui.store.engine import make_engine
     from nurture_tui.store.models import metadata
 
@@ -211,7 +215,7 @@ def test_two_server_processes_on_postgresql_record_every_hit_once(pg_url: str, t
         signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
         later = datetime.now(UTC) + timedelta(days=30)  # the servers run on the system clock
         ports = [_free_port(), _free_port()]
-        procs = [_serve(pg_url, p) for p in ports]
+        procs = [_serve(pg_url, p, writer) for p in ports]
         try:
             urls = []
             for i, (lid, ref) in enumerate(msgs * 30):
