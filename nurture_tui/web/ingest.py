@@ -34,6 +34,7 @@ import contextlib
 import logging
 import os
 import queue
+import signal
 import threading
 import time
 from collections import deque
@@ -842,13 +843,19 @@ class HitWriter:
 def serve_writer_process(settings: Settings, conn: Pipe) -> None:
     """The writer process (`writer_process.py`): commit the journaled hits the web process sends, and
     acknowledge each segment's last committed seq, until it says stop (or goes away)."""
-    configure_logging()
-    ws = Workspace.open(settings, check_schema=False)
+    # the web process decides when this one stops (Ctrl-C and a service manager signal every process of
+    # the service); it waits for "ready" before it serves
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     send_lock = threading.Lock()
 
     def send(message: tuple[str, Any]) -> None:
         with send_lock:
             conn.send(message)
+
+    send(("ready", None))
+    configure_logging()
+    ws = Workspace.open(settings, check_schema=False)
 
     writer = HitWriter(ws, on_commit=lambda seqs: send(("ack", seqs)))
     seen: dict[str, int] = {}  # segment → last sequence number taken

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import Settings
+from ..errors import NurtureError
 
 log = logging.getLogger("nurture.web.ingest")
 
@@ -43,6 +44,8 @@ LINES, RETIRED = b"L", b"R"
 STOP = b""
 #: Longest pause before starting a writer process again after one died.
 RESTART_MAX_SECONDS = 5.0
+#: Longest wait for a starting writer process's first word.
+READY_SECONDS = 120.0
 
 
 class WriterProcess:
@@ -59,6 +62,9 @@ class WriterProcess:
         self._stopping = False
         self._send_lock = threading.Lock()
         self._spawn()
+        if not self._ready():
+            raise NurtureError(f"the tracking writer process did not start (exit code {self._proc.exitcode}); "
+                               "see its log lines above")
         self._thread = threading.Thread(target=self._receive, name="nurture-hit-writer-acks", daemon=True)
         self._thread.start()
 
@@ -102,22 +108,36 @@ class WriterProcess:
                 return
             self.acked(payload)
 
+    def _ready(self, timeout: float = READY_SECONDS) -> bool:
+        """Wait for the child's first word: it has started and ignores the stop signals (until then a
+        SIGTERM to the whole service would kill it)."""
+        try:
+            return bool(self._conn.poll(timeout)) and self._conn.recv()[0] == "ready"
+        except (EOFError, OSError):
+            return False
+
     def _restart(self) -> None:
         self._proc.join(5)
         log.error("tracking writer process died, starting another",
                   extra={"exitcode": self._proc.exitcode, "restarts": self.restarts})
-        time.sleep(min(RESTART_MAX_SECONDS, 0.1 * 2 ** min(self.restarts, 6)))
-        self.restarts += 1
-        with self._send_lock:  # flushes wait, so each segment's lines arrive in order (the child skips repeats)
-            self._spawn()
-            for name in self.live_segments():
-                try:
-                    data = (self.journal_dir / name).read_bytes()
-                except FileNotFoundError:
+        while not self._stopping:
+            time.sleep(min(RESTART_MAX_SECONDS, 0.1 * 2 ** min(self.restarts, 6)))
+            self.restarts += 1
+            with self._send_lock:  # flushes wait, so each segment's lines arrive in order (the child skips
+                # repeats)
+                self._spawn()
+                if not self._ready():
+                    log.error("tracking writer process did not start", extra={"exitcode": self._proc.exitcode})
                     continue
-                complete = data[:data.rfind(b"\n") + 1]  # a flush still being written comes with its message
-                if complete:
-                    self._conn.send_bytes(LINES + name.encode() + b"\n" + complete)
+                for name in self.live_segments():
+                    try:
+                        data = (self.journal_dir / name).read_bytes()
+                    except FileNotFoundError:
+                        continue
+                    complete = data[:data.rfind(b"\n") + 1]  # a flush being written comes with its message
+                    if complete:
+                        self._conn.send_bytes(LINES + name.encode() + b"\n" + complete)
+                return
 
     def stop(self, timeout: float) -> dict[str, Any]:
         """Let the child commit everything sent, apply its effects and exit; returns its final figures

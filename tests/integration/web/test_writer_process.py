@@ -5,10 +5,16 @@ that dies is replaced and sent the journal again — every answered hit is store
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
+import socket
+import subprocess
+import sys
 import threading
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -98,3 +104,42 @@ def test_the_writer_process_commits_and_the_server_stops_cleanly(
     assert not list(directory.glob("*.jnl"))
     with ws.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(activity_pending)).scalar_one() == 0
+
+
+def test_the_daemon_and_its_writer_process_stop_cleanly_on_a_process_group_sigterm(workspace: Workspace) -> None:
+    """A service manager (or Ctrl-C) signals the whole process group: the writer process leaves its stop to
+    the daemon, which commits everything through it and exits 0 — no writer restart on the way out."""
+    ws = workspace
+    (lid, ref), = sent_messages(ws, 1)
+    signer = TokenSigner(ws.settings.mail.secret_key.get_secret_value())
+    token = signer.sign("open", lid, ref, datetime.now(UTC) + timedelta(days=30))  # the daemon's clock
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    nurture = str(Path(sys.executable).parent / "nurture")
+    proc = subprocess.Popen([nurture, "--db", ws.settings.db_url, "daemon", "--http", f"127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, "the daemon did not come up"
+            time.sleep(0.2)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+            for n in range(30):
+                assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} {n}"}).status_code == 200
+        os.killpg(proc.pid, signal.SIGTERM)
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 0, err[-2000:]
+    logs = [json.loads(line)["msg"] for line in err.splitlines() if line.startswith("{")]
+    assert "tracking writer process closed" in logs
+    assert "tracking writer process died, starting another" not in logs, err[-3000:]
+    assert sorted(_stored(ws)) == sorted(f"{BROWSER} {n}" for n in range(30))
