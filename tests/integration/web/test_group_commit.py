@@ -40,7 +40,7 @@ from nurture_tui.web.server import WebServer
 from nurture_tui.web.tracking import Hit, record_hit
 from nurture_tui.workspace import Workspace
 
-from .web_support import sent_messages
+from .web_support import sent_messages, stored_agents
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
 
@@ -92,11 +92,6 @@ async def _fire(urls: list[tuple[str, str]], connections: int,
     return answered
 
 
-def _stored_agents(ws: Workspace) -> list[str]:
-    with ws.engine.connect() as conn:
-        return [m["ua"] for m in conn.execute(select(activity.c.meta).where(activity.c.kind.in_(("open", "click"))))
-                .scalars()]
-
 
 @pytest.mark.parametrize("writer", ["thread", "process"])
 def test_acknowledged_hits_survive_sigkill(workspace: Workspace, tmp_path: Path, writer: str) -> None:
@@ -137,7 +132,7 @@ def test_acknowledged_hits_survive_sigkill(workspace: Workspace, tmp_path: Path,
     with Workspace.open(load_settings(None, ws.settings.db_url)) as fresh:
         writer = HitWriter(fresh)
         writer.close()
-        stored = _stored_agents(fresh)
+        stored = stored_agents(fresh)
         assert not list(writer.journal_dir.glob("*.jnl"))  # the killed writer's segment, replayed and removed
         with fresh.engine.connect() as conn:
             assert conn.execute(select(func.count()).select_from(activity_pending)).scalar_one() == 0
@@ -229,7 +224,7 @@ def test_two_server_processes_on_postgresql_record_every_hit_once(pg_url: str, t
                 proc.terminate()
                 proc.wait(timeout=30)
         assert sorted(s for _, s in answered) == sorted(200 if "/o/" in u else 302 for u, _ in urls)
-        stored = _stored_agents(ws)
+        stored = stored_agents(ws)
         assert sorted(stored) == sorted(ua for _, ua in urls)  # every hit, once
     finally:
         ws.close()

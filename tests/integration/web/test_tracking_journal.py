@@ -23,15 +23,10 @@ from nurture_tui.web.ingest import HitWriter
 from nurture_tui.web.server import WebServer
 from nurture_tui.workspace import Workspace
 
-from .web_support import hold_write_lock, sent_messages
+from .web_support import hold_write_lock, sent_messages, stored_agents
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
 
-
-def _tracked(ws: Workspace) -> list[str]:
-    with ws.engine.connect() as conn:
-        return [m["ua"] for m in conn.execute(select(activity.c.meta).where(activity.c.kind.in_(("open", "click"))))
-                .scalars()]
 
 
 def _journal_keys(ws: Workspace) -> int:
@@ -58,7 +53,7 @@ def test_a_crashed_writers_segment_is_replayed_from_its_checkpoint(workspace: Wo
     writer = HitWriter(ws)
     writer.close()
     assert writer.recovered == 6
-    assert sorted(_tracked(ws)) == sorted(f"{BROWSER} j-{seq}" for seq in range(5, 11))
+    assert sorted(stored_agents(ws)) == sorted(f"{BROWSER} j-{seq}" for seq in range(5, 11))
     assert not (directory / segment).exists()
     assert _journal_keys(ws) == 0
 
@@ -77,7 +72,7 @@ def test_a_live_writers_segment_is_not_replayed(workspace: Workspace) -> None:
     assert got == [1]
     writer = HitWriter(ws)
     writer.close()
-    assert writer.recovered == 0 and _tracked(ws) == []
+    assert writer.recovered == 0 and stored_agents(ws) == []
     assert (directory / live.segment).exists()
     live.finish()
 
@@ -103,7 +98,7 @@ def test_rotated_segments_are_removed_once_committed(workspace: Workspace, monke
         writer = srv.app.hit_writer  # type: ignore[attr-defined]
     assert statuses == [200] * 200
     assert writer.ack == "journal" and writer._journal is not None and writer._journal.flushes >= 200
-    assert sorted(_tracked(ws)) == sorted(f"{BROWSER} r-{i}" for i in range(200))
+    assert sorted(stored_agents(ws)) == sorted(f"{BROWSER} r-{i}" for i in range(200))
     assert not list(writer.journal_dir.glob("*.jnl"))
     assert _journal_keys(ws) == 0
 
@@ -123,7 +118,7 @@ def test_an_open_is_answered_while_the_database_is_locked(sqlite_workspace: Work
         assert r.status_code == 200 and r.content.startswith(b"GIF89a")
         assert not released.is_set(), f"answered only after the lock was released ({answered_in:.2f} s)"
         releaser.join()
-    assert _tracked(ws) == [BROWSER]
+    assert stored_agents(ws) == [BROWSER]
 
 
 def test_commit_ack_answers_after_the_commit(workspace: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -136,7 +131,7 @@ def test_commit_ack_answers_after_the_commit(workspace: Workspace, monkeypatch: 
     with WebServer(ws, "127.0.0.1", 0) as srv:
         r = httpx.get(f"{srv.url}/c/{token}", headers={"user-agent": BROWSER}, timeout=30)
         assert r.status_code == 302 and r.headers["location"] == "https://example.com/x"
-        assert _tracked(ws) == [BROWSER]  # before the server stops
+        assert stored_agents(ws) == [BROWSER]  # before the server stops
         writer = srv.app.hit_writer  # type: ignore[attr-defined]
     assert writer._journal is None
     assert not writer.journal_dir.exists() or not list(writer.journal_dir.glob("*.jnl"))
@@ -195,7 +190,7 @@ def test_answers_wait_for_the_commit_once_the_writer_is_too_far_behind(
         assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} 2"}).status_code == 200
         assert released.is_set(), "the second answer should have waited for its commit"
         releaser.join()
-    assert sorted(_tracked(ws)) == [f"{BROWSER} 1", f"{BROWSER} 2"]
+    assert sorted(stored_agents(ws)) == [f"{BROWSER} 1", f"{BROWSER} 2"]
 
 
 def test_answers_are_paced_while_the_writer_is_behind(
@@ -224,4 +219,4 @@ def test_answers_are_paced_while_the_writer_is_behind(
         assert time.perf_counter() - started < 1.0
         writer = hit_writer(srv.app)
         assert writer is not None and writer.paced == 1
-    assert sorted(_tracked(ws)) == [f"{BROWSER} {n}" for n in (1, 2, 3)]
+    assert sorted(stored_agents(ws)) == [f"{BROWSER} {n}" for n in (1, 2, 3)]

@@ -21,12 +21,12 @@ import pytest
 from sqlalchemy import func, select
 
 from nurture_tui.mail.tokens import TokenSigner
-from nurture_tui.store.tables import activity, activity_pending
+from nurture_tui.store.tables import activity_pending
 from nurture_tui.web.app import hit_writer
 from nurture_tui.web.server import WebServer
 from nurture_tui.workspace import Workspace
 
-from .web_support import sent_messages
+from .web_support import sent_messages, stored_agents
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
 
@@ -47,11 +47,6 @@ async def _fire(urls: list[tuple[str, str]], connections: int, on_answer: object
     await asyncio.gather(*(worker() for _ in range(connections)))
     return answered
 
-
-def _stored(ws: Workspace) -> list[str]:
-    with ws.engine.connect() as conn:
-        return [m["ua"] for m in conn.execute(select(activity.c.meta).where(activity.c.kind.in_(("open", "click"))))
-                .scalars()]
 
 
 def test_a_dead_writer_process_is_replaced_and_nothing_is_lost_or_doubled(
@@ -80,7 +75,7 @@ def test_a_dead_writer_process_is_replaced_and_nothing_is_lost_or_doubled(
         assert writer.process_pid != first_pid  # replaced
     assert killed.is_set()
     assert sorted(status for _, status in answered) == sorted(200 if "/o/" in u else 302 for u, _ in urls)
-    stored = _stored(ws)
+    stored = stored_agents(ws)
     assert sorted(stored) == sorted(ua for ua, _ in ((ua, u) for u, ua in urls))  # every hit, once
     with ws.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(activity_pending)).scalar_one() == 0
@@ -99,7 +94,7 @@ def test_the_writer_process_commits_and_the_server_stops_cleanly(
             assert http.get(f"/o/{token}.gif", headers={"user-agent": f"{BROWSER} {n}"}).status_code == 200
         writer = hit_writer(srv.app)
         assert writer is not None and writer.wait_committed(30)
-        assert sorted(_stored(ws)) == sorted(f"{BROWSER} {n}" for n in range(20))
+        assert sorted(stored_agents(ws)) == sorted(f"{BROWSER} {n}" for n in range(20))
         directory = writer.journal_dir
     assert not list(directory.glob("*.jnl"))
     with ws.engine.connect() as conn:
@@ -142,4 +137,4 @@ def test_the_daemon_and_its_writer_process_stop_cleanly_on_a_process_group_sigte
     logs = [json.loads(line)["msg"] for line in err.splitlines() if line.startswith("{")]
     assert "tracking writer process closed" in logs
     assert "tracking writer process died, starting another" not in logs, err[-3000:]
-    assert sorted(_stored(ws)) == sorted(f"{BROWSER} {n}" for n in range(30))
+    assert sorted(stored_agents(ws)) == sorted(f"{BROWSER} {n}" for n in range(30))

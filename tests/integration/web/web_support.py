@@ -7,11 +7,11 @@ import threading
 import time
 from datetime import timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from nurture_tui.engine.seeding import make_leads
 from nurture_tui.store.engine import write_tx
-from nurture_tui.store.tables import outbox
+from nurture_tui.store.tables import activity, outbox
 from nurture_tui.workspace import Workspace
 
 
@@ -45,3 +45,10 @@ def hold_write_lock(ws: Workspace, seconds: float) -> tuple[threading.Event, thr
     thread = threading.Thread(target=release_later)
     thread.start()
     return released, thread
+
+
+def stored_agents(ws: Workspace) -> list[str]:
+    """The user agents of the stored opens and clicks (each test hit carries its own)."""
+    with ws.engine.connect() as conn:
+        return [m["ua"] for m in conn.execute(select(activity.c.meta).where(activity.c.kind.in_(("open", "click"))))
+                .scalars()]
