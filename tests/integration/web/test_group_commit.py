@@ -44,15 +44,19 @@ from .web_support import sent_messages, stored_agents
 
 BROWSER = "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Safari"
 
+# A server process as deployed: SIGTERM stops it cleanly (the journal flushed, everything committed)
 SERVE = """
-import sys, time
+import signal, sys, threading
 from nurture_tui.config import load_settings
 from nurture_tui.web.server import WebServer
 from nurture_tui.workspace import Workspace
 ws = Workspace.open(load_settings(None, sys.argv[1]))
-WebServer(ws, "127.0.0.1", int(sys.argv[2])).start()
+srv = WebServer(ws, "127.0.0.1", int(sys.argv[2])).start()
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())
 print("ready", flush=True)
-time.sleep(3600)
+stop.wait(3600)
+srv.stop()
 """
 
 
