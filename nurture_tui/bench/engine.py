@@ -463,6 +463,7 @@ def run_pg(pg_url: str, steps: int, batch: int, data_dir: Path) -> dict[str, flo
     if not _pg_reachable(pg_url):
         return None
     from ..engine.seeding import seed_due
+    from ..store.planner_stats import StatisticsKeeper
 
     with PgSchema(pg_url) as schema:
         ws = _workspace(schema.url, data_dir)
@@ -474,9 +475,12 @@ def run_pg(pg_url: str, steps: int, batch: int, data_dir: Path) -> dict[str, flo
         ws = _workspace(schema.url, data_dir)
         try:
             seed_due(ws.engine, steps, T_NOW)
+            # the reference runs under the same planner statistics as ours (where autovacuum is off, the
+            # keeper our engine runs with analyses its tables; see store/planner_stats.py)
+            with StatisticsKeeper(ws.engine):
+                ref = PgReference(schema.url).run(batch, T_NOW)
         finally:
             ws.close()
-        ref = PgReference(schema.url).run(batch, T_NOW)
     with PgSchema(pg_url) as schema:
         two = run_pg_workers(schema.url, steps, batch, data_dir, 2)
     return {"steps_per_s": ours["steps_per_s"], "p99_batch_ms": ours["p99_batch_ms"],

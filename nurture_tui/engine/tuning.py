@@ -1,12 +1,16 @@
-"""Process settings that keep the batch hot path's latency tail short (see `nurture bench engine`).
+"""Process settings that keep the batch hot path fast and its latency tail short (see `nurture bench engine`).
 
-Two things made the slowest 1 % of claim → execute → advance batches 2–3× slower than the median:
+Two things made the slowest 1 % of claim → execute → advance batches 2–3× slower than the median (the
+first and the last below); the second made PostgreSQL servers without autovacuum several times slower:
 
 - **WAL auto-checkpoints.** SQLite copies the WAL back into the database inside whichever commit crosses
   `wal_autocheckpoint` pages (4 MB); with ~1 MB written per batch that is every few batches, on the
   engine's own thread. While the engine runs we switch auto-checkpointing off for this process's
   connections and a background thread runs PASSIVE checkpoints on its own connection instead (PASSIVE
   never blocks readers or the writer; sqlite3 releases the GIL, so it runs on the other core).
+- **Stale planner statistics (PostgreSQL).** Where the server's autovacuum is off, a background thread
+  analyses the tables that changed, as autovacuum would (`store.planner_stats`): without it the rollup
+  triggers' cached plans degrade as `activity` grows.
 - **Cyclic GC passes.** A batch allocates tens of thousands of short-lived dicts, which triggers full
   collections over every long-lived object (templates, SQLAlchemy metadata, compiled plans). We move
   what exists after start-up into the permanent generation (`gc.freeze()`) and collect gen 0 less often.
@@ -25,6 +29,7 @@ from sqlalchemy import Engine
 
 from .. import heap
 from ..store.engine import set_autocheckpoint
+from ..store.planner_stats import StatisticsKeeper
 
 log = logging.getLogger("nurture.engine")
 
@@ -127,14 +132,16 @@ class BackgroundCheckpointer:
 
 
 class HotPathTuning:
-    """Both measures together, for the scheduler's lifetime (or a benchmark run)."""
+    """All three measures together, for the scheduler's lifetime (or a benchmark run)."""
 
     def __init__(self, engine: Engine) -> None:
         self.checkpointer = BackgroundCheckpointer(engine)
+        self.statistics = StatisticsKeeper(engine)
         self._tuned = False
 
     def __enter__(self) -> HotPathTuning:
         self.checkpointer.start()
+        self.statistics.start()
         if not self._tuned:
             tune_gc()
             self._tuned = True
@@ -144,4 +151,5 @@ class HotPathTuning:
         if self._tuned:
             restore_gc()
             self._tuned = False
+        self.statistics.stop()
         self.checkpointer.stop()

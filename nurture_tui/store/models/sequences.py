@@ -48,8 +48,11 @@ class SequenceVersion(SQLModel, table=True):
 class Enrollment(SQLModel, table=True):
     __tablename__ = "enrollment"
     __table_args__ = (
-        # The durable schedule: only live enrollments have a due_at, so this index is the claim queue.
-        Index("ix_enrollment_due", "due_at"),
+        # The durable schedule: only live enrollments have a due_at, so this index is the claim queue. It
+        # holds the claim's whole order (due_at, id): a campaign makes thousands due at one instant, and
+        # PostgreSQL (unlike SQLite, whose indexes end in the rowid) would otherwise sort every due row of
+        # that instant for each batch of 500.
+        Index("ix_enrollment_due", "due_at", "id"),
         Index("ix_enrollment_lead_sequence", "lead_id", "sequence_id"),
         Index("ix_enrollment_version_node", "version_id", "node_id"),
         # Reports: a lead's enrollments by time (nurtured before its first opportunity?), the leads of each

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-12-06 10:20:34.153575
+Create Date: 2026-12-06 20:01:03.506543
 """
 from collections.abc import Sequence
 
@@ -552,7 +552,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('dedupe_key')
     )
     with op.batch_alter_table('enrollment', schema=None) as batch_op:
-        batch_op.create_index('ix_enrollment_due', ['due_at'], unique=False)
+        batch_op.create_index('ix_enrollment_due', ['due_at', 'id'], unique=False)
         batch_op.create_index('ix_enrollment_lead_entered', ['lead_id', 'entered_at', 'sequence_id'], unique=False)
         batch_op.create_index('ix_enrollment_lead_sequence', ['lead_id', 'sequence_id'], unique=False)
         batch_op.create_index('ix_enrollment_lead_version', ['lead_id', 'version_id', 'status'], unique=False)
