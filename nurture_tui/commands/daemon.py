@@ -35,18 +35,19 @@ def enroll(
 
     from ..engine.enroll import enroll_lead, enroll_segment
     from ..errors import NotFoundError, NurtureError
-    from ..store.engine import write_tx
+    from ..store.engine import bulk_write_tx, write_tx
     from ..store.tables import lead as lead_t
 
     if (lead is None) == (segment is None):
         raise NurtureError("enroll: give exactly one of --lead or --segment")
     ws = state(ctx).workspace()
     now = ws.clock.now()
+    if segment is not None:
+        with bulk_write_tx(ws.engine) as (conn, commit):
+            count = enroll_segment(conn, segment, sequence, now, commit=commit)
+        echo_json({"sequence": sequence, "segment": segment, "enrolled": count})
+        return
     with write_tx(ws.engine) as conn:
-        if segment is not None:
-            count = enroll_segment(conn, segment, sequence, now)
-            echo_json({"sequence": sequence, "segment": segment, "enrolled": count})
-            return
         assert lead is not None
         cond = lead_t.c.email == lead.strip().lower()
         if lead.isdigit():

@@ -27,6 +27,7 @@ from ..errors import NotFoundError
 from ..mail.suppression import suppressed_ids
 from ..segments.compiler import matching_ids, members, where_clause
 from ..segments.rules import Rule, parse_rule
+from ..store.engine import BULK_TX_LEADS
 from ..store.tables import activity, enrollment, lead, sequence
 from .bulk import insert_rows, insert_with_ids
 from .isolation import BROKEN_REFERENCE, pause_broken
@@ -91,14 +92,27 @@ def enroll_lead(
     return ids[0] if ids else None
 
 
-def enroll_segment(conn: Connection, segment_name: str, sequence_name: str, now: datetime) -> int:
-    """Enrol every current member of a saved segment; returns how many were enrolled."""
+def enroll_segment(conn: Connection, segment_name: str, sequence_name: str, now: datetime,
+                   commit: Callable[[], None] | None = None) -> int:
+    """Enrol every current member of a saved segment; returns how many were enrolled. With `commit`
+    (`store.engine.bulk_write_tx`), every `BULK_TX_LEADS` leads are committed as they go."""
     row = _sequence_row(conn, sequence_name)
     rule = parse_rule({"in_segment": segment_name}, "segment")
     plan = load_plan(conn, row.current_version_id)
-    total = 0
-    for chunk in chunks(members(conn, rule, now), CHUNK):
-        total += len(enroll_many(conn, plan, chunk, now, source="manual", sweep=False))
+    ids = members(conn, rule, now)  # streamed from a server-side cursor, which a commit would close:
+    return _enroll_all(conn, plan, ids if commit is None else list(ids), now, source="manual", sweep=False,
+                       commit=commit)
+
+
+def _enroll_all(conn: Connection, plan: Plan, lead_ids: Iterable[int], now: datetime, *, source: str,
+                sweep: bool, commit: Callable[[], None] | None) -> int:
+    total = written = 0
+    for chunk in chunks(lead_ids, CHUNK):
+        total += len(enroll_many(conn, plan, chunk, now, source=source, sweep=sweep))
+        written += len(chunk)
+        if commit is not None and written >= BULK_TX_LEADS:
+            commit()
+            written = 0
     return total
 
 
@@ -147,9 +161,12 @@ def enroll_many(
     return ids
 
 
-def entry_sweep(conn: Connection, now: datetime, settings: Settings | None = None) -> int:
+def entry_sweep(conn: Connection, now: datetime, settings: Settings | None = None,
+                commit: Callable[[], None] | None = None) -> int:
     """Enrol the members of every running segment-entry sequence not yet enrolled; returns the count.
-    (`settings` is accepted for callers that pass it; entry needs none.)"""
+    (`settings` is accepted for callers that pass it; entry needs none.) With `commit`
+    (`store.engine.bulk_write_tx`), every `BULK_TX_LEADS` leads are committed as they go: a sweep that stops
+    part-way is finished by the next one, which sees who is enrolled."""
     total = 0
     for plan in _running_sequences(conn, now):
         e = enrollment.c
@@ -166,8 +183,7 @@ def entry_sweep(conn: Connection, now: datetime, settings: Settings | None = Non
             return list(conn.execute(q).scalars())
 
         ids = _entry_ids(conn, plan, now, not_enrolled)
-        for chunk in chunks(ids, CHUNK):
-            total += len(enroll_many(conn, plan, chunk, now, source="segment", sweep=True))
+        total += _enroll_all(conn, plan, ids, now, source="segment", sweep=True, commit=commit)
     return total
 
 

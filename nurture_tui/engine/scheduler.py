@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import NurtureError
 from ..segments.materialize import refresh_all
-from ..store.engine import write_tx
+from ..store.engine import bulk_write_tx, write_tx
 from ..workspace import Workspace
 from . import lease
 from .advance import BatchResult, run_due
@@ -152,17 +152,22 @@ class NurtureScheduler:
         """Finish the batch in progress, stop every job, release the lease."""
         self._stopping.set()
         sched, self._sched = self._sched, None
-        if sched is not None:
-            sched.shutdown(wait=True)
-        if self._tuning is not None:
-            self._tuning.__exit__(None, None, None)
-            self._tuning = None
-        if self._role == "leader":
-            try:
-                lease.release(self.ws.engine, self.holder)
-            except Exception:  # the database may already be gone at shutdown
-                log.exception("could not release the lease")
-        self._role = "stopped"
+        try:
+            if sched is not None:
+                sched.shutdown(wait=True)
+            if self._tuning is not None:
+                tuning, self._tuning = self._tuning, None
+                tuning.__exit__(None, None, None)
+        finally:
+            # Whatever the role last seen and whatever failed above: release deletes only this holder's
+            # row, so a lease this scheduler holds does not outlive it (CI once found a quit TUI's lease
+            # still held; the next console would have come up as a viewer until it expired).
+            if not self.worker:
+                try:
+                    lease.release(self.ws.engine, self.holder)
+                except Exception:  # the database may already be gone at shutdown
+                    log.exception("could not release the lease")
+            self._role = "stopped"
         log.info("scheduler stopped", extra={"holder": self.holder})
 
     def wake(self) -> None:
@@ -242,8 +247,8 @@ class NurtureScheduler:
         except Exception:  # e.g. a hot segment whose reference was broken by hand: the sweep still runs
             log.exception("hot segment refresh failed")
         try:
-            with write_tx(self.ws.engine) as conn:
-                n = entry_sweep(conn, now, self.ws.settings)
+            with bulk_write_tx(self.ws.engine) as (conn, commit):
+                n = entry_sweep(conn, now, self.ws.settings, commit=commit)
             if n:
                 log.info("entry sweep", extra={"enrolled": n, "ms": round((time.perf_counter() - started) * 1000)})
         except Exception:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, select
 
 from ..sequences.model import SequenceDef
-from ..store.engine import write_tx
+from ..store.engine import BULK_TX_LEADS, write_tx
 from ..store.tables import enrollment, lead, sequence, sequence_version
 
 SEND_WAIT: dict[str, Any] = {"name": "drip", "steps": [
@@ -53,7 +53,7 @@ def make_leads(conn: Connection, n: int, now: datetime, **fields: Any) -> list[i
 
 
 def seed_due(engine: Engine, n: int, now: datetime, *, spread: timedelta | None = None, seed: int = 7,
-             definition: dict[str, Any] | None = None, chunk: int = 10_000) -> dict[int, datetime]:
+             definition: dict[str, Any] | None = None, chunk: int = BULK_TX_LEADS) -> dict[int, datetime]:
     """`n` leads enrolled in a send→wait sequence (template `welcome`), all due by `now` (spread
     uniformly over the preceding `spread` when given). Returns enrollment id → due_at."""
     from ..mail.templates import upsert_template

@@ -22,7 +22,7 @@ import fcntl
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -224,6 +224,29 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
             trans = _begin_until(conn, deadline, gate.path)
         with trans:
             yield conn
+
+
+#: PostgreSQL: leads a bulk writer (an entry sweep, a segment enrolled by hand) writes per transaction. Each
+#: enrollment takes its lead's rollup lock (store/rollups.py: an advisory lock, held to the end of the
+#: transaction), and the server's shared lock table holds `max_locks_per_transaction × max_connections`
+#: (6,400 by default) plus some slack: a sequence launched to 20,000 new members in one transaction failed
+#: with "out of shared memory", at every sweep.
+BULK_TX_LEADS = 5_000
+
+
+@contextmanager
+def bulk_write_tx(engine: Engine) -> Iterator[tuple[Connection, Callable[[], None] | None]]:
+    """A write transaction a bulk writer may commit part-way through: `(conn, commit)`, where `commit` ends
+    the transaction so far and begins the next (PostgreSQL: see `BULK_TX_LEADS`), and is None on SQLite, whose
+    one writer lock is taken once and whose transactions have no such limit. Work committed part-way stays
+    when a later part fails, so a bulk writer using it must be safe to run again (a sweep is)."""
+    if engine.dialect.name != "postgresql":
+        with write_tx(engine) as conn:
+            yield conn, None
+        return
+    with engine.connect() as conn:  # autobegin: every statement after a commit begins the next transaction
+        yield conn, conn.commit
+        conn.commit()
 
 
 def _begin_until(conn: Connection, deadline: float, path: Path) -> Any:
