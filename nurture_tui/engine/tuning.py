@@ -28,6 +28,7 @@ from typing import ClassVar
 from sqlalchemy import Engine
 
 from .. import heap
+from ..periodic import Periodic
 from ..store.engine import set_autocheckpoint
 from ..store.planner_stats import StatisticsKeeper
 
@@ -79,12 +80,12 @@ class BackgroundCheckpointer:
         self.engine = engine
         db = engine.url.database if engine.dialect.name == "sqlite" else None
         self.path = Path(db) if db and db != ":memory:" else None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("nurture-wal-checkpoint", CHECKPOINT_EVERY_S, self._tick,
+                              "background WAL checkpoint failed", log)
         self.checkpoints = 0
 
     def start(self) -> None:
-        if self.path is None or self._thread is not None:
+        if self.path is None or self._loop.running:
             return
         with self._lock:
             users = self._active.get(id(self.engine), 0)
@@ -92,16 +93,12 @@ class BackgroundCheckpointer:
             if users == 0:
                 set_autocheckpoint(self.engine, False)
                 self.engine.dispose()  # pooled connections reopen with auto-checkpointing off
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="nurture-wal-checkpoint", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._thread is None:
+        if not self._loop.running:
             return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        self._loop.stop()
         with self._lock:
             users = self._active.pop(id(self.engine), 1) - 1
             if users > 0:
@@ -111,14 +108,10 @@ class BackgroundCheckpointer:
                 self.engine.dispose()  # back to SQLite's default auto-checkpointing
         self._checkpoint_once()
 
-    def _run(self) -> None:
-        while not self._stop.wait(CHECKPOINT_EVERY_S):
-            wal = Path(f"{self.path}-wal")
-            try:
-                if wal.exists() and wal.stat().st_size > CHECKPOINT_ABOVE_BYTES:
-                    self._checkpoint_once()
-            except Exception:  # never let housekeeping kill the process
-                log.exception("background WAL checkpoint failed")
+    def _tick(self) -> None:
+        wal = Path(f"{self.path}-wal")
+        if wal.exists() and wal.stat().st_size > CHECKPOINT_ABOVE_BYTES:
+            self._checkpoint_once()
 
     def _checkpoint_once(self) -> None:
         if self.path is None:

@@ -13,9 +13,10 @@ tables of this schema, from a background thread, while the engine runs (`engine.
 from __future__ import annotations
 
 import logging
-import threading
 
 from sqlalchemy import Connection, Engine, text
+
+from ..periodic import Periodic
 
 log = logging.getLogger("nurture.store")
 
@@ -63,34 +64,26 @@ class StatisticsKeeper:
     def __init__(self, engine: Engine, every: float = CHECK_EVERY_S, again_after: float = AGAIN_AFTER_S,
                  always: bool = False) -> None:
         self.engine = engine
-        self.every = every
         self.again_after = again_after
         self.always = always  # also when the server's autovacuum is on (tests)
         self.analyzed = 0  # ANALYZE statements run
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._loop = Periodic("nurture-analyze", every, self.run_once, "planner statistics: ANALYZE failed", log)
 
     @property
     def running(self) -> bool:
-        return self._thread is not None
+        return self._loop.running
 
     def start(self) -> None:
-        if self._thread is not None or self.engine.dialect.name != "postgresql":
+        if self._loop.running or self.engine.dialect.name != "postgresql":
             return
         if not self.always:
             with self.engine.connect() as conn:
                 if server_analyzes(conn):
                     return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name="nurture-analyze", daemon=True)
-        self._thread.start()
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._thread is None:
-            return
-        self._stop.set()
-        self._thread.join()
-        self._thread = None
+        self._loop.stop()
 
     def __enter__(self) -> StatisticsKeeper:
         self.start()
@@ -106,10 +99,3 @@ class StatisticsKeeper:
         if names:
             log.debug("analyzed", extra={"tables": names})
         return names
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.every):
-            try:
-                self.run_once()
-            except Exception:  # never let housekeeping kill the process; the next round tries again
-                log.exception("planner statistics: ANALYZE failed")
