@@ -1,7 +1,8 @@
 """Process settings that keep the batch hot path fast and its latency tail short (see `nurture bench engine`).
 
-Two things made the slowest 1 % of claim → execute → advance batches 2–3× slower than the median (the
-first and the last below); the second made PostgreSQL servers without autovacuum several times slower:
+WAL auto-checkpoints and cyclic GC passes made the slowest 1 % of claim → execute → advance batches 2–3×
+slower than the median; stale planner statistics made PostgreSQL servers without autovacuum several times
+slower overall:
 
 - **WAL auto-checkpoints.** SQLite copies the WAL back into the database inside whichever commit crosses
   `wal_autocheckpoint` pages (4 MB); with ~1 MB written per batch that is every few batches, on the

@@ -229,7 +229,7 @@ def write_tx(engine: Engine) -> Iterator[Connection]:
 #: PostgreSQL: leads a bulk writer (an entry sweep, a segment enrolled by hand) writes per transaction. Each
 #: enrollment takes its lead's rollup lock (store/rollups.py: an advisory lock, held to the end of the
 #: transaction), and the server's shared lock table holds `max_locks_per_transaction × max_connections`
-#: (6,400 by default) plus some slack: a sequence launched to 20,000 new members in one transaction failed
+#: (6,400 by default) plus some slack: a sequence launched to 25,000 new members in one transaction failed
 #: with "out of shared memory", at every sweep.
 BULK_TX_LEADS = 5_000
 
